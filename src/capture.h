@@ -1,0 +1,73 @@
+/*
+ * capture: X11 input and window-context capture on the input thread.
+ *
+ * Opens its own X connection, selects XInput 2.2 raw key, button and motion
+ * events on the root window for all master devices (and hierarchy changes on all
+ * devices), turns keys into keysym names and text with xkbcommon-x11 (following
+ * layout changes through XKB events), reads pointer positions with QueryPointer,
+ * thins motion to at most ~60 samples/s (never dropping the sample right before a
+ * press or release), turns wheel buttons 4-7 and smooth-scroll valuators into
+ * scroll events, tags every event human or synthetic from its source device, and
+ * follows the focused top-level window (EWMH when a window manager runs, a
+ * pointer-based fallback without one).
+ *
+ * Everything it sees goes to the caller through a sink; it never blocks on
+ * anything but the X server.
+ */
+#ifndef MIMIC_CAPTURE_H
+#define MIMIC_CAPTURE_H
+
+#include <stdint.h>
+
+#include "event.h"
+
+struct capture;
+
+/* Where capture delivers what it sees. Called on the thread that calls capture_dispatch/tick. */
+struct capture_sink {
+	/* An input event, or a focus/title/layout/devices event. ev->context is set. */
+	void (*event)(void *arg, const struct event *ev);
+	/* A new context snapshot; called before the focus/title event that refers to it. */
+	void (*context)(void *arg, const struct context *ctx);
+	/* An input device seen (at open, and when devices are added). */
+	void (*device)(void *arg, int32_t id, const char *name, int synthetic);
+};
+
+struct capture_info {
+	int32_t screen_w, screen_h;  /* root window size */
+	char keymap[256];            /* e.g. "evdev/pc105/us" (rules/model/layout[/variant]) */
+	int has_wm;                  /* 1 when an EWMH window manager was found */
+};
+
+/*
+ * Connects to display (NULL: $DISPLAY) and starts listening. Errors with a
+ * one-line *cause: -ENXIO no display set or the X server cannot be reached;
+ * -ENOTSUP the server lacks XInput 2.2 or XKB. The sink's device callback is
+ * called for each current device and a first context is delivered before return.
+ */
+int capture_open(const char *display, const struct capture_sink *sink, void *arg,
+                 struct capture **out /* OUT */, char **cause);
+
+/* Fills what a session records about the screen and keyboard. */
+void capture_get_info(struct capture *c, struct capture_info *out /* OUT */);
+
+/* The X connection's file descriptor, to poll for readability. */
+int capture_fd(struct capture *c);
+
+/*
+ * Handles every X event already received or readable without blocking.
+ * Returns 0, or -EPIPE with a cause when the X connection was lost.
+ */
+int capture_dispatch(struct capture *c, char **cause);
+
+/*
+ * Does time-driven work (pointer polling while it moves, flushing a held motion
+ * sample). Returns how many milliseconds may pass before it wants to be called
+ * again, or -1 when it has nothing pending.
+ */
+int capture_tick(struct capture *c, int64_t now_mono_ns);
+
+/* Closes the connection and frees c. NULL is allowed. */
+void capture_close(struct capture *c);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * cli: the `mimic` command-line front end. Each cmd_* function is one
+ * subcommand: it parses its own options from argv (argv[0] is the subcommand's
+ * name) and returns the process exit status (see docs/CLI.md).
+ */
+#ifndef MIMIC_CLI_H
+#define MIMIC_CLI_H
+
+/* Exit statuses shared by every subcommand. */
+enum cli_exit {
+	CLI_OK = 0,
+	CLI_ERROR = 1,      /* bad input or a failure, explained on stderr in one line */
+	CLI_USAGE = 2,      /* the command line itself was wrong */
+	CLI_X_GONE = 3,     /* record: the X server went away; the session was closed */
+	CLI_WRITE_FAILED = 4, /* record: not every event could be stored */
+};
+
+/* Prints "mimic: <cause>" on stderr and returns CLI_ERROR; frees cause. */
+int cli_fail(char *cause);
+
+int cmd_record(int argc, char **argv);
+int cmd_control(int argc, char **argv);   /* stop, status, pause, resume */
+int cmd_sessions(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+
+#endif

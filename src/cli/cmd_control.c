@@ -1,0 +1,153 @@
+/*
+ * cmd_control: `mimic stop|status|pause|resume`, which talk to the running
+ * recorder over its control socket (see ipc.h).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "ipc.h"
+#include "paths.h"
+#include "util.h"
+
+static const char control_usage[] =
+	"usage: mimic stop\n"
+	"       mimic status [--json]\n"
+	"       mimic pause [--for DURATION]   (e.g. 15m, 1h; default: until `mimic resume`)\n"
+	"       mimic resume\n";
+
+static void print_status(json_t *o)
+{
+	const char *state = json_string_value(json_object_get(o, "state"));
+	json_t *err = json_object_get(o, "write_error");
+	json_t *pf = json_object_get(o, "paused_for_ms");
+
+	printf("state:    %s", state ? state : "unknown");
+	if (json_is_integer(pf))
+		printf(" (resumes in %llds)", (long long)(json_integer_value(pf) / 1000));
+	printf("\nsession:  %lld", (long long)json_integer_value(json_object_get(o, "session")));
+	if (json_string_length(json_object_get(o, "session_name")) > 0)
+		printf(" (%s)", json_string_value(json_object_get(o, "session_name")));
+	printf("\npid:      %lld\n", (long long)json_integer_value(json_object_get(o, "pid")));
+	printf("data dir: %s\n", json_string_value(json_object_get(o, "data_dir")));
+	printf("events:   %lld stored, %lld queued, %lld dropped\n",
+	       (long long)json_integer_value(json_object_get(o, "events_stored")),
+	       (long long)json_integer_value(json_object_get(o, "events_queued")),
+	       (long long)json_integer_value(json_object_get(o, "events_dropped")));
+	if (json_is_string(err))
+		printf("error:    %s\n", json_string_value(err));
+}
+
+int cmd_control(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "for", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ipc_request req = { .version = IPC_VERSION };
+	const char *name = argv[0];
+	char *path = NULL, *reply = NULL, *cause = NULL;
+	json_t *o = NULL;
+	int json = 0, c, rc = CLI_OK;
+
+	if (strcmp(name, "stop") == 0)
+		req.cmd = IPC_CMD_STOP;
+	else if (strcmp(name, "status") == 0)
+		req.cmd = IPC_CMD_STATUS;
+	else if (strcmp(name, "pause") == 0)
+		req.cmd = IPC_CMD_PAUSE;
+	else
+		req.cmd = IPC_CMD_RESUME;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'f': {
+			int64_t ns;
+			if (req.cmd != IPC_CMD_PAUSE || util_parse_duration(optarg, &ns) != 0 || ns <= 0) {
+				fprintf(stderr, "mimic: --for takes a duration such as 15m or 1h, "
+				                "and only with pause ('%s')\n", optarg);
+				return CLI_USAGE;
+			}
+			req.for_ms = ns / 1000000;
+			break;
+		}
+		case 'h':
+			fputs(control_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(control_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "mimic: %s takes no arguments ('%s')\n", name, argv[optind]);
+		return CLI_USAGE;
+	}
+
+	if (paths_control_socket(0, &path, &cause) != 0)
+		return cli_fail(cause);
+	if (ipc_call(path, &req, &reply, &cause) != 0) {
+		if (req.cmd == IPC_CMD_STATUS && json) {
+			printf("{\"v\":%d,\"ok\":false,\"state\":\"stopped\"}\n", IPC_VERSION);
+			free(cause);
+			rc = CLI_ERROR;
+		} else {
+			rc = cli_fail(cause);
+		}
+		goto out;
+	}
+	o = json_loads(reply, 0, NULL);
+	if (o == NULL || !json_is_object(o)) {
+		fprintf(stderr, "mimic: the recorder sent an unreadable reply; is it the same "
+		                "mimic version?\n");
+		rc = CLI_ERROR;
+		goto out;
+	}
+	if (!json_is_true(json_object_get(o, "ok"))) {
+		const char *e = json_string_value(json_object_get(o, "error"));
+		fprintf(stderr, "mimic: the recorder refused %s: %s\n", name, e ? e : "no reason given");
+		rc = CLI_ERROR;
+		goto out;
+	}
+	if (json) {
+		printf("%s\n", reply);
+	} else if (req.cmd == IPC_CMD_STATUS) {
+		print_status(o);
+	} else if (req.cmd == IPC_CMD_STOP) {
+		printf("mimic: stopping session %lld\n",
+		       (long long)json_integer_value(json_object_get(o, "session")));
+	} else {
+		printf("mimic: %s\n", json_string_value(json_object_get(o, "state")));
+	}
+	/* stop returns once the recorder has closed the session, so scripts can read it next. */
+	if (req.cmd == IPC_CMD_STOP) {
+		struct ipc_request st = { .version = IPC_VERSION, .cmd = IPC_CMD_STATUS };
+		char *r2 = NULL, *c2 = NULL;
+		for (int i = 0; i < 300; i++) {
+			if (ipc_call(path, &st, &r2, &c2) != 0)
+				break;
+			free(r2);
+			r2 = NULL;
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		free(r2);
+		free(c2);
+	}
+out:
+	json_decref(o);
+	free(reply);
+	free(path);
+	return rc;
+}

@@ -1,0 +1,288 @@
+/*
+ * cmd_query: `mimic sessions` and `mimic events`, which read the database
+ * (read-only, so they work while a recorder writes).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "event.h"
+#include "paths.h"
+#include "store.h"
+#include "util.h"
+
+static int open_store(const char *override, struct store **st, char **cause)
+{
+	char *dir = NULL;
+	int rc;
+
+	rc = paths_data_dir(override, &dir, cause);
+	if (rc != 0)
+		return rc;
+	rc = store_open(dir, STORE_READONLY, st, cause);
+	free(dir);
+	return rc;
+}
+
+static void format_wall(int64_t ns, char *buf, size_t n)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	if (ns <= 0 || localtime_r(&t, &tm) == NULL) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+struct sessions_ctx {
+	struct store *st;
+	int json;
+	int n;
+};
+
+static int device_to_json(const struct store_device *d, void *arg)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", json_integer(d->id));
+	json_object_set_new(o, "name", json_string(d->name));
+	json_object_set_new(o, "source", json_string(event_source_name(d->synthetic)));
+	json_array_append_new(arg, o);
+	return 0;
+}
+
+static int print_session(const struct store_session *s, void *arg)
+{
+	struct sessions_ctx *c = arg;
+	int64_t counts[EVENT_KIND_MAX_];
+	int64_t total = 0;
+	char start[32], end[32];
+	char *cause = NULL;
+
+	if (store_session_counts(c->st, s->id, counts, &cause) != 0) {
+		fprintf(stderr, "mimic: %s\n", cause);
+		free(cause);
+		return -EIO;
+	}
+	for (int k = 1; k < EVENT_KIND_MAX_; k++)
+		total += counts[k];
+	c->n++;
+	if (c->json) {
+		json_t *o = json_object(), *cnt = json_object(), *devs = json_array();
+		char *line;
+
+		json_object_set_new(o, "id", json_integer(s->id));
+		json_object_set_new(o, "name", json_string(s->name));
+		json_object_set_new(o, "host", json_string(s->host));
+		json_object_set_new(o, "start_wall_ns", json_integer(s->start_wall_ns));
+		json_object_set_new(o, "start_mono_ns", json_integer(s->start_mono_ns));
+		json_object_set_new(o, "end_wall_ns",
+		                    s->end_wall_ns ? json_integer(s->end_wall_ns) : json_null());
+		json_object_set_new(o, "end_reason",
+		                    s->end_reason[0] ? json_string(s->end_reason) : json_null());
+		json_object_set_new(o, "screen", json_pack("[ii]", s->screen_w, s->screen_h));
+		json_object_set_new(o, "keymap", json_string(s->keymap));
+		json_object_set_new(o, "version", json_string(s->version));
+		for (int k = 1; k < EVENT_KIND_MAX_; k++)
+			if (counts[k] > 0)
+				json_object_set_new(cnt, event_kind_name(k), json_integer(counts[k]));
+		json_object_set_new(o, "events", json_integer(total));
+		json_object_set_new(o, "counts", cnt);
+		store_devices_foreach(c->st, s->id, device_to_json, devs, NULL);
+		json_object_set_new(o, "devices", devs);
+		line = json_dumps(o, JSON_COMPACT);
+		printf("%s\n", line);
+		free(line);
+		json_decref(o);
+		return 0;
+	}
+	format_wall(s->start_wall_ns, start, sizeof start);
+	format_wall(s->end_wall_ns, end, sizeof end);
+	printf("%-5lld %-20.20s %-19s %-19s %-14s %8lld  keys %lld, clicks %lld, scrolls %lld\n",
+	       (long long)s->id, s->name[0] ? s->name : "-", start, end,
+	       s->end_reason[0] ? s->end_reason : (s->end_wall_ns ? "-" : "recording"),
+	       (long long)total, (long long)counts[EVENT_KEY_PRESS],
+	       (long long)counts[EVENT_BUTTON_PRESS], (long long)counts[EVENT_SCROLL]);
+	return 0;
+}
+
+int cmd_sessions(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sessions_ctx c = { 0 };
+	const char *dir = NULL;
+	char *cause = NULL;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir = optarg; break;
+		case 'j': c.json = 1; break;
+		case 'h': puts("usage: mimic sessions [--data-dir DIR] [--json]"); return CLI_OK;
+		default: fputs("usage: mimic sessions [--data-dir DIR] [--json]\n", stderr);
+		         return CLI_USAGE;
+		}
+	}
+	if (open_store(dir, &c.st, &cause) != 0)
+		return cli_fail(cause);
+	if (!c.json)
+		printf("%-5s %-20s %-19s %-19s %-14s %8s\n", "ID", "NAME", "START", "END", "STATE",
+		       "EVENTS");
+	rc = store_sessions_foreach(c.st, print_session, &c, &cause);
+	store_close(c.st);
+	if (rc != 0)
+		return cli_fail(cause);
+	return CLI_OK;
+}
+
+struct events_ctx {
+	int64_t session;
+	int64_t start_mono_ns;
+	json_t *obj;
+};
+
+static int print_event(int64_t id, const struct event *ev, const struct context *ctx, void *arg)
+{
+	struct events_ctx *c = arg;
+	json_t *o = c->obj;
+	const char *kind = event_kind_name(ev->kind);
+	char *line;
+
+	json_object_clear(o);
+	json_object_set_new(o, "id", json_integer(id));
+	json_object_set_new(o, "session", json_integer(c->session));
+	json_object_set_new(o, "t_ns", json_integer(ev->t_ns));
+	json_object_set_new(o, "offset_ns", json_integer(ev->t_ns - c->start_mono_ns));
+	json_object_set_new(o, "kind", json_string(kind ? kind : "unknown"));
+	if (ev->context != 0)
+		json_object_set_new(o, "context", json_integer(ev->context));
+	switch (ev->kind) {
+	case EVENT_KEY_PRESS:
+	case EVENT_KEY_RELEASE:
+		json_object_set_new(o, "keycode", json_integer(ev->detail));
+		json_object_set_new(o, "keysym", json_string(ev->keysym));
+		if (ev->kind == EVENT_KEY_PRESS)
+			json_object_set_new(o, "text", json_string(ev->text));
+		json_object_set_new(o, "mods", json_integer(ev->mods));
+		break;
+	case EVENT_BUTTON_PRESS:
+	case EVENT_BUTTON_RELEASE:
+		json_object_set_new(o, "button", json_integer(ev->detail));
+		json_object_set_new(o, "x", json_integer(ev->x));
+		json_object_set_new(o, "y", json_integer(ev->y));
+		json_object_set_new(o, "mods", json_integer(ev->mods));
+		break;
+	case EVENT_MOTION:
+		json_object_set_new(o, "x", json_integer(ev->x));
+		json_object_set_new(o, "y", json_integer(ev->y));
+		break;
+	case EVENT_SCROLL: {
+		const char *dir = event_scroll_dir_name(ev->detail);
+		json_object_set_new(o, "direction", json_string(dir ? dir : "unknown"));
+		json_object_set_new(o, "amount", json_real(ev->amount));
+		json_object_set_new(o, "x", json_integer(ev->x));
+		json_object_set_new(o, "y", json_integer(ev->y));
+		break;
+	}
+	case EVENT_LAYOUT:
+		json_object_set_new(o, "keymap", json_string(ev->keysym));
+		break;
+	case EVENT_FOCUS:
+	case EVENT_TITLE:
+		if (ctx != NULL) {
+			json_t *w = json_object();
+			json_object_set_new(w, "id", json_integer(ctx->window));
+			json_object_set_new(w, "wm_instance", json_string(ctx->wm_instance));
+			json_object_set_new(w, "wm_class", json_string(ctx->wm_class));
+			json_object_set_new(w, "title", json_string(ctx->title));
+			json_object_set_new(w, "pid", json_integer(ctx->pid));
+			json_object_set_new(w, "exe", json_string(ctx->exe));
+			json_object_set_new(w, "geometry",
+			                    json_pack("[iiii]", ctx->x, ctx->y, ctx->w, ctx->h));
+			json_object_set_new(o, "window", w);
+		}
+		break;
+	default:
+		break;
+	}
+	switch (ev->kind) {
+	case EVENT_KEY_PRESS:
+	case EVENT_KEY_RELEASE:
+	case EVENT_BUTTON_PRESS:
+	case EVENT_BUTTON_RELEASE:
+	case EVENT_MOTION:
+	case EVENT_SCROLL:
+		json_object_set_new(o, "source", json_string(event_source_name(ev->source)));
+		json_object_set_new(o, "device", json_integer(ev->device));
+		break;
+	default:
+		break;
+	}
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (line == NULL)
+		return -ENOMEM;
+	fputs(line, stdout);
+	fputc('\n', stdout);
+	free(line);
+	return ferror(stdout) ? -EIO : 0;
+}
+
+int cmd_events(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage[] = "usage: mimic events SESSION [--data-dir DIR]\n"
+	                            "SESSION is a session id, a session name, or `last`.\n";
+	struct events_ctx c = { 0 };
+	struct store_session s;
+	struct store *st = NULL;
+	const char *dir = NULL;
+	char *cause = NULL;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir = optarg; break;
+		case 'h': fputs(usage, stdout); return CLI_OK;
+		default: fputs(usage, stderr); return CLI_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		fputs(usage, stderr);
+		return CLI_USAGE;
+	}
+	if (open_store(dir, &st, &cause) != 0)
+		return cli_fail(cause);
+	rc = store_session_resolve(st, argv[optind], &c.session, &cause);
+	if (rc == 0)
+		rc = store_session_get(st, c.session, &s, &cause);
+	if (rc == 0) {
+		c.start_mono_ns = s.start_mono_ns;
+		c.obj = json_object();
+		rc = store_events_foreach(st, c.session, print_event, &c, &cause);
+		json_decref(c.obj);
+	}
+	store_close(st);
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = util_fail(&cause, -EIO, "cannot write the events: %s", strerror(errno));
+	if (rc != 0)
+		return cli_fail(cause);
+	return CLI_OK;
+}

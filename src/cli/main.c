@@ -1,0 +1,66 @@
+/*
+ * main: the entry point of the `mimic` command; finds the subcommand and hands
+ * it argv.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "record", cmd_record, "record input and window context until stopped (foreground)" },
+	{ "stop", cmd_control, "stop the running recorder and close its session" },
+	{ "status", cmd_control, "show whether a recorder runs and what it has stored (--json)" },
+	{ "pause", cmd_control, "pause recording (--for 15m to resume by itself)" },
+	{ "resume", cmd_control, "resume a paused recording" },
+	{ "sessions", cmd_sessions, "list recorded sessions (--json)" },
+	{ "events", cmd_events, "print a session's raw events as JSON Lines" },
+};
+
+int cli_fail(char *cause)
+{
+	fprintf(stderr, "mimic: %s\n", cause != NULL ? cause : "failed (no reason given)");
+	free(cause);
+	return CLI_ERROR;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mimic COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n`mimic COMMAND --help` describes a command's options. "
+	           "Documentation: docs/CLI.md, docs/EVENTS.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+	log_init();
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("mimic %s\n", MIMIC_VERSION);
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "mimic: unknown command '%s'; `mimic --help` lists the commands\n", argv[1]);
+	return CLI_USAGE;
+}

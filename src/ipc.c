@@ -1,0 +1,660 @@
+/*
+ * ipc: the control protocol between the mimic CLI and a running recorder: one line
+ * of JSON each way over a Unix stream socket, one request per connection.
+ *
+ * Everything read from the socket is untrusted (any local process of the same user
+ * may connect, and the parser is fuzzed): messages are bounded by IPC_MAX_MSG, reads
+ * have deadlines so a silent peer cannot stall the recorder, and bytes from a peer
+ * that end up in a cause are cut short and stripped to printable ASCII.
+ */
+#include "ipc.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* How long the recorder waits for a request once a client has connected. */
+#define IPC_ACCEPT_TIMEOUT_MS 2000
+/* How long the CLI waits for the recorder's reply. */
+#define IPC_CALL_TIMEOUT_MS 5000
+/* The longest pause a request may ask for: a year. */
+#define IPC_FOR_MS_MAX (INT64_C(365) * 24 * 3600 * 1000)
+/* Longest piece of a peer's bytes quoted in a cause. */
+#define IPC_QUOTE_MAX 32
+
+static const char *const cmd_names[] = {
+	[IPC_CMD_STATUS] = "status",
+	[IPC_CMD_STOP] = "stop",
+	[IPC_CMD_PAUSE] = "pause",
+	[IPC_CMD_RESUME] = "resume",
+};
+#define IPC_CMD_COUNT (sizeof cmd_names / sizeof cmd_names[0])
+
+const char *
+ipc_cmd_name(enum ipc_cmd cmd)
+{
+	if ((int)cmd <= 0 || (size_t)cmd >= IPC_CMD_COUNT)
+		return NULL;
+	return cmd_names[cmd];
+}
+
+static int
+cmd_from_name(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 1; i < IPC_CMD_COUNT; i++) {
+		if (strlen(cmd_names[i]) == len && memcmp(cmd_names[i], s, len) == 0)
+			return (int)i;
+	}
+	return 0;
+}
+
+/*
+ * Copies at most IPC_QUOTE_MAX bytes of untrusted src into dst for quoting in a
+ * cause, replacing anything that is not printable ASCII with '?', so that a peer
+ * cannot put control characters into mimic's messages and logs.
+ */
+static void
+quote_safe(char *dst, size_t n, const char *src, size_t len)
+{
+	size_t i, m = 0;
+
+	for (i = 0; i < len && m + 1 < n && i < IPC_QUOTE_MAX; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[m++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
+	}
+	if (i < len && m + 3 < n) {
+		memcpy(dst + m, "...", 3);
+		m += 3;
+	}
+	dst[m] = '\0';
+}
+
+int
+ipc_parse_request(const char *buf, size_t len, struct ipc_request *out, char **cause)
+{
+	char quoted[IPC_QUOTE_MAX + 4];
+	json_t *root = NULL, *jv, *jcmd, *jfor;
+	json_error_t jerr;
+	json_int_t v;
+	int ret, cmd;
+
+	memset(out, 0, sizeof *out);
+	if (len > IPC_MAX_MSG)
+		return util_fail(cause, -E2BIG, "request is %zu bytes, more than the limit of %d",
+		                 len, IPC_MAX_MSG);
+	/* The line's own end is not part of the JSON. */
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len == 0)
+		return util_fail(cause, -EINVAL, "request is empty");
+
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (root == NULL) {
+		quote_safe(quoted, sizeof quoted, jerr.text, strlen(jerr.text));
+		ret = util_fail(cause, -EINVAL, "request is not valid JSON (%s, at byte %d)", quoted,
+		                jerr.position);
+		goto fail;
+	}
+	if (!json_is_object(root)) {
+		ret = util_fail(cause, -EINVAL, "request is not a JSON object");
+		goto fail;
+	}
+
+	/* The version comes first: a newer client's new commands must read as "newer". */
+	jv = json_object_get(root, "v");
+	if (jv == NULL) {
+		ret = util_fail(cause, -EPROTO,
+		                "request has no protocol version (\"v\"); this recorder speaks %d",
+		                IPC_VERSION);
+		goto fail;
+	}
+	if (!json_is_integer(jv)) {
+		ret = util_fail(cause, -EPROTO,
+		                "request's protocol version (\"v\") is not a whole number; "
+		                "this recorder speaks %d",
+		                IPC_VERSION);
+		goto fail;
+	}
+	v = json_integer_value(jv);
+	if (v != IPC_VERSION) {
+		ret = util_fail(cause, -EPROTO,
+		                "mimic speaks protocol version %" JSON_INTEGER_FORMAT
+		                ", this recorder speaks %d; use the mimic that started the recorder, "
+		                "or restart the recorder with this one",
+		                v, IPC_VERSION);
+		goto fail;
+	}
+
+	jcmd = json_object_get(root, "cmd");
+	if (!json_is_string(jcmd)) {
+		ret = util_fail(cause, -EINVAL, "request has no command (\"cmd\" string)");
+		goto fail;
+	}
+	cmd = cmd_from_name(json_string_value(jcmd), json_string_length(jcmd));
+	if (cmd == 0) {
+		quote_safe(quoted, sizeof quoted, json_string_value(jcmd), json_string_length(jcmd));
+		ret = util_fail(cause, -EINVAL,
+		                "unknown command \"%s\"; known: status, stop, pause, resume", quoted);
+		goto fail;
+	}
+
+	jfor = json_object_get(root, "for_ms");
+	if (jfor != NULL) {
+		json_int_t ms;
+
+		if (cmd != IPC_CMD_PAUSE) {
+			ret = util_fail(cause, -EINVAL, "for_ms only goes with the pause command");
+			goto fail;
+		}
+		if (!json_is_integer(jfor)) {
+			ret = util_fail(cause, -EINVAL, "for_ms is not a whole number of milliseconds");
+			goto fail;
+		}
+		ms = json_integer_value(jfor);
+		if (ms < 0 || ms > IPC_FOR_MS_MAX) {
+			ret = util_fail(cause, -EINVAL,
+			                "for_ms is %" JSON_INTEGER_FORMAT ", not between 0 and %" PRId64
+			                " (a year)",
+			                ms, IPC_FOR_MS_MAX);
+			goto fail;
+		}
+		out->for_ms = ms;
+	}
+
+	out->version = (int)v;
+	out->cmd = (enum ipc_cmd)cmd;
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(root);
+	memset(out, 0, sizeof *out);
+	return ret;
+}
+
+static int
+fill_addr(const char *path, struct sockaddr_un *sa, char **cause)
+{
+	size_t n;
+
+	if (path[0] == '\0')
+		return util_fail(cause, -EINVAL, "the control socket path is empty");
+	n = strlen(path);
+	if (n >= sizeof sa->sun_path)
+		return util_fail(cause, -ENAMETOOLONG,
+		                 "control socket path %s is too long for a Unix socket (at most %zu "
+		                 "bytes)",
+		                 path, sizeof sa->sun_path - 1);
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, n + 1);
+	return 0;
+}
+
+int
+ipc_listen(const char *path, int *fd, char **cause)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int s = -1, ret;
+
+	*fd = -1;
+	ret = fill_addr(path, &sa, cause);
+	if (ret < 0)
+		return ret;
+	/* The copy is the same text; using it spares GCC's UBSan build a false null warning. */
+	path = sa.sun_path;
+
+	/*
+	 * A socket file outlives a recorder that crashed. Only a server that answers
+	 * proves the file is in use; a refused connection means it is stale.
+	 */
+	if (lstat(path, &st) == 0) {
+		int probe, r, err;
+
+		if (!S_ISSOCK(st.st_mode))
+			return util_fail(cause, -EEXIST,
+			                 "%s exists and is not a socket; remove it or choose another "
+			                 "XDG_RUNTIME_DIR",
+			                 path);
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (probe < 0)
+			return util_fail(cause, -errno, "cannot create a socket (%s)", strerror(errno));
+		r = connect(probe, (struct sockaddr *)&sa, sizeof sa);
+		err = errno;
+		close(probe);
+		if (r == 0 || err == EAGAIN || err == EINPROGRESS)
+			return util_fail(cause, -EADDRINUSE,
+			                 "another recorder is already running (it answers on %s); "
+			                 "stop it with `mimic stop`",
+			                 path);
+		if (err == ECONNREFUSED) {
+			log_debug("replacing a stale control socket");
+			if (unlink(path) < 0 && errno != ENOENT)
+				return util_fail(cause, -errno, "cannot remove the stale socket %s (%s)",
+				                 path, strerror(errno));
+		} else if (err != ENOENT) {
+			return util_fail(cause, -err, "cannot check the control socket %s (%s)", path,
+			                 strerror(err));
+		}
+	} else if (errno != ENOENT) {
+		return util_fail(cause, -errno, "cannot check the control socket %s (%s)", path,
+		                 strerror(errno));
+	}
+
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		ret = util_fail(cause, -errno, "cannot create a socket (%s)", strerror(errno));
+		goto fail;
+	}
+	if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int err = errno;
+		if (err == EADDRINUSE)
+			ret = util_fail(cause, -EADDRINUSE,
+			                "another recorder is already running (it answers on %s); "
+			                "stop it with `mimic stop`",
+			                path);
+		else
+			ret = util_fail(cause, -err, "cannot listen on %s (%s)", path, strerror(err));
+		goto fail;
+	}
+	/* The directory is 0700 already; the mode is a second lock on the door. */
+	if (chmod(path, 0600) < 0) {
+		ret = util_fail(cause, -errno, "cannot restrict %s to its owner (%s)", path,
+		                strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	if (listen(s, 16) < 0) {
+		ret = util_fail(cause, -errno, "cannot listen on %s (%s)", path, strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	*fd = s;
+	return 0;
+fail:
+	if (s >= 0)
+		close(s);
+	return ret;
+}
+
+/* Milliseconds left until deadline_ns (CLOCK_MONOTONIC), at least 0. */
+static int
+ms_left(int64_t deadline_ns)
+{
+	int64_t left = deadline_ns - util_now_mono_ns();
+
+	if (left <= 0)
+		return 0;
+	return (int)((left + 999999) / 1000000);
+}
+
+/*
+ * Reads one line of at most IPC_MAX_MSG bytes (not counting the newline) from fd
+ * into buf (IPC_MAX_MSG + 1 bytes) within timeout_ms. Sets *len to the length
+ * without the newline and *eof when the peer closed the connection before sending
+ * one. Returns 0, -ETIMEDOUT, -E2BIG or -errno.
+ */
+static int
+read_line(int fd, char *buf, size_t *len, int *eof, int timeout_ms)
+{
+	int64_t deadline = util_now_mono_ns() + (int64_t)timeout_ms * 1000000;
+	const size_t cap = IPC_MAX_MSG + 1;
+	size_t have = 0;
+
+	*len = 0;
+	*eof = 0;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		char *nl;
+		ssize_t n;
+		int r;
+
+		r = poll(&pfd, 1, ms_left(deadline));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -ETIMEDOUT;
+
+		n = recv(fd, buf + have, cap - have, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			*len = have;
+			*eof = 1;
+			return 0;
+		}
+		nl = memchr(buf + have, '\n', (size_t)n);
+		if (nl != NULL) {
+			*len = (size_t)(nl - buf);
+			return 0;
+		}
+		have += (size_t)n;
+		if (have >= cap)
+			return -E2BIG;
+	}
+}
+
+static int
+send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -ETIMEDOUT; /* SO_SNDTIMEO ran out */
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void
+set_send_timeout(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	/* Failure only loses the timeout, not the conversation. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+int
+ipc_reply(int cfd, const char *reply_json)
+{
+	char line[IPC_MAX_MSG + 1];
+	size_t n;
+	int ret;
+
+	if (cfd < 0)
+		return -EBADF;
+	if (reply_json == NULL) {
+		ret = -EINVAL;
+		goto out;
+	}
+	n = strlen(reply_json);
+	if (n > IPC_MAX_MSG) {
+		ret = -E2BIG;
+		goto out;
+	}
+	if (memchr(reply_json, '\n', n) != NULL) {
+		ret = -EINVAL;
+		goto out;
+	}
+	memcpy(line, reply_json, n);
+	line[n] = '\n';
+	ret = send_all(cfd, line, n + 1);
+out:
+	close(cfd);
+	return ret;
+}
+
+int
+ipc_reply_error(int cfd, const char *error)
+{
+	json_t *o;
+	char *s;
+	int ret;
+
+	if (cfd < 0)
+		return -EBADF;
+	o = json_pack("{s:i,s:b,s:s}", "v", IPC_VERSION, "ok", 0, "error",
+	              error != NULL ? error : "unknown error");
+	if (o == NULL) {
+		/* Not valid UTF-8: say that much rather than nothing. */
+		o = json_pack("{s:i,s:b,s:s}", "v", IPC_VERSION, "ok", 0, "error",
+		              "request refused");
+	}
+	s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (s == NULL) {
+		close(cfd);
+		return -ENOMEM;
+	}
+	if (strlen(s) > IPC_MAX_MSG) {
+		free(s);
+		s = util_xasprintf("{\"v\":%d,\"ok\":false,\"error\":\"error too long\"}",
+		                   IPC_VERSION);
+	}
+	ret = ipc_reply(cfd, s);
+	free(s);
+	return ret;
+}
+
+int
+ipc_accept(int lfd, int *cfd, struct ipc_request *req, char **cause)
+{
+	char buf[IPC_MAX_MSG + 1];
+	struct ucred cred;
+	socklen_t credlen = sizeof cred;
+	char *why = NULL;
+	size_t len;
+	int fd, ret, eof;
+
+	*cfd = -1;
+	memset(req, 0, sizeof *req);
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+		if (err == EAGAIN || err == EWOULDBLOCK)
+			return util_fail(cause, -EAGAIN, "no control connection is waiting");
+		return util_fail(cause, -err, "cannot accept a control connection (%s)",
+		                 strerror(err));
+	}
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0) {
+		ret = util_fail(cause, -errno, "cannot tell who connected to the control socket (%s)",
+		                strerror(errno));
+		close(fd);
+		return ret;
+	}
+	if (cred.uid != geteuid()) {
+		close(fd);
+		return util_fail(cause, -EPERM,
+		                 "refused a control connection from uid %u (pid %ld): "
+		                 "only uid %u may control this recorder",
+		                 (unsigned)cred.uid, (long)cred.pid, (unsigned)geteuid());
+	}
+	/* A client that stops reading must not block the recorder on the reply. */
+	set_send_timeout(fd, IPC_ACCEPT_TIMEOUT_MS);
+
+	ret = read_line(fd, buf, &len, &eof, IPC_ACCEPT_TIMEOUT_MS);
+	if (ret == -ETIMEDOUT) {
+		why = util_xasprintf("no request arrived within %d ms", IPC_ACCEPT_TIMEOUT_MS);
+		goto refuse;
+	}
+	if (ret == -E2BIG) {
+		why = util_xasprintf("request is longer than the limit of %d bytes", IPC_MAX_MSG);
+		goto refuse;
+	}
+	if (ret < 0) {
+		ret = util_fail(cause, ret, "cannot read the control request (%s)", strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	if (eof && len == 0) {
+		/* ipc_listen's probe for a live recorder does exactly this. */
+		close(fd);
+		return util_fail(cause, -ECONNABORTED,
+		                 "a control client disconnected without sending a request");
+	}
+
+	ret = ipc_parse_request(buf, len, req, &why);
+	if (ret < 0)
+		goto refuse;
+	*cfd = fd;
+	return 0;
+
+refuse:
+	/* Tell the client why, so that the person who typed the command sees it too. */
+	ipc_reply_error(fd, why);
+	util_fail(cause, ret, "%s", why);
+	free(why);
+	return ret;
+}
+
+/*
+ * Checks the protocol version of a reply, so that a recorder from another mimic is
+ * reported as such rather than as a puzzling answer.
+ */
+static int
+check_reply(const char *line, size_t len, char **cause)
+{
+	json_t *root, *jv;
+	json_error_t jerr;
+	int ret = 0;
+
+	root = json_loadb(line, len, 0, &jerr);
+	if (!json_is_object(root)) {
+		ret = util_fail(cause, -EBADMSG, "the recorder's reply is not a JSON object");
+		goto out;
+	}
+	jv = json_object_get(root, "v");
+	if (!json_is_integer(jv)) {
+		ret = util_fail(cause, -EPROTO,
+		                "the recorder's reply has no protocol version; this mimic speaks %d",
+		                IPC_VERSION);
+		goto out;
+	}
+	if (json_integer_value(jv) != IPC_VERSION) {
+		ret = util_fail(cause, -EPROTO,
+		                "recorder speaks protocol version %" JSON_INTEGER_FORMAT
+		                ", this mimic speaks %d; stop it and start it again with this mimic",
+		                json_integer_value(jv), IPC_VERSION);
+		goto out;
+	}
+out:
+	json_decref(root);
+	return ret;
+}
+
+int
+ipc_call(const char *path, const struct ipc_request *req, char **reply, char **cause)
+{
+	char buf[IPC_MAX_MSG + 1];
+	struct sockaddr_un sa;
+	const char *name;
+	json_t *o = NULL;
+	char *msg = NULL, *line = NULL;
+	size_t len;
+	int s = -1, ret, eof;
+
+	*reply = NULL;
+	name = ipc_cmd_name(req->cmd);
+	if (name == NULL)
+		return util_fail(cause, -EINVAL, "unknown control command %d", (int)req->cmd);
+	ret = fill_addr(path, &sa, cause);
+	if (ret < 0)
+		return ret;
+	/* The copy is the same text; using it spares GCC's UBSan build a false null warning. */
+	path = sa.sun_path;
+
+	o = json_pack("{s:i,s:s}", "v", IPC_VERSION, "cmd", name);
+	if (o == NULL) {
+		ret = util_fail(cause, -ENOMEM, "cannot build the control request");
+		goto fail;
+	}
+	/* Sent as given, even when out of range: the recorder is the one who judges. */
+	if (req->for_ms != 0 && json_object_set_new(o, "for_ms", json_integer(req->for_ms)) < 0) {
+		ret = util_fail(cause, -ENOMEM, "cannot build the control request");
+		goto fail;
+	}
+	msg = json_dumps(o, JSON_COMPACT);
+	if (msg == NULL) {
+		ret = util_fail(cause, -ENOMEM, "cannot build the control request");
+		goto fail;
+	}
+	line = util_xasprintf("%s\n", msg);
+
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		ret = util_fail(cause, -errno, "cannot create a socket (%s)", strerror(errno));
+		goto fail;
+	}
+	/* Bounds connect (a full backlog blocks it) and the send. */
+	set_send_timeout(s, IPC_CALL_TIMEOUT_MS);
+	if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int err = errno;
+		if (err == ENOENT || err == ECONNREFUSED)
+			ret = util_fail(cause, -err,
+			                "no recorder is running (nothing listens on %s); "
+			                "start one with `mimic record`",
+			                path);
+		else if (err == EAGAIN || err == EINPROGRESS || err == ETIMEDOUT)
+			ret = util_fail(cause, -ETIMEDOUT,
+			                "the recorder on %s does not accept connections (it may be stuck)",
+			                path);
+		else
+			ret = util_fail(cause, -err, "cannot connect to the recorder on %s (%s)", path,
+			                strerror(err));
+		goto fail;
+	}
+	ret = send_all(s, line, strlen(line));
+	if (ret < 0) {
+		ret = util_fail(cause, ret, "cannot send the request to the recorder on %s (%s)",
+		                path, strerror(-ret));
+		goto fail;
+	}
+
+	ret = read_line(s, buf, &len, &eof, IPC_CALL_TIMEOUT_MS);
+	if (ret == -ETIMEDOUT) {
+		ret = util_fail(cause, ret, "the recorder on %s did not answer within %d s", path,
+		                IPC_CALL_TIMEOUT_MS / 1000);
+		goto fail;
+	}
+	if (ret == -E2BIG) {
+		ret = util_fail(cause, ret, "the recorder's reply is longer than the limit of %d bytes",
+		                IPC_MAX_MSG);
+		goto fail;
+	}
+	if (ret < 0) {
+		ret = util_fail(cause, ret, "cannot read the recorder's reply (%s)", strerror(-ret));
+		goto fail;
+	}
+	if (eof && len == 0) {
+		ret = util_fail(cause, -ECONNRESET,
+		                "the recorder on %s closed the connection without answering", path);
+		goto fail;
+	}
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	ret = check_reply(buf, len, cause);
+	if (ret < 0)
+		goto fail;
+
+	*reply = util_xmalloc(len + 1);
+	memcpy(*reply, buf, len);
+	(*reply)[len] = '\0';
+	ret = 0;
+fail:
+	if (s >= 0)
+		close(s);
+	free(line);
+	free(msg);
+	json_decref(o);
+	return ret;
+}

@@ -1,0 +1,496 @@
+/*
+ * recorder: the `mimic record` process.
+ *
+ * The main thread is the input thread: it polls the X connection, the control
+ * socket and a signalfd, and hands every event to the writer thread, which is
+ * the only one that touches the database while recording. Nothing on this
+ * thread waits for the disk.
+ */
+#include "recorder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "event.h"
+#include "ipc.h"
+#include "log.h"
+#include "paths.h"
+#include "store.h"
+#include "util.h"
+#include "writer.h"
+
+/* Events seen while capture_open runs, before the writer exists. */
+#define EARLY_MAX 64
+#define EARLY_DEVICES_MAX 64
+
+struct early_device {
+	int32_t id;
+	char name[128];
+	int synthetic;
+};
+
+struct recorder {
+	const struct recorder_opts *opts;
+	char *data_dir;
+	char *socket_path;
+	int lock_fd;
+	int ipc_fd;
+	int sig_fd;
+	struct store *store;
+	struct capture *capture;
+	struct writer *writer;
+	int64_t session;
+
+	int paused;
+	int64_t pause_until_ns;  /* 0: until resumed */
+	int stop_requested;
+
+	/* The newest context capture reported, and whether the store has it. */
+	struct context last_ctx;
+	int have_ctx;
+	int ctx_stored;
+
+	struct event early[EARLY_MAX];
+	size_t n_early;
+	struct early_device early_devs[EARLY_DEVICES_MAX];
+	size_t n_early_devs;
+};
+
+/* Stores the newest context if the store does not have it yet. */
+static void push_context_if_needed(struct recorder *r)
+{
+	if (r->have_ctx && !r->ctx_stored && r->writer != NULL) {
+		writer_push_context(r->writer, &r->last_ctx);
+		r->ctx_stored = 1;
+	}
+}
+
+static void sink_event(void *arg, const struct event *ev)
+{
+	struct recorder *r = arg;
+
+	/* While paused nothing is kept: no keys, no motion, no titles. */
+	if (r->paused)
+		return;
+	if (r->writer == NULL) {
+		if (r->n_early < EARLY_MAX)
+			r->early[r->n_early++] = *ev;
+		return;
+	}
+	if (ev->context != 0)
+		push_context_if_needed(r);
+	writer_push_event(r->writer, ev);
+}
+
+static void sink_context(void *arg, const struct context *ctx)
+{
+	struct recorder *r = arg;
+
+	r->last_ctx = *ctx;
+	r->have_ctx = 1;
+	r->ctx_stored = 0;
+	if (!r->paused)
+		push_context_if_needed(r);
+}
+
+static void sink_device(void *arg, int32_t id, const char *name, int synthetic)
+{
+	struct recorder *r = arg;
+	char *cause = NULL;
+
+	if (r->store != NULL && r->session != 0 && r->writer == NULL) {
+		if (store_device_put(r->store, r->session, id, name, synthetic, &cause) != 0) {
+			log_warn("could not store device %d: %s", (int)id, cause);
+			free(cause);
+		}
+		return;
+	}
+	/*
+	 * Devices added while recording (the store belongs to the writer thread then)
+	 * and devices seen before the session exists are kept here and stored at the
+	 * end, so the session still names every device once.
+	 */
+	for (size_t i = 0; i < r->n_early_devs; i++) {
+		if (r->early_devs[i].id == id) {
+			util_strlcpy_utf8(r->early_devs[i].name, name, sizeof r->early_devs[i].name);
+			r->early_devs[i].synthetic = synthetic;
+			return;
+		}
+	}
+	if (r->n_early_devs < EARLY_DEVICES_MAX) {
+		struct early_device *d = &r->early_devs[r->n_early_devs++];
+		d->id = id;
+		util_strlcpy_utf8(d->name, name, sizeof d->name);
+		d->synthetic = synthetic;
+	}
+}
+
+static void store_early_devices(struct recorder *r)
+{
+	char *cause = NULL;
+
+	for (size_t i = 0; i < r->n_early_devs; i++) {
+		struct early_device *d = &r->early_devs[i];
+		if (store_device_put(r->store, r->session, d->id, d->name, d->synthetic, &cause) != 0) {
+			log_warn("could not store device %d: %s", (int)d->id, cause);
+			free(cause);
+			cause = NULL;
+		}
+	}
+	r->n_early_devs = 0;
+}
+
+static void push_marker(struct recorder *r, int kind)
+{
+	struct event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.t_ns = util_now_mono_ns();
+	ev.kind = kind;
+	ev.context = r->ctx_stored ? r->last_ctx.seq : 0;
+	writer_push_event(r->writer, &ev);
+}
+
+static void set_paused(struct recorder *r, int paused, int64_t for_ms)
+{
+	if (paused) {
+		r->pause_until_ns = for_ms > 0 ? util_now_mono_ns() + for_ms * 1000000 : 0;
+		if (!r->paused) {
+			push_marker(r, EVENT_PAUSE);
+			r->paused = 1;
+			log_info("recording paused");
+		}
+	} else if (r->paused) {
+		r->paused = 0;
+		r->pause_until_ns = 0;
+		/* The window may have changed while paused: store the current one first. */
+		push_context_if_needed(r);
+		push_marker(r, EVENT_RESUME);
+		log_info("recording resumed");
+	}
+}
+
+static char *status_json(struct recorder *r)
+{
+	struct writer_stats ws;
+	json_t *o;
+	char *s;
+
+	writer_get_stats(r->writer, &ws);
+	o = json_object();
+	json_object_set_new(o, "v", json_integer(IPC_VERSION));
+	json_object_set_new(o, "ok", json_true());
+	json_object_set_new(o, "state", json_string(r->paused ? "paused" : "recording"));
+	json_object_set_new(o, "pid", json_integer(getpid()));
+	json_object_set_new(o, "session", json_integer(r->session));
+	json_object_set_new(o, "session_name",
+	                    json_string(r->opts->session_name ? r->opts->session_name : ""));
+	json_object_set_new(o, "data_dir", json_string(r->data_dir));
+	json_object_set_new(o, "events_stored", json_integer((json_int_t)ws.stored));
+	json_object_set_new(o, "events_queued",
+	                    json_integer((json_int_t)(ws.queued - ws.stored - ws.dropped)));
+	json_object_set_new(o, "events_dropped", json_integer((json_int_t)ws.dropped));
+	if (r->paused && r->pause_until_ns > 0) {
+		int64_t left = (r->pause_until_ns - util_now_mono_ns()) / 1000000;
+		json_object_set_new(o, "paused_for_ms", json_integer(left > 0 ? left : 0));
+	}
+	json_object_set_new(o, "write_error", ws.error ? json_string(ws.error_text) : json_null());
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+static char *simple_reply(int ok, const char *error)
+{
+	json_t *o = json_object();
+	char *s;
+
+	json_object_set_new(o, "v", json_integer(IPC_VERSION));
+	json_object_set_new(o, "ok", ok ? json_true() : json_false());
+	if (error != NULL)
+		json_object_set_new(o, "error", json_string(error));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+static void handle_control(struct recorder *r)
+{
+	struct ipc_request req;
+	char *cause = NULL;
+	char *reply = NULL;
+	int cfd = -1;
+	int rc;
+
+	rc = ipc_accept(r->ipc_fd, &cfd, &req, &cause);
+	if (rc != 0) {
+		if (rc != -EAGAIN && rc != -EWOULDBLOCK)
+			log_warn("control request refused: %s", cause ? cause : "unknown reason");
+		if (cfd >= 0) {
+			reply = simple_reply(0, cause ? cause : "bad request");
+			ipc_reply(cfd, reply);
+		}
+		goto out;
+	}
+	switch (req.cmd) {
+	case IPC_CMD_STATUS:
+		break;
+	case IPC_CMD_STOP:
+		r->stop_requested = 1;
+		break;
+	case IPC_CMD_PAUSE:
+		set_paused(r, 1, req.for_ms);
+		break;
+	case IPC_CMD_RESUME:
+		set_paused(r, 0, 0);
+		break;
+	}
+	reply = status_json(r);
+	ipc_reply(cfd, reply);
+out:
+	free(reply);
+	free(cause);
+}
+
+static int take_lock(struct recorder *r, char **cause)
+{
+	char *path = util_xasprintf("%s/recorder.lock", r->data_dir);
+	int rc = 0;
+
+	r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (r->lock_fd < 0) {
+		rc = util_fail(cause, -errno, "cannot create %s: %s; choose another --data-dir",
+		               path, strerror(errno));
+		goto out;
+	}
+	if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = util_fail(cause, -EBUSY,
+		               "another recorder is writing to %s; stop it with `mimic stop` first",
+		               r->data_dir);
+		goto out;
+	}
+out:
+	free(path);
+	return rc;
+}
+
+static int open_signals(struct recorder *r, char **cause)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+		return util_fail(cause, -errno, "cannot block signals: %s", strerror(errno));
+	r->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (r->sig_fd < 0)
+		return util_fail(cause, -errno, "cannot create a signalfd: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+static int begin_session(struct recorder *r, char **cause)
+{
+	struct store_session s;
+	struct capture_info info;
+	int rc;
+
+	memset(&s, 0, sizeof s);
+	capture_get_info(r->capture, &info);
+	if (r->opts->session_name != NULL)
+		util_strlcpy_utf8(s.name, r->opts->session_name, sizeof s.name);
+	if (gethostname(s.host, sizeof s.host - 1) != 0)
+		util_strlcpy_utf8(s.host, "unknown", sizeof s.host);
+	s.start_wall_ns = util_now_wall_ns();
+	s.start_mono_ns = util_now_mono_ns();
+	s.screen_w = info.screen_w;
+	s.screen_h = info.screen_h;
+	util_strlcpy_utf8(s.keymap, info.keymap, sizeof s.keymap);
+	util_strlcpy_utf8(s.version, MIMIC_VERSION, sizeof s.version);
+	rc = store_session_begin(r->store, &s, &r->session, cause);
+	if (rc != 0)
+		return rc;
+	store_early_devices(r);
+	rc = writer_start(r->store, r->session, 0, &r->writer, cause);
+	if (rc != 0)
+		return rc;
+	push_context_if_needed(r);
+	for (size_t i = 0; i < r->n_early; i++)
+		writer_push_event(r->writer, &r->early[i]);
+	r->n_early = 0;
+	return 0;
+}
+
+/* Runs until stopped; returns the enum recorder_end. */
+static int loop(struct recorder *r, char **cause)
+{
+	for (;;) {
+		struct pollfd pfd[3];
+		int timeout;
+		int rc;
+
+		rc = capture_dispatch(r->capture, cause);
+		if (rc != 0)
+			return RECORDER_END_X_GONE;
+		if (r->stop_requested)
+			return RECORDER_END_STOPPED;
+		if (r->paused && r->pause_until_ns != 0 && util_now_mono_ns() >= r->pause_until_ns)
+			set_paused(r, 0, 0);
+
+		timeout = capture_tick(r->capture, util_now_mono_ns());
+		if (r->paused && r->pause_until_ns != 0) {
+			int64_t left = (r->pause_until_ns - util_now_mono_ns()) / 1000000 + 1;
+			if (timeout < 0 || left < timeout)
+				timeout = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		pfd[0] = (struct pollfd){ .fd = capture_fd(r->capture), .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = r->ipc_fd, .events = POLLIN };
+		pfd[2] = (struct pollfd){ .fd = r->sig_fd, .events = POLLIN };
+		rc = poll(pfd, 3, timeout);
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			util_fail(cause, -errno, "poll failed: %s", strerror(errno));
+			return RECORDER_END_STOPPED;
+		}
+		if (pfd[0].revents & (POLLERR | POLLHUP)) {
+			/* Let capture_dispatch see the error and explain it. */
+			if (capture_dispatch(r->capture, cause) != 0)
+				return RECORDER_END_X_GONE;
+		}
+		if (pfd[1].revents & POLLIN)
+			handle_control(r);
+		if (pfd[2].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(r->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+				log_info("signal %u: closing the session", si.ssi_signo);
+				r->stop_requested = 1;
+			}
+		}
+	}
+}
+
+int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **cause)
+{
+	struct recorder *r = util_xcalloc(1, sizeof *r);
+	struct capture_sink sink = { sink_event, sink_context, sink_device };
+	struct writer_stats ws;
+	const char *reason;
+	int end = RECORDER_END_STOPPED;
+	char *end_cause = NULL;
+	int rc;
+
+	r->opts = opts;
+	r->lock_fd = r->ipc_fd = r->sig_fd = -1;
+
+	rc = paths_data_dir(opts->data_dir, &r->data_dir, cause);
+	if (rc != 0)
+		goto fail;
+	rc = paths_ensure_dir(r->data_dir, cause);
+	if (rc != 0)
+		goto fail;
+	rc = paths_control_socket(1, &r->socket_path, cause);
+	if (rc != 0)
+		goto fail;
+	rc = ipc_listen(r->socket_path, &r->ipc_fd, cause);
+	if (rc == -EADDRINUSE) {
+		free(*cause);
+		*cause = NULL;
+		rc = util_fail(cause, rc, "a recorder is already running (control socket %s); "
+		               "stop it with `mimic stop` first", r->socket_path);
+	}
+	if (rc != 0)
+		goto fail;
+	rc = take_lock(r, cause);
+	if (rc != 0)
+		goto fail;
+	rc = store_open(r->data_dir, 0, &r->store, cause);
+	if (rc != 0)
+		goto fail;
+	rc = store_recover(r->store, NULL, cause);
+	if (rc != 0)
+		goto fail;
+	rc = open_signals(r, cause);
+	if (rc != 0)
+		goto fail;
+	rc = capture_open(opts->display, &sink, r, &r->capture, cause);
+	if (rc != 0)
+		goto fail;
+	rc = begin_session(r, cause);
+	if (rc != 0)
+		goto fail;
+
+	if (!opts->quiet) {
+		printf("mimic: recording session %lld into %s (stop with `mimic stop` or Ctrl-C)\n",
+		       (long long)r->session, r->data_dir);
+		fflush(stdout);
+	}
+	log_info("recording session %lld", (long long)r->session);
+
+	end = loop(r, &end_cause);
+
+	/* Close: everything queued is committed before the session is marked ended. */
+	rc = writer_stop(r->writer, end == RECORDER_END_STOPPED ? &end_cause : NULL);
+	writer_get_stats(r->writer, &ws);
+	r->writer = NULL;
+	if (rc != 0 && end == RECORDER_END_STOPPED)
+		end = RECORDER_END_WRITE_FAILED;
+	store_early_devices(r);
+	reason = end == RECORDER_END_X_GONE ? "x-server-gone"
+	       : end == RECORDER_END_WRITE_FAILED ? "write-failed" : "stopped";
+	if (store_session_end(r->store, r->session, util_now_wall_ns(), reason, NULL) != 0 &&
+	    end == RECORDER_END_STOPPED)
+		end = RECORDER_END_WRITE_FAILED;
+	if (session_id != NULL)
+		*session_id = r->session;
+	if (!opts->quiet) {
+		printf("mimic: session %lld closed (%s): %llu events stored, %llu dropped\n",
+		       (long long)r->session, reason, (unsigned long long)ws.stored,
+		       (unsigned long long)ws.dropped);
+		fflush(stdout);
+	}
+	if (end != RECORDER_END_STOPPED && end_cause != NULL) {
+		*cause = end_cause;
+		end_cause = NULL;
+	}
+	rc = end;
+	goto done;
+
+fail:
+	if (r->writer != NULL) {
+		writer_stop(r->writer, NULL);
+		r->writer = NULL;
+	}
+done:
+	free(end_cause);
+	capture_close(r->capture);
+	store_close(r->store);
+	if (r->ipc_fd >= 0) {
+		close(r->ipc_fd);
+		/* Only the recorder that owns the socket removes it. */
+		if (rc != -EADDRINUSE && r->socket_path != NULL)
+			unlink(r->socket_path);
+	}
+	if (r->sig_fd >= 0)
+		close(r->sig_fd);
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
+	free(r->socket_path);
+	free(r->data_dir);
+	free(r);
+	return rc;
+}

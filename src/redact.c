@@ -1,0 +1,1155 @@
+/*
+ * redact: the text PII and secret detector (see redact.h and docs/REDACTION.md).
+ *
+ * Every rule is a PCRE2 pattern plus an optional validator. The validator runs as
+ * a PCRE2 callout at the very end of the pattern, so that a candidate it rejects
+ * makes the matcher backtrack and try the next shorter or differently grouped
+ * candidate at the same start ("4111 1111 1111 1111 2024" still yields the card
+ * when the five-group reading fails its Luhn check). Findings of all rules are
+ * then merged: overlapping findings become one span, labelled by the strongest of
+ * them, so that nothing any detector found is left visible.
+ */
+#include "redact.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "dbuf.h"
+#include "log.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Limits for rules files: they come from outside (a policy), so they are bounded. */
+#define RULES_FILE_MAX ((size_t)1 << 20)
+#define RULES_MAX_ADDED 256
+#define RULE_NAME_MAX 63
+
+/* What a rule's validator checks once the pattern has matched. */
+enum check {
+	CHECK_NONE,
+	CHECK_LUHN,       /* card number: 13-19 digits, issuer prefix, Luhn */
+	CHECK_IBAN,       /* country length table and mod 97 */
+	CHECK_SSN,        /* US SSN area, group and serial ranges */
+	CHECK_IPV4,       /* four octets 0-255 without leading zeros */
+	CHECK_IPV6,       /* inet_pton plus a guard against C++ "abc::def" */
+	CHECK_MAC,        /* not all-zero, not broadcast */
+	CHECK_EMAIL,      /* lengths; top-level domain that is not a file extension */
+	CHECK_PHONE,      /* digit count per format */
+	CHECK_TOKEN,      /* generic high-entropy token heuristics */
+	CHECK_B64SECRET,  /* 40-character base64 secret (AWS secret access key) */
+	CHECK_ENTROPY,    /* Shannon entropy of the match at least rule->min_entropy */
+	CHECK_PEM,        /* not a validator: extends the match to the END line */
+};
+
+static const struct {
+	const char *name;
+	enum check check;
+} check_names[] = {
+	{"-", CHECK_NONE}, {"none", CHECK_NONE}, {"luhn", CHECK_LUHN}, {"iban", CHECK_IBAN},
+	{"ssn", CHECK_SSN}, {"ipv4", CHECK_IPV4}, {"ipv6", CHECK_IPV6}, {"mac", CHECK_MAC},
+	{"email", CHECK_EMAIL}, {"phone", CHECK_PHONE}, {"token", CHECK_TOKEN},
+	{"b64secret", CHECK_B64SECRET}, {"pem", CHECK_PEM},
+};
+
+static const char *const type_names[REDACT_TYPE_COUNT] = {
+	[REDACT_EMAIL] = "EMAIL", [REDACT_PHONE] = "PHONE", [REDACT_IP] = "IP",
+	[REDACT_MAC] = "MAC", [REDACT_CARD] = "CARD", [REDACT_IBAN] = "IBAN",
+	[REDACT_SSN] = "SSN", [REDACT_NATIONAL_ID] = "NATIONAL_ID",
+	[REDACT_SECRET] = "SECRET", [REDACT_PRIVATE_KEY] = "PRIVATE_KEY",
+};
+
+struct rule {
+	char *name;
+	enum redact_type type;
+	enum redact_risk risk;
+	enum check check;
+	double min_entropy;     /* CHECK_ENTROPY only */
+	pcre2_code *code;
+};
+
+struct redact {
+	struct rule *rules;
+	size_t nrules;
+};
+
+/*
+ * The built-in rules, in the rules-file vocabulary (docs/REDACTION.md explains
+ * each). Boundaries are lookarounds rather than \b so that "v10.0.0.1", "x1.2.3.4",
+ * "1.2.3.4.5" or a digit run inside a longer number never start or end a match.
+ * Where a validator backtracks, quantifiers that must not backtrack are possessive.
+ */
+struct builtin {
+	const char *name, *type, *risk, *check, *pattern;
+};
+
+/* Digits not glued to a word or to a longer number ("3.1415926535897932"). */
+#define NUM_PRE "(?<![A-Za-z0-9_])(?<![0-9][.,:/-])"
+#define NUM_POST "(?![A-Za-z0-9_])(?![.,:/-][0-9])"
+
+static const struct builtin builtins[] = {
+	/* Private keys first: the longest findings, and they contain base64 runs. */
+	{"private_key", "PRIVATE_KEY", "high", "pem",
+	 "-----BEGIN[A-Z0-9 _-]{0,40} PRIVATE KEY(?: BLOCK)?-----"},
+
+	/* Secrets with a known shape (after gitleaks' rule set). */
+	{"aws_access_key_id", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)"
+	 "[A-Z0-9]{16}(?![A-Za-z0-9])"},
+	{"aws_secret_access_key", "SECRET", "high", "b64secret",
+	 "(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=_-])"},
+	{"github_token", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,251}+(?![A-Za-z0-9_])"},
+	{"github_fine_grained_pat", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{50,244}+(?![A-Za-z0-9_])"},
+	{"gitlab_token", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_])gl(?:pat|dt|rt|ptt|cbt|soat)-[A-Za-z0-9_-]{20,64}+(?![A-Za-z0-9_-])"},
+	{"slack_token", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_])xox[abposre]-[A-Za-z0-9-]{10,250}+(?![A-Za-z0-9_-])"},
+	{"slack_webhook", "SECRET", "high", "-",
+	 "hooks\\.slack\\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}+"},
+	{"stripe_key", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{10,247}+(?![A-Za-z0-9_])"},
+	{"google_api_key", "SECRET", "high", "-",
+	 "(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])"},
+	{"google_oauth_secret", "SECRET", "high", "-",
+	 "(?<![A-Za-z0-9_-])GOCSPX-[A-Za-z0-9_-]{28}(?![A-Za-z0-9_-])"},
+	{"openai_key", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,}+T3BlbkFJ"
+	 "[A-Za-z0-9_-]{20,}+(?![A-Za-z0-9_-])"},
+	{"openai_project_key", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_-])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}+(?![A-Za-z0-9_-])"},
+	{"anthropic_key", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_-])sk-ant-[a-z]{2,8}[0-9]{2}-[A-Za-z0-9_-]{40,}+(?![A-Za-z0-9_-])"},
+	{"npm_token", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])"},
+	{"pypi_token", "SECRET", "high", "-",
+	 "pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}+"},
+	{"sendgrid_key", "SECRET", "high", "-",
+	 "(?<![A-Za-z0-9_-])SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"},
+	{"twilio_key", "SECRET", "high", "entropy=3.0",
+	 "(?<![A-Za-z0-9_])SK[0-9a-fA-F]{32}(?![A-Za-z0-9_])"},
+	{"jwt", "SECRET", "high", "-",
+	 "(?<![A-Za-z0-9_-])ey[A-Za-z0-9_-]{10,}+\\.ey[A-Za-z0-9_-]{10,}+\\.[A-Za-z0-9_=-]*+"},
+	/* The user:password part of scheme://user:password@host. */
+	{"url_credentials", "SECRET", "high", "-",
+	 "(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://\\K[^\\s:/?#@\"'<>]{1,128}:"
+	 "[^\\s/?#@\"'<>]{1,256}(?=@)"},
+	/* Base64 alphabet with and without '/', so that a token inside a path is found. */
+	{"generic_token", "SECRET", "high", "token",
+	 "(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{20,}+=*+(?![A-Za-z0-9+/=_-])"},
+	{"generic_token_segment", "SECRET", "high", "token",
+	 "(?<![A-Za-z0-9+_-])[A-Za-z0-9+_-]{20,}+=*+(?![A-Za-z0-9+=_-])"},
+
+	/* Payment and identity numbers. */
+	{"card", "CARD", "high", "luhn",
+	 NUM_PRE "(?:[0-9]{4}([ -])[0-9]{4}\\1[0-9]{4}\\1[0-9]{4}(?:\\1[0-9]{3})?"
+	 "|[0-9]{4}([ -])[0-9]{6}\\2[0-9]{4,5}|[0-9]{13,19})" NUM_POST},
+	{"iban", "IBAN", "high", "iban",
+	 "(?<![A-Za-z0-9_])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?"
+	 "(?![A-Za-z0-9_])"},
+	{"us_ssn", "SSN", "high", "ssn",
+	 NUM_PRE "[0-9]{3}([ -])[0-9]{2}\\1[0-9]{4}" NUM_POST},
+
+	/* Contact data and network identifiers. */
+	{"email", "EMAIL", "low", "email",
+	 "(?<![A-Za-z0-9!#$%&'*+/=?^_`{|}~.-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++"
+	 "(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++)*+@"
+	 "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}"
+	 "(?![A-Za-z0-9_-])(?!\\.[A-Za-z0-9])"},
+	{"phone_e164", "PHONE", "low", "phone",
+	 "(?<![A-Za-z0-9_+])(?<![0-9][.,:/-])\\+[1-9][0-9]{7,14}" NUM_POST},
+	{"phone_international", "PHONE", "low", "phone",
+	 "(?<![A-Za-z0-9_+])(?<![0-9][.,:/-])\\+[1-9][0-9]{0,3}"
+	 "(?:[ .-]?\\([0-9]{1,4}\\)[ .-]?[0-9]{1,6})?(?:[ .-][0-9]{1,6}){1,6}" NUM_POST},
+	{"phone_nanp", "PHONE", "low", "phone",
+	 NUM_PRE "(?:\\+?1[ .-]?)?(?:\\([0-9]{3}\\) ?[0-9]{3}[ .-][0-9]{4}"
+	 "|[0-9]{3}([ .-])[0-9]{3}\\1[0-9]{4})" NUM_POST},
+	{"phone_national", "PHONE", "low", "phone",
+	 NUM_PRE "(?:0[1-9][0-9]{0,4}([ /-])[1-9][0-9]{1,7}(?:\\1[0-9]{2,8}){0,4}"
+	 "|0[1-9]([ .-])[0-9]{2}(?:\\2[0-9]{2}){3})" NUM_POST},
+	{"ipv4", "IP", "low", "ipv4",
+	 "(?<![A-Za-z0-9_.~+])(?<![A-Za-z_.~+]-)(?:[0-9]{1,3}\\.){3}[0-9]{1,3}"
+	 "(?![A-Za-z0-9_~+])(?!-(?![0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9])[A-Za-z0-9_])"
+	 "(?!\\.[0-9])"},
+	{"ipv6", "IP", "low", "ipv6",
+	 "(?<![A-Za-z0-9_:.])(?:[0-9A-Fa-f]{1,4}|(?=::))(?::[0-9A-Fa-f]{0,4}){1,7}"
+	 "(?:\\.[0-9]{1,3}){0,3}(?:%[A-Za-z0-9_.-]{1,15})?(?![A-Za-z0-9_:])(?!\\.[0-9])"},
+	{"mac", "MAC", "low", "mac",
+	 "(?<![A-Za-z0-9_:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\\1[0-9A-Fa-f]{2}){4}"
+	 "|[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4})(?![A-Za-z0-9_:.-])"},
+};
+
+/* ------------------------------------------------------------------------- */
+/* Validators                                                                 */
+
+static double
+shannon_entropy(const unsigned char *s, size_t n)
+{
+	size_t counts[256] = {0};
+	double h = 0.0;
+
+	if (n == 0)
+		return 0.0;
+	for (size_t i = 0; i < n; i++)
+		counts[s[i]]++;
+	for (size_t i = 0; i < 256; i++) {
+		if (counts[i] > 0) {
+			double p = (double)counts[i] / (double)n;
+			h -= p * log2(p);
+		}
+	}
+	return h;
+}
+
+/*
+ * Whether the issuer prefix (IIN) of a card number fits its length: Visa, Mastercard
+ * (51-55 and 2221-2720), Mir, American Express, Diners, JCB, Discover, UnionPay and
+ * Maestro. Numbers starting 0, 1, 7, 8 or 9 (epoch milliseconds, nanosecond
+ * timestamps, airline and telecom numbers) are not cards for this module.
+ */
+static bool
+iin_ok(const char *d, size_t n)
+{
+	int p2 = (d[0] - '0') * 10 + (d[1] - '0');
+	int p3 = p2 * 10 + (d[2] - '0');
+	int p4 = p3 * 10 + (d[3] - '0');
+
+	switch (d[0]) {
+	case '2':
+		if (p4 >= 2221 && p4 <= 2720)
+			return n == 16;
+		return p4 >= 2200 && p4 <= 2204 && n >= 16;
+	case '3':
+		if (p2 == 34 || p2 == 37)
+			return n == 15;
+		if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39)
+			return n >= 14;
+		return p4 >= 3528 && p4 <= 3589 && n >= 16;
+	case '4':
+		return n == 13 || n == 16 || n == 19;
+	case '5':
+		if (p2 >= 51 && p2 <= 55)
+			return n == 16;
+		return true; /* Maestro 50, 56-59: 12 to 19 digits */
+	case '6':
+		return true; /* Discover, UnionPay, Maestro, RuPay: 13 to 19 digits here */
+	default:
+		return false;
+	}
+}
+
+static bool
+check_luhn(const char *s, size_t n)
+{
+	char d[19];
+	size_t nd = 0;
+	int sum = 0;
+	bool same = true;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] >= '0' && s[i] <= '9') {
+			if (nd == sizeof d)
+				return false;
+			d[nd++] = s[i];
+		}
+	}
+	if (nd < 13)
+		return false;
+	for (size_t i = 1; i < nd; i++)
+		same = same && d[i] == d[0];
+	if (same || !iin_ok(d, nd))
+		return false;
+	for (size_t i = 0; i < nd; i++) {
+		int v = d[nd - 1 - i] - '0';
+
+		if (i % 2 == 1) {
+			v *= 2;
+			if (v > 9)
+				v -= 9;
+		}
+		sum += v;
+	}
+	return sum % 10 == 0;
+}
+
+/* IBAN lengths by country (SWIFT IBAN registry). */
+static const struct {
+	char cc[3];
+	unsigned char len;
+} iban_lengths[] = {
+	{"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
+	{"BG", 22}, {"BH", 22}, {"BI", 27}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22},
+	{"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"EE", 20},
+	{"EG", 29}, {"ES", 24}, {"FI", 18}, {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22},
+	{"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27}, {"GT", 28}, {"HR", 21}, {"HU", 28},
+	{"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JO", 30}, {"KW", 30},
+	{"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20}, {"LV", 21},
+	{"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MN", 20}, {"MR", 27},
+	{"MT", 31}, {"MU", 30}, {"NI", 28}, {"NL", 18}, {"NO", 15}, {"OM", 23}, {"PK", 24},
+	{"PL", 28}, {"PS", 29}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"RU", 33}, {"SA", 24},
+	{"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"SO", 23},
+	{"ST", 25}, {"SV", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VA", 22},
+	{"VG", 24}, {"XK", 20}, {"YE", 30},
+};
+
+static bool
+check_iban(const char *s, size_t n)
+{
+	char c[40];
+	size_t nc = 0, want = 0;
+	unsigned rem = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == ' ')
+			continue;
+		if (nc == 34)
+			return false;
+		c[nc++] = (char)toupper((unsigned char)s[i]);
+	}
+	if (nc < 15)
+		return false;
+	for (size_t i = 0; i < sizeof iban_lengths / sizeof iban_lengths[0]; i++) {
+		if (c[0] == iban_lengths[i].cc[0] && c[1] == iban_lengths[i].cc[1]) {
+			want = iban_lengths[i].len;
+			break;
+		}
+	}
+	if (want != nc)
+		return false;
+	/* Move the first four characters to the end, letters become 10..35, mod 97. */
+	for (size_t k = 0; k < nc; k++) {
+		char ch = c[(k + 4) % nc];
+
+		if (ch >= '0' && ch <= '9') {
+			rem = (rem * 10 + (unsigned)(ch - '0')) % 97;
+		} else if (ch >= 'A' && ch <= 'Z') {
+			rem = (rem * 100 + (unsigned)(ch - 'A' + 10)) % 97;
+		} else {
+			return false;
+		}
+	}
+	return rem == 1;
+}
+
+static int
+digits_value(const char *s, size_t n)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/* AAA-GG-SSSS: area 001-899 except 666, group 01-99, serial 0001-9999. */
+static bool
+check_ssn(const char *s, size_t n)
+{
+	int area, group, serial;
+
+	if (n != 11)
+		return false;
+	area = digits_value(s, 3);
+	group = digits_value(s + 4, 2);
+	serial = digits_value(s + 7, 4);
+	return area != 0 && area != 666 && area < 900 && group != 0 && serial != 0;
+}
+
+/*
+ * Octets 0-255 without leading zeros (as inet_pton). 0.0.0.0 and 255.255.255.255
+ * are kept: they name no machine.
+ */
+static bool
+check_ipv4(const char *s, size_t n)
+{
+	char buf[16];
+	struct in_addr a;
+
+	if (n >= sizeof buf)
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return false;
+	return a.s_addr != 0 && a.s_addr != 0xffffffffu;
+}
+
+/*
+ * inet_pton decides; in addition an address must contain a decimal digit and at
+ * least two non-empty groups, so that C++ "Face::add" and the loopback "::1" (which
+ * names no one) are not taken for addresses.
+ */
+static bool
+check_ipv6(const char *s, size_t n)
+{
+	char buf[64];
+	struct in6_addr a;
+	size_t groups = 0;
+	bool digit = false, in_group = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			n = i;
+			break;
+		}
+	}
+	if (n >= sizeof buf)
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] >= '0' && buf[i] <= '9')
+			digit = true;
+		if (buf[i] == ':') {
+			in_group = false;
+		} else if (!in_group) {
+			in_group = true;
+			groups++;
+		}
+	}
+	if (!digit || groups < 2)
+		return false;
+	return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+static bool
+check_mac(const char *s, size_t n)
+{
+	bool zero = true, ones = true;
+
+	for (size_t i = 0; i < n; i++) {
+		if (isxdigit((unsigned char)s[i])) {
+			zero = zero && s[i] == '0';
+			ones = ones && (s[i] == 'f' || s[i] == 'F');
+		}
+	}
+	return !zero && !ones;
+}
+
+/*
+ * File extensions that are not top-level domains: "icon@2x.png" and
+ * "module@1.0.tgz" are file names, not addresses. Real two-letter country domains
+ * that double as extensions (.py, .sh, .rs, .md, .pl) stay addresses.
+ */
+static const char *const not_tlds[] = {
+	"bak", "bin", "bmp", "bz2", "cfg", "conf", "cpp", "css", "csv", "cxx", "dat", "deb",
+	"dll", "doc", "docx", "exe", "gif", "gz", "hh", "hpp", "htm", "html", "ico", "ini",
+	"jar", "jpeg", "jpg", "js", "json", "lock", "log", "lua", "mjs", "mp3", "mp4", "obj",
+	"pdf", "php", "png", "pyc", "rb", "rpm", "svg", "tar", "tgz", "tmp", "toml", "ts",
+	"tsx", "txt", "wav", "webp", "xml", "xz", "yaml", "yml", "zip", "zst",
+};
+
+static bool
+check_email(const char *s, size_t n)
+{
+	const char *at = memchr(s, '@', n);
+	const char *tld = s + n;
+	size_t tld_len;
+
+	if (at == NULL || at - s > 64 || n > 254)
+		return false;
+	while (tld > at && tld[-1] != '.')
+		tld--;
+	tld_len = (size_t)(s + n - tld);
+	for (size_t i = 0; i < sizeof not_tlds / sizeof not_tlds[0]; i++) {
+		if (strlen(not_tlds[i]) == tld_len && strncasecmp(not_tlds[i], tld, tld_len) == 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Digit counts: "+..." is E.164 (8 to 15 digits, one more allowed for a "(0)" trunk
+ * digit); a leading 0 is a national number (9 to 13 digits); anything else is North
+ * American: 10 digits (11 with the leading 1) and an area code that starts 2-9.
+ */
+static bool
+check_phone(const char *s, size_t n)
+{
+	char d[20];
+	size_t nd = 0, i = 0;
+	bool paren_trunk = false;
+
+	for (size_t k = 0; k < n; k++) {
+		if (s[k] >= '0' && s[k] <= '9') {
+			if (nd == sizeof d)
+				return false;
+			d[nd++] = s[k];
+		}
+		if (s[k] == '(' && k + 2 < n && s[k + 1] == '0' && s[k + 2] == ')')
+			paren_trunk = true;
+	}
+	if (nd == 0)
+		return false;
+	if (s[0] == '+')
+		return nd >= 8 && nd <= (paren_trunk ? 16u : 15u);
+	if (s[0] == '0')
+		return nd >= 9 && nd <= 13;
+	if (nd == 11 && d[0] == '1')
+		i = 1;
+	if (nd - i != 10)
+		return false;
+	return d[i] >= '2';
+}
+
+/*
+ * Splits the letters and digits of s into word-like pieces: a new piece starts where
+ * the character class changes, except that an upper-case letter followed by lower
+ * case is one word ("Window"). Random tokens break into many short pieces
+ * (about 0.45 per character); identifiers, paths and words into few.
+ */
+static void
+token_shape(const char *s, size_t n, size_t *alnum, size_t *pieces, size_t *in_words)
+{
+	int prev = 0; /* 0 none, 1 upper, 2 lower, 3 digit */
+	size_t run = 0;
+
+	*alnum = *pieces = *in_words = 0;
+	for (size_t i = 0; i <= n; i++) {
+		unsigned char c = i < n ? (unsigned char)s[i] : 0;
+		int cls = c >= 'A' && c <= 'Z' ? 1 : c >= 'a' && c <= 'z' ? 2 :
+		    c >= '0' && c <= '9' ? 3 : 0;
+
+		/* Lower-case runs of four or more letters (with a leading capital) are words. */
+		if (cls == 2) {
+			run++;
+		} else {
+			if (run >= 4)
+				*in_words += run;
+			run = 0;
+		}
+		if (cls == 0) {
+			prev = 0;
+			continue;
+		}
+		(*alnum)++;
+		if (prev == 0 || (cls != prev && !(prev == 1 && cls == 2)))
+			(*pieces)++;
+		prev = cls;
+	}
+}
+
+/*
+ * The generic high-entropy token: at least 20 characters (padding excluded) with
+ * upper case, lower case and digits, high Shannon entropy, and the shape of random
+ * data rather than of words. Hex-only strings (hashes, UUIDs) and single-case
+ * identifiers never pass: git hashes in logs are not secrets for this module.
+ */
+static bool
+check_token(const char *s, size_t n, double len_slack)
+{
+	bool upper = false, lower = false, digit = false;
+	size_t alnum, pieces, in_words;
+	double h, need;
+
+	while (n > 0 && s[n - 1] == '=')
+		n--;
+	if (n < 20)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		upper = upper || (c >= 'A' && c <= 'Z');
+		lower = lower || (c >= 'a' && c <= 'z');
+		digit = digit || (c >= '0' && c <= '9');
+	}
+	if (!upper || !lower || !digit)
+		return false;
+	h = shannon_entropy((const unsigned char *)s, n);
+	/* About 0.4 bit below what random base62 of this length reaches on average. */
+	need = log2((double)(n < 64 ? n : 64)) * 0.86 - len_slack;
+	if (h < need)
+		return false;
+	token_shape(s, n, &alnum, &pieces, &in_words);
+	if (alnum == 0 || (double)pieces < 0.30 * (double)alnum)
+		return false;
+	return (double)in_words <= 0.35 * (double)alnum;
+}
+
+static bool
+rule_check(const struct rule *rule, const char *s, size_t n)
+{
+	switch (rule->check) {
+	case CHECK_NONE:
+	case CHECK_PEM:
+		return true;
+	case CHECK_LUHN:
+		return check_luhn(s, n);
+	case CHECK_IBAN:
+		return check_iban(s, n);
+	case CHECK_SSN:
+		return check_ssn(s, n);
+	case CHECK_IPV4:
+		return check_ipv4(s, n);
+	case CHECK_IPV6:
+		return check_ipv6(s, n);
+	case CHECK_MAC:
+		return check_mac(s, n);
+	case CHECK_EMAIL:
+		return check_email(s, n);
+	case CHECK_PHONE:
+		return check_phone(s, n);
+	case CHECK_TOKEN:
+		return check_token(s, n, 0.0);
+	case CHECK_B64SECRET:
+		return check_token(s, n, 0.2);
+	case CHECK_ENTROPY:
+		return shannon_entropy((const unsigned char *)s, n) >= rule->min_entropy;
+	}
+	return false;
+}
+
+static bool
+pem_body_char(unsigned char c)
+{
+	return isalnum(c) || c == '+' || c == '/' || c == '=' || c == ' ' || c == '\t' ||
+	    c == '\r' || c == '\n' || c == ':' || c == ',' || c == '.' || c == '-' || c == '\\';
+}
+
+/*
+ * Extends a private key header to the end of its "-----END ...-----" line. A block
+ * without an END line (cut off, or still being typed) extends over everything that
+ * can be key material, so that a partial key is never left visible.
+ */
+static size_t
+pem_extend(const char *t, size_t len, size_t e)
+{
+	size_t i = e;
+
+	while (i < len) {
+		if (t[i] == '-' && len - i >= 8 && memcmp(t + i, "-----END", 8) == 0) {
+			size_t j = i + 8;
+
+			while (j < len && t[j] != '\n' && j - i < 100) {
+				if (len - j >= 5 && memcmp(t + j, "-----", 5) == 0)
+					return j + 5;
+				j++;
+			}
+			return j;
+		}
+		if (!pem_body_char((unsigned char)t[i]))
+			break;
+		i++;
+	}
+	return i;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Rules                                                                      */
+
+/* PCRE2 calls this at the (?C1) that ends every validated pattern. */
+static int
+callout_fn(pcre2_callout_block *cb, void *data)
+{
+	const struct rule *rule = data;
+	const char *s = (const char *)cb->subject + cb->start_match;
+
+	return rule_check(rule, s, cb->current_position - cb->start_match) ? 0 : 1;
+}
+
+static int
+parse_type(const char *s, enum redact_type *t)
+{
+	for (int i = 0; i < REDACT_TYPE_COUNT; i++) {
+		if (strcasecmp(s, type_names[i]) == 0) {
+			*t = (enum redact_type)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int
+parse_check(const char *s, enum check *c, double *min_entropy)
+{
+	if (strncmp(s, "entropy=", 8) == 0) {
+		char *end;
+		double v;
+
+		errno = 0;
+		v = strtod(s + 8, &end);
+		if (errno != 0 || end == s + 8 || *end != '\0' || !(v >= 0.0 && v <= 8.0))
+			return -EINVAL;
+		*c = CHECK_ENTROPY;
+		*min_entropy = v;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof check_names / sizeof check_names[0]; i++) {
+		if (strcmp(s, check_names[i].name) == 0) {
+			*c = check_names[i].check;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static bool
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > RULE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
+			return false;
+	}
+	return true;
+}
+
+/* Compiles one rule and appends it. where names the rule in messages ("file:12"). */
+static int
+add_rule(struct redact *r, const char *where, const char *name, const char *type,
+    const char *risk, const char *check, const char *pattern, char **cause)
+{
+	struct rule rule = {0};
+	char *wrapped = NULL;
+	uint32_t opts = 0;
+	int errcode, err;
+	PCRE2_SIZE erroff;
+
+	if (!valid_name(name)) {
+		err = util_fail(cause, -EINVAL, "%s: bad rule name (letters, digits, _ - . only)",
+		    where);
+		goto fail;
+	}
+	for (size_t i = 0; i < r->nrules; i++) {
+		if (strcmp(r->rules[i].name, name) == 0) {
+			err = util_fail(cause, -EINVAL, "%s: rule '%s' is already defined", where,
+			    name);
+			goto fail;
+		}
+	}
+	if (parse_type(type, &rule.type) < 0) {
+		err = util_fail(cause, -EINVAL, "%s: unknown type '%s'", where, type);
+		goto fail;
+	}
+	if (strcmp(risk, "high") == 0) {
+		rule.risk = REDACT_RISK_HIGH;
+	} else if (strcmp(risk, "low") == 0) {
+		rule.risk = REDACT_RISK_LOW;
+	} else {
+		err = util_fail(cause, -EINVAL, "%s: risk must be 'high' or 'low', not '%s'", where,
+		    risk);
+		goto fail;
+	}
+	if (parse_check(check, &rule.check, &rule.min_entropy) < 0) {
+		err = util_fail(cause, -EINVAL, "%s: unknown check '%s'", where, check);
+		goto fail;
+	}
+	if (*pattern == '\0') {
+		err = util_fail(cause, -EINVAL, "%s: empty pattern", where);
+		goto fail;
+	}
+	/*
+	 * A validator runs as a callout after the whole pattern. Auto-possessification
+	 * would stop the matcher from backtracking into a repeat when the validator says
+	 * no, so it is off for those rules (patterns mark possessive repeats themselves).
+	 */
+	if (rule.check != CHECK_NONE && rule.check != CHECK_PEM) {
+		wrapped = util_xasprintf("(?:%s)(?C1)", pattern);
+		opts |= PCRE2_NO_AUTO_POSSESS;
+	} else {
+		wrapped = util_xstrdup(pattern);
+	}
+	rule.code = pcre2_compile((PCRE2_SPTR)wrapped, PCRE2_ZERO_TERMINATED, opts, &errcode,
+	    &erroff, NULL);
+	if (rule.code == NULL) {
+		PCRE2_UCHAR msg[160];
+
+		pcre2_get_error_message(errcode, msg, sizeof msg);
+		err = util_fail(cause, -EINVAL, "%s: pattern does not compile: %s (at offset %zu)",
+		    where, (const char *)msg, (size_t)erroff);
+		goto fail;
+	}
+	errcode = pcre2_jit_compile(rule.code, PCRE2_JIT_COMPLETE);
+	if (errcode != 0)
+		log_debug("redact: rule %s runs without JIT (error %d)", name, errcode);
+	rule.name = util_xstrdup(name);
+	r->rules = util_xrealloc(r->rules, (r->nrules + 1) * sizeof r->rules[0]);
+	r->rules[r->nrules++] = rule;
+	free(wrapped);
+	return 0;
+
+fail:
+	free(wrapped);
+	return err;
+}
+
+/* Splits off the next whitespace-separated field of *p; returns NULL at the end. */
+static char *
+next_field(char **p)
+{
+	char *s = *p, *start;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '\0')
+		return NULL;
+	start = s;
+	while (*s != '\0' && *s != ' ' && *s != '\t')
+		s++;
+	if (*s != '\0')
+		*s++ = '\0';
+	*p = s;
+	return start;
+}
+
+static int
+load_file(struct redact *r, const char *path, char **cause)
+{
+	struct dbuf b;
+	FILE *f;
+	char chunk[4096], *line;
+	size_t got, lineno = 0, added = 0;
+	int err = 0;
+
+	dbuf_init(&b, RULES_FILE_MAX);
+	f = fopen(path, "r");
+	if (f == NULL) {
+		err = errno == ENOENT || errno == EACCES ? -errno : -EIO;
+		err = util_fail(cause, err, "cannot open rules file %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		err = dbuf_add(&b, chunk, got);
+		if (err == -E2BIG) {
+			err = util_fail(cause, -EFBIG, "rules file %s is larger than %zu bytes", path,
+			    RULES_FILE_MAX);
+			goto fail;
+		} else if (err < 0) {
+			goto fail;
+		}
+	}
+	if (ferror(f)) {
+		err = util_fail(cause, -EIO, "cannot read rules file %s", path);
+		goto fail;
+	}
+	if (b.len > 0 && memchr(b.data, '\0', b.len) != NULL) {
+		err = util_fail(cause, -EINVAL, "rules file %s contains a NUL byte", path);
+		goto fail;
+	}
+	for (char *next = b.data; next != NULL && next < b.data + b.len;) {
+		char *p, *name, *type, *risk, *check, *nl, where[64];
+		size_t n;
+
+		line = next;
+		nl = strchr(line, '\n');
+		if (nl != NULL) {
+			*nl = '\0';
+			next = nl + 1;
+		} else {
+			next = NULL;
+		}
+		lineno++;
+		p = line;
+		n = strlen(line);
+		while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+			line[--n] = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		snprintf(where, sizeof where, "%.40s:%zu", path, lineno);
+		name = next_field(&p);
+		type = next_field(&p);
+		risk = next_field(&p);
+		check = next_field(&p);
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (check == NULL || *p == '\0') {
+			err = util_fail(cause, -EINVAL,
+			    "%s: expected 'name type risk check pattern'", where);
+			goto fail;
+		}
+		if (++added > RULES_MAX_ADDED) {
+			err = util_fail(cause, -EINVAL, "%s: more than %d rules", where,
+			    RULES_MAX_ADDED);
+			goto fail;
+		}
+		err = add_rule(r, where, name, type, risk, check, p, cause);
+		if (err < 0)
+			goto fail;
+	}
+	fclose(f);
+	dbuf_free(&b);
+	return 0;
+
+fail:
+	if (f != NULL)
+		fclose(f);
+	dbuf_free(&b);
+	return err;
+}
+
+int
+redact_open(const char *rules_path, struct redact **out, char **cause)
+{
+	struct redact *r = util_xcalloc(1, sizeof *r);
+	int err;
+
+	for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+		const struct builtin *b = &builtins[i];
+		char where[96];
+
+		snprintf(where, sizeof where, "built-in rule %s", b->name);
+		err = add_rule(r, where, b->name, b->type, b->risk, b->check, b->pattern, cause);
+		if (err < 0)
+			goto fail;
+	}
+	if (rules_path != NULL) {
+		err = load_file(r, rules_path, cause);
+		if (err < 0)
+			goto fail;
+	}
+	log_debug("redact: %zu rules compiled", r->nrules);
+	*out = r;
+	return 0;
+
+fail:
+	redact_close(r);
+	return err;
+}
+
+void
+redact_close(struct redact *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->nrules; i++) {
+		free(r->rules[i].name);
+		pcre2_code_free(r->rules[i].code);
+	}
+	free(r->rules);
+	free(r);
+}
+
+size_t
+redact_rule_count(const struct redact *r)
+{
+	return r->nrules;
+}
+
+const char *
+redact_type_name(enum redact_type type)
+{
+	if ((int)type < 0 || type >= REDACT_TYPE_COUNT)
+		return "?";
+	return type_names[type];
+}
+
+/* ------------------------------------------------------------------------- */
+/* Scanning                                                                   */
+
+struct cand {
+	size_t start, end;
+	size_t rule;
+};
+
+struct cands {
+	struct cand *v;
+	size_t n, cap;
+};
+
+static void
+cands_add(struct cands *c, size_t start, size_t end, size_t rule)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap == 0 ? 16 : c->cap * 2;
+		c->v = util_xrealloc(c->v, c->cap * sizeof c->v[0]);
+	}
+	c->v[c->n++] = (struct cand){start, end, rule};
+}
+
+static int
+cand_cmp_start(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->end != y->end)
+		return x->end > y->end ? -1 : 1;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+/* Whether candidate a labels a merged span rather than b: risk, then length, then rule. */
+static bool
+cand_better(const struct redact *r, const struct cand *a, const struct cand *b)
+{
+	enum redact_risk ra = r->rules[a->rule].risk, rb = r->rules[b->rule].risk;
+
+	if (ra != rb)
+		return ra > rb;
+	if (a->end - a->start != b->end - b->start)
+		return a->end - a->start > b->end - b->start;
+	return a->rule < b->rule;
+}
+
+/* Runs one rule over the whole text, appending what it finds. */
+static int
+scan_rule(const struct redact *r, size_t ri, const char *text, size_t len,
+    pcre2_match_data *md, pcre2_match_context *mc, struct cands *c)
+{
+	const struct rule *rule = &r->rules[ri];
+	size_t pos = 0;
+
+	pcre2_set_callout(mc, callout_fn, (void *)rule);
+	while (pos <= len) {
+		PCRE2_SIZE *ov;
+		size_t s, e;
+		int rc = pcre2_match(rule->code, (PCRE2_SPTR)text, len, pos, 0, md, mc);
+
+		if (rc == PCRE2_ERROR_NOMATCH)
+			break;
+		if (rc < 0) {
+			log_warn("redact: rule %s failed with PCRE2 error %d", rule->name, rc);
+			return -EIO;
+		}
+		ov = pcre2_get_ovector_pointer(md);
+		s = ov[0];
+		e = ov[1];
+		if (s > e || e > len)
+			return -EIO; /* \K inside a lookahead can do this; refuse such rules' results */
+		if (rule->check == CHECK_PEM)
+			e = pem_extend(text, len, e);
+		if (e > s)
+			cands_add(c, s, e, ri);
+		pos = e > s ? e : s + 1;
+	}
+	return 0;
+}
+
+int
+redact_scan(const struct redact *r, const char *text, size_t len,
+    struct redact_span **spans, size_t *n)
+{
+	struct cands c = {0};
+	struct redact_span *out = NULL;
+	size_t nout = 0;
+	pcre2_match_data *md = NULL;
+	pcre2_match_context *mc = NULL;
+	pcre2_jit_stack *js = NULL;
+	int err = 0;
+
+	*spans = NULL;
+	*n = 0;
+	if (len > REDACT_MAX_TEXT)
+		return -E2BIG;
+	if (len == 0)
+		return 0;
+
+	md = pcre2_match_data_create(1, NULL);
+	mc = pcre2_match_context_create(NULL);
+	js = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
+	if (md == NULL || mc == NULL || js == NULL) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	pcre2_jit_stack_assign(mc, NULL, js);
+
+	for (size_t ri = 0; ri < r->nrules; ri++) {
+		err = scan_rule(r, ri, text, len, md, mc, &c);
+		if (err < 0)
+			goto fail;
+	}
+
+	/* Merge overlapping candidates; the best one names the merged span. */
+	qsort(c.v, c.n, sizeof c.v[0], cand_cmp_start);
+	if (c.n > 0)
+		out = util_xmalloc(c.n * sizeof out[0]);
+	for (size_t i = 0; i < c.n;) {
+		struct cand best = c.v[i];
+		size_t end = c.v[i].end, j = i + 1;
+
+		while (j < c.n && c.v[j].start < end) {
+			if (cand_better(r, &c.v[j], &best))
+				best = c.v[j];
+			if (c.v[j].end > end)
+				end = c.v[j].end;
+			j++;
+		}
+		out[nout++] = (struct redact_span){
+			.start = c.v[i].start,
+			.end = end,
+			.type = r->rules[best.rule].type,
+			.risk = r->rules[best.rule].risk,
+		};
+		i = j;
+	}
+	free(c.v);
+	pcre2_jit_stack_free(js);
+	pcre2_match_context_free(mc);
+	pcre2_match_data_free(md);
+	if (nout == 0) {
+		free(out);
+		out = NULL;
+	}
+	*spans = out;
+	*n = nout;
+	return 0;
+
+fail:
+	free(c.v);
+	free(out);
+	pcre2_jit_stack_free(js);
+	pcre2_match_context_free(mc);
+	pcre2_match_data_free(md);
+	return err;
+}
+
+int
+redact_apply(const struct redact *r, const char *text, size_t len, char **out,
+    size_t *outlen, unsigned *risk_mask)
+{
+	struct redact_span *spans = NULL;
+	size_t n = 0, size, pos = 0, o = 0;
+	unsigned mask = 0;
+	char *buf;
+	int err;
+
+	*out = NULL;
+	*outlen = 0;
+	if (risk_mask != NULL)
+		*risk_mask = REDACT_RISK_HIGH;
+	err = redact_scan(r, text, len, &spans, &n);
+	if (err < 0)
+		return err;
+
+	/* Placeholders are at most 14 bytes, so the size is known before copying. */
+	size = len + 1;
+	for (size_t i = 0; i < n; i++)
+		size += strlen(type_names[spans[i].type]) + 2;
+	buf = util_xmalloc(size);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = type_names[spans[i].type];
+		size_t nl = strlen(name);
+
+		memcpy(buf + o, text + pos, spans[i].start - pos);
+		o += spans[i].start - pos;
+		buf[o++] = '<';
+		memcpy(buf + o, name, nl);
+		o += nl;
+		buf[o++] = '>';
+		pos = spans[i].end;
+		mask |= (unsigned)spans[i].risk;
+	}
+	if (len > pos)
+		memcpy(buf + o, text + pos, len - pos);
+	o += len - pos;
+	buf[o] = '\0';
+	free(spans);
+	*out = buf;
+	*outlen = o;
+	if (risk_mask != NULL)
+		*risk_mask = mask;
+	return 0;
+}

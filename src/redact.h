@@ -1,0 +1,117 @@
+/*
+ * redact: finds personal data and secrets in text and replaces them with typed
+ * placeholders, so that nothing sensitive reaches a dataset.
+ *
+ * Detection needs no context words (safeguard 8): every detector is a PCRE2
+ * pattern (compiled with JIT) followed by a validator that checks what a pattern
+ * cannot, such as the Luhn digit of a card number, the mod-97 check of an IBAN,
+ * the octet range of an IPv4 address or the entropy of a token. The built-in rules
+ * are always active; a rules file can only add rules (docs/REDACTION.md describes
+ * the format and every built-in detector).
+ *
+ * Joining typed keys into text before scanning (safeguard 9) is the caller's job:
+ * a number typed in two separate pieces is two texts to this module.
+ *
+ * Text is treated as bytes (UTF-8 or not; NUL bytes allowed). Matching is
+ * ASCII-based: full-width digits and other non-ASCII forms are not recognised.
+ *
+ * A struct redact is immutable once opened: several threads may scan with the same
+ * one at the same time.
+ */
+#ifndef MIMIC_REDACT_H
+#define MIMIC_REDACT_H
+
+#include <stddef.h>
+
+/* What a span contains. The placeholder of a type is "<" + redact_type_name() + ">". */
+enum redact_type {
+	REDACT_EMAIL = 0,
+	REDACT_PHONE,
+	REDACT_IP,          /* IPv4 and IPv6 */
+	REDACT_MAC,
+	REDACT_CARD,
+	REDACT_IBAN,
+	REDACT_SSN,         /* US social security number */
+	REDACT_NATIONAL_ID, /* other national ids; no built-in rule, for rules files */
+	REDACT_SECRET,      /* API keys, tokens, credentials, high-entropy strings */
+	REDACT_PRIVATE_KEY, /* PEM/PGP private key blocks */
+	REDACT_TYPE_COUNT
+};
+
+/*
+ * Risk levels are bit flags so that redact_apply can report which levels it saw.
+ * High risk (card, IBAN, SSN, national id, secret, private key) means the whole
+ * frame or text is to be dropped; low risk (email, phone, IP, MAC) means it is
+ * kept with the placeholders in place (safeguard 7).
+ */
+enum redact_risk {
+	REDACT_RISK_LOW = 1u << 0,
+	REDACT_RISK_HIGH = 1u << 1,
+};
+
+/* One finding: bytes [start, end) of the scanned text. */
+struct redact_span {
+	size_t start;
+	size_t end;
+	enum redact_type type;
+	enum redact_risk risk;
+};
+
+/* The detector set: compiled rules. Opaque. */
+struct redact;
+
+/* Longest text redact_scan and redact_apply accept (64 MiB); longer gives -E2BIG. */
+#define REDACT_MAX_TEXT ((size_t)64 << 20)
+
+/*
+ * Loads and compiles the rules: the built-in ones always, plus those of the file
+ * at rules_path when it is not NULL (a rules file adds rules, it cannot remove or
+ * weaken built-in ones). On success stores a new detector set in *out, which the
+ * caller frees with redact_close.
+ *
+ * Returns 0, or -ENOENT/-EACCES/-EIO when the file cannot be read, -EFBIG when it
+ * is larger than 1 MiB, -EINVAL for a syntax error or a pattern that does not
+ * compile (cause says which line and why). *out is untouched on failure.
+ */
+int redact_open(const char *rules_path, struct redact **out /* OUT */, char **cause);
+
+/* Frees a detector set. NULL is allowed. */
+void redact_close(struct redact *r);
+
+/* Number of compiled rules (built-in plus added). */
+size_t redact_rule_count(const struct redact *r);
+
+/*
+ * Scans len bytes of text (NUL bytes allowed; text may be NULL when len is 0).
+ * On success *spans is a malloc'ed array of *n findings, sorted by start and not
+ * overlapping (where detectors overlap, the higher risk wins, then the longer
+ * span, then the earlier rule); the caller frees it. With no findings *spans is
+ * NULL and *n is 0.
+ *
+ * Returns 0, -E2BIG when len > REDACT_MAX_TEXT, or -EIO when the matcher failed
+ * (for example a match or JIT stack limit in a rule from a file). On any error
+ * *spans is NULL and *n is 0, and the caller must treat the text as unscannable:
+ * drop it, never keep it unscrubbed.
+ */
+int redact_scan(const struct redact *r, const char *text, size_t len,
+    struct redact_span **spans /* OUT */, size_t *n /* OUT */);
+
+/*
+ * Scans like redact_scan and writes a copy of the text in which every finding is
+ * replaced by its placeholder, e.g. "mail <EMAIL> or call <PHONE>". *out is
+ * malloc'ed and NUL-terminated, *outlen does not count the NUL; the caller frees
+ * *out. *risk_mask (when risk_mask is not NULL) receives the OR of the risk flags
+ * of all findings, 0 when there were none.
+ *
+ * Returns 0 or the errors of redact_scan; on error *out is NULL, *outlen is 0 and
+ * *risk_mask is REDACT_RISK_HIGH, so that a caller that only looks at the mask
+ * still drops the text.
+ */
+int redact_apply(const struct redact *r, const char *text, size_t len,
+    char **out /* OUT */, size_t *outlen /* OUT */, unsigned *risk_mask /* OUT */);
+
+/* "EMAIL", "PHONE", "IP", "MAC", "CARD", "IBAN", "SSN", "NATIONAL_ID", "SECRET",
+ * "PRIVATE_KEY"; "?" for a value out of range. */
+const char *redact_type_name(enum redact_type type);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * util: small helpers shared by every module: clocks, allocation that cannot
+ * return NULL, formatted strings and the `cause` convention.
+ *
+ * Error convention (used across mimic): functions return 0 or a negative errno
+ * style code and, where a person will read the reason, set *cause to a string
+ * allocated with malloc that the caller frees. `cause` may be NULL when the caller
+ * does not want the text.
+ */
+#ifndef MIMIC_UTIL_H
+#define MIMIC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t util_now_mono_ns(void);
+
+/* CLOCK_REALTIME in nanoseconds since the Unix epoch. */
+int64_t util_now_wall_ns(void);
+
+/* malloc/calloc/realloc/strdup that abort with a message when memory runs out. */
+void *util_xmalloc(size_t n);
+void *util_xcalloc(size_t nmemb, size_t size);
+void *util_xrealloc(void *p, size_t n);
+char *util_xstrdup(const char *s);
+
+/* Returns a malloc'ed formatted string; aborts when memory runs out. */
+char *util_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Sets *cause (when cause is not NULL and *cause is NULL) to a formatted message
+ * and returns err, so that `return util_fail(cause, -EIO, "...")` reads naturally.
+ * An existing *cause is kept: the first, most specific reason wins.
+ */
+int util_fail(char **cause, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Copies src into dst of size n, always NUL-terminating, cutting at a UTF-8
+ * character boundary when src is too long. Returns the number of bytes copied.
+ */
+size_t util_strlcpy_utf8(char *dst, const char *src, size_t n);
+
+/*
+ * Parses a duration such as "250ms", "15m", "30s", "2h", "7d" (a bare number means
+ * seconds) into nanoseconds. Returns 0 or -EINVAL.
+ */
+int util_parse_duration(const char *s, int64_t *ns /* OUT */);
+
+#endif

@@ -1,0 +1,404 @@
+/*
+ * writer: the thread that moves events from the input thread to the store (see
+ * writer.h).
+ *
+ * Double buffering: the input thread appends to `in` under the mutex; the writer
+ * thread swaps `in` with its own empty `out` under the mutex and then writes
+ * `out` without holding it, so a slow disk never stalls input. A batch whose
+ * commit failed stays in `out` and is retried on the next interval, with what
+ * arrived meanwhile appended to it. Buffers start empty, grow by doubling and are
+ * shrunk again after a burst, so an idle recorder holds almost no memory.
+ *
+ * Sequence numbers: every accepted push gets the next number (pushed); the writer
+ * advances `committed` by the size of each committed batch. Because batches hold
+ * the oldest pending items, committed >= N means everything pushed up to N is on
+ * disk, which is what writer_sync waits for.
+ */
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+/* First allocation of the event and context buffers. */
+#define EV_CAP_MIN 256
+#define CTX_CAP_MIN 8
+
+/*
+ * Contexts are ~1.3 KB each, so they get their own, smaller bound while the disk
+ * fails; together with events they also count against WRITER_MAX_QUEUED.
+ */
+#define CTX_MAX_QUEUED 16384
+
+struct queue {
+	struct event *evs;
+	size_t nev, ev_cap;
+	struct context *ctxs;
+	size_t nctx, ctx_cap;
+};
+
+struct writer {
+	struct store *st;
+	int64_t session;
+	int flush_ms;
+
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t wake;     /* signalled for the writer thread: work, sync or stop */
+	pthread_cond_t done;     /* broadcast by the writer thread after each commit attempt */
+
+	/* Under mu. */
+	struct queue in;
+	size_t out_nev, out_nctx;  /* sizes of the writer's batch, for the queue bound */
+	uint64_t pushed;           /* items (events + contexts) accepted */
+	uint64_t committed;        /* items committed */
+	uint64_t failures;         /* commit attempts that failed */
+	uint64_t ctx_dropped;      /* contexts dropped (stats.dropped counts events only) */
+	int sync_requested;
+	int stopping;
+	struct writer_stats stats;
+	char *cause;               /* cause of the last failed commit, NULL after a success */
+
+	/* Owned by the writer thread. */
+	struct queue out;
+};
+
+static void timespec_add_ms(struct timespec *ts, int ms)
+{
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Makes room for n more items of size sz in *buf, doubling the capacity. */
+static void *grow(void *buf, size_t *cap, size_t len, size_t n, size_t sz, size_t min)
+{
+	size_t c = *cap;
+
+	if (len + n <= c)
+		return buf;
+	if (c < min)
+		c = min;
+	while (c < len + n)
+		c *= 2;
+	*cap = c;
+	return util_xrealloc(buf, c * sz);
+}
+
+/*
+ * After a commit, gives memory back when the batch used only a small part of the
+ * buffer, i.e. a burst is over; while the rate stays high the buffer is kept.
+ */
+static void shrink(struct queue *q, size_t nev_used, size_t nctx_used)
+{
+	if (q->ev_cap > EV_CAP_MIN && nev_used < q->ev_cap / 8) {
+		free(q->evs);
+		q->evs = NULL;
+		q->ev_cap = 0;
+	}
+	if (q->ctx_cap > CTX_CAP_MIN && nctx_used < q->ctx_cap / 8) {
+		free(q->ctxs);
+		q->ctxs = NULL;
+		q->ctx_cap = 0;
+	}
+}
+
+static void queue_free(struct queue *q)
+{
+	free(q->evs);
+	free(q->ctxs);
+	memset(q, 0, sizeof(*q));
+}
+
+static void swap_queues(struct queue *a, struct queue *b)
+{
+	struct queue t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* Moves everything from `in` to the end of `out` (called with mu held). */
+static void take_input(struct writer *w)
+{
+	struct queue *in = &w->in, *out = &w->out;
+
+	if (out->nev == 0 && out->nctx == 0) {
+		swap_queues(in, out);
+	} else {
+		/* A failed batch is pending: keep order by appending after it. */
+		out->evs = grow(out->evs, &out->ev_cap, out->nev, in->nev, sizeof(*out->evs),
+		                EV_CAP_MIN);
+		if (in->nev > 0)
+			memcpy(out->evs + out->nev, in->evs, in->nev * sizeof(*in->evs));
+		out->nev += in->nev;
+		out->ctxs = grow(out->ctxs, &out->ctx_cap, out->nctx, in->nctx,
+		                 sizeof(*out->ctxs), CTX_CAP_MIN);
+		if (in->nctx > 0)
+			memcpy(out->ctxs + out->nctx, in->ctxs, in->nctx * sizeof(*in->ctxs));
+		out->nctx += in->nctx;
+		shrink(in, in->nev, in->nctx);
+	}
+	in->nev = 0;
+	in->nctx = 0;
+	w->out_nev = out->nev;
+	w->out_nctx = out->nctx;
+}
+
+static size_t queued_items(const struct writer *w)
+{
+	return w->in.nev + w->in.nctx + w->out_nev + w->out_nctx;
+}
+
+/* Commits the writer's batch; called without mu. Returns 0 or the store's error. */
+static int commit(struct writer *w, char **cause)
+{
+	struct queue *out = &w->out;
+
+	return store_write_batch(w->st, w->session, out->evs, out->nev, out->ctxs, out->nctx,
+	                         cause);
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct timespec deadline, now, last_start;
+
+	clock_gettime(CLOCK_MONOTONIC, &last_start);
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		int waited = 0;
+
+		/* Idle: sleep until something is queued (no periodic wake-ups). */
+		while (!w->stopping && !w->sync_requested && queued_items(w) == 0) {
+			pthread_cond_wait(&w->wake, &w->mu);
+			waited = 1;
+		}
+		/*
+		 * Let a flush interval's worth of events gather into one transaction:
+		 * counted from the first item after idling, else from the start of the
+		 * previous attempt, so that a steady stream is committed every interval.
+		 */
+		if (waited)
+			clock_gettime(CLOCK_MONOTONIC, &deadline);
+		else
+			deadline = last_start;
+		timespec_add_ms(&deadline, w->flush_ms);
+		for (;;) {
+			if (w->stopping || w->sync_requested)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (!before(&now, &deadline))
+				break;
+			pthread_cond_timedwait(&w->wake, &w->mu, &deadline);
+		}
+		w->sync_requested = 0;
+		take_input(w);
+		int stopping = w->stopping;
+		size_t nev = w->out.nev, nctx = w->out.nctx;
+		pthread_mutex_unlock(&w->mu);
+
+		char *cause = NULL;
+		int err = 0;
+		clock_gettime(CLOCK_MONOTONIC, &last_start);
+		if (nev > 0 || nctx > 0)
+			err = commit(w, &cause);
+
+		pthread_mutex_lock(&w->mu);
+		if (err == 0) {
+			if (w->stats.error != 0)
+				log_info("writer: storing events works again");
+			w->committed += nev + nctx;
+			w->stats.stored += nev;
+			w->stats.contexts += nctx;
+			if (nev > 0 || nctx > 0)
+				w->stats.batches++;
+			w->stats.error = 0;
+			w->stats.error_text[0] = '\0';
+			free(w->cause);
+			w->cause = NULL;
+			w->out.nev = 0;
+			w->out.nctx = 0;
+			w->out_nev = 0;
+			w->out_nctx = 0;
+			shrink(&w->out, nev, nctx);
+			if (w->in.nev == 0 && w->in.nctx == 0) {
+				/* Going idle: give back what a burst left behind. */
+				shrink(&w->out, 0, 0);
+				shrink(&w->in, 0, 0);
+			}
+		} else {
+			if (w->stats.error != err && !stopping)
+				log_warn("writer: cannot store %zu events, will retry: %s", nev,
+				         cause != NULL ? cause : strerror(-err));
+			w->failures++;
+			w->stats.error = err;
+			util_strlcpy_utf8(w->stats.error_text, cause != NULL ? cause : strerror(-err),
+			                  sizeof(w->stats.error_text));
+			free(w->cause);
+			w->cause = cause;
+			cause = NULL;
+		}
+		pthread_cond_broadcast(&w->done);
+		/* On stop: one last attempt for what is queued, then leave even if it failed. */
+		if (stopping && (err != 0 || queued_items(w) == 0))
+			break;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+int writer_start(struct store *st, int64_t session, int flush_ms, struct writer **out,
+                 char **cause)
+{
+	struct writer *w;
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int err;
+
+	*out = NULL;
+	w = util_xcalloc(1, sizeof(*w));
+	w->st = st;
+	w->session = session;
+	w->flush_ms = flush_ms > 0 ? flush_ms : WRITER_FLUSH_MS;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	/* Deadlines on the monotonic clock: a wall-clock jump must not stall commits. */
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_cond_init(&w->done, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* Signals belong to the main thread, which handles stop requests. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&w->thread, NULL, writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		err = util_fail(cause, -err, "cannot start the writer thread: %s", strerror(err));
+		goto fail;
+	}
+	*out = w;
+	return 0;
+fail:
+	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->done);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+	return err;
+}
+
+void writer_push_event(struct writer *w, const struct event *ev)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stats.queued++;
+	if (queued_items(w) >= WRITER_MAX_QUEUED) {
+		w->stats.dropped++;
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
+	int was_empty = w->in.nev == 0 && w->in.nctx == 0;
+	w->in.evs = grow(w->in.evs, &w->in.ev_cap, w->in.nev, 1, sizeof(*ev), EV_CAP_MIN);
+	w->in.evs[w->in.nev++] = *ev;
+	w->pushed++;
+	/* Only the first item can find the writer asleep without a deadline. */
+	if (was_empty)
+		pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void writer_push_context(struct writer *w, const struct context *ctx)
+{
+	pthread_mutex_lock(&w->mu);
+	if (queued_items(w) >= WRITER_MAX_QUEUED ||
+	    w->in.nctx + w->out_nctx >= CTX_MAX_QUEUED) {
+		w->ctx_dropped++;
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
+	int was_empty = w->in.nev == 0 && w->in.nctx == 0;
+	w->in.ctxs = grow(w->in.ctxs, &w->in.ctx_cap, w->in.nctx, 1, sizeof(*ctx), CTX_CAP_MIN);
+	w->in.ctxs[w->in.nctx++] = *ctx;
+	w->pushed++;
+	if (was_empty)
+		pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int writer_sync(struct writer *w, char **cause)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&w->mu);
+	uint64_t target = w->pushed;
+	uint64_t failures = w->failures;
+	if (w->committed < target) {
+		w->sync_requested = 1;
+		pthread_cond_signal(&w->wake);
+		while (w->committed < target && w->failures == failures)
+			pthread_cond_wait(&w->done, &w->mu);
+		if (w->committed < target) {
+			err = w->stats.error != 0 ? w->stats.error : -EIO;
+			util_fail(cause, err, "%s", w->cause != NULL ? w->cause : strerror(-err));
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+void writer_get_stats(struct writer *w, struct writer_stats *out)
+{
+	pthread_mutex_lock(&w->mu);
+	*out = w->stats;
+	pthread_mutex_unlock(&w->mu);
+}
+
+int writer_stop(struct writer *w, char **cause)
+{
+	int err;
+
+	if (w == NULL)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	w->stopping = 1;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+
+	/* The thread has ended: no locking needed from here. */
+	err = w->stats.error;
+	if (err != 0) {
+		size_t lost = w->out.nev + w->in.nev;
+		util_fail(cause, err, "%zu events could not be stored: %s", lost,
+		          w->cause != NULL ? w->cause : strerror(-err));
+		log_error("writer: %zu events could not be stored", lost);
+	}
+	if (w->stats.dropped > 0)
+		log_warn("writer: %llu events were dropped because the disk did not keep up",
+		         (unsigned long long)w->stats.dropped);
+	if (w->ctx_dropped > 0)
+		log_warn("writer: %llu window contexts were dropped because the disk did not "
+		         "keep up", (unsigned long long)w->ctx_dropped);
+	queue_free(&w->in);
+	queue_free(&w->out);
+	free(w->cause);
+	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->done);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+	return err;
+}

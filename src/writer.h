@@ -1,0 +1,65 @@
+/*
+ * writer: the thread that moves events from the input thread to the store.
+ *
+ * The input thread only appends to an in-memory queue (a mutex held for a copy,
+ * never for disk I/O); the writer thread commits what has queued in one
+ * transaction at least every flush interval, so a `kill -9` loses at most that
+ * interval. If the disk fails, events stay queued (up to WRITER_MAX_QUEUED, then
+ * they are dropped and counted) and the error is reported through the stats.
+ */
+#ifndef MIMIC_WRITER_H
+#define MIMIC_WRITER_H
+
+#include <stdint.h>
+
+#include "event.h"
+#include "store.h"
+
+/* Events held in memory at most while the disk does not keep up or fails. */
+#define WRITER_MAX_QUEUED (1u << 20)
+
+/* The default longest time between commits, in milliseconds. */
+#define WRITER_FLUSH_MS 100
+
+struct writer;
+
+struct writer_stats {
+	uint64_t queued;        /* events pushed */
+	uint64_t stored;        /* events committed */
+	uint64_t dropped;       /* events dropped because the queue was full */
+	uint64_t contexts;      /* contexts committed */
+	uint64_t batches;       /* transactions committed */
+	int error;              /* last write error (negative), 0 when the last commit worked */
+	char error_text[256];   /* one line describing it, "" when none */
+};
+
+/*
+ * Starts the writer thread for session `session` of st. st must stay open until
+ * writer_stop returns, and no other thread may use st meanwhile. flush_ms <= 0
+ * means WRITER_FLUSH_MS.
+ */
+int writer_start(struct store *st, int64_t session, int flush_ms, struct writer **out /* OUT */,
+                 char **cause);
+
+/* Queues a copy of ev. Never waits for the disk. */
+void writer_push_event(struct writer *w, const struct event *ev);
+
+/* Queues a copy of ctx. Never waits for the disk. */
+void writer_push_context(struct writer *w, const struct context *ctx);
+
+/*
+ * Waits until everything pushed before the call is committed, or the commit
+ * failed. Returns 0 or the write error.
+ */
+int writer_sync(struct writer *w, char **cause);
+
+/* Copies the current counters. Thread-safe. */
+void writer_get_stats(struct writer *w, struct writer_stats *out /* OUT */);
+
+/*
+ * Commits what is queued, stops and joins the thread and frees w. Returns 0, or
+ * the error of the last commit (what could not be stored is reported in *cause).
+ */
+int writer_stop(struct writer *w, char **cause);
+
+#endif

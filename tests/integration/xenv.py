@@ -1,0 +1,200 @@
+"""Test environment for mimic's integration tests.
+
+Starts a real X server (Xvfb, on a display number it picks itself), optionally a
+window manager (openbox) and applications, and runs the real `mimic` binary with
+its own data and runtime directories, so tests never touch a user's data and can
+run beside each other. Standard library only.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+MIMIC = os.environ.get("MIMIC_BIN") or shutil.which("mimic")
+SRCDIR = os.environ.get("MIMIC_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+    """Polls pred() until it returns a true value; fails the test after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class XServer:
+    """An Xvfb server with an optional openbox, and the processes started on it."""
+
+    def __init__(self, size="1280x800x24", wm=True, extra_args=()):
+        self.tmp = tempfile.mkdtemp(prefix="mimic-x-")
+        r, w = os.pipe()
+        self.xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(w), "-screen", "0", size, "-nolisten", "tcp",
+             "-noreset", *extra_args],
+            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(w)
+        num = b""
+        deadline = time.monotonic() + 15
+        while not num.endswith(b"\n"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("Xvfb did not report a display number")
+            chunk = os.read(r, 16)
+            if not chunk:
+                raise RuntimeError("Xvfb exited before it was ready")
+            num += chunk
+        os.close(r)
+        self.display = ":" + num.decode().strip()
+        self.procs = []
+        self.env = dict(os.environ)
+        self.env["DISPLAY"] = self.display
+        self.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        if wm:
+            self.spawn(["openbox", "--sm-disable"])
+            wait_for(lambda: "window id" in self.run(
+                ["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], check=False),
+                what="openbox to start")
+
+    def spawn(self, argv, **kw):
+        p = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, **kw)
+        self.procs.append(p)
+        return p
+
+    def run(self, argv, check=True, timeout=30):
+        r = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError("%s failed (%d): %s" % (" ".join(argv), r.returncode, r.stderr))
+        return r.stdout
+
+    def xdotool(self, *args):
+        return self.run(["xdotool", *args])
+
+    def xterm(self, name="mimicterm", title="mimic test terminal", geometry="80x24+0+0"):
+        """Starts an xterm and waits until it is mapped; returns its window id."""
+        self.spawn(["xterm", "-name", name, "-T", title, "-geometry", geometry])
+        out = wait_for(lambda: self.run(["xdotool", "search", "--onlyvisible", "--classname",
+                                         name], check=False).split(),
+                       what="xterm %s to map" % name)
+        return out[-1]
+
+    def focus(self, wid):
+        self.xdotool("windowactivate", "--sync", wid)
+        wait_for(lambda: self.run(["xdotool", "getactivewindow"], check=False).strip() == wid,
+                 what="window %s to be active" % wid)
+
+    def kill(self):
+        """Kills the X server abruptly (the recorder must survive it)."""
+        self.xvfb.kill()
+        self.xvfb.wait()
+
+    def close(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if self.xvfb.poll() is None:
+            self.xvfb.terminate()
+            self.xvfb.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Mimic:
+    """Runs the mimic binary with private data and runtime directories."""
+
+    def __init__(self, x=None, env=None):
+        self.tmp = tempfile.mkdtemp(prefix="mimic-home-")
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.runtime = os.path.join(self.tmp, "run")
+        os.mkdir(self.runtime, 0o700)
+        self.env = dict(x.env if x else os.environ)
+        self.env["XDG_RUNTIME_DIR"] = self.runtime
+        self.env["XDG_DATA_HOME"] = os.path.join(self.tmp, "xdg-data")
+        if env:
+            self.env.update(env)
+        self.rec = None
+        self.rec_out = os.path.join(self.tmp, "record.out")
+        self.rec_err = os.path.join(self.tmp, "record.err")
+
+    def run(self, *args, check=True, timeout=60, env=None, data_dir=True):
+        argv = [MIMIC, *args]
+        if data_dir and args and args[0] in ("record", "sessions", "events"):
+            argv += ["--data-dir", self.data_dir]
+        e = dict(self.env)
+        if env:
+            e.update(env)
+        r = subprocess.run(argv, env=e, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError("mimic %s exited %d: %s" % (" ".join(args), r.returncode,
+                                                              r.stderr.strip()))
+        return r
+
+    def start(self, *args, wait=True):
+        """Starts `mimic record` in the background and waits until it answers."""
+        argv = [MIMIC, "record", "--data-dir", self.data_dir, *args]
+        with open(self.rec_out, "w") as out, open(self.rec_err, "w") as err:
+            self.rec = subprocess.Popen(argv, env=self.env, stdout=out, stderr=err)
+        if wait:
+            wait_for(lambda: self.rec.poll() is not None or
+                     self.run("status", "--json", check=False).returncode == 0,
+                     what="the recorder to answer")
+            if self.rec.poll() is not None:
+                raise AssertionError("recorder exited %d: %s" % (self.rec.returncode,
+                                                                  self.stderr()))
+        return self.rec
+
+    def stop(self):
+        """Stops the recorder with `mimic stop` and returns its exit status."""
+        time.sleep(0.3)  # let the X server deliver what the last xdotool sent
+        self.run("stop")
+        return self.rec.wait(timeout=30)
+
+    def stderr(self):
+        with open(self.rec_err) as f:
+            return f.read()
+
+    def stdout(self):
+        with open(self.rec_out) as f:
+            return f.read()
+
+    def status(self):
+        return json.loads(self.run("status", "--json").stdout)
+
+    def events(self, session="last"):
+        out = self.run("events", session).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def sessions(self):
+        out = self.run("sessions", "--json").stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def close(self):
+        if self.rec is not None and self.rec.poll() is None:
+            self.rec.kill()
+            self.rec.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def typed_text(events, source=None):
+    """The text the key presses produced, in order."""
+    return "".join(e.get("text", "") for e in events
+                   if e["kind"] == "key_press" and (source is None or e["source"] == source))
+
+
+def main():
+    if MIMIC is None or not os.path.exists(MIMIC):
+        raise SystemExit("MIMIC_BIN is not set to the mimic binary")
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    unittest.main(verbosity=2)

@@ -1,0 +1,514 @@
+/*
+ * Tests for paths: the data and socket locations follow the XDG variables, data
+ * directories are created private and checked for writability (also when the test
+ * runs as root, by dropping to an unprivileged uid in a child), and the control
+ * socket directory is refused when another user could reach into it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "paths.h"
+#include "util.h"
+
+/* The uid a root test drops to, to see what an ordinary user would see. */
+#define NOBODY 65534
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static int
+setup_tmp(void **state)
+{
+	char *dir = util_xstrdup("/tmp/mimic-test-paths-XXXXXX");
+
+	if (mkdtemp(dir) == NULL) {
+		free(dir);
+		return -1;
+	}
+	*state = dir;
+	return 0;
+}
+
+static int
+teardown_tmp(void **state)
+{
+	char *dir = *state;
+
+	chmod(dir, 0700);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+	return 0;
+}
+
+static void
+assert_contains(const char *s, const char *part)
+{
+	if (s == NULL || strstr(s, part) == NULL)
+		fail_msg("\"%s\" does not contain \"%s\"", s ? s : "(null)", part);
+}
+
+static void
+test_data_dir_xdg(void **state)
+{
+	const char *tmp = *state;
+	char *xdg = util_xasprintf("%s/xdg", tmp);
+	char *want = util_xasprintf("%s/xdg/mimic", tmp);
+	char *slash = util_xasprintf("%s/xdg/", tmp);
+	char *out = NULL, *cause = NULL;
+
+	setenv("HOME", "/nonexistent-home", 1);
+	setenv("XDG_DATA_HOME", xdg, 1);
+	assert_int_equal(paths_data_dir(NULL, &out, &cause), 0);
+	assert_null(cause);
+	assert_string_equal(out, want);
+	free(out);
+
+	setenv("XDG_DATA_HOME", slash, 1);
+	assert_int_equal(paths_data_dir(NULL, &out, &cause), 0);
+	assert_string_equal(out, want);
+	free(out);
+
+	/* --data-dir wins over everything. */
+	assert_int_equal(paths_data_dir("/srv/rec", &out, &cause), 0);
+	assert_string_equal(out, "/srv/rec");
+	free(out);
+	assert_int_equal(paths_data_dir("", &out, &cause), -EINVAL);
+	assert_null(out);
+	assert_contains(cause, "--data-dir");
+	free(cause);
+
+	free(xdg);
+	free(want);
+	free(slash);
+}
+
+static void
+test_data_dir_home(void **state)
+{
+	const char *tmp = *state;
+	char *want = util_xasprintf("%s/.local/share/mimic", tmp);
+	char *out = NULL, *cause = NULL;
+
+	unsetenv("XDG_DATA_HOME");
+	setenv("HOME", tmp, 1);
+	assert_int_equal(paths_data_dir(NULL, &out, &cause), 0);
+	assert_string_equal(out, want);
+	free(out);
+
+	/* The XDG spec says a relative XDG_DATA_HOME is ignored, and so is an empty one. */
+	setenv("XDG_DATA_HOME", "relative/dir", 1);
+	assert_int_equal(paths_data_dir(NULL, &out, &cause), 0);
+	assert_string_equal(out, want);
+	free(out);
+	setenv("XDG_DATA_HOME", "", 1);
+	assert_int_equal(paths_data_dir(NULL, &out, &cause), 0);
+	assert_string_equal(out, want);
+	free(out);
+	assert_null(cause);
+	free(want);
+}
+
+static void
+test_data_dir_none(void **state)
+{
+	char *out = NULL, *cause = NULL;
+
+	(void)state;
+	unsetenv("XDG_DATA_HOME");
+	unsetenv("HOME");
+	assert_int_equal(paths_data_dir(NULL, &out, &cause), -ENOENT);
+	assert_null(out);
+	assert_contains(cause, "HOME");
+	assert_contains(cause, "--data-dir");
+	free(cause);
+	/* An override needs neither. */
+	assert_int_equal(paths_data_dir("/x", &out, NULL), 0);
+	assert_string_equal(out, "/x");
+	free(out);
+}
+
+static int
+dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	}
+	closedir(d);
+	return n == 0;
+}
+
+static void
+test_ensure_dir_creates_private(void **state)
+{
+	const char *tmp = *state;
+	char *a = util_xasprintf("%s/a", tmp);
+	char *b = util_xasprintf("%s/a/b", tmp);
+	char *c = util_xasprintf("%s/a/b/c", tmp);
+	char *c_slash = util_xasprintf("%s/a//b/c/", tmp);
+	char *cause = NULL;
+	struct stat st;
+
+	assert_int_equal(paths_ensure_dir(c, &cause), 0);
+	assert_null(cause);
+	assert_int_equal(stat(a, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(stat(b, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(stat(c, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(st.st_uid, geteuid());
+	/* The writability probe leaves nothing behind. */
+	assert_true(dir_is_empty(c));
+
+	/* Existing directories are fine, also spelled with extra slashes. */
+	assert_int_equal(paths_ensure_dir(c, &cause), 0);
+	assert_int_equal(paths_ensure_dir(c_slash, &cause), 0);
+	assert_null(cause);
+	assert_true(dir_is_empty(c));
+
+	free(a);
+	free(b);
+	free(c);
+	free(c_slash);
+}
+
+static void
+test_ensure_dir_not_a_directory(void **state)
+{
+	const char *tmp = *state;
+	char *file = util_xasprintf("%s/file", tmp);
+	char *sub = util_xasprintf("%s/file/sub", tmp);
+	char *cause = NULL;
+	FILE *f;
+
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+
+	assert_int_equal(paths_ensure_dir(file, &cause), -ENOTDIR);
+	assert_contains(cause, file);
+	assert_contains(cause, "choose another with --data-dir");
+	assert_null(strchr(cause, '\n'));
+	free(cause);
+	cause = NULL;
+
+	assert_int_equal(paths_ensure_dir(sub, &cause), -ENOTDIR);
+	assert_contains(cause, sub);
+	assert_contains(cause, "--data-dir");
+	free(cause);
+
+	assert_int_equal(paths_ensure_dir("", NULL), -EINVAL);
+	free(file);
+	free(sub);
+}
+
+/*
+ * Runs paths_ensure_dir(dir) in a child that has dropped root, and returns its
+ * result; the cause comes back through a pipe. As non-root, runs it directly.
+ */
+static int
+ensure_dir_unprivileged(const char *dir, char **cause)
+{
+	char buf[1024];
+	int pfd[2], status, ret;
+	ssize_t n;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return paths_ensure_dir(dir, cause);
+
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *c = NULL;
+		int r;
+
+		close(pfd[0]);
+		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+			_exit(255);
+		r = paths_ensure_dir(dir, &c);
+		if (c != NULL && write(pfd[1], c, strlen(c)) < 0)
+			_exit(254);
+		_exit(-r);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], buf, sizeof buf - 1);
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_true(WEXITSTATUS(status) < 254);
+	ret = -WEXITSTATUS(status);
+	if (n > 0) {
+		buf[n] = '\0';
+		*cause = util_xstrdup(buf);
+	}
+	return ret;
+}
+
+static void
+test_ensure_dir_not_writable(void **state)
+{
+	const char *tmp = *state;
+	char *ro = util_xasprintf("%s/ro", tmp);
+	char *sub = util_xasprintf("%s/ro/sub/deeper", tmp);
+	char *cause = NULL;
+	struct stat st;
+
+	assert_int_equal(mkdir(ro, 0755), 0);
+	if (geteuid() != 0)
+		assert_int_equal(chmod(ro, 0555), 0);
+	else
+		assert_int_equal(chmod(tmp, 0755), 0); /* let the unprivileged child in */
+
+	/* The directory exists but this user may not write there. */
+	assert_int_equal(ensure_dir_unprivileged(ro, &cause), -EACCES);
+	assert_contains(cause, ro);
+	assert_contains(cause, "is not writable (Permission denied); choose another with --data-dir");
+	assert_null(strchr(cause, '\n'));
+	free(cause);
+	cause = NULL;
+
+	/* It cannot be created below such a directory either. */
+	assert_int_equal(ensure_dir_unprivileged(sub, &cause), -EACCES);
+	assert_contains(cause, sub);
+	assert_contains(cause, "Permission denied");
+	assert_contains(cause, "--data-dir");
+	free(cause);
+	assert_int_equal(stat(sub, &st), -1);
+
+	chmod(ro, 0755);
+	free(ro);
+	free(sub);
+}
+
+static void
+test_control_socket_xdg(void **state)
+{
+	const char *tmp = *state;
+	char *run = util_xasprintf("%s/run", tmp);
+	char *dir = util_xasprintf("%s/run/mimic", tmp);
+	char *want = util_xasprintf("%s/run/mimic/control.sock", tmp);
+	char *out = NULL, *cause = NULL;
+	struct stat st;
+
+	assert_int_equal(mkdir(run, 0700), 0);
+	setenv("XDG_RUNTIME_DIR", run, 1);
+
+	/* Without create, a missing directory is fine and is not created. */
+	assert_int_equal(paths_control_socket(0, &out, &cause), 0);
+	assert_string_equal(out, want);
+	free(out);
+	assert_int_equal(stat(dir, &st), -1);
+
+	assert_int_equal(paths_control_socket(1, &out, &cause), 0);
+	assert_null(cause);
+	assert_string_equal(out, want);
+	free(out);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(st.st_uid, geteuid());
+
+	/* Again, now that it exists, with and without create. */
+	assert_int_equal(paths_control_socket(1, &out, &cause), 0);
+	free(out);
+	assert_int_equal(paths_control_socket(0, &out, &cause), 0);
+	assert_string_equal(out, want);
+	free(out);
+	assert_null(cause);
+
+	free(run);
+	free(dir);
+	free(want);
+}
+
+static void
+test_control_socket_open_dir_refused(void **state)
+{
+	const char *tmp = *state;
+	char *dir = util_xasprintf("%s/mimic", tmp);
+	char *fix = util_xasprintf("chmod 700 %s", dir);
+	char *out = NULL, *cause = NULL;
+
+	setenv("XDG_RUNTIME_DIR", tmp, 1);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+
+	assert_int_equal(paths_control_socket(1, &out, &cause), -EPERM);
+	assert_null(out);
+	assert_contains(cause, dir);
+	assert_contains(cause, "0755");
+	assert_contains(cause, fix);
+	free(cause);
+	cause = NULL;
+	/* The client refuses it too: it must not talk through a directory others control. */
+	assert_int_equal(paths_control_socket(0, &out, &cause), -EPERM);
+	free(cause);
+	cause = NULL;
+
+	/* Group access alone is enough to refuse. */
+	assert_int_equal(chmod(dir, 0770), 0);
+	assert_int_equal(paths_control_socket(1, &out, &cause), -EPERM);
+	assert_contains(cause, "0770");
+	free(cause);
+	cause = NULL;
+
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(paths_control_socket(1, &out, &cause), 0);
+	free(out);
+	free(dir);
+	free(fix);
+}
+
+static void
+test_control_socket_symlink_refused(void **state)
+{
+	const char *tmp = *state;
+	char *target = util_xasprintf("%s/elsewhere", tmp);
+	char *link = util_xasprintf("%s/mimic", tmp);
+	char *out = NULL, *cause = NULL;
+
+	setenv("XDG_RUNTIME_DIR", tmp, 1);
+	assert_int_equal(mkdir(target, 0700), 0);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(paths_control_socket(1, &out, &cause), -ENOTDIR);
+	assert_null(out);
+	assert_contains(cause, link);
+	free(cause);
+	free(target);
+	free(link);
+}
+
+static void
+test_control_socket_other_owner_refused(void **state)
+{
+	const char *tmp = *state;
+	char *dir = util_xasprintf("%s/mimic", tmp);
+	char *out = NULL, *cause = NULL;
+
+	/* Only root can make a directory that belongs to someone else. */
+	if (geteuid() != 0) {
+		free(dir);
+		skip();
+	}
+	setenv("XDG_RUNTIME_DIR", tmp, 1);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chown(dir, NOBODY, NOBODY), 0);
+	assert_int_equal(paths_control_socket(1, &out, &cause), -EPERM);
+	assert_null(out);
+	assert_contains(cause, dir);
+	assert_contains(cause, "belongs to uid 65534");
+	assert_contains(cause, "remove it");
+	free(cause);
+	free(dir);
+}
+
+static void
+test_control_socket_tmp_fallback(void **state)
+{
+	char *want = util_xasprintf("/tmp/mimic-%u/control.sock", (unsigned)geteuid());
+	char *out = NULL, *cause = NULL;
+	int ret;
+
+	(void)state;
+	unsetenv("XDG_RUNTIME_DIR");
+	/* create == 0 leaves the real /tmp alone. */
+	ret = paths_control_socket(0, &out, &cause);
+	if (ret == 0) {
+		assert_string_equal(out, want);
+	} else {
+		/* A real /tmp/mimic-UID with bad permissions is reported by name. */
+		assert_contains(cause, "/tmp/mimic-");
+	}
+	free(out);
+	free(cause);
+	free(want);
+
+	/* A relative XDG_RUNTIME_DIR is ignored in the same way. */
+	setenv("XDG_RUNTIME_DIR", "run", 1);
+	out = NULL;
+	cause = NULL;
+	if (paths_control_socket(0, &out, &cause) == 0)
+		assert_true(strncmp(out, "/tmp/mimic-", 11) == 0);
+	free(out);
+	free(cause);
+}
+
+static void
+test_control_socket_too_long(void **state)
+{
+	char longdir[200];
+	char *out = NULL, *cause = NULL;
+
+	(void)state;
+	memset(longdir, 'x', sizeof longdir - 1);
+	longdir[0] = '/';
+	longdir[sizeof longdir - 1] = '\0';
+	setenv("XDG_RUNTIME_DIR", longdir, 1);
+	assert_int_equal(paths_control_socket(1, &out, &cause), -ENAMETOOLONG);
+	assert_null(out);
+	assert_contains(cause, "too long");
+	assert_contains(cause, "XDG_RUNTIME_DIR");
+	free(cause);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_data_dir_xdg, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_data_dir_home, setup_tmp, teardown_tmp),
+		cmocka_unit_test(test_data_dir_none),
+		cmocka_unit_test_setup_teardown(test_ensure_dir_creates_private, setup_tmp,
+		                                teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_ensure_dir_not_a_directory, setup_tmp,
+		                                teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_ensure_dir_not_writable, setup_tmp,
+		                                teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_control_socket_xdg, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_control_socket_open_dir_refused, setup_tmp,
+		                                teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_control_socket_symlink_refused, setup_tmp,
+		                                teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_control_socket_other_owner_refused, setup_tmp,
+		                                teardown_tmp),
+		cmocka_unit_test(test_control_socket_tmp_fallback),
+		cmocka_unit_test(test_control_socket_too_long),
+	};
+
+	/* The tests set and unset the XDG variables; start from none. */
+	unsetenv("XDG_DATA_HOME");
+	unsetenv("XDG_RUNTIME_DIR");
+	umask(022);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,805 @@
+/*
+ * Unit tests of store: creating and reopening a database, migrations, refusing
+ * newer, corrupt and foreign files and unwritable directories, sessions, devices,
+ * and a round trip of every field of events and contexts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "event.h"
+#include "store.h"
+
+/* A fresh directory under $TMPDIR for one test; removed by the teardown. */
+struct fixture {
+	char dir[256];
+	char data[300];   /* dir/data: the data directory, not created yet */
+	char db[340];     /* data/mimic.db */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "%s/mimic-test-store-XXXXXX",
+	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->data, sizeof(f->data), "%s/data", f->dir);
+	snprintf(f->db, sizeof(f->db), "%s/%s", f->data, STORE_DB_NAME);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[600];
+
+	chmod(f->dir, 0700);
+	chmod(f->data, 0700);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", f->dir);
+	free(f);
+	return 0;
+}
+
+static struct store *open_ok(const char *dir, int flags)
+{
+	struct store *st = NULL;
+	char *cause = NULL;
+	int err = store_open(dir, flags, &st, &cause);
+
+	if (err != 0)
+		fail_msg("store_open(%s): %d %s", dir, err, cause != NULL ? cause : "(no cause)");
+	assert_null(cause);
+	assert_non_null(st);
+	return st;
+}
+
+/* Runs one statement through a separate, plain SQLite connection. */
+static void raw_exec(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(h);
+}
+
+static int raw_int(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int v;
+
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(h);
+	return v;
+}
+
+static char *raw_text(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *stmt = NULL;
+	char *v;
+
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	v = strdup((const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	sqlite3_close(h);
+	return v;
+}
+
+static int64_t begin_session(struct store *st, const char *name, int64_t wall, int64_t mono)
+{
+	struct store_session s;
+	char *cause = NULL;
+	int64_t id = -1;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.name, sizeof(s.name), "%s", name);
+	snprintf(s.host, sizeof(s.host), "testhost");
+	s.start_wall_ns = wall;
+	s.start_mono_ns = mono;
+	s.screen_w = 1920;
+	s.screen_h = 1080;
+	snprintf(s.keymap, sizeof(s.keymap), "evdev/pc105/us");
+	snprintf(s.version, sizeof(s.version), "0.1.0");
+	assert_int_equal(store_session_begin(st, &s, &id, &cause), 0);
+	assert_null(cause);
+	assert_true(id > 0);
+	return id;
+}
+
+static void test_create_and_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct stat sb;
+	struct store *st;
+
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_schema_version_found(st), 0);
+	store_close(st);
+
+	/* The directory is private, and so is the file, whatever the umask. */
+	assert_int_equal(stat(f->data, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	assert_int_equal(stat(f->db, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	char *mode = raw_text(f->db, "PRAGMA journal_mode");
+	assert_string_equal(mode, "wal");
+	free(mode);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+	                         "AND name = 'events_session'"), 1);
+
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_schema_version_found(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+
+	st = open_ok(f->data, STORE_READONLY);
+	assert_int_equal(store_schema_version_found(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+}
+
+static void test_nested_dir_created(void **state)
+{
+	struct fixture *f = *state;
+	char nested[400];
+	struct stat sb;
+	struct store *st;
+
+	snprintf(nested, sizeof(nested), "%s/a/b/c", f->data);
+	st = open_ok(nested, 0);
+	store_close(st);
+	assert_int_equal(stat(nested, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0700);
+}
+
+static void test_migrations_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	char *schema1, *schema2;
+	const char *dump = "SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_master "
+	                   "WHERE sql IS NOT NULL ORDER BY name)";
+
+	/* An empty file (version 0) is migrated like a missing one. */
+	assert_int_equal(mkdir(f->data, 0700), 0);
+	int fd = open(f->db, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_schema_version_found(st), 0);
+	store_close(st);
+	schema1 = raw_text(f->db, dump);
+
+	for (int i = 0; i < 3; i++) {
+		st = open_ok(f->data, 0);
+		assert_int_equal(store_schema_version_found(st), STORE_SCHEMA_VERSION);
+		store_close(st);
+	}
+	schema2 = raw_text(f->db, dump);
+	assert_string_equal(schema1, schema2);
+	assert_non_null(strstr(schema1, "CREATE TABLE events"));
+	assert_non_null(strstr(schema1, "CREATE TABLE contexts"));
+	assert_non_null(strstr(schema1, "CREATE TABLE devices"));
+	assert_non_null(strstr(schema1, "CREATE TABLE sessions"));
+	free(schema1);
+	free(schema2);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = NULL;
+	char *cause = NULL;
+
+	store_close(open_ok(f->data, 0));
+	raw_exec(f->db, "PRAGMA user_version = 99");
+
+	assert_int_equal(store_open(f->data, 0, &st, &cause), -EPROTO);
+	assert_null(st);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "99"));
+	assert_non_null(strstr(cause, f->db));
+	assert_non_null(strstr(cause, "upgrade mimic"));
+	free(cause);
+	cause = NULL;
+
+	assert_int_equal(store_open(f->data, STORE_READONLY, &st, &cause), -EPROTO);
+	assert_non_null(strstr(cause, "99"));
+	free(cause);
+
+	/* Refusing must not have changed the file. */
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 99);
+}
+
+static void test_corrupt_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = NULL;
+	char *cause = NULL;
+	char junk[8192];
+	FILE *fp;
+
+	assert_int_equal(mkdir(f->data, 0700), 0);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)('A' + i % 26);
+	fp = fopen(f->db, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(junk, 1, sizeof(junk), fp), sizeof(junk));
+	fclose(fp);
+
+	assert_int_equal(store_open(f->data, 0, &st, &cause), -EIO);
+	assert_null(st);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, f->db));
+	assert_non_null(strstr(cause, "not a readable mimic database"));
+	free(cause);
+	cause = NULL;
+
+	assert_int_equal(store_open(f->data, STORE_READONLY, &st, &cause), -EIO);
+	assert_non_null(strstr(cause, "not a readable mimic database"));
+	free(cause);
+}
+
+static void test_foreign_db_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = NULL;
+	char *cause = NULL;
+
+	assert_int_equal(mkdir(f->data, 0700), 0);
+	raw_exec(f->db, "CREATE TABLE bookmarks (url TEXT)");
+	assert_int_equal(store_open(f->data, 0, &st, &cause), -EIO);
+	assert_non_null(strstr(cause, "not a readable mimic database"));
+	free(cause);
+	/* It was left alone. */
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master"), 1);
+}
+
+static void test_readonly_missing(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = NULL;
+	char *cause = NULL;
+
+	assert_int_equal(store_open(f->data, STORE_READONLY, &st, &cause), -ENOENT);
+	assert_non_null(strstr(cause, f->data));
+	free(cause);
+	/* Reading never creates anything. */
+	assert_int_equal(access(f->data, F_OK), -1);
+}
+
+static void test_unwritable_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = NULL;
+	char *cause = NULL;
+	int err;
+
+	/* A path under a file cannot be created, even by root. */
+	err = store_open("/dev/null/mimic", 0, &st, &cause);
+	assert_true(err == -ENOTDIR || err == -EACCES);
+	assert_null(st);
+	assert_non_null(strstr(cause, "data directory /dev/null/mimic is not writable"));
+	assert_non_null(strstr(cause, "--data-dir"));
+	free(cause);
+	cause = NULL;
+
+	if (geteuid() == 0) {
+		/* Permission bits do not stop root; the case above covered the error path. */
+		skip();
+	}
+	assert_int_equal(mkdir(f->data, 0500), 0);
+	err = store_open(f->data, 0, &st, &cause);
+	assert_int_equal(err, -EACCES);
+	assert_non_null(strstr(cause, f->data));
+	assert_non_null(strstr(cause, "is not writable"));
+	assert_non_null(strstr(cause, "choose another with --data-dir"));
+	free(cause);
+}
+
+static void test_sessions(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct store_session s;
+	char *cause = NULL;
+	int64_t a, b, c, id;
+
+	assert_int_equal(store_session_resolve(st, "last", &id, &cause), -ENOENT);
+	assert_non_null(strstr(cause, "last"));
+	free(cause);
+	cause = NULL;
+
+	a = begin_session(st, "demo", 1000000000000, 5000);
+	b = begin_session(st, "other", 2000000000000, 6000);
+	c = begin_session(st, "demo", 3000000000000, 7000);
+	assert_true(a < b && b < c);
+
+	assert_int_equal(store_session_get(st, b, &s, &cause), 0);
+	assert_int_equal(s.id, b);
+	assert_string_equal(s.name, "other");
+	assert_string_equal(s.host, "testhost");
+	assert_int_equal(s.start_wall_ns, 2000000000000);
+	assert_int_equal(s.start_mono_ns, 6000);
+	assert_int_equal(s.end_wall_ns, 0);
+	assert_string_equal(s.end_reason, "");
+	assert_int_equal(s.screen_w, 1920);
+	assert_int_equal(s.screen_h, 1080);
+	assert_string_equal(s.keymap, "evdev/pc105/us");
+	assert_string_equal(s.version, "0.1.0");
+
+	assert_int_equal(store_session_end(st, b, 2500000000000, "stopped", &cause), 0);
+	assert_int_equal(store_session_get(st, b, &s, &cause), 0);
+	assert_int_equal(s.end_wall_ns, 2500000000000);
+	assert_string_equal(s.end_reason, "stopped");
+
+	assert_int_equal(store_session_end(st, 999, 1, "stopped", &cause), -ENOENT);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_session_get(st, 999, &s, &cause), -ENOENT);
+	free(cause);
+	cause = NULL;
+
+	char spec[32];
+	snprintf(spec, sizeof(spec), "%lld", (long long)a);
+	assert_int_equal(store_session_resolve(st, spec, &id, &cause), 0);
+	assert_int_equal(id, a);
+	assert_int_equal(store_session_resolve(st, "last", &id, &cause), 0);
+	assert_int_equal(id, c);
+	assert_int_equal(store_session_resolve(st, "demo", &id, &cause), 0);
+	assert_int_equal(id, c);
+	assert_int_equal(store_session_resolve(st, "other", &id, &cause), 0);
+	assert_int_equal(id, b);
+	assert_null(cause);
+
+	assert_int_equal(store_session_resolve(st, "999", &id, &cause), -ENOENT);
+	assert_non_null(strstr(cause, "999"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_session_resolve(st, "99999999999999999999999", &id, &cause),
+	                 -ENOENT);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_session_resolve(st, "nosuch", &id, &cause), -ENOENT);
+	assert_non_null(strstr(cause, "\"nosuch\""));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_session_resolve(st, "", &id, &cause), -EINVAL);
+	free(cause);
+	store_close(st);
+}
+
+struct collected {
+	int64_t ids[8];
+	int n;
+	int stop_after;
+};
+
+static int collect_session(const struct store_session *s, void *arg)
+{
+	struct collected *c = arg;
+
+	c->ids[c->n++] = s->id;
+	return c->n == c->stop_after ? 42 : 0;
+}
+
+static void test_sessions_foreach(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct collected c = { .n = 0 };
+	char *cause = NULL;
+	int64_t a = begin_session(st, "", 1, 1);
+	int64_t b = begin_session(st, "", 2, 2);
+	int64_t d = begin_session(st, "", 3, 3);
+
+	assert_int_equal(store_sessions_foreach(st, collect_session, &c, &cause), 0);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.ids[0], a);
+	assert_int_equal(c.ids[1], b);
+	assert_int_equal(c.ids[2], d);
+
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 2;
+	assert_int_equal(store_sessions_foreach(st, collect_session, &c, &cause), 42);
+	assert_int_equal(c.n, 2);
+	assert_null(cause);
+	store_close(st);
+}
+
+static int collect_device(const struct store_device *d, void *arg)
+{
+	struct store_device *out = arg;
+	int i = 0;
+
+	while (out[i].id != 0)
+		i++;
+	out[i] = *d;
+	return 0;
+}
+
+static void test_devices(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct store_device got[8];
+	char *cause = NULL;
+	int64_t s1 = begin_session(st, "", 1, 1);
+	int64_t s2 = begin_session(st, "", 2, 2);
+
+	assert_int_equal(store_device_put(st, s1, 12, "Logitech USB Keyboard", 0, &cause), 0);
+	assert_int_equal(store_device_put(st, s1, 9, "Virtual core XTEST pointer", 1, &cause), 0);
+	assert_int_equal(store_device_put(st, s1, 10, "Old name", 0, &cause), 0);
+	assert_int_equal(store_device_put(st, s1, 10, "Clavier Français ⌨", 0, &cause), 0);
+	assert_int_equal(store_device_put(st, s2, 3, "Other session", 0, &cause), 0);
+	assert_null(cause);
+
+	memset(got, 0, sizeof(got));
+	assert_int_equal(store_devices_foreach(st, s1, collect_device, got, &cause), 0);
+	assert_int_equal(got[0].id, 9);
+	assert_string_equal(got[0].name, "Virtual core XTEST pointer");
+	assert_int_equal(got[0].synthetic, 1);
+	assert_int_equal(got[1].id, 10);
+	assert_string_equal(got[1].name, "Clavier Français ⌨");
+	assert_int_equal(got[1].synthetic, 0);
+	assert_int_equal(got[2].id, 12);
+	assert_string_equal(got[2].name, "Logitech USB Keyboard");
+	assert_int_equal(got[3].id, 0);
+
+	/* A device of a session that does not exist violates the foreign key. */
+	assert_int_not_equal(store_device_put(st, 12345, 1, "x", 0, &cause), 0);
+	assert_non_null(cause);
+	free(cause);
+	store_close(st);
+}
+
+struct seen {
+	int n;
+	int64_t last_id;
+	struct event evs[8];
+	struct context ctxs[8];
+	int has_ctx[8];
+};
+
+static int collect_event(int64_t id, const struct event *ev, const struct context *ctx,
+                         void *arg)
+{
+	struct seen *s = arg;
+
+	assert_true(id > s->last_id);
+	s->last_id = id;
+	assert_true(s->n < 8);
+	s->evs[s->n] = *ev;
+	s->has_ctx[s->n] = ctx != NULL;
+	if (ctx != NULL)
+		s->ctxs[s->n] = *ctx;
+	s->n++;
+	return 0;
+}
+
+static void fill_context(struct context *c, int seq, const char *title)
+{
+	memset(c, 0, sizeof(*c));
+	c->seq = seq;
+	c->t_ns = 123456789012345 + seq;
+	c->window = 0xfedcba98u;           /* above INT32_MAX: must survive as unsigned */
+	c->pid = 4242 + seq;
+	c->x = -10;
+	c->y = 20;
+	c->w = 800;
+	c->h = 600;
+	snprintf(c->wm_instance, sizeof(c->wm_instance), "gedit");
+	snprintf(c->wm_class, sizeof(c->wm_class), "Gedit");
+	snprintf(c->title, sizeof(c->title), "%s", title);
+	snprintf(c->exe, sizeof(c->exe), "/usr/bin/gedit");
+}
+
+static void test_write_batch_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct event evs[4];
+	struct context ctxs[2];
+	struct seen seen;
+	char *cause = NULL;
+	int64_t s1 = begin_session(st, "rt", 1, 1);
+	int64_t s2 = begin_session(st, "noise", 2, 2);
+	char long_title[CONTEXT_STR_MAX];
+
+	/* The longest title that fits: 170 three-byte characters (510 bytes). */
+	long_title[0] = '\0';
+	while (strlen(long_title) + 3 < sizeof(long_title))
+		strcat(long_title, "日");
+	assert_int_equal(strlen(long_title), 510);
+	fill_context(&ctxs[0], 1, "Grüße — Документ 1 — 日本語 ✓");
+	fill_context(&ctxs[1], 2, long_title);
+
+	memset(evs, 0, sizeof(evs));
+	evs[0].t_ns = 1000;
+	evs[0].kind = EVENT_FOCUS;
+	evs[0].context = 1;
+	evs[1].t_ns = 2000;
+	evs[1].kind = EVENT_KEY_PRESS;
+	evs[1].source = EVENT_SOURCE_SYNTHETIC;
+	evs[1].device = 11;
+	evs[1].context = 1;
+	evs[1].x = -5;
+	evs[1].y = 1079;
+	evs[1].detail = 38;
+	evs[1].mods = 0x80000001u;
+	evs[1].amount = 0;
+	snprintf(evs[1].keysym, sizeof(evs[1].keysym), "adiaeresis");
+	snprintf(evs[1].text, sizeof(evs[1].text), "ä");
+	evs[2].t_ns = INT64_MAX - 1;
+	evs[2].kind = EVENT_SCROLL;
+	evs[2].detail = SCROLL_DOWN;
+	evs[2].amount = -1.375;
+	evs[2].context = 2;
+	evs[3].t_ns = 4000;
+	evs[3].kind = EVENT_TITLE;
+	evs[3].context = 7;              /* a context that was never stored */
+
+	assert_int_equal(store_write_batch(st, s1, evs, 4, ctxs, 2, &cause), 0);
+	assert_null(cause);
+	/* Another session's events must not show up in s1. */
+	assert_int_equal(store_write_batch(st, s2, evs, 2, ctxs, 1, &cause), 0);
+	assert_int_equal(store_write_batch(st, s1, NULL, 0, NULL, 0, &cause), 0);
+	store_close(st);
+
+	/* Read back through a fresh read-only connection. */
+	st = open_ok(f->data, STORE_READONLY);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_events_foreach(st, s1, collect_event, &seen, &cause), 0);
+	assert_int_equal(seen.n, 4);
+
+	assert_int_equal(seen.evs[0].kind, EVENT_FOCUS);
+	assert_true(seen.has_ctx[0]);
+	const struct context *c = &seen.ctxs[0];
+	assert_int_equal(c->seq, 1);
+	assert_int_equal(c->t_ns, 123456789012346);
+	assert_int_equal(c->window, 0xfedcba98u);
+	assert_int_equal(c->pid, 4243);
+	assert_int_equal(c->x, -10);
+	assert_int_equal(c->y, 20);
+	assert_int_equal(c->w, 800);
+	assert_int_equal(c->h, 600);
+	assert_string_equal(c->wm_instance, "gedit");
+	assert_string_equal(c->wm_class, "Gedit");
+	assert_string_equal(c->title, "Grüße — Документ 1 — 日本語 ✓");
+	assert_string_equal(c->exe, "/usr/bin/gedit");
+
+	const struct event *e = &seen.evs[1];
+	assert_false(seen.has_ctx[1]);   /* only focus and title events carry their context */
+	assert_int_equal(e->t_ns, 2000);
+	assert_int_equal(e->kind, EVENT_KEY_PRESS);
+	assert_int_equal(e->source, EVENT_SOURCE_SYNTHETIC);
+	assert_int_equal(e->device, 11);
+	assert_int_equal(e->context, 1);
+	assert_int_equal(e->x, -5);
+	assert_int_equal(e->y, 1079);
+	assert_int_equal(e->detail, 38);
+	assert_int_equal(e->mods, 0x80000001u);
+	assert_true(e->amount == 0.0);
+	assert_string_equal(e->keysym, "adiaeresis");
+	assert_string_equal(e->text, "ä");
+
+	e = &seen.evs[2];
+	assert_int_equal(e->t_ns, INT64_MAX - 1);
+	assert_int_equal(e->kind, EVENT_SCROLL);
+	assert_int_equal(e->detail, SCROLL_DOWN);
+	assert_true(e->amount == -1.375);
+	assert_string_equal(e->keysym, "");
+	assert_string_equal(e->text, "");
+	assert_false(seen.has_ctx[2]);
+
+	assert_int_equal(seen.evs[3].kind, EVENT_TITLE);
+	assert_int_equal(seen.evs[3].context, 7);
+	assert_false(seen.has_ctx[3]);   /* the context was not stored */
+
+	int64_t counts[EVENT_KIND_MAX_];
+	assert_int_equal(store_session_counts(st, s1, counts, &cause), 0);
+	assert_int_equal(counts[EVENT_FOCUS], 1);
+	assert_int_equal(counts[EVENT_KEY_PRESS], 1);
+	assert_int_equal(counts[EVENT_SCROLL], 1);
+	assert_int_equal(counts[EVENT_TITLE], 1);
+	assert_int_equal(counts[EVENT_MOTION], 0);
+	assert_int_equal(store_session_counts(st, s2, counts, &cause), 0);
+	assert_int_equal(counts[EVENT_FOCUS], 1);
+	assert_int_equal(counts[EVENT_KEY_PRESS], 1);
+	assert_int_equal(counts[EVENT_SCROLL], 0);
+	assert_null(cause);
+	store_close(st);
+
+	/*
+	 * A title longer than the field (written by hand: mimic never stores one) is
+	 * cut at a character boundary when read back.
+	 */
+	char sql[200];
+	snprintf(sql, sizeof(sql), "UPDATE contexts SET title = title || '日日' "
+	         "WHERE session = %lld AND seq = 2", (long long)s1);
+	raw_exec(f->db, sql);
+	memset(evs, 0, sizeof(evs));
+	evs[0].kind = EVENT_FOCUS;
+	evs[0].context = 2;
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_write_batch(st, s1, evs, 1, NULL, 0, &cause), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_events_foreach(st, s1, collect_event, &seen, &cause), 0);
+	assert_int_equal(seen.n, 5);
+	assert_true(seen.has_ctx[4]);
+	assert_int_equal(strlen(seen.ctxs[4].title), 510);
+	assert_string_equal(seen.ctxs[4].title, long_title);
+	store_close(st);
+}
+
+static void test_write_batch_atomic(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct event ev;
+	struct seen seen;
+	char *cause = NULL;
+	int64_t counts[EVENT_KIND_MAX_];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVENT_MOTION;
+	/* Session 77 does not exist: the foreign key fails and nothing is stored. */
+	assert_int_not_equal(store_write_batch(st, 77, &ev, 1, NULL, 0, &cause), 0);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, f->db));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_session_counts(st, 77, counts, &cause), 0);
+	assert_int_equal(counts[EVENT_MOTION], 0);
+
+	/* After the failure the connection works normally again. */
+	int64_t s = begin_session(st, "", 1, 1);
+	assert_int_equal(store_write_batch(st, s, &ev, 1, NULL, 0, &cause), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_events_foreach(st, s, collect_event, &seen, &cause), 0);
+	assert_int_equal(seen.n, 1);
+	store_close(st);
+}
+
+static int stop_at_two(int64_t id, const struct event *ev, const struct context *ctx, void *arg)
+{
+	int *n = arg;
+
+	return ++*n == 2 ? -7 : 0;
+}
+
+static void test_events_foreach_stops(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct event evs[5];
+	char *cause = NULL;
+	int n = 0;
+	int64_t s = begin_session(st, "", 1, 1);
+
+	memset(evs, 0, sizeof(evs));
+	for (int i = 0; i < 5; i++)
+		evs[i].kind = EVENT_MOTION;
+	assert_int_equal(store_write_batch(st, s, evs, 5, NULL, 0, &cause), 0);
+	assert_int_equal(store_events_foreach(st, s, stop_at_two, &n, &cause), -7);
+	assert_int_equal(n, 2);
+	assert_null(cause);
+	store_close(st);
+}
+
+static void test_recover(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct store_session s;
+	struct event ev;
+	char *cause = NULL;
+	int n = -1;
+	const int64_t wall = 1700000000000000000;
+
+	int64_t with_events = begin_session(st, "a", wall, 5000000000);
+	int64_t empty = begin_session(st, "b", wall + 1000, 9000000000);
+	int64_t closed = begin_session(st, "c", wall + 2000, 1);
+	assert_int_equal(store_session_end(st, closed, wall + 3000, "stopped", &cause), 0);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVENT_KEY_PRESS;
+	ev.t_ns = 5000000000 + 7500000000;  /* 7.5 s after the start */
+	assert_int_equal(store_write_batch(st, with_events, &ev, 1, NULL, 0, &cause), 0);
+	ev.t_ns = 5000000000 + 2000000000;  /* stored last, though earlier: the last one counts */
+	assert_int_equal(store_write_batch(st, with_events, &ev, 1, NULL, 0, &cause), 0);
+	store_close(st);
+
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_recover(st, &n, &cause), 0);
+	assert_int_equal(n, 2);
+
+	assert_int_equal(store_session_get(st, with_events, &s, &cause), 0);
+	assert_int_equal(s.end_wall_ns, wall + 2000000000);
+	assert_string_equal(s.end_reason, "interrupted");
+	assert_int_equal(store_session_get(st, empty, &s, &cause), 0);
+	assert_int_equal(s.end_wall_ns, wall + 1000);
+	assert_string_equal(s.end_reason, "interrupted");
+	assert_int_equal(store_session_get(st, closed, &s, &cause), 0);
+	assert_int_equal(s.end_wall_ns, wall + 3000);
+	assert_string_equal(s.end_reason, "stopped");
+
+	/* Nothing left to recover; n may be NULL. */
+	assert_int_equal(store_recover(st, &n, &cause), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_recover(st, NULL, &cause), 0);
+	assert_null(cause);
+	store_close(st);
+}
+
+static void test_readonly_refuses_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct store_session s;
+	char *cause = NULL;
+	int64_t id;
+
+	begin_session(st, "x", 1, 1);
+	/* A reader works while the writer keeps its connection open (WAL). */
+	struct store *ro = open_ok(f->data, STORE_READONLY);
+	assert_int_equal(store_session_resolve(ro, "x", &id, &cause), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_session_begin(ro, &s, &id, &cause), -EACCES);
+	assert_non_null(cause);
+	free(cause);
+	store_close(ro);
+	store_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_dir_created, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_db_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sessions_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_batch_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_batch_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_foreach_stops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_refuses_writes, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

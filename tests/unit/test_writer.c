@@ -1,0 +1,325 @@
+/*
+ * Unit tests of writer: events pushed from one thread arrive complete and in
+ * order, writer_sync waits for the commit, the flush interval commits without
+ * being asked, and a failing commit is reported and retried without losing events.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "event.h"
+#include "store.h"
+#include "writer.h"
+
+struct fixture {
+	char dir[256];
+	char db[300];
+	struct store *st;
+	int64_t session;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+	struct store_session s;
+	char *cause = NULL;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "%s/mimic-test-writer-XXXXXX",
+	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof(f->db), "%s/%s", f->dir, STORE_DB_NAME);
+	assert_int_equal(store_open(f->dir, 0, &f->st, &cause), 0);
+	memset(&s, 0, sizeof(s));
+	snprintf(s.name, sizeof(s.name), "writer-test");
+	s.start_mono_ns = 1;
+	s.start_wall_ns = 1;
+	assert_int_equal(store_session_begin(f->st, &s, &f->session, &cause), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[600];
+
+	store_close(f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", f->dir);
+	free(f);
+	return 0;
+}
+
+/* Counts the events of the session through a second, read-only connection. */
+static int64_t stored_events(struct fixture *f)
+{
+	struct store *ro = NULL;
+	char *cause = NULL;
+	int64_t counts[EVENT_KIND_MAX_], n = 0;
+
+	assert_int_equal(store_open(f->dir, STORE_READONLY, &ro, &cause), 0);
+	assert_int_equal(store_session_counts(ro, f->session, counts, &cause), 0);
+	for (int k = 0; k < EVENT_KIND_MAX_; k++)
+		n += counts[k];
+	store_close(ro);
+	return n;
+}
+
+static void make_event(struct event *ev, int i)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->t_ns = 1000 + i;
+	ev->kind = i % 2 == 0 ? EVENT_KEY_PRESS : EVENT_KEY_RELEASE;
+	ev->detail = i;
+	ev->x = i % 1920;
+	ev->y = i % 1080;
+	snprintf(ev->keysym, sizeof(ev->keysym), "k%d", i);
+}
+
+struct order {
+	int n;
+	int bad;
+};
+
+static int check_order(int64_t id, const struct event *ev, const struct context *ctx, void *arg)
+{
+	struct order *o = arg;
+	char want[EVENT_KEYSYM_MAX];
+
+	snprintf(want, sizeof(want), "k%d", o->n);
+	if (ev->detail != o->n || ev->t_ns != 1000 + o->n || strcmp(ev->keysym, want) != 0)
+		o->bad++;
+	o->n++;
+	return 0;
+}
+
+static void test_many_events_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct writer *w = NULL;
+	struct writer_stats stats;
+	struct event ev;
+	struct order o = { 0, 0 };
+	char *cause = NULL;
+	const int n = 100000;
+
+	assert_int_equal(writer_start(f->st, f->session, 5, &w, &cause), 0);
+	for (int i = 0; i < n; i++) {
+		make_event(&ev, i);
+		writer_push_event(w, &ev);
+		/* Now and then give the writer a chance to commit mid-stream. */
+		if (i % 20000 == 0)
+			usleep(10000);
+	}
+	writer_get_stats(w, &stats);
+	assert_int_equal(stats.queued, n);
+	assert_int_equal(writer_stop(w, &cause), 0);
+	assert_null(cause);
+
+	assert_int_equal(store_events_foreach(f->st, f->session, check_order, &o, &cause), 0);
+	assert_int_equal(o.n, n);
+	assert_int_equal(o.bad, 0);
+}
+
+static void test_sync_and_stats(void **state)
+{
+	struct fixture *f = *state;
+	struct writer *w = NULL;
+	struct writer_stats stats;
+	struct event ev;
+	struct context ctx;
+	char *cause = NULL;
+
+	/* A long interval: only writer_sync can make these visible quickly. */
+	assert_int_equal(writer_start(f->st, f->session, 60000, &w, &cause), 0);
+	assert_int_equal(writer_sync(w, &cause), 0);  /* nothing queued: returns at once */
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.seq = 1;
+	snprintf(ctx.title, sizeof(ctx.title), "Terminal");
+	writer_push_context(w, &ctx);
+	for (int i = 0; i < 10; i++) {
+		make_event(&ev, i);
+		writer_push_event(w, &ev);
+	}
+	assert_int_equal(stored_events(f), 0);
+	assert_int_equal(writer_sync(w, &cause), 0);
+	assert_null(cause);
+	assert_int_equal(stored_events(f), 10);
+
+	writer_get_stats(w, &stats);
+	assert_int_equal(stats.queued, 10);
+	assert_int_equal(stats.stored, 10);
+	assert_int_equal(stats.contexts, 1);
+	assert_int_equal(stats.dropped, 0);
+	assert_int_equal(stats.batches, 1);
+	assert_int_equal(stats.error, 0);
+	assert_string_equal(stats.error_text, "");
+
+	make_event(&ev, 10);
+	writer_push_event(w, &ev);
+	assert_int_equal(writer_stop(w, &cause), 0);
+	assert_int_equal(stored_events(f), 11);
+}
+
+static void test_flush_interval(void **state)
+{
+	struct fixture *f = *state;
+	struct writer *w = NULL;
+	struct writer_stats stats;
+	struct event ev;
+	char *cause = NULL;
+	int64_t n = 0;
+
+	assert_int_equal(writer_start(f->st, f->session, 20, &w, &cause), 0);
+	make_event(&ev, 0);
+	writer_push_event(w, &ev);
+	/* Committed by the interval alone, without writer_sync. */
+	for (int tries = 0; tries < 200 && n == 0; tries++) {
+		usleep(10000);
+		n = stored_events(f);
+	}
+	assert_int_equal(n, 1);
+	writer_get_stats(w, &stats);
+	assert_int_equal(stats.stored, 1);
+	assert_int_equal(writer_stop(w, &cause), 0);
+}
+
+/* Runs SQL through a second connection, as another process would. */
+static void raw_exec(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	sqlite3_busy_timeout(h, 5000);
+	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(h);
+}
+
+static char *events_schema(const char *db)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *stmt = NULL;
+	char *sql = NULL;
+	size_t len = 0;
+
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT sql FROM sqlite_master WHERE tbl_name = "
+	                                    "'events' AND sql IS NOT NULL ORDER BY type DESC",
+	                                    -1, &stmt, NULL), SQLITE_OK);
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(stmt, 0);
+		sql = realloc(sql, len + strlen(s) + 2);
+		assert_non_null(sql);
+		memcpy(sql + len, s, strlen(s));
+		len += strlen(s);
+		sql[len++] = ';';
+		sql[len] = '\0';
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_close(h);
+	assert_non_null(sql);
+	return sql;
+}
+
+static void test_commit_error_retried(void **state)
+{
+	struct fixture *f = *state;
+	struct writer *w = NULL;
+	struct writer_stats stats;
+	struct event ev;
+	struct order o = { 0, 0 };
+	char *cause = NULL;
+	char *schema = events_schema(f->db);
+
+	assert_int_equal(writer_start(f->st, f->session, 10, &w, &cause), 0);
+	make_event(&ev, 0);
+	writer_push_event(w, &ev);
+	assert_int_equal(writer_sync(w, &cause), 0);
+
+	/* The events table disappears under the writer: commits fail. */
+	raw_exec(f->db, "DROP TABLE events");
+	for (int i = 1; i < 50; i++) {
+		make_event(&ev, i);
+		writer_push_event(w, &ev);
+	}
+	assert_int_not_equal(writer_sync(w, &cause), 0);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "events"));
+	free(cause);
+	cause = NULL;
+	writer_get_stats(w, &stats);
+	assert_int_not_equal(stats.error, 0);
+	assert_non_null(strstr(stats.error_text, "no such table: events"));
+	assert_int_equal(stats.stored, 1);
+	assert_int_equal(stats.dropped, 0);
+
+	/* More arrive while it fails; then the cause goes away. */
+	for (int i = 50; i < 100; i++) {
+		make_event(&ev, i);
+		writer_push_event(w, &ev);
+	}
+	usleep(50000);
+	raw_exec(f->db, schema);
+	assert_int_equal(writer_sync(w, &cause), 0);
+	assert_null(cause);
+	writer_get_stats(w, &stats);
+	assert_int_equal(stats.error, 0);
+	assert_string_equal(stats.error_text, "");
+	assert_int_equal(stats.stored, 100);
+	assert_int_equal(writer_stop(w, &cause), 0);
+
+	/* Nothing queued while it failed was lost, and the order held (event 0 was dropped with the table). */
+	o.n = 1;
+	assert_int_equal(store_events_foreach(f->st, f->session, check_order, &o, &cause), 0);
+	assert_int_equal(o.n, 100);
+	assert_int_equal(o.bad, 0);
+	free(schema);
+}
+
+static void test_stop_reports_error(void **state)
+{
+	struct fixture *f = *state;
+	struct writer *w = NULL;
+	struct event ev;
+	char *cause = NULL;
+
+	assert_int_equal(writer_start(f->st, f->session, 60000, &w, &cause), 0);
+	raw_exec(f->db, "DROP TABLE events");
+	for (int i = 0; i < 3; i++) {
+		make_event(&ev, i);
+		writer_push_event(w, &ev);
+	}
+	assert_int_not_equal(writer_stop(w, &cause), 0);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "3 events could not be stored"));
+	free(cause);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_many_events_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_and_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_interval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_error_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_reports_error, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
