@@ -43,6 +43,7 @@ int blob_open(const char *dir, const char *ext, unsigned flags, struct blob **ou
 	struct blob *b = NULL;
 	struct stat st;
 	size_t n = 0;
+	int err;
 
 	*out = NULL;
 	if (dir == NULL || dir[0] == '\0')
@@ -59,24 +60,29 @@ int blob_open(const char *dir, const char *ext, unsigned flags, struct blob **ou
 	if (sodium_init() < 0)
 		return util_fail(cause, -EIO, "cannot start libsodium");
 	if (stat(dir, &st) < 0) {
-		int err = errno;
-
+		err = errno;
 		if (err != ENOENT || !(flags & BLOB_CREATE))
 			return util_fail(cause, err == ENOENT ? -ENOENT : map_errno(err),
 					 "cannot open frame store %s: %s", dir, strerror(err));
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return util_fail(cause, map_errno(errno), "cannot create frame store %s: %s",
-					 dir, strerror(errno));
-		if (stat(dir, &st) < 0)
-			return util_fail(cause, map_errno(errno), "cannot open frame store %s: %s",
-					 dir, strerror(errno));
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			err = errno;
+			return util_fail(cause, map_errno(err), "cannot create frame store %s: %s",
+					 dir, strerror(err));
+		}
+		if (stat(dir, &st) < 0) {
+			err = errno;
+			return util_fail(cause, map_errno(err), "cannot open frame store %s: %s",
+					 dir, strerror(err));
+		}
 	}
 	if (!S_ISDIR(st.st_mode))
 		return util_fail(cause, -ENOTDIR, "cannot open frame store %s: %s", dir,
 				 strerror(ENOTDIR));
-	if ((flags & BLOB_WRITE) && access(dir, W_OK | X_OK) < 0)
-		return util_fail(cause, map_errno(errno), "cannot store frames in %s: %s", dir,
-				 strerror(errno));
+	if ((flags & BLOB_WRITE) && access(dir, W_OK | X_OK) < 0) {
+		err = errno;
+		return util_fail(cause, map_errno(err), "cannot store frames in %s: %s", dir,
+				 strerror(err));
+	}
 	b = util_xcalloc(1, sizeof(*b));
 	b->dir = util_xstrdup(dir);
 	if (ext != NULL)
@@ -259,7 +265,8 @@ int blob_get(struct blob *b, const char *hex, size_t max, void **data, size_t *l
 			continue;
 		if (r < 0) {
 			err = errno;
-			rc = util_fail(cause, -EIO, "cannot read frame %s: %s", path, strerror(err));
+			rc = util_fail(cause, -EIO, "cannot read frame %s: %s", path,
+				       strerror(err));
 			goto fail;
 		}
 		if (r == 0)
@@ -268,8 +275,8 @@ int blob_get(struct blob *b, const char *hex, size_t max, void **data, size_t *l
 	}
 	hash_hex(buf, got, check);
 	if (got != size || strcmp(check, hex) != 0) {
-		rc = util_fail(cause, -EIO, "frame %s is corrupt: its content does not match its name",
-			       path);
+		rc = util_fail(cause, -EIO,
+			       "frame %s is corrupt: its content does not match its name", path);
 		goto fail;
 	}
 	close(fd);

@@ -323,14 +323,12 @@ static void emit_sample(struct capture *c)
 }
 
 /*
- * Reads the position and emits a sample when it differs from the last one:
+ * Emits a sample of the position just read when it differs from the last one:
  * at once when `force` (before a press or release) or when 1/60 s has passed
  * since the last sample, else holds it for capture_tick.
  */
-static void sample(struct capture *c, int force)
+static void decide_sample(struct capture *c, int force)
 {
-	if (query_pointer(c) != 0)
-		return;
 	if (c->px == c->sx && c->py == c->sy) {
 		c->held = 0;
 		c->raw_moved = 0;
@@ -341,6 +339,13 @@ static void sample(struct capture *c, int force)
 		emit_sample(c);
 	else
 		c->held = 1;
+}
+
+/* Reads the position and samples it (see decide_sample). */
+static void sample(struct capture *c, int force)
+{
+	if (query_pointer(c) == 0)
+		decide_sample(c, force);
 }
 
 /* Notes physical motion from a device; samples now or holds it. */
@@ -359,6 +364,21 @@ static void note_motion(struct capture *c, int32_t sourceid, int64_t now)
 	/* Keep polling fast while the pointer moves. */
 	if (c->next_poll_ns > now + POLL_ACTIVE_NS)
 		c->next_poll_ns = now + POLL_ACTIVE_NS;
+}
+
+static void drain_queued(struct capture *c);
+
+/*
+ * Polls the position from capture_tick. Raw motion the server processed before
+ * the query arrives before its reply: handling it first credits the movement to
+ * its device instead of taking it for a warp.
+ */
+static void poll_pointer(struct capture *c)
+{
+	if (query_pointer(c) != 0)
+		return;
+	drain_queued(c);
+	decide_sample(c, 0);
 }
 
 static void emit_scroll(struct capture *c, int32_t sourceid, int dir, double amount, int64_t now)
@@ -424,10 +444,11 @@ static void handle_raw_button(struct capture *c, const xcb_input_raw_button_pres
 		emit_scroll(c, ev->sourceid, dirs[button - 4], 1.0, now);
 		return;
 	}
-	if (press)
-		emit_context(c, window_recheck(c->window, now), now);
 	/* Never lose the position the pointer was at when the button went down or up. */
 	sample(c, 1);
+	/* Without a window manager nothing announces focus changes: look at each press. */
+	if (press)
+		emit_context(c, window_recheck(c->window, now), now);
 	init_event(c, &e, press ? EVENT_BUTTON_PRESS : EVENT_BUTTON_RELEASE, now);
 	set_source(c, &e, ev->sourceid);
 	e.detail = (int32_t)button;
@@ -742,7 +763,7 @@ int capture_tick(struct capture *c, int64_t now_mono_ns)
 	emit_context(c, window_tick(c->window, now, &win_ms), now);
 
 	if ((c->held && now - c->s_ns >= MOTION_MIN_NS) || now >= c->next_poll_ns) {
-		sample(c, 0);
+		poll_pointer(c);
 		c->next_poll_ns = now + (now - c->moved_ns < MOVING_NS ? POLL_ACTIVE_NS : POLL_IDLE_NS);
 	}
 	/* The requests above may have made xcb read events the fd no longer announces. */

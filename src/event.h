@@ -38,6 +38,9 @@ enum scroll_dir { SCROLL_UP = 1, SCROLL_DOWN = 2, SCROLL_LEFT = 3, SCROLL_RIGHT 
 #define EVENT_TEXT_MAX 16
 
 struct event {
+	int64_t id;            /* the event's id in the store, assigned by the recorder in
+	                          push order so that frames and elements can refer to it
+	                          before it is stored; 0 lets the store assign one */
 	int64_t t_ns;          /* CLOCK_MONOTONIC when the recorder received it */
 	int32_t kind;          /* enum event_kind */
 	int32_t source;        /* enum event_source */

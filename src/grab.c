@@ -87,19 +87,21 @@ static int shm_setup(struct grab *g, size_t size, char **cause)
 	int id = -1;
 	void *addr = (void *)-1;
 	xcb_generic_error_t *e;
-	int rc;
+	int rc, err;
 
 	shm_release(g);
 	id = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600);
 	if (id < 0) {
-		rc = util_fail(cause, -errno, "cannot create a shared memory segment of %zu bytes: %s",
-			       size, strerror(errno));
+		err = errno;
+		rc = util_fail(cause, -err, "cannot create a shared memory segment of %zu bytes: "
+			       "%s", size, strerror(err));
 		goto fail;
 	}
 	addr = shmat(id, NULL, 0);
 	if (addr == (void *)-1) {
-		rc = util_fail(cause, -errno, "cannot map a shared memory segment: %s",
-			       strerror(errno));
+		err = errno;
+		rc = util_fail(cause, -err, "cannot map a shared memory segment: %s",
+			       strerror(err));
 		goto fail;
 	}
 	g->seg = xcb_generate_id(g->c);
@@ -376,7 +378,8 @@ static int cursor_finish(struct grab *g, struct cursor_req r, struct grab_cursor
 	if (reply == NULL) {
 		/* The server may refuse a cursor image (e.g. a restricted client): not fatal. */
 		if (e == NULL && xcb_connection_has_error(g->c))
-			return util_fail(cause, -EIO, "cannot read the cursor: the X connection broke");
+			return util_fail(cause, -EIO,
+					 "cannot read the cursor: the X connection broke");
 		free(e);
 		return 0;
 	}

@@ -52,6 +52,7 @@ struct recorder {
 	struct capture *capture;
 	struct writer *writer;
 	int64_t session;
+	int64_t next_event_id;   /* assigned to events in push order (see event.h) */
 
 	int paused;
 	int64_t pause_until_ns;  /* 0: until resumed */
@@ -77,21 +78,30 @@ static void push_context_if_needed(struct recorder *r)
 	}
 }
 
-static void sink_event(void *arg, const struct event *ev)
+/* Gives ev the next event id and queues it for the store. */
+static void push_event(struct recorder *r, struct event *ev)
+{
+	ev->id = r->next_event_id++;
+	writer_push_event(r->writer, ev);
+}
+
+static void sink_event(void *arg, const struct event *in)
 {
 	struct recorder *r = arg;
+	struct event ev;
 
 	/* While paused nothing is kept: no keys, no motion, no titles. */
 	if (r->paused)
 		return;
 	if (r->writer == NULL) {
 		if (r->n_early < EARLY_MAX)
-			r->early[r->n_early++] = *ev;
+			r->early[r->n_early++] = *in;
 		return;
 	}
-	if (ev->context != 0)
+	ev = *in;
+	if (ev.context != 0)
 		push_context_if_needed(r);
-	writer_push_event(r->writer, ev);
+	push_event(r, &ev);
 }
 
 static void sink_context(void *arg, const struct context *ctx)
@@ -160,7 +170,7 @@ static void push_marker(struct recorder *r, int kind)
 	ev.t_ns = util_now_mono_ns();
 	ev.kind = kind;
 	ev.context = r->ctx_stored ? r->last_ctx.seq : 0;
-	writer_push_event(r->writer, &ev);
+	push_event(r, &ev);
 }
 
 static void set_paused(struct recorder *r, int paused, int64_t for_ms)
@@ -325,12 +335,15 @@ static int begin_session(struct recorder *r, char **cause)
 	if (rc != 0)
 		return rc;
 	store_early_devices(r);
+	rc = store_next_event_id(r->store, &r->next_event_id, cause);
+	if (rc != 0)
+		return rc;
 	rc = writer_start(r->store, r->session, 0, &r->writer, cause);
 	if (rc != 0)
 		return rc;
 	push_context_if_needed(r);
 	for (size_t i = 0; i < r->n_early; i++)
-		writer_push_event(r->writer, &r->early[i]);
+		push_event(r, &r->early[i]);
 	r->n_early = 0;
 	return 0;
 }

@@ -603,19 +603,23 @@ static int insert_event(struct store *st, int64_t session, const struct event *e
 	sqlite3_stmt *s = st->ins_event;
 	int rc;
 
-	sqlite3_bind_int64(s, 1, session);
-	sqlite3_bind_int64(s, 2, e->t_ns);
-	sqlite3_bind_int(s, 3, e->kind);
-	sqlite3_bind_int(s, 4, e->source);
-	sqlite3_bind_int(s, 5, e->device);
-	sqlite3_bind_int(s, 6, e->context);
-	sqlite3_bind_int(s, 7, e->x);
-	sqlite3_bind_int(s, 8, e->y);
-	sqlite3_bind_int(s, 9, e->detail);
-	sqlite3_bind_int64(s, 10, e->mods);
-	sqlite3_bind_double(s, 11, e->amount);
-	bind_str(s, 12, e->keysym, sizeof(e->keysym));
-	bind_str(s, 13, e->text, sizeof(e->text));
+	if (e->id > 0)
+		sqlite3_bind_int64(s, 1, e->id);
+	else
+		sqlite3_bind_null(s, 1);
+	sqlite3_bind_int64(s, 2, session);
+	sqlite3_bind_int64(s, 3, e->t_ns);
+	sqlite3_bind_int(s, 4, e->kind);
+	sqlite3_bind_int(s, 5, e->source);
+	sqlite3_bind_int(s, 6, e->device);
+	sqlite3_bind_int(s, 7, e->context);
+	sqlite3_bind_int(s, 8, e->x);
+	sqlite3_bind_int(s, 9, e->y);
+	sqlite3_bind_int(s, 10, e->detail);
+	sqlite3_bind_int64(s, 11, e->mods);
+	sqlite3_bind_double(s, 12, e->amount);
+	bind_str(s, 13, e->keysym, sizeof(e->keysym));
+	bind_str(s, 14, e->text, sizeof(e->text));
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	return rc;
@@ -642,9 +646,9 @@ int store_write_batch(struct store *st, int64_t session, const struct event *evs
 
 	if (nev == 0 && nctx == 0)
 		return 0;
-	err = prepare_cached(st, &st->ins_event, "INSERT INTO events (session, t_ns, kind, "
-	                     "source, device, context, x, y, detail, mods, amount, keysym, text) "
-	                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", cause);
+	err = prepare_cached(st, &st->ins_event, "INSERT INTO events (id, session, t_ns, "
+	                     "kind, source, device, context, x, y, detail, mods, amount, keysym, "
+	                     "text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", cause);
 	if (err != 0)
 		return err;
 	/* A context seen again (same seq) replaces the first copy instead of failing the batch. */
@@ -814,6 +818,25 @@ int store_sessions_foreach(struct store *st,
 fail:
 	sqlite3_finalize(stmt);
 	return err;
+}
+
+int store_next_event_id(struct store *st, int64_t *id, char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, err;
+
+	err = prepare(st, "SELECT coalesce(max(id), 0) + 1 FROM events", &stmt, cause);
+	if (err != 0)
+		return err;
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		err = db_fail(st, cause, rc, "cannot read the newest event id");
+		sqlite3_finalize(stmt);
+		return err;
+	}
+	*id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return 0;
 }
 
 int store_session_counts(struct store *st, int64_t session, int64_t counts[EVENT_KIND_MAX_],

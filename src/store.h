@@ -98,6 +98,13 @@ int store_sessions_foreach(struct store *st,
                            int (*fn)(const struct store_session *s, void *arg), void *arg,
                            char **cause);
 
+/*
+ * Sets *id to the id the next stored event would get (one past the largest). The
+ * recorder assigns ids from there in push order; it holds the data directory's
+ * lock, so no other writer takes them.
+ */
+int store_next_event_id(struct store *st, int64_t *id /* OUT */, char **cause);
+
 /* Sets counts[k] to the number of events of kind k in the session (k < EVENT_KIND_MAX_). */
 int store_session_counts(struct store *st, int64_t session, int64_t counts[EVENT_KIND_MAX_],
                          char **cause);

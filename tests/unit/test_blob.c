@@ -114,7 +114,7 @@ static void test_put_get_round_trip(void **state)
 
 	/* The file is DIR/2c/f24d....webp, private to the user. */
 	assert_int_equal(blob_path(f->b, hex, &path), 0);
-	assert_true(asprintf(&expect, "%s/2c/%s.webp", f->dir, HELLO_SHA256 + 2) > 0);
+	assert_true(asprintf(&expect, "%s/2c/%s.webp", f->dir, &HELLO_SHA256[2]) > 0);
 	assert_string_equal(path, expect);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -211,8 +211,10 @@ static void test_get_errors(void **state)
 	assert_int_equal(blob_get(f->b, "../../etc/passwd", 100, &data, &len, &cause), -EINVAL);
 	free(cause);
 	cause = NULL;
-	assert_int_equal(blob_get(f->b, "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
-				  100, &data, &len, NULL), -EINVAL);
+	/* Upper case is not a name blob_put gives. */
+	assert_int_equal(blob_get(f->b, "2CF24DBA5FB0A30E26E83B2AC5B9E29E"
+				  "1B161E5C1FA7425E73043362938B9824", 100, &data, &len, NULL),
+			 -EINVAL);
 	assert_false(blob_hex_valid(HELLO_SHA256 "0"));
 	assert_true(blob_hex_valid(HELLO_SHA256));
 

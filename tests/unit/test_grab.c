@@ -535,12 +535,12 @@ static xcb_cursor_t make_argb_cursor(const struct render_api *r)
 
 static void test_cursor_blended_premultiplied(void **state)
 {
-	struct render_api r;
+	struct render_api r = {0};
 	void *lib = NULL;
 	struct grab *g;
 	struct grab_image img;
 	struct grab_cursor cur;
-	xcb_window_t win = xcb_generate_id(X.c);
+	xcb_window_t win;
 	xcb_cursor_t cursor;
 	uint32_t values[3];
 	uint32_t blended, plain;
@@ -554,6 +554,7 @@ static void test_cursor_blended_premultiplied(void **state)
 		skip();
 	}
 	cursor = make_argb_cursor(&r);
+	win = xcb_generate_id(X.c);
 	/* A white window that shows our cursor, above the xterm (no window manager). */
 	values[0] = 0xffffff;
 	values[1] = 1;
