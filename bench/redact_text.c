@@ -224,7 +224,7 @@ gen_iban(char *out)
 		{"GR", "7n16c"}, {"LU", "3n13c"}, {"MT", "4a5n18c"},
 	};
 	int fi = (int)rnd(sizeof fmts / sizeof fmts[0]);
-	char bban[40], num[100], full[40];
+	char bban[40], num[100], full[48];
 	char *p = bban;
 	const char *s = fmts[fi].shape;
 	unsigned rem = 0;
@@ -374,7 +374,12 @@ static void
 gen_ip(char *out)
 {
 	if (rnd(2) == 0) {
-		sprintf(out, "%d.%d.%d.%d", rnd_range(1, 223), rnd_range(0, 255), rnd_range(0, 255),
+		int a;
+
+		do {
+			a = rnd_range(1, 223); /* unicast, not loopback */
+		} while (a == 127);
+		sprintf(out, "%d.%d.%d.%d", a, rnd_range(0, 255), rnd_range(0, 255),
 		    rnd_range(1, 254));
 	} else {
 		unsigned char a[16];
@@ -383,12 +388,13 @@ gen_ip(char *out)
 		for (int i = 0; i < 16; i++)
 			a[i] = (unsigned char)rnd(256);
 		if (rnd(3) == 0) {
-			a[0] = 0xfe;
+			a[0] = 0xfe; /* link-local: fe80::/64 and a random interface id */
 			a[1] = 0x80;
 			memset(a + 2, 0, 6);
+		} else {
+			for (int i = zs; i < zs + z && i < 8; i++)
+				a[2 * i] = a[2 * i + 1] = 0;
 		}
-		for (int i = zs; i < zs + z && i < 8; i++)
-			a[2 * i] = a[2 * i + 1] = 0;
 		inet_ntop(AF_INET6, a, out, 64);
 		if (rnd(4) == 0)
 			for (char *q = out; *q; q++)

@@ -19,13 +19,58 @@
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * ASCII character classes. The <ctype.h> ones follow the locale, and text here is
+ * bytes whose meaning must not change with LC_CTYPE.
+ */
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+is_upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+static bool
+is_lower(char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static bool
+is_alnum(char c)
+{
+	return is_digit(c) || is_upper(c) || is_lower(c);
+}
+
+static bool
+is_xdigit(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static char
+to_lower(char c)
+{
+	return is_upper(c) ? (char)(c - 'A' + 'a') : c;
+}
+
+static char
+to_upper(char c)
+{
+	return is_lower(c) ? (char)(c - 'a' + 'A') : c;
+}
 
 /* Limits for rules files: they come from outside (a policy), so they are bounded. */
 #define RULES_FILE_MAX ((size_t)1 << 20)
@@ -103,8 +148,6 @@ static const struct builtin builtins[] = {
 	{"aws_access_key_id", "SECRET", "high", "entropy=3.0",
 	 "(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)"
 	 "[A-Z0-9]{16}(?![A-Za-z0-9])"},
-	{"aws_secret_access_key", "SECRET", "high", "b64secret",
-	 "(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=_-])"},
 	{"github_token", "SECRET", "high", "entropy=3.0",
 	 "(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,251}+(?![A-Za-z0-9_])"},
 	{"github_fine_grained_pat", "SECRET", "high", "entropy=3.0",
@@ -140,9 +183,12 @@ static const struct builtin builtins[] = {
 	 "(?<![A-Za-z0-9_-])ey[A-Za-z0-9_-]{10,}+\\.ey[A-Za-z0-9_-]{10,}+\\.[A-Za-z0-9_=-]*+"},
 	/* The user:password part of scheme://user:password@host. */
 	{"url_credentials", "SECRET", "high", "-",
-	 "(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://\\K[^\\s:/?#@\"'<>]{1,128}:"
+	 "(?<=[A-Za-z0-9])://\\K[^\\s:/?#@\"'<>]{1,128}:"
 	 "[^\\s/?#@\"'<>]{1,256}(?=@)"},
-	/* Base64 alphabet with and without '/', so that a token inside a path is found. */
+	/*
+	 * Base64 alphabet with and without '/', so that a token inside a path is found.
+	 * These also catch AWS secret access keys (40 base64 characters, no prefix).
+	 */
 	{"generic_token", "SECRET", "high", "token",
 	 "(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{20,}+=*+(?![A-Za-z0-9+/=_-])"},
 	{"generic_token_segment", "SECRET", "high", "token",
@@ -165,10 +211,10 @@ static const struct builtin builtins[] = {
 	 "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}"
 	 "(?![A-Za-z0-9_-])(?!\\.[A-Za-z0-9])"},
 	{"phone_e164", "PHONE", "low", "phone",
-	 "(?<![A-Za-z0-9_+])(?<![0-9][.,:/-])\\+[1-9][0-9]{7,14}" NUM_POST},
+	 "(?<![A-Za-z0-9_+~])(?<![0-9][.,:/-])\\+[1-9][0-9]{7,14}" NUM_POST},
 	{"phone_international", "PHONE", "low", "phone",
-	 "(?<![A-Za-z0-9_+])(?<![0-9][.,:/-])\\+[1-9][0-9]{0,3}"
-	 "(?:[ .-]?\\([0-9]{1,4}\\)[ .-]?[0-9]{1,6})?(?:[ .-][0-9]{1,6}){1,6}" NUM_POST},
+	 "(?<![A-Za-z0-9_+~])(?<![0-9][.,:/-])\\+[1-9][0-9]{0,3}"
+	 "(?:[ -]?\\([0-9]{1,4}\\)[ -]?[0-9]{1,8})?(?:[ -][0-9]{1,8}){1,6}" NUM_POST},
 	{"phone_nanp", "PHONE", "low", "phone",
 	 NUM_PRE "(?:\\+?1[ .-]?)?(?:\\([0-9]{3}\\) ?[0-9]{3}[ .-][0-9]{4}"
 	 "|[0-9]{3}([ .-])[0-9]{3}\\1[0-9]{4})" NUM_POST},
@@ -184,7 +230,7 @@ static const struct builtin builtins[] = {
 	 "(?:\\.[0-9]{1,3}){0,3}(?:%[A-Za-z0-9_.-]{1,15})?(?![A-Za-z0-9_:])(?!\\.[0-9])"},
 	{"mac", "MAC", "low", "mac",
 	 "(?<![A-Za-z0-9_:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\\1[0-9A-Fa-f]{2}){4}"
-	 "|[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4})(?![A-Za-z0-9_:.-])"},
+	 "|[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4})(?![A-Za-z0-9_:-])(?!\\.[0-9A-Za-z])"},
 };
 
 /* ------------------------------------------------------------------------- */
@@ -267,6 +313,12 @@ check_luhn(const char *s, size_t n)
 		same = same && d[i] == d[0];
 	if (same || !iin_ok(d, nd))
 		return false;
+	/*
+	 * 17 to 19 digits without separators are mostly 64-bit integers (ids, hashes in
+	 * decimal); of those lengths only Visa and UnionPay numbers count there.
+	 */
+	if (nd == n && nd >= 17 && !(d[0] == '4' || (d[0] == '6' && d[1] == '2')))
+		return false;
 	for (size_t i = 0; i < nd; i++) {
 		int v = d[nd - 1 - i] - '0';
 
@@ -312,7 +364,7 @@ check_iban(const char *s, size_t n)
 			continue;
 		if (nc == 34)
 			return false;
-		c[nc++] = (char)toupper((unsigned char)s[i]);
+		c[nc++] = to_upper(s[i]);
 	}
 	if (nc < 15)
 		return false;
@@ -364,14 +416,18 @@ check_ssn(const char *s, size_t n)
 }
 
 /*
- * Octets 0-255 without leading zeros (as inet_pton). 0.0.0.0 and 255.255.255.255
- * are kept: they name no machine.
+ * Octets 0-255 without leading zeros (as inet_pton). Addresses that name no one are
+ * left alone: 0/8, loopback 127/8, multicast and reserved 224/3. So are quads whose
+ * first number is below 10 and the others below 32 ("Git 1.7.10.5", "dpkg 1.15.8.8",
+ * the OID "2.5.29.19"): such quads are version and section numbers far more often
+ * than addresses, and a random address is one with odds of about 1 in 250,000.
  */
 static bool
 check_ipv4(const char *s, size_t n)
 {
 	char buf[16];
 	struct in_addr a;
+	unsigned char o[4];
 
 	if (n >= sizeof buf)
 		return false;
@@ -379,7 +435,10 @@ check_ipv4(const char *s, size_t n)
 	buf[n] = '\0';
 	if (inet_pton(AF_INET, buf, &a) != 1)
 		return false;
-	return a.s_addr != 0 && a.s_addr != 0xffffffffu;
+	memcpy(o, &a.s_addr, 4);
+	if (o[0] == 0 || o[0] == 127 || o[0] >= 224)
+		return false;
+	return !(o[0] < 10 && o[1] < 32 && o[2] < 32 && o[3] < 32);
 }
 
 /*
@@ -426,7 +485,7 @@ check_mac(const char *s, size_t n)
 	bool zero = true, ones = true;
 
 	for (size_t i = 0; i < n; i++) {
-		if (isxdigit((unsigned char)s[i])) {
+		if (is_xdigit(s[i])) {
 			zero = zero && s[i] == '0';
 			ones = ones && (s[i] == 'f' || s[i] == 'F');
 		}
@@ -491,8 +550,14 @@ check_phone(const char *s, size_t n)
 		return false;
 	if (s[0] == '+')
 		return nd >= 8 && nd <= (paren_trunk ? 16u : 15u);
-	if (s[0] == '0')
+	if (s[0] == '0') {
+		const char *dash = memchr(s, '-', n);
+
+		/* "MA 02110-1301": a US ZIP+4 code, not a phone number. */
+		if (dash != NULL && n - (size_t)(dash - s) == 5 && (dash - s == 5 || dash - s == 6))
+			return false;
 		return nd >= 9 && nd <= 13;
+	}
 	if (nd == 11 && d[0] == '1')
 		i = 1;
 	if (nd - i != 10)
@@ -501,54 +566,221 @@ check_phone(const char *s, size_t n)
 }
 
 /*
- * Splits the letters and digits of s into word-like pieces: a new piece starts where
- * the character class changes, except that an upper-case letter followed by lower
- * case is one word ("Window"). Random tokens break into many short pieces
- * (about 0.45 per character); identifiers, paths and words into few.
+ * How much more often a letter pair occurs in English than in random letters:
+ * log2(P_english(ab) / (1/676)) * 8, from the letter pairs of the English licence
+ * texts in Debian's /usr/share/common-licenses (GPL-3, Apache-2.0, MPL-2.0,
+ * GFDL-1.3, Artistic), add-one smoothed. Identifiers built from words and
+ * abbreviations score above zero on average, random letters well below.
+ */
+static const signed char letter_pairs[26][26] = {
+	/* a */ {-51,   8,  12,   3, -51, -15,   7, -51,   7, -29,  -7,  20,   6,
+	          28, -51,   0, -27,  21,  12,  26,  -5,  -4, -13, -35,   6, -51},
+	/* b */ { -9, -51, -51, -43,   8, -51, -51, -51,  -1,  -9, -51,  13, -29,
+	         -51, -11, -39, -51, -16, -15, -31,  11, -51, -51, -51,   5, -51},
+	/* c */ {  8, -51,  -7, -51,  25, -43, -51,  12,   5, -51,  -4,   7, -51,
+	         -51,  27, -51, -39, -10, -39,  15,   8, -51, -51, -51, -51, -51},
+	/* d */ {  1, -51, -51,  -3,  21, -39, -26, -51,  20, -35, -51, -25, -51,
+	         -51,   9, -51, -51, -25, -18, -39,  -3, -33, -29, -51, -25, -51},
+	/* e */ { 11, -31,  17,  24,   6,  -2,  -3, -24,   1, -51, -51,   3,   6,
+	          28, -19,  -1,  -2,  31,  22,   1, -51,  -2, -12,   8,  -3, -51},
+	/* f */ {-10, -51, -51, -51,   1,  -5, -51, -51,  10, -51, -51, -33, -51,
+	         -51,  16, -51, -51,   7, -39,   2, -12, -51, -51, -51,  -7, -51},
+	/* g */ {  1, -51, -51, -51,  12, -51, -19,   6,  -2, -51, -51, -22, -35,
+	          -6, -21, -26, -51,   7, -33, -51, -16, -51, -51, -51, -51, -51},
+	/* h */ { 18, -51, -51, -51,  31, -51, -51, -51,  17, -51, -51, -51, -51,
+	         -33,  11, -51, -51, -22, -29,   6, -26, -51, -43, -51, -25, -51},
+	/* i */ {  6,  12,  25,   3,  10,  14,   9, -51, -31, -51, -26,   8,   6,
+	          30,  25,  -5, -39,   5,  25,  24, -23,   8, -51, -26, -51, -17},
+	/* j */ {-35, -51, -51, -51,  -9, -51, -51, -51, -51, -51, -51, -51, -51,
+	         -51, -29, -43, -51, -51, -51, -51, -22, -51, -51, -51, -51, -51},
+	/* k */ { -9, -51, -51, -51,  -4, -51, -51, -51, -12, -51, -51, -51, -51,
+	         -21, -51, -51, -51, -51,  -5, -51, -35, -51, -51, -51, -51, -51},
+	/* l */ { 12, -51, -43,  -2,  18, -17, -43, -51,  24, -51, -51,  12, -51,
+	         -51,   0, -51, -51, -39,  -9, -11,   2, -31, -43, -51,  10, -51},
+	/* m */ { 16,  -7, -25, -51,  18, -51, -51, -51,   7, -51, -51, -26,  -7,
+	         -27,   7,   3, -51, -51,   3, -51,  -5, -31, -51, -51, -51, -51},
+	/* n */ {  7, -51,   7,  23,  13,  -8,  18, -51,  -1, -43, -27,  -9, -31,
+	         -17,  15, -27, -51, -51,  25,  26,  -3,  -1, -51, -51,   9, -51},
+	/* o */ {-43,  -7,   5,  11, -13,  25,  -1, -27, -22, -51, -31,   5,  12,
+	          32, -15,  13, -51,  31,   4,  16,  22,  11,   3, -29, -26, -31},
+	/* p */ { 13, -51, -51, -33,   7, -51, -43, -20,  -1, -51, -51,   7, -39,
+	         -43,   4,   0, -51,  17, -26,  -4,   5, -51, -51, -51,   7, -51},
+	/* q */ {-51, -51, -51, -51, -51, -51, -51, -51, -51, -51, -51, -51, -51,
+	         -51, -51, -51, -51, -51, -51, -51,   0, -51, -51, -51, -51, -51},
+	/* r */ { 17, -21,   5,  -2,  28, -17,  -7, -51,  22, -51,  12, -20,  13,
+	         -17,  18,  -9, -51,   2,  12,   6, -13, -11, -15, -51,  -2, -51},
+	/* s */ { -3, -51,  -7, -33,  27, -21, -39,   4,  15, -51, -29, -17, -39,
+	         -51,  14,   1, -51, -43,   8,  17,  10, -51, -43, -51, -25, -51},
+	/* t */ { 12, -39, -51, -39,  24, -39, -51,  36,  28, -51, -51,  -1, -29,
+	         -33,  21, -20, -51,  14,  11,  -4, -11, -51,   2, -51,   6, -51},
+	/* u */ { -5,   5,   6,  -1,  -9, -33, -19, -51,  -3, -51, -51,  -1,   7,
+	          10, -39, -15, -51,  12,  12,  17, -39, -51, -51, -51, -51, -51},
+	/* v */ {  1, -51, -51, -51,  22, -51, -51, -51,   6, -51, -51, -51, -51,
+	         -51, -21, -51, -51, -51, -51, -51, -51, -51, -51, -51, -51, -51},
+	/* w */ {  7, -51, -51, -51,  -7, -51, -51,   4,  12, -51, -51, -27, -51,
+	         -13,  12, -51, -51, -21, -31, -51, -51, -51, -22, -51, -51, -51},
+	/* x */ {-21, -51,  -9, -51, -10, -51, -51, -31, -31, -51, -51, -51, -39,
+	         -51, -51, -16, -51, -51, -51,  -2, -51, -51, -51, -51, -24, -51},
+	/* y */ {-26, -39, -51, -51, -19, -51, -51, -51,  -8, -51, -51, -33, -43,
+	         -39,  17, -29, -51,   0, -11, -33, -51, -51, -51, -51, -35, -29},
+	/* z */ {-26, -51, -51, -51, -24, -51, -51, -51, -29, -51, -51, -51, -51,
+	         -51, -51, -51, -51, -51, -51, -51, -51, -51, -51, -51, -51, -51},
+};
+
+/*
+ * The token heuristics combine six measures linearly, with weights fitted by
+ * logistic regression on random tokens against identifiers from /usr/include,
+ * Debian changelogs and the generated code of bench/redact_text.c: pieces per
+ * character, the entropy ratio (Shannon entropy over log2 of the length, capped at
+ * 64), the English letter-pair score, the mean length of letter pieces, the share
+ * of single-case parts and the share of letters in word-like pieces.
+ */
+static const double token_weights[6] = {-0.670, 39.750, -0.721, -1.589, -9.425, -3.787};
+static const double token_bias = -29.647;
+
+struct token_cut {
+	double min_score;
+	double max_wordy; /* share of letters in word-like pieces, below */
+};
+
+/* The generic rule keeps 99% of random tokens of 20 to 64 characters. */
+static const struct token_cut generic_cut = {-0.4, 0.6};
+/* Exactly 40 base64 characters (an AWS secret access key): 99.9% of random ones. */
+static const struct token_cut b64secret_cut = {-2.5, 0.8};
+
+/* Mean letter_pairs score of a run of letters (case folded); -9 for one letter. */
+static double
+run_pair_score(const char *s, size_t n)
+{
+	long sum = 0;
+
+	if (n < 2)
+		return -9.0;
+	for (size_t i = 1; i < n; i++) {
+		int a = to_lower(s[i - 1]), b = to_lower(s[i]);
+
+		sum += letter_pairs[a - 'a'][b - 'a'];
+	}
+	return (double)sum / 8.0 / (double)(n - 1);
+}
+
+struct pieces {
+	size_t alnum, pieces, letters, letter_pieces, wordy_letters;
+};
+
+/*
+ * Splits s into word-like pieces: "[A-Z]?[a-z]+", "[A-Z]+" not followed by lower
+ * case, and digit runs ("HTTPServer2" is HTTP, Server, 2). Random tokens break into
+ * about one piece per two characters, identifiers into fewer and longer ones. A
+ * letter piece of three or more letters with a vowel and English-like letter pairs
+ * counts as a word.
  */
 static void
-token_shape(const char *s, size_t n, size_t *alnum, size_t *pieces, size_t *in_words)
+count_pieces(const char *s, size_t n, struct pieces *p)
 {
-	int prev = 0; /* 0 none, 1 upper, 2 lower, 3 digit */
-	size_t run = 0;
+	memset(p, 0, sizeof *p);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		bool letters = true;
 
-	*alnum = *pieces = *in_words = 0;
-	for (size_t i = 0; i <= n; i++) {
-		unsigned char c = i < n ? (unsigned char)s[i] : 0;
-		int cls = c >= 'A' && c <= 'Z' ? 1 : c >= 'a' && c <= 'z' ? 2 :
-		    c >= '0' && c <= '9' ? 3 : 0;
-
-		/* Lower-case runs of four or more letters (with a leading capital) are words. */
-		if (cls == 2) {
-			run++;
+		if (is_digit(s[i])) {
+			while (j < n && is_digit(s[j]))
+				j++;
+			letters = false;
+		} else if (is_upper(s[i])) {
+			while (j < n && is_upper(s[j]))
+				j++;
+			if (j < n && is_lower(s[j])) {
+				if (j - i >= 2) {
+					j--; /* the last capital starts the next word */
+				} else {
+					while (j < n && is_lower(s[j]))
+						j++;
+				}
+			}
+		} else if (is_lower(s[i])) {
+			while (j < n && is_lower(s[j]))
+				j++;
 		} else {
-			if (run >= 4)
-				*in_words += run;
-			run = 0;
-		}
-		if (cls == 0) {
-			prev = 0;
+			i++;
 			continue;
 		}
-		(*alnum)++;
-		if (prev == 0 || (cls != prev && !(prev == 1 && cls == 2)))
-			(*pieces)++;
-		prev = cls;
+		p->pieces++;
+		p->alnum += j - i;
+		if (letters) {
+			bool vowel = false;
+
+			p->letter_pieces++;
+			p->letters += j - i;
+			for (size_t k = i; k < j; k++)
+				vowel = vowel || strchr("aeiouyAEIOUY", s[k]) != NULL;
+			if (j - i >= 3 && vowel && run_pair_score(s + i, j - i) > -3.0)
+				p->wordy_letters += j - i;
+		}
+		i = j;
 	}
+}
+
+/* Mean English letter-pair score of adjacent letters (case folded); -9 without pairs. */
+static double
+pair_score(const char *s, size_t n)
+{
+	long sum = 0;
+	size_t pairs = 0;
+
+	for (size_t i = 1; i < n; i++) {
+		int a = to_lower(s[i - 1]), b = to_lower(s[i]);
+
+		if (a >= 'a' && a <= 'z' && b >= 'a' && b <= 'z') {
+			sum += letter_pairs[a - 'a'][b - 'a'];
+			pairs++;
+		}
+	}
+	return pairs == 0 ? -9.0 : (double)sum / 8.0 / (double)pairs;
+}
+
+/*
+ * Share of letters and digits in parts (split at anything else) written in one
+ * case or capitalised: "EVP_PKEY_CTX_get0" is all such parts, random base64url
+ * almost none.
+ */
+static double
+plain_parts(const char *s, size_t n)
+{
+	size_t total = 0, plain = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i, up = 0, low = 0, later_up = 0;
+
+		while (j < n && is_alnum(s[j])) {
+			if (is_upper(s[j])) {
+				up++;
+				if (j > i)
+					later_up++;
+			}
+			low += is_lower(s[j]);
+			j++;
+		}
+		total += j - i;
+		if (up == 0 || low == 0 || (later_up == 0 && is_upper(s[i])))
+			plain += j - i;
+		i = j == i ? i + 1 : j;
+	}
+	return total == 0 ? 1.0 : (double)plain / (double)total;
 }
 
 /*
  * The generic high-entropy token: at least 20 characters (padding excluded) with
- * upper case, lower case and digits, high Shannon entropy, and the shape of random
- * data rather than of words. Hex-only strings (hashes, UUIDs) and single-case
- * identifiers never pass: git hashes in logs are not secrets for this module.
+ * upper case, lower case and digits, that scores at least cut->min_score (see
+ * token_weights) and is not mostly words. Hex-only strings (git hashes, UUIDs,
+ * checksums) and single-case identifiers never pass: they are not secrets here.
  */
 static bool
-check_token(const char *s, size_t n, double len_slack)
+check_token(const char *s, size_t n, const struct token_cut *cut)
 {
 	bool upper = false, lower = false, digit = false;
-	size_t alnum, pieces, in_words;
-	double h, need;
+	struct pieces p;
+	double x[6], score = token_bias, wordy;
 
 	while (n > 0 && s[n - 1] == '=')
 		n--;
@@ -563,15 +795,32 @@ check_token(const char *s, size_t n, double len_slack)
 	}
 	if (!upper || !lower || !digit)
 		return false;
-	h = shannon_entropy((const unsigned char *)s, n);
-	/* About 0.4 bit below what random base62 of this length reaches on average. */
-	need = log2((double)(n < 64 ? n : 64)) * 0.86 - len_slack;
-	if (h < need)
+	count_pieces(s, n, &p);
+	wordy = (double)p.wordy_letters / (double)p.letters;
+	if (wordy >= cut->max_wordy)
 		return false;
-	token_shape(s, n, &alnum, &pieces, &in_words);
-	if (alnum == 0 || (double)pieces < 0.30 * (double)alnum)
+	x[0] = (double)p.pieces / (double)p.alnum;
+	x[1] = shannon_entropy((const unsigned char *)s, n) / log2((double)(n < 64 ? n : 64));
+	x[2] = pair_score(s, n);
+	x[3] = (double)p.letters / (double)p.letter_pieces;
+	x[4] = plain_parts(s, n);
+	x[5] = wordy;
+	for (int i = 0; i < 6; i++)
+		score += token_weights[i] * x[i];
+	return score >= cut->min_score;
+}
+
+/* Exactly 40 characters of standard base64: the shape of an AWS secret access key. */
+static bool
+is_b64secret(const char *s, size_t n)
+{
+	if (n != 40)
 		return false;
-	return (double)in_words <= 0.35 * (double)alnum;
+	for (size_t i = 0; i < n; i++) {
+		if (!is_alnum(s[i]) && s[i] != '+' && s[i] != '/')
+			return false;
+	}
+	return true;
 }
 
 static bool
@@ -598,9 +847,9 @@ rule_check(const struct rule *rule, const char *s, size_t n)
 	case CHECK_PHONE:
 		return check_phone(s, n);
 	case CHECK_TOKEN:
-		return check_token(s, n, 0.0);
+		return check_token(s, n, is_b64secret(s, n) ? &b64secret_cut : &generic_cut);
 	case CHECK_B64SECRET:
-		return check_token(s, n, 0.2);
+		return check_token(s, n, &b64secret_cut);
 	case CHECK_ENTROPY:
 		return shannon_entropy((const unsigned char *)s, n) >= rule->min_entropy;
 	}
@@ -610,7 +859,7 @@ rule_check(const struct rule *rule, const char *s, size_t n)
 static bool
 pem_body_char(unsigned char c)
 {
-	return isalnum(c) || c == '+' || c == '/' || c == '=' || c == ' ' || c == '\t' ||
+	return is_alnum((char)c) || c == '+' || c == '/' || c == '=' || c == ' ' || c == '\t' ||
 	    c == '\r' || c == '\n' || c == ':' || c == ',' || c == '.' || c == '-' || c == '\\';
 }
 
@@ -699,7 +948,7 @@ valid_name(const char *s)
 	if (n == 0 || n > RULE_NAME_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
+		if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
 			return false;
 	}
 	return true;
@@ -838,7 +1087,7 @@ load_file(struct redact *r, const char *path, char **cause)
 		goto fail;
 	}
 	for (char *next = b.data; next != NULL && next < b.data + b.len;) {
-		char *p, *name, *type, *risk, *check, *nl, where[64];
+		char *p, *name, *type, *risk, *check, *nl, where[512];
 		size_t n;
 
 		line = next;
@@ -858,7 +1107,7 @@ load_file(struct redact *r, const char *path, char **cause)
 			p++;
 		if (*p == '\0' || *p == '#')
 			continue;
-		snprintf(where, sizeof where, "%.40s:%zu", path, lineno);
+		snprintf(where, sizeof where, "%.480s:%zu", path, lineno);
 		name = next_field(&p);
 		type = next_field(&p);
 		risk = next_field(&p);
@@ -1063,9 +1312,10 @@ redact_scan(const struct redact *r, const char *text, size_t len,
 	}
 
 	/* Merge overlapping candidates; the best one names the merged span. */
-	qsort(c.v, c.n, sizeof c.v[0], cand_cmp_start);
-	if (c.n > 0)
+	if (c.n > 0) {
+		qsort(c.v, c.n, sizeof c.v[0], cand_cmp_start);
 		out = util_xmalloc(c.n * sizeof out[0]);
+	}
 	for (size_t i = 0; i < c.n;) {
 		struct cand best = c.v[i];
 		size_t end = c.v[i].end, j = i + 1;

@@ -1,0 +1,81 @@
+/*
+ * fuzz_redact: libFuzzer target for the text detector. Arbitrary bytes go through
+ * redact_scan and redact_apply with the built-in rules; the spans must lie within
+ * the input, be sorted and not overlap, and the redacted text must be exactly the
+ * input with each span replaced by its placeholder.
+ */
+#include "redact.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct redact *rules;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check(int ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz_redact: %s\n", what);
+		abort();
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *text = (const char *)data;
+	struct redact_span *sp = NULL;
+	size_t n = 0, outlen = 0, expect_len = 0, pos = 0, o = 0;
+	char *out = NULL;
+	unsigned mask = 0, expect_mask = 0;
+
+	if (rules == NULL) {
+		char *cause = NULL;
+
+		if (redact_open(NULL, &rules, &cause) < 0) {
+			fprintf(stderr, "redact_open: %s\n", cause ? cause : "?");
+			abort();
+		}
+	}
+
+	/* Built-in rules must never fail on any input (no match or stack limits). */
+	check(redact_scan(rules, text, size, &sp, &n) == 0, "redact_scan failed");
+	check((n == 0) == (sp == NULL), "span array and count disagree");
+	for (size_t i = 0; i < n; i++) {
+		check(sp[i].start < sp[i].end, "empty or reversed span");
+		check(sp[i].end <= size, "span out of bounds");
+		check(i == 0 || sp[i - 1].end <= sp[i].start, "spans unsorted or overlapping");
+		check((int)sp[i].type >= 0 && sp[i].type < REDACT_TYPE_COUNT, "bad type");
+		check(sp[i].risk == REDACT_RISK_LOW || sp[i].risk == REDACT_RISK_HIGH, "bad risk");
+		expect_mask |= (unsigned)sp[i].risk;
+		expect_len += sp[i].start - pos + strlen(redact_type_name(sp[i].type)) + 2;
+		pos = sp[i].end;
+	}
+	expect_len += size - pos;
+
+	check(redact_apply(rules, text, size, &out, &outlen, &mask) == 0, "redact_apply failed");
+	check(out != NULL && out[outlen] == '\0', "output not terminated");
+	check(outlen == expect_len, "output length differs from the spans");
+	check(mask == expect_mask, "risk mask differs from the spans");
+	/* The output is the input with each span replaced by "<TYPE>". */
+	pos = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = redact_type_name(sp[i].type);
+		size_t keep = sp[i].start - pos, nl = strlen(name);
+
+		check(memcmp(out + o, text + pos, keep) == 0, "kept text changed");
+		o += keep;
+		check(out[o] == '<' && memcmp(out + o + 1, name, nl) == 0 && out[o + 1 + nl] == '>',
+		    "placeholder missing");
+		o += nl + 2;
+		pos = sp[i].end;
+	}
+	check(memcmp(out + o, text + pos, size - pos) == 0, "tail changed");
+	free(out);
+	free(sp);
+	return 0;
+}
