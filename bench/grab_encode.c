@@ -8,7 +8,8 @@
  *
  *   grab_encode [-n FRAMES] [-o DIR] [-c X,Y,W,H]
  *
- * Build (from the source root; not part of the meson build):
+ * Built by meson as BUILD/bench/grab_encode; bench/run runs it under its own
+ * Xvfb with xterms full of text (bench/grab_encode_screen.py). By hand:
  *   cc -std=c11 -O2 -D_GNU_SOURCE -Isrc bench/grab_encode.c src/grab.c src/encode.c \
  *      src/log.c src/util.c $(pkg-config --cflags --libs xcb xcb-shm xcb-xfixes \
  *      xcb-randr libwebp libturbojpeg libpng) -lm -o grab_encode

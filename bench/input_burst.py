@@ -3,7 +3,8 @@
 Starts Xvfb + openbox + xterm, records, sends 5,000 key taps and 5,000 clicks
 (20,000 raw press/release events) with no delay, and reports events sent vs
 stored (must be equal), the recorder's CPU seconds per 1,000 events and its
-peak RSS. Usage: python3 bench/input_burst.py [--actions N] (MIMIC_BIN=path).
+peak RSS, with screenshots on (the default; their counts are printed too).
+Usage: python3 bench/input_burst.py [--actions N] (MIMIC_BIN=path).
 """
 
 import argparse
@@ -79,6 +80,13 @@ def main():
         print("  recorder CPU:                 %.3f s total, %.4f s per 1,000 events" %
               (cpu, cpu / stored * 1000 if stored else 0))
         print("  recorder peak RSS (VmHWM):    %.1f MB" % (hwm / 1024))
+        fs = st.get("frames", {})
+        if fs.get("enabled"):
+            print("  frames (screenshots on):      %d records, %d images, %d actions not "
+                  "looked at, error: %s" % (fs.get("stored", 0), fs.get("encoded", 0),
+                                            fs.get("dropped", 0), fs.get("error")))
+        else:
+            print("  frames:                       off")
         return 0 if stored == expected else 1
     finally:
         m.close()

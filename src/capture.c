@@ -13,9 +13,20 @@
  * otherwise. A position change with no raw motion since the previous sample was
  * made by a program warping the pointer: it is tagged synthetic, device 0.
  *
+ * Because of that polling capture_tick never returns -1 while open. It also
+ * handles the events xcb read while waiting for replies (the fd does not announce
+ * those again), so the caller must call it before every poll, as the recorder does.
+ *
+ * What the X protocol cannot give: positions are read when an event is handled,
+ * so if this thread falls behind, a click is placed where the pointer is when its
+ * press is handled. Likewise a keymap is read when it is needed: the keysym of a
+ * key that xdotool mapped for one keystroke only (characters missing from the
+ * layout) is lost when the mapping is gone again by then ("" keysym and text).
+ *
  * EVENT_LAYOUT events carry the layout code in `keysym` (e.g. "de" or
  * "de(nodeadkeys)") and the XKB group in `detail`; EVENT_DEVICES events carry the
- * number of slave devices in `detail`.
+ * number of slave devices in `detail`. Key events carry the last known pointer
+ * position.
  */
 #include "capture.h"
 
@@ -39,6 +50,7 @@
 #define MOVING_NS (1000 * NS_PER_MS)         /* "recently moved" */
 #define POS_FRESH_NS (16 * NS_PER_MS)        /* a position this old needs no new query */
 #define FIRST_KEY_GAP_NS (1000 * NS_PER_MS)  /* a key after this long starts a burst */
+#define UNKNOWN_REFRESH_NS (100 * NS_PER_MS) /* least time between device lists for unknown ids */
 
 #define MAX_DEVICES 64
 #define MAX_SCROLL_AXES 4
@@ -74,6 +86,7 @@ struct capture {
 
 	struct device devs[MAX_DEVICES];
 	int n_devs;
+	int64_t unknown_refresh_ns;  /* when an unknown device id last made us list them */
 
 	/* The pointer as last read with QueryPointer. */
 	int32_t px, py;
@@ -132,7 +145,7 @@ static void emit_layout(struct capture *c, int64_t now)
 	init_event(c, &e, EVENT_LAYOUT, now);
 	e.detail = keymap_group(c->keymap);
 	keymap_layout(c->keymap, e.keysym, sizeof e.keysym);
-	log_info("keyboard layout changed: %s (group %d)", keymap_summary(c->keymap), e.detail);
+	log_debug("keyboard layout changed: %s (group %d)", keymap_summary(c->keymap), e.detail);
 	emit(c, &e);
 }
 
@@ -250,14 +263,25 @@ static int refresh_devices(struct capture *c)
 	return changed;
 }
 
-/* The device an event came from; reads the list again once for an unknown id. */
+/*
+ * The device an event came from. An unknown id (a device added before its
+ * hierarchy event was handled) makes us list the devices again, at most ten
+ * times a second so that events of a device that is already gone cost nothing.
+ */
 static const struct device *source_device(struct capture *c, int32_t id)
 {
 	const struct device *d = find_device(c, id);
+	int64_t now;
 
-	if (d == NULL && refresh_devices(c) >= 0)
-		d = find_device(c, id);
-	return d;
+	if (d != NULL)
+		return d;
+	now = util_now_mono_ns();
+	if (now - c->unknown_refresh_ns < UNKNOWN_REFRESH_NS)
+		return NULL;
+	c->unknown_refresh_ns = now;
+	if (refresh_devices(c) < 0)
+		return NULL;
+	return find_device(c, id);
 }
 
 static void set_source(struct capture *c, struct event *e, int32_t sourceid)
@@ -432,8 +456,12 @@ static void handle_raw_button(struct capture *c, const xcb_input_raw_button_pres
 	uint32_t button = ev->detail;
 	struct event e;
 
-	/* The server emulates wheel buttons for smooth-scroll devices: RawMotion has them. */
-	if ((ev->flags & XCB_INPUT_POINTER_EVENT_FLAGS_POINTER_EMULATED) && has_smooth_scroll(d))
+	/*
+	 * The server emulates wheel buttons for smooth-scroll devices: their RawMotion
+	 * is reported instead. (Emulated buttons 1-3, from touch, are kept.)
+	 */
+	if ((ev->flags & XCB_INPUT_POINTER_EVENT_FLAGS_POINTER_EMULATED) && button >= 4 &&
+	    button <= 7 && has_smooth_scroll(d))
 		return;
 	c->last_was_key = 0;
 	if (button >= 4 && button <= 7) {
@@ -573,6 +601,27 @@ static void drain_queued(struct capture *c)
 
 /* --- open and close -------------------------------------------------------------- */
 
+/*
+ * XInput 2 events travel as X generic events. A server can answer the XInput
+ * version query and still have the Generic Event Extension switched off, and
+ * then no raw event ever arrives: refuse to record nothing silently.
+ */
+static int check_generic_events(struct capture *c, char **cause)
+{
+	static const char name[] = "Generic Event Extension";
+	xcb_query_extension_reply_t *r;
+	int present;
+
+	r = xcb_query_extension_reply(c->conn,
+	                              xcb_query_extension(c->conn, sizeof name - 1, name), NULL);
+	present = r != NULL && r->present;
+	free(r);
+	if (!present)
+		return util_fail(cause, -ENOTSUP, "the X server lacks XInput 2.2 events (its Generic "
+		                 "Event Extension is off); mimic needs its raw input events");
+	return 0;
+}
+
 static int check_xinput(struct capture *c, char **cause)
 {
 	const xcb_query_extension_reply_t *ext = xcb_get_extension_data(c->conn, &xcb_input_id);
@@ -594,7 +643,7 @@ static int check_xinput(struct capture *c, char **cause)
 	if (major < 2 || (major == 2 && minor < 2))
 		return util_fail(cause, -ENOTSUP, "the X server lacks XInput 2.2 (it has %d.%d); "
 		                 "mimic needs its raw input events", major, minor);
-	return 0;
+	return check_generic_events(c, cause);
 }
 
 static int select_xinput(struct capture *c, char **cause)
@@ -739,6 +788,19 @@ int capture_dispatch(struct capture *c, char **cause)
 	if (xcb_connection_has_error(c->conn))
 		return util_fail(cause, -EPIPE, "lost the connection to the X server");
 	return 0;
+}
+
+int capture_sync(struct capture *c, char **cause)
+{
+	xcb_get_input_focus_reply_t *r;
+
+	/*
+	 * The reply comes after every event the server generated before it handled
+	 * this request, so once it is here those events are in xcb's queue.
+	 */
+	r = xcb_get_input_focus_reply(c->conn, xcb_get_input_focus(c->conn), NULL);
+	free(r);
+	return capture_dispatch(c, cause);
 }
 
 static int ms_until(int64_t when, int64_t now)

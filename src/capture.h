@@ -61,6 +61,13 @@ int capture_fd(struct capture *c);
 int capture_dispatch(struct capture *c, char **cause);
 
 /*
+ * Makes a round trip to the X server and handles every event it generated before
+ * that, so nothing the person did before a stop request is left unread. Same
+ * returns as capture_dispatch.
+ */
+int capture_sync(struct capture *c, char **cause);
+
+/*
  * Does time-driven work (pointer polling while it moves, flushing a held motion
  * sample). Returns how many milliseconds may pass before it wants to be called
  * again, or -1 when it has nothing pending.

@@ -23,7 +23,9 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "config.h"
 #include "event.h"
+#include "frames.h"
 #include "ipc.h"
 #include "log.h"
 #include "paths.h"
@@ -51,8 +53,12 @@ struct recorder {
 	struct store *store;
 	struct capture *capture;
 	struct writer *writer;
+	struct frames *frames;   /* NULL when frames are off or could not start */
+	struct config config;
+	char frames_error[256];  /* why frames could not start, "" when they did */
 	int64_t session;
 	int64_t next_event_id;   /* assigned to events in push order (see event.h) */
+	int64_t next_frame_id;   /* where the frames worker starts numbering */
 
 	int paused;
 	int64_t pause_until_ns;  /* 0: until resumed */
@@ -83,6 +89,9 @@ static void push_event(struct recorder *r, struct event *ev)
 {
 	ev->id = r->next_event_id++;
 	writer_push_event(r->writer, ev);
+	/* After the push: the event has its id, and the frames engine only reads it. */
+	if (r->frames != NULL)
+		frames_notify(r->frames, ev);
 }
 
 static void sink_event(void *arg, const struct event *in)
@@ -180,16 +189,54 @@ static void set_paused(struct recorder *r, int paused, int64_t for_ms)
 		if (!r->paused) {
 			push_marker(r, EVENT_PAUSE);
 			r->paused = 1;
+			frames_set_paused(r->frames, true);
 			log_info("recording paused");
 		}
 	} else if (r->paused) {
 		r->paused = 0;
 		r->pause_until_ns = 0;
+		frames_set_paused(r->frames, false);
 		/* The window may have changed while paused: store the current one first. */
 		push_context_if_needed(r);
 		push_marker(r, EVENT_RESUME);
 		log_info("recording resumed");
 	}
+}
+
+static json_t *timing_json(const struct frames_timing *t)
+{
+	return json_pack("{s:f,s:f,s:i}", "median", t->median, "p90", t->p90, "n", (int)t->n);
+}
+
+/* The "frames" member of the status: what was stored, and why it stopped if it did. */
+static json_t *frames_json(struct recorder *r)
+{
+	struct frames_stats fs;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "enabled", json_boolean(r->config.frames.enabled));
+	if (r->frames == NULL) {
+		json_object_set_new(o, "stored", json_integer(0));
+		json_object_set_new(o, "error", r->frames_error[0] ? json_string(r->frames_error) :
+		                    json_null());
+		return o;
+	}
+	frames_get_stats(r->frames, &fs);
+	json_object_set_new(o, "stored", json_integer((json_int_t)fs.stored));
+	json_object_set_new(o, "encoded", json_integer((json_int_t)fs.encoded));
+	json_object_set_new(o, "keys", json_integer((json_int_t)fs.keys));
+	json_object_set_new(o, "reused", json_integer((json_int_t)fs.reused));
+	json_object_set_new(o, "unchanged", json_integer((json_int_t)fs.unchanged));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)fs.bytes));
+	json_object_set_new(o, "grabs", json_integer((json_int_t)fs.grabs));
+	json_object_set_new(o, "dropped", json_integer((json_int_t)fs.dropped));
+	json_object_set_new(o, "error", fs.error ? json_string(fs.error_text) : json_null());
+	json_object_set_new(o, "timing_ms", json_pack("{s:o,s:o,s:o,s:o,s:o}",
+	                    "grab", timing_json(&fs.grab_ms), "prep", timing_json(&fs.prep_ms),
+	                    "encode", timing_json(&fs.encode_ms),
+	                    "worker", timing_json(&fs.worker_ms),
+	                    "total", timing_json(&fs.total_ms)));
+	return o;
 }
 
 static char *status_json(struct recorder *r)
@@ -217,6 +264,7 @@ static char *status_json(struct recorder *r)
 		json_object_set_new(o, "paused_for_ms", json_integer(left > 0 ? left : 0));
 	}
 	json_object_set_new(o, "write_error", ws.error ? json_string(ws.error_text) : json_null());
+	json_object_set_new(o, "frames", frames_json(r));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
@@ -313,6 +361,53 @@ static int open_signals(struct recorder *r, char **cause)
 	return 0;
 }
 
+/* Stores the effective settings and the monitors with the session. */
+static void store_session_info(struct recorder *r)
+{
+	char *config = config_to_json(&r->config);
+	char *monitors = NULL, *cause = NULL;
+
+	if (frames_monitors_json(r->opts->display, &monitors, &cause) != 0) {
+		log_warn("cannot list the monitors: %s", cause);
+		free(cause);
+		cause = NULL;
+	}
+	if (store_session_set_info(r->store, r->session, config, monitors, &cause) != 0) {
+		log_warn("cannot store the session's settings: %s", cause);
+		free(cause);
+	}
+	free(config);
+	free(monitors);
+}
+
+/*
+ * Starts the frames engine. Recording goes on without it when it cannot start;
+ * the reason shows in the status.
+ */
+static void start_frames(struct recorder *r)
+{
+	struct frames_opts fo;
+	char *dir, *cause = NULL;
+
+	if (!r->config.frames.enabled)
+		return;
+	dir = util_xasprintf("%s/frames", r->data_dir);
+	memset(&fo, 0, sizeof(fo));
+	fo.display = r->opts->display;
+	fo.blob_dir = dir;
+	fo.cfg = &r->config.frames;
+	fo.writer = r->writer;
+	fo.first_frame_id = r->next_frame_id;
+	if (frames_start(&fo, &r->frames, &cause) != 0) {
+		util_strlcpy_utf8(r->frames_error, cause != NULL ? cause : "cannot take frames",
+		                  sizeof(r->frames_error));
+		log_error("recording without frames: %s", r->frames_error);
+		r->frames = NULL;
+	}
+	free(cause);
+	free(dir);
+}
+
 static int begin_session(struct recorder *r, char **cause)
 {
 	struct store_session s;
@@ -334,8 +429,12 @@ static int begin_session(struct recorder *r, char **cause)
 	rc = store_session_begin(r->store, &s, &r->session, cause);
 	if (rc != 0)
 		return rc;
+	store_session_info(r);
 	store_early_devices(r);
 	rc = store_next_event_id(r->store, &r->next_event_id, cause);
+	if (rc != 0)
+		return rc;
+	rc = store_next_frame_id(r->store, &r->next_frame_id, cause);
 	if (rc != 0)
 		return rc;
 	rc = writer_start(r->store, r->session, 0, &r->writer, cause);
@@ -345,6 +444,7 @@ static int begin_session(struct recorder *r, char **cause)
 	for (size_t i = 0; i < r->n_early; i++)
 		push_event(r, &r->early[i]);
 	r->n_early = 0;
+	start_frames(r);
 	return 0;
 }
 
@@ -359,8 +459,11 @@ static int loop(struct recorder *r, char **cause)
 		rc = capture_dispatch(r->capture, cause);
 		if (rc != 0)
 			return RECORDER_END_X_GONE;
-		if (r->stop_requested)
+		if (r->stop_requested) {
+			if (capture_sync(r->capture, cause) != 0)
+				return RECORDER_END_X_GONE;
 			return RECORDER_END_STOPPED;
+		}
 		if (r->paused && r->pause_until_ns != 0 && util_now_mono_ns() >= r->pause_until_ns)
 			set_paused(r, 0, 0);
 
@@ -410,6 +513,13 @@ int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **c
 	r->opts = opts;
 	r->lock_fd = r->ipc_fd = r->sig_fd = -1;
 
+	/* A bad settings file is refused before anything else happens. */
+	rc = config_load(opts->config_path, &r->config, cause);
+	if (rc != 0)
+		goto fail;
+	if (opts->no_frames)
+		r->config.frames.enabled = false;
+
 	rc = paths_data_dir(opts->data_dir, &r->data_dir, cause);
 	if (rc != 0)
 		goto fail;
@@ -456,9 +566,15 @@ int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **c
 
 	end = loop(r, &end_cause);
 
+	/* The frames engine hands its last records to the writer before the writer stops. */
+	if (r->frames != NULL) {
+		frames_stop(r->frames, NULL);
+		r->frames = NULL;
+	}
 	/* Close: everything queued is committed before the session is marked ended. */
-	rc = writer_stop(r->writer, end == RECORDER_END_STOPPED ? &end_cause : NULL);
+	writer_sync(r->writer, NULL);
 	writer_get_stats(r->writer, &ws);
+	rc = writer_stop(r->writer, end == RECORDER_END_STOPPED ? &end_cause : NULL);
 	r->writer = NULL;
 	if (rc != 0 && end == RECORDER_END_STOPPED)
 		end = RECORDER_END_WRITE_FAILED;
@@ -484,6 +600,10 @@ int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **c
 	goto done;
 
 fail:
+	if (r->frames != NULL) {
+		frames_stop(r->frames, NULL);
+		r->frames = NULL;
+	}
 	if (r->writer != NULL) {
 		writer_stop(r->writer, NULL);
 		r->writer = NULL;

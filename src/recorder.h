@@ -1,6 +1,6 @@
 /*
  * recorder: the `mimic record` process. Ties capture (input thread), the writer
- * thread and the store together, answers control requests on the Unix socket,
+ * thread, the frames engine (screenshots) and the store together, answers control requests on the Unix socket,
  * and closes the session cleanly on SIGINT/SIGTERM, on `mimic stop`, or when the
  * X server goes away.
  */
@@ -14,6 +14,8 @@ struct recorder_opts {
 	const char *session_name;  /* NULL or "": unnamed */
 	const char *display;       /* NULL: $DISPLAY */
 	int quiet;                 /* do not print the start/stop lines on stdout */
+	const char *config_path;   /* NULL: the user's settings file if any (config.h) */
+	int no_frames;             /* take no screenshots, whatever the settings say */
 };
 
 /* How a recording ended; the CLI turns these into exit statuses (docs/CLI.md). */
@@ -27,7 +29,9 @@ enum recorder_end {
  * Records until stopped. Returns a non-negative enum recorder_end once a session
  * was started and closed (*session_id set when not NULL), or a negative error
  * with a one-line *cause when recording could not start (no display, data
- * directory not writable, another recorder running, newer database, ...).
+ * directory not writable, another recorder running, newer database, a bad
+ * settings file, ...). A frames engine that cannot start or stops storing frames
+ * does not stop recording: the reason shows in the status and the log.
  */
 int recorder_run(const struct recorder_opts *opts, int64_t *session_id /* OUT */, char **cause);
 

@@ -81,6 +81,31 @@ static const char *const migrations[] = {
 	"  text TEXT NOT NULL DEFAULT ''"
 	");"
 	"CREATE INDEX events_session ON events (session, id);",
+	/*
+	 * 1 -> 2: frames (docs/FRAMES.md), and what a session records about how it
+	 * was made: the effective settings and the monitors.
+	 */
+	"ALTER TABLE sessions ADD COLUMN config TEXT NOT NULL DEFAULT '{}';"
+	"ALTER TABLE sessions ADD COLUMN monitors TEXT NOT NULL DEFAULT '[]';"
+	"CREATE TABLE frames ("
+	"  id INTEGER PRIMARY KEY,"
+	"  session INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,"
+	"  t_ns INTEGER NOT NULL,"
+	"  trigger TEXT NOT NULL,"
+	"  event_id INTEGER," /* NULL: not tied to an event (idle) */
+	"  blob TEXT NOT NULL,"
+	"  format TEXT NOT NULL,"
+	"  width INTEGER NOT NULL, height INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL,"
+	"  base_id INTEGER," /* NULL: blob is the whole screen; else patches over frame base_id */
+	"  patch TEXT," /* with base_id: JSON [[x,y,w,h],...], stacked top to bottom in blob */
+	"  damage_x INTEGER NOT NULL, damage_y INTEGER NOT NULL,"
+	"  damage_w INTEGER NOT NULL, damage_h INTEGER NOT NULL,"
+	"  cursor_x INTEGER NOT NULL, cursor_y INTEGER NOT NULL,"
+	"  cursor_name TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE INDEX frames_session ON frames (session, id);"
+	"CREATE INDEX frames_event ON frames (event_id);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -93,6 +118,7 @@ struct store {
 	int version_found;
 	sqlite3_stmt *ins_event;   /* cached: prepared once, reused for every batch */
 	sqlite3_stmt *ins_context;
+	sqlite3_stmt *ins_frame;
 };
 
 /* Maps a SQLite result code (primary or extended) to a negative errno value. */
@@ -442,6 +468,7 @@ void store_close(struct store *st)
 		return;
 	sqlite3_finalize(st->ins_event);
 	sqlite3_finalize(st->ins_context);
+	sqlite3_finalize(st->ins_frame);
 	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
 		log_warn("store: closing the database failed: %s", sqlite3_errmsg(st->db));
 	free(st->path);
@@ -478,6 +505,74 @@ int store_session_begin(struct store *st, const struct store_session *s, int64_t
 		goto fail;
 	}
 	*id = sqlite3_last_insert_rowid(st->db);
+	sqlite3_finalize(stmt);
+	return 0;
+fail:
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+int store_session_set_info(struct store *st, int64_t id, const char *config_json,
+                           const char *monitors_json, char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, err;
+
+	err = prepare(st, "UPDATE sessions SET config = coalesce(?, config), "
+	              "monitors = coalesce(?, monitors) WHERE id = ?", &stmt, cause);
+	if (err != 0)
+		return err;
+	if (config_json != NULL)
+		sqlite3_bind_text(stmt, 1, config_json, -1, SQLITE_STATIC);
+	if (monitors_json != NULL)
+		sqlite3_bind_text(stmt, 2, monitors_json, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, id);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE) {
+		err = db_fail(st, cause, rc, "cannot store the session's settings");
+		goto fail;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		err = util_fail(cause, -ENOENT, "no session %lld in %s", (long long)id, st->path);
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	return 0;
+fail:
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+int store_session_get_info(struct store *st, int64_t id, char **config_json,
+                           char **monitors_json, char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	const char *c, *m;
+	int rc, err;
+
+	if (config_json != NULL)
+		*config_json = NULL;
+	if (monitors_json != NULL)
+		*monitors_json = NULL;
+	err = prepare(st, "SELECT config, monitors FROM sessions WHERE id = ?", &stmt, cause);
+	if (err != 0)
+		return err;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		err = util_fail(cause, -ENOENT, "no session %lld in %s", (long long)id, st->path);
+		goto fail;
+	}
+	if (rc != SQLITE_ROW) {
+		err = db_fail(st, cause, rc, "cannot read a session");
+		goto fail;
+	}
+	c = (const char *)sqlite3_column_text(stmt, 0);
+	m = (const char *)sqlite3_column_text(stmt, 1);
+	if (config_json != NULL)
+		*config_json = util_xstrdup(c != NULL ? c : "{}");
+	if (monitors_json != NULL)
+		*monitors_json = util_xstrdup(m != NULL ? m : "[]");
 	sqlite3_finalize(stmt);
 	return 0;
 fail:
@@ -625,6 +720,85 @@ static int insert_event(struct store *st, int64_t session, const struct event *e
 	return rc;
 }
 
+/* Formats rects as JSON "[[x,y,w,h],...]" into buf. */
+static void patch_to_text(const struct store_frame *f, char *buf, size_t n)
+{
+	size_t used = 0;
+
+	used += (size_t)snprintf(buf, n, "[");
+	for (int i = 0; i < f->n_patch && i < STORE_PATCH_MAX && used < n; i++)
+		used += (size_t)snprintf(buf + used, n - used, "%s[%d,%d,%d,%d]", i ? "," : "",
+		                         (int)f->patch[i].x, (int)f->patch[i].y,
+		                         (int)f->patch[i].w, (int)f->patch[i].h);
+	if (used < n)
+		snprintf(buf + used, n - used, "]");
+}
+
+/* Parses what patch_to_text wrote; anything else leaves n_patch 0. */
+static void patch_from_text(const char *s, struct store_frame *f)
+{
+	int n = 0;
+
+	f->n_patch = 0;
+	if (s == NULL || *s++ != '[')
+		return;
+	while (*s == '[' && n < STORE_PATCH_MAX) {
+		int x, y, w, h, len = 0;
+
+		if (sscanf(s, "[%d,%d,%d,%d]%n", &x, &y, &w, &h, &len) != 4 || len == 0)
+			return;
+		f->patch[n++] = (struct store_rect){x, y, w, h};
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	if (*s == ']')
+		f->n_patch = n;
+}
+
+static int insert_frame(struct store *st, int64_t session, const struct store_frame *f)
+{
+	sqlite3_stmt *s = st->ins_frame;
+	char patch[STORE_PATCH_MAX * 48 + 4];
+	int rc;
+
+	if (f->id > 0)
+		sqlite3_bind_int64(s, 1, f->id);
+	else
+		sqlite3_bind_null(s, 1);
+	sqlite3_bind_int64(s, 2, session);
+	sqlite3_bind_int64(s, 3, f->t_ns);
+	bind_str(s, 4, f->trigger, sizeof(f->trigger));
+	if (f->event_id > 0)
+		sqlite3_bind_int64(s, 5, f->event_id);
+	else
+		sqlite3_bind_null(s, 5);
+	bind_str(s, 6, f->blob, sizeof(f->blob));
+	bind_str(s, 7, f->format, sizeof(f->format));
+	sqlite3_bind_int(s, 8, f->width);
+	sqlite3_bind_int(s, 9, f->height);
+	sqlite3_bind_int64(s, 10, f->bytes);
+	if (f->base_id > 0) {
+		sqlite3_bind_int64(s, 11, f->base_id);
+		patch_to_text(f, patch, sizeof(patch));
+		sqlite3_bind_text(s, 12, patch, -1, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_null(s, 11);
+		sqlite3_bind_null(s, 12);
+	}
+	sqlite3_bind_int(s, 13, f->damage_x);
+	sqlite3_bind_int(s, 14, f->damage_y);
+	sqlite3_bind_int(s, 15, f->damage_w);
+	sqlite3_bind_int(s, 16, f->damage_h);
+	sqlite3_bind_int(s, 17, f->cursor_x);
+	sqlite3_bind_int(s, 18, f->cursor_y);
+	bind_str(s, 19, f->cursor_name, sizeof(f->cursor_name));
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc;
+}
+
 static int prepare_cached(struct store *st, sqlite3_stmt **stmt, const char *sql, char **cause)
 {
 	int rc;
@@ -642,9 +816,16 @@ static int prepare_cached(struct store *st, sqlite3_stmt **stmt, const char *sql
 int store_write_batch(struct store *st, int64_t session, const struct event *evs, size_t nev,
                       const struct context *ctxs, size_t nctx, char **cause)
 {
+	return store_write_all(st, session, evs, nev, ctxs, nctx, NULL, 0, cause);
+}
+
+int store_write_all(struct store *st, int64_t session, const struct event *evs, size_t nev,
+                    const struct context *ctxs, size_t nctx, const struct store_frame *frs,
+                    size_t nfr, char **cause)
+{
 	int rc, err;
 
-	if (nev == 0 && nctx == 0)
+	if (nev == 0 && nctx == 0 && nfr == 0)
 		return 0;
 	err = prepare_cached(st, &st->ins_event, "INSERT INTO events (id, session, t_ns, "
 	                     "kind, source, device, context, x, y, detail, mods, amount, keysym, "
@@ -657,6 +838,15 @@ int store_write_batch(struct store *st, int64_t session, const struct event *evs
 	                     "title, exe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", cause);
 	if (err != 0)
 		return err;
+	if (nfr > 0) {
+		err = prepare_cached(st, &st->ins_frame, "INSERT INTO frames (id, session, t_ns, "
+		                     "trigger, event_id, blob, format, width, height, bytes, base_id, "
+		                     "patch, damage_x, damage_y, damage_w, damage_h, cursor_x, "
+		                     "cursor_y, cursor_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+		                     "?, ?, ?, ?, ?, ?, ?, ?)", cause);
+		if (err != 0)
+			return err;
+	}
 
 	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -669,6 +859,11 @@ int store_write_batch(struct store *st, int64_t session, const struct event *evs
 	}
 	for (size_t i = 0; i < nev; i++) {
 		rc = insert_event(st, session, &evs[i]);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
+	for (size_t i = 0; i < nfr; i++) {
+		rc = insert_frame(st, session, &frs[i]);
 		if (rc != SQLITE_DONE)
 			goto fail;
 	}
@@ -839,6 +1034,25 @@ int store_next_event_id(struct store *st, int64_t *id, char **cause)
 	return 0;
 }
 
+int store_next_frame_id(struct store *st, int64_t *id, char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, err;
+
+	err = prepare(st, "SELECT coalesce(max(id), 0) + 1 FROM frames", &stmt, cause);
+	if (err != 0)
+		return err;
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		err = db_fail(st, cause, rc, "cannot read the newest frame id");
+		sqlite3_finalize(stmt);
+		return err;
+	}
+	*id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
 int store_session_counts(struct store *st, int64_t session, int64_t counts[EVENT_KIND_MAX_],
                          char **cause)
 {
@@ -969,6 +1183,94 @@ int store_events_foreach(struct store *st, int64_t session,
 	return 0;
 fail:
 	free(ctx);
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+#define FRAME_COLUMNS \
+	"id, t_ns, trigger, event_id, blob, format, width, height, bytes, base_id, patch, " \
+	"damage_x, damage_y, damage_w, damage_h, cursor_x, cursor_y, cursor_name"
+
+static void read_frame(sqlite3_stmt *stmt, struct store_frame *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->id = sqlite3_column_int64(stmt, 0);
+	f->t_ns = sqlite3_column_int64(stmt, 1);
+	column_str(stmt, 2, f->trigger, sizeof(f->trigger));
+	f->event_id = sqlite3_column_int64(stmt, 3); /* NULL reads as 0 */
+	column_str(stmt, 4, f->blob, sizeof(f->blob));
+	column_str(stmt, 5, f->format, sizeof(f->format));
+	f->width = sqlite3_column_int(stmt, 6);
+	f->height = sqlite3_column_int(stmt, 7);
+	f->bytes = sqlite3_column_int64(stmt, 8);
+	f->base_id = sqlite3_column_int64(stmt, 9);
+	if (f->base_id > 0)
+		patch_from_text((const char *)sqlite3_column_text(stmt, 10), f);
+	f->damage_x = sqlite3_column_int(stmt, 11);
+	f->damage_y = sqlite3_column_int(stmt, 12);
+	f->damage_w = sqlite3_column_int(stmt, 13);
+	f->damage_h = sqlite3_column_int(stmt, 14);
+	f->cursor_x = sqlite3_column_int(stmt, 15);
+	f->cursor_y = sqlite3_column_int(stmt, 16);
+	column_str(stmt, 17, f->cursor_name, sizeof(f->cursor_name));
+}
+
+int store_frames_foreach(struct store *st, int64_t session,
+                         int (*fn)(const struct store_frame *fr, void *arg), void *arg,
+                         char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	struct store_frame f;
+	int rc, err;
+
+	err = prepare(st, "SELECT " FRAME_COLUMNS " FROM frames WHERE session = ? ORDER BY id",
+	              &stmt, cause);
+	if (err != 0)
+		return err;
+	sqlite3_bind_int64(stmt, 1, session);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		read_frame(stmt, &f);
+		err = fn(&f, arg);
+		if (err != 0)
+			goto fail;
+	}
+	if (rc != SQLITE_DONE) {
+		err = db_fail(st, cause, rc, "cannot read frames");
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	return 0;
+fail:
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+int store_frame_get(struct store *st, int64_t session, int64_t id, struct store_frame *out,
+                    char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, err;
+
+	err = prepare(st, "SELECT " FRAME_COLUMNS " FROM frames WHERE session = ? AND id = ?",
+	              &stmt, cause);
+	if (err != 0)
+		return err;
+	sqlite3_bind_int64(stmt, 1, session);
+	sqlite3_bind_int64(stmt, 2, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		err = util_fail(cause, -ENOENT, "session %lld has no frame %lld", (long long)session,
+		                (long long)id);
+		goto fail;
+	}
+	if (rc != SQLITE_ROW) {
+		err = db_fail(st, cause, rc, "cannot read a frame");
+		goto fail;
+	}
+	read_frame(stmt, out);
+	sqlite3_finalize(stmt);
+	return 0;
+fail:
 	sqlite3_finalize(stmt);
 	return err;
 }

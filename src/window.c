@@ -599,8 +599,11 @@ int window_handle_event(struct window *w, const xcb_generic_event_t *ev, int64_t
 		if (type == XCB_DESTROY_NOTIFY && un->window == w->wm_check &&
 		    un->window != XCB_WINDOW_NONE)
 			return redetect(w, now_ns);
-		if (un->window == w->watched && un->window == w->ctx.window)
+		if (un->window == w->watched && un->window == w->ctx.window) {
+			log_debug("focused window 0x%x %s", (unsigned)un->window,
+			          type == XCB_DESTROY_NOTIFY ? "destroyed" : "unmapped");
 			look_later(w, now_ns);
+		}
 		return 0;
 	}
 	if (type != XCB_PROPERTY_NOTIFY)

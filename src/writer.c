@@ -29,6 +29,7 @@
 /* First allocation of the event and context buffers. */
 #define EV_CAP_MIN 256
 #define CTX_CAP_MIN 8
+#define FR_CAP_MIN 16
 
 /*
  * Contexts are ~1.3 KB each, so they get their own, smaller bound while the disk
@@ -36,11 +37,16 @@
  */
 #define CTX_MAX_QUEUED 16384
 
+/* Frame records (~300 bytes) get their own bound too. */
+#define FR_MAX_QUEUED 65536
+
 struct queue {
 	struct event *evs;
 	size_t nev, ev_cap;
 	struct context *ctxs;
 	size_t nctx, ctx_cap;
+	struct store_frame *frs;
+	size_t nfr, fr_cap;
 };
 
 struct writer {
@@ -55,7 +61,7 @@ struct writer {
 
 	/* Under mu. */
 	struct queue in;
-	size_t out_nev, out_nctx;  /* sizes of the writer's batch, for the queue bound */
+	size_t out_nev, out_nctx, out_nfr; /* sizes of the writer's batch, for the queue bound */
 	uint64_t pushed;           /* items (events + contexts) accepted */
 	uint64_t committed;        /* items committed */
 	uint64_t failures;         /* commit attempts that failed */
@@ -103,8 +109,13 @@ static void *grow(void *buf, size_t *cap, size_t len, size_t n, size_t sz, size_
  * After a commit, gives memory back when the batch used only a small part of the
  * buffer, i.e. a burst is over; while the rate stays high the buffer is kept.
  */
-static void shrink(struct queue *q, size_t nev_used, size_t nctx_used)
+static void shrink(struct queue *q, size_t nev_used, size_t nctx_used, size_t nfr_used)
 {
+	if (q->fr_cap > FR_CAP_MIN && nfr_used < q->fr_cap / 8) {
+		free(q->frs);
+		q->frs = NULL;
+		q->fr_cap = 0;
+	}
 	if (q->ev_cap > EV_CAP_MIN && nev_used < q->ev_cap / 8) {
 		free(q->evs);
 		q->evs = NULL;
@@ -121,6 +132,7 @@ static void queue_free(struct queue *q)
 {
 	free(q->evs);
 	free(q->ctxs);
+	free(q->frs);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -137,7 +149,7 @@ static void take_input(struct writer *w)
 {
 	struct queue *in = &w->in, *out = &w->out;
 
-	if (out->nev == 0 && out->nctx == 0) {
+	if (out->nev == 0 && out->nctx == 0 && out->nfr == 0) {
 		swap_queues(in, out);
 	} else {
 		/* A failed batch is pending: keep order by appending after it. */
@@ -151,17 +163,24 @@ static void take_input(struct writer *w)
 		if (in->nctx > 0)
 			memcpy(out->ctxs + out->nctx, in->ctxs, in->nctx * sizeof(*in->ctxs));
 		out->nctx += in->nctx;
-		shrink(in, in->nev, in->nctx);
+		out->frs = grow(out->frs, &out->fr_cap, out->nfr, in->nfr, sizeof(*out->frs),
+		                FR_CAP_MIN);
+		if (in->nfr > 0)
+			memcpy(out->frs + out->nfr, in->frs, in->nfr * sizeof(*in->frs));
+		out->nfr += in->nfr;
+		shrink(in, in->nev, in->nctx, in->nfr);
 	}
 	in->nev = 0;
 	in->nctx = 0;
+	in->nfr = 0;
 	w->out_nev = out->nev;
 	w->out_nctx = out->nctx;
+	w->out_nfr = out->nfr;
 }
 
 static size_t queued_items(const struct writer *w)
 {
-	return w->in.nev + w->in.nctx + w->out_nev + w->out_nctx;
+	return w->in.nev + w->in.nctx + w->in.nfr + w->out_nev + w->out_nctx + w->out_nfr;
 }
 
 /* Commits the writer's batch; called without mu. Returns 0 or the store's error. */
@@ -169,8 +188,8 @@ static int commit(struct writer *w, char **cause)
 {
 	struct queue *out = &w->out;
 
-	return store_write_batch(w->st, w->session, out->evs, out->nev, out->ctxs, out->nctx,
-	                         cause);
+	return store_write_all(w->st, w->session, out->evs, out->nev, out->ctxs, out->nctx,
+	                       out->frs, out->nfr, cause);
 }
 
 static void *writer_main(void *arg)
@@ -209,23 +228,24 @@ static void *writer_main(void *arg)
 		w->sync_requested = 0;
 		take_input(w);
 		int stopping = w->stopping;
-		size_t nev = w->out.nev, nctx = w->out.nctx;
+		size_t nev = w->out.nev, nctx = w->out.nctx, nfr = w->out.nfr;
 		pthread_mutex_unlock(&w->mu);
 
 		char *cause = NULL;
 		int err = 0;
 		clock_gettime(CLOCK_MONOTONIC, &last_start);
-		if (nev > 0 || nctx > 0)
+		if (nev > 0 || nctx > 0 || nfr > 0)
 			err = commit(w, &cause);
 
 		pthread_mutex_lock(&w->mu);
 		if (err == 0) {
 			if (w->stats.error != 0)
 				log_info("writer: storing events works again");
-			w->committed += nev + nctx;
+			w->committed += nev + nctx + nfr;
 			w->stats.stored += nev;
 			w->stats.contexts += nctx;
-			if (nev > 0 || nctx > 0)
+			w->stats.frames += nfr;
+			if (nev > 0 || nctx > 0 || nfr > 0)
 				w->stats.batches++;
 			w->stats.error = 0;
 			w->stats.error_text[0] = '\0';
@@ -233,13 +253,15 @@ static void *writer_main(void *arg)
 			w->cause = NULL;
 			w->out.nev = 0;
 			w->out.nctx = 0;
+			w->out.nfr = 0;
 			w->out_nev = 0;
 			w->out_nctx = 0;
-			shrink(&w->out, nev, nctx);
-			if (w->in.nev == 0 && w->in.nctx == 0) {
+			w->out_nfr = 0;
+			shrink(&w->out, nev, nctx, nfr);
+			if (w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0) {
 				/* Going idle: give back what a burst left behind. */
-				shrink(&w->out, 0, 0);
-				shrink(&w->in, 0, 0);
+				shrink(&w->out, 0, 0, 0);
+				shrink(&w->in, 0, 0, 0);
 			}
 		} else {
 			if (w->stats.error != err && !stopping)
@@ -311,7 +333,7 @@ void writer_push_event(struct writer *w, const struct event *ev)
 		pthread_mutex_unlock(&w->mu);
 		return;
 	}
-	int was_empty = w->in.nev == 0 && w->in.nctx == 0;
+	int was_empty = w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0;
 	w->in.evs = grow(w->in.evs, &w->in.ev_cap, w->in.nev, 1, sizeof(*ev), EV_CAP_MIN);
 	w->in.evs[w->in.nev++] = *ev;
 	w->pushed++;
@@ -330,9 +352,26 @@ void writer_push_context(struct writer *w, const struct context *ctx)
 		pthread_mutex_unlock(&w->mu);
 		return;
 	}
-	int was_empty = w->in.nev == 0 && w->in.nctx == 0;
+	int was_empty = w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0;
 	w->in.ctxs = grow(w->in.ctxs, &w->in.ctx_cap, w->in.nctx, 1, sizeof(*ctx), CTX_CAP_MIN);
 	w->in.ctxs[w->in.nctx++] = *ctx;
+	w->pushed++;
+	if (was_empty)
+		pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void writer_push_frame(struct writer *w, const struct store_frame *fr)
+{
+	pthread_mutex_lock(&w->mu);
+	if (queued_items(w) >= WRITER_MAX_QUEUED || w->in.nfr + w->out_nfr >= FR_MAX_QUEUED) {
+		w->stats.frames_dropped++;
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
+	int was_empty = w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0;
+	w->in.frs = grow(w->in.frs, &w->in.fr_cap, w->in.nfr, 1, sizeof(*fr), FR_CAP_MIN);
+	w->in.frs[w->in.nfr++] = *fr;
 	w->pushed++;
 	if (was_empty)
 		pthread_cond_signal(&w->wake);
@@ -390,6 +429,9 @@ int writer_stop(struct writer *w, char **cause)
 	if (w->stats.dropped > 0)
 		log_warn("writer: %llu events were dropped because the disk did not keep up",
 		         (unsigned long long)w->stats.dropped);
+	if (w->stats.frames_dropped > 0)
+		log_warn("writer: %llu frame records were dropped because the disk did not keep up",
+		         (unsigned long long)w->stats.frames_dropped);
 	if (w->ctx_dropped > 0)
 		log_warn("writer: %llu window contexts were dropped because the disk did not "
 		         "keep up", (unsigned long long)w->ctx_dropped);

@@ -1,5 +1,6 @@
 /*
- * writer: the thread that moves events from the input thread to the store.
+ * writer: the thread that moves events (from the input thread) and frame
+ * records (from the frames worker, see frames.h) to the store.
  *
  * The input thread only appends to an in-memory queue (a mutex held for a copy,
  * never for disk I/O); the writer thread commits what has queued in one
@@ -28,6 +29,8 @@ struct writer_stats {
 	uint64_t stored;        /* events committed */
 	uint64_t dropped;       /* events dropped because the queue was full */
 	uint64_t contexts;      /* contexts committed */
+	uint64_t frames;        /* frame records committed */
+	uint64_t frames_dropped; /* frame records dropped because the queue was full */
 	uint64_t batches;       /* transactions committed */
 	int error;              /* last write error (negative), 0 when the last commit worked */
 	char error_text[256];   /* one line describing it, "" when none */
@@ -46,6 +49,12 @@ void writer_push_event(struct writer *w, const struct event *ev);
 
 /* Queues a copy of ctx. Never waits for the disk. */
 void writer_push_context(struct writer *w, const struct context *ctx);
+
+/*
+ * Queues a copy of a frame record, committed in the same transactions as the
+ * events. Thread-safe; never waits for the disk.
+ */
+void writer_push_frame(struct writer *w, const struct store_frame *fr);
 
 /*
  * Waits until everything pushed before the call is committed, or the commit

@@ -22,5 +22,7 @@ int cmd_record(int argc, char **argv);
 int cmd_control(int argc, char **argv);   /* stop, status, pause, resume */
 int cmd_sessions(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_frames(int argc, char **argv);    /* list a session's frames */
+int cmd_frame(int argc, char **argv);     /* write one frame as PNG */
 
 #endif

@@ -41,6 +41,20 @@ static void print_status(json_t *o)
 	       (long long)json_integer_value(json_object_get(o, "events_dropped")));
 	if (json_is_string(err))
 		printf("error:    %s\n", json_string_value(err));
+	json_t *fr = json_object_get(o, "frames");
+	if (json_is_object(fr)) {
+		json_t *fe = json_object_get(fr, "error");
+
+		if (!json_is_true(json_object_get(fr, "enabled")))
+			printf("frames:   off\n");
+		else
+			printf("frames:   %lld stored (%lld images, %.1f MB)\n",
+			       (long long)json_integer_value(json_object_get(fr, "stored")),
+			       (long long)json_integer_value(json_object_get(fr, "encoded")),
+			       (double)json_integer_value(json_object_get(fr, "bytes")) / 1e6);
+		if (json_is_string(fe))
+			printf("frames error: %s\n", json_string_value(fe));
+	}
 }
 
 int cmd_control(int argc, char **argv)

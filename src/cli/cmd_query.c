@@ -97,6 +97,19 @@ static int print_session(const struct store_session *s, void *arg)
 		json_object_set_new(o, "counts", cnt);
 		store_devices_foreach(c->st, s->id, device_to_json, devs, NULL);
 		json_object_set_new(o, "devices", devs);
+		{
+			char *config = NULL, *monitors = NULL;
+
+			if (store_session_get_info(c->st, s->id, &config, &monitors, NULL) == 0) {
+				json_t *cj = json_loads(config, 0, NULL), *mj = json_loads(monitors, 0,
+				                                                          NULL);
+
+				json_object_set_new(o, "monitors", mj != NULL ? mj : json_array());
+				json_object_set_new(o, "config", cj != NULL ? cj : json_object());
+			}
+			free(config);
+			free(monitors);
+		}
 		line = json_dumps(o, JSON_COMPACT);
 		printf("%s\n", line);
 		free(line);
@@ -199,6 +212,10 @@ static int print_event(int64_t id, const struct event *ev, const struct context 
 	}
 	case EVENT_LAYOUT:
 		json_object_set_new(o, "keymap", json_string(ev->keysym));
+		json_object_set_new(o, "group", json_integer(ev->detail));
+		break;
+	case EVENT_DEVICES:
+		json_object_set_new(o, "count", json_integer(ev->detail));
 		break;
 	case EVENT_FOCUS:
 	case EVENT_TITLE:

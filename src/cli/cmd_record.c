@@ -9,10 +9,13 @@
 #include "recorder.h"
 
 static const char record_usage[] =
-	"usage: mimic record [--session-name NAME] [--data-dir DIR] [--display DISPLAY] [--quiet]\n"
+	"usage: mimic record [--session-name NAME] [--data-dir DIR] [--display DISPLAY]\n"
+	"                    [--config FILE] [--no-frames] [--quiet]\n"
 	"\n"
-	"Records input and window context in the foreground until `mimic stop`, Ctrl-C or\n"
-	"SIGTERM. Data goes to DIR (default $XDG_DATA_HOME/mimic).\n";
+	"Records input, window context and event-triggered screenshots in the foreground\n"
+	"until `mimic stop`, Ctrl-C or SIGTERM. Data goes to DIR (default\n"
+	"$XDG_DATA_HOME/mimic). Settings: FILE, else $XDG_CONFIG_HOME/mimic/mimic.conf if\n"
+	"it exists (docs/CONFIG.md). --no-frames takes no screenshots.\n";
 
 int cmd_record(int argc, char **argv)
 {
@@ -21,6 +24,8 @@ int cmd_record(int argc, char **argv)
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "display", required_argument, NULL, 'D' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "no-frames", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -36,6 +41,8 @@ int cmd_record(int argc, char **argv)
 		case 'd': opts.data_dir = optarg; break;
 		case 'D': opts.display = optarg; break;
 		case 'q': opts.quiet = 1; break;
+		case 'c': opts.config_path = optarg; break;
+		case 'F': opts.no_frames = 1; break;
 		case 'h': fputs(record_usage, stdout); return CLI_OK;
 		default: fputs(record_usage, stderr); return CLI_USAGE;
 		}

@@ -23,6 +23,8 @@ static const struct command commands[] = {
 	{ "resume", cmd_control, "resume a paused recording" },
 	{ "sessions", cmd_sessions, "list recorded sessions (--json)" },
 	{ "events", cmd_events, "print a session's raw events as JSON Lines" },
+	{ "frames", cmd_frames, "print a session's screenshots as JSON Lines" },
+	{ "frame", cmd_frame, "write one screenshot as PNG (-o FILE)" },
 };
 
 int cli_fail(char *cause)
@@ -38,7 +40,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n`mimic COMMAND --help` describes a command's options. "
-	           "Documentation: docs/CLI.md, docs/EVENTS.md.\n");
+	           "Documentation: docs/CLI.md, docs/EVENTS.md,\n"
+	           "docs/FRAMES.md, docs/CONFIG.md.\n");
 }
 
 int main(int argc, char **argv)

@@ -122,6 +122,8 @@ class Mimic:
         self.env = dict(x.env if x else os.environ)
         self.env["XDG_RUNTIME_DIR"] = self.runtime
         self.env["XDG_DATA_HOME"] = os.path.join(self.tmp, "xdg-data")
+        # No settings file of the person running the tests may change what is recorded.
+        self.env["XDG_CONFIG_HOME"] = os.path.join(self.tmp, "xdg-config")
         if env:
             self.env.update(env)
         self.rec = None
@@ -157,7 +159,6 @@ class Mimic:
 
     def stop(self):
         """Stops the recorder with `mimic stop` and returns its exit status."""
-        time.sleep(0.3)  # let the X server deliver what the last xdotool sent
         self.run("stop")
         return self.rec.wait(timeout=30)
 

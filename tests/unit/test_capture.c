@@ -103,11 +103,23 @@ static int in_path(const char *name)
 	return 0;
 }
 
+/* Clients started by a test, stopped by its teardown even when it failed. */
+#define MAX_CHILDREN 16
+static pid_t children[MAX_CHILDREN];
+
 /* Starts argv with stdout and stderr on /dev/null; returns its pid. */
 static pid_t spawn(char *const argv[])
 {
 	pid_t pid = fork();
 
+	if (pid > 0) {
+		for (int i = 0; i < MAX_CHILDREN; i++) {
+			if (children[i] == 0) {
+				children[i] = pid;
+				break;
+			}
+		}
+	}
 	if (pid == 0) {
 		FILE *null = freopen("/dev/null", "w", stdout);
 		(void)null;
@@ -123,6 +135,9 @@ static void stop(pid_t pid)
 {
 	if (pid <= 0)
 		return;
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (children[i] == pid)
+			children[i] = 0;
 	kill(pid, SIGTERM);
 	for (int i = 0; i < 200; i++) {
 		if (waitpid(pid, NULL, WNOHANG) == pid)
@@ -138,7 +153,7 @@ static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int run(const char *fmt, ...)
 {
-	char cmd[4096];
+	char cmd[16384];
 	va_list ap;
 	int rc;
 
@@ -154,55 +169,98 @@ static int64_t now_ms(void)
 	return util_now_mono_ns() / 1000000;
 }
 
-/* Starts Xvfb on a display number it picks itself (-displayfd: no races). */
-static int start_xvfb(void **state)
+static int stop_children(void **state)
+{
+	(void)state;
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		stop(children[i]);
+	return 0;
+}
+
+/*
+ * Starts Xvfb on display `number`; -displayfd tells when it is ready. Returns its
+ * pid, or 0 when it did not start (the number is taken, most likely).
+ */
+static pid_t try_xvfb(int number)
 {
 	int fds[2];
 	char buf[16] = "";
 	ssize_t n = 0;
 	struct pollfd p;
+	pid_t pid;
 
+	if (pipe(fds) != 0)
+		return 0;
+	pid = fork();
+	if (pid == 0) {
+		char fd[16], disp[16];
+		FILE *null;
+
+		close(fds[0]);
+		snprintf(fd, sizeof fd, "%d", fds[1]);
+		snprintf(disp, sizeof disp, ":%d", number);
+		null = freopen("/dev/null", "w", stderr);
+		(void)null;
+		/* -noreset: the server would otherwise reset its keymap when xdotool quits. */
+		execlp("Xvfb", "Xvfb", disp, "-displayfd", fd, "-screen", "0", "1280x800x24",
+		       "-nolisten", "tcp", "-noreset", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	/*
+	 * Xvfb writes the number and the newline separately and dies when the second
+	 * write fails: read up to the newline before closing the pipe.
+	 */
+	while (pid > 0 && (n == 0 || buf[n - 1] != '\n') && n < (ssize_t)sizeof buf - 1) {
+		ssize_t got;
+
+		p = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+		if (poll(&p, 1, 10000) != 1)
+			break;
+		got = read(fds[0], buf + n, sizeof buf - 1 - (size_t)n);
+		if (got <= 0)
+			break;
+		n += got;
+	}
+	close(fds[0]);
+	if (n <= 0 || buf[n - 1] != '\n') {
+		if (pid > 0) {
+			kill(pid, SIGTERM);
+			waitpid(pid, NULL, 0);
+		}
+		return 0;
+	}
+	return pid;
+}
+
+/* Starts a private Xvfb on a free display number (high ones: :0 is a person's). */
+static int start_xvfb(void **state)
+{
 	(void)state;
 	have_xdotool = in_path("xdotool");
 	have_setxkbmap = in_path("setxkbmap");
 	have_openbox = in_path("openbox");
 	have_xterm = in_path("xterm");
-	if (!in_path("Xvfb") || pipe(fds) != 0)
+	if (!in_path("Xvfb"))
 		return 0;
-	xvfb_pid = fork();
-	if (xvfb_pid == 0) {
-		char fd[16];
-		FILE *null;
-
-		close(fds[0]);
-		snprintf(fd, sizeof fd, "%d", fds[1]);
-		null = freopen("/dev/null", "w", stderr);
-		(void)null;
-		/* -noreset: the server would otherwise reset its keymap when xdotool quits. */
-		execlp("Xvfb", "Xvfb", "-displayfd", fd, "-screen", "0", "1280x800x24",
-		       "-nolisten", "tcp", "-noreset", (char *)NULL);
-		_exit(127);
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	for (int attempt = 0; attempt < 8 && xvfb_pid <= 0; attempt++) {
+		int number = 100 + rand() % 800;
+		xvfb_pid = try_xvfb(number);
+		snprintf(display, sizeof display, ":%d", number);
 	}
-	close(fds[1]);
-	p = (struct pollfd){ .fd = fds[0], .events = POLLIN };
-	if (poll(&p, 1, 10000) == 1)
-		n = read(fds[0], buf, sizeof buf - 1);
-	close(fds[0]);
-	if (n <= 0) {
-		stop(xvfb_pid);
-		xvfb_pid = 0;
-		return 0;
-	}
-	buf[n] = '\0';
-	snprintf(display, sizeof display, ":%d", atoi(buf));
-	setenv("DISPLAY", display, 1);
+	if (xvfb_pid > 0)
+		setenv("DISPLAY", display, 1);
 	return 0;
 }
 
 static int stop_xvfb(void **state)
 {
-	(void)state;
-	stop(xvfb_pid);
+	stop_children(state);
+	if (xvfb_pid > 0) {
+		kill(xvfb_pid, SIGTERM);
+		waitpid(xvfb_pid, NULL, 0);
+	}
 	return 0;
 }
 
@@ -220,8 +278,13 @@ static struct capture *open_capture(void)
 
 	forget();
 	rc = capture_open(NULL, &sink, NULL, &c, &cause);
-	if (rc != 0)
-		fail_msg("capture_open: %d %s", rc, cause != NULL ? cause : "");
+	if (rc != 0) {
+		int status = 0;
+		pid_t gone = waitpid(xvfb_pid, &status, WNOHANG);
+		fail_msg("capture_open: %d %s (Xvfb %s, signal %d)", rc, cause != NULL ? cause : "",
+		         gone == xvfb_pid ? "exited" : "running",
+		         gone == xvfb_pid && WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	}
 	return c;
 }
 
@@ -260,6 +323,28 @@ static void pump_until(struct capture *c, int (*done)(void), int quiet_ms, int m
 static void pump(struct capture *c)
 {
 	pump_until(c, NULL, 300, 5000);
+}
+
+static pid_t async_pid;
+
+static int async_done(void)
+{
+	if (waitpid(async_pid, NULL, WNOHANG) != async_pid)
+		return 0;
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (children[i] == async_pid)
+			children[i] = 0;
+	return 1;
+}
+
+/* Runs a shell command while capture keeps running, as it would in the recorder. */
+static void run_while_capturing(struct capture *c, const char *cmd)
+{
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+
+	async_pid = spawn(argv);
+	pump_until(c, async_done, 0, 10000);
+	pump(c);
 }
 
 /* The text of every key press since `from`, joined. */
@@ -487,7 +572,7 @@ static void test_wheel_buttons(void **state)
 static void test_motion_thinning(void **state)
 {
 	struct capture *c;
-	char cmd[8192];
+	char cmd[12288];
 	size_t o;
 	int64_t t0;
 	int samples = 0, press = -1, last_motion = -1;
@@ -502,8 +587,7 @@ static void test_motion_thinning(void **state)
 		o += (size_t)snprintf(cmd + o, sizeof cmd - o, " mousemove_relative 1 2 sleep 0.002");
 	snprintf(cmd + o, sizeof cmd - o, " click 3");
 	t0 = util_now_mono_ns();
-	assert_int_equal(run("%s", cmd), 0);
-	pump(c);
+	run_while_capturing(c, cmd);
 	for (int i = 0; i < seen.n_ev; i++) {
 		const struct event *e = &seen.ev[i];
 		if (e->kind == EVENT_BUTTON_PRESS && press < 0)
@@ -731,12 +815,21 @@ static void test_smooth_scroll(void **state)
 	assert_int_equal(seen.ev[3].kind, EVENT_SCROLL);
 	assert_int_equal(seen.ev[3].detail, SCROLL_DOWN);
 	assert_int_equal(seen.ev[3].source, EVENT_SOURCE_SYNTHETIC);
+
+	/* Emulated from touch, button 1 is a click even on a device that scrolls smoothly. */
+	fake_raw(c, &e, XCB_INPUT_RAW_BUTTON_PRESS, 42, 1,
+	         XCB_INPUT_POINTER_EVENT_FLAGS_POINTER_EMULATED, 0, NULL);
+	handle_event(c, (const xcb_generic_event_t *)&e);
+	assert_int_equal(seen.ev[seen.n_ev - 1].kind, EVENT_BUTTON_PRESS);
+	assert_int_equal(seen.ev[seen.n_ev - 1].detail, 1);
+	assert_int_equal(seen.ev[seen.n_ev - 1].device, 42);
 	capture_close(c);
 }
 
 static void test_connection_lost(void **state)
 {
 	xcb_connection_t *other;
+	xcb_window_t victim;
 	struct capture *c;
 	char *cause = NULL;
 	int rc = 0;
@@ -744,10 +837,15 @@ static void test_connection_lost(void **state)
 	(void)state;
 	need_x();
 	c = open_capture();
+	/* KillClient needs a resource of the client to kill: a window nobody sees. */
+	victim = xcb_generate_id(c->conn);
+	xcb_create_window(c->conn, XCB_COPY_FROM_PARENT, victim, c->root, 0, 0, 1, 1, 0,
+	                  XCB_WINDOW_CLASS_INPUT_ONLY, XCB_COPY_FROM_PARENT, 0, NULL);
+	free(xcb_get_input_focus_reply(c->conn, xcb_get_input_focus(c->conn), NULL));
 	other = xcb_connect(NULL, NULL);
 	assert_int_equal(xcb_connection_has_error(other), 0);
 	/* What an X server going away looks like to a client. */
-	xcb_kill_client(other, xcb_get_setup(c->conn)->resource_id_base);
+	xcb_kill_client(other, victim);
 	free(xcb_get_input_focus_reply(other, xcb_get_input_focus(other), NULL));
 	xcb_disconnect(other);
 	for (int i = 0; i < 100 && rc == 0; i++) {
@@ -784,6 +882,7 @@ static pid_t start_xterm(const char *title, const char *geometry)
 
 static void test_focus_without_wm(void **state)
 {
+	xcb_get_geometry_reply_t *geom;
 	struct capture *c;
 	pid_t xterm;
 	int from;
@@ -806,8 +905,15 @@ static void test_focus_without_wm(void **state)
 	assert_string_equal(seen.ctx[seen.n_ctx - 1].wm_instance, "xterm");
 	assert_string_equal(seen.ctx[seen.n_ctx - 1].title, "no wm");
 	assert_int_equal(seen.ctx[seen.n_ctx - 1].pid, xterm);
-	assert_int_equal(seen.ctx[seen.n_ctx - 1].x, 100);
-	assert_int_equal(seen.ctx[seen.n_ctx - 1].y, 100);
+	/* Where the content starts: inside the window's border. */
+	geom = xcb_get_geometry_reply(c->conn, xcb_get_geometry(c->conn,
+	                              seen.ctx[seen.n_ctx - 1].window), NULL);
+	assert_non_null(geom);
+	assert_int_equal(seen.ctx[seen.n_ctx - 1].x, 100 + geom->border_width);
+	assert_int_equal(seen.ctx[seen.n_ctx - 1].y, 100 + geom->border_width);
+	assert_int_equal(seen.ctx[seen.n_ctx - 1].w, geom->width);
+	assert_int_equal(seen.ctx[seen.n_ctx - 1].h, geom->height);
+	free(geom);
 	for (int i = 0; i < seen.n_ev; i++)
 		if (seen.ev[i].kind == EVENT_BUTTON_PRESS)
 			assert_int_equal(seen.ev[i].context, seen.ctx[seen.n_ctx - 1].seq);
@@ -821,6 +927,92 @@ static void test_focus_without_wm(void **state)
 	assert_int_equal(seen.misordered, 0);
 	capture_close(c);
 	stop(xterm);
+}
+
+static xcb_atom_t atom(xcb_connection_t *conn, const char *name)
+{
+	xcb_intern_atom_reply_t *r;
+	xcb_atom_t a;
+
+	r = xcb_intern_atom_reply(conn, xcb_intern_atom(conn, 0, (uint16_t)strlen(name), name), NULL);
+	assert_non_null(r);
+	a = r->atom;
+	free(r);
+	return a;
+}
+
+static void set_prop(xcb_connection_t *conn, xcb_window_t win, xcb_atom_t prop, xcb_atom_t type,
+                     int format, const void *data, size_t n)
+{
+	xcb_change_property(conn, XCB_PROP_MODE_REPLACE, win, prop, type, (uint8_t)format,
+	                    (uint32_t)n, data);
+}
+
+static void test_window_properties(void **state)
+{
+	static const char wm_class[] = "mimic-inst\0MimicClass\0";
+	xcb_connection_t *other;
+	xcb_window_t win;
+	xcb_screen_t *screen;
+	uint32_t pid = (uint32_t)getpid();
+	char self[512];
+	ssize_t len;
+	struct capture *c;
+	const struct context *ctx;
+
+	(void)state;
+	need_x();
+	other = xcb_connect(NULL, NULL);
+	assert_int_equal(xcb_connection_has_error(other), 0);
+	screen = xcb_setup_roots_iterator(xcb_get_setup(other)).data;
+	win = xcb_generate_id(other);
+	xcb_create_window(other, XCB_COPY_FROM_PARENT, win, screen->root, 500, 400, 200, 100, 0,
+	                  XCB_WINDOW_CLASS_INPUT_OUTPUT, XCB_COPY_FROM_PARENT, 0, NULL);
+	set_prop(other, win, XCB_ATOM_WM_CLASS, XCB_ATOM_STRING, 8, wm_class, sizeof wm_class - 1);
+	/* A title with an invalid byte and a control character in it. */
+	set_prop(other, win, atom(other, "_NET_WM_NAME"), atom(other, "UTF8_STRING"), 8,
+	         "Gr\xc3\xbc\xc3\x9f""e \xff\tend", 13);
+	set_prop(other, win, atom(other, "_NET_WM_PID"), XCB_ATOM_CARDINAL, 32, &pid, 1);
+	xcb_map_window(other, win);
+	xcb_set_input_focus(other, XCB_INPUT_FOCUS_POINTER_ROOT, win, XCB_CURRENT_TIME);
+	free(xcb_get_input_focus_reply(other, xcb_get_input_focus(other), NULL));
+
+	/* Without a window manager the focus window itself is found at once. */
+	c = open_capture();
+	ctx = &seen.ctx[seen.n_ctx - 1];
+	assert_int_equal(ctx->window, win);
+	assert_string_equal(ctx->wm_instance, "mimic-inst");
+	assert_string_equal(ctx->wm_class, "MimicClass");
+	assert_string_equal(ctx->title, "Grüße \xef\xbf\xbd end");
+	assert_int_equal(ctx->pid, getpid());
+	len = readlink("/proc/self/exe", self, sizeof self - 1);
+	assert_true(len > 0);
+	self[len] = '\0';
+	assert_string_equal(ctx->exe, self);
+	assert_int_equal(ctx->x, 500);
+	assert_int_equal(ctx->y, 400);
+	assert_int_equal(ctx->w, 200);
+	assert_int_equal(ctx->h, 100);
+
+	/* Only WM_NAME, in Latin-1: converted; the change is a title event. */
+	xcb_delete_property(other, win, atom(other, "_NET_WM_NAME"));
+	set_prop(other, win, XCB_ATOM_WM_NAME, XCB_ATOM_STRING, 8, "caf\xe9", 4);
+	xcb_flush(other);
+	want_title = "café";
+	pump_until(c, have_title, 0, 3000);
+	assert_string_equal(seen.ctx[seen.n_ctx - 1].title, "café");
+	assert_int_equal(seen.ctx[seen.n_ctx - 1].seq, 2);
+	assert_int_equal(seen.ev[seen.n_ev - 1].kind, EVENT_TITLE);
+	assert_int_equal(seen.ev[seen.n_ev - 1].context, 2);
+
+	/* The window going away is no window, after the grace period. */
+	xcb_destroy_window(other, win);
+	xcb_flush(other);
+	pump_until(c, have_no_window, 0, 3000);
+	assert_int_equal(seen.ctx[seen.n_ctx - 1].window, 0);
+	assert_int_equal(seen.misordered, 0);
+	capture_close(c);
+	xcb_disconnect(other);
 }
 
 static void test_focus_with_openbox(void **state)
@@ -895,20 +1087,24 @@ static void test_focus_with_openbox(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_open_errors),
-		cmocka_unit_test(test_open_info_devices),
-		cmocka_unit_test(test_type_text),
-		cmocka_unit_test(test_hotkey_has_no_text),
-		cmocka_unit_test(test_click_position),
-		cmocka_unit_test(test_wheel_buttons),
-		cmocka_unit_test(test_motion_thinning),
-		cmocka_unit_test(test_layout_change),
-		cmocka_unit_test(test_device_hierarchy),
-		cmocka_unit_test(test_smooth_scroll),
-		cmocka_unit_test(test_focus_without_wm),
-		cmocka_unit_test(test_focus_with_openbox),
-		cmocka_unit_test(test_connection_lost),
+		cmocka_unit_test_teardown(test_open_errors, stop_children),
+		cmocka_unit_test_teardown(test_open_info_devices, stop_children),
+		cmocka_unit_test_teardown(test_type_text, stop_children),
+		cmocka_unit_test_teardown(test_hotkey_has_no_text, stop_children),
+		cmocka_unit_test_teardown(test_click_position, stop_children),
+		cmocka_unit_test_teardown(test_wheel_buttons, stop_children),
+		cmocka_unit_test_teardown(test_motion_thinning, stop_children),
+		cmocka_unit_test_teardown(test_layout_change, stop_children),
+		cmocka_unit_test_teardown(test_device_hierarchy, stop_children),
+		cmocka_unit_test_teardown(test_smooth_scroll, stop_children),
+		cmocka_unit_test_teardown(test_window_properties, stop_children),
+		cmocka_unit_test_teardown(test_focus_without_wm, stop_children),
+		cmocka_unit_test_teardown(test_focus_with_openbox, stop_children),
+		cmocka_unit_test_teardown(test_connection_lost, stop_children),
 	};
 
+	log_init();
+	if (getenv("MIMIC_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("MIMIC_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, start_xvfb, stop_xvfb);
 }

@@ -1,7 +1,8 @@
 /*
  * Unit tests of store: creating and reopening a database, migrations, refusing
  * newer, corrupt and foreign files and unwritable directories, sessions, devices,
- * and a round trip of every field of events and contexts.
+ * a round trip of every field of events, contexts and frames, and the upgrade of
+ * a version 1 database to version 2.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -209,6 +210,7 @@ static void test_migrations_idempotent(void **state)
 	assert_non_null(strstr(schema1, "CREATE TABLE contexts"));
 	assert_non_null(strstr(schema1, "CREATE TABLE devices"));
 	assert_non_null(strstr(schema1, "CREATE TABLE sessions"));
+	assert_non_null(strstr(schema1, "CREATE TABLE frames"));
 	free(schema1);
 	free(schema2);
 }
@@ -780,6 +782,212 @@ static void test_readonly_refuses_writes(void **state)
 	store_close(st);
 }
 
+/* The schema of version 1 as released: a database written by mimic 0.1.0. */
+static const char v1_schema[] =
+	"CREATE TABLE sessions (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '',"
+	"  host TEXT NOT NULL DEFAULT '', start_wall_ns INTEGER NOT NULL,"
+	"  start_mono_ns INTEGER NOT NULL, end_wall_ns INTEGER, end_reason TEXT,"
+	"  screen_w INTEGER NOT NULL DEFAULT 0, screen_h INTEGER NOT NULL DEFAULT 0,"
+	"  keymap TEXT NOT NULL DEFAULT '', version TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX sessions_name ON sessions (name, id);"
+	"CREATE TABLE devices (session INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,"
+	"  id INTEGER NOT NULL, name TEXT NOT NULL DEFAULT '', synthetic INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (session, id));"
+	"CREATE TABLE contexts (session INTEGER NOT NULL REFERENCES sessions (id) ON DELETE "
+	"  CASCADE, seq INTEGER NOT NULL, t_ns INTEGER NOT NULL, \"window\" INTEGER NOT NULL,"
+	"  pid INTEGER NOT NULL, x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL,"
+	"  h INTEGER NOT NULL, wm_instance TEXT NOT NULL DEFAULT '',"
+	"  wm_class TEXT NOT NULL DEFAULT '', title TEXT NOT NULL DEFAULT '',"
+	"  exe TEXT NOT NULL DEFAULT '', PRIMARY KEY (session, seq));"
+	"CREATE TABLE events (id INTEGER PRIMARY KEY, session INTEGER NOT NULL REFERENCES "
+	"  sessions (id) ON DELETE CASCADE, t_ns INTEGER NOT NULL, kind INTEGER NOT NULL,"
+	"  source INTEGER NOT NULL, device INTEGER NOT NULL, context INTEGER NOT NULL,"
+	"  x INTEGER NOT NULL, y INTEGER NOT NULL, detail INTEGER NOT NULL, mods INTEGER NOT NULL,"
+	"  amount REAL NOT NULL, keysym TEXT NOT NULL DEFAULT '', text TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX events_session ON events (session, id);"
+	"INSERT INTO sessions (name, host, start_wall_ns, start_mono_ns, end_wall_ns, end_reason,"
+	"  screen_w, screen_h, keymap, version) VALUES ('old', 'h', 10, 20, 30, 'stopped', 800,"
+	"  600, 'evdev/pc105/us', '0.1.0');"
+	"INSERT INTO events (id, session, t_ns, kind, source, device, context, x, y, detail, mods,"
+	"  amount, keysym, text) VALUES (7, 1, 25, 1, 0, 7, 0, 0, 0, 38, 0, 0, 'a', 'a');"
+	"PRAGMA user_version = 1;";
+
+static int count_event(int64_t id, const struct event *ev, const struct context *ctx, void *arg)
+{
+	(void)ctx;
+	assert_int_equal(id, 7);
+	assert_string_equal(ev->text, "a");
+	(*(int *)arg)++;
+	return 0;
+}
+
+struct frames_seen {
+	int n;
+	struct store_frame f[4];
+};
+
+static int collect_frame(const struct store_frame *fr, void *arg)
+{
+	struct frames_seen *s = arg;
+
+	assert_true(s->n < 4);
+	s->f[s->n++] = *fr;
+	return 0;
+}
+
+static void fill_frame(struct store_frame *fr, int64_t id, int64_t base, const char *trigger)
+{
+	memset(fr, 0, sizeof(*fr));
+	fr->id = id;
+	fr->t_ns = 1000 + id;
+	fr->event_id = base > 0 ? 0 : 7;
+	snprintf(fr->trigger, sizeof(fr->trigger), "%s", trigger);
+	memset(fr->blob, 'a' + (int)id, 64);
+	snprintf(fr->format, sizeof(fr->format), "webp");
+	fr->width = 1920;
+	fr->height = 1080;
+	fr->bytes = 12345 + id;
+	fr->base_id = base;
+	if (base > 0) {
+		fr->n_patch = 2;
+		fr->patch[0] = (struct store_rect){0, 16, 576, 528};
+		fr->patch[1] = (struct store_rect){1600, 896, 320, 48};
+	}
+	fr->damage_x = 3;
+	fr->damage_y = 22;
+	fr->damage_w = 720;
+	fr->damage_h = 520;
+	fr->cursor_x = -1;
+	fr->cursor_y = 300;
+	snprintf(fr->cursor_name, sizeof(fr->cursor_name), "left_ptr");
+}
+
+static void test_migrate_v1_to_v2(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	struct store_session s;
+	struct store_frame fr;
+	struct frames_seen seen = {0};
+	char *cause = NULL, *config = NULL, *monitors = NULL;
+	int64_t next;
+	int n = 0;
+
+	assert_int_equal(mkdir(f->data, 0700), 0);
+	raw_exec(f->db, v1_schema);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 1);
+
+	/* A reader refuses the old schema until a writer has upgraded it. */
+	st = NULL;
+	assert_int_equal(store_open(f->data, STORE_READONLY, &st, &cause), -EPROTO);
+	free(cause);
+	cause = NULL;
+
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_schema_version_found(st), 1);
+	store_close(st);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE name = 'frames'"),
+	                 1);
+
+	st = open_ok(f->data, STORE_READONLY);
+	/* What version 1 stored is all still there. */
+	assert_int_equal(store_session_get(st, 1, &s, &cause), 0);
+	assert_string_equal(s.name, "old");
+	assert_string_equal(s.end_reason, "stopped");
+	assert_int_equal(store_events_foreach(st, 1, count_event, &n, &cause), 0);
+	assert_int_equal(n, 1);
+	/* The new columns read as "nothing recorded". */
+	assert_int_equal(store_session_get_info(st, 1, &config, &monitors, &cause), 0);
+	assert_string_equal(config, "{}");
+	assert_string_equal(monitors, "[]");
+	free(config);
+	free(monitors);
+	assert_int_equal(store_frames_foreach(st, 1, collect_frame, &seen, &cause), 0);
+	assert_int_equal(seen.n, 0);
+	store_close(st);
+
+	/* And the upgraded file takes frames. */
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_next_frame_id(st, &next, &cause), 0);
+	assert_int_equal(next, 1);
+	fill_frame(&fr, 1, 0, "pre");
+	assert_int_equal(store_write_all(st, 1, NULL, 0, NULL, 0, &fr, 1, &cause), 0);
+	assert_int_equal(store_next_frame_id(st, &next, &cause), 0);
+	assert_int_equal(next, 2);
+	store_close(st);
+}
+
+static void test_frames_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct store_frame frs[3], got;
+	struct frames_seen seen = {0};
+	struct event ev;
+	char *cause = NULL, *config = NULL, *monitors = NULL;
+	int64_t s1 = begin_session(st, "frames", 1, 1);
+	int64_t s2 = begin_session(st, "other", 2, 2);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.id = 7;
+	ev.kind = EVENT_BUTTON_PRESS;
+	fill_frame(&frs[0], 10, 0, "pre");
+	fill_frame(&frs[1], 11, 10, "settle");
+	fill_frame(&frs[2], 12, 10, "idle");
+	frs[2].n_patch = STORE_PATCH_MAX;
+	for (int i = 0; i < STORE_PATCH_MAX; i++)
+		frs[2].patch[i] = (struct store_rect){i * 16, i * 32, 16, 32};
+	/* Events and frames commit in one transaction. */
+	assert_int_equal(store_write_all(st, s1, &ev, 1, NULL, 0, frs, 3, &cause), 0);
+	assert_null(cause);
+	assert_int_equal(store_session_set_info(st, s1, "{\"frames\":{\"enabled\":true}}",
+	                                        "[{\"name\":\"HDMI-1\"}]", &cause), 0);
+	/* NULL leaves a value as it is. */
+	assert_int_equal(store_session_set_info(st, s1, NULL, NULL, &cause), 0);
+	assert_int_equal(store_session_set_info(st, 999, "{}", NULL, &cause), -ENOENT);
+	free(cause);
+	cause = NULL;
+
+	assert_int_equal(store_frames_foreach(st, s1, collect_frame, &seen, &cause), 0);
+	assert_int_equal(seen.n, 3);
+	for (int i = 0; i < 3; i++) {
+		struct store_frame *a = &seen.f[i], *b = &frs[i];
+
+		assert_int_equal(a->id, b->id);
+		assert_int_equal(a->t_ns, b->t_ns);
+		assert_int_equal(a->event_id, b->event_id);
+		assert_string_equal(a->trigger, b->trigger);
+		assert_memory_equal(a->blob, b->blob, 65);
+		assert_string_equal(a->format, "webp");
+		assert_int_equal(a->width, 1920);
+		assert_int_equal(a->height, 1080);
+		assert_int_equal(a->bytes, b->bytes);
+		assert_int_equal(a->base_id, b->base_id);
+		assert_int_equal(a->n_patch, b->n_patch);
+		assert_memory_equal(a->patch, b->patch, sizeof(a->patch[0]) * (size_t)b->n_patch);
+		assert_int_equal(a->damage_w, 720);
+		assert_int_equal(a->cursor_x, -1);
+		assert_int_equal(a->cursor_y, 300);
+		assert_string_equal(a->cursor_name, "left_ptr");
+	}
+	assert_int_equal(store_frame_get(st, s1, 11, &got, &cause), 0);
+	assert_int_equal(got.base_id, 10);
+	assert_int_equal(got.patch[1].x, 1600);
+	/* A frame of another session is not found through this one. */
+	assert_int_equal(store_frame_get(st, s2, 11, &got, &cause), -ENOENT);
+	assert_non_null(strstr(cause, "no frame 11"));
+	free(cause);
+	cause = NULL;
+
+	assert_int_equal(store_session_get_info(st, s1, &config, &monitors, &cause), 0);
+	assert_string_equal(config, "{\"frames\":{\"enabled\":true}}");
+	assert_string_equal(monitors, "[{\"name\":\"HDMI-1\"}]");
+	free(config);
+	free(monitors);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -799,6 +1007,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_foreach_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_refuses_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frames_round_trip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
  * being asked, and a failing commit is reported and retried without losing events.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -132,6 +133,71 @@ static void test_many_events_in_order(void **state)
 	assert_int_equal(store_events_foreach(f->st, f->session, check_order, &o, &cause), 0);
 	assert_int_equal(o.n, n);
 	assert_int_equal(o.bad, 0);
+}
+
+static int count_frame(const struct store_frame *fr, void *arg)
+{
+	int *n = arg;
+
+	/* Frames pushed from another thread keep their ids and order. */
+	assert_int_equal(fr->id, 100 + *n);
+	assert_int_equal(fr->event_id, *n + 1);
+	(*n)++;
+	return 0;
+}
+
+struct frame_pusher {
+	struct writer *w;
+	int n;
+};
+
+static void *push_frames(void *arg)
+{
+	struct frame_pusher *p = arg;
+	struct store_frame fr;
+
+	for (int i = 0; i < p->n; i++) {
+		memset(&fr, 0, sizeof(fr));
+		fr.id = 100 + i;
+		fr.event_id = i + 1;
+		fr.t_ns = i;
+		snprintf(fr.trigger, sizeof(fr.trigger), "pre");
+		memset(fr.blob, 'b', 64);
+		snprintf(fr.format, sizeof(fr.format), "jpeg");
+		writer_push_frame(p->w, &fr);
+	}
+	return NULL;
+}
+
+static void test_frames_with_events(void **state)
+{
+	struct fixture *f = *state;
+	struct writer *w = NULL;
+	struct writer_stats stats;
+	struct frame_pusher p;
+	struct event ev;
+	pthread_t t;
+	char *cause = NULL;
+	int n = 0;
+
+	assert_int_equal(writer_start(f->st, f->session, 5, &w, &cause), 0);
+	p.w = w;
+	p.n = 500;
+	assert_int_equal(pthread_create(&t, NULL, push_frames, &p), 0);
+	for (int i = 0; i < 1000; i++) {
+		make_event(&ev, i);
+		writer_push_event(w, &ev);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(writer_sync(w, &cause), 0);
+	writer_get_stats(w, &stats);
+	assert_int_equal(stats.frames, 500);
+	assert_int_equal(stats.frames_dropped, 0);
+	assert_int_equal(stats.stored, 1000);
+	assert_int_equal(writer_stop(w, &cause), 0);
+	assert_int_equal(store_frames_foreach(f->st, f->session, count_frame, &n, &cause), 0);
+	assert_int_equal(n, 500);
+	assert_int_equal(stored_events(f), 1000);
 }
 
 static void test_sync_and_stats(void **state)
@@ -316,6 +382,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_many_events_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_and_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frames_with_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_interval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_error_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_reports_error, setup, teardown),

@@ -1,0 +1,389 @@
+/*
+ * cmd_frames: `mimic frames`, which lists a session's screenshots as JSON Lines,
+ * and `mimic frame`, which writes one of them as a PNG of the whole screen
+ * (its key frame with every patch up to it put back in place). Both only read: they work while a
+ * recorder writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "cli.h"
+#include "encode.h"
+#include "paths.h"
+#include "store.h"
+#include "util.h"
+
+/* Largest blob read back: a 16384x16384 PNG could not be larger in practice. */
+#define FRAME_BLOB_MAX (256u * 1024 * 1024)
+
+/* The data directory, its store and the blob stores of its frames directory. */
+struct frames_ctx {
+	char *dir;
+	struct store *st;
+	struct blob *blobs[2];     /* webp, jpeg: opened when first needed */
+	char *blob_names[2];
+	int64_t session;
+	int64_t start_mono_ns;
+	json_t *obj;
+};
+
+static int open_ctx(struct frames_ctx *c, const char *override, const char *spec, char **cause)
+{
+	struct store_session s;
+	int rc;
+
+	rc = paths_data_dir(override, &c->dir, cause);
+	if (rc == 0)
+		rc = store_open(c->dir, STORE_READONLY, &c->st, cause);
+	if (rc == 0)
+		rc = store_session_resolve(c->st, spec, &c->session, cause);
+	if (rc == 0)
+		rc = store_session_get(c->st, c->session, &s, cause);
+	if (rc == 0)
+		c->start_mono_ns = s.start_mono_ns;
+	return rc;
+}
+
+static void close_ctx(struct frames_ctx *c)
+{
+	for (int i = 0; i < 2; i++) {
+		blob_close(c->blobs[i]);
+		free(c->blob_names[i]);
+	}
+	store_close(c->st);
+	free(c->dir);
+}
+
+/* The blob store for a frame's format (its extension). */
+static int blobs_for(struct frames_ctx *c, const char *format, struct blob **out, char **cause)
+{
+	char *fdir, *why = NULL;
+	int i, rc;
+
+	for (i = 0; i < 2; i++) {
+		if (c->blob_names[i] != NULL && strcmp(c->blob_names[i], format) == 0) {
+			*out = c->blobs[i];
+			return 0;
+		}
+		if (c->blob_names[i] == NULL)
+			break;
+	}
+	if (i == 2)
+		return util_fail(cause, -EINVAL, "frames in more than two formats");
+	fdir = util_xasprintf("%s/frames", c->dir);
+	rc = blob_open(fdir, format, 0, &c->blobs[i], &why);
+	if (rc == -ENOENT)
+		rc = util_fail(cause, rc, "the frames directory %s is missing", fdir);
+	else if (rc != 0)
+		rc = util_fail(cause, rc, "%s", why);
+	free(why);
+	free(fdir);
+	if (rc != 0)
+		return rc;
+	c->blob_names[i] = util_xstrdup(format);
+	*out = c->blobs[i];
+	return 0;
+}
+
+static json_t *rect_json(int32_t x, int32_t y, int32_t w, int32_t h)
+{
+	return json_pack("[iiii]", (int)x, (int)y, (int)w, (int)h);
+}
+
+static json_t *path_json(struct blob *b, const char *hex)
+
+{
+	char *p = NULL;
+	json_t *j;
+
+	if (b == NULL || blob_path(b, hex, &p) != 0)
+		return json_null();
+	j = json_string(p);
+	free(p);
+	return j;
+}
+
+static int print_frame(const struct store_frame *fr, void *arg)
+{
+	struct frames_ctx *c = arg;
+	json_t *o = c->obj;
+	struct blob *b = NULL;
+	char *line;
+
+	/* A missing frames directory still lists the records, with null paths. */
+	if (blobs_for(c, fr->format, &b, NULL) != 0)
+		b = NULL;
+	json_object_clear(o);
+	json_object_set_new(o, "id", json_integer(fr->id));
+	json_object_set_new(o, "session", json_integer(c->session));
+	json_object_set_new(o, "t_ns", json_integer(fr->t_ns));
+	json_object_set_new(o, "offset_ns", json_integer(fr->t_ns - c->start_mono_ns));
+	json_object_set_new(o, "trigger", json_string(fr->trigger));
+	json_object_set_new(o, "event", fr->event_id > 0 ? json_integer(fr->event_id) : json_null());
+	json_object_set_new(o, "file", path_json(b, fr->blob));
+	json_object_set_new(o, "format", json_string(fr->format));
+	json_object_set_new(o, "width", json_integer(fr->width));
+	json_object_set_new(o, "height", json_integer(fr->height));
+	json_object_set_new(o, "bytes", json_integer(fr->bytes));
+	json_object_set_new(o, "damage", rect_json(fr->damage_x, fr->damage_y, fr->damage_w,
+	                                           fr->damage_h));
+	json_object_set_new(o, "base", fr->base_id > 0 ? json_integer(fr->base_id) : json_null());
+	if (fr->base_id > 0) {
+		json_t *p = json_array();
+
+		for (int i = 0; i < fr->n_patch; i++)
+			json_array_append_new(p, rect_json(fr->patch[i].x, fr->patch[i].y,
+			                                   fr->patch[i].w, fr->patch[i].h));
+		json_object_set_new(o, "patch", p);
+	} else {
+		json_object_set_new(o, "patch", json_null());
+	}
+	json_object_set_new(o, "cursor", json_pack("{s:i,s:i,s:s}", "x", (int)fr->cursor_x,
+	                                           "y", (int)fr->cursor_y, "name",
+	                                           fr->cursor_name));
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (line == NULL)
+		return -ENOMEM;
+	fputs(line, stdout);
+	fputc('\n', stdout);
+	free(line);
+	return ferror(stdout) ? -EIO : 0;
+}
+
+int cmd_frames(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage[] = "usage: mimic frames SESSION [--data-dir DIR]\n"
+	                            "SESSION is a session id, a session name, or `last`.\n";
+	struct frames_ctx c = { 0 };
+	const char *dir = NULL;
+	char *cause = NULL;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir = optarg; break;
+		case 'h': fputs(usage, stdout); return CLI_OK;
+		default: fputs(usage, stderr); return CLI_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		fputs(usage, stderr);
+		return CLI_USAGE;
+	}
+	rc = open_ctx(&c, dir, argv[optind], &cause);
+	if (rc == 0) {
+		c.obj = json_object();
+		rc = store_frames_foreach(c.st, c.session, print_frame, &c, &cause);
+		json_decref(c.obj);
+	}
+	close_ctx(&c);
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = util_fail(&cause, -EIO, "cannot write the frames: %s", strerror(errno));
+	if (rc != 0)
+		return cli_fail(cause);
+	return CLI_OK;
+}
+
+/* Reads and decodes one blob of a frame. */
+static int load_image(struct frames_ctx *c, struct encode *e, const struct store_frame *fr,
+                      const char *hex, struct grab_image *img, char **cause)
+{
+	struct blob *b;
+	void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = blobs_for(c, fr->format, &b, cause);
+	if (rc != 0)
+		return rc;
+	rc = blob_get(b, hex, FRAME_BLOB_MAX, &data, &len, cause);
+	if (rc == 0)
+		rc = encode_decode(e, data, len, img, NULL, cause);
+	free(data);
+	return rc;
+}
+
+/* Puts the patch rectangles, stacked in src, back in their places in dst. */
+static int paste(struct grab_image *dst, const struct grab_image *src,
+                 const struct store_frame *fr, char **cause)
+{
+	uint32_t row = 0;
+
+	for (int i = 0; i < fr->n_patch; i++) {
+		const struct store_rect *r = &fr->patch[i];
+
+		if (r->x < 0 || r->y < 0 || r->w <= 0 || r->h <= 0 ||
+		    (uint64_t)r->x + (uint64_t)r->w > dst->width ||
+		    (uint64_t)r->y + (uint64_t)r->h > dst->height ||
+		    (uint64_t)r->w > src->width || (uint64_t)row + (uint64_t)r->h > src->height)
+			return util_fail(cause, -EIO, "frame %lld: its patch does not fit the screen",
+			                 (long long)fr->id);
+		for (int32_t y = 0; y < r->h; y++, row++)
+			memcpy(dst->pixels + (size_t)(r->y + y) * dst->stride + (size_t)r->x * 4,
+			       src->pixels + (size_t)row * src->stride, (size_t)r->w * 4);
+	}
+	return 0;
+}
+
+/*
+ * Decodes frame fr as the whole screen: its key frame, then every patch from
+ * there to fr, in order.
+ */
+static int reconstruct(struct frames_ctx *c, struct encode *e, const struct store_frame *fr,
+                       struct grab_image *img, char **cause)
+{
+	struct store_frame *chain = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	/* Walk back to the key frame; the engine keeps chains short (docs/FRAMES.md). */
+	chain = util_xmalloc(sizeof(*chain));
+	chain[n++] = *fr;
+	cap = 1;
+	while (chain[n - 1].base_id > 0) {
+		if (n > 10000) {
+			rc = util_fail(cause, -EIO, "frame %lld: its chain of patches does not end",
+			               (long long)fr->id);
+			goto out;
+		}
+		if (n == cap) {
+			cap *= 2;
+			chain = util_xrealloc(chain, cap * sizeof(*chain));
+		}
+		rc = store_frame_get(c->st, c->session, chain[n - 1].base_id, &chain[n], NULL);
+		if (rc != 0) {
+			rc = util_fail(cause, -EIO, "frame %lld: frame %lld it is a patch over is "
+			               "missing", (long long)chain[n - 1].id,
+			               (long long)chain[n - 1].base_id);
+			goto out;
+		}
+		n++;
+	}
+	rc = load_image(c, e, &chain[n - 1], chain[n - 1].blob, img, cause);
+	if (rc == 0 && ((int32_t)img->width != fr->width || (int32_t)img->height != fr->height))
+		rc = util_fail(cause, -EIO, "frame %lld: its key frame has another size",
+		               (long long)fr->id);
+	for (size_t i = n - 1; rc == 0 && i-- > 0;) {
+		struct grab_image patch = { 0 };
+
+		rc = load_image(c, e, &chain[i], chain[i].blob, &patch, cause);
+		if (rc == 0)
+			rc = paste(img, &patch, &chain[i], cause);
+		free(patch.pixels);
+	}
+out:
+	free(chain);
+	if (rc != 0) {
+		free(img->pixels);
+		memset(img, 0, sizeof(*img));
+	}
+	return rc;
+}
+
+static int write_out(const char *path, const uint8_t *data, size_t len, char **cause)
+{
+	int fd, err;
+	size_t off = 0;
+
+	if (strcmp(path, "-") == 0) {
+		if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+			return util_fail(cause, -EIO, "cannot write the image: %s", strerror(errno));
+		return 0;
+	}
+	/* Frames show what was on a person's screen: private, like the data directory. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return util_fail(cause, -errno, "cannot write %s: %s", path, strerror(errno));
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno;
+			close(fd);
+			return util_fail(cause, -err, "cannot write %s: %s", path, strerror(err));
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) != 0)
+		return util_fail(cause, -errno, "cannot write %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int cmd_frame(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage[] = "usage: mimic frame SESSION ID -o OUT.png [--data-dir DIR]\n"
+	                            "Writes frame ID of SESSION as a PNG of the whole screen "
+	                            "(-o - for standard output).\n";
+	struct frames_ctx c = { 0 };
+	struct store_frame fr;
+	struct grab_image img = { 0 };
+	struct encode_params p;
+	struct encode *e = NULL;
+	const char *dir = NULL, *out = NULL;
+	const uint8_t *png = NULL;
+	size_t png_len = 0;
+	char *cause = NULL, *end;
+	long long id;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "d:o:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir = optarg; break;
+		case 'o': out = optarg; break;
+		case 'h': fputs(usage, stdout); return CLI_OK;
+		default: fputs(usage, stderr); return CLI_USAGE;
+		}
+	}
+	if (optind + 2 != argc || out == NULL) {
+		fputs(usage, stderr);
+		return CLI_USAGE;
+	}
+	errno = 0;
+	id = strtoll(argv[optind + 1], &end, 10);
+	if (*argv[optind + 1] == '\0' || *end != '\0' || errno != 0 || id <= 0) {
+		fprintf(stderr, "mimic: '%s' is not a frame id (see `mimic frames SESSION`)\n",
+		        argv[optind + 1]);
+		return CLI_USAGE;
+	}
+	rc = open_ctx(&c, dir, argv[optind], &cause);
+	if (rc == 0)
+		rc = store_frame_get(c.st, c.session, id, &fr, &cause);
+	if (rc == 0)
+		rc = encode_new(&e, &cause);
+	if (rc == 0)
+		rc = reconstruct(&c, e, &fr, &img, &cause);
+	if (rc == 0) {
+		encode_params_default(&p, ENCODE_PNG);
+		rc = encode_image(e, &img, &p, &png, &png_len, &cause);
+	}
+	if (rc == 0)
+		rc = write_out(out, png, png_len, &cause);
+	free(img.pixels);
+	encode_free(e);
+	close_ctx(&c);
+	if (rc != 0)
+		return cli_fail(cause);
+	return CLI_OK;
+}

@@ -1,0 +1,442 @@
+/*
+ * config: reads mimic's settings file with inih and checks every value (see
+ * config.h and docs/CONFIG.md).
+ *
+ * inih as Debian builds it calls the handler without a line number, so lines
+ * are counted by our own reader function, which also refuses lines longer than
+ * inih's buffer (inih would otherwise cut them and read the rest as a new line)
+ * and files larger than CONFIG_MAX_BYTES.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+/* The keys of [frames], in the order docs/CONFIG.md lists them. */
+enum key {
+	K_ENABLED, K_FORMAT, K_QUALITY, K_PATCHES, K_MIN_GAP, K_SETTLE, K_SETTLE_MAX, K_IDLE,
+	K_TYPING_PAUSE, K_GRAB_INTERVAL, K_MASK_COLOR, K_KEEP, K_COUNT_
+};
+
+static const char *const key_names[K_COUNT_] = {
+	[K_ENABLED] = "enabled",
+	[K_FORMAT] = "format",
+	[K_QUALITY] = "quality",
+	[K_PATCHES] = "patches",
+	[K_MIN_GAP] = "min_gap_ms",
+	[K_SETTLE] = "settle_ms",
+	[K_SETTLE_MAX] = "settle_max_ms",
+	[K_IDLE] = "idle_ms",
+	[K_TYPING_PAUSE] = "typing_pause_ms",
+	[K_GRAB_INTERVAL] = "grab_interval_ms",
+	[K_MASK_COLOR] = "mask_color",
+	[K_KEEP] = "keep",
+};
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->frames.enabled = true;
+	c->frames.format = ENCODE_WEBP;
+	c->frames.quality = 75;
+	c->frames.patches = true;
+	c->frames.min_gap_ms = 200;
+	c->frames.settle_ms = 300;
+	c->frames.settle_max_ms = 2000;
+	c->frames.idle_ms = 30000;
+	c->frames.typing_pause_ms = 1000;
+	c->frames.grab_interval_ms = 50;
+	c->frames.mask_color = 0x000000;
+	c->frames.keep_set = false;
+	c->frames.n_keep = 0;
+}
+
+struct parse {
+	struct config *c;
+	const char *path;
+	FILE *f;
+	int line;              /* the line the reader returned last */
+	size_t bytes;          /* read so far */
+	char *err;             /* the first error, "reason" without FILE:LINE */
+	int err_line;
+	int key_line[K_COUNT_]; /* where each key was set, 0 = not set */
+};
+
+static void set_err(struct parse *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(struct parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512];
+
+	if (p->err != NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	p->err = util_xstrdup(buf);
+	p->err_line = line;
+}
+
+/* fgets for inih that counts lines and refuses what inih would cut. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	size_t len;
+
+	if (p->err != NULL || fgets(str, num, p->f) == NULL)
+		return NULL;
+	p->line++;
+	len = strlen(str);
+	p->bytes += len;
+	if (p->bytes > CONFIG_MAX_BYTES) {
+		set_err(p, p->line, "the file is larger than %d bytes", CONFIG_MAX_BYTES);
+		return NULL;
+	}
+	if (len > 0 && str[len - 1] != '\n' && !feof(p->f)) {
+		set_err(p, p->line, "line longer than %d characters", num - 3);
+		return NULL;
+	}
+	return str;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* A decimal integer in [lo, hi] with nothing after it. */
+static int parse_int(const char *v, long lo, long hi, int *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || errno != 0 || n < lo || n > hi)
+		return -EINVAL;
+	*out = (int)n;
+	return 0;
+}
+
+/* "#RRGGBB" into 0x00RRGGBB. */
+static int parse_color(const char *v, uint32_t *out)
+{
+	uint32_t c = 0;
+
+	if (v[0] != '#' || strlen(v) != 7)
+		return -EINVAL;
+	for (int i = 1; i < 7; i++) {
+		char ch = v[i];
+		uint32_t d;
+
+		if (ch >= '0' && ch <= '9')
+			d = (uint32_t)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			d = (uint32_t)(ch - 'a' + 10);
+		else if (ch >= 'A' && ch <= 'F')
+			d = (uint32_t)(ch - 'A' + 10);
+		else
+			return -EINVAL;
+		c = c << 4 | d;
+	}
+	*out = c;
+	return 0;
+}
+
+/* "all", or one to CONFIG_KEEP_MAX rectangles "X,Y,W,H" separated by spaces. */
+static int parse_keep(struct parse *p, const char *v)
+{
+	struct config_frames *fr = &p->c->frames;
+	const char *s = v;
+
+	if (strcasecmp(v, "all") == 0) {
+		fr->keep_set = false;
+		fr->n_keep = 0;
+		return 0;
+	}
+	fr->keep_set = true;
+	fr->n_keep = 0;
+	while (*s != '\0') {
+		long n[4];
+		char *end;
+
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		if (fr->n_keep == CONFIG_KEEP_MAX) {
+			set_err(p, p->line, "keep: at most %d rectangles", CONFIG_KEEP_MAX);
+			return -EINVAL;
+		}
+		for (int i = 0; i < 4; i++) {
+			errno = 0;
+			n[i] = strtol(s, &end, 10);
+			if (end == s || errno != 0 || n[i] < -65535 || n[i] > 65535 ||
+			    (i < 3 && *end != ',') || (i == 3 && *end != '\0' && *end != ' ' &&
+			                              *end != '\t')) {
+				set_err(p, p->line, "keep: '%s' is not a list of X,Y,W,H rectangles "
+				        "(or \"all\")", v);
+				return -EINVAL;
+			}
+			s = i < 3 ? end + 1 : end;
+		}
+		if (n[2] <= 0 || n[3] <= 0) {
+			set_err(p, p->line, "keep: rectangle %ld,%ld,%ld,%ld has no area", n[0], n[1],
+			        n[2], n[3]);
+			return -EINVAL;
+		}
+		fr->keep[fr->n_keep++] = (struct grab_rect){(int32_t)n[0], (int32_t)n[1],
+		                                            (uint32_t)n[2], (uint32_t)n[3]};
+	}
+	if (fr->n_keep == 0) {
+		set_err(p, p->line, "keep: empty; write \"all\" or X,Y,W,H rectangles");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct int_key {
+	enum key k;
+	long lo, hi;
+	size_t off;
+};
+
+static const struct int_key int_keys[] = {
+	{K_QUALITY, 1, 100, offsetof(struct config_frames, quality)},
+	{K_MIN_GAP, 0, 60000, offsetof(struct config_frames, min_gap_ms)},
+	{K_SETTLE, 10, 60000, offsetof(struct config_frames, settle_ms)},
+	{K_SETTLE_MAX, 10, 600000, offsetof(struct config_frames, settle_max_ms)},
+	{K_IDLE, 1000, 86400000, offsetof(struct config_frames, idle_ms)},
+	{K_TYPING_PAUSE, 50, 60000, offsetof(struct config_frames, typing_pause_ms)},
+	{K_GRAB_INTERVAL, 10, 10000, offsetof(struct config_frames, grab_interval_ms)},
+};
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	struct config_frames *fr = &p->c->frames;
+	int k;
+
+	if (section[0] == '\0') {
+		set_err(p, p->line, "'%s' is outside a section; put it under [frames]", name);
+		return 0;
+	}
+	if (strcmp(section, "frames") != 0) {
+		set_err(p, p->line, "unknown section [%s]; mimic knows [frames]", section);
+		return 0;
+	}
+	for (k = 0; k < K_COUNT_; k++)
+		if (strcmp(name, key_names[k]) == 0)
+			break;
+	if (k == K_COUNT_) {
+		set_err(p, p->line, "unknown key '%s' in [frames] (see docs/CONFIG.md)", name);
+		return 0;
+	}
+	if (p->key_line[k] != 0) {
+		set_err(p, p->line, "'%s' is already set on line %d", name, p->key_line[k]);
+		return 0;
+	}
+	p->key_line[k] = p->line;
+	switch (k) {
+	case K_ENABLED:
+	case K_PATCHES:
+		if (parse_bool(value, k == K_ENABLED ? &fr->enabled : &fr->patches) != 0) {
+			set_err(p, p->line, "%s: '%s' is not true or false", name, value);
+			return 0;
+		}
+		return 1;
+	case K_FORMAT:
+		if (strcasecmp(value, "webp") == 0) {
+			fr->format = ENCODE_WEBP;
+		} else if (strcasecmp(value, "jpeg") == 0 || strcasecmp(value, "jpg") == 0) {
+			fr->format = ENCODE_JPEG;
+		} else {
+			set_err(p, p->line, "format: '%s' is not webp or jpeg", value);
+			return 0;
+		}
+		return 1;
+	case K_MASK_COLOR:
+		if (parse_color(value, &fr->mask_color) != 0) {
+			set_err(p, p->line, "mask_color: '%s' is not a colour like #202020", value);
+			return 0;
+		}
+		return 1;
+	case K_KEEP:
+		return parse_keep(p, value) == 0;
+	default:
+		break;
+	}
+	for (size_t i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++) {
+		if (int_keys[i].k != (enum key)k)
+			continue;
+		int *dst = (int *)(void *)((char *)fr + int_keys[i].off);
+		if (parse_int(value, int_keys[i].lo, int_keys[i].hi, dst) != 0) {
+			set_err(p, p->line, "%s: '%s' is not a whole number from %ld to %ld", name,
+			        value, int_keys[i].lo, int_keys[i].hi);
+			return 0;
+		}
+		return 1;
+	}
+	set_err(p, p->line, "internal error: key '%s' has no parser", name);
+	return 0;
+}
+
+int config_load_file(const char *path, struct config *c, char **cause)
+{
+	struct parse p;
+	struct stat sb;
+	int rc, err = 0;
+
+	config_defaults(c);
+	memset(&p, 0, sizeof(p));
+	p.c = c;
+	p.path = path;
+	p.f = fopen(path, "re");
+	if (p.f == NULL) {
+		err = errno;
+		return util_fail(cause, -err, "cannot read settings file %s: %s", path,
+		                 strerror(err));
+	}
+	if (fstat(fileno(p.f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		fclose(p.f);
+		return util_fail(cause, -EISDIR, "cannot read settings file %s: it is a directory",
+		                 path);
+	}
+	if (fstat(fileno(p.f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > CONFIG_MAX_BYTES) {
+		fclose(p.f);
+		return util_fail(cause, -E2BIG, "settings file %s is larger than %d bytes", path,
+		                 CONFIG_MAX_BYTES);
+	}
+	/*
+	 * Indented lines would otherwise continue the previous value (Python
+	 * configparser style), turning "  quality = 80" into a second value of the key
+	 * above it; mimic has no multi-line values.
+	 */
+	ini_allow_multiline = false;
+	rc = ini_parse_stream(reader, &p, handler, &p);
+	if (rc == 0 && p.err == NULL && ferror(p.f))
+		set_err(&p, p.line, "read error: %s", strerror(errno));
+	fclose(p.f);
+	if (p.err == NULL && rc > 0)
+		set_err(&p, rc, "not a 'key = value' line, a [section] or a comment");
+	if (p.err == NULL && rc < 0)
+		set_err(&p, p.line, "out of memory");
+	if (p.err == NULL && c->frames.settle_max_ms < c->frames.settle_ms) {
+		int line = p.key_line[K_SETTLE_MAX] > p.key_line[K_SETTLE] ?
+		           p.key_line[K_SETTLE_MAX] : p.key_line[K_SETTLE];
+		set_err(&p, line, "settle_max_ms (%d) is less than settle_ms (%d)",
+		        c->frames.settle_max_ms, c->frames.settle_ms);
+	}
+	if (p.err != NULL) {
+		if (p.err_line > 0)
+			err = util_fail(cause, -EINVAL, "%s:%d: %s", path, p.err_line, p.err);
+		else
+			err = util_fail(cause, -EINVAL, "%s: %s", path, p.err);
+		free(p.err);
+		config_defaults(c);
+		return err;
+	}
+	util_strlcpy_utf8(c->source, path, sizeof(c->source));
+	return 0;
+}
+
+int config_user_path(char **out)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+
+	*out = NULL;
+	if (xdg != NULL && xdg[0] == '/') {
+		*out = util_xasprintf("%s/mimic/mimic.conf", xdg);
+		return 0;
+	}
+	if (home != NULL && home[0] == '/') {
+		*out = util_xasprintf("%s/.config/mimic/mimic.conf", home);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int config_load(const char *path, struct config *c, char **cause)
+{
+	char *user = NULL;
+	struct stat sb;
+	int rc;
+
+	if (path != NULL)
+		return config_load_file(path, c, cause);
+	config_defaults(c);
+	if (config_user_path(&user) != 0)
+		return 0;
+	/* Only a file that is there counts; one we cannot even look at is not ours. */
+	if (stat(user, &sb) != 0) {
+		free(user);
+		return 0;
+	}
+	rc = config_load_file(user, c, cause);
+	free(user);
+	return rc;
+}
+
+char *config_to_json(const struct config *c)
+{
+	const struct config_frames *fr = &c->frames;
+	json_t *o = json_object(), *f = json_object(), *keep;
+	char color[8], *s;
+
+	json_object_set_new(o, "source", c->source[0] ? json_string(c->source) : json_null());
+	json_object_set_new(f, "enabled", json_boolean(fr->enabled));
+	json_object_set_new(f, "format", json_string(encode_format_name(fr->format)));
+	json_object_set_new(f, "quality", json_integer(fr->quality));
+	json_object_set_new(f, "patches", json_boolean(fr->patches));
+	json_object_set_new(f, "min_gap_ms", json_integer(fr->min_gap_ms));
+	json_object_set_new(f, "settle_ms", json_integer(fr->settle_ms));
+	json_object_set_new(f, "settle_max_ms", json_integer(fr->settle_max_ms));
+	json_object_set_new(f, "idle_ms", json_integer(fr->idle_ms));
+	json_object_set_new(f, "typing_pause_ms", json_integer(fr->typing_pause_ms));
+	json_object_set_new(f, "grab_interval_ms", json_integer(fr->grab_interval_ms));
+	snprintf(color, sizeof(color), "#%06x", (unsigned)(fr->mask_color & 0xffffff));
+	json_object_set_new(f, "mask_color", json_string(color));
+	if (fr->keep_set) {
+		keep = json_array();
+		for (size_t i = 0; i < fr->n_keep; i++)
+			json_array_append_new(keep, json_pack("[iiii]", (int)fr->keep[i].x,
+			                                      (int)fr->keep[i].y, (int)fr->keep[i].w,
+			                                      (int)fr->keep[i].h));
+	} else {
+		keep = json_string("all");
+	}
+	json_object_set_new(f, "keep", keep);
+	json_object_set_new(o, "frames", f);
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s == NULL)
+		s = util_xstrdup("{}");
+	return s;
+}

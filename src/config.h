@@ -1,0 +1,84 @@
+/*
+ * config: mimic's settings file (INI, parsed with inih).
+ *
+ * `mimic record --config FILE` reads FILE; without it,
+ * $XDG_CONFIG_HOME/mimic/mimic.conf (else ~/.config/mimic/mimic.conf) is read
+ * when it exists; otherwise the built-in defaults apply. Every key is
+ * documented in docs/CONFIG.md. Unknown sections or keys, a key given twice and
+ * bad values are refused with "FILE:LINE: reason", so a typo never silently
+ * changes what is recorded.
+ *
+ * The effective settings are stored with each session as JSON
+ * (config_to_json), so a recording says how it was made.
+ */
+#ifndef MIMIC_CONFIG_H
+#define MIMIC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "encode.h"
+#include "grab.h"
+
+/* Largest settings file read, in bytes. */
+#define CONFIG_MAX_BYTES (64 * 1024)
+
+/* Most keep rectangles [frames] keep may list. */
+#define CONFIG_KEEP_MAX 16
+
+/* [frames]: event-triggered screenshots (docs/FRAMES.md). Plain data. */
+struct config_frames {
+	bool enabled;              /* take frames at all */
+	enum encode_format format; /* ENCODE_WEBP or ENCODE_JPEG */
+	int quality;               /* 1..100 */
+	bool patches;              /* store changed rectangles over a full key frame */
+	int min_gap_ms;            /* least time between settle/focus/idle frames */
+	int settle_ms;             /* no damage for this long: the screen settled */
+	int settle_max_ms;         /* a settle frame at most this long after the action */
+	int idle_ms;               /* a frame when the screen changed but nothing triggered */
+	int typing_pause_ms;       /* a gap this long between keys starts a new typing run */
+	int grab_interval_ms;      /* least time between two grabs while the screen changes */
+	uint32_t mask_color;       /* 0x00RRGGBB: the flat colour outside kept rectangles */
+	bool keep_set;             /* false: keep the whole screen */
+	size_t n_keep;             /* with keep_set: rectangles in keep (0 keeps nothing) */
+	struct grab_rect keep[CONFIG_KEEP_MAX];
+};
+
+struct config {
+	char source[4096];         /* the file read, or "" for the built-in defaults */
+	struct config_frames frames;
+};
+
+/* Fills *c with the built-in defaults (docs/CONFIG.md). */
+void config_defaults(struct config *c /* OUT */);
+
+/*
+ * Reads the settings file at path over the defaults. Errors, with *cause set to
+ * one line: -ENOENT / -EACCES / -EISDIR the file cannot be read ("cannot read
+ * FILE: reason"), -E2BIG larger than CONFIG_MAX_BYTES, -EINVAL a bad line or
+ * value ("FILE:LINE: reason"). On error *c holds the defaults.
+ */
+int config_load_file(const char *path, struct config *c /* OUT */, char **cause);
+
+/*
+ * The settings `mimic record` uses: path when not NULL (it must exist), else the
+ * user's file when it exists, else the defaults. Same errors as
+ * config_load_file.
+ */
+int config_load(const char *path, struct config *c /* OUT */, char **cause);
+
+/*
+ * Sets *out to the malloc'ed path of the user's settings file
+ * ($XDG_CONFIG_HOME/mimic/mimic.conf, else $HOME/.config/mimic/mimic.conf),
+ * whether or not it exists. -ENOENT when neither variable is usable.
+ */
+int config_user_path(char **out /* OUT */);
+
+/*
+ * Returns the effective settings as compact JSON (malloc'ed; never NULL), e.g.
+ * {"source":"...","frames":{"enabled":true,"format":"jpeg",...}}.
+ */
+char *config_to_json(const struct config *c);
+
+#endif

@@ -1,0 +1,398 @@
+"""Screenshots under a real X server: what `mimic frames` and `mimic frame` show.
+
+Drives xterm and a zenity dialog under Xvfb + openbox with xdotool and checks,
+from the JSON Lines of `mimic frames` and the PNGs `mimic frame` writes (read
+here with zlib, standard library only): every button press and every typing run
+has a frame taken before it; the frame before a click on a dialog's OK button
+still shows the dialog, the frame after it no longer does; an idle screen
+produces no frames (and no grabs); a kept rectangle leaves the rest of the
+image flat; a patched frame decodes to the same screen as a full one; and a
+frames directory removed mid-session stops frame storage with a reason in
+`mimic status` while typing is still recorded.
+"""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+import unittest
+import zlib
+
+sys.path.insert(0, os.path.dirname(__file__))
+import xenv  # noqa: E402
+
+BACKGROUND = (0x33, 0x66, 0x99)
+
+
+def read_png(path):
+    """Decodes an 8-bit RGB or RGBA PNG; returns (width, height, channels, rows of bytes)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise AssertionError("%s is not a PNG" % path)
+    pos, idat = 8, []
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype, _c, _f, interlace = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat.append(chunk)
+        pos += 12 + n
+    if depth != 8 or ctype not in (2, 6) or interlace != 0:
+        raise AssertionError("unexpected PNG format %d/%d/%d" % (depth, ctype, interlace))
+    bpp = 3 if ctype == 2 else 4
+    raw = zlib.decompress(b"".join(idat))
+    stride = w * bpp
+    rows, prev = [], bytearray(stride)
+    for y in range(h):
+        ft = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        if ft == 1:
+            for i in range(bpp, stride):
+                line[i] = (line[i] + line[i - bpp]) & 0xFF
+        elif ft == 2:
+            line = bytearray((a + b) & 0xFF for a, b in zip(line, prev))
+        elif ft == 3:
+            for i in range(stride):
+                left = line[i - bpp] if i >= bpp else 0
+                line[i] = (line[i] + ((left + prev[i]) >> 1)) & 0xFF
+        elif ft == 4:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b = prev[i]
+                c = prev[i - bpp] if i >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pr = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[i] = (line[i] + pr) & 0xFF
+        rows.append(bytes(line))
+        prev = line
+    return w, h, bpp, rows
+
+
+def pixel(img, x, y):
+    _w, _h, bpp, rows = img
+    return tuple(rows[y][x * bpp:x * bpp + 3])
+
+
+def mean_colour(img, x0, y0, x1, y1):
+    acc, n = [0, 0, 0], 0
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            p = pixel(img, x, y)
+            for i in range(3):
+                acc[i] += p[i]
+            n += 1
+    return tuple(a / n for a in acc)
+
+
+def close_to(a, b, tol):
+    return all(abs(x - y) <= tol for x, y in zip(a, b))
+
+
+class FramesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.x = xenv.XServer(size="1024x768x24")
+        cls.x.run(["xsetroot", "-solid", "#336699"])
+        cls.term = cls.x.xterm(name="frameterm", title="frames terminal",
+                               geometry="60x15+0+0")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.x.close()
+
+    def setUp(self):
+        self.m = xenv.Mimic(self.x)
+        self.x.focus(self.term)
+        self.tmp = self.m.tmp
+
+    def tearDown(self):
+        self.m.close()
+
+    def config(self, text):
+        path = os.path.join(self.tmp, "mimic.conf")
+        with open(path, "w") as f:
+            f.write("[frames]\n" + text)
+        return path
+
+    def frames(self):
+        out = self.m.run("frames", "last", "--data-dir", self.m.data_dir, data_dir=False).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def png(self, frame_id, name):
+        path = os.path.join(self.tmp, name)
+        self.m.run("frame", "last", str(frame_id), "-o", path, "--data-dir", self.m.data_dir,
+                   data_dir=False)
+        return read_png(path)
+
+    def stored(self):
+        return self.m.status()["frames"]["stored"]
+
+    def wait_quiet(self, what):
+        """Waits until the frame count has not moved for a second (settle frames done)."""
+        last, since = -1, time.monotonic()
+        def still():
+            nonlocal last, since
+            n = self.stored()
+            if n != last:
+                last, since = n, time.monotonic()
+            return time.monotonic() - since > 1.0
+        xenv.wait_for(still, timeout=20, interval=0.1, what=what)
+
+    def test_every_press_and_typing_run_has_a_frame_from_before_it(self):
+        conf = self.config("typing_pause_ms = 400\n")
+        self.m.start("--config", conf)
+        self.x.xdotool("mousemove", "100", "60", "click", "1")
+        self.x.xdotool("type", "--delay", "30", "echo one")
+        time.sleep(0.6)                                  # a pause: the next keys are a new run
+        self.x.xdotool("type", "--delay", "30", " two")
+        self.x.xdotool("key", "Return")
+        self.x.xdotool("mousemove", "200", "120", "click", "1")
+        self.x.xdotool("click", "3")
+        time.sleep(0.5)
+        self.x.xdotool("key", "Escape")                  # closes xterm's menu if it opened
+        self.x.xdotool("mousemove", "600", "500", "click", "1")   # on the background
+        self.x.xdotool("type", "--delay", "30", "zz")
+        self.wait_quiet("the settle frames")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        ev = self.m.events()
+        fr = self.frames()
+        pre = {f["event"]: f for f in fr if f["trigger"] == "pre"}
+
+        presses = [e for e in ev if e["kind"] == "button_press"]
+        self.assertEqual(len(presses), 4)
+        runs, last_key, in_run = [], None, False
+        for e in ev:
+            if e["kind"] in ("button_press", "focus", "scroll"):
+                in_run = False
+            if e["kind"] == "key_press":
+                if not in_run or e["t_ns"] - last_key >= 400_000_000:
+                    runs.append(e)
+                in_run, last_key = True, e["t_ns"]
+        self.assertGreaterEqual(len(runs), 4)
+        for e in presses + runs:
+            self.assertIn(e["id"], pre, "no pre-action frame for %s" % e)
+            self.assertLessEqual(pre[e["id"]]["t_ns"], e["t_ns"], e)
+        # Keys inside a run have none of their own.
+        firsts = {e["id"] for e in runs}
+        for e in ev:
+            if e["kind"] == "key_press" and e["id"] not in firsts:
+                self.assertNotIn(e["id"], pre)
+        # The fields documented in docs/FRAMES.md, and files that exist.
+        for f in fr:
+            for k in ("id", "t_ns", "offset_ns", "trigger", "event", "file", "format", "width",
+                      "height", "bytes", "damage", "base", "patch", "cursor"):
+                self.assertIn(k, f)
+            self.assertEqual((f["width"], f["height"]), (1024, 768))
+            self.assertIn(f["trigger"], ("pre", "settle", "focus", "idle"))
+            self.assertTrue(os.path.isfile(f["file"]), f)
+            self.assertEqual(os.path.getsize(f["file"]), f["bytes"])
+            self.assertEqual(os.stat(f["file"]).st_mode & 0o777, 0o600)
+        self.assertIn("settle", [f["trigger"] for f in fr])
+        # The session records the settings and the monitors.
+        s = self.m.sessions()[-1]
+        self.assertEqual(s["config"]["frames"]["typing_pause_ms"], 400)
+        self.assertEqual(s["monitors"][0]["width"], 1024)
+
+    def test_frame_before_a_click_shows_the_screen_before_its_effect(self):
+        env = dict(self.x.env)
+        env["NO_AT_BRIDGE"] = "1"
+        dialog = subprocess.Popen(
+            ["dbus-run-session", "--", "zenity", "--info", "--title", "mimicdialog",
+             "--text", "Click OK", "--width", "300"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def find():
+                return self.x.run(["xdotool", "search", "--onlyvisible", "--name",
+                                   "mimicdialog"], check=False).split()
+            wid = xenv.wait_for(find, timeout=20, what="the zenity dialog")[-1]
+            g = dict(l.split("=") for l in self.x.xdotool("getwindowgeometry", "--shell",
+                                                          wid).split())
+            # OK sits in the bottom right corner (xdotool's y is off by openbox's title bar).
+            bx = int(g["X"]) + int(g["WIDTH"]) - 51
+            by = int(g["Y"]) + int(g["HEIGHT"]) - 45
+            self.m.start()
+            self.x.xdotool("mousemove", str(bx), str(by))
+            time.sleep(0.8)                  # the button lights up under the pointer
+            self.x.xdotool("click", "1")
+            xenv.wait_for(lambda: not find(), timeout=10, what="the dialog to close")
+            self.wait_quiet("the frame after the click")
+            self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        finally:
+            if dialog.poll() is None:
+                dialog.terminate()
+            dialog.wait(timeout=10)
+        press = [e for e in self.m.events() if e["kind"] == "button_press"][-1]
+        fr = self.frames()
+        pre = [f for f in fr if f["trigger"] == "pre" and f["event"] == press["id"]]
+        self.assertEqual(len(pre), 1, fr)
+        self.assertLessEqual(pre[0]["t_ns"], press["t_ns"])
+        after = [f for f in fr if f["trigger"] in ("settle", "focus") and
+                 f["t_ns"] > press["t_ns"]]
+        self.assertTrue(after, fr)
+        before_img = self.png(pre[0]["id"], "before.png")
+        after_img = self.png(after[-1]["id"], "after.png")
+        # Left of and above the pointer, so that the cursor drawn in does not count.
+        box = (bx - 30, by - 10, bx - 8, by - 3)
+        before = mean_colour(before_img, *box)
+        later = mean_colour(after_img, *box)
+        self.assertFalse(close_to(before, BACKGROUND, 40), "the dialog is missing: %s" %
+                         (before,))
+        self.assertGreater(min(before), 150, before)   # the light grey button
+        self.assertTrue(close_to(later, BACKGROUND, 12), "the dialog is still there: %s" %
+                        (later,))
+
+    def test_idle_screen_produces_no_frames(self):
+        time.sleep(0.5)
+        self.m.start()
+        time.sleep(3)
+        st = self.m.status()["frames"]
+        self.assertEqual(st["stored"], 0, st)
+        self.assertEqual(st["grabs"], 1, st)          # the one at the start, kept in memory
+        self.assertIsNone(st["error"])
+        self.assertEqual(self.m.stop(), 0)
+        self.assertEqual(self.frames(), [])
+
+    def test_keep_rectangle_leaves_the_rest_flat(self):
+        conf = self.config("keep = 96,64,320,240\nmask_color = #00ff00\nformat = jpeg\n")
+        self.m.start("--config", conf)
+        self.x.xdotool("mousemove", "150", "100", "click", "1")
+        xenv.wait_for(lambda: self.stored() >= 1, what="a frame")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        fr = self.frames()[0]
+        w, h, bpp, rows = img = self.png(fr["id"], "masked.png")
+        self.assertEqual((w, h), (1024, 768))
+        margin = 8   # JPEG rings next to the rectangle's edges
+        bad = 0
+        for y in range(h):
+            row = rows[y]
+            near_y = 64 - margin <= y < 64 + 240 + margin
+            for x in range(0, w):
+                if near_y and 96 - margin <= x < 96 + 320 + margin:
+                    continue
+                r, g, b = row[x * bpp], row[x * bpp + 1], row[x * bpp + 2]
+                if r > 8 or g < 247 or b > 8:
+                    bad += 1
+        self.assertEqual(bad, 0)
+        # Inside, the terminal's text: not flat.
+        inside = {pixel(img, x, y) for y in range(70, 290, 3) for x in range(100, 400, 3)}
+        self.assertGreater(len(inside), 5)
+
+    def test_patched_frame_decodes_to_the_same_screen_as_a_full_frame(self):
+        self.m.start()
+        self.x.xdotool("type", "--delay", "30", "echo patches")
+        self.wait_quiet("the settle frame")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        last = self.frames()[-1]
+        self.assertIsNotNone(last["base"], "expected a patch: %s" % last)
+        self.assertTrue(last["patch"])
+        patched = self.png(last["id"], "patched.png")
+        # The same screen again, this time as one full frame (Shift types nothing).
+        conf = self.config("patches = false\n")
+        self.m.start("--config", conf)
+        self.x.xdotool("key", "shift")
+        xenv.wait_for(lambda: self.stored() >= 1, what="a frame")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        full_f = self.frames()[0]
+        self.assertIsNone(full_f["base"])
+        full = self.png(full_f["id"], "full.png")
+        diff, n = 0, 0
+        for y in range(0, 768, 2):
+            a, b = patched[3][y], full[3][y]
+            for i in range(0, len(a), 7):
+                diff += abs(a[i] - b[i])
+                n += 1
+        self.assertLess(diff / n, 3.0)
+        # Where the text was typed, both show it the same.
+        self.assertLess(sum(abs(p - q) for p, q in zip(mean_colour(patched, 0, 0, 400, 120),
+                                                      mean_colour(full, 0, 0, 400, 120))), 6)
+
+    def test_removed_frames_directory_stops_frames_not_recording(self):
+        self.m.start()
+        self.x.xdotool("mousemove", "100", "60", "click", "1")
+        xenv.wait_for(lambda: self.stored() >= 1, what="a first frame")
+        shutil.rmtree(os.path.join(self.m.data_dir, "frames"))
+        self.x.xdotool("type", "--delay", "20", "ls")
+        self.x.xdotool("key", "Return")
+        xenv.wait_for(lambda: self.m.status()["frames"]["error"], timeout=15,
+                      what="a frames error in the status")
+        err = self.m.status()["frames"]["error"]
+        self.assertIn(os.path.join(self.m.data_dir, "frames"), err)
+        text = self.m.run("status").stdout
+        self.assertIn("frames", text)
+        self.assertIn(err, text)
+        self.x.xdotool("type", "--delay", "20", "still here")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        self.assertIn("still here", xenv.typed_text(self.m.events()))
+        logs = [l for l in self.m.stderr().splitlines() if "frame storage stopped" in l]
+        self.assertEqual(len(logs), 1, self.m.stderr())
+        # What was stored before the error is still listed.
+        self.assertGreaterEqual(len(self.frames()), 1)
+        self.x.xdotool("key", "ctrl+u")
+
+
+    def test_full_disk_stops_frames_not_recording(self):
+        frames_dir = os.path.join(self.m.data_dir, "frames")
+        os.makedirs(frames_dir, 0o700)
+        # A 48 KiB file system for the frames only (the database stays on the real disk).
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k,mode=0700", "tmpfs",
+                            frames_dir], capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a small tmpfs here: %s" % r.stderr.strip())
+        try:
+            conf = self.config("patches = false\nformat = jpeg\nquality = 95\n")
+            self.m.start("--config", conf)
+            for i in range(6):
+                self.x.xdotool("type", "--delay", "10", "fill%d" % i)
+                self.x.xdotool("mousemove", str(100 + 10 * i), "60", "click", "1")
+                time.sleep(0.2)
+            xenv.wait_for(lambda: self.m.status()["frames"]["error"], timeout=15,
+                          what="a frames error in the status")
+            err = self.m.status()["frames"]["error"]
+            self.assertIn("No space left", err)
+            self.assertIn(frames_dir, err)
+            self.x.xdotool("type", "--delay", "20", "after full")
+            self.assertEqual(self.m.stop(), 0, self.m.stderr())
+            self.assertIn("after full", xenv.typed_text(self.m.events()))
+            fr = self.frames()
+            self.assertGreaterEqual(len(fr), 1)
+            for f in fr:
+                self.assertTrue(os.path.isfile(f["file"]), f)
+        finally:
+            subprocess.run(["umount", frames_dir], capture_output=True)
+        self.x.xdotool("key", "ctrl+u")
+
+    def test_no_frames_option(self):
+        self.m.start("--no-frames")
+        self.x.xdotool("mousemove", "100", "60", "click", "1")
+        time.sleep(0.5)
+        st = self.m.status()["frames"]
+        self.assertFalse(st["enabled"])
+        self.assertEqual(st["stored"], 0)
+        self.assertIn("frames:   off", self.m.run("status").stdout)
+        self.assertEqual(self.m.stop(), 0)
+        self.assertEqual(self.frames(), [])
+        self.assertFalse(os.path.exists(os.path.join(self.m.data_dir, "frames")))
+        self.assertFalse(self.m.sessions()[-1]["config"]["frames"]["enabled"])
+
+    def test_bad_settings_file_is_refused(self):
+        conf = self.config("quality = 80\nquality = 800\n")
+        r = self.m.run("record", "--config", conf, check=False)
+        self.assertEqual(r.returncode, 1)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("mimic: %s:3: " % conf), lines[0])
+        self.assertIn("already set on line 2", lines[0])
+        r = self.m.run("record", "--config", os.path.join(self.tmp, "missing.conf"), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("missing.conf", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.m.data_dir, "mimic.db")))
+
+
+if __name__ == "__main__":
+    xenv.main()

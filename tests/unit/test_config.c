@@ -1,0 +1,326 @@
+/*
+ * Unit tests of config: the defaults, every key read from a file, the refusals
+ * a person sees ("FILE:LINE: reason") for unknown keys, bad values, repeated
+ * keys, keys outside [frames], overlong lines and files, the user's file found
+ * through XDG_CONFIG_HOME, and the JSON stored with a session.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "config.h"
+
+struct fixture {
+	char dir[256];
+	char path[320];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "%s/mimic-test-config-XXXXXX",
+	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/mimic.conf", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[400];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", f->dir);
+	free(f);
+	return 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* Loads text and expects the error err with a cause starting "PATH:LINE: " and holding needle. */
+static void expect_error(struct fixture *f, const char *text, int err, int line,
+                         const char *needle)
+{
+	struct config c;
+	char *cause = NULL, prefix[400];
+
+	write_file(f->path, text);
+	assert_int_equal(config_load_file(f->path, &c, &cause), err);
+	assert_non_null(cause);
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", f->path, line);
+	if (strncmp(cause, prefix, strlen(prefix)) != 0)
+		fail_msg("cause '%s' does not start with '%s'", cause, prefix);
+	if (strstr(cause, needle) == NULL)
+		fail_msg("cause '%s' does not mention '%s'", cause, needle);
+	/* A refused file leaves the defaults, never half of it. */
+	assert_true(c.frames.enabled);
+	assert_int_equal(c.frames.min_gap_ms, 200);
+	free(cause);
+}
+
+static void test_defaults(void **state)
+{
+	struct config c;
+
+	(void)state;
+	config_defaults(&c);
+	assert_true(c.frames.enabled);
+	assert_int_equal(c.frames.format, ENCODE_WEBP);
+	assert_int_equal(c.frames.quality, 75);
+	assert_true(c.frames.patches);
+	assert_int_equal(c.frames.min_gap_ms, 200);
+	assert_int_equal(c.frames.settle_ms, 300);
+	assert_int_equal(c.frames.settle_max_ms, 2000);
+	assert_int_equal(c.frames.idle_ms, 30000);
+	assert_int_equal(c.frames.typing_pause_ms, 1000);
+	assert_int_equal(c.frames.grab_interval_ms, 50);
+	assert_false(c.frames.keep_set);
+	assert_string_equal(c.source, "");
+}
+
+static void test_every_key(void **state)
+{
+	struct fixture *f = *state;
+	struct config c;
+	char *cause = NULL;
+
+	write_file(f->path,
+	           "# mimic settings\n"
+	           "; a comment too\n"
+	           "\n"
+	           "[frames]\n"
+	           "enabled = yes\n"
+	           "format = JPEG\n"
+	           "quality = 62   ; inline comment\n"
+	           "patches = off\n"
+	           "min_gap_ms = 0\n"
+	           "settle_ms = 250\n"
+	           "settle_max_ms = 1500\n"
+	           "idle_ms = 60000\n"
+	           "typing_pause_ms = 700\n"
+	           "grab_interval_ms = 40\n"
+	           "mask_color = #1A2b3C\n"
+	           "keep = 0,0,640,480 700,-10,100,50\n");
+	assert_int_equal(config_load_file(f->path, &c, &cause), 0);
+	assert_null(cause);
+	assert_string_equal(c.source, f->path);
+	assert_true(c.frames.enabled);
+	assert_int_equal(c.frames.format, ENCODE_JPEG);
+	assert_int_equal(c.frames.quality, 62);
+	assert_false(c.frames.patches);
+	assert_int_equal(c.frames.min_gap_ms, 0);
+	assert_int_equal(c.frames.settle_ms, 250);
+	assert_int_equal(c.frames.settle_max_ms, 1500);
+	assert_int_equal(c.frames.idle_ms, 60000);
+	assert_int_equal(c.frames.typing_pause_ms, 700);
+	assert_int_equal(c.frames.grab_interval_ms, 40);
+	assert_int_equal(c.frames.mask_color, 0x1a2b3c);
+	assert_true(c.frames.keep_set);
+	assert_int_equal(c.frames.n_keep, 2);
+	assert_int_equal(c.frames.keep[0].x, 0);
+	assert_int_equal(c.frames.keep[0].w, 640);
+	assert_int_equal(c.frames.keep[1].x, 700);
+	assert_int_equal(c.frames.keep[1].y, -10);
+	assert_int_equal(c.frames.keep[1].h, 50);
+
+	write_file(f->path, "[frames]\nenabled = false\nkeep = all\n");
+	assert_int_equal(config_load_file(f->path, &c, &cause), 0);
+	assert_false(c.frames.enabled);
+	assert_false(c.frames.keep_set);
+	/* Keys not given keep their defaults. */
+	assert_int_equal(c.frames.quality, 75);
+}
+
+static void test_refusals(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "[frames]\nqualty = 80\n", -EINVAL, 2, "unknown key 'qualty'");
+	expect_error(f, "[frames]\n\nquality = 0\n", -EINVAL, 3, "from 1 to 100");
+	expect_error(f, "[frames]\nquality = 80x\n", -EINVAL, 2, "not a whole number");
+	expect_error(f, "[frames]\nquality = \n", -EINVAL, 2, "quality");
+	expect_error(f, "[frames]\nformat = png\n", -EINVAL, 2, "not webp or jpeg");
+	expect_error(f, "[frames]\nenabled = maybe\n", -EINVAL, 2, "not true or false");
+	expect_error(f, "[frames]\nmask_color = red\n", -EINVAL, 2, "mask_color");
+	expect_error(f, "[frames]\nmin_gap_ms = -5\n", -EINVAL, 2, "min_gap_ms");
+	expect_error(f, "[frames]\nquality = 80\nquality = 90\n", -EINVAL, 3,
+	             "already set on line 2");
+	expect_error(f, "quality = 80\n", -EINVAL, 1, "outside a section");
+	expect_error(f, "[screen]\nquality = 80\n", -EINVAL, 2, "unknown section [screen]");
+	expect_error(f, "[frames]\nthis line has no equals sign\n", -EINVAL, 2,
+	             "not a 'key = value' line");
+	expect_error(f, "[frames]\nkeep = 1,2,3\n", -EINVAL, 2, "X,Y,W,H");
+	expect_error(f, "[frames]\nkeep = 1,2,0,4\n", -EINVAL, 2, "no area");
+	expect_error(f, "[frames]\nkeep = 1,2,3,4,5\n", -EINVAL, 2, "X,Y,W,H");
+	expect_error(f, "[frames]\nsettle_ms = 900\nsettle_max_ms = 800\n", -EINVAL, 3,
+	             "less than settle_ms");
+	/* The first error is the one reported. */
+	expect_error(f, "[frames]\nquality = 80\nbogus = 1\nformat = gif\n", -EINVAL, 3, "bogus");
+}
+
+static void test_long_line_and_big_file(void **state)
+{
+	struct fixture *f = *state;
+	struct config c;
+	char *cause = NULL, *text;
+	size_t n = CONFIG_MAX_BYTES + 100;
+
+	/* Longer than inih's line buffer: refused rather than split into two lines. */
+	text = malloc(600);
+	assert_non_null(text);
+	strcpy(text, "[frames]\n# ");
+	memset(text + strlen(text), 'x', 500);
+	strcpy(text + 511, "\nquality = 80\n");
+	expect_error(f, text, -EINVAL, 2, "line longer than");
+	free(text);
+
+	text = malloc(n + 1);
+	assert_non_null(text);
+	memset(text, '\n', n);
+	text[n] = '\0';
+	write_file(f->path, text);
+	free(text);
+	assert_int_equal(config_load_file(f->path, &c, &cause), -E2BIG);
+	assert_non_null(strstr(cause, f->path));
+	free(cause);
+}
+
+static void test_missing_and_directory(void **state)
+{
+	struct fixture *f = *state;
+	struct config c;
+	char *cause = NULL;
+
+	assert_int_equal(config_load_file(f->path, &c, &cause), -ENOENT);
+	assert_non_null(strstr(cause, "cannot read settings file"));
+	assert_non_null(strstr(cause, f->path));
+	free(cause);
+	cause = NULL;
+	/* An explicit --config that does not exist is an error, not the defaults. */
+	assert_int_equal(config_load(f->path, &c, &cause), -ENOENT);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(config_load_file(f->dir, &c, &cause), -EISDIR);
+	free(cause);
+}
+
+static void test_user_file(void **state)
+{
+	struct fixture *f = *state;
+	struct config c;
+	char *cause = NULL, *path = NULL, sub[300], *old = NULL;
+
+	if (getenv("XDG_CONFIG_HOME") != NULL)
+		old = strdup(getenv("XDG_CONFIG_HOME"));
+	setenv("XDG_CONFIG_HOME", f->dir, 1);
+	assert_int_equal(config_user_path(&path), 0);
+	snprintf(sub, sizeof(sub), "%s/mimic/mimic.conf", f->dir);
+	assert_string_equal(path, sub);
+	free(path);
+
+	/* No user file: the defaults, silently. */
+	assert_int_equal(config_load(NULL, &c, &cause), 0);
+	assert_null(cause);
+	assert_string_equal(c.source, "");
+	assert_int_equal(c.frames.quality, 75);
+
+	snprintf(sub, sizeof(sub), "%s/mimic", f->dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/mimic/mimic.conf", f->dir);
+	write_file(sub, "[frames]\nquality = 55\n");
+	assert_int_equal(config_load(NULL, &c, &cause), 0);
+	assert_int_equal(c.frames.quality, 55);
+	assert_string_equal(c.source, sub);
+
+	/* A broken user file is refused too. */
+	write_file(sub, "[frames]\nquality = 555\n");
+	assert_int_equal(config_load(NULL, &c, &cause), -EINVAL);
+	assert_non_null(strstr(cause, sub));
+	free(cause);
+
+	/* A relative XDG_CONFIG_HOME does not count (XDG base directory spec). */
+	setenv("XDG_CONFIG_HOME", "relative/dir", 1);
+	setenv("HOME", f->dir, 1);
+	assert_int_equal(config_user_path(&path), 0);
+	snprintf(sub, sizeof(sub), "%s/.config/mimic/mimic.conf", f->dir);
+	assert_string_equal(path, sub);
+	free(path);
+	if (old != NULL)
+		setenv("XDG_CONFIG_HOME", old, 1);
+	else
+		unsetenv("XDG_CONFIG_HOME");
+	free(old);
+}
+
+static void test_json(void **state)
+{
+	struct fixture *f = *state;
+	struct config c;
+	char *cause = NULL, *s;
+	json_t *o, *fr;
+
+	config_defaults(&c);
+	s = config_to_json(&c);
+	o = json_loads(s, 0, NULL);
+	assert_non_null(o);
+	assert_true(json_is_null(json_object_get(o, "source")));
+	fr = json_object_get(o, "frames");
+	assert_string_equal(json_string_value(json_object_get(fr, "format")), "webp");
+	assert_int_equal(json_integer_value(json_object_get(fr, "min_gap_ms")), 200);
+	assert_string_equal(json_string_value(json_object_get(fr, "keep")), "all");
+	assert_string_equal(json_string_value(json_object_get(fr, "mask_color")), "#000000");
+	assert_true(json_is_true(json_object_get(fr, "enabled")));
+	json_decref(o);
+	free(s);
+
+	write_file(f->path, "[frames]\nformat = jpeg\nkeep = 10,20,30,40\n");
+	assert_int_equal(config_load_file(f->path, &c, &cause), 0);
+	s = config_to_json(&c);
+	o = json_loads(s, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(o, "source")), f->path);
+	fr = json_object_get(o, "frames");
+	assert_string_equal(json_string_value(json_object_get(fr, "format")), "jpeg");
+	json_t *k = json_array_get(json_object_get(fr, "keep"), 0);
+	assert_int_equal(json_integer_value(json_array_get(k, 0)), 10);
+	assert_int_equal(json_integer_value(json_array_get(k, 3)), 40);
+	json_decref(o);
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_line_and_big_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_and_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
