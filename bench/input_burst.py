@@ -34,16 +34,21 @@ def proc_hwm_kb(pid):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--actions", type=int, default=10000, help="key taps + clicks")
+    ap.add_argument("--no-frames", action="store_true", help="record without screenshots")
+    ap.add_argument("--a11y", action="store_true",
+                    help="give the X session a session bus, so that UI element lookups run "
+                    "(docs/ELEMENTS.md); without it they are degraded")
     args = ap.parse_args()
     keys = args.actions // 2
     clicks = args.actions - keys
     x = xenv.XServer(size="1920x1080x24")
+    bus = xenv.SessionBus(x) if args.a11y else None
     m = xenv.Mimic(x)
     try:
         term = x.xterm(geometry="200x50+0+0")
         x.focus(term)
         x.xdotool("mousemove", "600", "400")
-        m.start()
+        m.start(*(["--no-frames"] if args.no_frames else []))
         pid = m.rec.pid
         time.sleep(0.5)
         cpu0 = proc_cpu_s(pid)
@@ -87,10 +92,16 @@ def main():
                                             fs.get("dropped", 0), fs.get("error")))
         else:
             print("  frames:                       off")
+        acc = st.get("accessibility", {})
+        print("  UI elements:                  %s%s, %d stored, lookups %s" %
+              (acc.get("state"), " (%s)" % acc["reason"] if acc.get("reason") else "",
+               acc.get("elements_stored", 0), acc.get("lookups")))
         return 0 if stored == expected else 1
     finally:
         m.close()
         x.close()
+        if bus is not None:
+            bus.close()
 
 
 if __name__ == "__main__":

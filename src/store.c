@@ -287,7 +287,7 @@ static int read_user_version(struct store *st, int *version, char **cause)
 /* Applies the missing migration steps in one transaction. */
 static int migrate(struct store *st, char **cause)
 {
-	int version, err;
+	int version = 0, err;
 	char sql[64];
 
 	err = exec(st, "BEGIN IMMEDIATE", "cannot start the schema upgrade", cause);
