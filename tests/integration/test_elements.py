@@ -1,0 +1,360 @@
+"""UI elements (docs/ELEMENTS.md): what a press or a typing run acted on, as
+`mimic events` shows it, recorded from real GTK dialogs (zenity) under Xvfb with a
+private session bus, which activates the accessibility bus.
+
+Where a widget is on screen is asked of AT-SPI by a helper run under Debian's
+python3 (python3-gi, gir1.2-atspi-2.0): the test itself uses the standard
+library only. The session bus is xenv.SessionBus.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+
+import xenv
+
+GI_PYTHON = "/usr/bin/python3"
+
+# Prints "x y w h" of the first showing element of application PID with ROLE and
+# NAME ("*": any), searching depth first; exits 2 when there is none.
+FIND = r"""
+import sys
+import gi
+gi.require_version("Atspi", "2.0")
+from gi.repository import Atspi
+pid, role, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+Atspi.set_timeout(1000, 0)
+def walk(a, depth):
+    try:
+        r, n = a.get_role_name(), a.get_name()
+        showing = a.get_state_set().contains(Atspi.StateType.SHOWING)
+    except Exception:
+        return None
+    if showing and r == role and (name == "*" or n == name):
+        e = a.get_extents(Atspi.CoordType.SCREEN)
+        if e.width > 1 and e.x > -100000:
+            return e
+    if depth < 24:
+        for i in range(min(a.get_child_count(), 200)):
+            c = a.get_child_at_index(i)
+            if c is not None:
+                f = walk(c, depth + 1)
+                if f is not None:
+                    return f
+    return None
+d = Atspi.get_desktop(0)
+for i in range(d.get_child_count()):
+    app = d.get_child_at_index(i)
+    if app is not None and app.get_process_id() == pid:
+        e = walk(app, 0)
+        if e is not None:
+            print(e.x, e.y, e.width, e.height)
+            sys.exit(0)
+sys.exit(2)
+"""
+
+
+def have_tools():
+    if not all(shutil.which(t) for t in ("Xvfb", "openbox", "xdotool", "zenity",
+                                         "dbus-daemon")):
+        return False
+    r = subprocess.run([GI_PYTHON, "-c", "import gi; gi.require_version('Atspi', '2.0')"],
+                       capture_output=True) if os.path.exists(GI_PYTHON) else None
+    return r is not None and r.returncode == 0
+
+
+@unittest.skipUnless(have_tools(), "needs Xvfb, openbox, xdotool, zenity, dbus-daemon and "
+                     "python3-gi with gir1.2-atspi-2.0 (scripts/install-deps)")
+class ElementsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.x = xenv.XServer()
+        cls.x.env["GTK_THEME"] = "Adwaita"
+        try:
+            cls.bus = xenv.SessionBus(cls.x)
+        except Exception:
+            cls.x.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.x.close()
+        cls.bus.close()
+
+    def setUp(self):
+        self.m = xenv.Mimic(self.x, env={
+            # Under AddressSanitizer: libatspi leaks a little when a call times out.
+            "LSAN_OPTIONS": "suppressions=" + os.path.join(xenv.SRCDIR, "tests", "unit",
+                                                            "lsan.supp"),
+        })
+        self.apps = []
+
+    def tearDown(self):
+        for p in self.apps:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=10)
+        self.m.close()
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def zenity(self, *args):
+        p = self.x.spawn(["zenity", *args])
+        self.apps.append(p)
+        return p
+
+    def find(self, pid, role, name, timeout=20.0):
+        """The screen rectangle (x, y, w, h) of a showing element, waiting for it."""
+        def look():
+            r = subprocess.run([GI_PYTHON, "-c", FIND, str(pid), role, name],
+                               env=self.x.env, capture_output=True, text=True, timeout=30)
+            return tuple(int(v) for v in r.stdout.split()) if r.returncode == 0 else None
+        return xenv.wait_for(look, timeout=timeout, interval=0.2,
+                             what="%s %r of pid %d" % (role, name, pid))
+
+    def rest_on(self, rect):
+        """Moves the pointer to the middle of rect and lets it rest there, as a person does."""
+        x, y = rect[0] + rect[2] // 2, rect[1] + rect[3] // 2
+        before = self.hovers()
+        self.x.xdotool("mousemove", str(x), str(y))
+        # The recorder notices the pointer resting and resolves the element under it.
+        xenv.wait_for(lambda: self.hovers() > before, timeout=10, interval=0.1,
+                      what="the element under the resting pointer to be looked up")
+        return x, y
+
+    def hovers(self):
+        if self.m.rec is None:
+            return 0
+        return self.m.status()["accessibility"]["lookups"]["hovers"]
+
+    def start(self):
+        self.m.start("--no-frames")
+        st = self.m.status()
+        self.assertEqual(st["accessibility"]["state"], "ok", st["accessibility"])
+
+    def stop_and_events(self):
+        time.sleep(0.5)
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        return self.m.events()
+
+    def element_at(self, events, kind, pred):
+        """The element of the first event of kind whose element satisfies pred."""
+        for e in events:
+            if e["kind"] == kind and "element" in e and pred(e["element"]):
+                return e["element"]
+        elements = [e.get("element") for e in events if e["kind"] == kind]
+        self.fail("no %s with the expected element; elements seen: %r\nrecorder log:\n%s" %
+                  (kind, elements, self.m.stderr()[-3000:]))
+
+    # --- tests ---------------------------------------------------------------------------
+
+    def test_push_button(self):
+        app = self.zenity("--question", "--title=Question", "--text=Proceed?")
+        yes = self.find(app.pid, "push button", "Yes")
+        self.start()
+        x, y = self.rest_on(yes)
+        self.x.xdotool("click", "1")
+        app.wait(timeout=10)
+        self.assertEqual(app.returncode, 0)  # zenity saw "Yes"
+        events = self.stop_and_events()
+        press = [e for e in events if e["kind"] == "button_press"]
+        self.assertEqual(len(press), 1)
+        self.assertEqual((press[0]["x"], press[0]["y"]), (x, y))
+        el = press[0]["element"]
+        self.assertEqual(el["kind"], "press")
+        self.assertEqual(el["status"], "ok", el)
+        self.assertEqual(el["role"], "push button")
+        self.assertEqual(el["name"], "Yes")
+        self.assertEqual(el["pid"], app.pid)
+        self.assertEqual(el["app"], "zenity")
+        self.assertEqual(el["bounds"], list(yes))
+        self.assertIn({"role": "dialog", "name": "Question"}, el["ancestors"])
+        self.assertIn("showing", el["states"])
+
+    def test_combo_box_and_menu_item(self):
+        app = self.zenity("--forms", "--title=Trip", "--add-combo=Region",
+                          "--combo-values=Europe|Asia|Africa")
+        combo = self.find(app.pid, "combo box", "*")
+        self.start()
+        self.rest_on(combo)
+        self.x.xdotool("click", "1")
+        item = self.find(app.pid, "menu item", "Asia", timeout=10)
+        self.rest_on(item)
+        self.x.xdotool("click", "1")
+        # The choice shows in the combo box: the click reached the menu item.
+        self.find(app.pid, "combo box", "Asia", timeout=10)
+        events = self.stop_and_events()
+        el = self.element_at(events, "button_press", lambda e: e.get("role") == "combo box")
+        self.assertEqual(el["label"], "Region")
+        self.assertFalse(el["popup"])
+        el = self.element_at(events, "button_press", lambda e: e.get("role") == "menu item")
+        self.assertEqual(el["name"], "Asia")
+        self.assertEqual(el["menu_path"], "Region > Asia")
+        self.assertTrue(el["popup"])
+        self.assertEqual(el["pid"], app.pid)
+        self.assertEqual(el["ancestors"][0]["role"], "menu")
+
+    def test_press_at_once_after_moving(self):
+        """An agent's clicks: the pointer moves onto a widget and presses at once.
+
+        A widget looked at before (the pointer rested on it, or on another widget of
+        the same window after the last click or key) is named from memory, as it was
+        before the click; a press on another widget right after names that one.
+        """
+        app = self.zenity("--forms", "--title=Agent", "--add-entry=Name",
+                          "--add-combo=Region", "--combo-values=Europe|Asia|Africa")
+        entry = self.find(app.pid, "text", "*")
+        combo = self.find(app.pid, "combo box", "*")
+        centre = lambda r: (str(r[0] + r[2] // 2), str(r[1] + r[3] // 2))  # noqa: E731
+        self.start()
+        self.rest_on(entry)
+        self.x.xdotool("click", "1")
+        self.x.xdotool("type", "--delay", "30", "ab")
+        self.rest_on(combo)
+        time.sleep(0.5)  # the entry is checked again while the pointer rests here
+        self.x.xdotool("mousemove", *centre(entry))
+        self.x.xdotool("click", "1")
+        self.x.xdotool("mousemove", *centre(combo))
+        self.x.xdotool("click", "1")  # opens the combo box's list
+        self.find(app.pid, "menu item", "Asia", timeout=10)
+        self.x.xdotool("key", "Escape")
+        time.sleep(0.3)
+        self.rest_on(entry)
+        time.sleep(0.5)  # the combo box is checked again, its list closed
+        self.x.xdotool("mousemove", *centre(combo))
+        self.x.xdotool("click", "1")
+        self.find(app.pid, "menu item", "Asia", timeout=10)
+        self.x.xdotool("key", "Escape")
+        events = self.stop_and_events()
+        presses = [e for e in events if e["kind"] == "button_press"]
+        self.assertEqual(len(presses), 4, presses)
+        els = [p.get("element", {}) for p in presses]
+        for el in els:
+            self.assertEqual(el.get("status"), "ok", els)
+        self.assertEqual([el["role"] for el in els], ["text", "text", "combo box", "combo box"])
+        self.assertEqual([el["label"] for el in els], ["Name", "Name", "Region", "Region"])
+        self.assertEqual(els[0]["bounds"], list(entry))
+        self.assertEqual(els[1]["bounds"], list(entry))
+        self.assertEqual(els[2]["bounds"], list(combo))
+        self.assertEqual(els[3]["bounds"], list(combo))
+        # Pressed at once, known from memory (read before the press):
+        self.assertEqual(els[1]["source"], "recent", els[1])
+        self.assertEqual(els[3]["source"], "recent", els[3])
+        # The combo box pressed right after another press is asked again, never
+        # taken from memory (that press may have changed it).
+        self.assertNotEqual(els[2]["source"], "recent", els[2])
+        self.assertFalse(els[2]["popup"])
+
+    def test_typing_into_entry_and_shortcut(self):
+        app = self.zenity("--entry", "--title=Entry", "--text=Your name:")
+        text = self.find(app.pid, "text", "*")
+        self.start()
+        self.rest_on(text)
+        self.x.xdotool("click", "1")
+        time.sleep(0.3)
+        self.x.xdotool("type", "--delay", "60", "Ada")
+        time.sleep(0.3)
+        self.x.xdotool("key", "ctrl+a")
+        time.sleep(0.3)
+        events = self.stop_and_events()
+        self.assertEqual(xenv.typed_text(events), "Ada")
+        first = [e for e in events if e["kind"] == "key_press" and e["text"] == "A"][0]
+        el = first["element"]
+        self.assertEqual(el["kind"], "typing")
+        self.assertEqual(el["status"], "ok", el)
+        self.assertEqual(el["role"], "text")
+        self.assertEqual(el["label"], "Your name:")
+        self.assertIn("editable", el["states"])
+        self.assertIn("focused", el["states"])
+        self.assertNotIn("password", el["states"])
+        self.assertEqual(el["pid"], app.pid)
+        # One element per typing run: the next letters of the run carry none.
+        for e in events:
+            if e["kind"] == "key_press" and e["text"] in ("d", "a"):
+                self.assertNotIn("element", e)
+        chord = [e for e in events if e["kind"] == "key_press" and e["keysym"] == "a" and
+                 e["mods"] & 4][0]
+        self.assertEqual(chord["element"]["kind"], "shortcut")
+        self.assertEqual(chord["element"]["chord"], "ctrl+a")
+        self.assertEqual(chord["element"]["role"], "text")
+
+    def test_password_field(self):
+        app = self.zenity("--password", "--title=Password")
+        field = self.find(app.pid, "password text", "*")
+        self.start()
+        # No hover here: the safeguards keep no pointer positions inside a password field.
+        self.x.xdotool("mousemove", str(field[0] + field[2] // 2),
+                       str(field[1] + field[3] // 2))
+        time.sleep(0.3)
+        self.x.xdotool("click", "1")
+        time.sleep(0.3)
+        self.x.xdotool("type", "--delay", "60", "hunter2")
+        time.sleep(0.3)
+        events = self.stop_and_events()
+        # The safeguards (docs/POLICY.md) store a secret_input marker instead of the keys;
+        # it carries the field that took them.
+        self.assertEqual(xenv.typed_text(events), "")
+        marker = [e for e in events if e["kind"] == "secret_input"]
+        self.assertTrue(marker, [e["kind"] for e in events])
+        el = marker[0]["element"]
+        self.assertEqual(el["kind"], "typing")
+        self.assertEqual(el["status"], "ok", el)
+        self.assertEqual(el["role"], "password text")
+        self.assertIn("password", el["states"])
+        self.assertIn("focused", el["states"])
+        self.assertEqual(el["bounds"], list(field))
+        self.assertEqual(el["pid"], app.pid)
+
+
+class NoBusTest(unittest.TestCase):
+    """Without a session bus the recorder records input and says why it has no elements."""
+
+    def setUp(self):
+        self.x = xenv.XServer()
+        self.x.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        self.x.env.pop("AT_SPI_BUS_ADDRESS", None)
+        self.m = xenv.Mimic(self.x)
+
+    def tearDown(self):
+        self.m.close()
+        self.x.close()
+
+    def test_degraded(self):
+        launches = count_procs("dbus-launch")
+        term = self.x.xterm()
+        self.x.focus(term)
+        self.m.start("--no-frames")
+        st = self.m.status()
+        self.assertEqual(st["accessibility"]["state"], "degraded")
+        self.assertIn("session bus", st["accessibility"]["reason"])
+        self.assertIn("elements: degraded: no session bus", self.m.run("status").stdout)
+        self.x.xdotool("mousemove", "100", "100")
+        self.x.xdotool("click", "1")
+        self.x.xdotool("type", "--delay", "30", "echo hi")
+        time.sleep(0.5)
+        self.assertEqual(self.m.stop(), 0)
+        events = self.m.events()
+        self.assertEqual(xenv.typed_text(events), "echo hi")
+        self.assertEqual(len([e for e in events if e["kind"] == "button_press"]), 1)
+        self.assertFalse([e for e in events if "element" in e])
+        # libdbus was never allowed to autolaunch a bus.
+        self.assertEqual(count_procs("dbus-launch"), launches)
+
+
+def count_procs(name):
+    n = 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/comm" % d) as f:
+                    n += f.read().strip() == name
+            except OSError:
+                pass
+    return n
+
+
+if __name__ == "__main__":
+    xenv.main()
