@@ -1,0 +1,313 @@
+/*
+ * cmd_privacy: `mimic forget` (delete what was recorded, leaving no trace in the
+ * data directory) and `mimic audit` (print or verify the audit log). See
+ * docs/PRIVACY.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "cli.h"
+#include "forget.h"
+#include "ipc.h"
+#include "paths.h"
+#include "store.h"
+#include "util.h"
+
+static const char forget_usage[] =
+	"usage: mimic forget --last DURATION | --session SESSION | --all [--data-dir DIR]\n"
+	"  --last 15m      what was recorded in the last 15 minutes (90s, 2h, 7d, ...)\n"
+	"  --session ID    one session (an id, a name or \"last\")\n"
+	"  --all           everything recorded in the data directory\n"
+	"Works whether or not a recorder is running; the audit log keeps a record of it.\n";
+
+static const char audit_usage[] =
+	"usage: mimic audit [--verify] [--json] [--data-dir DIR]\n";
+
+static void print_result(const char *what, json_int_t sessions, json_int_t events,
+                         json_int_t frames, json_int_t windows, json_int_t files)
+{
+	printf("mimic: forgot %s: %lld events, %lld frames, %lld window records, %lld sessions; "
+	       "%lld frame files deleted\n", what, (long long)events, (long long)frames,
+	       (long long)windows, (long long)sessions, (long long)files);
+}
+
+/* Asks the running recorder to forget; 1 when no recorder records into dir. */
+static int forget_remote(const char *dir, struct ipc_request *req, const char *what)
+{
+	struct ipc_request st = { .version = IPC_VERSION, .cmd = IPC_CMD_STATUS };
+	char *path = NULL, *reply = NULL, *cause = NULL;
+	json_t *o = NULL;
+	int rc = 1;
+
+	if (paths_control_socket(0, &path, &cause) != 0)
+		goto out;
+	if (ipc_call(path, &st, &reply, &cause) != 0)
+		goto out;
+	o = json_loads(reply, 0, NULL);
+	if (!json_is_string(json_object_get(o, "data_dir")) ||
+	    strcmp(json_string_value(json_object_get(o, "data_dir")), dir) != 0)
+		goto out;
+	json_decref(o);
+	o = NULL;
+	free(reply);
+	reply = NULL;
+	if (ipc_call(path, req, &reply, &cause) != 0) {
+		rc = cli_fail(cause);
+		cause = NULL;
+		goto out;
+	}
+	o = json_loads(reply, 0, NULL);
+	if (!json_is_true(json_object_get(o, "ok"))) {
+		const char *e = json_string_value(json_object_get(o, "error"));
+
+		fprintf(stderr, "mimic: the recorder could not forget: %s\n", e ? e : "no reason given");
+		rc = CLI_ERROR;
+		goto out;
+	}
+	print_result(what, json_integer_value(json_object_get(o, "sessions")),
+	             json_integer_value(json_object_get(o, "events")),
+	             json_integer_value(json_object_get(o, "frames")),
+	             json_integer_value(json_object_get(o, "windows")),
+	             json_integer_value(json_object_get(o, "files")));
+	rc = CLI_OK;
+out:
+	json_decref(o);
+	free(reply);
+	free(cause);
+	free(path);
+	return rc;
+}
+
+/* Forgets with no recorder running: holds the data directory's lock meanwhile. */
+static int forget_local(const char *dir, const struct ipc_request *req, const char *what)
+{
+	char *lock = util_xasprintf("%s/recorder.lock", dir), *cause = NULL, *details;
+	struct store_forget spec = { 0, INT64_MIN, INT64_MAX, 0 };
+	struct forget_result res;
+	struct store *st = NULL;
+	json_t *o;
+	int fd, rc;
+
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = util_fail(&cause, -EBUSY, "a recorder is writing to %s but does not answer; "
+		               "stop it (mimic stop) and run forget again", dir);
+		goto out;
+	}
+	rc = store_open(dir, 0, &st, &cause);
+	if (rc != 0)
+		goto out;
+	if (req->forget_last_ms > 0)
+		spec.from_wall_ns = util_now_wall_ns() - req->forget_last_ms * 1000000;
+	spec.session = req->forget_session;
+	rc = forget_run(st, dir, &spec, &res, &cause);
+	if (rc != 0)
+		goto out;
+	o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "what", what,
+	              "sessions", (json_int_t)res.rows.sessions,
+	              "events", (json_int_t)res.rows.events, "frames", (json_int_t)res.rows.frames,
+	              "windows", (json_int_t)res.rows.contexts,
+	              "derived", (json_int_t)res.rows.other, "files", (json_int_t)res.files);
+	details = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	rc = audit_append(dir, "forget", details, &cause);
+	free(details);
+	if (rc != 0)
+		goto out;
+	print_result(what, res.rows.sessions, res.rows.events, res.rows.frames,
+	             res.rows.contexts, res.files);
+out:
+	store_close(st);
+	if (fd >= 0)
+		close(fd);
+	free(lock);
+	return rc != 0 ? cli_fail(cause) : CLI_OK;
+}
+
+int cmd_forget(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "last", required_argument, NULL, 'l' },
+		{ "session", required_argument, NULL, 's' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ipc_request req = { .version = IPC_VERSION, .cmd = IPC_CMD_FORGET };
+	const char *data_dir = NULL, *session = NULL, *last = NULL;
+	char *dir = NULL, *cause = NULL, what[160];
+	int c, n = 0, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l': {
+			int64_t ns;
+
+			if (util_parse_duration(optarg, &ns) != 0 || ns <= 0) {
+				fprintf(stderr, "mimic: --last takes a duration such as 15m, 2h or 7d "
+				                "('%s')\n", optarg);
+				return CLI_USAGE;
+			}
+			req.forget_last_ms = ns / 1000000 > 0 ? ns / 1000000 : 1;
+			last = optarg;
+			n++;
+			break;
+		}
+		case 's':
+			session = optarg;
+			n++;
+			break;
+		case 'a':
+			req.forget_all = 1;
+			n++;
+			break;
+		case 'd':
+			data_dir = optarg;
+			break;
+		case 'h':
+			fputs(forget_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(forget_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind != argc || n != 1) {
+		fprintf(stderr, "mimic: forget takes exactly one of --last, --session and --all\n");
+		fputs(forget_usage, stderr);
+		return CLI_USAGE;
+	}
+	if (paths_data_dir(data_dir, &dir, &cause) != 0)
+		return cli_fail(cause);
+	if (session != NULL) {
+		struct store *st = NULL;
+
+		/* Names and "last" are resolved here; the recorder gets the id. */
+		rc = store_open(dir, STORE_READONLY, &st, &cause);
+		if (rc == 0)
+			rc = store_session_resolve(st, session, &req.forget_session, &cause);
+		store_close(st);
+		if (rc != 0) {
+			free(dir);
+			return cli_fail(cause);
+		}
+		snprintf(what, sizeof(what), "session %lld", (long long)req.forget_session);
+	} else if (last != NULL) {
+		snprintf(what, sizeof(what), "the last %.100s", last);
+	} else {
+		snprintf(what, sizeof(what), "everything");
+	}
+	if (access(dir, F_OK) != 0) {
+		printf("mimic: nothing to forget: %s does not exist\n", dir);
+		free(dir);
+		return CLI_OK;
+	}
+	rc = forget_remote(dir, &req, what);
+	if (rc == 1)
+		rc = forget_local(dir, &req, what);
+	free(dir);
+	return rc;
+}
+
+static int print_record(const struct audit_record *r, void *arg)
+{
+	json_t *d = json_loads(r->details, 0, NULL), *v;
+	const char *k;
+	int json = *(int *)arg;
+
+	if (json) {
+		printf("%s\n", r->text);
+		json_decref(d);
+		return 0;
+	}
+	printf("%4lld  %.19s  %-10s %-10s", (long long)r->seq, r->time, r->user, r->what);
+	json_object_foreach(d, k, v) {
+		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+		printf(" %s=%s", k, s != NULL ? s : "?");
+		free(s);
+	}
+	printf("\n");
+	json_decref(d);
+	return 0;
+}
+
+int cmd_audit(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "verify", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *data_dir = NULL;
+	char *dir = NULL, *cause = NULL, head[AUDIT_HASH_HEX + 1];
+	int verify = 0, json = 0, c, rc;
+	int64_t records = 0, bad = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			verify = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'd':
+			data_dir = optarg;
+			break;
+		case 'h':
+			fputs(audit_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(audit_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "mimic: audit takes no arguments ('%s')\n", argv[optind]);
+		return CLI_USAGE;
+	}
+	if (paths_data_dir(data_dir, &dir, &cause) != 0)
+		return cli_fail(cause);
+	if (verify) {
+		rc = audit_verify(dir, &records, &bad, head, &cause);
+		if (rc == -EBADMSG) {
+			fprintf(stderr, "mimic: the audit log %s/%s has been tampered with: %s\n", dir,
+			        AUDIT_FILE, cause);
+			free(cause);
+			free(dir);
+			return CLI_ERROR;
+		}
+		if (rc != 0) {
+			free(dir);
+			return cli_fail(cause);
+		}
+		printf("mimic: the audit log %s/%s is intact: %lld records, head %s\n", dir,
+		       AUDIT_FILE, (long long)records, records > 0 ? head : "(empty)");
+		free(dir);
+		return CLI_OK;
+	}
+	rc = audit_foreach(dir, print_record, &json, &cause);
+	free(dir);
+	if (rc == -ENOENT) {
+		free(cause);
+		if (!json)
+			printf("mimic: the audit log is empty\n");
+		return CLI_OK;
+	}
+	return rc != 0 ? cli_fail(cause) : CLI_OK;
+}

@@ -1,0 +1,284 @@
+/*
+ * forget: deleting recorded data without leaving a trace in the data
+ * directory's files, on request and by the retention limits (see forget.h).
+ */
+#include "forget.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "log.h"
+#include "util.h"
+
+static int cmp_name(const void *key, const void *elem)
+{
+	return strcmp((const char *)key, *(char *const *)elem);
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* True when name is 62 lowercase hex digits, then a dot and an extension or nothing. */
+static int blob_file_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < BLOB_HEX_LEN - 2; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return name[i] == '\0' || name[i] == '.';
+}
+
+/* Deletes the files of one frames subdirectory ("ab") that no frame names. */
+static int sweep_sub(const char *sub, const char *prefix, char **names, size_t n,
+                     time_t newest, struct forget_result *res, char **cause)
+{
+	DIR *d = opendir(sub);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL)
+		return errno == ENOENT ? 0 : util_fail(cause, -errno, "cannot read %s: %s", sub,
+		                                      strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		char hex[BLOB_HEX_LEN + 1], *path;
+		struct stat sb;
+		int tmp = strncmp(de->d_name, ".tmp-", 5) == 0;
+
+		if (!tmp && !blob_file_name(de->d_name))
+			continue;
+		if (!tmp) {
+			memcpy(hex, prefix, 2);
+			memcpy(hex + 2, de->d_name, BLOB_HEX_LEN - 2);
+			hex[BLOB_HEX_LEN] = '\0';
+			if (bsearch(hex, names, n, sizeof(*names), cmp_name) != NULL)
+				continue;
+		}
+		path = util_xasprintf("%s/%s", sub, de->d_name);
+		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_mtime <= newest) {
+			if (unlink(path) == 0) {
+				res->files++;
+				res->file_bytes += sb.st_size;
+			} else if (errno != ENOENT) {
+				rc = util_fail(cause, -errno, "cannot delete %s: %s", path,
+				               strerror(errno));
+			}
+		}
+		free(path);
+		if (rc != 0)
+			break;
+	}
+	closedir(d);
+	rmdir(sub); /* only when empty */
+	return rc;
+}
+
+int forget_sweep(struct store *st, const char *data_dir, int64_t min_age_s,
+                 struct forget_result *res, char **cause)
+{
+	char *fdir = util_xasprintf("%s/frames", data_dir);
+	char **names = NULL;
+	size_t n = 0;
+	DIR *d = NULL;
+	struct dirent *de;
+	time_t newest = min_age_s > 0 ? time(NULL) - (time_t)min_age_s : (time_t)INT64_MAX;
+	int rc;
+
+	rc = store_blob_names(st, &names, &n, cause);
+	if (rc != 0)
+		goto out;
+	d = opendir(fdir);
+	if (d == NULL) {
+		if (errno != ENOENT)
+			rc = util_fail(cause, -errno, "cannot read %s: %s", fdir, strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char *sub;
+
+		if (strlen(de->d_name) != 2 || strspn(de->d_name, "0123456789abcdef") != 2)
+			continue;
+		sub = util_xasprintf("%s/%s", fdir, de->d_name);
+		rc = sweep_sub(sub, de->d_name, names, n, newest, res, cause);
+		free(sub);
+		if (rc != 0)
+			break;
+	}
+out:
+	if (d != NULL)
+		closedir(d);
+	free_names(names, n);
+	free(fdir);
+	return rc;
+}
+
+/* Adds the sizes of the regular files under dir (two levels, as the blob layout). */
+static int64_t dir_bytes(const char *dir, int depth)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int64_t total = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		char *p;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		p = util_xasprintf("%s/%s", dir, de->d_name);
+		if (lstat(p, &sb) == 0) {
+			if (S_ISREG(sb.st_mode))
+				total += sb.st_size;
+			else if (S_ISDIR(sb.st_mode) && depth > 0)
+				total += dir_bytes(p, depth - 1);
+		}
+		free(p);
+	}
+	closedir(d);
+	return total;
+}
+
+int forget_data_bytes(struct store *st, const char *data_dir, int64_t *bytes, char **cause)
+{
+	char *fdir = util_xasprintf("%s/frames", data_dir);
+	int64_t db = 0;
+	int rc;
+
+	rc = store_used_bytes(st, &db, cause);
+	*bytes = db + dir_bytes(fdir, 1);
+	free(fdir);
+	return rc;
+}
+
+int forget_run(struct store *st, const char *data_dir, const struct store_forget *spec,
+               struct forget_result *res, char **cause)
+{
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = store_forget(st, spec, &res->rows, cause);
+	if (rc == 0)
+		rc = forget_sweep(st, data_dir, 0, res, cause);
+	if (rc == 0)
+		rc = store_compact(st, cause);
+	return rc;
+}
+
+struct oldest {
+	int64_t keep;
+	int64_t id;
+	int64_t start_wall;
+	int64_t count;
+};
+
+static int find_oldest(const struct store_session *s, void *arg)
+{
+	struct oldest *o = arg;
+
+	if (s->id == o->keep)
+		return 0;
+	o->count++;
+	if (o->id == 0) {
+		o->id = s->id;
+		o->start_wall = s->start_wall_ns;
+	}
+	return 0;
+}
+
+static void add_counts(struct store_forget_counts *a, const struct store_forget_counts *b)
+{
+	a->sessions += b->sessions;
+	a->events += b->events;
+	a->frames += b->frames;
+	a->contexts += b->contexts;
+	a->other += b->other;
+}
+
+int forget_retention(struct store *st, const char *data_dir, const struct forget_limits *lim,
+                     int64_t keep_session, struct forget_result *res, char **cause)
+{
+	struct store_forget_counts c;
+	int64_t now = util_now_wall_ns(), bytes = 0;
+	int deleted = 0, rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = forget_data_bytes(st, data_dir, &bytes, cause);
+	if (rc != 0)
+		return rc;
+	res->bytes_before = bytes;
+	if (lim->max_age_ns > 0) {
+		struct store_forget f = { 0, INT64_MIN, now - lim->max_age_ns, keep_session };
+
+		rc = store_forget(st, &f, &c, cause);
+		if (rc != 0)
+			return rc;
+		add_counts(&res->rows, &c);
+		deleted = c.events + c.frames + c.contexts + c.sessions + c.other > 0;
+		if (deleted) {
+			rc = forget_sweep(st, data_dir, FORGET_SWEEP_MIN_AGE_S, res, cause);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	/* At most 64 rounds: each removes a session or a tenth of the one being recorded. */
+	for (int round = 0; lim->max_bytes > 0 && round < 64; round++) {
+		struct oldest o = { keep_session, 0, 0, 0 };
+		struct store_forget f;
+
+		rc = forget_data_bytes(st, data_dir, &bytes, cause);
+		if (rc != 0)
+			return rc;
+		if (bytes <= lim->max_bytes)
+			break;
+		rc = store_sessions_foreach(st, find_oldest, &o, cause);
+		if (rc != 0)
+			return rc;
+		if (o.id != 0) {
+			f = (struct store_forget){ o.id, INT64_MIN, INT64_MAX, keep_session };
+		} else if (keep_session > 0) {
+			struct store_session s;
+
+			rc = store_session_get(st, keep_session, &s, cause);
+			if (rc != 0)
+				return rc;
+			/* Only the session being recorded is left: its oldest tenth goes. */
+			f = (struct store_forget){ keep_session, INT64_MIN,
+			                           s.start_wall_ns + (now - s.start_wall_ns) / 10 + 1,
+			                           keep_session };
+		} else {
+			break;
+		}
+		rc = store_forget(st, &f, &c, cause);
+		if (rc != 0)
+			return rc;
+		add_counts(&res->rows, &c);
+		rc = forget_sweep(st, data_dir, keep_session > 0 ? FORGET_SWEEP_MIN_AGE_S : 0, res,
+		                  cause);
+		if (rc != 0)
+			return rc;
+		if (c.events + c.frames + c.contexts + c.sessions + c.other > 0)
+			deleted = 1;
+		else if (o.id == 0)
+			break; /* nothing more can go */
+	}
+	if (deleted || res->files > 0) {
+		rc = store_compact(st, cause);
+		if (rc != 0)
+			return rc;
+	}
+	rc = forget_data_bytes(st, data_dir, &res->bytes_after, cause);
+	return rc;
+}

@@ -1,0 +1,66 @@
+/*
+ * indicator: what the person sees of the recorder and the controls it takes
+ * from the keyboard (docs/POLICY.md).
+ *
+ * On its own X connection: a small override-redirect window in the top-right
+ * corner of the screen, always raised above other windows, whose colour and
+ * label say "REC" (recording), "PAUSED" or "NOT IN SCOPE"; the global pause
+ * hotkey (XGrabKey on the root window); and whether the screen is locked
+ * (MIT-SCREEN-SAVER state). There is no way to hide the window: mimic does
+ * not record when it cannot show it.
+ */
+#ifndef MIMIC_INDICATOR_H
+#define MIMIC_INDICATOR_H
+
+#include <stdint.h>
+
+struct indicator;
+
+enum indicator_state {
+	INDICATOR_RECORDING = 0,
+	INDICATOR_PAUSED = 1,
+	INDICATOR_OUT_OF_SCOPE = 2,
+};
+
+/* The window's WM_NAME and WM_CLASS (instance, class), for tests and people. */
+#define INDICATOR_NAME "mimic recording indicator"
+#define INDICATOR_INSTANCE "mimic-indicator"
+#define INDICATOR_CLASS "Mimic"
+
+/*
+ * Connects to display (NULL: $DISPLAY), creates and maps the window and waits
+ * until the server reports it viewable. hotkey_sym (an X keysym name, NULL for
+ * none) with hotkey_mods (POLICY_MOD_* bits) is grabbed as the pause hotkey.
+ * A hotkey another client has grabbed is left out with a warning in the log.
+ * Errors with a one-line *cause: -ENXIO no display, -EIO the window could not
+ * be created or shown.
+ */
+int indicator_open(const char *display, const char *hotkey_sym, uint32_t hotkey_mods,
+                   struct indicator **out /* OUT */, char **cause);
+
+/* Unmaps the window, closes the connection, frees ind. NULL is allowed. */
+void indicator_close(struct indicator *ind);
+
+/* The X connection's file descriptor, to poll for readability. */
+int indicator_fd(struct indicator *ind);
+
+/* Shows state (redraws only when it changed). */
+void indicator_set_state(struct indicator *ind, enum indicator_state state);
+
+/*
+ * Handles the X events received: redraws, keeps the window on top, reports
+ * the hotkey. Returns the number of hotkey presses seen (0 or more), or -EPIPE
+ * when the X connection was lost.
+ */
+int indicator_dispatch(struct indicator *ind);
+
+/* The keycode of the pause hotkey (0 when none), so the recorder can drop its keys. */
+uint32_t indicator_hotkey_keycode(const struct indicator *ind);
+
+/* 1 when the screen saver (and with it a screen locker) is on, 0 when not or unknown. */
+int indicator_screen_locked(struct indicator *ind);
+
+/* The X window id of the indicator. */
+uint32_t indicator_window(const struct indicator *ind);
+
+#endif

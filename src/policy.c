@@ -1,0 +1,842 @@
+/*
+ * policy: reads the organisation's and the person's policy files with inih,
+ * checks every value, and decides whether a window is in scope (see policy.h
+ * and docs/POLICY.md).
+ *
+ * Lists (allowed apps, denied titles, ...) are given by repeating a key. As in
+ * config.c, lines are counted by our own reader, because inih as Debian builds
+ * it does not pass line numbers to the handler, and lines longer than inih's
+ * buffer are refused instead of being cut into two.
+ */
+#include "policy.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <ini.h>
+#include <jansson.h>
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <xkbcommon/xkbcommon.h>
+
+#include "util.h"
+
+struct list {
+	size_t n;
+	char **v;
+};
+
+struct rx_list {
+	size_t n;
+	char **src;
+	pcre2_code **code;
+};
+
+struct policy {
+	struct list allow_app, allow_exe, allow_site;
+	struct list deny_app, deny_exe, deny_site;
+	struct rx_list deny_title;
+	struct list browsers;
+	struct list no_text_app;
+	bool screenshots;
+	bool key_text;
+	char *notice;
+	bool hotkey_on;
+	char hotkey_sym[64];
+	uint32_t hotkey_mods;
+	int64_t idle_ms;
+	char sources[8192];
+	pcre2_code *private_rx;   /* built-in: private and incognito windows */
+	pcre2_code *prompt_rx;    /* built-in: password prompts */
+};
+
+/*
+ * Password managers, never recorded (matched against the WM_CLASS instance and
+ * class and the executable's file name, ignoring case).
+ */
+static const char *const password_managers[] = {
+	"keepassxc", "keepass", "keepass2", "keepassx", "1password", "bitwarden", "enpass",
+	"lastpass", "dashlane", "nordpass", "keeper*", "roboform*", "seahorse", "kwalletmanager*",
+	"kwallet*", "qtpass", "gopass*", "passwordsafe", "gnome-passwordsafe", "pwsafe",
+	"org.gnome.World.Secrets", "secrets", "gnome-secrets", "proton-pass", "protonpass",
+	"buttercup", "padloc", "passky",
+};
+
+/* Browsers by WM_CLASS instance or class (more may be added with [browsers] app). */
+static const char *const default_browsers[] = {
+	"firefox*", "navigator", "chromium*", "google-chrome*", "chrome", "brave-browser*",
+	"microsoft-edge*", "vivaldi*", "opera*", "epiphany", "org.gnome.epiphany", "falkon",
+	"qutebrowser", "librewolf*", "waterfox*", "midori", "konqueror", "tor browser",
+	"torbrowser*", "seamonkey", "palemoon", "min", "nyxt",
+};
+
+/* Private and incognito windows: the marks browsers put in their titles. */
+static const char private_pattern[] =
+	"private browsing|incognito|inprivate|private window|\\(private\\)";
+
+/* Prompts asking for a secret, in a title or a prompt line. */
+static const char prompt_pattern[] =
+	"pass(?:word|phrase|wd|code)|passwort|kennwort|mot de passe|contrase(?:n|\xc3\xb1)a|"
+	"senha|wachtwoord|has(?:l|\xc5\x82)o|\\b(?:enter|your|the) pin\\b|\\bpin(?: code|:)|"
+	"authentication required|unlock (?:keyring|login|vault|database)";
+
+static void list_add(struct list *l, const char *s)
+{
+	l->v = util_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = util_xstrdup(s);
+}
+
+static void list_free(struct list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static pcre2_code *rx_compile(const char *src, char *err, size_t errsize)
+{
+	int code;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
+	                               PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+	                               &code, &off, NULL);
+
+	if (re == NULL) {
+		PCRE2_UCHAR msg[160];
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		snprintf(err, errsize, "%s at offset %zu", (const char *)msg, (size_t)off);
+		return NULL;
+	}
+	/* JIT is a speed-up only; without it the interpreter gives the same answers. */
+	pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	return re;
+}
+
+static int rx_match(const pcre2_code *re, const char *s)
+{
+	pcre2_match_data *md;
+	int rc;
+
+	if (re == NULL || s == NULL)
+		return 0;
+	md = pcre2_match_data_create_from_pattern(re, NULL);
+	if (md == NULL)
+		return 0;
+	rc = pcre2_match(re, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+	pcre2_match_data_free(md);
+	return rc >= 0;
+}
+
+struct policy *policy_new(void)
+{
+	struct policy *p = util_xcalloc(1, sizeof(*p));
+	char err[256];
+
+	p->screenshots = true;
+	p->key_text = true;
+	p->hotkey_on = true;
+	util_strlcpy_utf8(p->hotkey_sym, "p", sizeof(p->hotkey_sym));
+	p->hotkey_mods = POLICY_MOD_CTRL | POLICY_MOD_ALT | POLICY_MOD_SHIFT;
+	p->idle_ms = 5 * 60 * 1000;
+	for (size_t i = 0; i < sizeof(default_browsers) / sizeof(default_browsers[0]); i++)
+		list_add(&p->browsers, default_browsers[i]);
+	p->private_rx = rx_compile(private_pattern, err, sizeof(err));
+	p->prompt_rx = rx_compile(prompt_pattern, err, sizeof(err));
+	if (p->private_rx == NULL || p->prompt_rx == NULL)
+		abort(); /* the built-in patterns are constants: this cannot fail */
+	return p;
+}
+
+void policy_free(struct policy *p)
+{
+	if (p == NULL)
+		return;
+	list_free(&p->allow_app);
+	list_free(&p->allow_exe);
+	list_free(&p->allow_site);
+	list_free(&p->deny_app);
+	list_free(&p->deny_exe);
+	list_free(&p->deny_site);
+	list_free(&p->browsers);
+	list_free(&p->no_text_app);
+	for (size_t i = 0; i < p->deny_title.n; i++) {
+		free(p->deny_title.src[i]);
+		pcre2_code_free(p->deny_title.code[i]);
+	}
+	free(p->deny_title.src);
+	free(p->deny_title.code);
+	pcre2_code_free(p->private_rx);
+	pcre2_code_free(p->prompt_rx);
+	free(p->notice);
+	free(p);
+}
+
+/* The keys, by section. Singletons may appear once per file; lists repeat. */
+enum key {
+	K_ALLOW_APP, K_ALLOW_EXE, K_ALLOW_SITE,
+	K_DENY_APP, K_DENY_EXE, K_DENY_SITE, K_DENY_TITLE,
+	K_BROWSER_APP,
+	K_SCREENSHOTS, K_KEY_TEXT, K_NO_KEY_TEXT_APP,
+	K_NOTICE,
+	K_HOTKEY, K_IDLE,
+	K_COUNT_
+};
+
+static const struct {
+	const char *section;
+	const char *name;
+	bool list;
+	bool user_ok;   /* the person's file may set it (it only narrows) */
+} keys[K_COUNT_] = {
+	[K_ALLOW_APP] = {"allow", "app", true, false},
+	[K_ALLOW_EXE] = {"allow", "exe", true, false},
+	[K_ALLOW_SITE] = {"allow", "site", true, false},
+	[K_DENY_APP] = {"deny", "app", true, true},
+	[K_DENY_EXE] = {"deny", "exe", true, true},
+	[K_DENY_SITE] = {"deny", "site", true, true},
+	[K_DENY_TITLE] = {"deny", "title", true, true},
+	[K_BROWSER_APP] = {"browsers", "app", true, true},
+	[K_SCREENSHOTS] = {"capture", "screenshots", false, true},
+	[K_KEY_TEXT] = {"capture", "keystroke_text", false, true},
+	[K_NO_KEY_TEXT_APP] = {"capture", "no_keystroke_text", true, true},
+	[K_NOTICE] = {"consent", "notice", false, false},
+	[K_HOTKEY] = {"controls", "pause_hotkey", false, false},
+	[K_IDLE] = {"controls", "idle_pause", false, false},
+};
+
+static const char *const sections[] = {"allow", "deny", "browsers", "capture", "consent",
+                                       "controls"};
+
+struct parse {
+	struct policy *p;
+	const char *name;
+	FILE *f;
+	int user;
+	int line;
+	size_t bytes;
+	char *err;
+	int err_line;
+	int key_line[K_COUNT_];
+};
+
+static void set_err(struct parse *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_err(struct parse *ps, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[600];
+
+	if (ps->err != NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ps->err = util_xstrdup(buf);
+	ps->err_line = ps->line;
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse *ps = stream;
+	size_t len;
+
+	if (ps->err != NULL || fgets(str, num, ps->f) == NULL)
+		return NULL;
+	ps->line++;
+	len = strlen(str);
+	ps->bytes += len;
+	if (ps->bytes > POLICY_MAX_BYTES) {
+		set_err(ps, "the file is larger than %d bytes", POLICY_MAX_BYTES);
+		return NULL;
+	}
+	if (len > 0 && str[len - 1] != '\n' && !feof(ps->f)) {
+		set_err(ps, "line longer than %d characters (or holding a NUL byte)", num - 3);
+		return NULL;
+	}
+	return str;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* "ctrl+alt+shift+p": modifiers, then one key that xkbcommon knows by name. */
+static int parse_hotkey(const char *v, char *sym, size_t symsize, uint32_t *mods)
+{
+	char buf[128];
+	char *save = NULL, *tok;
+	int have_key = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		return -EINVAL;
+	util_strlcpy_utf8(buf, v, sizeof(buf));
+	*mods = 0;
+	for (tok = strtok_r(buf, "+", &save); tok != NULL; tok = strtok_r(NULL, "+", &save)) {
+		if (have_key)
+			return -EINVAL; /* the key comes last */
+		if (strcasecmp(tok, "ctrl") == 0 || strcasecmp(tok, "control") == 0)
+			*mods |= POLICY_MOD_CTRL;
+		else if (strcasecmp(tok, "alt") == 0 || strcasecmp(tok, "mod1") == 0)
+			*mods |= POLICY_MOD_ALT;
+		else if (strcasecmp(tok, "shift") == 0)
+			*mods |= POLICY_MOD_SHIFT;
+		else if (strcasecmp(tok, "super") == 0 || strcasecmp(tok, "mod4") == 0)
+			*mods |= POLICY_MOD_SUPER;
+		else {
+			if (xkb_keysym_from_name(tok, XKB_KEYSYM_NO_FLAGS) == XKB_KEY_NoSymbol ||
+			    strlen(tok) >= symsize)
+				return -EINVAL;
+			util_strlcpy_utf8(sym, tok, symsize);
+			have_key = 1;
+		}
+	}
+	/* A hotkey without a modifier would swallow a key people type. */
+	if (!have_key || *mods == 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int add_to(struct parse *ps, struct list *l, const char *name, const char *value)
+{
+	if (value[0] == '\0') {
+		set_err(ps, "%s: empty pattern", name);
+		return 0;
+	}
+	if (l->n >= POLICY_LIST_MAX) {
+		set_err(ps, "%s: more than %d patterns", name, POLICY_LIST_MAX);
+		return 0;
+	}
+	list_add(l, value);
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *ps = user;
+	struct policy *p = ps->p;
+	size_t s;
+	int k;
+
+	if (section[0] == '\0') {
+		set_err(ps, "'%s' is outside a section; put it under [allow], [deny], [browsers], "
+		        "[capture], [consent] or [controls]", name);
+		return 0;
+	}
+	for (s = 0; s < sizeof(sections) / sizeof(sections[0]); s++)
+		if (strcmp(section, sections[s]) == 0)
+			break;
+	if (s == sizeof(sections) / sizeof(sections[0])) {
+		set_err(ps, "unknown section [%s] (see docs/POLICY.md)", section);
+		return 0;
+	}
+	for (k = 0; k < K_COUNT_; k++)
+		if (strcmp(section, keys[k].section) == 0 && strcmp(name, keys[k].name) == 0)
+			break;
+	if (k == K_COUNT_) {
+		set_err(ps, "unknown key '%s' in [%s] (see docs/POLICY.md)", name, section);
+		return 0;
+	}
+	if (ps->user && !keys[k].user_ok) {
+		set_err(ps, "[%s] %s: the personal policy may only add exclusions "
+		        "([deny], [browsers], [capture])", section, name);
+		return 0;
+	}
+	if (!keys[k].list && ps->key_line[k] != 0) {
+		set_err(ps, "'%s' is already set on line %d", name, ps->key_line[k]);
+		return 0;
+	}
+	ps->key_line[k] = ps->line;
+	switch (k) {
+	case K_ALLOW_APP: return add_to(ps, &p->allow_app, name, value);
+	case K_ALLOW_EXE:
+	case K_DENY_EXE:
+		if (value[0] != '/' && value[0] != '*') {
+			set_err(ps, "%s: '%s' is not an absolute path (or a glob starting with *)",
+			        name, value);
+			return 0;
+		}
+		return add_to(ps, k == K_ALLOW_EXE ? &p->allow_exe : &p->deny_exe, name, value);
+	case K_ALLOW_SITE: return add_to(ps, &p->allow_site, name, value);
+	case K_DENY_APP: return add_to(ps, &p->deny_app, name, value);
+	case K_DENY_SITE: return add_to(ps, &p->deny_site, name, value);
+	case K_BROWSER_APP: return add_to(ps, &p->browsers, name, value);
+	case K_NO_KEY_TEXT_APP: return add_to(ps, &p->no_text_app, name, value);
+	case K_DENY_TITLE: {
+		char err[256];
+		pcre2_code *re;
+
+		if (value[0] == '\0') {
+			set_err(ps, "title: empty regular expression");
+			return 0;
+		}
+		if (p->deny_title.n >= POLICY_LIST_MAX) {
+			set_err(ps, "title: more than %d patterns", POLICY_LIST_MAX);
+			return 0;
+		}
+		re = rx_compile(value, err, sizeof(err));
+		if (re == NULL) {
+			set_err(ps, "title: '%s' is not a regular expression: %s", value, err);
+			return 0;
+		}
+		p->deny_title.src = util_xrealloc(p->deny_title.src,
+		                                  (p->deny_title.n + 1) * sizeof(char *));
+		p->deny_title.code = util_xrealloc(p->deny_title.code,
+		                                   (p->deny_title.n + 1) * sizeof(pcre2_code *));
+		p->deny_title.src[p->deny_title.n] = util_xstrdup(value);
+		p->deny_title.code[p->deny_title.n++] = re;
+		return 1;
+	}
+	case K_SCREENSHOTS:
+	case K_KEY_TEXT: {
+		bool b;
+
+		if (parse_bool(value, &b) != 0) {
+			set_err(ps, "%s: '%s' is not true or false", name, value);
+			return 0;
+		}
+		if (ps->user && b) {
+			set_err(ps, "%s: the personal policy may only switch capture off", name);
+			return 0;
+		}
+		if (k == K_SCREENSHOTS)
+			p->screenshots = p->screenshots && b;
+		else
+			p->key_text = p->key_text && b;
+		return 1;
+	}
+	case K_NOTICE:
+		if (value[0] != '/') {
+			set_err(ps, "notice: '%s' is not an absolute path", value);
+			return 0;
+		}
+		free(p->notice);
+		p->notice = util_xstrdup(value);
+		return 1;
+	case K_HOTKEY:
+		if (strcasecmp(value, "off") == 0 || strcasecmp(value, "none") == 0) {
+			p->hotkey_on = false;
+			return 1;
+		}
+		if (parse_hotkey(value, p->hotkey_sym, sizeof(p->hotkey_sym), &p->hotkey_mods) != 0) {
+			set_err(ps, "pause_hotkey: '%s' is not modifiers and a key such as "
+			        "ctrl+alt+shift+p (or off)", value);
+			return 0;
+		}
+		p->hotkey_on = true;
+		return 1;
+	case K_IDLE: {
+		int64_t ns;
+
+		if (strcasecmp(value, "off") == 0) {
+			p->idle_ms = 0;
+			return 1;
+		}
+		if (util_parse_duration(value, &ns) != 0 || ns > INT64_C(86400) * 1000000000 ||
+		    (ns != 0 && ns < INT64_C(10) * 1000000000)) {
+			set_err(ps, "idle_pause: '%s' is not a duration from 10s to 24h "
+			        "(e.g. 5m), or off", value);
+			return 0;
+		}
+		p->idle_ms = ns / 1000000;
+		return 1;
+	}
+	default:
+		break;
+	}
+	set_err(ps, "internal error: key '%s' has no parser", name);
+	return 0;
+}
+
+static void add_source(struct policy *p, const char *name)
+{
+	size_t len = strlen(p->sources);
+
+	if (len > 0 && len + 2 < sizeof(p->sources)) {
+		memcpy(p->sources + len, ", ", 3);
+		len += 2;
+	}
+	util_strlcpy_utf8(p->sources + len, name, sizeof(p->sources) - len);
+}
+
+int policy_load_stream(struct policy *p, FILE *f, const char *name, int user, char **cause)
+{
+	struct parse ps;
+	int rc, err;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.p = p;
+	ps.name = name;
+	ps.f = f;
+	ps.user = user;
+	/* mimic has no multi-line values: an indented line is a line of its own. */
+	ini_allow_multiline = false;
+	rc = ini_parse_stream(reader, &ps, handler, &ps);
+	if (rc == 0 && ps.err == NULL && ferror(f))
+		set_err(&ps, "read error: %s", strerror(errno));
+	/* inih reports its first syntax error only at the end; it may come before ours. */
+	if (rc > 0 && (ps.err == NULL || rc < ps.err_line)) {
+		free(ps.err);
+		ps.err = NULL;
+		ps.line = rc;
+		set_err(&ps, "not a 'key = value' line, a [section] or a comment");
+	}
+	if (ps.err == NULL && rc < 0)
+		set_err(&ps, "out of memory");
+	if (ps.err != NULL) {
+		if (ps.err_line > 0)
+			err = util_fail(cause, -EINVAL, "%s:%d: %s", name, ps.err_line, ps.err);
+		else
+			err = util_fail(cause, -EINVAL, "%s: %s", name, ps.err);
+		free(ps.err);
+		return err;
+	}
+	add_source(p, name);
+	return 0;
+}
+
+int policy_load_file(struct policy *p, const char *path, int user, char **cause)
+{
+	struct stat sb;
+	FILE *f;
+	int rc, err;
+
+	f = fopen(path, "re");
+	if (f == NULL) {
+		err = errno;
+		return util_fail(cause, -err, "cannot read policy %s: %s", path, strerror(err));
+	}
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		fclose(f);
+		return util_fail(cause, -EISDIR, "cannot read policy %s: it is a directory", path);
+	}
+	if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > POLICY_MAX_BYTES) {
+		fclose(f);
+		return util_fail(cause, -E2BIG, "policy %s is larger than %d bytes", path,
+		                 POLICY_MAX_BYTES);
+	}
+	rc = policy_load_stream(p, f, path, user, cause);
+	fclose(f);
+	return rc;
+}
+
+int policy_user_path(char **out)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+
+	*out = NULL;
+	if (xdg != NULL && xdg[0] == '/') {
+		*out = util_xasprintf("%s/mimic/policy.conf", xdg);
+		return 0;
+	}
+	if (home != NULL && home[0] == '/') {
+		*out = util_xasprintf("%s/.config/mimic/policy.conf", home);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int policy_load(const char *system_path, struct policy **out, char **cause)
+{
+	struct policy *p = policy_new();
+	char *user = NULL;
+	struct stat sb;
+	int rc = 0;
+
+	*out = NULL;
+	if (system_path != NULL)
+		rc = policy_load_file(p, system_path, 0, cause);
+	else if (stat(POLICY_SYSTEM_PATH, &sb) == 0)
+		rc = policy_load_file(p, POLICY_SYSTEM_PATH, 0, cause);
+	if (rc != 0)
+		goto fail;
+	/* The person's file, when there is one, can only narrow what is recorded. */
+	if (policy_user_path(&user) == 0 && stat(user, &sb) == 0) {
+		rc = policy_load_file(p, user, 1, cause);
+		if (rc != 0)
+			goto fail;
+	}
+	free(user);
+	*out = p;
+	return 0;
+fail:
+	free(user);
+	policy_free(p);
+	return rc;
+}
+
+static int glob_any(const struct list *l, const char *s, int flags)
+{
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (fnmatch(l->v[i], s, flags) == 0)
+			return 1;
+	return 0;
+}
+
+static int app_matches(const struct list *l, const char *inst, const char *cls)
+{
+	return glob_any(l, inst, FNM_CASEFOLD) || glob_any(l, cls, FNM_CASEFOLD);
+}
+
+static int is_password_manager(const char *inst, const char *cls, const char *exe)
+{
+	const char *base = NULL;
+
+	if (exe != NULL && exe[0] != '\0') {
+		base = strrchr(exe, '/');
+		base = base != NULL ? base + 1 : exe;
+	}
+	for (size_t i = 0; i < sizeof(password_managers) / sizeof(password_managers[0]); i++) {
+		const char *g = password_managers[i];
+		if ((inst != NULL && fnmatch(g, inst, FNM_CASEFOLD) == 0) ||
+		    (cls != NULL && fnmatch(g, cls, FNM_CASEFOLD) == 0) ||
+		    (base != NULL && fnmatch(g, base, FNM_CASEFOLD) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+int policy_is_browser(const struct policy *p, const char *wm_instance, const char *wm_class)
+{
+	return app_matches(&p->browsers, wm_instance, wm_class);
+}
+
+enum policy_verdict policy_check(const struct policy *p, const struct policy_window *w)
+{
+	const char *inst = w->wm_instance ? w->wm_instance : "";
+	const char *cls = w->wm_class ? w->wm_class : "";
+	const char *exe = w->exe ? w->exe : "";
+	const char *title = w->title ? w->title : "";
+	char url[1024];
+
+	if (inst[0] == '\0' && cls[0] == '\0' && exe[0] == '\0')
+		return POLICY_OUT_NO_WINDOW;
+	/* Exclusions first: nothing on an allowlist can override them. */
+	if (is_password_manager(inst, cls, exe))
+		return POLICY_OUT_PASSWORD_MANAGER;
+	if (app_matches(&p->deny_app, inst, cls) || glob_any(&p->deny_exe, exe, 0))
+		return POLICY_OUT_DENIED_APP;
+	if (rx_match(p->private_rx, title))
+		return POLICY_OUT_PRIVATE;
+	for (size_t i = 0; i < p->deny_title.n; i++)
+		if (rx_match(p->deny_title.code[i], title))
+			return POLICY_OUT_PRIVATE;
+	if (policy_is_browser(p, inst, cls)) {
+		/* A browser is judged by the site it shows; no URL, no recording. */
+		if (w->url != NULL && w->url[0] != '\0')
+			util_strlcpy_utf8(url, w->url, sizeof(url));
+		else if (!policy_url_from_title(title, url, sizeof(url)))
+			return POLICY_OUT_URL_UNKNOWN;
+		if (glob_any(&p->deny_site, url, FNM_CASEFOLD))
+			return POLICY_OUT_DENIED_SITE;
+		if (glob_any(&p->allow_site, url, FNM_CASEFOLD))
+			return POLICY_IN;
+		return POLICY_OUT_SITE_NOT_ALLOWED;
+	}
+	if (app_matches(&p->allow_app, inst, cls) || glob_any(&p->allow_exe, exe, 0))
+		return POLICY_IN;
+	return POLICY_OUT_NOT_ALLOWED;
+}
+
+const char *policy_verdict_name(int verdict)
+{
+	switch (verdict) {
+	case POLICY_IN: return "in";
+	case POLICY_OUT_NO_WINDOW: return "no-window";
+	case POLICY_OUT_NOT_ALLOWED: return "not-allowed";
+	case POLICY_OUT_DENIED_APP: return "denied-app";
+	case POLICY_OUT_PASSWORD_MANAGER: return "password-manager";
+	case POLICY_OUT_PRIVATE: return "private";
+	case POLICY_OUT_URL_UNKNOWN: return "url-unknown";
+	case POLICY_OUT_DENIED_SITE: return "denied-site";
+	case POLICY_OUT_SITE_NOT_ALLOWED: return "site-not-allowed";
+	default: return "unknown";
+	}
+}
+
+static int is_scheme_url(const char *t, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0 || !((t[0] >= 'a' && t[0] <= 'z') || (t[0] >= 'A' && t[0] <= 'Z')))
+		return 0;
+	while (i < n && ((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
+	                 (t[i] >= '0' && t[i] <= '9') || t[i] == '+' || t[i] == '.' ||
+	                 t[i] == '-'))
+		i++;
+	return i + 3 < n && t[i] == ':' && t[i + 1] == '/' && t[i + 2] == '/';
+}
+
+/* host.name[:port][/path], with at least one dot and a last label of letters. */
+static int is_host_url(const char *t, size_t n)
+{
+	size_t i = 0, label = 0, dots = 0, last_alpha = 0;
+
+	for (; i < n && t[i] != '/' && t[i] != ':'; i++) {
+		char c = t[i];
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			dots++;
+			label = 0;
+			last_alpha = 1;
+			continue;
+		}
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			label++;
+		} else if ((c >= '0' && c <= '9') || c == '-') {
+			label++;
+			last_alpha = 0;
+		} else {
+			return 0;
+		}
+	}
+	if (i < n && t[i] == ':') {
+		size_t d = 0;
+		for (i++; i < n && t[i] >= '0' && t[i] <= '9'; i++)
+			d++;
+		if (d == 0 || (i < n && t[i] != '/'))
+			return 0;
+	}
+	return dots > 0 && label >= 2 && last_alpha;
+}
+
+int policy_url_from_title(const char *title, char *out, size_t size)
+{
+	const char *s = title;
+
+	if (title == NULL || size == 0)
+		return 0;
+	while (*s != '\0') {
+		const char *start;
+		size_t n;
+
+		while (*s == ' ' || *s == '\t' || *s == '(' || *s == '[' || *s == '<' || *s == '"')
+			s++;
+		start = s;
+		while (*s != '\0' && *s != ' ' && *s != '\t')
+			s++;
+		n = (size_t)(s - start);
+		/* Trailing punctuation belongs to the sentence, not to the URL. */
+		while (n > 0 && strchr(")]>\",;", start[n - 1]) != NULL)
+			n--;
+		if (n == 0)
+			continue;
+		if (is_scheme_url(start, n)) {
+			if (n >= size)
+				n = size - 1;
+			memcpy(out, start, n);
+			out[n] = '\0';
+			return 1;
+		}
+		if (is_host_url(start, n)) {
+			snprintf(out, size, "https://%.*s", (int)n, start);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int policy_looks_like_password_prompt(const char *text)
+{
+	static pcre2_code *re;
+	static int tried;
+	char err[256];
+
+	/* Compiled once; the input thread is the only caller outside tests. */
+	if (!tried) {
+		tried = 1;
+		re = rx_compile(prompt_pattern, err, sizeof(err));
+	}
+	return text != NULL && rx_match(re, text);
+}
+
+bool policy_screenshots(const struct policy *p)
+{
+	return p->screenshots;
+}
+
+bool policy_key_text(const struct policy *p, const char *wm_instance, const char *wm_class)
+{
+	return p->key_text && !app_matches(&p->no_text_app, wm_instance, wm_class);
+}
+
+const char *policy_notice_path(const struct policy *p)
+{
+	return p->notice;
+}
+
+int policy_pause_hotkey(const struct policy *p, const char **keysym, uint32_t *mods)
+{
+	if (!p->hotkey_on)
+		return -ENOENT;
+	*keysym = p->hotkey_sym;
+	*mods = p->hotkey_mods;
+	return 0;
+}
+
+int64_t policy_idle_pause_ms(const struct policy *p)
+{
+	return p->idle_ms;
+}
+
+const char *policy_sources(const struct policy *p)
+{
+	return p->sources;
+}
+
+static json_t *list_json(const struct list *l)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < l->n; i++)
+		json_array_append_new(a, json_string(l->v[i]));
+	return a;
+}
+
+char *policy_to_json(const struct policy *p)
+{
+	json_t *o = json_object(), *titles = json_array();
+	char *s;
+
+	for (size_t i = 0; i < p->deny_title.n; i++)
+		json_array_append_new(titles, json_string(p->deny_title.src[i]));
+	json_object_set_new(o, "sources", json_string(p->sources));
+	json_object_set_new(o, "allow", json_pack("{s:o,s:o,s:o}", "app", list_json(&p->allow_app),
+	                    "exe", list_json(&p->allow_exe), "site", list_json(&p->allow_site)));
+	json_object_set_new(o, "deny", json_pack("{s:o,s:o,s:o,s:o}", "app",
+	                    list_json(&p->deny_app), "exe", list_json(&p->deny_exe), "site",
+	                    list_json(&p->deny_site), "title", titles));
+	json_object_set_new(o, "browsers", list_json(&p->browsers));
+	json_object_set_new(o, "capture", json_pack("{s:b,s:b,s:o}", "screenshots",
+	                    (int)p->screenshots, "keystroke_text", (int)p->key_text,
+	                    "no_keystroke_text", list_json(&p->no_text_app)));
+	json_object_set_new(o, "notice", p->notice ? json_string(p->notice) : json_null());
+	json_object_set_new(o, "idle_pause_ms", json_integer((json_int_t)p->idle_ms));
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return s != NULL ? s : util_xstrdup("{}");
+}

@@ -1,0 +1,69 @@
+/*
+ * scope: which parts of the screen show in-scope windows (docs/POLICY.md).
+ *
+ * Opens its own X connection, follows the top-level windows (QueryTree of the
+ * root window gives the stacking order, bottom to top, with and without a
+ * window manager; override-redirect popups included) and their WM_CLASS,
+ * title and executable, judges each with policy_check, and computes the
+ * visible rectangles of in-scope windows: each in-scope client area minus
+ * every window stacked above it. The recorder feeds these to
+ * frames_set_keep so that pixels of anything else are masked before encoding,
+ * and drops pointer events outside them.
+ *
+ * A window without WM_CLASS is kept only when it belongs (by _NET_WM_PID) to
+ * an in-scope application (menus, tooltips); otherwise it is masked. (Password
+ * fields and prompts are masked by the recorder, which knows the focus.) Used
+ * on one thread; never logs titles or classes.
+ */
+#ifndef MIMIC_SCOPE_H
+#define MIMIC_SCOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "grab.h"
+#include "policy.h"
+
+/* Most rectangles the visible in-scope area is described with. */
+#define SCOPE_RECTS_MAX 64
+
+struct scope;
+
+/*
+ * Connects to display (NULL: $DISPLAY) and reads the windows. pol must outlive
+ * the scope. Errors with a one-line *cause: -ENXIO no display, -EIO.
+ */
+int scope_open(const char *display, const struct policy *pol, struct scope **out /* OUT */,
+               char **cause);
+
+/* Closes the connection and frees s. NULL is allowed. */
+void scope_close(struct scope *s);
+
+/* The X connection's file descriptor, to poll for readability. */
+int scope_fd(struct scope *s);
+
+/*
+ * Handles the X events received and, when windows were mapped, moved,
+ * restacked or retitled, reads them again. Returns 1 when the visible in-scope
+ * area changed, 0 when not, -EPIPE when the X connection was lost.
+ */
+int scope_dispatch(struct scope *s);
+
+/*
+ * Copies the visible in-scope rectangles (root coordinates, at most max) and
+ * returns how many. When the area needs more than max rectangles, the smallest
+ * pieces are left out (masked): never more is kept than is in scope.
+ */
+size_t scope_keep_rects(const struct scope *s, struct grab_rect *out /* OUT */, size_t max);
+
+/* 1 when (x, y) lies in the visible in-scope area. */
+int scope_point_kept(const struct scope *s, int32_t x, int32_t y);
+
+/*
+ * Removes hole from the n rectangles in rects (capacity max) and returns the new
+ * count; pieces that do not fit are left out (masked). Exported for tests.
+ */
+size_t scope_subtract(struct grab_rect *rects, size_t n, size_t max,
+                      const struct grab_rect *hole);
+
+#endif

@@ -1,0 +1,369 @@
+/*
+ * Tests for encryption at rest (vault, and its use by blob and store): what is
+ * read back equals what was stored, the file on disk is not the plaintext, and
+ * another key does not open it. Also the key's life: made once, kept 0600
+ * outside the data directory, and a missing or wrong key reported in one line.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "store.h"
+#include "vault.h"
+
+struct fixture {
+	char base[64];      /* a fresh temporary directory: HOME-like */
+	char *data;         /* base/data */
+	char *config;       /* base/config: XDG_CONFIG_HOME, where key files go */
+};
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	strcpy(f->base, "/tmp/mimic-test-vault-XXXXXX");
+	if (mkdtemp(f->base) == NULL)
+		return -1;
+	if (asprintf(&f->data, "%s/data", f->base) < 0 ||
+	    asprintf(&f->config, "%s/config", f->base) < 0)
+		return -1;
+	mkdir(f->data, 0700);
+	setenv("XDG_CONFIG_HOME", f->config, 1);
+	/* Never the desktop keyring of whoever runs the tests. */
+	setenv("MIMIC_KEY_STORE", "file", 1);
+	unsetenv("DBUS_SESSION_BUS_ADDRESS");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	free(f->data);
+	free(f->config);
+	free(f);
+	return 0;
+}
+
+/* Reads a whole file (malloc'ed) and its length. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t *buf;
+	long n;
+
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	*len = (size_t)n;
+	return buf;
+}
+
+static int contains(const uint8_t *hay, size_t n, const void *needle, size_t m)
+{
+	for (size_t i = 0; i + m <= n; i++)
+		if (memcmp(hay + i, needle, m) == 0)
+			return 1;
+	return 0;
+}
+
+static void test_seal_roundtrip_and_wrong_key(void **state)
+{
+	uint8_t k1[VAULT_KEY_BYTES], k2[VAULT_KEY_BYTES], sealed[64], out[64];
+	const char msg[] = "typed secret";
+	struct vault *a, *b;
+	size_t n = 0;
+
+	(void)state;
+	memset(k1, 1, sizeof(k1));
+	memset(k2, 2, sizeof(k2));
+	a = vault_from_key(k1);
+	b = vault_from_key(k2);
+	vault_seal(a, "ad", 2, msg, sizeof(msg), sealed);
+	assert_false(contains(sealed, vault_sealed_len(sizeof(msg)), "secret", 6));
+	assert_int_equal(vault_unseal(a, "ad", 2, sealed, vault_sealed_len(sizeof(msg)), out, &n),
+	                 0);
+	assert_int_equal(n, sizeof(msg));
+	assert_memory_equal(out, msg, sizeof(msg));
+	/* Another key, other associated data, a flipped bit: none opens. */
+	assert_int_equal(vault_unseal(b, "ad", 2, sealed, vault_sealed_len(sizeof(msg)), out, &n),
+	                 -EBADMSG);
+	assert_int_equal(vault_unseal(a, "xx", 2, sealed, vault_sealed_len(sizeof(msg)), out, &n),
+	                 -EBADMSG);
+	sealed[30] ^= 1;
+	assert_int_equal(vault_unseal(a, "ad", 2, sealed, vault_sealed_len(sizeof(msg)), out, &n),
+	                 -EBADMSG);
+	assert_int_equal(vault_unseal(a, "ad", 2, sealed, 3, out, &n), -EBADMSG);
+	vault_close(a);
+	vault_close(b);
+}
+
+static void test_key_made_once_outside_data_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct vault *v1 = NULL, *v2 = NULL;
+	char *cause = NULL, n1[65], n2[65];
+	struct stat sb;
+
+	assert_int_equal(vault_open(f->data, 0, &v1, &cause), -ENOENT);
+	assert_non_null(strstr(cause, "no encryption key"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(vault_open(f->data, VAULT_CREATE, &v1, &cause), 0);
+	assert_non_null(strstr(vault_where(v1), f->config));
+	assert_int_equal(stat(vault_where(v1), &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(vault_open(f->data, VAULT_CREATE, &v2, &cause), 0);
+	/* The same key both times: the same names. */
+	vault_name(v1, "x", 1, n1);
+	vault_name(v2, "x", 1, n2);
+	assert_string_equal(n1, n2);
+	vault_close(v2);
+	v2 = NULL;
+
+	/* A wrong key: one line naming the file. */
+	FILE *fp = fopen(vault_where(v1), "w");
+	assert_non_null(fp);
+	fputs("abababababababababababababababababababababababababababababababab\n", fp);
+	fclose(fp);
+	assert_int_equal(vault_open(f->data, VAULT_CREATE, &v2, &cause), -EKEYREJECTED);
+	assert_null(strchr(cause, '\n'));
+	assert_non_null(strstr(cause, "is not the key of"));
+	free(cause);
+	cause = NULL;
+	unlink(vault_where(v1));
+	assert_int_equal(vault_open(f->data, 0, &v2, &cause), -ENOKEY);
+	assert_non_null(strstr(cause, "missing"));
+	free(cause);
+	vault_close(v1);
+}
+
+static void test_blob_sealed(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t k1[VAULT_KEY_BYTES], k2[VAULT_KEY_BYTES], *raw;
+	char hex[BLOB_HEX_LEN + 1], hex2[BLOB_HEX_LEN + 1], *dir, *path = NULL, *cause = NULL;
+	const char img[] = "RIFF....WEBPVP8 pretend-image-with-a-visible-secret";
+	struct vault *v1, *v2;
+	struct blob *b;
+	void *data = NULL;
+	size_t len = 0, rawlen;
+
+	memset(k1, 7, sizeof(k1));
+	memset(k2, 8, sizeof(k2));
+	v1 = vault_from_key(k1);
+	v2 = vault_from_key(k2);
+	assert_true(asprintf(&dir, "%s/frames", f->data) > 0);
+	assert_int_equal(blob_open(dir, "webp", BLOB_CREATE | BLOB_WRITE, &b, &cause), 0);
+	blob_set_vault(b, v1);
+	assert_int_equal(blob_put(b, img, sizeof(img), hex, &cause), 0);
+	/* Equal bytes, equal name (dedup), and the name is not the plain SHA-256. */
+	assert_int_equal(blob_put(b, img, sizeof(img), hex2, &cause), 0);
+	assert_string_equal(hex, hex2);
+	assert_int_equal(blob_get(b, hex, 1 << 20, &data, &len, &cause), 0);
+	assert_int_equal(len, sizeof(img));
+	assert_memory_equal(data, img, sizeof(img));
+	free(data);
+	data = NULL;
+
+	/* The raw file is not the plaintext, and holds no piece of it. */
+	assert_int_equal(blob_path(b, hex, &path), 0);
+	raw = slurp(path, &rawlen);
+	assert_int_equal(rawlen, blob_stored_len(b, sizeof(img)));
+	assert_false(contains(raw, rawlen, "visible-secret", 14));
+	assert_false(contains(raw, rawlen, "RIFF", 4));
+	free(raw);
+
+	/* Another key does not open it; no key at all says so. */
+	blob_set_vault(b, v2);
+	assert_int_equal(blob_get(b, hex, 1 << 20, &data, &len, &cause), -EBADMSG);
+	assert_null(data);
+	free(cause);
+	cause = NULL;
+	blob_set_vault(b, NULL);
+	assert_int_equal(blob_get(b, hex, 1 << 20, &data, &len, &cause), -ENOKEY);
+	free(cause);
+	blob_close(b);
+	free(path);
+	free(dir);
+	vault_close(v1);
+	vault_close(v2);
+}
+
+static int collect(int64_t id, const struct event *ev, const struct context *ctx, void *arg)
+{
+	struct event *out = arg;
+
+	(void)id;
+	(void)ctx;
+	if (ev->kind == EVENT_KEY_PRESS)
+		*out = *ev;
+	return 0;
+}
+
+static int collect_ctx(int64_t id, const struct event *ev, const struct context *ctx, void *arg)
+{
+	struct context *out = arg;
+
+	(void)id;
+	if (ev->kind == EVENT_FOCUS && ctx != NULL)
+		*out = *ctx;
+	return 0;
+}
+
+static void test_store_events_sealed(void **state)
+{
+	struct fixture *f = *state;
+	struct store_session s = { .start_wall_ns = 1, .start_mono_ns = 1 };
+	struct event evs[2], got;
+	struct context ctx, gotctx;
+	struct store *st = NULL;
+	uint8_t other[VAULT_KEY_BYTES], *raw;
+	char *cause = NULL, *path;
+	struct vault *wrong;
+	size_t rawlen;
+	int64_t id;
+
+	memset(evs, 0, sizeof(evs));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.seq = 1;
+	ctx.t_ns = 5;
+	strcpy(ctx.wm_class, "XTerm");
+	strcpy(ctx.title, "Quarterly salaries.ods");
+	evs[0].t_ns = 10;
+	evs[0].kind = EVENT_FOCUS;
+	evs[0].context = 1;
+	evs[1].t_ns = 20;
+	evs[1].kind = EVENT_KEY_PRESS;
+	evs[1].detail = 38;
+	evs[1].context = 1;
+	strcpy(evs[1].keysym, "Zcaron");
+	strcpy(evs[1].text, "\xc5\xbd");
+	assert_int_equal(store_open(f->data, 0, &st, &cause), 0);
+	assert_int_equal(store_session_begin(st, &s, &id, &cause), 0);
+	assert_int_equal(store_write_batch(st, id, evs, 2, &ctx, 1, &cause), 0);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_events_foreach(st, id, collect, &got, &cause), 0);
+	assert_int_equal(got.detail, 38);
+	assert_string_equal(got.keysym, "Zcaron");
+	assert_string_equal(got.text, "\xc5\xbd");
+	memset(&gotctx, 0, sizeof(gotctx));
+	assert_int_equal(store_events_foreach(st, id, collect_ctx, &gotctx, &cause), 0);
+	assert_string_equal(gotctx.title, "Quarterly salaries.ods");
+	assert_string_equal(gotctx.wm_class, "XTerm");
+	/* Kinds and times stay plain: counting works without the key. */
+	int64_t counts[EVENT_KIND_MAX_];
+	assert_int_equal(store_session_counts(st, id, counts, &cause), 0);
+	assert_int_equal(counts[EVENT_KEY_PRESS], 1);
+	assert_int_equal(store_compact(st, &cause), 0);
+
+	/* Another key: one line, not garbage. */
+	memset(other, 9, sizeof(other));
+	wrong = vault_from_key(other);
+	store_set_vault(st, wrong);
+	assert_int_equal(store_events_foreach(st, id, collect, &got, &cause), -EBADMSG);
+	assert_null(strchr(cause, '\n'));
+	free(cause);
+	cause = NULL;
+	store_close(st);
+	vault_close(wrong);
+
+	/* The database file holds neither the title nor the keysym in the clear. */
+	assert_true(asprintf(&path, "%s/%s", f->data, STORE_DB_NAME) > 0);
+	raw = slurp(path, &rawlen);
+	assert_false(contains(raw, rawlen, "salaries", 8));
+	assert_false(contains(raw, rawlen, "Zcaron", 6));
+	assert_true(contains(raw, rawlen, "XTerm", 5));
+	free(raw);
+	free(path);
+}
+
+/* Rows stored before encryption (written here in the clear) are sealed at start. */
+static void test_seal_plain_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct store_session s = { .start_wall_ns = 1, .start_mono_ns = 1 };
+	struct store *st = NULL;
+	sqlite3 *db = NULL;
+	char *cause = NULL, *path, *sql;
+	struct event got;
+	struct context gotctx;
+	uint8_t *raw;
+	size_t rawlen;
+	int64_t id, n = 0;
+
+	assert_int_equal(store_open(f->data, 0, &st, &cause), 0);
+	assert_int_equal(store_session_begin(st, &s, &id, &cause), 0);
+	assert_true(asprintf(&path, "%s/%s", f->data, STORE_DB_NAME) > 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_true(asprintf(&sql, "INSERT INTO contexts (session, seq, t_ns, \"window\", pid, x, "
+	                     "y, w, h, title) VALUES (%lld, 1, 1, 1, 1, 0, 0, 1, 1, "
+	                     "'Payroll of Mrs Plaintext'); INSERT INTO events (session, t_ns, kind, "
+	                     "source, device, context, x, y, detail, mods, amount, keysym, text) "
+	                     "VALUES (%lld, 2, %d, 0, 0, 1, 0, 0, 0, 0, 0, '', ''), (%lld, 3, %d, 0, "
+	                     "0, 1, 0, 0, 52, 0, 0, 'Ydiaeresis', 'Y');", (long long)id,
+	                     (long long)id, EVENT_FOCUS, (long long)id, EVENT_KEY_PRESS) > 0);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(sql);
+	assert_int_equal(store_seal_plain(st, &n, &cause), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_compact(st, &cause), 0);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_events_foreach(st, id, collect, &got, &cause), 0);
+	assert_string_equal(got.keysym, "Ydiaeresis");
+	assert_int_equal(got.detail, 52);
+	memset(&gotctx, 0, sizeof(gotctx));
+	assert_int_equal(store_events_foreach(st, id, collect_ctx, &gotctx, &cause), 0);
+	assert_string_equal(gotctx.title, "Payroll of Mrs Plaintext");
+	assert_int_equal(store_seal_plain(st, &n, &cause), 0);
+	assert_int_equal(n, 0);
+	store_close(st);
+	raw = slurp(path, &rawlen);
+	assert_false(contains(raw, rawlen, "Plaintext", 9));
+	assert_false(contains(raw, rawlen, "Ydiaeresis", 10));
+	free(raw);
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_seal_roundtrip_and_wrong_key),
+		cmocka_unit_test_setup_teardown(test_key_made_once_outside_data_dir, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_blob_sealed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_events_sealed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal_plain_rows, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
