@@ -1,0 +1,305 @@
+/*
+ * cmd_export: `mimic export`, which writes sessions as a dataset (JSON Lines or
+ * WebDataset shards, docs/EXPORT.md), and `mimic stats`, which counts their
+ * steps by action, interaction type and application. Both only read the data
+ * directory: they work while a recorder writes.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "export.h"
+#include "paths.h"
+#include "store.h"
+#include "util.h"
+
+struct ids {
+	int64_t *v;
+	size_t n;
+};
+
+static int add_session(const struct store_session *s, void *arg)
+{
+	struct ids *ids = arg;
+
+	ids->v = util_xrealloc(ids->v, (ids->n + 1) * sizeof(*ids->v));
+	ids->v[ids->n++] = s->id;
+	return 0;
+}
+
+/* The sessions SPEC (or every session with all) names, in recorded order. */
+static int resolve_sessions(const char *dir, const char *spec, int all, struct ids *ids,
+                            char **cause)
+{
+	struct store *st = NULL;
+	char *data_dir = NULL;
+	int64_t id;
+	int rc;
+
+	rc = paths_data_dir(dir, &data_dir, cause);
+	if (rc == 0)
+		rc = store_open(data_dir, STORE_READONLY, &st, cause);
+	if (rc == 0 && all) {
+		rc = store_sessions_foreach(st, add_session, ids, cause);
+	} else if (rc == 0) {
+		rc = store_session_resolve(st, spec, &id, cause);
+		if (rc == 0) {
+			ids->v = util_xmalloc(sizeof(*ids->v));
+			ids->v[0] = id;
+			ids->n = 1;
+		}
+	}
+	if (rc == 0 && ids->n == 0)
+		rc = util_fail(cause, -ENOENT, "there are no sessions in %s yet", data_dir);
+	store_close(st);
+	free(data_dir);
+	return rc;
+}
+
+/* A size such as 4096, 500K, 100M or 2G. */
+static int parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || v <= 0)
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		v *= 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		v *= 1024 * 1024, end++;
+	else if (*end == 'G' || *end == 'g')
+		v *= 1024LL * 1024 * 1024, end++;
+	if (*end != '\0')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+enum { OPT_EPISODE_IDLE = 256, OPT_NO_SPLIT_APP, OPT_KEY, OPT_RULES, OPT_IMAGE, OPT_SHARD,
+       OPT_CONFIG };
+
+/*
+ * The thresholds: the exporter's defaults, then the [export] section of the
+ * settings file (--config FILE, else the user's file when it exists).
+ */
+static int load_params(const char *config_path, struct export_params *p)
+{
+	struct config c;
+	char *cause = NULL;
+
+	export_params_defaults(p);
+	if (config_load(config_path, &c, &cause) != 0)
+		return cli_fail(cause);
+	export_params_from_config(&c.export_, p);
+	return 0;
+}
+
+/* The --config argument, found before the other options are applied over it. */
+static const char *config_arg(int argc, char **argv)
+{
+	const char *path = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+	}
+	return path;
+}
+
+/* The options export and stats share. Returns 0, or CLI_USAGE after a message. */
+static int episode_option(int ch, const char *arg, struct export_params *p)
+{
+	int64_t ns;
+
+	if (ch == OPT_EPISODE_IDLE) {
+		if (util_parse_duration(arg, &ns) != 0 || ns < 1000000 ||
+		    ns / 1000000 > 24LL * 3600 * 1000) {
+			fprintf(stderr, "mimic: --episode-idle takes a duration such as 2m or 90s "
+			                "('%s')\n", arg);
+			return CLI_USAGE;
+		}
+		p->episode_idle_ms = (int)(ns / 1000000);
+		return 0;
+	}
+	p->episode_split_app = 0;
+	return 0;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "image", required_argument, NULL, OPT_IMAGE },
+		{ "shard-size", required_argument, NULL, OPT_SHARD },
+		{ "episode-idle", required_argument, NULL, OPT_EPISODE_IDLE },
+		{ "no-split-app", no_argument, NULL, OPT_NO_SPLIT_APP },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "rules", required_argument, NULL, OPT_RULES },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage[] =
+		"usage: mimic export SESSION|--all --format jsonl|webdataset --out DIR\n"
+		"         [--image png|jpeg|webp] [--shard-size SIZE] [--episode-idle DURATION]\n"
+		"         [--no-split-app] [--key FILE] [--rules FILE] [--config FILE] [--data-dir DIR]\n"
+		"SESSION is a session id, a session name, or `last`. DIR must be new or empty.\n";
+	struct export_opts o;
+	struct export_report rep;
+	struct ids ids = { 0 };
+	const char *dir = NULL;
+	char *cause = NULL;
+	int all = 0, ch, rc, have_format = 0;
+
+	export_opts_defaults(&o);
+	if (load_params(config_arg(argc, argv), &o.params) != 0)
+		return CLI_ERROR;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "af:o:d:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'a': all = 1; break;
+		case 'f':
+			if (strcmp(optarg, "jsonl") == 0) {
+				o.format = EXPORT_JSONL;
+			} else if (strcmp(optarg, "webdataset") == 0 || strcmp(optarg, "wds") == 0) {
+				o.format = EXPORT_WEBDATASET;
+			} else {
+				fprintf(stderr, "mimic: --format is jsonl or webdataset ('%s')\n", optarg);
+				return CLI_USAGE;
+			}
+			have_format = 1;
+			break;
+		case 'o': o.out_dir = optarg; break;
+		case 'd': dir = optarg; break;
+		case OPT_IMAGE:
+			if (encode_format_parse(optarg, &o.image) != 0) {
+				fprintf(stderr, "mimic: --image is png, jpeg or webp ('%s')\n", optarg);
+				return CLI_USAGE;
+			}
+			break;
+		case OPT_SHARD:
+			if (parse_size(optarg, &o.shard_bytes) != 0 || o.shard_bytes < 4096) {
+				fprintf(stderr, "mimic: --shard-size takes a size of at least 4096 bytes, "
+				                "such as 500M ('%s')\n", optarg);
+				return CLI_USAGE;
+			}
+			break;
+		case OPT_EPISODE_IDLE:
+		case OPT_NO_SPLIT_APP:
+			if (episode_option(ch, optarg, &o.params) != 0)
+				return CLI_USAGE;
+			break;
+		case OPT_KEY: o.key_path = optarg; break;
+		case OPT_CONFIG: break;
+		case OPT_RULES: o.redact_rules = optarg; break;
+		case 'h': fputs(usage, stdout); return CLI_OK;
+		default: fputs(usage, stderr); return CLI_USAGE;
+		}
+	}
+	if (optind + (all ? 0 : 1) != argc || o.out_dir == NULL || !have_format) {
+		fputs(usage, stderr);
+		return CLI_USAGE;
+	}
+	rc = resolve_sessions(dir, all ? NULL : argv[optind], all, &ids, &cause);
+	if (rc == 0) {
+		o.data_dir = dir;
+		o.sessions = ids.v;
+		o.n_sessions = ids.n;
+		rc = export_run(&o, &rep, &cause);
+	}
+	free(ids.v);
+	if (rc != 0)
+		return cli_fail(cause);
+	fprintf(stderr, "mimic: exported %llu steps in %llu episodes from %llu sessions to %s "
+	        "(%llu images, %.1f MB, %.1f s)\n", (unsigned long long)rep.steps,
+	        (unsigned long long)rep.episodes, (unsigned long long)rep.sessions, o.out_dir,
+	        (unsigned long long)rep.images, (double)rep.bytes / 1e6, rep.seconds);
+	if (rep.frames_missing > 0 || rep.frames_dropped > 0 || rep.steps_without_frame > 0 ||
+	    rep.texts_dropped > 0 || rep.sessions_unclosed > 0)
+		fprintf(stderr, "mimic: skipped: %llu frames missing or unreadable, %llu frames "
+		        "dropped by redaction, %llu steps without a pre-action image (%llu left out of "
+		        "the shards), %llu text "
+		        "fields dropped, %llu sessions not closed (exported as far as stored); "
+		        "see README.md in the export\n",
+		        (unsigned long long)rep.frames_missing, (unsigned long long)rep.frames_dropped,
+		        (unsigned long long)rep.steps_without_frame,
+		        (unsigned long long)rep.steps_left_out,
+		        (unsigned long long)rep.texts_dropped,
+		        (unsigned long long)rep.sessions_unclosed);
+	return CLI_OK;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "episode-idle", required_argument, NULL, OPT_EPISODE_IDLE },
+		{ "no-split-app", no_argument, NULL, OPT_NO_SPLIT_APP },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage[] =
+		"usage: mimic stats [SESSION|--all] [--json] [--config FILE] [--data-dir DIR]\n"
+		"Counts steps by action and interaction type, per application (default: all "
+		"sessions).\n";
+	struct export_params p;
+	struct export_stats *s = NULL;
+	struct ids ids = { 0 };
+	const char *dir = NULL;
+	char *cause = NULL;
+	int all = 0, json = 0, ch, rc;
+
+	if (load_params(config_arg(argc, argv), &p) != 0)
+		return CLI_ERROR;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "ajd:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_CONFIG: break;
+		case 'a': all = 1; break;
+		case 'j': json = 1; break;
+		case 'd': dir = optarg; break;
+		case OPT_EPISODE_IDLE:
+		case OPT_NO_SPLIT_APP:
+			if (episode_option(ch, optarg, &p) != 0)
+				return CLI_USAGE;
+			break;
+		case 'h': fputs(usage, stdout); return CLI_OK;
+		default: fputs(usage, stderr); return CLI_USAGE;
+		}
+	}
+	if (optind < argc - 1 || (all && optind != argc)) {
+		fputs(usage, stderr);
+		return CLI_USAGE;
+	}
+	if (optind == argc)
+		all = 1;
+	rc = resolve_sessions(dir, all ? NULL : argv[optind], all, &ids, &cause);
+	if (rc == 0)
+		rc = export_stats_run(dir, ids.v, ids.n, &p, &s, &cause);
+	free(ids.v);
+	if (rc == 0)
+		rc = export_stats_print(s, stdout, json);
+	export_stats_free(s);
+	if (rc == 0 && fflush(stdout) != 0)
+		rc = util_fail(&cause, -EIO, "cannot write the counts: %s", strerror(errno));
+	if (rc != 0)
+		return cli_fail(cause != NULL ? cause : util_xstrdup("cannot print the counts"));
+	return CLI_OK;
+}

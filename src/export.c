@@ -1,0 +1,1629 @@
+/*
+ * export: sessions to datasets (see export.h and docs/EXPORT.md).
+ *
+ * One pass per session: the stored events are pushed through the reducer in
+ * order, each action it gives is held until the next one arrives (the frame
+ * after an action is looked for up to the next action's start), then it is
+ * placed in an episode, redacted, given its element and frames, and written.
+ * Frames are rebuilt from their key frame and patches (docs/FRAMES.md) on one
+ * working image that is moved forward as the steps go, so a patch chain is
+ * decoded once, not once per step.
+ */
+#include "export.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "blob.h"
+#include "frames.h"
+#include "paths.h"
+#include "pseudo.h"
+#include "redact.h"
+#include "scrub.h"
+#include "util.h"
+
+/* Largest blob read back (as `mimic frame`). */
+#define EXPORT_BLOB_MAX (256u * 1024 * 1024)
+/* Longest patch chain followed back to its key frame. */
+#define EXPORT_CHAIN_MAX 10000
+/* Encoded images kept for reuse (a frame is often the post of one step and the pre of the next). */
+#define EXPORT_ENC_CACHE 4
+/* Room for one action's step JSON. */
+#define EXPORT_STEP_JSON_MAX (64 * 1024)
+
+/* Action names in a fixed order, for the counts. */
+static const char *const kind_names[] = {
+	"click", "double_click", "triple_click", "right_click", "middle_click", "back_click",
+	"forward_click", "drag", "scroll", "type", "hotkey", "press", "move", "wait", "switch",
+};
+#define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
+
+void export_params_defaults(struct export_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	reduce_params_defaults(&p->reduce);
+	p->episode_idle_ms = 120000;
+	p->episode_split_app = 1;
+	p->post_max_ms = 10000;
+}
+
+void export_params_from_config(const struct config_export *c, struct export_params *p)
+{
+	int *const field[CONFIG_EXPORT_COUNT_] = {
+		[CONFIG_EXPORT_DOUBLE_CLICK_MS] = &p->reduce.double_click_ms,
+		[CONFIG_EXPORT_DOUBLE_CLICK_PX] = &p->reduce.double_click_px,
+		[CONFIG_EXPORT_DRAG_MIN_PX] = &p->reduce.drag_min_px,
+		[CONFIG_EXPORT_TYPE_GAP_MS] = &p->reduce.type_gap_ms,
+		[CONFIG_EXPORT_SCROLL_GAP_MS] = &p->reduce.scroll_gap_ms,
+		[CONFIG_EXPORT_WAIT_MS] = &p->reduce.wait_ms,
+		[CONFIG_EXPORT_FOCUS_FOLLOW_MS] = &p->reduce.focus_follow_ms,
+		[CONFIG_EXPORT_PATH_MAX] = &p->reduce.path_max,
+		[CONFIG_EXPORT_EPISODE_IDLE_MS] = &p->episode_idle_ms,
+		[CONFIG_EXPORT_EPISODE_SPLIT_APP] = &p->episode_split_app,
+	};
+
+	for (int k = 0; k < CONFIG_EXPORT_COUNT_; k++) {
+		if (c->set_mask & (1u << k))
+			*field[k] = c->value[k];
+	}
+}
+
+int export_params_check(const struct export_params *p, char **cause)
+{
+	int rc = reduce_params_check(&p->reduce, cause);
+
+	if (rc != 0)
+		return rc;
+	if (p->episode_idle_ms <= 0)
+		return util_fail(cause, -EINVAL, "episode_idle_ms must be > 0");
+	if (p->post_max_ms < 0)
+		return util_fail(cause, -EINVAL, "post_max_ms must be >= 0");
+	return 0;
+}
+
+int export_params_json(const struct export_params *p, char *buf, size_t n)
+{
+	char red[512];
+	int rc, len;
+
+	if (p == NULL || buf == NULL)
+		return -EINVAL;
+	rc = reduce_params_json(&p->reduce, red, sizeof(red));
+	if (rc != 0)
+		return rc;
+	len = snprintf(buf, n, "{\"reduce\":%s,\"episode_idle_ms\":%d,\"episode_split_app\":%s,"
+	               "\"post_max_ms\":%d}", red, p->episode_idle_ms,
+	               p->episode_split_app ? "true" : "false", p->post_max_ms);
+	return len < 0 || (size_t)len >= n ? -ENOSPC : 0;
+}
+
+void export_opts_defaults(struct export_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->format = EXPORT_JSONL;
+	o->image = ENCODE_PNG;
+	o->shard_bytes = INT64_C(256) * 1024 * 1024;
+	export_params_defaults(&o->params);
+}
+
+/* ---- episodes ---- */
+
+void export_split_init(struct export_split *s, const struct export_params *p,
+                       const struct store_task *tasks, size_t n_tasks)
+{
+	memset(s, 0, sizeof(*s));
+	s->p = p;
+	s->tasks = tasks;
+	s->n_tasks = n_tasks;
+	s->episode = -1;
+	s->fresh = 1;
+}
+
+/* The outcome of the task started by tasks[i]: its end marker's, 0 when it has none. */
+static int task_outcome(const struct export_split *s, size_t i)
+{
+	for (size_t j = i + 1; j < s->n_tasks; j++) {
+		if (s->tasks[j].kind == STORE_TASK_END)
+			return s->tasks[j].outcome;
+		if (s->tasks[j].kind == STORE_TASK_START)
+			break;
+	}
+	return STORE_TASK_NONE;
+}
+
+int64_t export_split_push(struct export_split *s, const struct reduce_action *a,
+                          const char *app)
+{
+	int64_t t = a->t_start_ns;
+	int64_t idle_ns = (int64_t)s->p->episode_idle_ms * 1000000;
+	int newep = 0;
+
+	if (app == NULL)
+		app = "";
+	/* Markers up to the action's start decide whether it is inside a task. */
+	while (s->next < s->n_tasks && s->tasks[s->next].t_ns <= t) {
+		const struct store_task *m = &s->tasks[s->next];
+
+		if (m->kind == STORE_TASK_START) {
+			s->task = m;
+			s->outcome = task_outcome(s, s->next);
+			s->start_ns = m->t_ns;
+			s->episode++;
+			s->fresh = 0;
+		} else if (m->kind == STORE_TASK_END && s->task != NULL) {
+			s->task = NULL;
+			s->outcome = 0;
+			s->fresh = 1;
+		}
+		s->next++;
+	}
+	if (s->task != NULL) {
+		s->last_end_ns = a->t_end_ns;
+		util_strlcpy_utf8(s->last_app, app, sizeof(s->last_app));
+		return s->episode;
+	}
+	if (a->kind == REDUCE_WAIT && a->duration_ns >= idle_ns) {
+		s->fresh = 1;
+		return -1;
+	}
+	if (s->fresh || s->episode < 0 || t - s->last_end_ns >= idle_ns)
+		newep = 1;
+	else if (s->p->episode_split_app && app[0] != '\0' && s->last_app[0] != '\0' &&
+	         strcmp(app, s->last_app) != 0)
+		newep = 1;
+	if (newep) {
+		s->episode++;
+		s->start_ns = t;
+		s->fresh = 0;
+	}
+	s->last_end_ns = a->t_end_ns;
+	if (app[0] != '\0')
+		util_strlcpy_utf8(s->last_app, app, sizeof(s->last_app));
+	return s->episode;
+}
+
+/* ---- counts by application ---- */
+
+struct app_counts {
+	char app[STORE_EL_APP_MAX];
+	uint64_t steps;
+	uint64_t by_kind[N_KINDS];
+	uint64_t by_interaction[REDUCE_I_MAX_];
+};
+
+struct export_stats {
+	struct app_counts *apps;
+	size_t n_apps;
+	uint64_t steps, episodes, labelled, sessions, idle_gaps;
+	uint64_t by_kind[N_KINDS];
+	uint64_t by_interaction[REDUCE_I_MAX_];
+};
+
+static size_t kind_index(const struct reduce_action *a)
+{
+	const char *n = reduce_action_name(a);
+
+	for (size_t i = 0; i < N_KINDS; i++) {
+		if (strcmp(n, kind_names[i]) == 0)
+			return i;
+	}
+	return N_KINDS - 1;
+}
+
+static void stats_count(struct export_stats *s, const char *app, const struct reduce_action *a)
+{
+	size_t k = kind_index(a), i;
+	int in = a->interaction >= 0 && a->interaction < REDUCE_I_MAX_ ? a->interaction : 0;
+
+	for (i = 0; i < s->n_apps; i++) {
+		if (strcmp(s->apps[i].app, app) == 0)
+			break;
+	}
+	if (i == s->n_apps) {
+		s->apps = util_xrealloc(s->apps, (s->n_apps + 1) * sizeof(*s->apps));
+		memset(&s->apps[i], 0, sizeof(s->apps[i]));
+		util_strlcpy_utf8(s->apps[i].app, app, sizeof(s->apps[i].app));
+		s->n_apps++;
+	}
+	s->apps[i].steps++;
+	s->apps[i].by_kind[k]++;
+	s->apps[i].by_interaction[in]++;
+	s->steps++;
+	s->by_kind[k]++;
+	s->by_interaction[in]++;
+}
+
+void export_stats_free(struct export_stats *s)
+{
+	if (s == NULL)
+		return;
+	free(s->apps);
+	free(s);
+}
+
+static json_t *counts_json(const uint64_t *kinds, const uint64_t *inter)
+{
+	json_t *o = json_object(), *k = json_object(), *t = json_object();
+
+	for (size_t i = 0; i < N_KINDS; i++) {
+		if (kinds[i] > 0)
+			json_object_set_new(k, kind_names[i], json_integer((json_int_t)kinds[i]));
+	}
+	for (int i = 0; i < REDUCE_I_MAX_; i++) {
+		if (inter[i] > 0)
+			json_object_set_new(t, reduce_interaction_name(i),
+			                    json_integer((json_int_t)inter[i]));
+	}
+	json_object_set_new(o, "actions", k);
+	json_object_set_new(o, "interactions", t);
+	return o;
+}
+
+int export_stats_print(const struct export_stats *s, FILE *f, int json)
+{
+	if (json) {
+		json_t *o = json_object(), *apps = json_object();
+		char *line;
+
+		json_object_set_new(o, "sessions", json_integer((json_int_t)s->sessions));
+		json_object_set_new(o, "episodes", json_integer((json_int_t)s->episodes));
+		json_object_set_new(o, "labelled_episodes", json_integer((json_int_t)s->labelled));
+		json_object_set_new(o, "steps", json_integer((json_int_t)s->steps));
+		json_object_set_new(o, "total", counts_json(s->by_kind, s->by_interaction));
+		for (size_t i = 0; i < s->n_apps; i++) {
+			json_t *a = counts_json(s->apps[i].by_kind, s->apps[i].by_interaction);
+
+			json_object_set_new(a, "steps", json_integer((json_int_t)s->apps[i].steps));
+			json_object_set_new(apps, s->apps[i].app, a);
+		}
+		json_object_set_new(o, "apps", apps);
+		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(o);
+		if (line == NULL)
+			return -ENOMEM;
+		fprintf(f, "%s\n", line);
+		free(line);
+		return ferror(f) ? -EIO : 0;
+	}
+	fprintf(f, "%llu sessions, %llu episodes (%llu with a task), %llu steps\n",
+	        (unsigned long long)s->sessions, (unsigned long long)s->episodes,
+	        (unsigned long long)s->labelled, (unsigned long long)s->steps);
+	for (size_t a = 0; a <= s->n_apps; a++) {
+		const uint64_t *k = a == 0 ? s->by_kind : s->apps[a - 1].by_kind;
+		const uint64_t *t = a == 0 ? s->by_interaction : s->apps[a - 1].by_interaction;
+
+		if (a == 0)
+			fprintf(f, "\nall applications\n");
+		else
+			fprintf(f, "\n%s (%llu steps)\n", s->apps[a - 1].app,
+			        (unsigned long long)s->apps[a - 1].steps);
+		fprintf(f, "  by action:");
+		for (size_t i = 0; i < N_KINDS; i++) {
+			if (k[i] > 0)
+				fprintf(f, " %s %llu", kind_names[i], (unsigned long long)k[i]);
+		}
+		fprintf(f, "\n  by interaction:");
+		for (int i = 0; i < REDUCE_I_MAX_; i++) {
+			if (t[i] > 0)
+				fprintf(f, " %s %llu", reduce_interaction_name(i),
+				        (unsigned long long)t[i]);
+		}
+		fprintf(f, "\n");
+	}
+	return ferror(f) ? -EIO : 0;
+}
+
+/* ---- the exporter ---- */
+
+struct frame_ix {
+	int64_t id, t_ns, event_id;
+	char trigger;            /* 'p' pre, 's' settle, 'f' focus, 'i' idle */
+};
+
+struct ctx_ix {
+	char app[STORE_EL_APP_MAX];
+	char title[CONTEXT_STR_MAX];
+};
+
+struct enc_slot {
+	int64_t session, id;     /* id 0: empty */
+	int verdict;             /* 0 image, 1 dropped, < 0 missing */
+	uint8_t *data;
+	size_t len;
+};
+
+/* The element lookup given to the reducer. */
+struct el_lookup {
+	struct store *st;
+	int64_t session;
+	struct store_element el;
+	struct reduce_element re;
+	const char *anc[STORE_EL_ANCESTORS_MAX];
+};
+
+struct exporter {
+	const struct export_opts *o;
+	struct export_report *rep;
+	struct export_stats *stats;   /* counts by application (both modes) */
+	int stats_only;
+	char *data_dir;
+	struct store *st;
+	struct blob *blobs[2];
+	char *blob_ext[2];
+	struct encode *enc;
+	struct redact *rd;
+	struct pseudo *ps;
+	char user_ps[PSEUDO_HEX_LEN + 1];
+	char *step_buf;
+
+	/* The working image: the whole screen of frame work_id of work_session. */
+	struct grab_image work, scratch;
+	int64_t work_session, work_id;
+	struct enc_slot cache[EXPORT_ENC_CACHE];
+	size_t cache_next;
+
+	/* JSONL */
+	FILE *jsonl;
+	int64_t *written;             /* open-addressing set of frame keys written as files */
+	size_t written_cap, written_n;
+
+	/* WebDataset */
+	struct archive *ar;
+	int ar_fd;
+	int64_t shard_no, shard_size, shard_samples;
+};
+
+struct sess {
+	struct exporter *x;
+	struct store_session info;
+	struct frame_ix *by_t, *pre;
+	size_t n_by_t, n_pre, cap_by_t, cap_pre;
+	struct store_task *tasks;
+	size_t n_tasks;
+	struct ctx_ix *ctxs;         /* indexed by context seq */
+	size_t n_ctxs;
+	char host_ps[PSEUDO_HEX_LEN + 1];
+	struct reduce *r;
+	struct scrub_typed *typed;   /* joins the pieces of typing runs before redaction */
+	struct el_lookup lk;
+	struct export_split split;
+	int64_t episode;             /* the episode of the last written step, -1 none */
+	int64_t step;
+	int have_pending;
+	struct reduce_action pending, cur;
+	int err;                     /* a write error that ends the export */
+	char *cause;
+};
+
+static int cmp_by_t(const void *a, const void *b)
+{
+	const struct frame_ix *x = a, *y = b;
+
+	if (x->t_ns != y->t_ns)
+		return x->t_ns < y->t_ns ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_by_event(const void *a, const void *b)
+{
+	const struct frame_ix *x = a, *y = b;
+
+	if (x->event_id != y->event_id)
+		return x->event_id < y->event_id ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int collect_frame(const struct store_frame *fr, void *arg)
+{
+	struct sess *s = arg;
+	struct frame_ix f = { fr->id, fr->t_ns, fr->event_id, fr->trigger[0] };
+
+	if (s->n_by_t == s->cap_by_t) {
+		s->cap_by_t = s->cap_by_t ? s->cap_by_t * 2 : 256;
+		s->by_t = util_xrealloc(s->by_t, s->cap_by_t * sizeof(*s->by_t));
+	}
+	s->by_t[s->n_by_t++] = f;
+	if (strcmp(fr->trigger, "pre") == 0 && fr->event_id > 0) {
+		if (s->n_pre == s->cap_pre) {
+			s->cap_pre = s->cap_pre ? s->cap_pre * 2 : 256;
+			s->pre = util_xrealloc(s->pre, s->cap_pre * sizeof(*s->pre));
+		}
+		s->pre[s->n_pre++] = f;
+	}
+	return 0;
+}
+
+static int collect_task(const struct store_task *t, void *arg)
+{
+	struct sess *s = arg;
+
+	s->tasks = util_xrealloc(s->tasks, (s->n_tasks + 1) * sizeof(*s->tasks));
+	s->tasks[s->n_tasks++] = *t;
+	return 0;
+}
+
+/* The newest frame with t_ns in (after, upto]; NULL when none. */
+static const struct frame_ix *frame_at_or_before(const struct sess *s, int64_t after,
+                                                 int64_t upto)
+{
+	size_t lo = 0, hi = s->n_by_t;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->by_t[mid].t_ns <= upto)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || s->by_t[lo - 1].t_ns <= after)
+		return NULL;
+	return &s->by_t[lo - 1];
+}
+
+/* The action's pre-action frame: its anchor's "pre" frame, else the newest before it. */
+static const struct frame_ix *find_pre(const struct sess *s, const struct reduce_action *a)
+{
+	if (a->anchor_id > 0 && s->n_pre > 0) {
+		size_t lo = 0, hi = s->n_pre;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (s->pre[mid].event_id < a->anchor_id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < s->n_pre && s->pre[lo].event_id == a->anchor_id)
+			return &s->pre[lo];
+	}
+	return frame_at_or_before(s, INT64_MIN, a->t_start_ns);
+}
+
+/* The frame after the action settled: the newest after it and before the next action. */
+static const struct frame_ix *find_post(const struct sess *s, const struct reduce_action *a,
+                                        int64_t next_start)
+{
+	int64_t cap = a->t_end_ns + (int64_t)s->x->o->params.post_max_ms * 1000000;
+
+	return frame_at_or_before(s, a->t_end_ns, next_start < cap ? next_start : cap);
+}
+
+static const struct reduce_element *lookup_element(void *arg, int64_t event_id)
+{
+	struct el_lookup *lk = arg;
+	int32_t i;
+
+	if (store_element_get(lk->st, lk->session, event_id, &lk->el, NULL) != 0 ||
+	    lk->el.status != 0 || lk->el.role[0] == '\0')
+		return NULL;
+	for (i = 0; i < lk->el.n_ancestors && i < STORE_EL_ANCESTORS_MAX; i++)
+		lk->anc[i] = lk->el.ancestors[i].role;
+	lk->re.id = event_id;
+	lk->re.role = lk->el.role;
+	lk->re.name = lk->el.name;
+	lk->re.ancestors = lk->anc;
+	lk->re.n_ancestors = (size_t)i;
+	return &lk->re;
+}
+
+/* ---- redaction of text fields ---- */
+
+/*
+ * Returns text redacted (malloc'ed), or NULL when it could not be scanned: then
+ * the field is left out. *risk collects the risk flags found.
+ */
+static char *redact_field(struct exporter *x, const char *text, unsigned *risk, int *changed)
+{
+	char *out = NULL;
+	size_t outlen = 0;
+	unsigned mask = 0;
+
+	if (redact_apply(x->rd, text, strlen(text), &out, &outlen, &mask) != 0) {
+		x->rep->texts_dropped++;
+		*risk |= REDACT_RISK_HIGH;
+		*changed = 1;
+		return NULL;
+	}
+	if (mask != 0) {
+		x->rep->texts_redacted++;
+		*changed = 1;
+	}
+	*risk |= mask;
+	return out;
+}
+
+/* Sets key of o to text redacted, or to null when it could not be scanned. */
+static void set_redacted(struct exporter *x, json_t *o, const char *key, const char *text,
+                         unsigned *risk, int *changed)
+{
+	char *r = redact_field(x, text, risk, changed);
+
+	json_object_set_new(o, key, r != NULL ? json_string(r) : json_null());
+	free(r);
+}
+
+/* ---- frames ---- */
+
+static int blobs_for(struct exporter *x, const char *format, struct blob **out, char **cause)
+{
+	char *fdir, *why = NULL;
+	int i, rc;
+
+	for (i = 0; i < 2; i++) {
+		if (x->blob_ext[i] != NULL && strcmp(x->blob_ext[i], format) == 0) {
+			*out = x->blobs[i];
+			return 0;
+		}
+		if (x->blob_ext[i] == NULL)
+			break;
+	}
+	if (i == 2)
+		return util_fail(cause, -EINVAL, "frames in more than two formats");
+	fdir = util_xasprintf("%s/frames", x->data_dir);
+	rc = blob_open(fdir, format, 0, &x->blobs[i], &why);
+	if (rc != 0)
+		rc = util_fail(cause, rc, "%s", why != NULL ? why : "cannot open the frames");
+	free(why);
+	free(fdir);
+	if (rc != 0)
+		return rc;
+	/* Frames are sealed at rest (blob.h): the store's vault opens them. */
+	{
+		struct vault *v = NULL;
+
+		rc = store_vault(x->st, &v, cause);
+		if (rc == -ENOENT) {
+			if (cause != NULL) {
+				free(*cause);
+				*cause = NULL;
+			}
+			v = NULL;
+		} else if (rc != 0) {
+			blob_close(x->blobs[i]);
+			x->blobs[i] = NULL;
+			return rc;
+		}
+		blob_set_vault(x->blobs[i], v);
+	}
+	x->blob_ext[i] = util_xstrdup(format);
+	*out = x->blobs[i];
+	return 0;
+}
+
+static int load_blob(struct exporter *x, const struct store_frame *fr, struct grab_image *img,
+                     char **cause)
+{
+	struct blob *b = NULL;
+	void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = blobs_for(x, fr->format, &b, cause);
+	if (rc == 0)
+		rc = blob_get(b, fr->blob, EXPORT_BLOB_MAX, &data, &len, cause);
+	if (rc == 0)
+		rc = encode_decode(x->enc, data, len, img, NULL, cause);
+	free(data);
+	return rc;
+}
+
+/*
+ * Makes x->work the whole screen of frame id: from the working image when the
+ * frame is a patch chain over it, else from the chain's key frame.
+ */
+static int rebuild(struct exporter *x, int64_t session, int64_t id, char **cause)
+{
+	struct store_frame *chain = NULL;
+	size_t n = 0, cap = 4, from;
+	int rc = 0, use_work = 0;
+
+	if (x->work_id == id && x->work_session == session)
+		return 0;
+	chain = util_xmalloc(cap * sizeof(*chain));
+	rc = store_frame_get(x->st, session, id, &chain[0], cause);
+	if (rc != 0)
+		goto out;
+	n = 1;
+	while (chain[n - 1].base_id > 0) {
+		if (x->work_session == session && x->work_id == chain[n - 1].base_id) {
+			use_work = 1;
+			break;
+		}
+		if (n >= EXPORT_CHAIN_MAX) {
+			rc = util_fail(cause, -EIO, "frame %lld: its chain of patches does not end",
+			               (long long)id);
+			goto out;
+		}
+		if (n == cap) {
+			cap *= 2;
+			chain = util_xrealloc(chain, cap * sizeof(*chain));
+		}
+		rc = store_frame_get(x->st, session, chain[n - 1].base_id, &chain[n], cause);
+		if (rc != 0)
+			goto out;
+		n++;
+	}
+	if (use_work) {
+		from = n;
+	} else {
+		free(x->work.pixels);
+		memset(&x->work, 0, sizeof(x->work));
+		x->work_id = 0;
+		rc = load_blob(x, &chain[n - 1], &x->work, cause);
+		if (rc == 0 && ((int32_t)x->work.width != chain[n - 1].width ||
+		                (int32_t)x->work.height != chain[n - 1].height))
+			rc = util_fail(cause, -EIO, "frame %lld: its image has another size",
+			               (long long)chain[n - 1].id);
+		if (rc != 0)
+			goto out;
+		from = n - 1;
+	}
+	x->work_id = 0;
+	for (size_t i = from; i-- > 0;) {
+		struct grab_image patch = { 0 };
+
+		rc = load_blob(x, &chain[i], &patch, cause);
+		if (rc == 0)
+			rc = frames_patch_apply(&x->work, &patch, &chain[i], cause);
+		free(patch.pixels);
+		if (rc != 0)
+			goto out;
+	}
+	x->work_id = id;
+	x->work_session = session;
+out:
+	if (rc != 0)
+		x->work_id = 0;
+	free(chain);
+	return rc;
+}
+
+int export_frame_prepare(struct grab_image *img, const struct export_frame_info *info,
+                         char **cause)
+{
+	int rc;
+
+	/*
+	 * Pixel redaction (scrub.h): export_run scanned every frame of the sessions
+	 * first (OCR of the changed regions, the text detector on the line text,
+	 * frames with high-risk findings or taken while high-risk text was typed
+	 * marked dropped). Here the scan's verdict is applied: a frame that is
+	 * dropped or, for any reason, still unscanned is left out; a scrubbed one has
+	 * its findings filled. A step whose own texts held high-risk data loses its
+	 * frames too.
+	 */
+	if (info->text_risk & REDACT_RISK_HIGH)
+		return EXPORT_FRAME_DROP;
+	if (info->st == NULL)
+		return EXPORT_FRAME_DROP;
+	rc = scrub_export_frame(info->st, info->frame_id, img, SCRUB_FILL, cause);
+	if (rc < 0)
+		return rc;
+	return rc == 0 ? EXPORT_FRAME_KEEP : EXPORT_FRAME_DROP;
+}
+
+/*
+ * Sets *slot to the encoded image of frame id (cached): verdict 0 with bytes,
+ * 1 dropped by export_frame_prepare, < 0 missing.
+ */
+static const struct enc_slot *frame_image(struct exporter *x, int64_t session,
+                                          const struct frame_ix *f, unsigned risk)
+{
+	struct export_frame_info info;
+	struct encode_params ep;
+	struct enc_slot *slot;
+	const uint8_t *data = NULL;
+	size_t len = 0;
+	char *cause = NULL;
+	int rc;
+
+	for (size_t i = 0; i < EXPORT_ENC_CACHE; i++) {
+		if (x->cache[i].id == f->id && x->cache[i].session == session)
+			return &x->cache[i];
+	}
+	slot = &x->cache[x->cache_next];
+	x->cache_next = (x->cache_next + 1) % EXPORT_ENC_CACHE;
+	free(slot->data);
+	memset(slot, 0, sizeof(*slot));
+	slot->session = session;
+	slot->id = f->id;
+
+	rc = rebuild(x, session, f->id, &cause);
+	if (rc == 0) {
+		/* The working image stays as stored: preparation works on a copy. */
+		size_t sz = (size_t)x->work.stride * x->work.height;
+
+		if (x->scratch.pixels == NULL || (size_t)x->scratch.stride * x->scratch.height < sz)
+			x->scratch.pixels = util_xrealloc(x->scratch.pixels, sz);
+		uint8_t *px = x->scratch.pixels;
+		x->scratch = x->work;
+		x->scratch.pixels = px;
+		memcpy(x->scratch.pixels, x->work.pixels, sz);
+		memset(&info, 0, sizeof(info));
+		info.session = session;
+		info.frame_id = f->id;
+		info.event_id = f->event_id;
+		info.trigger = f->trigger == 'p' ? "pre" : f->trigger == 's' ? "settle"
+		             : f->trigger == 'f' ? "focus" : "idle";
+		info.text_risk = risk;
+		info.st = x->st;
+		rc = export_frame_prepare(&x->scratch, &info, &cause);
+	}
+	if (rc == EXPORT_FRAME_DROP) {
+		slot->verdict = 1;
+		x->rep->frames_dropped++;
+		goto out;
+	}
+	if (rc == 0) {
+		encode_params_default(&ep, x->o->image);
+		rc = encode_image(x->enc, &x->scratch, &ep, &data, &len, &cause);
+	}
+	if (rc != 0) {
+		slot->verdict = rc < 0 ? rc : -EIO;
+		x->rep->frames_missing++;
+		goto out;
+	}
+	slot->data = util_xmalloc(len);
+	memcpy(slot->data, data, len);
+	slot->len = len;
+out:
+	free(cause);
+	return slot;
+}
+
+/* ---- writing ---- */
+
+static int write_file(const char *path, const void *data, size_t len, char **cause)
+{
+	size_t off = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return util_fail(cause, -errno, "cannot write %s: %s", path, strerror(errno));
+	while (off < len) {
+		ssize_t n = write(fd, (const char *)data + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+
+			close(fd);
+			return util_fail(cause, -e, "cannot write %s: %s", path, strerror(e));
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) != 0)
+		return util_fail(cause, -errno, "cannot write %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Adds key to the set of written frames; returns 1 when it was there already. */
+static int written_add(struct exporter *x, int64_t key)
+{
+	size_t i;
+
+	if (x->written_n * 2 >= x->written_cap) {
+		size_t ocap = x->written_cap;
+		int64_t *old = x->written;
+
+		x->written_cap = ocap ? ocap * 2 : 1024;
+		x->written = util_xcalloc(x->written_cap, sizeof(*x->written));
+		x->written_n = 0;
+		for (i = 0; i < ocap; i++) {
+			if (old[i] != 0)
+				written_add(x, old[i]);
+		}
+		free(old);
+	}
+	i = (size_t)((uint64_t)key * UINT64_C(0x9E3779B97F4A7C15) >> 20) % x->written_cap;
+	while (x->written[i] != 0) {
+		if (x->written[i] == key)
+			return 1;
+		i = (i + 1) % x->written_cap;
+	}
+	x->written[i] = key;
+	x->written_n++;
+	return 0;
+}
+
+static const char *image_ext(const struct exporter *x)
+{
+	return x->o->image == ENCODE_JPEG ? "jpg" : encode_format_name(x->o->image);
+}
+
+/* JSONL: writes the frame's image file once; returns its relative name, or NULL. */
+static json_t *jsonl_image(struct exporter *x, struct sess *s, const struct frame_ix *f,
+                           unsigned risk)
+{
+	const struct enc_slot *slot;
+	char name[96], *path;
+
+	if (f == NULL)
+		return json_null();
+	slot = frame_image(x, s->info.id, f, risk);
+	if (slot->verdict != 0)
+		return json_null();
+	snprintf(name, sizeof(name), "images/s%lld-f%lld.%s", (long long)s->info.id,
+	         (long long)f->id, image_ext(x));
+	if (!written_add(x, s->info.id * INT64_C(1000000000000) + f->id)) {
+		path = util_xasprintf("%s/%s", x->o->out_dir, name);
+		int rc = write_file(path, slot->data, slot->len, &s->cause);
+		free(path);
+		if (rc != 0) {
+			s->err = rc;
+			return json_null();
+		}
+		x->rep->images++;
+		x->rep->image_bytes += slot->len;
+		x->rep->bytes += slot->len;
+	}
+	return json_string(name);
+}
+
+static int tar_member(struct exporter *x, const char *name, const void *data, size_t len,
+                      char **cause)
+{
+	struct archive_entry *e = archive_entry_new();
+	int rc = 0;
+
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_size(e, (la_int64_t)len);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_mtime(e, 0, 0);
+	if (archive_write_header(x->ar, e) != ARCHIVE_OK ||
+	    (len > 0 && archive_write_data(x->ar, data, len) != (la_ssize_t)len))
+		rc = util_fail(cause, -EIO, "cannot write shard %lld: %s", (long long)x->shard_no,
+		               archive_error_string(x->ar));
+	archive_entry_free(e);
+	x->shard_size += 512 + (int64_t)((len + 511) / 512 * 512);
+	return rc;
+}
+
+static int shard_close(struct exporter *x, char **cause)
+{
+	int rc = 0;
+
+	if (x->ar == NULL)
+		return 0;
+	if (archive_write_close(x->ar) != ARCHIVE_OK)
+		rc = util_fail(cause, -EIO, "cannot finish shard %lld: %s", (long long)x->shard_no,
+		               archive_error_string(x->ar));
+	archive_write_free(x->ar);
+	x->ar = NULL;
+	if (close(x->ar_fd) != 0 && rc == 0)
+		rc = util_fail(cause, -errno, "cannot finish shard %lld: %s",
+		               (long long)x->shard_no, strerror(errno));
+	x->ar_fd = -1;
+	x->rep->bytes += (uint64_t)x->shard_size;
+	x->shard_no++;
+	return rc;
+}
+
+static int shard_open(struct exporter *x, char **cause)
+{
+	char *path = util_xasprintf("%s/shard-%06lld.tar", x->o->out_dir, (long long)x->shard_no);
+	int rc = 0;
+
+	x->ar_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (x->ar_fd < 0) {
+		rc = util_fail(cause, -errno, "cannot create %s: %s", path, strerror(errno));
+		goto out;
+	}
+	x->ar = archive_write_new();
+	archive_write_set_format_pax_restricted(x->ar);
+	archive_write_set_bytes_in_last_block(x->ar, 1);
+	if (archive_write_open_fd(x->ar, x->ar_fd) != ARCHIVE_OK) {
+		rc = util_fail(cause, -EIO, "cannot create %s: %s", path,
+		               archive_error_string(x->ar));
+		archive_write_free(x->ar);
+		x->ar = NULL;
+		close(x->ar_fd);
+		x->ar_fd = -1;
+		goto out;
+	}
+	x->shard_size = 1024; /* the end-of-archive blocks */
+	x->shard_samples = 0;
+	x->rep->shards++;
+out:
+	free(path);
+	return rc;
+}
+
+/* WebDataset: one sample, key.json and key.<ext> (the pre-action screen). */
+static int wds_sample(struct exporter *x, const char *key, const char *json,
+                      const struct enc_slot *img, char **cause)
+{
+	size_t jlen = strlen(json);
+	int64_t need = 1024 + (int64_t)jlen + (img != NULL ? (int64_t)img->len : 0);
+	char name[160];
+	int rc = 0;
+
+	if (x->ar != NULL && x->shard_samples > 0 && x->shard_size + need > x->o->shard_bytes)
+		rc = shard_close(x, cause);
+	if (rc == 0 && x->ar == NULL)
+		rc = shard_open(x, cause);
+	if (rc != 0)
+		return rc;
+	snprintf(name, sizeof(name), "%s.json", key);
+	rc = tar_member(x, name, json, jlen, cause);
+	if (rc == 0 && img != NULL) {
+		snprintf(name, sizeof(name), "%s.%s", key, image_ext(x));
+		rc = tar_member(x, name, img->data, img->len, cause);
+		if (rc == 0) {
+			x->rep->images++;
+			x->rep->image_bytes += img->len;
+		}
+	}
+	x->shard_samples++;
+	return rc;
+}
+
+/* ---- steps ---- */
+
+static const struct ctx_ix *ctx_of(const struct sess *s, int32_t seq)
+{
+	if (seq <= 0 || (size_t)seq >= s->n_ctxs)
+		return NULL;
+	return &s->ctxs[seq];
+}
+
+static const char *outcome_name(int o)
+{
+	return o == STORE_TASK_SUCCESS ? "success" : o == STORE_TASK_FAIL ? "fail" : "unfinished";
+}
+
+static json_t *element_json(struct exporter *x, const struct store_element *el, unsigned *risk,
+                            int *changed)
+{
+	json_t *o = json_object(), *anc = json_array();
+
+	json_object_set_new(o, "role", json_string(el->role));
+	set_redacted(x, o, "name", el->name, risk, changed);
+	json_object_set_new(o, "bounds", el->w > 0 && el->h > 0
+	                    ? json_pack("[iiii]", (int)el->x, (int)el->y, (int)el->w, (int)el->h)
+	                    : json_null());
+	for (int32_t i = 0; i < el->n_ancestors && i < STORE_EL_ANCESTORS_MAX; i++) {
+		json_t *a = json_object();
+
+		json_object_set_new(a, "role", json_string(el->ancestors[i].role));
+		set_redacted(x, a, "name", el->ancestors[i].name, risk, changed);
+		json_array_append_new(anc, a);
+	}
+	json_object_set_new(o, "ancestors", anc);
+	if (el->menu_path[0] != '\0')
+		set_redacted(x, o, "menu_path", el->menu_path, risk, changed);
+	if (el->url[0] != '\0')
+		set_redacted(x, o, "url", el->url, risk, changed);
+	return o;
+}
+
+/* Places one action (next is the one after it, NULL at the end) in its episode and writes it. */
+static void emit(struct sess *s, struct reduce_action *a, const struct reduce_action *next)
+{
+	struct exporter *x = s->x;
+	const struct ctx_ix *c = ctx_of(s, a->context);
+	const char *app = c != NULL && c->app[0] != '\0' ? c->app : "";
+	const struct frame_ix *pre = NULL, *post = NULL;
+	struct store_element el;
+	int has_el = 0, changed = 0;
+	unsigned risk = 0;
+	char epid[96], key[128], *line = NULL;
+	json_t *step = NULL, *act = NULL, *imgs = NULL;
+	int64_t ep, base;
+
+	if (s->err != 0)
+		return;
+	ep = export_split_push(&s->split, a, app);
+	if (ep < 0) {
+		x->rep->idle_gaps++;
+		x->stats->idle_gaps++;
+		return;
+	}
+	if (ep != s->episode) {
+		s->episode = ep;
+		s->step = 0;
+		x->rep->episodes++;
+		x->stats->episodes++;
+		if (s->split.task != NULL) {
+			x->rep->labelled_episodes++;
+			x->stats->labelled++;
+		}
+	}
+	x->rep->steps++;
+	if (a->interaction >= 0 && a->interaction < REDUCE_I_MAX_)
+		x->rep->by_interaction[a->interaction]++;
+	if (x->stats_only) {
+		stats_count(x->stats, app[0] ? app : "unknown", a);
+		s->step++;
+		return;
+	}
+
+	/* Texts first: what they held decides what export_frame_prepare is told. */
+	if (a->kind == REDUCE_TYPE) {
+		char *t = redact_field(x, a->text, &risk, &changed);
+
+		util_strlcpy_utf8(a->text, t != NULL ? t : "", sizeof(a->text));
+		a->text_len = strlen(a->text);
+		free(t);
+	}
+	step = json_object();
+	snprintf(epid, sizeof(epid), "%.8s-s%lld-e%lld", s->host_ps, (long long)s->info.id,
+	         (long long)ep);
+	json_object_set_new(step, "episode", json_string(epid));
+	json_object_set_new(step, "step", json_integer(s->step));
+	json_object_set_new(step, "session", json_integer(s->info.id));
+	if (s->split.task != NULL) {
+		set_redacted(x, step, "task", s->split.task->description, &risk, &changed);
+		json_object_set_new(step, "outcome", json_string(outcome_name(s->split.outcome)));
+	} else {
+		json_object_set_new(step, "task", json_null());
+		json_object_set_new(step, "outcome", json_null());
+	}
+	json_object_set_new(step, "labelled", json_boolean(s->split.task != NULL));
+	base = s->split.start_ns;
+	json_object_set_new(step, "t_ms", json_real((double)(a->t_start_ns - base) / 1e6));
+	json_object_set_new(step, "t_end_ms", json_real((double)(a->t_end_ns - base) / 1e6));
+	json_object_set_new(step, "kind", json_string(reduce_action_name(a)));
+	json_object_set_new(step, "interaction",
+	                    json_string(reduce_interaction_name(a->interaction)));
+	json_object_set_new(step, "host", json_string(s->host_ps));
+	json_object_set_new(step, "user", json_string(x->user_ps));
+	json_object_set_new(step, "screen", json_pack("[ii]", (int)s->info.screen_w,
+	                                              (int)s->info.screen_h));
+	if (c != NULL) {
+		set_redacted(x, step, "app", c->app, &risk, &changed);
+		set_redacted(x, step, "window_title", c->title, &risk, &changed);
+	} else {
+		json_object_set_new(step, "app", json_null());
+		json_object_set_new(step, "window_title", json_null());
+	}
+	if (a->element_id > 0 &&
+	    store_element_get(x->st, s->info.id, a->element_id, &el, NULL) == 0 && el.status == 0)
+		has_el = 1;
+	json_object_set_new(step, "element", has_el ? element_json(x, &el, &risk, &changed)
+	                                            : json_null());
+
+	pre = find_pre(s, a);
+	post = find_post(s, a, next != NULL ? next->t_start_ns : INT64_MAX);
+	/*
+	 * No grab after the action: the screen did not change again before the next
+	 * action (grabs follow damage), so the next action's pre-action frame is the
+	 * screen this one left.
+	 */
+	if (post == NULL && next != NULL)
+		post = find_pre(s, next);
+	a->pre_frame = pre != NULL ? pre->id : 0;
+	a->post_frame = post != NULL ? post->id : 0;
+	/* Times in the action are relative to the episode too. */
+	a->t_start_ns -= base;
+	a->t_end_ns -= base;
+	if (reduce_action_json(a, s->info.screen_w, s->info.screen_h, x->step_buf,
+	                       EXPORT_STEP_JSON_MAX) != 0 ||
+	    (act = json_loads(x->step_buf, 0, NULL)) == NULL) {
+		s->err = util_fail(&s->cause, -EIO, "session %lld: a step could not be rendered",
+		                   (long long)s->info.id);
+		goto out;
+	}
+	json_object_set_new(step, "action", act);
+	json_object_set_new(step, "frames", json_pack("{s:o,s:o}",
+	                    "pre", pre != NULL ? json_integer(pre->id) : json_null(),
+	                    "post", post != NULL ? json_integer(post->id) : json_null()));
+
+	snprintf(key, sizeof(key), "%s-%06lld", epid, (long long)s->step);
+	if (x->o->format == EXPORT_JSONL) {
+		imgs = json_object();
+		json_object_set_new(imgs, "pre", jsonl_image(x, s, pre, risk));
+		json_object_set_new(imgs, "post", jsonl_image(x, s, post, risk));
+		if (json_is_null(json_object_get(imgs, "pre")))
+			x->rep->steps_without_frame++;
+		json_object_set_new(step, "images", imgs);
+		json_object_set_new(step, "redacted", json_boolean(changed));
+		line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (line == NULL || fprintf(x->jsonl, "%s\n", line) < 0) {
+			s->err = util_fail(&s->cause, -EIO, "cannot write steps.jsonl");
+			goto out;
+		}
+		x->rep->bytes += strlen(line) + 1;
+	} else {
+		const struct enc_slot *img = pre != NULL ? frame_image(x, s->info.id, pre, risk)
+		                                         : NULL;
+		char name[160];
+
+		if (img != NULL && img->verdict != 0)
+			img = NULL;
+		/*
+		 * Every sample has the same members (json + image): the Hugging Face
+		 * loader refuses shards whose samples differ. A step without its image
+		 * is left out and counted.
+		 */
+		if (img == NULL) {
+			x->rep->steps_without_frame++;
+			x->rep->steps_left_out++;
+			s->step++;
+			goto out;
+		}
+		snprintf(name, sizeof(name), "%s.%s", key, image_ext(x));
+		imgs = json_object();
+		json_object_set_new(imgs, "pre", img != NULL ? json_string(name) : json_null());
+		json_object_set_new(imgs, "post", json_null());
+		json_object_set_new(step, "images", imgs);
+		json_object_set_new(step, "redacted", json_boolean(changed));
+		line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (line == NULL) {
+			s->err = util_fail(&s->cause, -ENOMEM, "cannot render a step");
+			goto out;
+		}
+		s->err = wds_sample(x, key, line, img, &s->cause);
+	}
+	stats_count(x->stats, app[0] ? app : "unknown", a);
+	s->step++;
+out:
+	free(line);
+	json_decref(step);
+}
+
+/* Takes the reducer's completed actions; each is written once the next is known. */
+static void drain(struct sess *s)
+{
+	struct reduce_action *ra;
+	const struct reduce_action *a;
+
+	/*
+	 * Typed text goes through the joiner (scrub.h): the pieces of a typing run
+	 * are scanned as one text, so a number typed in two pieces is still found.
+	 */
+	while ((ra = reduce_take(s->r)) != NULL)
+		scrub_typed_push(s->typed, ra);
+	while ((a = scrub_typed_take(s->typed, NULL)) != NULL) {
+		memcpy(&s->cur, a, sizeof(s->cur));
+		if (s->have_pending)
+			emit(s, &s->pending, &s->cur);
+		memcpy(&s->pending, &s->cur, sizeof(s->pending));
+		s->have_pending = 1;
+	}
+}
+
+static int on_event(int64_t id, const struct event *ev, const struct context *ctx, void *arg)
+{
+	struct sess *s = arg;
+	struct event e = *ev;
+
+	if (ctx != NULL && ctx->seq > 0 && ctx->seq < 1000000) {
+		if ((size_t)ctx->seq >= s->n_ctxs) {
+			size_t n = (size_t)ctx->seq + 16;
+
+			s->ctxs = util_xrealloc(s->ctxs, n * sizeof(*s->ctxs));
+			memset(s->ctxs + s->n_ctxs, 0, (n - s->n_ctxs) * sizeof(*s->ctxs));
+			s->n_ctxs = n;
+		}
+		util_strlcpy_utf8(s->ctxs[ctx->seq].app, ctx->wm_class,
+		                  sizeof(s->ctxs[ctx->seq].app));
+		util_strlcpy_utf8(s->ctxs[ctx->seq].title, ctx->title,
+		                  sizeof(s->ctxs[ctx->seq].title));
+	}
+	e.id = id;
+	reduce_push(s->r, &e);
+	drain(s);
+	return s->err;
+}
+
+static void sess_free(struct sess *s)
+{
+	reduce_free(s->r);
+	scrub_typed_free(s->typed);
+	free(s->by_t);
+	free(s->pre);
+	free(s->tasks);
+	free(s->ctxs);
+	free(s->cause);
+}
+
+static int export_session(struct exporter *x, int64_t id, char **cause)
+{
+	struct sess *s = util_xcalloc(1, sizeof(*s));
+	int rc;
+
+	s->x = x;
+	s->episode = -1;
+	rc = store_session_get(x->st, id, &s->info, cause);
+	if (rc != 0)
+		goto out;
+	x->rep->sessions++;
+	x->stats->sessions++;
+	if (s->info.end_wall_ns == 0 || strcmp(s->info.end_reason, "interrupted") == 0)
+		x->rep->sessions_unclosed++;
+	if (x->ps != NULL)
+		pseudo_id(x->ps, "host", s->info.host, s->host_ps);
+	else
+		util_strlcpy_utf8(s->host_ps, "0000000000000000", sizeof(s->host_ps));
+	if (!x->stats_only) {
+		rc = store_frames_foreach(x->st, id, collect_frame, s, cause);
+		if (rc != 0)
+			goto out;
+		qsort(s->by_t, s->n_by_t, sizeof(*s->by_t), cmp_by_t);
+		qsort(s->pre, s->n_pre, sizeof(*s->pre), cmp_by_event);
+	}
+	rc = store_tasks_foreach(x->st, id, collect_task, s, cause);
+	if (rc != 0)
+		goto out;
+	rc = reduce_new(&x->o->params.reduce, &s->r);
+	if (rc != 0) {
+		rc = util_fail(cause, rc, "bad reducer thresholds");
+		goto out;
+	}
+	s->typed = scrub_typed_new(x->rd);
+	s->lk.st = x->st;
+	s->lk.session = id;
+	reduce_set_elements(s->r, lookup_element, &s->lk);
+	export_split_init(&s->split, &x->o->params, s->tasks, s->n_tasks);
+	rc = store_events_foreach(x->st, id, on_event, s, cause);
+	if (rc != 0 && s->err == 0)
+		goto out;
+	if (s->err == 0) {
+		reduce_finish(s->r);
+		drain(s);
+		scrub_typed_finish(s->typed);
+		drain(s);
+		if (s->have_pending)
+			emit(s, &s->pending, NULL);
+	}
+	if (s->err != 0) {
+		if (rc != 0 && cause != NULL) {
+			free(*cause);
+			*cause = NULL;
+		}
+		rc = s->err;
+		util_fail(cause, rc, "%s", s->cause != NULL ? s->cause : "cannot write the export");
+	}
+out:
+	sess_free(s);
+	free(s);
+	return rc;
+}
+
+/* ---- the card ---- */
+
+static void card_counts(FILE *f, const char *title, const uint64_t *kinds, const uint64_t *inter)
+{
+	fprintf(f, "\n### %s\n\n| interaction type | steps |\n|---|---|\n", title);
+	for (int i = 0; i < REDUCE_I_MAX_; i++) {
+		if (inter[i] > 0)
+			fprintf(f, "| %s | %llu |\n", reduce_interaction_name(i),
+			        (unsigned long long)inter[i]);
+	}
+	fprintf(f, "\n| action | steps |\n|---|---|\n");
+	for (size_t i = 0; i < N_KINDS; i++) {
+		if (kinds[i] > 0)
+			fprintf(f, "| %s | %llu |\n", kind_names[i], (unsigned long long)kinds[i]);
+	}
+}
+
+/* Markdown table cells: no pipes or line breaks from an application's name. */
+static void card_cell(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++)
+		fputc(*s == '|' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+}
+
+static int write_card(struct exporter *x, char **cause)
+{
+	const struct export_report *r = x->rep;
+	char params[1024];
+	char *path = util_xasprintf("%s/README.md", x->o->out_dir);
+	FILE *f;
+	int rc = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		rc = util_fail(cause, -errno, "cannot write %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return rc;
+	}
+	export_params_json(&x->o->params, params, sizeof(params));
+	fprintf(f, "---\nconfigs:\n- config_name: default\n  data_files: \"%s\"\n"
+	        "task_categories:\n- other\ntags:\n- computer-use\n- gui-agents\n- mimic\n---\n\n",
+	        x->o->format == EXPORT_JSONL ? "steps.jsonl" : "shard-*.tar");
+	fprintf(f, "# Computer-use trajectories recorded with mimic\n\n"
+	        "Exported by mimic %s as %s (docs/EXPORT.md of mimic describes every field; the "
+	        "JSON Schema of a step is docs/schema/step.schema.json).\n\n",
+	        MIMIC_VERSION, x->o->format == EXPORT_JSONL ? "JSON Lines (`steps.jsonl`, one step "
+	        "per line, images in `images/`)" : "WebDataset tar shards (`shard-NNNNNN.tar`, one "
+	        "sample per step: `KEY.json` and the pre-action screen `KEY.IMAGE`)");
+	fprintf(f, "## Contents\n\n| | |\n|---|---|\n"
+	        "| sessions | %llu |\n| episodes | %llu |\n| episodes with a task description | %llu "
+	        "|\n| steps | %llu |\n| images | %llu (%s, %.1f MB) |\n",
+	        (unsigned long long)r->sessions, (unsigned long long)r->episodes,
+	        (unsigned long long)r->labelled_episodes, (unsigned long long)r->steps,
+	        (unsigned long long)r->images, encode_format_name(x->o->image),
+	        (double)r->image_bytes / 1e6);
+	if (x->o->format == EXPORT_WEBDATASET)
+		fprintf(f, "| shards | %llu (at most %lld bytes each) |\n",
+		        (unsigned long long)r->shards, (long long)x->o->shard_bytes);
+	card_counts(f, "Steps by interaction type and action", x->stats->by_kind,
+	            x->stats->by_interaction);
+	fprintf(f, "\n### Steps by application\n\n| application | steps |\n|---|---|\n");
+	for (size_t i = 0; i < x->stats->n_apps; i++) {
+		unsigned risk = 0;
+		int changed = 0;
+		char *app = redact_field(x, x->stats->apps[i].app, &risk, &changed);
+
+		fputs("| ", f);
+		card_cell(f, app != NULL ? app : "(dropped)");
+		fprintf(f, " | %llu |\n", (unsigned long long)x->stats->apps[i].steps);
+		free(app);
+	}
+	fprintf(f, "\n## Skipped and redacted\n\n| | |\n|---|---|\n"
+	        "| frames that could not be read or decoded (missing or corrupt files) | %llu |\n"
+	        "| frames dropped by redaction | %llu |\n"
+	        "| steps without a pre-action image | %llu |\n"
+	        "| of which left out of the WebDataset shards | %llu |\n"
+	        "| text fields with redacted spans | %llu |\n"
+	        "| text fields dropped (could not be scanned) | %llu |\n"
+	        "| sessions that did not close (recorder killed; exported as far as stored) | %llu |\n"
+	        "| idle gaps between episodes (waits not exported) | %llu |\n",
+	        (unsigned long long)r->frames_missing, (unsigned long long)r->frames_dropped,
+	        (unsigned long long)r->steps_without_frame, (unsigned long long)r->steps_left_out,
+	        (unsigned long long)r->texts_redacted,
+	        (unsigned long long)r->texts_dropped, (unsigned long long)r->sessions_unclosed,
+	        (unsigned long long)r->idle_gaps);
+	fprintf(f, "\n## How it was made\n\n"
+	        "- Raw input events were reduced to actions by mimic's reducer; a step is one "
+	        "action with the screen before it and the screen after it settled.\n"
+	        "- Episodes are the spans between `mimic task start` and `mimic task end` (with "
+	        "the task description and outcome); elsewhere a session is cut at idle gaps and "
+	        "application switches and the episode is unlabelled (`task` null).\n"
+	        "- Reducer and episode thresholds:\n\n```json\n%s\n```\n\n"
+	        "- Every text field (typed text, window titles, element names, URLs, task "
+	        "descriptions) passed mimic's text redaction; personal data and secrets are "
+	        "replaced by placeholders such as `<EMAIL>`. Every image passed the export's frame "
+	        "preparation step.\n"
+	        "- Host and user are pseudonyms: keyed hashes under a key that stays on the "
+	        "recording machine.\n", params);
+	if (fclose(f) != 0 && rc == 0)
+		rc = util_fail(cause, -EIO, "cannot write %s", path);
+	free(path);
+	return rc;
+}
+
+/* ---- driving ---- */
+
+/* Logs the export in the audit log: which sessions, the format and counts, no content. */
+static int audit_export(struct exporter *x, char **cause)
+{
+	const struct export_opts *o = x->o;
+	json_t *d = json_object(), *ids = json_array();
+	char *details, *why = NULL;
+	int rc;
+
+	for (size_t i = 0; i < o->n_sessions; i++)
+		json_array_append_new(ids, json_integer(o->sessions[i]));
+	json_object_set_new(d, "sessions", ids);
+	json_object_set_new(d, "format", json_string(o->format == EXPORT_JSONL ? "jsonl"
+	                                                                       : "webdataset"));
+	json_object_set_new(d, "episodes", json_integer((json_int_t)x->rep->episodes));
+	json_object_set_new(d, "steps", json_integer((json_int_t)x->rep->steps));
+	json_object_set_new(d, "images", json_integer((json_int_t)x->rep->images));
+	details = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(d);
+	rc = audit_append(x->data_dir, "export", details, &why);
+	if (rc != 0)
+		rc = util_fail(cause, rc, "the export in %s was written but could not be logged in "
+		               "the audit log: %s", o->out_dir, why != NULL ? why : "unknown reason");
+	free(why);
+	free(details);
+	return rc;
+}
+
+static int prepare_out_dir(const char *dir, char **cause)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (mkdir(dir, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return util_fail(cause, -errno, "cannot create %s: %s", dir, strerror(errno));
+	d = opendir(dir);
+	if (d == NULL)
+		return util_fail(cause, -errno, "cannot open %s: %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			closedir(d);
+			return util_fail(cause, -EEXIST, "%s is not empty; give a new directory to "
+			                 "--out", dir);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+/* The name of the data directory's owner: whose work the recordings are. */
+static void owner_name(const char *dir, char *out, size_t n)
+{
+	struct stat sb;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (stat(dir, &sb) != 0)
+		sb.st_uid = getuid();
+	if (getpwuid_r(sb.st_uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+		util_strlcpy_utf8(out, pw.pw_name, n);
+	else
+		snprintf(out, n, "uid-%u", (unsigned)sb.st_uid);
+}
+
+static void exporter_free(struct exporter *x)
+{
+	for (int i = 0; i < 2; i++) {
+		blob_close(x->blobs[i]);
+		free(x->blob_ext[i]);
+	}
+	for (size_t i = 0; i < EXPORT_ENC_CACHE; i++)
+		free(x->cache[i].data);
+	if (x->ar != NULL) {
+		archive_write_free(x->ar);
+		close(x->ar_fd);
+	}
+	if (x->jsonl != NULL)
+		fclose(x->jsonl);
+	free(x->work.pixels);
+	free(x->scratch.pixels);
+	free(x->written);
+	free(x->step_buf);
+	encode_free(x->enc);
+	redact_close(x->rd);
+	pseudo_free(x->ps);
+	store_close(x->st);
+	free(x->data_dir);
+	export_stats_free(x->stats);
+}
+
+/* Opens what both export and stats need. */
+static int exporter_open(struct exporter *x, const char *data_dir, char **cause)
+{
+	int rc = paths_data_dir(data_dir, &x->data_dir, cause);
+
+	x->ar_fd = -1;
+	x->stats = util_xcalloc(1, sizeof(*x->stats));
+	if (rc == 0)
+		rc = store_open(x->data_dir, STORE_READONLY, &x->st, cause);
+	return rc;
+}
+
+int export_run(const struct export_opts *o, struct export_report *rep, char **cause)
+{
+	struct exporter x;
+	char user[256], *key = NULL, *path = NULL;
+	int64_t t0 = util_now_mono_ns();
+	int rc, fd;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&x, 0, sizeof(x));
+	x.o = o;
+	x.rep = rep;
+	rc = export_params_check(&o->params, cause);
+	if (rc != 0)
+		return rc;
+	if (o->out_dir == NULL || o->out_dir[0] == '\0')
+		return util_fail(cause, -EINVAL, "no output directory; give --out DIR");
+	if (o->format == EXPORT_WEBDATASET && o->shard_bytes < 4096)
+		return util_fail(cause, -EINVAL, "the shard size must be at least 4096 bytes");
+	rc = exporter_open(&x, o->data_dir, cause);
+	if (rc != 0)
+		goto out;
+	/* Every session must exist before anything is written. */
+	for (size_t i = 0; i < o->n_sessions; i++) {
+		struct store_session s;
+
+		rc = store_session_get(x.st, o->sessions[i], &s, cause);
+		if (rc != 0)
+			goto out;
+	}
+	rc = redact_open(o->redact_rules, &x.rd, cause);
+	if (rc != 0)
+		goto out;
+	/* Nothing leaves unscanned: every frame not yet scanned is scanned now (scrub.h). */
+	rc = scrub_sessions(x.data_dir, x.rd, o->sessions, o->n_sessions, NULL, cause);
+	if (rc != 0)
+		goto out;
+	key = o->key_path != NULL ? util_xstrdup(o->key_path)
+	                          : util_xasprintf("%s/%s", x.data_dir, PSEUDO_KEY_NAME);
+	rc = pseudo_open(key, 1, &x.ps, cause);
+	if (rc != 0)
+		goto out;
+	owner_name(x.data_dir, user, sizeof(user));
+	pseudo_id(x.ps, "user", user, x.user_ps);
+	rc = encode_new(&x.enc, cause);
+	if (rc != 0)
+		goto out;
+	x.step_buf = util_xmalloc(EXPORT_STEP_JSON_MAX);
+	rc = prepare_out_dir(o->out_dir, cause);
+	if (rc != 0)
+		goto out;
+	if (o->format == EXPORT_JSONL) {
+		path = util_xasprintf("%s/images", o->out_dir);
+		if (mkdir(path, 0700) != 0) {
+			rc = util_fail(cause, -errno, "cannot create %s: %s", path, strerror(errno));
+			goto out;
+		}
+		free(path);
+		path = util_xasprintf("%s/steps.jsonl", o->out_dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || (x.jsonl = fdopen(fd, "w")) == NULL) {
+			rc = util_fail(cause, -errno, "cannot create %s: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < o->n_sessions; i++) {
+		rc = export_session(&x, o->sessions[i], cause);
+		if (rc != 0)
+			goto out;
+	}
+	if (x.jsonl != NULL) {
+		FILE *f = x.jsonl;
+
+		x.jsonl = NULL;
+		if (fclose(f) != 0) {
+			rc = util_fail(cause, -EIO, "cannot write %s/steps.jsonl", o->out_dir);
+			goto out;
+		}
+	}
+	rc = shard_close(&x, cause);
+	if (rc == 0)
+		rc = write_card(&x, cause);
+	if (rc == 0)
+		rc = audit_export(&x, cause);
+out:
+	exporter_free(&x);
+	free(key);
+	free(path);
+	rep->seconds = (double)(util_now_mono_ns() - t0) / 1e9;
+	return rc;
+}
+
+int export_stats_run(const char *data_dir, const int64_t *sessions, size_t n_sessions,
+                     const struct export_params *p, struct export_stats **out, char **cause)
+{
+	struct exporter x;
+	struct export_opts o;
+	struct export_report rep;
+	int rc;
+
+	*out = NULL;
+	memset(&x, 0, sizeof(x));
+	memset(&rep, 0, sizeof(rep));
+	export_opts_defaults(&o);
+	o.params = *p;
+	x.o = &o;
+	x.rep = &rep;
+	x.stats_only = 1;
+	rc = export_params_check(p, cause);
+	if (rc == 0)
+		rc = exporter_open(&x, data_dir, cause);
+	for (size_t i = 0; rc == 0 && i < n_sessions; i++)
+		rc = export_session(&x, sessions[i], cause);
+	if (rc == 0) {
+		*out = x.stats;
+		x.stats = NULL;
+	}
+	exporter_free(&x);
+	return rc;
+}

@@ -1,0 +1,173 @@
+/*
+ * export: turns recorded sessions into datasets (docs/EXPORT.md): episodes of
+ * steps, each step one reduced action (reduce.h) with its element, interaction
+ * type, the screen before it and the screen after it settled, written as JSON
+ * Lines with image files or as WebDataset tar shards, with a dataset card.
+ *
+ * Everything that leaves through an export is redacted first: every text field
+ * (typed text, window titles, element names, URLs, task descriptions) goes
+ * through redact.h, and every frame goes through export_frame_prepare, the one
+ * function where pixels are scrubbed or a frame is dropped. Host and user are
+ * pseudonyms (pseudo.h).
+ *
+ * Nothing here logs content: the report holds counts only.
+ */
+#ifndef MIMIC_EXPORT_H
+#define MIMIC_EXPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "encode.h"
+#include "grab.h"
+#include "reduce.h"
+#include "store.h"
+
+/*
+ * How a session is cut into episodes where no task markers say so, and the
+ * reducer's thresholds. Written into every export (export_params_json).
+ */
+struct export_params {
+	struct reduce_params reduce;
+	int episode_idle_ms;   /* 120000: no input this long ends an unlabelled episode */
+	int episode_split_app; /* 1: a step in another application starts a new one */
+	int post_max_ms;       /* 10000: the after-settle frame is at most this long after */
+};
+
+/* Fills *p with the defaults above (and reduce_params_defaults). */
+void export_params_defaults(struct export_params *p /* OUT */);
+
+/* Sets the fields of p that the settings file's [export] section sets (config.h). */
+void export_params_from_config(const struct config_export *c, struct export_params *p);
+
+/* Checks p (reduce_params_check, times >= 0). Returns 0 or -EINVAL with *cause. */
+int export_params_check(const struct export_params *p, char **cause);
+
+/* Writes p as compact JSON {"reduce":{...},"episode_idle_ms":...} into buf. As reduce_params_json. */
+int export_params_json(const struct export_params *p, char *buf, size_t n);
+
+/*
+ * The episode splitter, exported for the unit tests. Actions of a session are
+ * given in order; markers (the session's task markers, in order) must outlive it.
+ * Inside a task (start .. end marker) every action belongs to the task's episode;
+ * elsewhere episodes are cut at idle gaps of episode_idle_ms or more (a `wait`
+ * that long is the gap itself and belongs to no episode) and, with
+ * episode_split_app, where the application changes.
+ */
+struct export_split {
+	const struct export_params *p;
+	const struct store_task *tasks;
+	size_t n_tasks, next;
+	const struct store_task *task; /* the start marker of the open task, or NULL */
+	int outcome;                   /* enum store_task_outcome of its end marker, 0 = none */
+	int fresh;                     /* the next action starts a new episode */
+	int64_t episode;               /* the current episode number, -1 before the first */
+	int64_t start_ns;              /* the current episode's start */
+	int64_t last_end_ns;
+	char last_app[STORE_EL_APP_MAX];
+};
+
+void export_split_init(struct export_split *s, const struct export_params *p,
+                       const struct store_task *tasks, size_t n_tasks);
+
+/*
+ * Returns the episode number (0, 1, ...) action a belongs to, or -1 when it
+ * belongs to none (an idle gap). app is the application the action was in ("" or
+ * NULL when unknown). After the call s->task is the episode's start marker (NULL:
+ * unlabelled), s->outcome its outcome and s->start_ns its start.
+ */
+int64_t export_split_push(struct export_split *s, const struct reduce_action *a,
+                          const char *app);
+
+enum export_format { EXPORT_JSONL = 0, EXPORT_WEBDATASET = 1 };
+
+struct export_opts {
+	const char *data_dir;        /* NULL: the default data directory */
+	const int64_t *sessions;     /* the sessions to export, in this order */
+	size_t n_sessions;
+	enum export_format format;
+	const char *out_dir;         /* created (0700); must be empty or missing */
+	enum encode_format image;    /* format of the image files */
+	int64_t shard_bytes;         /* webdataset: start a new shard past this size */
+	const char *key_path;        /* pseudonym key; NULL: DATA_DIR/pseudonym.key */
+	const char *redact_rules;    /* extra redaction rules file, NULL: built-in only */
+	struct export_params params;
+};
+
+/* Fills *o with the defaults: JSONL, PNG images, shards of 256 MB, default params. */
+void export_opts_defaults(struct export_opts *o /* OUT */);
+
+/* What an export wrote and what it skipped. Counts only. */
+struct export_report {
+	uint64_t sessions, episodes, steps;
+	uint64_t labelled_episodes;
+	uint64_t images, image_bytes;      /* image files (or tar members) written */
+	uint64_t bytes;                    /* everything written */
+	uint64_t shards;
+	uint64_t frames_missing;           /* frames that could not be read or decoded */
+	uint64_t frames_dropped;           /* frames export_frame_prepare dropped */
+	uint64_t steps_without_frame;      /* steps exported without a pre-action image */
+	uint64_t steps_left_out;           /* webdataset: steps not written, having no image */
+	uint64_t texts_redacted;           /* text fields in which redaction replaced something */
+	uint64_t texts_dropped;            /* text fields dropped because they could not be scanned */
+	uint64_t sessions_unclosed;        /* sessions whose recorder was killed (torn end) */
+	uint64_t idle_gaps;                /* long waits dropped as episode boundaries */
+	uint64_t by_interaction[REDUCE_I_MAX_];
+	double seconds;                    /* wall time the export took */
+};
+
+/*
+ * Exports the sessions of o. Frames that cannot be read, decoded or prepared are
+ * skipped and counted; a session whose recorder was killed is exported as far as
+ * it was stored. Writes OUT/steps.jsonl + OUT/images/ or OUT/shard-NNNNNN.tar, and
+ * OUT/README.md (the dataset card). Errors with *cause: -EEXIST (OUT not empty),
+ * -ENOENT (no such session / data directory), -EIO and other -errno for I/O.
+ */
+int export_run(const struct export_opts *o, struct export_report *rep /* OUT */,
+               char **cause);
+
+/*
+ * What export_frame_prepare knows of the frame it is given. The risk is the OR of
+ * the redact_risk flags found in the step's texts (typed text, title, element).
+ */
+struct export_frame_info {
+	int64_t session;
+	int64_t frame_id;
+	int64_t event_id;       /* the event the frame belongs to, 0 = none */
+	const char *trigger;    /* "pre", "settle", "focus", "idle" */
+	unsigned text_risk;     /* enum redact_risk bits of the step's texts */
+	struct store *st;       /* the store the frame was read from: its scan state (scrub.h) */
+};
+
+enum export_frame_verdict { EXPORT_FRAME_KEEP = 0, EXPORT_FRAME_DROP = 1 };
+
+/*
+ * THE ONE PLACE every exported frame passes, after it is decoded to the whole
+ * screen and before it is encoded and written. It may change the pixels of img in
+ * place (scrub text, mask windows) and returns EXPORT_FRAME_KEEP, or
+ * EXPORT_FRAME_DROP to leave the frame out (the step is then exported without it
+ * and the drop counted), or a negative errno (the frame is skipped and counted as
+ * missing). Pixel redaction plugs in here (docs/EXPORT.md).
+ */
+int export_frame_prepare(struct grab_image *img, const struct export_frame_info *info,
+                         char **cause);
+
+/* Counts of steps by action name and interaction type, per application. */
+struct export_stats;
+
+/*
+ * Reduces the sessions and counts their steps (no frames read, nothing written).
+ * *out is freed with export_stats_free.
+ */
+int export_stats_run(const char *data_dir, const int64_t *sessions, size_t n_sessions,
+                     const struct export_params *p, struct export_stats **out /* OUT */,
+                     char **cause);
+
+/* Prints the counts as a table, or as one JSON object when json != 0. */
+int export_stats_print(const struct export_stats *s, FILE *f, int json);
+
+void export_stats_free(struct export_stats *s);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * pseudo: keyed hashes of host and user names for exports (see pseudo.h).
+ */
+#include "pseudo.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct pseudo {
+	unsigned char key[PSEUDO_KEY_LEN];
+};
+
+struct pseudo *pseudo_from_key(const unsigned char key[PSEUDO_KEY_LEN])
+{
+	struct pseudo *p = util_xcalloc(1, sizeof(*p));
+
+	memcpy(p->key, key, PSEUDO_KEY_LEN);
+	return p;
+}
+
+void pseudo_free(struct pseudo *p)
+{
+	if (p == NULL)
+		return;
+	sodium_memzero(p->key, sizeof(p->key));
+	free(p);
+}
+
+/* Writes a new random key to path through a temporary file. */
+static int create_key(const char *path, char **cause)
+{
+	unsigned char key[PSEUDO_KEY_LEN];
+	char *tmp = util_xasprintf("%s.tmp.%d", path, (int)getpid());
+	int fd, rc = 0;
+
+	randombytes_buf(key, sizeof(key));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = util_fail(cause, -errno, "cannot create the pseudonym key %s: %s", path,
+		               strerror(errno));
+		goto out;
+	}
+	if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key)) {
+		rc = util_fail(cause, -EIO, "cannot write the pseudonym key %s", path);
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		rc = util_fail(cause, -EIO, "cannot write the pseudonym key %s: %s", path,
+		               strerror(errno));
+		unlink(tmp);
+	}
+out:
+	sodium_memzero(key, sizeof(key));
+	free(tmp);
+	return rc;
+}
+
+int pseudo_open(const char *path, int create, struct pseudo **out, char **cause)
+{
+	unsigned char key[PSEUDO_KEY_LEN + 1];
+	struct stat sb;
+	ssize_t n;
+	int fd = -1, rc;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return util_fail(cause, -EIO, "libsodium could not start");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT && create) {
+		rc = create_key(path, cause);
+		if (rc != 0)
+			return rc;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	if (fd < 0) {
+		rc = -errno;
+		if (rc == -ENOENT)
+			return util_fail(cause, rc, "no pseudonym key at %s; export once to create it",
+			                 path);
+		return util_fail(cause, rc, "cannot read the pseudonym key %s: %s", path,
+		                 strerror(-rc));
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		rc = util_fail(cause, -EIO, "the pseudonym key %s is not a regular file", path);
+		goto fail;
+	}
+	if ((sb.st_mode & 077) != 0) {
+		rc = util_fail(cause, -EPERM, "the pseudonym key %s may be read by others; "
+		               "run `chmod 600 %s`", path, path);
+		goto fail;
+	}
+	n = read(fd, key, sizeof(key));
+	if (n != PSEUDO_KEY_LEN) {
+		rc = util_fail(cause, -EINVAL, "the pseudonym key %s is not %d bytes; remove it to "
+		               "make a new one (pseudonyms then change)", path, PSEUDO_KEY_LEN);
+		goto fail;
+	}
+	close(fd);
+	*out = pseudo_from_key(key);
+	sodium_memzero(key, sizeof(key));
+	return 0;
+fail:
+	sodium_memzero(key, sizeof(key));
+	close(fd);
+	return rc;
+}
+
+void pseudo_id(const struct pseudo *p, const char *domain, const char *value,
+               char out[PSEUDO_HEX_LEN + 1])
+{
+	crypto_generichash_state st;
+	unsigned char h[PSEUDO_HEX_LEN / 2];
+	static const unsigned char zero = 0;
+
+	if (value == NULL)
+		value = "";
+	/* domain NUL value: no two (domain, value) pairs hash the same input. */
+	crypto_generichash_init(&st, p->key, sizeof(p->key), sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)domain, strlen(domain));
+	crypto_generichash_update(&st, &zero, 1);
+	crypto_generichash_update(&st, (const unsigned char *)value, strlen(value));
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2hex(out, PSEUDO_HEX_LEN + 1, h, sizeof(h));
+}
