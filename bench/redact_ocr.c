@@ -1,0 +1,102 @@
+/*
+ * redact_ocr: the pixel half of the redaction benchmark (bench/redact_eval.py
+ * drives it). Grabs the screen of $DISPLAY once, reads the region X Y W H with
+ * mimic's OCR (ocr.h) and runs the detector on it as the scrubber does
+ * (scrub_find), then prints one JSON object per line:
+ *
+ *   {"find":{"type":"CARD","risk":2,"x":..,"y":..,"w":..,"h":..}}   per finding
+ *   {"region_ms":..,"w":..,"h":..,"words":..}                        the region
+ *   {"band_ms":..,"w":..,"h":..}        with --bands H: each band of H rows alone
+ *
+ * With --verbose also {"line":"...","y":..} for every line read (the benchmark's
+ * generated text only: never run it on a real screen). One core: the OCR engine
+ * runs single-threaded (ocr.h); pin the process with taskset for the figures.
+ *
+ * usage: redact_ocr X Y W H [--bands H] [--scale N] [--verbose]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xcb/xcb.h>
+
+#include "grab.h"
+#include "ocr.h"
+#include "redact.h"
+#include "scrub.h"
+
+int main(int argc, char **argv)
+{
+	struct grab_rect region;
+	struct grab_image img;
+	struct grab *g = NULL;
+	struct redact *r = NULL;
+	struct ocr *o = NULL;
+	struct ocr_opts oo = { 0 };
+	struct ocr_result res;
+	struct scrub_box *boxes = NULL;
+	size_t n = 0;
+	unsigned risk = 0;
+	char *cause = NULL;
+	int screen, band = 0, verbose = 0;
+	xcb_connection_t *c;
+
+	if (argc < 5) {
+		fputs("usage: redact_ocr X Y W H [--bands H] [--scale N]\n", stderr);
+		return 2;
+	}
+	region = (struct grab_rect){ atoi(argv[1]), atoi(argv[2]), (uint32_t)atoi(argv[3]),
+	                             (uint32_t)atoi(argv[4]) };
+	for (int i = 5; i < argc; i++) {
+		if (strcmp(argv[i], "--verbose") == 0)
+			verbose = 1;
+		else if (strcmp(argv[i], "--bands") == 0 && i + 1 < argc)
+			band = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
+			oo.scale = atoi(argv[++i]);
+	}
+	c = xcb_connect(NULL, &screen);
+	if (xcb_connection_has_error(c)) {
+		fputs("redact_ocr: cannot connect to the display\n", stderr);
+		return 1;
+	}
+	if (grab_open(c, screen, 0, &g, &cause) != 0 || grab_frame(g, 0, &img, NULL, &cause) != 0 ||
+	    redact_open(NULL, &r, &cause) != 0 || ocr_new(&oo, &o, &cause) != 0) {
+		fprintf(stderr, "redact_ocr: %s\n", cause);
+		return 1;
+	}
+	if (ocr_read(o, &img, &region, &res, &cause) != 0 ||
+	    scrub_find(r, &res, img.width, img.height, &boxes, &n, &risk) != 0) {
+		fprintf(stderr, "redact_ocr: %s\n", cause ? cause : "the detector failed");
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("{\"find\":{\"type\":\"%s\",\"risk\":%u,\"x\":%d,\"y\":%d,\"w\":%u,\"h\":%u}}\n",
+		       redact_type_name((enum redact_type)boxes[i].type), boxes[i].risk,
+		       boxes[i].box.x, boxes[i].box.y, boxes[i].box.w, boxes[i].box.h);
+	for (size_t i = 0; verbose && i < res.n_lines; i++) {
+		printf("{\"y\":%d,\"line\":\"", res.lines[i].box.y + (int)res.lines[i].box.h / 2);
+		for (const char *p = res.lines[i].text; *p; p++)
+			printf(*p == '"' || *p == '\\' ? "\\%c" : (unsigned char)*p < 0x20 ? "?" : "%c",
+			       *p);
+		printf("\"}\n");
+	}
+	printf("{\"region_ms\":%.1f,\"w\":%u,\"h\":%u,\"words\":%zu}\n", res.ms, region.w, region.h,
+	       res.n_words);
+	ocr_result_free(&res);
+	for (int y = region.y; band > 0 && y + band <= region.y + (int)region.h; y += band) {
+		struct grab_rect b = { region.x, y, region.w, (uint32_t)band };
+
+		if (ocr_read(o, &img, &b, &res, &cause) != 0) {
+			fprintf(stderr, "redact_ocr: %s\n", cause);
+			return 1;
+		}
+		printf("{\"band_ms\":%.1f,\"w\":%u,\"h\":%u}\n", res.ms, b.w, b.h);
+		ocr_result_free(&res);
+	}
+	free(boxes);
+	ocr_free(o);
+	redact_close(r);
+	grab_close(g);
+	xcb_disconnect(c);
+	return 0;
+}

@@ -1,0 +1,94 @@
+/*
+ * ocr: reads the text of a region of a screenshot with Tesseract (its C API),
+ * as words with their boxes, grouped into lines whose text the redaction
+ * detector can scan (scrub.h).
+ *
+ * One struct ocr is one Tesseract engine (about 30 MB for English and 100-300
+ * ms to load); it must be used by one thread at a time, so every worker thread
+ * makes its own. Tesseract runs single-threaded: Debian's build uses OpenMP,
+ * which on a busy two-core machine makes recognition several times slower, so
+ * ocr_new limits the calling thread to one OpenMP thread (the effect of
+ * OMP_THREAD_LIMIT=1) and ocr_read does the same for the thread it runs on.
+ *
+ * The region is converted to 8-bit grey, dark text on light (light-on-dark
+ * regions are inverted), scaled up 2x (bilinear) and given a white margin
+ * before recognition, which is what makes Tesseract read terminal and UI
+ * fonts; boxes are reported in the coordinates of the given image either way.
+ *
+ * Nothing here logs what was read.
+ */
+#ifndef MIMIC_OCR_H
+#define MIMIC_OCR_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "grab.h"
+
+struct ocr;
+
+struct ocr_opts {
+	const char *datapath;  /* tessdata directory; NULL: Tesseract's default (TESSDATA_PREFIX) */
+	const char *lang;      /* NULL: "eng" */
+	int scale;             /* 0: automatic (2x); 1: none; 2 or 3: that factor */
+};
+
+/* One recognised word. Boxes are in image coordinates, clipped to the region. */
+struct ocr_word {
+	struct grab_rect box;
+	float conf;            /* Tesseract's confidence, 0..100 */
+	size_t start, end;     /* bytes [start, end) of the word in its line's text */
+	size_t line;           /* index into ocr_result.lines */
+};
+
+/* One text line: its words joined by single spaces (UTF-8, NUL-terminated). */
+struct ocr_line {
+	struct grab_rect box;
+	char *text;
+	size_t len;
+	size_t first_word;     /* words[first_word .. first_word + n_words - 1] */
+	size_t n_words;
+};
+
+/* What ocr_read found. Free with ocr_result_free. */
+struct ocr_result {
+	struct ocr_word *words;
+	size_t n_words;
+	struct ocr_line *lines;
+	size_t n_lines;
+	double ms;             /* wall time of the recognition, for the benchmark */
+};
+
+/*
+ * Loads an engine. opts may be NULL (all defaults). Errors with *cause:
+ * -ENOENT the language data is not installed (the cause names the package,
+ * tesseract-ocr-eng), -EINVAL bad options, -ENOMEM.
+ */
+int ocr_new(const struct ocr_opts *opts, struct ocr **out /* OUT */, char **cause);
+
+/* Frees the engine. NULL is allowed. */
+void ocr_free(struct ocr *o);
+
+/*
+ * Makes ocr_read give up with -ECANCELED soon after *flag becomes non-zero
+ * (Tesseract checks it between words), so that a thread can be stopped while it
+ * reads a large frame. flag must outlive o; NULL removes it.
+ */
+void ocr_set_cancel(struct ocr *o, const atomic_int *flag);
+
+/*
+ * Recognises the text inside region (clipped to img; NULL: the whole image) of
+ * img (BGRX, grab.h). Words and lines are in reading order. On success *res
+ * holds the findings (possibly none); the caller frees them with
+ * ocr_result_free. Errors: -EINVAL (empty image), -EIO (Tesseract failed) with
+ * *cause, -ECANCELED (ocr_set_cancel); then *res is zeroed. A region that is empty after clipping gives no
+ * words and returns 0.
+ */
+int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect *region,
+             struct ocr_result *res /* OUT */, char **cause);
+
+/* Frees what ocr_read stored in res and zeroes it. NULL is allowed. */
+void ocr_result_free(struct ocr_result *res);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * scrub: keeps personal data and secrets out of exported frames and typed text
+ * (docs/REDACTION.md, safeguards 7-10).
+ *
+ * Pixels: the text of a frame's changed regions is read with OCR (ocr.h), the
+ * text detector (redact.h) runs on the line text, and the boxes of the matched
+ * words are filled with a flat colour; a frame with a high-risk finding (card,
+ * national id, secret, private key) is dropped. Every frame has a scan state in
+ * the store (enum store_scan): `unscanned` until scrub_session has looked at it,
+ * then `clean`, `scrubbed` (the filled screen is stored as its own blob) or
+ * `dropped`. The only way to the pixels of a frame for an export or an upload is
+ * scrub_frame_image, which scans what is unscanned first and never returns the
+ * pixels of a dropped frame or the unfilled pixels of a scrubbed one.
+ *
+ * Typed text: a run of typing is split into several `type` actions when the
+ * person pauses, so a number typed in two pieces is two texts to the reducer.
+ * scrub_typed joins consecutive type actions of the same window before
+ * detection, replaces findings by placeholders in each piece, and reports the
+ * risk; scrub_session drops every frame taken while a high-risk value was being
+ * typed (from the first key of the first piece to settle time after the last).
+ *
+ * Patches inherit: a frame stored as a patch over another is scanned only in
+ * full-width bands around its changed rectangles, and keeps the findings of the
+ * frame below it that its patches did not touch, so a card number that stays on
+ * screen keeps dropping the frames that show it.
+ */
+#ifndef MIMIC_SCRUB_H
+#define MIMIC_SCRUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "grab.h"
+#include "ocr.h"
+#include "redact.h"
+#include "reduce.h"
+
+/* The fill colour of redacted boxes (host-order 0xXXRRGGBB, grab.h): black. */
+#define SCRUB_FILL 0x000000u
+
+/* Pixels added around each word box (and a fifth of its height above and below). */
+#define SCRUB_PAD 2
+
+/* How long after the last key of a high-risk typing run frames are still dropped. */
+#define SCRUB_TYPED_AFTER_NS (2500LL * 1000000LL)
+
+/* One finding in pixels: the box that is (or is to be) filled. */
+struct scrub_box {
+	struct grab_rect box;
+	int type;              /* enum redact_type */
+	unsigned risk;         /* REDACT_RISK_LOW or REDACT_RISK_HIGH */
+};
+
+/*
+ * Writes a copy of len bytes of OCR text into out (at least len bytes) in which
+ * the usual misreadings of screen fonts are undone, and returns its length (at
+ * most len). map (NULL, or len entries) receives for every output byte the
+ * offset of the input byte it came from. The fixes: ',' between two letters or
+ * digits becomes '.', '?' between them '7'; a blank read into a dashed number
+ * ("583 -98-1034") or between the colons of "::" is removed, and one after
+ * "ghp" (and the other GitHub token prefixes) before 30 or more letters and
+ * digits becomes '_'; inside a token that is mostly digits O/o/D/Q become 0,
+ * l/I/i/|/! 1, S/s 5, B 8, Z/z 2, ? 7; inside a token of hex groups and colons
+ * l/I become 1 and O/o 0; the check digits of an IBAN-like token get 0 for O/Q/D.
+ * scrub_find scans both the text and this copy.
+ */
+size_t scrub_ocr_normalise(const char *in, size_t len, char *out, size_t *map);
+
+/*
+ * Finds the findings of one OCR result: joins its lines with '\n', scans the
+ * text and its normalised copy, and maps each finding to the union of the
+ * boxes of the words it touches on each line, padded by SCRUB_PAD and clipped
+ * to img_w x img_h. Appends to *boxes (a malloc'ed array of *n, grown as
+ * needed; both may start as NULL/0) and ORs the risks seen into *risk.
+ * Returns 0 or the errors of redact_scan (then the caller must drop the frame).
+ */
+int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t img_w,
+               uint32_t img_h, struct scrub_box **boxes, size_t *n, unsigned *risk);
+
+/* Fills every box of boxes[0..n-1] in img with fill. */
+void scrub_fill(struct grab_image *img, const struct scrub_box *boxes, size_t n, uint32_t fill);
+
+/*
+ * The pixel scrubber for one image: OCRs each of regions[0..nreg-1] (NULL/0: the
+ * whole image), finds (scrub_find) and fills (scrub_fill) the findings. *boxes
+ * and *n are as in scrub_find (appended to); *risk gets the risks seen, so
+ * (*risk & REDACT_RISK_HIGH) means the frame is to be dropped. ocr_ms (may be
+ * NULL) is increased by the time spent in OCR. Errors: those of ocr_read and
+ * redact_scan, with *cause; the image must then be dropped.
+ */
+int scrub_image(struct ocr *o, const struct redact *r, struct grab_image *img,
+                const struct grab_rect *regions, size_t nreg, uint32_t fill,
+                struct scrub_box **boxes, size_t *n, unsigned *risk, double *ocr_ms,
+                char **cause);
+
+/*
+ * Joins typed text across the pieces of a typing run. Push every action the
+ * reducer produces, in order; take them back (same order) with their texts
+ * redacted. Consecutive `type` actions of the same window, with only `wait` and
+ * `move` actions between them, are held until the run ends (another kind of
+ * action, another window, or scrub_typed_finish), then scanned as one text.
+ */
+struct scrub_typed;
+
+/*
+ * Makes a joiner using r (which must outlive it). With r NULL (counting only)
+ * every typed text comes out empty. Never fails.
+ */
+struct scrub_typed *scrub_typed_new(const struct redact *r);
+
+/* Frees the joiner and the actions it still holds. NULL is allowed. */
+void scrub_typed_free(struct scrub_typed *t);
+
+/* Copies a in. Returns 0, or -ENOMEM never (allocation cannot fail in mimic). */
+int scrub_typed_push(struct scrub_typed *t, const struct reduce_action *a);
+
+/* Releases whatever is held back (at the end of a session). */
+void scrub_typed_finish(struct scrub_typed *t);
+
+/*
+ * Returns the next finished action with its text redacted ("<CARD>" in every
+ * piece a finding touches), or NULL when none is ready. *risk (may be NULL)
+ * receives the risks of the findings in that action's text (0: none). When
+ * scanning failed, the text is emptied and *risk is REDACT_RISK_HIGH. The
+ * pointer is valid until the next call on t.
+ */
+const struct reduce_action *scrub_typed_take(struct scrub_typed *t, unsigned *risk);
+
+/* Scanning stored frames of a data directory. */
+struct scrub;
+
+struct scrub_opts {
+	const char *data_dir;        /* the data directory (paths.h) */
+	const struct redact *redact; /* NULL: the built-in rules, opened here */
+	const char *ocr_datapath;    /* NULL: Tesseract's default */
+	uint32_t fill;               /* colour of filled boxes (SCRUB_FILL) */
+};
+
+struct scrub_stats {
+	uint64_t frames;         /* frames of the session */
+	uint64_t scanned;        /* scanned now */
+	uint64_t clean, scrubbed, dropped; /* states of those scanned now */
+	uint64_t dropped_typed;  /* of the dropped, for typed high-risk text */
+	uint64_t reused;         /* scanned by copying an identical previous record */
+	uint64_t regions;        /* regions OCR'd */
+	double ocr_ms;           /* total OCR time */
+};
+
+/*
+ * Opens the store of the data directory for writing, and loads the OCR engine
+ * when first needed. Use from one thread. Errors with *cause: those of
+ * store_open and redact_open.
+ */
+int scrub_open(const struct scrub_opts *opts, struct scrub **out /* OUT */, char **cause);
+
+/* Closes everything. NULL is allowed. */
+void scrub_close(struct scrub *s);
+
+/*
+ * Scans every unscanned frame of session, oldest first, and stores each one's
+ * state. stats may be NULL. A frame that cannot be read or OCR'd is stored as
+ * dropped (reason "error"); only store failures stop the scan (returned, with
+ * *cause).
+ */
+int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, char **cause);
+
+/*
+ * The pixels of frame id of session as they may leave the machine: scans the
+ * session first when the frame is unscanned. On success *state is the frame's
+ * state; for STORE_SCAN_CLEAN and STORE_SCAN_SCRUBBED *img is the whole screen
+ * (BGRX, pixels malloc'ed, the caller frees them), for STORE_SCAN_DROPPED *img
+ * is zeroed and the frame must be left out. Errors (-ENOENT no such frame,
+ * -EIO unreadable) with *cause; *img is then zeroed.
+ */
+int scrub_frame_image(struct scrub *s, int64_t session, int64_t id,
+                      struct grab_image *img /* OUT */, int *state /* OUT */, char **cause);
+
+/*
+ * Scans every unscanned frame of sessions[0..n) of data_dir (scrub_open,
+ * scrub_session for each, scrub_close), with r (NULL: the built-in rules).
+ * total (may be NULL) receives the sums. Exports and uploads call this first.
+ */
+int scrub_sessions(const char *data_dir, const struct redact *r, const int64_t *sessions,
+                   size_t n, struct scrub_stats *total, char **cause);
+
+struct store;
+
+/*
+ * The verdict on one frame about to leave the machine, for a caller that has
+ * put the frame's whole screen together itself from the stored blobs (export.c,
+ * export_frame_prepare): reads the scan of frame id from st and returns 1 (drop)
+ * when it is dropped or still unscanned, or 0 (keep) after filling its findings
+ * in img with fill when it was scrubbed. Negative errno (with *cause) when the
+ * scan cannot be read; the frame must then be left out too.
+ */
+int scrub_export_frame(struct store *st, int64_t id, struct grab_image *img, uint32_t fill,
+                       char **cause);
+
+/*
+ * The recorder's background scanner: a thread that scans the frames of one
+ * session while it is recorded, off the input thread, at the lowest CPU
+ * priority (SCHED_IDLE), every interval_s seconds (the first time after one
+ * interval), with its own store connection and OCR engine (loaded on the first
+ * scan). Exports still scan what it has not reached, and decide again on typing
+ * for what it scanned before a typing run was complete.
+ */
+struct scrub_worker;
+
+/* How often the recorder's scanner looks for new frames (seconds). */
+#define SCRUB_WORKER_INTERVAL_S 60
+
+/* Starts the thread. data_dir is copied. Errors: -EAGAIN (no thread) with *cause. */
+int scrub_worker_start(const char *data_dir, int64_t session, int interval_s,
+                       struct scrub_worker **out /* OUT */, char **cause);
+
+/*
+ * Stops the thread (within one frame's scan) and frees w. Returns the number of
+ * frames it scanned. NULL is allowed.
+ */
+uint64_t scrub_worker_stop(struct scrub_worker *w);
+
+/* "unscanned", "clean", "scrubbed", "dropped"; "?" otherwise. */
+const char *scrub_state_name(int state);
+
+#endif

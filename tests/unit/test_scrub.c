@@ -1,0 +1,778 @@
+/*
+ * Unit tests of ocr and scrub: text rendered into an image with Leptonica's
+ * bitmap font is read back, the box of the word holding personal data is filled
+ * and nothing else changes; high-risk text marks the frame for dropping; typed
+ * text is joined across the pieces of a run; and in a data directory the scan
+ * states, the inheritance of findings by patches and the verdicts an export gets.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <leptonica/allheaders.h>
+
+#include "blob.h"
+#include "encode.h"
+#include "export.h"
+#include "ocr.h"
+#include "redact.h"
+#include "reduce.h"
+#include "scrub.h"
+#include "store.h"
+
+static struct redact *rd;
+static struct ocr *oc;
+
+static int group_setup(void **state)
+{
+	char *cause = NULL;
+
+	(void)state;
+	setLeptDebugOK(0);
+	if (redact_open(NULL, &rd, &cause) != 0 || ocr_new(NULL, &oc, &cause) != 0) {
+		fprintf(stderr, "setup: %s\n", cause ? cause : "?");
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	ocr_free(oc);
+	redact_close(rd);
+	return 0;
+}
+
+/* Renders lines of black text on white into a new BGRX image (X byte 0xff, as decoded). */
+static struct grab_image render(uint32_t w, uint32_t h, const char *const *lines, size_t n)
+{
+	struct grab_image img = { malloc((size_t)w * h * 4), w, h, (size_t)w * 4 };
+	L_BMF *bmf = bmfCreate(NULL, 8);
+	PIX *pix = pixCreate((l_int32)w, (l_int32)h, 32);
+	l_int32 tw, ov;
+
+	assert_non_null(bmf);
+	pixSetAll(pix);
+	for (size_t i = 0; i < n; i++)
+		pixSetTextline(pix, bmf, lines[i], 0x00000000, 10, 25 + 40 * (l_int32)i, &tw, &ov);
+	for (uint32_t y = 0; y < h; y++) {
+		for (uint32_t x = 0; x < w; x++) {
+			l_int32 r, g, b;
+			uint8_t *p = img.pixels + y * img.stride + x * 4;
+
+			pixGetRGBPixel(pix, (l_int32)x, (l_int32)y, &r, &g, &b);
+			p[0] = (uint8_t)b;
+			p[1] = (uint8_t)g;
+			p[2] = (uint8_t)r;
+			p[3] = 0xff;
+		}
+	}
+	pixDestroy(&pix);
+	bmfDestroy(&bmf);
+	return img;
+}
+
+static uint32_t px(const struct grab_image *img, uint32_t x, uint32_t y)
+{
+	const uint8_t *p = img->pixels + y * img->stride + x * 4;
+
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+}
+
+static bool inside(const struct scrub_box *b, size_t n, uint32_t x, uint32_t y)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((int64_t)x >= b[i].box.x && (int64_t)x < (int64_t)b[i].box.x + b[i].box.w &&
+		    (int64_t)y >= b[i].box.y && (int64_t)y < (int64_t)b[i].box.y + b[i].box.h)
+			return true;
+	return false;
+}
+
+/* The number of dark pixels (text) inside rect r of img. */
+static size_t ink(const struct grab_image *img, int32_t x0, int32_t y0, int32_t w, int32_t h)
+{
+	size_t n = 0;
+
+	for (int32_t y = y0; y < y0 + h; y++)
+		for (int32_t x = x0; x < x0 + w; x++)
+			n += (px(img, (uint32_t)x, (uint32_t)y) & 0xff) < 200;
+	return n;
+}
+
+static void test_ocr_reads_rendered_text(void **state)
+{
+	static const char *const lines[] = { "hello world from mimic" };
+	struct grab_image img = render(500, 50, lines, 1);
+	struct ocr_result res;
+	char *cause = NULL;
+
+	(void)state;
+	assert_int_equal(ocr_read(oc, &img, NULL, &res, &cause), 0);
+	assert_int_equal(res.n_lines, 1);
+	assert_string_equal(res.lines[0].text, "hello world from mimic");
+	assert_int_equal(res.n_words, 4);
+	/* Word offsets index the line text; boxes lie left to right on the text. */
+	assert_int_equal(res.words[1].start, 6);
+	assert_int_equal(res.words[1].end, 11);
+	assert_true(res.words[0].box.x >= 8 && res.words[0].box.x < 20);
+	assert_true(res.words[1].box.x > res.words[0].box.x + (int32_t)res.words[0].box.w);
+	ocr_result_free(&res);
+
+	/* A region: only the words inside it. */
+	struct grab_rect left = { 0, 0, 120, 50 };
+
+	assert_int_equal(ocr_read(oc, &img, &left, &res, &cause), 0);
+	assert_true(res.n_lines == 1 && strstr(res.lines[0].text, "hello") != NULL);
+	assert_null(strstr(res.lines[0].text, "mimic"));
+	ocr_result_free(&res);
+	/* An empty region reads nothing and is no error. */
+	struct grab_rect none = { 600, 0, 10, 10 };
+
+	assert_int_equal(ocr_read(oc, &img, &none, &res, &cause), 0);
+	assert_int_equal(res.n_words, 0);
+	free(img.pixels);
+}
+
+/* Light text on a dark background (a dark terminal) reads as well, boxes on its ink. */
+static void test_ocr_reads_light_on_dark(void **state)
+{
+	static const char *const lines[] = { "hello world from mimic" };
+	struct grab_image img = render(500, 50, lines, 1);
+	struct ocr_result res;
+	struct grab_rect lb;
+	size_t ink_px = 0, out_px = 0;
+	char *cause = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < img.stride * img.height; i++)
+		img.pixels[i] = (uint8_t)(255 - img.pixels[i]);
+	assert_int_equal(ocr_read(oc, &img, NULL, &res, &cause), 0);
+	assert_int_equal(res.n_lines, 1);
+	assert_string_equal(res.lines[0].text, "hello world from mimic");
+	/* Every lit pixel of the text lies in the line's box (mapped back from 2x and the margin). */
+	lb = res.lines[0].box;
+	for (uint32_t y = 0; y < img.height; y++) {
+		for (uint32_t x = 0; x < img.width; x++) {
+			if ((px(&img, x, y) & 0xff) < 56)
+				continue;
+			ink_px++;
+			out_px += !((int64_t)x >= lb.x && (int64_t)x < (int64_t)lb.x + lb.w &&
+			            (int64_t)y >= lb.y && (int64_t)y < (int64_t)lb.y + lb.h);
+		}
+	}
+	assert_true(ink_px > 100);
+	assert_int_equal(out_px, 0);
+	ocr_result_free(&res);
+	free(img.pixels);
+}
+
+static void test_scrub_fills_email_box_only(void **state)
+{
+	static const char *const lines[] = { "mail alice.smith@example.com now",
+	                                     "meeting at noon in room seven" };
+	struct grab_image img = render(600, 90, lines, 2), orig = img;
+	struct scrub_box *boxes = NULL;
+	size_t n = 0, changed = 0, filled = 0;
+	unsigned risk = 0;
+	char *cause = NULL;
+
+	(void)state;
+	orig.pixels = malloc(img.stride * img.height);
+	memcpy(orig.pixels, img.pixels, img.stride * img.height);
+	assert_int_equal(scrub_image(oc, rd, &img, NULL, 0, 0x00ff00ffu, &boxes, &n, &risk, NULL,
+	                             &cause), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(boxes[0].type, REDACT_EMAIL);
+	assert_int_equal(risk, REDACT_RISK_LOW);
+	/* The box is on the first line, right of "mail", and covers the address's ink. */
+	assert_true(boxes[0].box.y < 30 && boxes[0].box.x > 60);
+	assert_true(boxes[0].box.w > 200);
+	for (uint32_t y = 0; y < img.height; y++) {
+		for (uint32_t x = 0; x < img.width; x++) {
+			if (inside(boxes, n, x, y)) {
+				assert_int_equal(px(&img, x, y), 0xff00ffu);
+				filled++;
+			} else if (px(&img, x, y) != px(&orig, x, y)) {
+				changed++;
+			}
+		}
+	}
+	assert_int_equal(changed, 0);
+	assert_true(filled > 0);
+	/* "mail" and the second line keep their ink. */
+	assert_true(ink(&img, 10, 2, 50, 24) > 50);
+	assert_int_equal(ink(&img, 10, 45, 500, 40), ink(&orig, 10, 45, 500, 40));
+	/* Nothing of the address is left to read. */
+	struct ocr_result res;
+
+	assert_int_equal(ocr_read(oc, &img, NULL, &res, &cause), 0);
+	for (size_t i = 0; i < res.n_lines; i++)
+		assert_null(strstr(res.lines[i].text, "example"));
+	ocr_result_free(&res);
+	free(boxes);
+	free(orig.pixels);
+	free(img.pixels);
+}
+
+static void test_scrub_card_is_high_risk(void **state)
+{
+	static const char *const lines[] = { "card 4111 1111 1111 1111 ok" };
+	struct grab_image img = render(500, 50, lines, 1);
+	struct scrub_box *boxes = NULL;
+	size_t n = 0;
+	unsigned risk = 0;
+	char *cause = NULL;
+
+	(void)state;
+	assert_int_equal(scrub_image(oc, rd, &img, NULL, 0, 0, &boxes, &n, &risk, NULL, &cause), 0);
+	assert_true(risk & REDACT_RISK_HIGH);
+	assert_true(n >= 1);
+	assert_int_equal(boxes[0].type, REDACT_CARD);
+	/* One box across the four groups (one line), not four. */
+	assert_true(boxes[0].box.w > 200);
+	free(boxes);
+	free(img.pixels);
+}
+
+static void test_scrub_clean_image_unchanged(void **state)
+{
+	static const char *const lines[] = { "build 2024 finished in 12 seconds" };
+	struct grab_image img = render(500, 50, lines, 1);
+	uint8_t *copy = malloc(img.stride * img.height);
+	struct scrub_box *boxes = NULL;
+	size_t n = 0;
+	unsigned risk = 0;
+	char *cause = NULL;
+
+	(void)state;
+	memcpy(copy, img.pixels, img.stride * img.height);
+	assert_int_equal(scrub_image(oc, rd, &img, NULL, 0, 0, &boxes, &n, &risk, NULL, &cause), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(risk, 0);
+	assert_memory_equal(copy, img.pixels, img.stride * img.height);
+	free(copy);
+	free(boxes);
+	free(img.pixels);
+}
+
+static void check_normalise(const char *in, const char *expect)
+{
+	char out[256];
+	size_t map[256], n = scrub_ocr_normalise(in, strlen(in), out, map);
+
+	out[n] = '\0';
+	assert_string_equal(out, expect);
+	for (size_t i = 1; i < n; i++)
+		assert_true(map[i] > map[i - 1]);
+}
+
+static void test_normalise(void **state)
+{
+	(void)state;
+	check_normalise("alice,smith@example,com, then 41I1 1111 O111 and hello, world",
+	                "alice.smith@example.com, then 4111 1111 0111 and hello, world");
+	check_normalise("ssn 583 -98-1034 and 4928- 8584-9573-9312",
+	                "ssn 583-98-1034 and 4928-8584-9573-9312");
+	check_normalise("ip 2001:db8:92b8:11a0: :73ab or 2001:db8:1a55:232::clfe",
+	                "ip 2001:db8:92b8:11a0::73ab or 2001:db8:1a55:232::c1fe");
+	check_normalise("token ghp DazlvkqFbYP7AKbdSwLiLiiqirzKzlNfoFal end",
+	                "token ghp_DazlvkqFbYP7AKbdSwLiLiiqirzKzlNfoFal end");
+	check_normalise("key AKIA?BG3VYE2M7646KRT, iban FRQ6 0763",
+	                "key AKIA7BG3VYE2M7646KRT, iban FR06 0763");
+	/* 6x13 terminal font: colons of a MAC read as look-alikes. */
+	check_normalise("value: 80;6c3faz8e:253a9 and 2026-11-30 15:23:45",
+	                "value: 80:6c:fa:8e:25:a9 and 2026-11-30 15:23:45");
+	/* IBAN country codes and check digits misread: only the reading that passes mod 97. */
+	check_normalise("to NLSLHEZR9733883458, (H1588918205930614995 and GBBSFMEK67482429865365",
+	                "to NL91HEZR9733883458, CH1588918205930614995 and GB69FMEK67482429865365");
+	check_normalise("from NLOS EXDB 8683 9288 72 at noon, GB29 NWBK 6016 1331 9268 19",
+	                "from NL05 EXDB 8683 9288 72 at noon, GB29 NWBK 6016 1331 9268 19");
+	/* No valid reading: no check digits made up (the look-alike fix of S alone). */
+	check_normalise("ref NLSLHEZR9733883459 ok", "ref NL5LHEZR9733883459 ok");
+	check_normalise("ghp 2Xvx4skj2Yy1CzhMj rsQRZOM8aI8a60PiyVJ today",
+	                "ghp_2Xvx4skj2Yy1CzhMjrsQRZOM8aI8a60PiyVJ today");
+	check_normalise("mac Qc-3a-12-07-33-aa, mail frank@example. com ok. Then",
+	                "mac 0c-3a-12-07-33-aa, mail frank@example.com ok. Then");
+	check_normalise("ghp_uChenLN3Sxggwg46mhSPL faGB69pftFNdKBJ ok",
+	                "ghp_uChenLN3Sxggwg46mhSPLfaGB69pftFNdKBJ ok");
+	check_normalise("ip 128,102,244 ,138 and 185.147. 116.131",
+	                "ip 128.102.244.138 and 185.147.116.131");
+	check_normalise("iban DE8? 8793 7602, BES? 3952 4114 3648, 1T8046704246414011727330311",
+	                "iban DE87 8793 7602, BE57 3952 4114 3648, IT8046704246414011727330311");
+	check_normalise("GB77MWGFO7361434875111 and mac 0c-c?-36-3f-08-c4 58-99-70-a8-aa-Ge",
+	                "GB77MWGF07361434875111 and mac 0c-c7-36-3f-08-c4 58-99-70-a8-aa-6e");
+	check_normalise("mac 54-bf-1la-bc-b4-e0 99: fc:1f:c0:68:1b 43:aa:\xc2\xa2" "4:25:e6:9d",
+	                "mac 54-bf-1a-bc-b4-e0 99:fc:1f:c0:68:1b 43:aa:c4:25:e6:9d");
+	check_normalise("GBO7 QVPT 1982 8414, GB90B0BT22470981961689 \xc2\xa3" "S2672551786641772408563",
+	                "GB07 QVPT 1982 8414, GB90BOBT22470981961689 ES2672551786641772408563");
+	check_normalise("mail erinmuller86Gexample.com, GitHub Gexample.com",
+	                "mail erinmuller86@example.com, GitHub Gexample.com");
+	/* Words and prose stay as they are. */
+	check_normalise("ghp is short, so: is it? yes - 3 -x", "ghp is short, so: is it? yes - 3 -x");
+	check_normalise("BEST OF 1024 THE END. Go to 3. Then", "BEST OF 1024 THE END. Go to 3. Then");
+}
+
+/* scrub_find maps a finding spanning several words to one box over them. */
+static void test_find_maps_spans_to_words(void **state)
+{
+	struct ocr_word words[] = {
+		{ { 10, 5, 30, 12 }, 90, 0, 3, 0 },   /* tel */
+		{ { 50, 5, 20, 12 }, 90, 4, 6, 0 },   /* +1 */
+		{ { 80, 5, 30, 12 }, 90, 7, 10, 0 },  /* 415 */
+		{ { 120, 5, 30, 12 }, 90, 11, 14, 0 },/* 555 */
+		{ { 160, 5, 40, 12 }, 90, 15, 19, 0 },/* 2671 */
+		{ { 210, 5, 20, 12 }, 90, 20, 22, 0 },/* ok */
+	};
+	char text[] = "tel +1 415 555 2671 ok";
+	struct ocr_line line = { { 10, 5, 220, 12 }, text, sizeof(text) - 1, 0, 6 };
+	struct ocr_result res = { words, 6, &line, 1, 0 };
+	struct scrub_box *boxes = NULL;
+	size_t n = 0;
+	unsigned risk = 0;
+
+	(void)state;
+	assert_int_equal(scrub_find(rd, &res, 300, 30, &boxes, &n, &risk), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(boxes[0].type, REDACT_PHONE);
+	assert_int_equal(risk, REDACT_RISK_LOW);
+	assert_int_equal(boxes[0].box.x, 50 - SCRUB_PAD);
+	assert_int_equal(boxes[0].box.w, 150 + 2 * SCRUB_PAD);
+	assert_int_equal(boxes[0].box.y, 5 - SCRUB_PAD - 12 / 5);
+	free(boxes);
+}
+
+/* A SHA-1 that OCR read in mixed case is no secret; a real key next to it is. */
+static void test_find_misread_hash(void **state)
+{
+	struct ocr_word words[] = {
+		{ { 10, 5, 300, 12 }, 90, 0, 40, 0 },
+		{ { 320, 5, 200, 12 }, 90, 41, 61, 0 },
+	};
+	char text[] = "al320b9d4de2fBad4cb59aa70Sc22d3Fb4dbc8d3 AKIAQYLPMN5HHHFPZAM2";
+	struct ocr_line line = { { 10, 5, 510, 12 }, text, sizeof(text) - 1, 0, 2 };
+	struct ocr_result res = { words, 2, &line, 1, 0 };
+	struct scrub_box *boxes = NULL;
+	size_t n = 0;
+	unsigned risk = 0;
+
+	(void)state;
+	assert_int_equal(scrub_find(rd, &res, 600, 30, &boxes, &n, &risk), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(boxes[0].type, REDACT_SECRET);
+	assert_int_equal(boxes[0].box.x, 320 - SCRUB_PAD);
+	free(boxes);
+}
+
+static struct reduce_action type_action(const char *text, int32_t context, int64_t t_ms)
+{
+	struct reduce_action a;
+
+	memset(&a, 0, sizeof(a));
+	a.kind = REDUCE_TYPE;
+	a.context = context;
+	a.t_start_ns = t_ms * 1000000;
+	a.t_end_ns = a.t_start_ns + 500000000;
+	strcpy(a.text, text);
+	a.text_len = strlen(text);
+	return a;
+}
+
+static void test_typed_joins_pieces(void **state)
+{
+	struct scrub_typed *t = scrub_typed_new(rd);
+	struct reduce_action a1 = type_action("pay 4111 1111 ", 1, 0);
+	struct reduce_action a2 = type_action("1111 1111 thanks", 1, 2000);
+	struct reduce_action click, a3 = type_action("4111 1111 1111 1111", 1, 9000);
+	const struct reduce_action *o;
+	unsigned risk = 0;
+
+	(void)state;
+	memset(&click, 0, sizeof(click));
+	click.kind = REDUCE_CLICK;
+	assert_int_equal(scrub_typed_push(t, &a1), 0);
+	assert_null(scrub_typed_take(t, &risk)); /* held until the run ends */
+	scrub_typed_push(t, &a2);
+	assert_null(scrub_typed_take(t, &risk));
+	scrub_typed_push(t, &click);
+	o = scrub_typed_take(t, &risk);
+	assert_non_null(o);
+	assert_string_equal(o->text, "pay <CARD>");
+	assert_int_equal(risk, REDACT_RISK_HIGH);
+	o = scrub_typed_take(t, &risk);
+	assert_string_equal(o->text, "<CARD> thanks");
+	assert_int_equal(o->text_len, strlen("<CARD> thanks"));
+	assert_int_equal(risk, REDACT_RISK_HIGH);
+	o = scrub_typed_take(t, &risk);
+	assert_int_equal(o->kind, REDUCE_CLICK);
+	assert_int_equal(risk, 0);
+	assert_null(scrub_typed_take(t, &risk));
+	/* Another window is another run; the end of the session releases it. */
+	a1 = type_action("4111 1111 ", 1, 10000);
+	a2 = type_action("1111 1111", 2, 11000);
+	scrub_typed_push(t, &a1);
+	scrub_typed_push(t, &a2);
+	o = scrub_typed_take(t, &risk);
+	assert_string_equal(o->text, "4111 1111 ");
+	assert_int_equal(risk, 0);
+	assert_null(scrub_typed_take(t, &risk));
+	scrub_typed_push(t, &a3);
+	scrub_typed_finish(t);
+	o = scrub_typed_take(t, &risk);
+	assert_string_equal(o->text, "1111 1111");
+	o = scrub_typed_take(t, &risk);
+	assert_string_equal(o->text, "<CARD>");
+	assert_null(scrub_typed_take(t, &risk));
+	scrub_typed_free(t);
+
+	/* Without a detector nothing typed comes out. */
+	t = scrub_typed_new(NULL);
+	a1 = type_action("hello", 1, 0);
+	scrub_typed_push(t, &a1);
+	scrub_typed_finish(t);
+	o = scrub_typed_take(t, &risk);
+	assert_string_equal(o->text, "");
+	assert_int_equal(risk, REDACT_RISK_HIGH);
+	scrub_typed_free(t);
+}
+
+/* ---- a data directory ---- */
+
+static void put_frame(struct blob *b, struct encode *e, const struct grab_image *img,
+                      struct store_frame *fr)
+{
+	struct encode_params p;
+	const uint8_t *data;
+	size_t len;
+	char *cause = NULL;
+
+	encode_params_default(&p, ENCODE_WEBP);
+	p.lossless = true;
+	assert_int_equal(encode_image(e, img, &p, &data, &len, &cause), 0);
+	assert_int_equal(blob_put(b, data, len, fr->blob, &cause), 0);
+	strcpy(fr->format, "webp");
+	fr->bytes = (int64_t)len;
+}
+
+static void test_session_states(void **state)
+{
+	static const char *const l1[] = { "mail alice.smith@example.com now", "", "" };
+	static const char *const l2[] = { "mail alice.smith@example.com now",
+	                                  "card 4111 1111 1111 1111 ok", "" };
+	static const char *const l4[] = { "nothing to see here today" };
+	char tmpl[] = "/tmp/mimic-scrub-XXXXXX", *dir, *fdir, *cause = NULL;
+	struct store *st;
+	struct store_session s = { 0 };
+	struct blob *b;
+	struct encode *e;
+	struct store_frame fr[5];
+	struct grab_image i1 = render(600, 130, l1, 3), i2 = render(600, 130, l2, 3);
+	struct grab_image i3, i4 = render(600, 130, l4, 1), out;
+	struct scrub *sc;
+	struct scrub_stats stats;
+	struct store_frame_scan scan;
+	int64_t sid;
+	int verdict;
+
+	(void)state;
+	dir = mkdtemp(tmpl);
+	assert_non_null(dir);
+	assert_int_equal(store_open(dir, 0, &st, &cause), 0);
+	strcpy(s.host, "h");
+	s.screen_w = 600;
+	s.screen_h = 130;
+	assert_int_equal(store_session_begin(st, &s, &sid, &cause), 0);
+	fdir = malloc(strlen(dir) + 16);
+	sprintf(fdir, "%s/frames", dir);
+	assert_int_equal(blob_open(fdir, "webp", BLOB_CREATE, &b, &cause), 0);
+	assert_int_equal(encode_new(&e, &cause), 0);
+	memset(fr, 0, sizeof(fr));
+	for (int i = 0; i < 5; i++) {
+		fr[i].id = i + 1;
+		fr[i].t_ns = (i + 1) * 1000000000LL;
+		strcpy(fr[i].trigger, "settle");
+		fr[i].width = 600;
+		fr[i].height = 130;
+		fr[i].cursor_x = fr[i].cursor_y = -1;
+	}
+	/* 1: a key frame with an email. */
+	put_frame(b, e, &i1, &fr[0]);
+	/* 2: a patch over 1 adding the card line (rows 40..79, stacked at the left). */
+	{
+		struct grab_image p = { i2.pixels + 40 * i2.stride, 600, 40, i2.stride };
+
+		put_frame(b, e, &p, &fr[1]);
+		fr[1].base_id = 1;
+		fr[1].n_patch = 1;
+		fr[1].patch[0] = (struct store_rect){ 0, 40, 600, 40 };
+	}
+	/* 3: a patch over 2 changing only the empty bottom rows: the card is still shown. */
+	i3 = i2;
+	{
+		struct grab_image p = { i3.pixels + 100 * i3.stride, 600, 20, i3.stride };
+
+		put_frame(b, e, &p, &fr[2]);
+		fr[2].base_id = 2;
+		fr[2].n_patch = 1;
+		fr[2].patch[0] = (struct store_rect){ 0, 100, 600, 20 };
+	}
+	/* 4: a key frame with nothing in it. */
+	put_frame(b, e, &i4, &fr[3]);
+	assert_int_equal(store_write_all(st, sid, NULL, 0, NULL, 0, fr, 4, &cause), 0);
+
+	struct scrub_opts so = { .data_dir = dir, .redact = rd, .fill = 0xffffff };
+
+	assert_int_equal(scrub_open(&so, &sc, &cause), 0);
+	/* Unscanned frames are never handed to an export. */
+	assert_int_equal(scrub_export_frame(st, 1, &i1, 0, &cause), 1);
+	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
+	assert_int_equal(stats.scanned, 4);
+	assert_int_equal(stats.scrubbed, 1);
+	assert_int_equal(stats.dropped, 2);
+	assert_int_equal(stats.clean, 1);
+	assert_int_equal(store_frame_scan_get(st, 1, &scan, NULL, &cause), 0);
+	assert_int_equal(scan.state, STORE_SCAN_SCRUBBED);
+	assert_true(blob_hex_valid(scan.blob));
+	assert_int_equal(store_frame_scan_get(st, 2, &scan, NULL, &cause), 0);
+	assert_int_equal(scan.state, STORE_SCAN_DROPPED);
+	assert_string_equal(scan.reason, "pixels");
+	assert_int_equal(store_frame_scan_get(st, 3, &scan, NULL, &cause), 0);
+	assert_int_equal(scan.state, STORE_SCAN_DROPPED);
+	assert_int_equal(store_frame_scan_get(st, 4, &scan, NULL, &cause), 0);
+	assert_int_equal(scan.state, STORE_SCAN_CLEAN);
+
+	/* The exportable pixels: frame 1 with the address filled, 2 and 3 not at all. */
+	assert_int_equal(scrub_frame_image(sc, sid, 1, &out, &verdict, &cause), 0);
+	assert_int_equal(verdict, STORE_SCAN_SCRUBBED);
+	assert_int_equal(out.width, 600);
+	assert_true(ink(&out, 10, 2, 50, 24) > 50);                     /* "mail" kept */
+	assert_int_equal(ink(&out, 100, 5, 300, 18), 0);                /* the address filled */
+	{
+		struct ocr_result res;
+
+		assert_int_equal(ocr_read(oc, &out, NULL, &res, &cause), 0);
+		for (size_t i = 0; i < res.n_lines; i++)
+			assert_null(strstr(res.lines[i].text, "example"));
+		ocr_result_free(&res);
+	}
+	free(out.pixels);
+	assert_int_equal(scrub_frame_image(sc, sid, 3, &out, &verdict, &cause), 0);
+	assert_int_equal(verdict, STORE_SCAN_DROPPED);
+	assert_null(out.pixels);
+	assert_int_equal(scrub_frame_image(sc, sid, 4, &out, &verdict, &cause), 0);
+	assert_int_equal(verdict, STORE_SCAN_CLEAN);
+	assert_memory_equal(out.pixels, i4.pixels, i4.stride * i4.height);
+	free(out.pixels);
+
+	/* The export's verdicts, on its own image of the frame. */
+	{
+		struct grab_image copy = i1;
+
+		copy.pixels = malloc(i1.stride * i1.height);
+		memcpy(copy.pixels, i1.pixels, i1.stride * i1.height);
+		assert_int_equal(scrub_export_frame(st, 1, &copy, 0xffffff, &cause), 0);
+		assert_true(memcmp(copy.pixels, i1.pixels, i1.stride * i1.height) != 0);
+		assert_int_equal(ink(&copy, 10, 2, 50, 24), ink(&i1, 10, 2, 50, 24));
+		free(copy.pixels);
+	}
+	assert_int_equal(scrub_export_frame(st, 2, &i2, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, 4, &i4, 0, &cause), 0);
+	/* A frame stored after the scan is unscanned again: dropped until scanned. */
+	fr[4].id = 5;
+	put_frame(b, e, &i4, &fr[4]);
+	assert_int_equal(store_write_all(st, sid, NULL, 0, NULL, 0, &fr[4], 1, &cause), 0);
+	assert_int_equal(scrub_export_frame(st, 5, &i4, 0, &cause), 1);
+	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
+	assert_int_equal(stats.scanned, 1);
+	assert_int_equal(stats.reused, 1); /* the same pixels as frame 4 */
+	assert_int_equal(scrub_export_frame(st, 5, &i4, 0, &cause), 0);
+
+	/*
+	 * The export's one frame function applies the same verdicts, and refuses a
+	 * frame it cannot look up, a frame a newer recording added unscanned, and
+	 * any frame of a step whose texts held high-risk data.
+	 */
+	{
+		struct export_frame_info info = { .session = sid, .frame_id = 2, .st = st };
+
+		assert_int_equal(export_frame_prepare(&i2, &info, &cause), EXPORT_FRAME_DROP);
+		info.frame_id = 4;
+		assert_int_equal(export_frame_prepare(&i4, &info, &cause), EXPORT_FRAME_KEEP);
+		info.text_risk = REDACT_RISK_HIGH;
+		assert_int_equal(export_frame_prepare(&i4, &info, &cause), EXPORT_FRAME_DROP);
+		info.text_risk = 0;
+		info.st = NULL;
+		assert_int_equal(export_frame_prepare(&i4, &info, &cause), EXPORT_FRAME_DROP);
+		info.st = st;
+		fr[4].id = 6;
+		fr[4].t_ns += 1000;
+		assert_int_equal(store_write_all(st, sid, NULL, 0, NULL, 0, &fr[4], 1, &cause), 0);
+		info.frame_id = 6;
+		assert_int_equal(export_frame_prepare(&i4, &info, &cause), EXPORT_FRAME_DROP);
+	}
+
+	scrub_close(sc);
+	encode_free(e);
+	blob_close(b);
+	store_close(st);
+	free(i1.pixels);
+	free(i2.pixels);
+	free(i4.pixels);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	free(fdir);
+}
+
+/* Frames taken while a card number was typed in two pieces are dropped; others are not. */
+static void test_session_typed(void **state)
+{
+	static const char *const none[] = { "" };
+	const char *typed = "4111 1111 \x01" "1111 1111\n";  /* \x01: a 2 s pause */
+	char tmpl[] = "/tmp/mimic-scrub-XXXXXX", *dir, *fdir, *cause = NULL;
+	struct store *st;
+	struct store_session s = { 0 };
+	struct event ev[64];
+	struct store_frame fr[5];
+	struct grab_image blank = render(200, 60, none, 1);
+	struct scrub *sc;
+	struct scrub_stats stats;
+	struct store_frame_scan scan;
+	struct blob *b;
+	struct encode *e;
+	struct scrub_opts so = { .redact = rd };
+	int64_t sid, t = 1000000000LL, t_first = 0, t_last = 0;
+	size_t nev = 0;
+
+	(void)state;
+	dir = mkdtemp(tmpl);
+	assert_non_null(dir);
+	so.data_dir = dir;
+	assert_int_equal(store_open(dir, 0, &st, &cause), 0);
+	strcpy(s.host, "h");
+	assert_int_equal(store_session_begin(st, &s, &sid, &cause), 0);
+	memset(ev, 0, sizeof(ev));
+	for (const char *p = typed; *p; p++) {
+		struct event *k = &ev[nev];
+
+		if (*p == '\x01') {
+			t += 2000000000LL;
+			continue;
+		}
+		k->id = (int64_t)nev + 1;
+		k->t_ns = t;
+		k->kind = EVENT_KEY_PRESS;
+		k->detail = 10;
+		if (*p == '\n') {
+			strcpy(k->keysym, "Return");
+		} else {
+			k->text[0] = *p;
+			strcpy(k->keysym, *p == ' ' ? "space" : "1");
+		}
+		k[1] = *k;
+		k[1].id = k->id + 1;
+		k[1].kind = EVENT_KEY_RELEASE;
+		k[1].t_ns = t + 20000000;
+		if (t_first == 0)
+			t_first = t;
+		t_last = t;
+		nev += 2;
+		t += 100000000;
+	}
+	fdir = malloc(strlen(dir) + 16);
+	sprintf(fdir, "%s/frames", dir);
+	assert_int_equal(blob_open(fdir, "webp", BLOB_CREATE, &b, &cause), 0);
+	assert_int_equal(encode_new(&e, &cause), 0);
+	memset(fr, 0, sizeof(fr));
+	for (int i = 0; i < 5; i++) {
+		fr[i].id = i + 1;
+		strcpy(fr[i].trigger, "settle");
+		fr[i].width = 200;
+		fr[i].height = 60;
+		fr[i].cursor_x = fr[i].cursor_y = -1;
+		put_frame(b, e, &blank, &fr[i]);
+		if (i > 0) { /* the same pixels as the first: a patch with no rectangle */
+			fr[i].base_id = i;
+			fr[i].n_patch = 0;
+		}
+	}
+	fr[0].t_ns = t_first - 300000000;              /* before the run */
+	fr[1].t_ns = t_first;                          /* its pre frame, at the first key */
+	strcpy(fr[1].trigger, "pre");
+	fr[1].event_id = 1;
+	fr[2].t_ns = t_first + 1500000000LL;           /* in the pause between the pieces */
+	fr[3].t_ns = t_last + 1000000000LL;            /* settling after the last key */
+	fr[4].t_ns = t_last + 10000000000LL;           /* long after */
+	assert_int_equal(store_write_all(st, sid, ev, nev, NULL, 0, fr, 5, &cause), 0);
+	/* The recorder's background scanner does the first scan. */
+	{
+		struct scrub_worker *w = NULL;
+		int waited = 0;
+
+		assert_int_equal(scrub_worker_start(dir, sid, 1, &w, &cause), 0);
+		do {
+			usleep(100000);
+			assert_int_equal(store_frame_scan_get(st, 5, &scan, NULL, &cause), 0);
+		} while (scan.state == STORE_SCAN_UNSCANNED && ++waited < 300);
+		assert_int_equal(scrub_worker_stop(w), 5);
+	}
+	assert_int_equal(scrub_open(&so, &sc, &cause), 0);
+	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
+	assert_int_equal(stats.scanned, 0);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(store_frame_scan_get(st, i + 1, &scan, NULL, &cause), 0);
+		assert_int_equal(scan.state, i == 2 || i == 3 ? STORE_SCAN_DROPPED : STORE_SCAN_CLEAN);
+	}
+	/* A frame scanned clean before the run was complete is dropped by the next scan. */
+	scan.state = STORE_SCAN_CLEAN;
+	scan.reason[0] = '\0';
+	assert_int_equal(store_frame_scan_set(st, 3, &scan, "[]", &cause), 0);
+	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
+	assert_int_equal(stats.dropped_typed, 1);
+	assert_int_equal(store_frame_scan_get(st, 3, &scan, NULL, &cause), 0);
+	assert_int_equal(scan.state, STORE_SCAN_DROPPED);
+	assert_string_equal(scan.reason, "typed");
+	scrub_close(sc);
+	encode_free(e);
+	blob_close(b);
+	store_close(st);
+	free(blank.pixels);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	free(fdir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ocr_reads_rendered_text),
+		cmocka_unit_test(test_ocr_reads_light_on_dark),
+		cmocka_unit_test(test_scrub_fills_email_box_only),
+		cmocka_unit_test(test_scrub_card_is_high_risk),
+		cmocka_unit_test(test_scrub_clean_image_unchanged),
+		cmocka_unit_test(test_normalise),
+		cmocka_unit_test(test_find_maps_spans_to_words),
+		cmocka_unit_test(test_find_misread_hash),
+		cmocka_unit_test(test_typed_joins_pieces),
+		cmocka_unit_test(test_session_states),
+		cmocka_unit_test(test_session_typed),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
