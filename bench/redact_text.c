@@ -11,11 +11,8 @@
  * and F2, false positives per 10,000 whitespace-separated tokens of technical text,
  * and throughput.
  *
- * Build (from the top of the tree):
- *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc bench/redact_text.c src/redact.c src/util.c \
- *      src/log.c src/dbuf.c $(pkg-config --cflags --libs libpcre2-8 zlib) -lm \
- *      -o /tmp/redact_text
- * Run: /tmp/redact_text [-s seed] [-n items per type] [-m MiB of machine text]
+ * Built with the tree (bench/meson.build); bench/redact_eval.py runs it. Run:
+ *   BUILD/bench/redact_text [-s seed] [-n items per type] [-m MiB of machine text]
  *      [-v (print misses and false positives)]
  */
 #include "redact.h"
@@ -407,13 +404,13 @@ static void
 gen_mac(char *out)
 {
 	char sep = rnd(2) ? ':' : '-';
-	const char *fmt = rnd(2) ? "%02x" : "%02X";
+	bool caps = rnd(2);
 	int o = 0;
 
 	for (int i = 0; i < 6; i++) {
 		if (i > 0)
 			out[o++] = sep;
-		o += sprintf(out + o, fmt, rnd(256));
+		o += caps ? sprintf(out + o, "%02X", rnd(256)) : sprintf(out + o, "%02x", rnd(256));
 	}
 }
 

@@ -5,6 +5,7 @@
  * input with each span replaced by its placeholder.
  */
 #include "redact.h"
+#include "scrub.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -77,5 +78,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(memcmp(out + o, text + pos, size - pos) == 0, "tail changed");
 	free(out);
 	free(sp);
+
+	/* The OCR normaliser of the pixel scrubber (scrub.h): shorter or equal, offsets in order. */
+	{
+		char *norm = malloc(size + 1);
+		size_t *map = malloc((size + 1) * sizeof(*map)), nlen;
+
+		check(norm != NULL && map != NULL, "out of memory");
+		nlen = scrub_ocr_normalise(text, size, norm, map);
+		check(nlen <= size, "normalised text is longer");
+		for (size_t i = 0; i < nlen; i++)
+			check(map[i] < size && (i == 0 || map[i] > map[i - 1]), "bad offset map");
+		sp = NULL;
+		check(redact_scan(rules, norm, nlen, &sp, &n) == 0, "redact_scan failed (normalised)");
+		free(sp);
+		free(map);
+		free(norm);
+	}
 	return 0;
 }

@@ -15,11 +15,26 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "vault.h"
+
+/* The first bytes of a sealed blob; an encoded image never starts with them. */
+static const char sealed_magic[BLOB_SEALED_MAGIC_LEN] = { 'm', 'i', 'm', 'i', 'c', 'e', 'n', '1' };
 
 struct blob {
 	char *dir;
 	char ext[17];   /* ".webp", or "" */
+	const struct vault *vault; /* NULL: plaintext blobs named by SHA-256 */
 };
+
+void blob_set_vault(struct blob *b, const struct vault *v)
+{
+	b->vault = v;
+}
+
+size_t blob_stored_len(const struct blob *b, size_t len)
+{
+	return b->vault != NULL ? BLOB_SEALED_MAGIC_LEN + vault_sealed_len(len) : len;
+}
 
 /* Maps an errno of a failed write path to the codes blob.h promises. */
 static int map_errno(int err)
@@ -163,16 +178,33 @@ int blob_put(struct blob *b, const void *data, size_t len, char hex_out[BLOB_HEX
 	     char **cause)
 {
 	char *sub = NULL, *path = NULL, *tmp = NULL;
+	uint8_t *sealed = NULL;
 	struct stat st;
 	int fd = -1, rc = 0, err;
 
 	if (data == NULL && len > 0)
 		return util_fail(cause, -EINVAL, "cannot store a frame without data");
-	hash_hex(data != NULL ? data : "", len, hex_out);
+	if (b->vault != NULL) {
+		/* Sealed: the name is a keyed hash, the file the magic and the sealed bytes. */
+		vault_name(b->vault, data != NULL ? data : "", len, hex_out);
+		sealed = util_xmalloc(BLOB_SEALED_MAGIC_LEN + vault_sealed_len(len));
+		memcpy(sealed, sealed_magic, BLOB_SEALED_MAGIC_LEN);
+		vault_seal(b->vault, hex_out, BLOB_HEX_LEN, data != NULL ? data : "", len,
+		           sealed + BLOB_SEALED_MAGIC_LEN);
+		data = sealed;
+		len = BLOB_SEALED_MAGIC_LEN + vault_sealed_len(len);
+	} else {
+		hash_hex(data != NULL ? data : "", len, hex_out);
+	}
 	path = file_path(b, hex_out);
-	/* Same name and size: the same bytes are already there. */
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len)
+	/*
+	 * Same name and size: the same bytes are already there. Its time is renewed, so
+	 * that a retention sweep running meanwhile sees it as new (forget.h).
+	 */
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len) {
+		utimensat(AT_FDCWD, path, NULL, 0);
 		goto out;
+	}
 
 	sub = sub_path(b, hex_out);
 	if (mkdir(sub, 0700) < 0 && errno != EEXIST) {
@@ -217,6 +249,7 @@ fail:
 	if (tmp != NULL)
 		unlink(tmp);
 out:
+	free(sealed);
 	free(tmp);
 	free(sub);
 	free(path);
@@ -273,11 +306,47 @@ int blob_get(struct blob *b, const char *hex, size_t max, void **data, size_t *l
 			break;
 		got += (size_t)r;
 	}
-	hash_hex(buf, got, check);
-	if (got != size || strcmp(check, hex) != 0) {
-		rc = util_fail(cause, -EIO,
-			       "frame %s is corrupt: its content does not match its name", path);
+	if (got != size) {
+		rc = util_fail(cause, -EIO, "frame %s is corrupt: it changed while being read",
+			       path);
 		goto fail;
+	}
+	if (got >= BLOB_SEALED_MAGIC_LEN && memcmp(buf, sealed_magic, BLOB_SEALED_MAGIC_LEN) == 0) {
+		uint8_t *plain;
+		size_t n = 0;
+
+		if (b->vault == NULL) {
+			rc = util_fail(cause, -ENOKEY, "frame %s is encrypted and no key was loaded",
+				       path);
+			goto fail;
+		}
+		plain = util_xmalloc(got > VAULT_OVERHEAD ? got - VAULT_OVERHEAD : 1);
+		if (vault_unseal(b->vault, hex, BLOB_HEX_LEN, buf + BLOB_SEALED_MAGIC_LEN,
+				 got - BLOB_SEALED_MAGIC_LEN, plain, &n) != 0) {
+			free(plain);
+			rc = util_fail(cause, -EBADMSG, "frame %s does not decrypt with the key in "
+				       "%s (damaged, or another key)", path,
+				       vault_where(b->vault));
+			goto fail;
+		}
+		vault_name(b->vault, plain, n, check);
+		if (strcmp(check, hex) != 0) {
+			free(plain);
+			rc = util_fail(cause, -EIO, "frame %s is corrupt: its content does not "
+				       "match its name", path);
+			goto fail;
+		}
+		free(buf);
+		buf = plain;
+		got = n;
+	} else {
+		hash_hex(buf, got, check);
+		if (strcmp(check, hex) != 0) {
+			rc = util_fail(cause, -EIO,
+				       "frame %s is corrupt: its content does not match its name",
+				       path);
+			goto fail;
+		}
 	}
 	close(fd);
 	free(path);

@@ -6,6 +6,13 @@
  * and EXT is the store's extension (such as "webp"). The same bytes stored twice
  * are one file, written once: identical frames (an idle screen) cost nothing.
  *
+ * Encrypted blobs (blob_set_vault; what mimic records): the name is instead a
+ * BLAKE2b-256 of the plaintext bytes keyed with the vault's naming key (equal
+ * frames still share one file, but nobody without the key can confirm that a
+ * guessed image is stored), and the file holds BLOB_SEALED_MAGIC_LEN bytes
+ * "mimicen1" followed by the bytes sealed with XChaCha20-Poly1305, with the
+ * name as associated data (vault.h). blob_get returns the plaintext either way.
+ *
  * Files are written to a temporary name in the same directory and renamed into
  * place, so a reader never sees half a blob. There is no fsync: after a power
  * loss the newest blobs may be missing or empty, which blob_get reports as
@@ -29,7 +36,18 @@ enum {
 	BLOB_WRITE = 1u << 1,    /* check now that DIR is writable, to fail early */
 };
 
+/* Length of the marker that starts a sealed blob file. */
+#define BLOB_SEALED_MAGIC_LEN 8
+
 struct blob;
+struct vault;
+
+/*
+ * From now on, seals what blob_put stores and opens sealed blobs in blob_get
+ * with v (not owned; it must outlive b). NULL goes back to plaintext blobs.
+ * Call before the store is shared between threads.
+ */
+void blob_set_vault(struct blob *b, const struct vault *v);
 
 /*
  * Opens the store in dir (copied; the caller keeps its string). ext is the file
@@ -62,12 +80,17 @@ bool blob_hex_valid(const char *hex);
 int blob_put(struct blob *b, const void *data, size_t len, char hex_out[BLOB_HEX_LEN + 1],
 	     char **cause);
 
+/* The size of the file blob_put writes for len bytes (more than len when sealed). */
+size_t blob_stored_len(const struct blob *b, size_t len);
+
 /*
  * Reads blob hex into a new malloc'ed buffer *data (the caller frees it) of
- * *len bytes, refusing files larger than max bytes, and checks that the bytes
- * still hash to hex. Errors with *cause set: -EINVAL (hex not valid), -ENOENT
- * (no such blob), -E2BIG (larger than max), -EIO (unreadable, or corrupt: the
- * hash does not match). On error *data is NULL and *len 0.
+ * *len bytes, refusing files larger than max bytes (the file's size, sealed or
+ * not), and checks that the bytes still hash to hex. A sealed blob is
+ * decrypted. Errors with *cause set: -EINVAL (hex not valid), -ENOENT (no such
+ * blob), -E2BIG (larger than max), -EIO (unreadable, or corrupt: the hash does
+ * not match), -ENOKEY (sealed and no vault set), -EBADMSG (does not decrypt:
+ * damaged or another key). On error *data is NULL and *len 0.
  */
 int blob_get(struct blob *b, const char *hex, size_t max, void **data /* OUT */,
 	     size_t *len /* OUT */, char **cause);

@@ -26,7 +26,7 @@
 /* The keys of [frames], in the order docs/CONFIG.md lists them. */
 enum key {
 	K_ENABLED, K_FORMAT, K_QUALITY, K_PATCHES, K_MIN_GAP, K_SETTLE, K_SETTLE_MAX, K_IDLE,
-	K_TYPING_PAUSE, K_GRAB_INTERVAL, K_MASK_COLOR, K_KEEP, K_COUNT_
+	K_TYPING_PAUSE, K_GRAB_INTERVAL, K_MASK_COLOR, K_KEEP, K_SCAN, K_COUNT_
 };
 
 static const char *const key_names[K_COUNT_] = {
@@ -42,6 +42,7 @@ static const char *const key_names[K_COUNT_] = {
 	[K_GRAB_INTERVAL] = "grab_interval_ms",
 	[K_MASK_COLOR] = "mask_color",
 	[K_KEEP] = "keep",
+	[K_SCAN] = "scan_while_recording",
 };
 
 void config_defaults(struct config *c)
@@ -60,7 +61,19 @@ void config_defaults(struct config *c)
 	c->frames.mask_color = 0x000000;
 	c->frames.keep_set = false;
 	c->frames.n_keep = 0;
+	c->retention.max_age_ns = INT64_C(30) * 24 * 3600 * 1000000000;
+	c->retention.max_bytes = INT64_C(10) * 1000 * 1000 * 1000;
+	c->retention.interval_ns = INT64_C(10) * 60 * 1000000000;
 }
+
+/* The keys of [retention]. */
+enum rkey { R_MAX_AGE, R_MAX_SIZE, R_INTERVAL, R_COUNT_ };
+
+static const char *const rkey_names[R_COUNT_] = {
+	[R_MAX_AGE] = "max_age",
+	[R_MAX_SIZE] = "max_size",
+	[R_INTERVAL] = "check_interval",
+};
 
 struct parse {
 	struct config *c;
@@ -71,6 +84,8 @@ struct parse {
 	char *err;             /* the first error, "reason" without FILE:LINE */
 	int err_line;
 	int key_line[K_COUNT_]; /* where each key was set, 0 = not set */
+	int rkey_line[R_COUNT_]; /* the same for [retention] */
+	int xkey_line[CONFIG_EXPORT_COUNT_]; /* the same for [export] */
 };
 
 static void set_err(struct parse *p, int line, const char *fmt, ...)
@@ -237,6 +252,147 @@ static const struct int_key int_keys[] = {
 	{K_GRAB_INTERVAL, 10, 10000, offsetof(struct config_frames, grab_interval_ms)},
 };
 
+/* Parses a size: a whole number of bytes with an optional K, M, G or T (powers of 1000) and B. */
+static int parse_size(const char *v, int64_t *out)
+{
+	char *end = NULL;
+	long long n;
+	int64_t mul = 1;
+
+	if (strcasecmp(v, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || n < 0)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mul = INT64_C(1000); end++; break;
+	case 'm': case 'M': mul = INT64_C(1000000); end++; break;
+	case 'g': case 'G': mul = INT64_C(1000000000); end++; break;
+	case 't': case 'T': mul = INT64_C(1000000000000); end++; break;
+	default: break;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end != '\0' || (n > 0 && mul > INT64_MAX / n))
+		return -EINVAL;
+	*out = (int64_t)n * mul;
+	return 0;
+}
+
+static int retention_key(struct parse *p, const char *name, const char *value)
+{
+	struct config_retention *r = &p->c->retention;
+	int k;
+
+	for (k = 0; k < R_COUNT_; k++)
+		if (strcmp(name, rkey_names[k]) == 0)
+			break;
+	if (k == R_COUNT_) {
+		set_err(p, p->line, "unknown key '%s' in [retention] (see docs/CONFIG.md)", name);
+		return 0;
+	}
+	if (p->rkey_line[k] != 0) {
+		set_err(p, p->line, "'%s' is already set on line %d", name, p->rkey_line[k]);
+		return 0;
+	}
+	p->rkey_line[k] = p->line;
+	switch (k) {
+	case R_MAX_AGE:
+		if (strcasecmp(value, "off") == 0 || strcmp(value, "0") == 0) {
+			r->max_age_ns = 0;
+		} else if (util_parse_duration(value, &r->max_age_ns) != 0 || r->max_age_ns < 0) {
+			set_err(p, p->line, "max_age: '%s' is not a duration such as 30d, 12h or off",
+			        value);
+			return 0;
+		}
+		return 1;
+	case R_MAX_SIZE:
+		if (parse_size(value, &r->max_bytes) != 0) {
+			set_err(p, p->line, "max_size: '%s' is not a size such as 10G, 500M or off",
+			        value);
+			return 0;
+		}
+		return 1;
+	default:
+		if (util_parse_duration(value, &r->interval_ns) != 0 ||
+		    r->interval_ns < INT64_C(10) * 1000000000 ||
+		    r->interval_ns > INT64_C(24) * 3600 * 1000000000) {
+			set_err(p, p->line, "check_interval: '%s' is not a duration from 10s to 24h",
+			        value);
+			return 0;
+		}
+		return 1;
+	}
+}
+
+/* The keys of [export], with their ranges (the reducer checks the rest). */
+static const struct {
+	const char *name;
+	long lo, hi;
+} xkeys[CONFIG_EXPORT_COUNT_] = {
+	[CONFIG_EXPORT_DOUBLE_CLICK_MS] = { "double_click_ms", 0, 10000 },
+	[CONFIG_EXPORT_DOUBLE_CLICK_PX] = { "double_click_px", 0, 1000 },
+	[CONFIG_EXPORT_DRAG_MIN_PX] = { "drag_min_px", 0, 1000 },
+	[CONFIG_EXPORT_TYPE_GAP_MS] = { "type_gap_ms", 0, 60000 },
+	[CONFIG_EXPORT_SCROLL_GAP_MS] = { "scroll_gap_ms", 0, 60000 },
+	[CONFIG_EXPORT_WAIT_MS] = { "wait_ms", 0, 3600000 },
+	[CONFIG_EXPORT_FOCUS_FOLLOW_MS] = { "focus_follow_ms", 0, 60000 },
+	[CONFIG_EXPORT_PATH_MAX] = { "path_max", 2, 64 },
+	[CONFIG_EXPORT_EPISODE_IDLE_MS] = { "episode_idle_ms", 1, 86400000 },
+	[CONFIG_EXPORT_EPISODE_SPLIT_APP] = { "episode_split_app", 0, 1 },
+};
+
+const char *config_export_key_name(int key)
+{
+	return key >= 0 && key < CONFIG_EXPORT_COUNT_ ? xkeys[key].name : NULL;
+}
+
+static int export_key(struct parse *p, const char *name, const char *value)
+{
+	struct config_export *x = &p->c->export_;
+	char *end;
+	long v;
+	int k;
+
+	for (k = 0; k < CONFIG_EXPORT_COUNT_; k++)
+		if (strcmp(name, xkeys[k].name) == 0)
+			break;
+	if (k == CONFIG_EXPORT_COUNT_) {
+		set_err(p, p->line, "unknown key '%s' in [export] (see docs/EXPORT.md)", name);
+		return 0;
+	}
+	if (p->xkey_line[k] != 0) {
+		set_err(p, p->line, "'%s' is already set on line %d", name, p->xkey_line[k]);
+		return 0;
+	}
+	p->xkey_line[k] = p->line;
+	if (k == CONFIG_EXPORT_EPISODE_SPLIT_APP) {
+		bool b;
+
+		if (parse_bool(value, &b) != 0) {
+			set_err(p, p->line, "%s: '%s' is not true or false", name, value);
+			return 0;
+		}
+		v = b;
+	} else {
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (end == value || *end != '\0' || errno != 0 || v < xkeys[k].lo ||
+		    v > xkeys[k].hi || (k == CONFIG_EXPORT_PATH_MAX && v % 2 != 0)) {
+			set_err(p, p->line, "%s: '%s' is not a whole number from %ld to %ld%s", name,
+			        value, xkeys[k].lo, xkeys[k].hi,
+			        k == CONFIG_EXPORT_PATH_MAX ? " (even)" : "");
+			return 0;
+		}
+	}
+	x->value[k] = (int)v;
+	x->set_mask |= 1u << k;
+	return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -247,8 +403,13 @@ static int handler(void *user, const char *section, const char *name, const char
 		set_err(p, p->line, "'%s' is outside a section; put it under [frames]", name);
 		return 0;
 	}
+	if (strcmp(section, "retention") == 0)
+		return retention_key(p, name, value);
+	if (strcmp(section, "export") == 0)
+		return export_key(p, name, value);
 	if (strcmp(section, "frames") != 0) {
-		set_err(p, p->line, "unknown section [%s]; mimic knows [frames]", section);
+		set_err(p, p->line, "unknown section [%s]; mimic knows [frames], [retention] and [export]",
+		        section);
 		return 0;
 	}
 	for (k = 0; k < K_COUNT_; k++)
@@ -266,7 +427,9 @@ static int handler(void *user, const char *section, const char *name, const char
 	switch (k) {
 	case K_ENABLED:
 	case K_PATCHES:
-		if (parse_bool(value, k == K_ENABLED ? &fr->enabled : &fr->patches) != 0) {
+	case K_SCAN:
+		if (parse_bool(value, k == K_ENABLED ? &fr->enabled :
+		                      k == K_PATCHES ? &fr->patches : &fr->scan) != 0) {
 			set_err(p, p->line, "%s: '%s' is not true or false", name, value);
 			return 0;
 		}
@@ -415,6 +578,7 @@ char *config_to_json(const struct config *c)
 	json_object_set_new(f, "format", json_string(encode_format_name(fr->format)));
 	json_object_set_new(f, "quality", json_integer(fr->quality));
 	json_object_set_new(f, "patches", json_boolean(fr->patches));
+	json_object_set_new(f, "scan_while_recording", json_boolean(fr->scan));
 	json_object_set_new(f, "min_gap_ms", json_integer(fr->min_gap_ms));
 	json_object_set_new(f, "settle_ms", json_integer(fr->settle_ms));
 	json_object_set_new(f, "settle_max_ms", json_integer(fr->settle_max_ms));
@@ -434,6 +598,11 @@ char *config_to_json(const struct config *c)
 	}
 	json_object_set_new(f, "keep", keep);
 	json_object_set_new(o, "frames", f);
+	json_object_set_new(o, "retention", json_pack("{s:I,s:I,s:I}",
+	                    "max_age_s", (json_int_t)(c->retention.max_age_ns / 1000000000),
+	                    "max_bytes", (json_int_t)c->retention.max_bytes,
+	                    "check_interval_s",
+	                    (json_int_t)(c->retention.interval_ns / 1000000000)));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (s == NULL)

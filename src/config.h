@@ -33,6 +33,7 @@ struct config_frames {
 	enum encode_format format; /* ENCODE_WEBP or ENCODE_JPEG */
 	int quality;               /* 1..100 */
 	bool patches;              /* store changed rectangles over a full key frame */
+	bool scan;                 /* OCR-scan stored frames for redaction while recording */
 	int min_gap_ms;            /* least time between settle/focus/idle frames */
 	int settle_ms;             /* no damage for this long: the screen settled */
 	int settle_max_ms;         /* a settle frame at most this long after the action */
@@ -45,9 +46,42 @@ struct config_frames {
 	struct grab_rect keep[CONFIG_KEEP_MAX];
 };
 
+/*
+ * [retention]: how long and how much recorded data is kept (docs/CONFIG.md,
+ * forget.h). The organisation's policy may set stricter limits. Plain data.
+ */
+struct config_retention {
+	int64_t max_age_ns;        /* older data is deleted; 0: no age limit */
+	int64_t max_bytes;         /* beyond this the oldest data is deleted; 0: no size limit */
+	int64_t interval_ns;       /* how often a running recorder checks (and at start) */
+};
+
+/*
+ * [export]: the reducer's and the episode splitter's thresholds for `mimic
+ * export` and `mimic stats` (docs/EXPORT.md, docs/ACTIONS.md). Only the keys the
+ * file sets are in set_mask (bit CONFIG_EXPORT_*); the others keep the
+ * exporter's defaults. Plain data.
+ */
+enum config_export_key {
+	CONFIG_EXPORT_DOUBLE_CLICK_MS, CONFIG_EXPORT_DOUBLE_CLICK_PX, CONFIG_EXPORT_DRAG_MIN_PX,
+	CONFIG_EXPORT_TYPE_GAP_MS, CONFIG_EXPORT_SCROLL_GAP_MS, CONFIG_EXPORT_WAIT_MS,
+	CONFIG_EXPORT_FOCUS_FOLLOW_MS, CONFIG_EXPORT_PATH_MAX, CONFIG_EXPORT_EPISODE_IDLE_MS,
+	CONFIG_EXPORT_EPISODE_SPLIT_APP, CONFIG_EXPORT_COUNT_
+};
+
+struct config_export {
+	unsigned set_mask;                 /* 1u << key for each key the file set */
+	int value[CONFIG_EXPORT_COUNT_];   /* episode_split_app: 0 or 1 */
+};
+
+/* The key's name in the file ("double_click_ms", ...); NULL out of range. */
+const char *config_export_key_name(int key);
+
 struct config {
 	char source[4096];         /* the file read, or "" for the built-in defaults */
 	struct config_frames frames;
+	struct config_retention retention;
+	struct config_export export_;
 };
 
 /* Fills *c with the built-in defaults (docs/CONFIG.md). */

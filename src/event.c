@@ -21,6 +21,9 @@ static const char *const kind_names[EVENT_KIND_MAX_] = {
 	[EVENT_RESUME] = "resume",
 	[EVENT_LAYOUT] = "layout",
 	[EVENT_DEVICES] = "devices",
+	[EVENT_SCOPE_OUT] = "out_of_scope",
+	[EVENT_SCOPE_IN] = "in_scope",
+	[EVENT_SECRET_INPUT] = "secret_input",
 };
 
 static const char *const source_names[] = {

@@ -24,7 +24,10 @@ enum event_kind {
 	EVENT_RESUME = 10,      /* recording resumed */
 	EVENT_LAYOUT = 11,      /* the keyboard layout changed */
 	EVENT_DEVICES = 12,     /* input devices were added or removed */
-	EVENT_KIND_MAX_ = 13
+	EVENT_SCOPE_OUT = 13,   /* recording suspended: the focused window is out of scope */
+	EVENT_SCOPE_IN = 14,    /* recording resumed: the focused window is in scope again */
+	EVENT_SECRET_INPUT = 15,/* keys typed into a password field, content not stored */
+	EVENT_KIND_MAX_ = 16
 };
 
 enum event_source {

@@ -35,6 +35,7 @@
 #include "blob.h"
 #include "encode.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 
 /* Notifications the input thread may queue before they are dropped. */
@@ -527,7 +528,8 @@ static int encode_and_put(struct frames *f, const struct grab_image *img,
 		free(cause);
 		return rc;
 	}
-	*bytes = (int64_t)len;
+	/* The size of the file (sealed blobs are larger than what was encoded). */
+	*bytes = (int64_t)blob_stored_len(f->blob, len);
 	return 0;
 }
 
@@ -1376,6 +1378,7 @@ int frames_start(const struct frames_opts *o, struct frames **out, char **cause)
 	rc = blob_open(o->blob_dir, f->format_name, BLOB_CREATE | BLOB_WRITE, &f->blob, cause);
 	if (rc != 0)
 		goto fail;
+	blob_set_vault(f->blob, o->vault);
 	rc = encode_new(&f->enc, cause);
 	if (rc != 0)
 		goto fail;
@@ -1494,4 +1497,25 @@ int frames_monitors_json(const char *display, char **json, char **cause)
 	grab_close(g);
 	xcb_disconnect(c);
 	return rc;
+}
+
+int frames_patch_apply(struct grab_image *dst, const struct grab_image *src,
+                       const struct store_frame *fr, char **cause)
+{
+	uint32_t row = 0;
+
+	for (int i = 0; i < fr->n_patch; i++) {
+		const struct store_rect *r = &fr->patch[i];
+
+		if (r->x < 0 || r->y < 0 || r->w <= 0 || r->h <= 0 ||
+		    (uint64_t)r->x + (uint64_t)r->w > dst->width ||
+		    (uint64_t)r->y + (uint64_t)r->h > dst->height ||
+		    (uint64_t)r->w > src->width || (uint64_t)row + (uint64_t)r->h > src->height)
+			return util_fail(cause, -EIO, "frame %lld: a patch does not fit the screen",
+			                 (long long)fr->id);
+		for (int32_t y = 0; y < r->h; y++, row++)
+			memcpy(dst->pixels + (size_t)(r->y + y) * dst->stride + (size_t)r->x * 4,
+			       src->pixels + (size_t)row * src->stride, (size_t)r->w * 4);
+	}
+	return 0;
 }

@@ -52,6 +52,7 @@ struct frames_opts {
 	const struct config_frames *cfg;   /* copied */
 	struct writer *writer;             /* must outlive frames_stop */
 	int64_t first_frame_id;            /* store_next_frame_id: records get ids from here */
+	const struct vault *vault;         /* seals the blobs (blob_set_vault); NULL: plaintext */
 };
 
 /* Timing figures of the newest frames (milliseconds). */
@@ -147,5 +148,16 @@ uint64_t frames_pixel_hash(const struct grab_image *img);
  */
 size_t frames_diff_rects(const struct grab_image *a, const struct grab_image *b,
                          struct grab_rect *out, size_t max);
+
+struct store_frame;
+
+/*
+ * Puts the patch rectangles of frame fr, stacked top to bottom in src as the
+ * worker stores them, back in their places in dst (the whole screen the patch
+ * goes over). Returns 0, or -EIO with *cause naming the frame when a rectangle
+ * does not fit dst or src (a damaged record must not write out of bounds).
+ */
+int frames_patch_apply(struct grab_image *dst, const struct grab_image *src,
+                       const struct store_frame *fr, char **cause);
 
 #endif

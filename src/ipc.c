@@ -40,6 +40,8 @@ static const char *const cmd_names[] = {
 	[IPC_CMD_STOP] = "stop",
 	[IPC_CMD_PAUSE] = "pause",
 	[IPC_CMD_RESUME] = "resume",
+	[IPC_CMD_TASK] = "task",
+	[IPC_CMD_FORGET] = "forget",
 };
 #define IPC_CMD_COUNT (sizeof cmd_names / sizeof cmd_names[0])
 
@@ -82,6 +84,99 @@ quote_safe(char *dst, size_t n, const char *src, size_t len)
 		m += 3;
 	}
 	dst[m] = '\0';
+}
+
+/*
+ * The members of a task request: "task" start or end, with "description" (start)
+ * or "outcome" (end). They are refused with any other command.
+ */
+static int
+parse_task(json_t *root, int cmd, struct ipc_request *out, char **cause)
+{
+	json_t *jt = json_object_get(root, "task");
+	json_t *jd = json_object_get(root, "description");
+	json_t *jo = json_object_get(root, "outcome");
+	const char *d, *o;
+	size_t n;
+
+	if (cmd != IPC_CMD_TASK) {
+		if (jt != NULL || jd != NULL || jo != NULL)
+			return util_fail(cause, -EINVAL, "task, description and outcome only go with "
+			                 "the task command");
+		return 0;
+	}
+	if (!json_is_string(jt))
+		return util_fail(cause, -EINVAL, "a task request needs \"task\": \"start\" or \"end\"");
+	if (strcmp(json_string_value(jt), "start") == 0) {
+		if (jo != NULL)
+			return util_fail(cause, -EINVAL, "outcome only goes with task end");
+		if (!json_is_string(jd) || json_string_length(jd) == 0)
+			return util_fail(cause, -EINVAL, "task start needs a non-empty description");
+		d = json_string_value(jd);
+		n = json_string_length(jd);
+		if (n > IPC_TASK_DESC_MAX)
+			return util_fail(cause, -E2BIG, "the task description is %zu bytes, more than "
+			                 "%d", n, IPC_TASK_DESC_MAX);
+		for (size_t i = 0; i < n; i++) {
+			if ((unsigned char)d[i] < 0x20 || d[i] == 0x7f)
+				return util_fail(cause, -EINVAL, "the task description has a control "
+				                 "character; write it on one line");
+		}
+		memcpy(out->description, d, n);
+		out->description[n] = '\0';
+		out->task = IPC_TASK_START;
+		return 0;
+	}
+	if (strcmp(json_string_value(jt), "end") == 0) {
+		if (jd != NULL)
+			return util_fail(cause, -EINVAL, "description only goes with task start");
+		o = json_string_value(jo);
+		if (o != NULL && strcmp(o, "success") == 0)
+			out->outcome = IPC_OUTCOME_SUCCESS;
+		else if (o != NULL && strcmp(o, "fail") == 0)
+			out->outcome = IPC_OUTCOME_FAIL;
+		else
+			return util_fail(cause, -EINVAL, "task end needs \"outcome\": \"success\" or "
+			                 "\"fail\"");
+		out->task = IPC_TASK_END;
+		return 0;
+	}
+	return util_fail(cause, -EINVAL, "\"task\" is \"start\" or \"end\"");
+}
+
+/* The members of a forget request: exactly one of last_ms, session and all. */
+static int
+parse_forget(json_t *root, int cmd, struct ipc_request *out, char **cause)
+{
+	json_t *jl = json_object_get(root, "last_ms");
+	json_t *js = json_object_get(root, "session");
+	json_t *ja = json_object_get(root, "all");
+
+	if (cmd != IPC_CMD_FORGET) {
+		if (jl != NULL || js != NULL || ja != NULL)
+			return util_fail(cause, -EINVAL, "last_ms, session and all only go with the "
+			                 "forget command");
+		return 0;
+	}
+	if ((jl != NULL) + (js != NULL) + (ja != NULL) != 1)
+		return util_fail(cause, -EINVAL, "forget needs exactly one of last_ms, session and "
+		                 "all");
+	if (jl != NULL) {
+		if (!json_is_integer(jl) || json_integer_value(jl) <= 0 ||
+		    json_integer_value(jl) > 10 * IPC_FOR_MS_MAX)
+			return util_fail(cause, -EINVAL, "last_ms is not a positive number of "
+			                 "milliseconds (at most ten years)");
+		out->forget_last_ms = json_integer_value(jl);
+	} else if (js != NULL) {
+		if (!json_is_integer(js) || json_integer_value(js) <= 0)
+			return util_fail(cause, -EINVAL, "session is not a positive session id");
+		out->forget_session = json_integer_value(js);
+	} else {
+		if (!json_is_true(ja))
+			return util_fail(cause, -EINVAL, "all must be true");
+		out->forget_all = 1;
+	}
+	return 0;
 }
 
 int
@@ -149,7 +244,8 @@ ipc_parse_request(const char *buf, size_t len, struct ipc_request *out, char **c
 	if (cmd == 0) {
 		quote_safe(quoted, sizeof quoted, json_string_value(jcmd), json_string_length(jcmd));
 		ret = util_fail(cause, -EINVAL,
-		                "unknown command \"%s\"; known: status, stop, pause, resume", quoted);
+		                "unknown command \"%s\"; known: status, stop, pause, resume, task, "
+		                "forget", quoted);
 		goto fail;
 	}
 
@@ -176,6 +272,12 @@ ipc_parse_request(const char *buf, size_t len, struct ipc_request *out, char **c
 		out->for_ms = ms;
 	}
 
+	ret = parse_task(root, cmd, out, cause);
+	if (ret != 0)
+		goto fail;
+	ret = parse_forget(root, cmd, out, cause);
+	if (ret != 0)
+		goto fail;
 	out->version = (int)v;
 	out->cmd = (enum ipc_cmd)cmd;
 	json_decref(root);
@@ -583,6 +685,33 @@ ipc_call(const char *path, const struct ipc_request *req, char **reply, char **c
 		ret = util_fail(cause, -ENOMEM, "cannot build the control request");
 		goto fail;
 	}
+	if (req->cmd == IPC_CMD_TASK) {
+		int e = json_object_set_new(o, "task", json_string(req->task == IPC_TASK_START ?
+		                                                   "start" : "end"));
+		if (req->task == IPC_TASK_START)
+			e |= json_object_set_new(o, "description", json_string(req->description));
+		else
+			e |= json_object_set_new(o, "outcome", json_string(
+			             req->outcome == IPC_OUTCOME_SUCCESS ? "success" : "fail"));
+		if (e != 0) {
+			ret = util_fail(cause, -EINVAL, "the task description is not valid UTF-8");
+			goto fail;
+		}
+	}
+	if (req->cmd == IPC_CMD_FORGET) {
+		int e = 0;
+
+		if (req->forget_last_ms > 0)
+			e = json_object_set_new(o, "last_ms", json_integer(req->forget_last_ms));
+		else if (req->forget_session > 0)
+			e = json_object_set_new(o, "session", json_integer(req->forget_session));
+		else
+			e = json_object_set_new(o, "all", json_true());
+		if (e != 0) {
+			ret = util_fail(cause, -ENOMEM, "cannot build the control request");
+			goto fail;
+		}
+	}
 	msg = json_dumps(o, JSON_COMPACT);
 	if (msg == NULL) {
 		ret = util_fail(cause, -ENOMEM, "cannot build the control request");
@@ -620,10 +749,13 @@ ipc_call(const char *path, const struct ipc_request *req, char **reply, char **c
 		goto fail;
 	}
 
-	ret = read_line(s, buf, &len, &eof, IPC_CALL_TIMEOUT_MS);
+	/* forget deletes and compacts before it answers: it may take minutes on a large store. */
+	ret = read_line(s, buf, &len, &eof, req->cmd == IPC_CMD_FORGET ? IPC_FORGET_TIMEOUT_MS :
+	                IPC_CALL_TIMEOUT_MS);
 	if (ret == -ETIMEDOUT) {
 		ret = util_fail(cause, ret, "the recorder on %s did not answer within %d s", path,
-		                IPC_CALL_TIMEOUT_MS / 1000);
+		                (req->cmd == IPC_CMD_FORGET ? IPC_FORGET_TIMEOUT_MS :
+		                 IPC_CALL_TIMEOUT_MS) / 1000);
 		goto fail;
 	}
 	if (ret == -E2BIG) {

@@ -6,6 +6,9 @@
  * per connection, each a single line of JSON of at most IPC_MAX_MSG bytes:
  *   request  {"v":1,"cmd":"status"}            cmd: status, stop, pause, resume
  *            {"v":1,"cmd":"pause","for_ms":900000}   (optional duration)
+ *            {"v":1,"cmd":"task","task":"start","description":"File the report"}
+ *            {"v":1,"cmd":"task","task":"end","outcome":"success"}   (or "fail")
+ *            {"v":1,"cmd":"forget","last_ms":900000}  (or "session":3, or "all":true)
  *   reply    {"v":1,"ok":true, ...}  or  {"v":1,"ok":false,"error":"..."}
  * A request with another "v" is answered with an error naming both versions.
  * Unknown keys are ignored; "for_ms" is allowed only with pause, 0 .. a year.
@@ -19,12 +22,29 @@
 #define IPC_VERSION 1
 #define IPC_MAX_MSG 4096
 
-enum ipc_cmd { IPC_CMD_STATUS = 1, IPC_CMD_STOP, IPC_CMD_PAUSE, IPC_CMD_RESUME };
+enum ipc_cmd { IPC_CMD_STATUS = 1, IPC_CMD_STOP, IPC_CMD_PAUSE, IPC_CMD_RESUME, IPC_CMD_TASK,
+               IPC_CMD_FORGET };
+
+/* How long the CLI waits for the reply to forget, which deletes and compacts (ms). */
+#define IPC_FORGET_TIMEOUT_MS (10 * 60 * 1000)
+
+/* Longest task description in bytes (UTF-8), without the NUL. */
+#define IPC_TASK_DESC_MAX 1000
+
+enum ipc_task { IPC_TASK_START = 1, IPC_TASK_END = 2 };
+enum ipc_outcome { IPC_OUTCOME_NONE = 0, IPC_OUTCOME_SUCCESS = 1, IPC_OUTCOME_FAIL = 2 };
 
 struct ipc_request {
 	int version;
 	enum ipc_cmd cmd;
 	int64_t for_ms;   /* pause duration; 0 = until resumed */
+	int task;         /* task: enum ipc_task */
+	int outcome;      /* task end: enum ipc_outcome (required) */
+	char description[IPC_TASK_DESC_MAX + 1]; /* task start: non-empty, no control characters */
+	/* forget: exactly one of these (docs/PRIVACY.md) */
+	int64_t forget_last_ms;  /* > 0: what was recorded in the last this many ms */
+	int64_t forget_session;  /* > 0: this session */
+	int forget_all;          /* 1: everything */
 };
 
 /*

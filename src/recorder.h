@@ -16,6 +16,9 @@ struct recorder_opts {
 	int quiet;                 /* do not print the start/stop lines on stdout */
 	const char *config_path;   /* NULL: the user's settings file if any (config.h) */
 	int no_frames;             /* take no screenshots, whatever the settings say */
+	const char *policy_path;   /* NULL: /etc/mimic/policy.conf (policy.h); the person's
+	                              own policy file is read after it either way */
+	int no_elements;           /* look up no UI elements (AT-SPI), see docs/ELEMENTS.md */
 };
 
 /* How a recording ended; the CLI turns these into exit statuses (docs/CLI.md). */

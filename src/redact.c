@@ -391,6 +391,11 @@ check_iban(const char *s, size_t n)
 	return rem == 1;
 }
 
+bool redact_iban_valid(const char *s, size_t n)
+{
+	return check_iban(s, n);
+}
+
 static int
 digits_value(const char *s, size_t n)
 {
@@ -669,6 +674,32 @@ struct pieces {
 };
 
 /*
+ * Abbreviations without vowels that identifiers are made of ("XMLHttpRequest",
+ * "TcpCtx", "StrBuf"): they count as words, like English pieces.
+ */
+static bool
+abbreviation(const char *s, size_t n)
+{
+	static const char *const abbr[] = {
+		"http", "https", "html", "xml", "tcp", "udp", "ssl", "tls", "dns", "ptr", "str",
+		"cmd", "ctx", "msg", "src", "dst", "pkt", "cnt", "buf", "fmt", "lst", "mgr", "svc",
+		"sql", "rgb", "png", "jpg", "gpu", "cpu", "pwd", "std", "tmp", "fn", "cb", "db", "js",
+		"fd", "pid", "tid", "rc", "nr", "num", "len", "val", "var", "cfg", "lng", "dt",
+	};
+	char low[6];
+
+	if (n < 2 || n > 5)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)to_lower(s[i]);
+	low[n] = '\0';
+	for (size_t i = 0; i < sizeof abbr / sizeof abbr[0]; i++)
+		if (strcmp(low, abbr[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
  * Splits s into word-like pieces: "[A-Z]?[a-z]+", "[A-Z]+" not followed by lower
  * case, and digit runs ("HTTPServer2" is HTTP, Server, 2). Random tokens break into
  * about one piece per two characters, identifiers into fewer and longer ones. A
@@ -714,7 +745,8 @@ count_pieces(const char *s, size_t n, struct pieces *p)
 			p->letters += j - i;
 			for (size_t k = i; k < j; k++)
 				vowel = vowel || strchr("aeiouyAEIOUY", s[k]) != NULL;
-			if (j - i >= 3 && vowel && run_pair_score(s + i, j - i) > -3.0)
+			if ((j - i >= 3 && vowel && run_pair_score(s + i, j - i) > -3.0) ||
+			    abbreviation(s + i, j - i))
 				p->wordy_letters += j - i;
 		}
 		i = j;

@@ -21,6 +21,7 @@
 #ifndef MIMIC_REDACT_H
 #define MIMIC_REDACT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* What a span contains. The placeholder of a type is "<" + redact_type_name() + ">". */
@@ -113,5 +114,8 @@ int redact_apply(const struct redact *r, const char *text, size_t len,
 /* "EMAIL", "PHONE", "IP", "MAC", "CARD", "IBAN", "SSN", "NATIONAL_ID", "SECRET",
  * "PRIVATE_KEY"; "?" for a value out of range. */
 const char *redact_type_name(enum redact_type type);
+
+/* True when s[0..n), blanks ignored, is an IBAN: the country's length and mod 97. */
+bool redact_iban_valid(const char *s, size_t n);
 
 #endif

@@ -1373,6 +1373,7 @@ reduce_push(struct reduce *r, const struct event *ev)
 		}
 		break;
 	case EVENT_PAUSE:
+	case EVENT_SCOPE_OUT:
 		flush_all(r);
 		r->after_pause = true;
 		break;

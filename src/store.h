@@ -15,7 +15,7 @@
 #include "event.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 7
 
 /* The database file name inside the data directory. */
 #define STORE_DB_NAME "mimic.db"
@@ -41,6 +41,45 @@ void store_close(struct store *st);
 
 /* The schema version found in the file when it was opened (before migration). */
 int store_schema_version_found(const struct store *st);
+
+struct vault;
+
+/*
+ * Encryption at rest (vault.h, docs/PRIVACY.md). What a person typed or read is
+ * stored sealed: the keycode, keysym and text of key events and window titles
+ * (other columns stay plain so that queries by session, kind and time work);
+ * store_events_foreach returns it decrypted. The key is loaded on first need:
+ * store_vault loads it now (making one when the store is writable and the
+ * directory has none) and sets *out (owned by the store, valid until
+ * store_close) when out is not NULL. Errors are vault_open's (a missing or
+ * wrong key, in one line).
+ */
+int store_vault(struct store *st, struct vault **out /* OUT, may be NULL */, char **cause);
+
+/*
+ * Encrypts what rows stored before encryption hold in the clear (key events'
+ * keycode, keysym and text; window titles), in one transaction, and sets *n to
+ * the rows changed. Run store_compact afterwards so that no file keeps the
+ * old text. The recorder does both on its writer thread after it starts.
+ */
+int store_seal_plain(struct store *st, int64_t *n /* OUT */, char **cause);
+
+/* Uses v (not owned; it must outlive st) instead of the data directory's key. Tests. */
+void store_set_vault(struct store *st, struct vault *v);
+
+/*
+ * Seals len bytes for a row of another table (elements, tasks, ...): tag is 4
+ * characters naming the kind of row ("el01"), session and where (e.g. the
+ * event id) say which row, and must be given again to store_unseal. *out is
+ * malloc'ed (*outlen bytes); the caller frees it. store_unseal's *out has a
+ * NUL after its *outlen bytes. -EBADMSG when it does not open.
+ */
+int store_seal(struct store *st, const char tag[4], int64_t session, int64_t where,
+               const void *plain, size_t len, void **out /* OUT */, size_t *outlen /* OUT */,
+               char **cause);
+int store_unseal(struct store *st, const char tag[4], int64_t session, int64_t where,
+                 const void *sealed, size_t len, void **out /* OUT */,
+                 size_t *outlen /* OUT */, char **cause);
 
 struct store_session {
 	int64_t id;
@@ -207,5 +246,191 @@ int store_events_foreach(struct store *st, int64_t session,
                          int (*fn)(int64_t id, const struct event *ev, const struct context *ctx,
                                    void *arg),
                          void *arg, char **cause);
+
+/*
+ * UI elements (docs/ELEMENTS.md): the element a press, a typing run or a shortcut
+ * acted on, one per event (event_id). Strings are cut at a UTF-8 boundary to the
+ * sizes below; no element value (the text inside an entry) is ever stored.
+ */
+#define STORE_EL_ROLE_MAX 32
+#define STORE_EL_NAME_MAX 256
+#define STORE_EL_APP_MAX 128
+#define STORE_EL_STATES_MAX 384
+#define STORE_EL_ANCESTORS_MAX 4
+#define STORE_EL_ANCESTOR_NAME_MAX 128
+#define STORE_EL_MENU_PATH_MAX 512
+#define STORE_EL_CHORD_MAX 64
+#define STORE_EL_URL_MAX 1024
+
+/* What an element row answers. Values are stored: only append. */
+enum store_element_kind {
+	STORE_ELEMENT_PRESS = 1,    /* the element under the pointer at a button press */
+	STORE_ELEMENT_TYPING = 2,   /* the focused element at the start of a typing run */
+	STORE_ELEMENT_SHORTCUT = 3, /* the focused element when a key chord (ctrl+s) was pressed */
+};
+
+struct store_element {
+	int64_t event_id;              /* the press or key press it belongs to (> 0) */
+	int32_t kind;                  /* enum store_element_kind */
+	int32_t status;                /* enum uia_status (uia.h): 0 ok, 1 no-element, ... */
+	int32_t source;                /* enum uia_source (uia.h) */
+	int64_t t_ns;                  /* CLOCK_MONOTONIC of the event */
+	int64_t read_ns;               /* CLOCK_MONOTONIC when the properties were read */
+	int32_t lookup_us;             /* from the event to the answer, microseconds */
+	uint32_t window;               /* the X window it was looked up in, 0 = unknown */
+	int32_t pid;                   /* the application's pid, 0 = unknown */
+	int32_t popup;                 /* 1: found in a popup (menu, combo box list) */
+	char app[STORE_EL_APP_MAX];
+	char role[STORE_EL_ROLE_MAX];
+	char name[STORE_EL_NAME_MAX];
+	char label[STORE_EL_NAME_MAX];
+	char description[STORE_EL_NAME_MAX];
+	uint64_t states;               /* UIA_STATE_* bits (uia.h) */
+	char state_names[STORE_EL_STATES_MAX];
+	int32_t x, y, w, h;            /* screen bounds; w = h = 0 unknown */
+	int32_t n_ancestors;
+	struct {
+		char role[STORE_EL_ROLE_MAX];
+		char name[STORE_EL_ANCESTOR_NAME_MAX];
+	} ancestors[STORE_EL_ANCESTORS_MAX]; /* nearest first */
+	char menu_path[STORE_EL_MENU_PATH_MAX];
+	char shortcut[STORE_EL_CHORD_MAX];   /* the accelerator a menu item advertises */
+	char chord[STORE_EL_CHORD_MAX];      /* kind SHORTCUT: the chord pressed, "ctrl+shift+t" */
+	char url[STORE_EL_URL_MAX];
+};
+
+/*
+ * Stores UI elements of a session in one transaction (a row for an event_id
+ * already stored is replaced). Returns 0 or the error (e.g. -ENOSPC).
+ */
+int store_write_elements(struct store *st, int64_t session, const struct store_element *els,
+                         size_t n, char **cause);
+
+/*
+ * Calls fn for each element of a session, by event id; stops early and returns
+ * fn's value when it is non-zero. A database older than schema version 3 has none.
+ */
+int store_elements_foreach(struct store *st, int64_t session,
+                           int (*fn)(const struct store_element *el, void *arg), void *arg,
+                           char **cause);
+
+/* Reads the element of event event_id of a session; -ENOENT when it has none. */
+int store_element_get(struct store *st, int64_t session, int64_t event_id,
+                      struct store_element *out /* OUT */, char **cause);
+
+/* Task markers (`mimic task start|end`): where an episode begins and ends. */
+#define STORE_TASK_DESC_MAX 1024
+enum store_task_kind { STORE_TASK_START = 1, STORE_TASK_END = 2 };
+enum store_task_outcome { STORE_TASK_NONE = 0, STORE_TASK_SUCCESS = 1, STORE_TASK_FAIL = 2 };
+
+/* One marker. Plain data. */
+struct store_task {
+	int64_t id;            /* assigned by the store */
+	int64_t t_ns;          /* CLOCK_MONOTONIC when the recorder got the request */
+	int64_t next_event;    /* the id the next event got: the marker sits just before it */
+	int kind;              /* enum store_task_kind */
+	int outcome;           /* enum store_task_outcome (end markers) */
+	char description[STORE_TASK_DESC_MAX]; /* start: what the task is, UTF-8; "" for end */
+};
+
+/* Stores n task markers of a session in one transaction. */
+int store_write_tasks(struct store *st, int64_t session, const struct store_task *tasks,
+                      size_t n, char **cause);
+
+/*
+ * Calls fn for each task marker of a session, in the order they were given;
+ * stops early and returns fn's value when non-zero. A database older than
+ * schema version 4 has none.
+ */
+int store_tasks_foreach(struct store *st, int64_t session,
+                        int (*fn)(const struct store_task *t, void *arg), void *arg,
+                        char **cause);
+
+/* One acknowledgement of the consent notice, or its withdrawal. Plain data. */
+struct store_consent {
+	int64_t t_wall_ns;          /* CLOCK_REALTIME when it was given */
+	char user[128];             /* the login name */
+	char action[16];            /* "accept" or "withdraw" */
+	char notice_sha256[STORE_HEX_LEN + 1]; /* the notice acknowledged (accept) */
+	char notice_path[512];
+};
+
+/* Appends a consent row (rows are never changed afterwards). */
+int store_consent_add(struct store *st, const struct store_consent *c, char **cause);
+
+/* Reads the newest consent row of user. -ENOENT when there is none. */
+int store_consent_latest(struct store *st, const char *user, struct store_consent *out /* OUT */,
+                         char **cause);
+
+/* Redaction state of a frame (docs/REDACTION.md). Unscanned frames are never exported. */
+enum store_scan {
+	STORE_SCAN_UNSCANNED = 0,
+	STORE_SCAN_CLEAN = 1,    /* scanned, nothing found: the stored pixels may be exported */
+	STORE_SCAN_SCRUBBED = 2, /* findings filled: only the blob named in `blob` may be */
+	STORE_SCAN_DROPPED = 3,  /* a high-risk finding: never exported */
+};
+
+#define STORE_SCAN_REASON_MAX 16
+
+struct store_frame_scan {
+	int state;                          /* enum store_scan */
+	char reason[STORE_SCAN_REASON_MAX]; /* dropped: "pixels", "typed", "base", "error"; "" */
+	char blob[STORE_HEX_LEN + 1];       /* scrubbed: PNG blob of the whole screen; "" */
+};
+
+/*
+ * Reads the scan of frame id into *out, and (when boxes_json is not NULL) its
+ * findings as a malloc'ed JSON array [[x,y,w,h,risk],...] the caller frees.
+ * -ENOENT when there is no such frame.
+ */
+int store_frame_scan_get(struct store *st, int64_t id, struct store_frame_scan *out /* OUT */,
+                         char **boxes_json /* OUT, may be NULL */, char **cause);
+
+/* Stores the scan of frame id (boxes_json NULL: "[]"). -ENOENT when there is no such frame. */
+int store_frame_scan_set(struct store *st, int64_t id, const struct store_frame_scan *s,
+                         const char *boxes_json, char **cause);
+
+/*
+ * Forgetting (`mimic forget`, retention; docs/PRIVACY.md). Deletes, in one
+ * transaction, what was recorded in [from_wall_ns, to_wall_ns) of wall-clock
+ * time (INT64_MIN / INT64_MAX: unbounded), of one session or of all: events,
+ * frame records, window contexts, the rows of every other table that has a
+ * session and a time (elements, tasks, ...) or that refers to a deleted event
+ * or frame (event_id, frame_id), and patches whose base frame is gone. A
+ * session wholly inside the range goes with everything it had, unless it is
+ * keep_session (the one being recorded). The connection has secure_delete on,
+ * so deleted rows are overwritten; call store_compact afterwards so that the
+ * files hold nothing of them. Blob files are the caller's (store_blob_names).
+ */
+struct store_forget {
+	int64_t session;        /* > 0: only this session (-ENOENT when there is none) */
+	int64_t from_wall_ns;   /* CLOCK_REALTIME, inclusive */
+	int64_t to_wall_ns;     /* CLOCK_REALTIME, exclusive */
+	int64_t keep_session;   /* > 0: this session's row stays */
+};
+
+struct store_forget_counts {
+	int64_t sessions, events, frames, contexts, other;
+};
+
+int store_forget(struct store *st, const struct store_forget *f,
+                 struct store_forget_counts *out /* OUT */, char **cause);
+
+/*
+ * Rewrites the database without free pages (VACUUM, scratch in memory) and
+ * empties the write-ahead log (wal_checkpoint(TRUNCATE)), so that no file holds
+ * deleted rows. Waits up to 5 s for readers; -EBUSY when one stays.
+ */
+int store_compact(struct store *st, char **cause);
+
+/* Sets *bytes to the size of the database's pages in use (without free pages and the WAL). */
+int store_used_bytes(struct store *st, int64_t *bytes /* OUT */, char **cause);
+
+/*
+ * Sets *names to the sorted, distinct blob names rows refer to: frames.blob and
+ * every column named *_blob (frames.scan_blob, ...). Malloc'ed, each too.
+ */
+int store_blob_names(struct store *st, char ***names /* OUT */, size_t *n /* OUT */,
+                     char **cause);
 
 #endif

@@ -40,6 +40,13 @@
 /* Frame records (~300 bytes) get their own bound too. */
 #define FR_MAX_QUEUED 65536
 
+/*
+ * UI elements (~3.5 KB, a few per second at most) are committed in a transaction
+ * of their own after the events they refer to, and retried on their own when that
+ * fails, so that a failed element write never makes events be written twice.
+ */
+#define EL_MAX_QUEUED 4096
+
 struct queue {
 	struct event *evs;
 	size_t nev, ev_cap;
@@ -73,7 +80,25 @@ struct writer {
 
 	/* Owned by the writer thread. */
 	struct queue out;
+
+	/* Under mu: a job to run on this thread between commits (writer_run, writer_post). */
+	int (*job_fn)(struct store *st, void *arg);
+	void *job_arg;
+	int job_result;
+	uint64_t jobs_done;
+
+	/* Under mu: task markers, rare, stored after the batch they came with. */
+	struct store_task *tasks;
+	size_t ntask;
+
+	/* UI elements: `el_in` under mu; `el_out` written by the writer thread, its
+	 * count changed under mu. */
+	struct store_element *el_in, *el_out;
+	size_t n_el_in, n_el_out, el_in_cap, el_out_cap;
 };
+
+/* Most task markers held while the disk fails. */
+#define TASK_MAX_QUEUED 1024
 
 static void timespec_add_ms(struct timespec *ts, int ms)
 {
@@ -180,7 +205,26 @@ static void take_input(struct writer *w)
 
 static size_t queued_items(const struct writer *w)
 {
-	return w->in.nev + w->in.nctx + w->in.nfr + w->out_nev + w->out_nctx + w->out_nfr;
+	return w->in.nev + w->in.nctx + w->in.nfr + w->out_nev + w->out_nctx + w->out_nfr +
+	       w->ntask + w->n_el_in + w->n_el_out;
+}
+
+/* Moves the queued elements behind those the writer still holds (called with mu held). */
+static size_t take_elements(struct writer *w)
+{
+	if (w->n_el_in > 0) {
+		w->el_out = grow(w->el_out, &w->el_out_cap, w->n_el_out, w->n_el_in,
+		                 sizeof(*w->el_out), 4);
+		memcpy(w->el_out + w->n_el_out, w->el_in, w->n_el_in * sizeof(*w->el_in));
+		w->n_el_out += w->n_el_in;
+		w->n_el_in = 0;
+	}
+	if (w->el_in_cap > 64) {
+		free(w->el_in);
+		w->el_in = NULL;
+		w->el_in_cap = 0;
+	}
+	return w->n_el_out;
 }
 
 /* Commits the writer's batch; called without mu. Returns 0 or the store's error. */
@@ -203,7 +247,8 @@ static void *writer_main(void *arg)
 		int waited = 0;
 
 		/* Idle: sleep until something is queued (no periodic wake-ups). */
-		while (!w->stopping && !w->sync_requested && queued_items(w) == 0) {
+		while (!w->stopping && !w->sync_requested && queued_items(w) == 0 &&
+		       w->job_fn == NULL) {
 			pthread_cond_wait(&w->wake, &w->mu);
 			waited = 1;
 		}
@@ -218,7 +263,7 @@ static void *writer_main(void *arg)
 			deadline = last_start;
 		timespec_add_ms(&deadline, w->flush_ms);
 		for (;;) {
-			if (w->stopping || w->sync_requested)
+			if (w->stopping || w->sync_requested || w->job_fn != NULL)
 				break;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if (!before(&now, &deadline))
@@ -229,6 +274,11 @@ static void *writer_main(void *arg)
 		take_input(w);
 		int stopping = w->stopping;
 		size_t nev = w->out.nev, nctx = w->out.nctx, nfr = w->out.nfr;
+		struct store_task *tasks = w->tasks;
+		size_t ntask = w->ntask;
+		w->tasks = NULL;
+		w->ntask = 0;
+		size_t nel = take_elements(w);
 		pthread_mutex_unlock(&w->mu);
 
 		char *cause = NULL;
@@ -236,8 +286,60 @@ static void *writer_main(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &last_start);
 		if (nev > 0 || nctx > 0 || nfr > 0)
 			err = commit(w, &cause);
+		/* Markers after their batch: the events before them are stored first. */
+		int task_err = err == 0 ? store_write_tasks(w->st, w->session, tasks, ntask,
+		                                            &cause) : 0;
+		/* UI elements likewise, after the events they name. */
+		int el_err = err == 0 && task_err == 0 && nel > 0 ?
+		             store_write_elements(w->st, w->session, w->el_out, nel, &cause) : 0;
 
 		pthread_mutex_lock(&w->mu);
+		if (err != 0 || task_err != 0) {
+			/* Put the markers back in front of any that came meanwhile. */
+			tasks = util_xrealloc(tasks, (ntask + w->ntask + 1) * sizeof(*tasks));
+			if (w->ntask > 0)
+				memcpy(tasks + ntask, w->tasks, w->ntask * sizeof(*tasks));
+			free(w->tasks);
+			w->tasks = tasks;
+			w->ntask += ntask;
+			tasks = NULL;
+		} else {
+			w->committed += ntask;
+			free(tasks);
+			tasks = NULL;
+		}
+		if (err == 0 && task_err != 0) {
+			/* The batch is stored; only the markers wait for the next attempt. */
+			w->committed += nev + nctx + nfr;
+			w->stats.stored += nev;
+			w->stats.contexts += nctx;
+			w->stats.frames += nfr;
+			w->out.nev = w->out.nctx = w->out.nfr = 0;
+			w->out_nev = w->out_nctx = w->out_nfr = 0;
+			nev = nctx = nfr = 0;
+			err = task_err;
+		}
+		if (err == 0 && el_err == 0 && nel > 0) {
+			w->committed += nel;
+			w->stats.elements += nel;
+			w->n_el_out = 0;
+			if (w->el_out_cap > 64) {
+				free(w->el_out);
+				w->el_out = NULL;
+				w->el_out_cap = 0;
+			}
+		}
+		if (err == 0 && el_err != 0) {
+			/* The batch is stored; only the elements wait for the next attempt. */
+			w->committed += nev + nctx + nfr;
+			w->stats.stored += nev;
+			w->stats.contexts += nctx;
+			w->stats.frames += nfr;
+			w->out.nev = w->out.nctx = w->out.nfr = 0;
+			w->out_nev = w->out_nctx = w->out_nfr = 0;
+			nev = nctx = nfr = 0;
+			err = el_err;
+		}
 		if (err == 0) {
 			if (w->stats.error != 0)
 				log_info("writer: storing events works again");
@@ -276,6 +378,20 @@ static void *writer_main(void *arg)
 			cause = NULL;
 		}
 		pthread_cond_broadcast(&w->done);
+		/* A job runs after the batch before it, with nothing else using the store. */
+		if (w->job_fn != NULL) {
+			int (*fn)(struct store *, void *) = w->job_fn;
+			void *jarg = w->job_arg;
+
+			pthread_mutex_unlock(&w->mu);
+			int jr = fn(w->st, jarg);
+			pthread_mutex_lock(&w->mu);
+			w->job_fn = NULL;
+			w->job_arg = NULL;
+			w->job_result = jr;
+			w->jobs_done++;
+			pthread_cond_broadcast(&w->done);
+		}
 		/* On stop: one last attempt for what is queued, then leave even if it failed. */
 		if (stopping && (err != 0 || queued_items(w) == 0))
 			break;
@@ -361,6 +477,23 @@ void writer_push_context(struct writer *w, const struct context *ctx)
 	pthread_mutex_unlock(&w->mu);
 }
 
+void writer_push_element(struct writer *w, const struct store_element *el)
+{
+	pthread_mutex_lock(&w->mu);
+	if (queued_items(w) >= WRITER_MAX_QUEUED || w->n_el_in + w->n_el_out >= EL_MAX_QUEUED) {
+		w->stats.elements_dropped++;
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
+	int was_empty = queued_items(w) == 0;
+	w->el_in = grow(w->el_in, &w->el_in_cap, w->n_el_in, 1, sizeof(*el), 4);
+	w->el_in[w->n_el_in++] = *el;
+	w->pushed++;
+	if (was_empty)
+		pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->mu);
+}
+
 void writer_push_frame(struct writer *w, const struct store_frame *fr)
 {
 	pthread_mutex_lock(&w->mu);
@@ -376,6 +509,57 @@ void writer_push_frame(struct writer *w, const struct store_frame *fr)
 	if (was_empty)
 		pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->mu);
+}
+
+void writer_push_task(struct writer *w, const struct store_task *t)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->ntask >= TASK_MAX_QUEUED) {
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
+	w->tasks = util_xrealloc(w->tasks, (w->ntask + 1) * sizeof(*t));
+	w->tasks[w->ntask++] = *t;
+	w->pushed++;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits until no job is pending, then makes fn the next one. Called with mu held. */
+static uint64_t job_submit(struct writer *w, int (*fn)(struct store *st, void *arg), void *arg)
+{
+	while (w->job_fn != NULL)
+		pthread_cond_wait(&w->done, &w->mu);
+	w->job_fn = fn;
+	w->job_arg = arg;
+	pthread_cond_signal(&w->wake);
+	return w->jobs_done + 1;
+}
+
+int writer_run(struct writer *w, int (*fn)(struct store *st, void *arg), void *arg)
+{
+	uint64_t target;
+	int rc;
+
+	pthread_mutex_lock(&w->mu);
+	target = job_submit(w, fn, arg);
+	while (w->jobs_done < target)
+		pthread_cond_wait(&w->done, &w->mu);
+	rc = w->job_result;
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+int writer_post(struct writer *w, int (*fn)(struct store *st, void *arg), void *arg)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->job_fn != NULL) {
+		pthread_mutex_unlock(&w->mu);
+		return -EBUSY;
+	}
+	job_submit(w, fn, arg);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
 }
 
 int writer_sync(struct writer *w, char **cause)
@@ -435,8 +619,15 @@ int writer_stop(struct writer *w, char **cause)
 	if (w->ctx_dropped > 0)
 		log_warn("writer: %llu window contexts were dropped because the disk did not "
 		         "keep up", (unsigned long long)w->ctx_dropped);
+	if (w->ntask > 0)
+		log_error("writer: %zu task markers could not be stored", w->ntask);
+	if (w->n_el_in + w->n_el_out > 0)
+		log_warn("writer: %zu UI elements could not be stored", w->n_el_in + w->n_el_out);
+	free(w->el_in);
+	free(w->el_out);
 	queue_free(&w->in);
 	queue_free(&w->out);
+	free(w->tasks);
 	free(w->cause);
 	pthread_cond_destroy(&w->wake);
 	pthread_cond_destroy(&w->done);

@@ -31,6 +31,8 @@ struct writer_stats {
 	uint64_t contexts;      /* contexts committed */
 	uint64_t frames;        /* frame records committed */
 	uint64_t frames_dropped; /* frame records dropped because the queue was full */
+	uint64_t elements;      /* UI elements committed */
+	uint64_t elements_dropped; /* UI elements dropped because the queue was full */
 	uint64_t batches;       /* transactions committed */
 	int error;              /* last write error (negative), 0 when the last commit worked */
 	char error_text[256];   /* one line describing it, "" when none */
@@ -55,6 +57,30 @@ void writer_push_context(struct writer *w, const struct context *ctx);
  * events. Thread-safe; never waits for the disk.
  */
 void writer_push_frame(struct writer *w, const struct store_frame *fr);
+
+/*
+ * Queues a copy of a task marker (`mimic task start|end`), stored right after
+ * the events pushed before it. Never waits for the disk; at most 1024 wait
+ * while the disk fails, more are dropped.
+ */
+void writer_push_task(struct writer *w, const struct store_task *t);
+
+/*
+ * Queues a copy of a UI element (store.h), committed after the events of the same
+ * interval in a transaction of its own. Thread-safe; never waits for the disk.
+ */
+void writer_push_element(struct writer *w, const struct store_element *el);
+
+/*
+ * Runs fn(st, arg) on the writer thread, right after a commit of what was
+ * queued before the call, with nothing else using the store (`mimic forget`,
+ * retention). Commits wait meanwhile; pushes go on queueing in memory.
+ * writer_run waits for fn and returns its result (after any job still
+ * pending). writer_post returns at once (-EBUSY when a job is pending); fn
+ * then owns arg. A job posted before writer_stop runs before the thread ends.
+ */
+int writer_run(struct writer *w, int (*fn)(struct store *st, void *arg), void *arg);
+int writer_post(struct writer *w, int (*fn)(struct store *st, void *arg), void *arg);
 
 /*
  * Waits until everything pushed before the call is committed, or the commit

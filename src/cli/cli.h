@@ -24,5 +24,11 @@ int cmd_sessions(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_frames(int argc, char **argv);    /* list a session's frames */
 int cmd_frame(int argc, char **argv);     /* write one frame as PNG */
+int cmd_consent(int argc, char **argv);   /* show the notice, record agreement or withdrawal */
+int cmd_forget(int argc, char **argv);    /* delete what was recorded (--last, --session, --all) */
+int cmd_audit(int argc, char **argv);     /* print or verify the audit log */
+int cmd_task(int argc, char **argv);      /* task start|end markers */
+int cmd_export(int argc, char **argv);    /* export sessions as a dataset */
+int cmd_stats(int argc, char **argv);     /* counts of steps by action, type and app */
 
 #endif

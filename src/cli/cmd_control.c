@@ -35,6 +35,8 @@ static void print_status(json_t *o)
 		printf(" (%s)", json_string_value(json_object_get(o, "session_name")));
 	printf("\npid:      %lld\n", (long long)json_integer_value(json_object_get(o, "pid")));
 	printf("data dir: %s\n", json_string_value(json_object_get(o, "data_dir")));
+	if (json_is_true(json_object_get(o, "task")))
+		printf("task:     running (end it with `mimic task end --success` or `--fail`)\n");
 	printf("events:   %lld stored, %lld queued, %lld dropped\n",
 	       (long long)json_integer_value(json_object_get(o, "events_stored")),
 	       (long long)json_integer_value(json_object_get(o, "events_queued")),
@@ -54,6 +56,35 @@ static void print_status(json_t *o)
 			       (double)json_integer_value(json_object_get(fr, "bytes")) / 1e6);
 		if (json_is_string(fe))
 			printf("frames error: %s\n", json_string_value(fe));
+	}
+	json_t *ax = json_object_get(o, "accessibility");
+	if (json_is_object(ax)) {
+		const char *st = json_string_value(json_object_get(ax, "state"));
+		const char *why = json_string_value(json_object_get(ax, "reason"));
+
+		if (st != NULL && strcmp(st, "ok") == 0)
+			printf("elements: %lld stored (UI elements over AT-SPI)\n",
+			       (long long)json_integer_value(json_object_get(ax, "elements_stored")));
+		else
+			printf("elements: %s%s%s\n", st ? st : "unknown", why ? ": " : "", why ? why : "");
+	}
+	json_t *sg = json_object_get(o, "safeguards");
+	if (json_is_object(sg)) {
+		const char *scope = json_string_value(json_object_get(sg, "scope"));
+		const char *prot = json_string_value(json_object_get(sg, "password_protection"));
+		const char *why = json_string_value(json_object_get(sg, "password_protection_reason"));
+		const char *ap = json_string_value(json_object_get(sg, "auto_paused"));
+
+		printf("scope:    %s\n", scope != NULL && strcmp(scope, "out") == 0 ?
+		       "the focused window is out of scope: nothing is recorded" :
+		       "the focused window is in scope");
+		if (ap != NULL && strcmp(ap, "no") != 0)
+			printf("paused:   automatically (%s)\n", ap);
+		if (prot != NULL && strcmp(prot, "degraded") == 0)
+			printf("protection: degraded: without accessibility (%s), password fields are "
+			       "found by window title only\n", why ? why : "no accessibility bus");
+		else
+			printf("protection: password fields found over accessibility (AT-SPI)\n");
 	}
 }
 
@@ -159,6 +190,72 @@ int cmd_control(int argc, char **argv)
 		free(r2);
 		free(c2);
 	}
+out:
+	json_decref(o);
+	free(reply);
+	free(path);
+	return rc;
+}
+
+/*
+ * `mimic task start "DESCRIPTION"` and `mimic task end --success|--fail`: mark
+ * where an episode begins and ends in the running recorder's session.
+ */
+int cmd_task(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: mimic task start \"DESCRIPTION\"\n"
+		"       mimic task end --success|--fail\n";
+	struct ipc_request req = { .version = IPC_VERSION, .cmd = IPC_CMD_TASK };
+	char *path = NULL, *reply = NULL, *cause = NULL;
+	json_t *o = NULL;
+	int rc = CLI_OK;
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(usage, stdout);
+		return CLI_OK;
+	}
+	if (argc == 3 && strcmp(argv[1], "start") == 0) {
+		size_t n = strlen(argv[2]);
+
+		if (n == 0 || n > IPC_TASK_DESC_MAX) {
+			fprintf(stderr, "mimic: the task description must be 1 to %d bytes\n",
+			        IPC_TASK_DESC_MAX);
+			return CLI_USAGE;
+		}
+		req.task = IPC_TASK_START;
+		memcpy(req.description, argv[2], n + 1);
+	} else if (argc == 3 && strcmp(argv[1], "end") == 0 &&
+	           (strcmp(argv[2], "--success") == 0 || strcmp(argv[2], "--fail") == 0)) {
+		req.task = IPC_TASK_END;
+		req.outcome = strcmp(argv[2], "--success") == 0 ? IPC_OUTCOME_SUCCESS
+		                                               : IPC_OUTCOME_FAIL;
+	} else {
+		fputs(usage, stderr);
+		return CLI_USAGE;
+	}
+	if (paths_control_socket(0, &path, &cause) != 0)
+		return cli_fail(cause);
+	if (ipc_call(path, &req, &reply, &cause) != 0) {
+		rc = cli_fail(cause);
+		goto out;
+	}
+	o = json_loads(reply, 0, NULL);
+	if (o == NULL || !json_is_object(o)) {
+		fprintf(stderr, "mimic: the recorder sent an unreadable reply; is it the same "
+		                "mimic version?\n");
+		rc = CLI_ERROR;
+		goto out;
+	}
+	if (!json_is_true(json_object_get(o, "ok"))) {
+		const char *e = json_string_value(json_object_get(o, "error"));
+
+		fprintf(stderr, "mimic: %s\n", e ? e : "the recorder refused the task marker");
+		rc = CLI_ERROR;
+		goto out;
+	}
+	printf("mimic: task %s in session %lld\n", req.task == IPC_TASK_START ? "started" : "ended",
+	       (long long)json_integer_value(json_object_get(o, "session")));
 out:
 	json_decref(o);
 	free(reply);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "frames.h"
 #include "cli.h"
 #include "encode.h"
 #include "paths.h"
@@ -209,33 +210,24 @@ static int load_image(struct frames_ctx *c, struct encode *e, const struct store
 	rc = blobs_for(c, fr->format, &b, cause);
 	if (rc != 0)
 		return rc;
+	/* Frames are encrypted (docs/PRIVACY.md): a missing or wrong key is named in one line. */
+	if (b != NULL) {
+		struct vault *v = NULL;
+
+		rc = store_vault(c->st, &v, cause);
+		if (rc != 0 && rc != -ENOENT)
+			return rc;
+		if (rc == -ENOENT && cause != NULL) {
+			free(*cause);
+			*cause = NULL;
+		}
+		blob_set_vault(b, v);
+	}
 	rc = blob_get(b, hex, FRAME_BLOB_MAX, &data, &len, cause);
 	if (rc == 0)
 		rc = encode_decode(e, data, len, img, NULL, cause);
 	free(data);
 	return rc;
-}
-
-/* Puts the patch rectangles, stacked in src, back in their places in dst. */
-static int paste(struct grab_image *dst, const struct grab_image *src,
-                 const struct store_frame *fr, char **cause)
-{
-	uint32_t row = 0;
-
-	for (int i = 0; i < fr->n_patch; i++) {
-		const struct store_rect *r = &fr->patch[i];
-
-		if (r->x < 0 || r->y < 0 || r->w <= 0 || r->h <= 0 ||
-		    (uint64_t)r->x + (uint64_t)r->w > dst->width ||
-		    (uint64_t)r->y + (uint64_t)r->h > dst->height ||
-		    (uint64_t)r->w > src->width || (uint64_t)row + (uint64_t)r->h > src->height)
-			return util_fail(cause, -EIO, "frame %lld: its patch does not fit the screen",
-			                 (long long)fr->id);
-		for (int32_t y = 0; y < r->h; y++, row++)
-			memcpy(dst->pixels + (size_t)(r->y + y) * dst->stride + (size_t)r->x * 4,
-			       src->pixels + (size_t)row * src->stride, (size_t)r->w * 4);
-	}
-	return 0;
 }
 
 /*
@@ -281,7 +273,7 @@ static int reconstruct(struct frames_ctx *c, struct encode *e, const struct stor
 
 		rc = load_image(c, e, &chain[i], chain[i].blob, &patch, cause);
 		if (rc == 0)
-			rc = paste(img, &patch, &chain[i], cause);
+			rc = frames_patch_apply(img, &patch, &chain[i], cause);
 		free(patch.pixels);
 	}
 out:

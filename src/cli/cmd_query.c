@@ -165,7 +165,62 @@ struct events_ctx {
 	int64_t session;
 	int64_t start_mono_ns;
 	json_t *obj;
+	struct store *st;
+	struct store_element *el;  /* scratch for the element of a press or key press */
 };
+
+/* The "element" member of a press or key press (docs/ELEMENTS.md); NULL when none. */
+static json_t *element_json(struct events_ctx *c, int64_t id)
+{
+	static const char *const kinds[] = { "", "press", "typing", "shortcut" };
+	static const char *const statuses[] = {
+		"ok", "no-element", "mismatch", "timeout", "degraded", "dropped",
+	};
+	static const char *const sources[] = {
+		"", "hover", "hover-gone", "press", "focus-event", "focus-search", "recent",
+	};
+	const struct store_element *e = c->el;
+	json_t *o, *states, *anc;
+	char names[STORE_EL_STATES_MAX];
+	char *save = NULL;
+
+	if (store_element_get(c->st, c->session, id, c->el, NULL) != 0)
+		return NULL;
+	o = json_object();
+	json_object_set_new(o, "kind", json_string(e->kind >= 1 && e->kind <= 3 ?
+	                                           kinds[e->kind] : "unknown"));
+	json_object_set_new(o, "status", json_string(e->status >= 0 && e->status <= 5 ?
+	                                             statuses[e->status] : "unknown"));
+	if (e->kind == STORE_ELEMENT_SHORTCUT)
+		json_object_set_new(o, "chord", json_string(e->chord));
+	json_object_set_new(o, "lookup_ms", json_real(e->lookup_us / 1000.0));
+	if (e->status != 0)
+		return o;
+	json_object_set_new(o, "role", json_string(e->role));
+	json_object_set_new(o, "name", json_string(e->name));
+	json_object_set_new(o, "label", json_string(e->label));
+	json_object_set_new(o, "description", json_string(e->description));
+	states = json_array();
+	util_strlcpy_utf8(names, e->state_names, sizeof names);
+	for (char *t = strtok_r(names, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save))
+		json_array_append_new(states, json_string(t));
+	json_object_set_new(o, "states", states);
+	json_object_set_new(o, "bounds", json_pack("[iiii]", e->x, e->y, e->w, e->h));
+	json_object_set_new(o, "app", json_string(e->app));
+	json_object_set_new(o, "pid", json_integer(e->pid));
+	anc = json_array();
+	for (int i = 0; i < e->n_ancestors; i++)
+		json_array_append_new(anc, json_pack("{s:s,s:s}", "role", e->ancestors[i].role,
+		                                     "name", e->ancestors[i].name));
+	json_object_set_new(o, "ancestors", anc);
+	json_object_set_new(o, "menu_path", json_string(e->menu_path));
+	json_object_set_new(o, "shortcut", json_string(e->shortcut));
+	json_object_set_new(o, "url", json_string(e->url));
+	json_object_set_new(o, "popup", json_boolean(e->popup));
+	json_object_set_new(o, "source", json_string(e->source >= 0 && e->source <= 6 ?
+	                                             sources[e->source] : "unknown"));
+	return o;
+}
 
 static int print_event(int64_t id, const struct event *ev, const struct context *ctx, void *arg)
 {
@@ -248,6 +303,13 @@ static int print_event(int64_t id, const struct event *ev, const struct context 
 	default:
 		break;
 	}
+	if (ev->kind == EVENT_BUTTON_PRESS || ev->kind == EVENT_KEY_PRESS ||
+	    ev->kind == EVENT_SECRET_INPUT) {
+		json_t *el = element_json(c, id);
+
+		if (el != NULL)
+			json_object_set_new(o, "element", el);
+	}
 	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (line == NULL)
 		return -ENOMEM;
@@ -293,7 +355,10 @@ int cmd_events(int argc, char **argv)
 	if (rc == 0) {
 		c.start_mono_ns = s.start_mono_ns;
 		c.obj = json_object();
+		c.st = st;
+		c.el = util_xmalloc(sizeof(*c.el));
 		rc = store_events_foreach(st, c.session, print_event, &c, &cause);
+		free(c.el);
 		json_decref(c.obj);
 	}
 	store_close(st);

@@ -10,12 +10,16 @@
 
 static const char record_usage[] =
 	"usage: mimic record [--session-name NAME] [--data-dir DIR] [--display DISPLAY]\n"
-	"                    [--config FILE] [--no-frames] [--quiet]\n"
+	"                    [--config FILE] [--policy FILE] [--no-frames] [--no-elements]\n"
+	"                    [--quiet]\n"
 	"\n"
 	"Records input, window context and event-triggered screenshots in the foreground\n"
 	"until `mimic stop`, Ctrl-C or SIGTERM. Data goes to DIR (default\n"
 	"$XDG_DATA_HOME/mimic). Settings: FILE, else $XDG_CONFIG_HOME/mimic/mimic.conf if\n"
-	"it exists (docs/CONFIG.md). --no-frames takes no screenshots.\n";
+	"it exists (docs/CONFIG.md). --no-frames takes no screenshots. --no-elements\n"
+	"looks up no UI elements over AT-SPI (docs/ELEMENTS.md). What may be recorded:\n"
+	"the policy FILE instead of /etc/mimic/policy.conf, plus the person's own\n"
+	"exclusions (docs/POLICY.md); recording needs `mimic consent` first.\n";
 
 int cmd_record(int argc, char **argv)
 {
@@ -26,6 +30,8 @@ int cmd_record(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "no-frames", no_argument, NULL, 'F' },
+		{ "no-elements", no_argument, NULL, 'E' },
+		{ "policy", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -43,6 +49,8 @@ int cmd_record(int argc, char **argv)
 		case 'q': opts.quiet = 1; break;
 		case 'c': opts.config_path = optarg; break;
 		case 'F': opts.no_frames = 1; break;
+		case 'E': opts.no_elements = 1; break;
+		case 'P': opts.policy_path = optarg; break;
 		case 'h': fputs(record_usage, stdout); return CLI_OK;
 		default: fputs(record_usage, stderr); return CLI_USAGE;
 		}

@@ -25,6 +25,12 @@ static const struct command commands[] = {
 	{ "events", cmd_events, "print a session's raw events as JSON Lines" },
 	{ "frames", cmd_frames, "print a session's screenshots as JSON Lines" },
 	{ "frame", cmd_frame, "write one screenshot as PNG (-o FILE)" },
+	{ "consent", cmd_consent, "show the recording notice and agree to it (or --withdraw)" },
+	{ "forget", cmd_forget, "delete what was recorded: --last 15m, --session ID or --all" },
+	{ "audit", cmd_audit, "print the audit log of consent, pauses, deletions and exports (--verify)" },
+	{ "task", cmd_task, "mark an episode: task start \"DESCRIPTION\" / task end --success|--fail" },
+	{ "export", cmd_export, "export sessions as a dataset (--format jsonl|webdataset --out DIR)" },
+	{ "stats", cmd_stats, "count steps by action, interaction type and application" },
 };
 
 int cli_fail(char *cause)

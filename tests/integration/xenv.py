@@ -111,10 +111,26 @@ class XServer:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-class Mimic:
-    """Runs the mimic binary with private data and runtime directories."""
+# The policy every test records under unless it passes its own (docs/POLICY.md): the
+# applications the tests drive, and a consent notice of the test's own.
+TEST_POLICY = """[allow]
+app = XTerm
+app = Zenity
+[consent]
+notice = %(notice)s
+"""
 
-    def __init__(self, x=None, env=None):
+
+class Mimic:
+    """Runs the mimic binary with private data and runtime directories.
+
+    Recording needs a policy and the person's consent: `record` gets --policy
+    (self.policy, allowing xterm and zenity, unless the test passes its own) and,
+    before the first recording, `mimic consent --accept` is run once
+    (consent=False leaves it out, to test the refusal).
+    """
+
+    def __init__(self, x=None, env=None, policy=None, consent=True):
         self.tmp = tempfile.mkdtemp(prefix="mimic-home-")
         self.data_dir = os.path.join(self.tmp, "data")
         self.runtime = os.path.join(self.tmp, "run")
@@ -126,14 +142,37 @@ class Mimic:
         self.env["XDG_CONFIG_HOME"] = os.path.join(self.tmp, "xdg-config")
         if env:
             self.env.update(env)
+        self.notice = os.path.join(self.tmp, "notice.txt")
+        with open(self.notice, "w") as f:
+            f.write("Test notice: mimic records the allowlisted test applications.\n")
+        self.policy = os.path.join(self.tmp, "policy.conf")
+        with open(self.policy, "w") as f:
+            f.write(policy if policy is not None else TEST_POLICY % {"notice": self.notice})
+        self.consent = consent
+        self.consented = False
         self.rec = None
         self.rec_out = os.path.join(self.tmp, "record.out")
         self.rec_err = os.path.join(self.tmp, "record.err")
 
+    def _record_args(self, args):
+        """--policy for record and consent, unless given; consent before the first record."""
+        extra = [] if "--policy" in args else ["--policy", self.policy]
+        if self.consent and not self.consented:
+            self.consented = True
+            # Failures are left to the recorder to report (a corrupt database, ...).
+            subprocess.run([MIMIC, "consent", "--accept", "--data-dir", self.data_dir,
+                            "--policy", self.policy], env=self.env, capture_output=True,
+                           timeout=60)
+        return extra
+
     def run(self, *args, check=True, timeout=60, env=None, data_dir=True):
         argv = [MIMIC, *args]
-        if data_dir and args and args[0] in ("record", "sessions", "events"):
+        if data_dir and args and args[0] in ("record", "sessions", "events", "consent"):
             argv += ["--data-dir", self.data_dir]
+        if args and args[0] == "record":
+            argv += self._record_args(args)
+        elif args and args[0] == "consent" and "--policy" not in args:
+            argv += ["--policy", self.policy]
         e = dict(self.env)
         if env:
             e.update(env)
@@ -145,7 +184,7 @@ class Mimic:
 
     def start(self, *args, wait=True):
         """Starts `mimic record` in the background and waits until it answers."""
-        argv = [MIMIC, "record", "--data-dir", self.data_dir, *args]
+        argv = [MIMIC, "record", "--data-dir", self.data_dir, *args, *self._record_args(args)]
         with open(self.rec_out, "w") as out, open(self.rec_err, "w") as err:
             self.rec = subprocess.Popen(argv, env=self.env, stdout=out, stderr=err)
         if wait:
@@ -186,6 +225,57 @@ class Mimic:
             self.rec.kill()
             self.rec.wait()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class SessionBus:
+    """A private D-Bus session bus for the applications on x (and the recorder).
+
+    It activates the accessibility bus and registry when a GTK application or the
+    recorder asks for them. Sets DBUS_SESSION_BUS_ADDRESS in x.env (create Mimic(x)
+    afterwards), lets GTK load its accessibility bridge, and tags x.env so that
+    close() also stops what the bus activated.
+    """
+
+    def __init__(self, x):
+        self.tag = "%d-%d" % (os.getpid(), time.monotonic_ns())
+        env = x.env
+        env["MIMIC_TEST_TAG"] = self.tag
+        env["NO_AT_BRIDGE"] = "0"
+        env.pop("GTK_MODULES", None)
+        env.pop("AT_SPI_BUS_ADDRESS", None)
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
+                                      "--print-address=%d" % w],
+                                     env=env, pass_fds=(w,), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        os.close(w)
+        addr = b""
+        deadline = time.monotonic() + 10
+        while not addr.endswith(b"\n") and time.monotonic() < deadline:
+            chunk = os.read(r, 256)
+            if not chunk:
+                break
+            addr += chunk
+        os.close(r)
+        if not addr.endswith(b"\n"):
+            self.close()
+            raise RuntimeError("dbus-daemon did not print its address")
+        env["DBUS_SESSION_BUS_ADDRESS"] = addr.decode().strip()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        mark = ("MIMIC_TEST_TAG=" + self.tag).encode()
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/environ" % d, "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        os.kill(int(d), signal.SIGTERM)
+            except (OSError, ProcessLookupError):
+                pass
 
 
 def typed_text(events, source=None):

@@ -91,6 +91,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.frames.format, ENCODE_WEBP);
 	assert_int_equal(c.frames.quality, 75);
 	assert_true(c.frames.patches);
+	assert_false(c.frames.scan);
 	assert_int_equal(c.frames.min_gap_ms, 200);
 	assert_int_equal(c.frames.settle_ms, 300);
 	assert_int_equal(c.frames.settle_max_ms, 2000);
@@ -116,6 +117,7 @@ static void test_every_key(void **state)
 	           "format = JPEG\n"
 	           "quality = 62   ; inline comment\n"
 	           "patches = off\n"
+	           "scan_while_recording = true\n"
 	           "min_gap_ms = 0\n"
 	           "settle_ms = 250\n"
 	           "settle_max_ms = 1500\n"
@@ -131,6 +133,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c.frames.format, ENCODE_JPEG);
 	assert_int_equal(c.frames.quality, 62);
 	assert_false(c.frames.patches);
+	assert_true(c.frames.scan);
 	assert_int_equal(c.frames.min_gap_ms, 0);
 	assert_int_equal(c.frames.settle_ms, 250);
 	assert_int_equal(c.frames.settle_max_ms, 1500);

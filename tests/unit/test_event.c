@@ -31,6 +31,9 @@ test_kind_names(void **state)
 		{ EVENT_RESUME, "resume" },
 		{ EVENT_LAYOUT, "layout" },
 		{ EVENT_DEVICES, "devices" },
+		{ EVENT_SCOPE_OUT, "out_of_scope" },
+		{ EVENT_SCOPE_IN, "in_scope" },
+		{ EVENT_SECRET_INPUT, "secret_input" },
 	};
 	size_t i;
 

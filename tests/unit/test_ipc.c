@@ -237,8 +237,9 @@ test_cmd_names(void **state)
 	assert_string_equal(ipc_cmd_name(IPC_CMD_STOP), "stop");
 	assert_string_equal(ipc_cmd_name(IPC_CMD_PAUSE), "pause");
 	assert_string_equal(ipc_cmd_name(IPC_CMD_RESUME), "resume");
+	assert_string_equal(ipc_cmd_name(IPC_CMD_FORGET), "forget");
 	assert_null(ipc_cmd_name((enum ipc_cmd)0));
-	assert_null(ipc_cmd_name((enum ipc_cmd)5));
+	assert_null(ipc_cmd_name((enum ipc_cmd)(IPC_CMD_FORGET + 1)));
 }
 
 static void
@@ -284,6 +285,21 @@ test_parse_valid(void **state)
 		assert_int_equal(ipc_parse_request(buf, strlen(j), &req, NULL), 0);
 		assert_int_equal(req.cmd, IPC_CMD_STOP);
 	}
+
+	/* forget: exactly one of its three forms. */
+	{
+		const char *j1 = "{\"v\":1,\"cmd\":\"forget\",\"last_ms\":900000}";
+		const char *j2 = "{\"v\":1,\"cmd\":\"forget\",\"session\":7}";
+		const char *j3 = "{\"v\":1,\"cmd\":\"forget\",\"all\":true}";
+
+		assert_int_equal(ipc_parse_request(j1, strlen(j1), &req, NULL), 0);
+		assert_int_equal(req.cmd, IPC_CMD_FORGET);
+		assert_true(req.forget_last_ms == 900000 && req.forget_session == 0 && !req.forget_all);
+		assert_int_equal(ipc_parse_request(j2, strlen(j2), &req, NULL), 0);
+		assert_true(req.forget_session == 7 && req.forget_last_ms == 0 && !req.forget_all);
+		assert_int_equal(ipc_parse_request(j3, strlen(j3), &req, NULL), 0);
+		assert_true(req.forget_all && req.forget_session == 0 && req.forget_last_ms == 0);
+	}
 }
 
 static void
@@ -326,6 +342,13 @@ test_parse_rejects(void **state)
 		{ "{\"v\":1,\"cmd\":\"pause\",\"for_ms\":99999999999999999999}", -EINVAL,
 		  "not valid JSON" },
 		{ "{\"v\":1,\"cmd\":\"stop\",\"for_ms\":5}", -EINVAL, "only goes with the pause" },
+		{ "{\"v\":1,\"cmd\":\"forget\"}", -EINVAL, "exactly one of" },
+		{ "{\"v\":1,\"cmd\":\"forget\",\"all\":true,\"session\":2}", -EINVAL,
+		  "exactly one of" },
+		{ "{\"v\":1,\"cmd\":\"forget\",\"last_ms\":0}", -EINVAL, "last_ms is not" },
+		{ "{\"v\":1,\"cmd\":\"forget\",\"session\":\"3\"}", -EINVAL, "session is not" },
+		{ "{\"v\":1,\"cmd\":\"forget\",\"all\":false}", -EINVAL, "all must be true" },
+		{ "{\"v\":1,\"cmd\":\"stop\",\"all\":true}", -EINVAL, "only go with the forget" },
 		{ "{\"v\":1,\"cmd\":\"st\\u0000op\"}", -EINVAL, "not valid JSON" },
 	};
 	struct ipc_request req;

@@ -315,6 +315,7 @@ test_secrets(void **state)
 		"AKIAXXXXXXXXXXXXXXXX", "sk_live_xxxxxxxxxxxxxxxxxxxxxxxx",
 		"ThisIsAVeryLongCamelCaseIdentifier", "PCRE2_ERROR_NOMATCH_2024",
 		"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",      /* AWS documentation example */
+		"XMLHttpRequestIn41V2", "TcpCtxStrBuf2Handler", /* abbreviations without vowels */
 		NULL,
 	};
 

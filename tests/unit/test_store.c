@@ -988,6 +988,92 @@ static void test_frames_round_trip(void **state)
 	store_close(st);
 }
 
+static int collect_element(const struct store_element *el, void *arg)
+{
+	struct store_element *out = arg;
+	int i = 0;
+
+	while (out[i].event_id != 0)
+		i++;
+	assert_true(i < 3);
+	out[i] = *el;
+	return 0;
+}
+
+/* UI elements: every field back, a row per event, a session's only, a rewrite replaces. */
+static void test_elements_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	int64_t s1 = begin_session(st, "one", 1, 1), s2 = begin_session(st, "two", 2, 2);
+	struct store_element els[3], got[4], one;
+	char *cause = NULL;
+
+	memset(els, 0, sizeof(els));
+	els[0].event_id = 7;
+	els[0].kind = STORE_ELEMENT_PRESS;
+	els[0].status = 0;
+	els[0].source = 1;
+	els[0].t_ns = 1000;
+	els[0].read_ns = 900;
+	els[0].lookup_us = 1234;
+	els[0].window = 0x400007;
+	els[0].pid = 4242;
+	els[0].popup = 1;
+	strcpy(els[0].app, "zenity");
+	strcpy(els[0].role, "menu item");
+	strcpy(els[0].name, "Asia \"east\"");
+	strcpy(els[0].label, "Region");
+	strcpy(els[0].description, "continent");
+	els[0].states = ((uint64_t)1 << 56) | 4096;
+	strcpy(els[0].state_names, "focused password");
+	els[0].x = 10;
+	els[0].y = 20;
+	els[0].w = 30;
+	els[0].h = 40;
+	els[0].n_ancestors = 2;
+	strcpy(els[0].ancestors[0].role, "menu");
+	strcpy(els[0].ancestors[1].role, "combo box");
+	strcpy(els[0].ancestors[1].name, "Europe");
+	strcpy(els[0].menu_path, "Region > Asia");
+	strcpy(els[0].shortcut, "ctrl+shift+t");
+	strcpy(els[0].url, "https://example.org/");
+	els[1] = els[0];
+	els[1].event_id = 9;
+	els[1].kind = STORE_ELEMENT_SHORTCUT;
+	strcpy(els[1].chord, "ctrl+s");
+	els[1].n_ancestors = 0;
+	memset(els[1].ancestors, 0, sizeof(els[1].ancestors));
+	els[2].event_id = 8;
+	els[2].kind = STORE_ELEMENT_TYPING;
+	els[2].status = 1;
+	assert_int_equal(store_write_elements(st, s1, els, 2, &cause), 0);
+	assert_int_equal(store_write_elements(st, s2, &els[2], 1, &cause), 0);
+
+	memset(got, 0, sizeof(got));
+	assert_int_equal(store_elements_foreach(st, s1, collect_element, got, &cause), 0);
+	assert_int_equal(got[0].event_id, 7);
+	assert_int_equal(got[1].event_id, 9);
+	assert_int_equal(got[2].event_id, 0);
+	assert_memory_equal(&got[0], &els[0], sizeof(got[0]));
+	assert_memory_equal(&got[1], &els[1], sizeof(got[1]));
+
+	assert_int_equal(store_element_get(st, s2, 8, &one, &cause), 0);
+	assert_int_equal(one.kind, STORE_ELEMENT_TYPING);
+	assert_int_equal(one.status, 1);
+	assert_int_equal(store_element_get(st, s1, 8, &one, &cause), -ENOENT);
+	assert_non_null(cause);
+	free(cause);
+	cause = NULL;
+
+	/* The same event again replaces its row. */
+	strcpy(els[0].name, "Africa");
+	assert_int_equal(store_write_elements(st, s1, els, 1, &cause), 0);
+	assert_int_equal(store_element_get(st, s1, 7, &one, &cause), 0);
+	assert_string_equal(one.name, "Africa");
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1009,6 +1095,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly_refuses_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_elements_round_trip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -377,6 +377,57 @@ static void test_stop_reports_error(void **state)
 	free(cause);
 }
 
+/* A job sees everything pushed before it committed, and runs on the writer thread. */
+struct job_seen {
+	int64_t counts[EVENT_KIND_MAX_];
+	pthread_t thread;
+	int runs;
+};
+
+static int count_job(struct store *st, void *arg)
+{
+	struct job_seen *j = arg;
+
+	j->thread = pthread_self();
+	j->runs++;
+	return store_session_counts(st, 1, j->counts, NULL) == 0 ? 42 : -EIO;
+}
+
+static int posted_job(struct store *st, void *arg)
+{
+	int *runs = arg;
+
+	(void)st;
+	(*runs)++;
+	return 0;
+}
+
+static void test_jobs(void **state)
+{
+	struct fixture *f = *state;
+	struct writer *w = NULL;
+	struct job_seen j;
+	struct event ev;
+	char *cause = NULL;
+	int posted = 0;
+
+	memset(&j, 0, sizeof(j));
+	/* A long flush interval: only the job makes the writer commit now. */
+	assert_int_equal(writer_start(f->st, f->session, 60000, &w, &cause), 0);
+	for (int i = 0; i < 10; i++) {
+		make_event(&ev, i);
+		writer_push_event(w, &ev);
+	}
+	assert_int_equal(writer_run(w, count_job, &j), 42);
+	assert_int_equal(j.runs, 1);
+	assert_int_equal(j.counts[EVENT_KEY_PRESS] + j.counts[EVENT_KEY_RELEASE], 10);
+	assert_false(pthread_equal(j.thread, pthread_self()));
+	/* A posted job runs, at the latest before the writer stops. */
+	assert_int_equal(writer_post(w, posted_job, &posted), 0);
+	assert_int_equal(writer_stop(w, &cause), 0);
+	assert_int_equal(posted, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +437,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flush_interval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_error_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_reports_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
