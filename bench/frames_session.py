@@ -163,9 +163,13 @@ def main():
     ap.add_argument("--config", help="a mimic settings file for the recorder")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--a11y", action="store_true",
+                    help="give the X session a session bus, so that UI element lookups run as "
+                    "on a desktop (docs/ELEMENTS.md); without it they are degraded")
     args = ap.parse_args()
 
     x = xenv.XServer(size="1920x1080x24")
+    bus = xenv.SessionBus(x) if args.a11y else None
     m = xenv.Mimic(x)
     try:
         wins = {}
@@ -273,6 +277,8 @@ def main():
         return 0 if res["frames_error"] is None else 1
     finally:
         m.close()
+        if bus is not None:
+            bus.close()
         x.close()
 
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -36,7 +37,6 @@
 #include "paths.h"
 #include "policy.h"
 #include "scope.h"
-#include "scrub.h"
 #include "store.h"
 #include "uia.h"
 #include "util.h"
@@ -65,7 +65,7 @@ struct recorder {
 	struct capture *capture;
 	struct writer *writer;
 	struct frames *frames;   /* NULL when frames are off or could not start */
-	struct scrub_worker *scrub; /* scans stored frames for redaction, idle priority */
+	pid_t scanner;           /* `mimic-data scan-worker` child, or 0 (scan_while_recording) */
 	struct vault *vault;     /* the data directory's key (owned by store) */
 	struct config config;
 	char frames_error[256];  /* why frames could not start, "" when they did */
@@ -1582,6 +1582,60 @@ static int loop(struct recorder *r, char **cause)
 	}
 }
 
+/*
+ * The background OCR scan of stored frames runs in a child process,
+ * `mimic-data scan-worker`, at idle priority: Tesseract and its libraries stay
+ * out of the recorder (about 30 MB), and a crash while reading pixels cannot end
+ * a recording. Returns the child's pid, or 0 when it could not start (frames
+ * are then scanned at export, as always).
+ */
+static pid_t scanner_start(const char *data_dir, int64_t session)
+{
+	char *exe = NULL, *why = NULL, sess[32];
+	pid_t pid;
+
+	if (util_sibling_exe("mimic-data", &exe, &why) != 0) {
+		log_warn("frames are scanned at export only: %s", why ? why : "");
+		free(why);
+		return 0;
+	}
+	snprintf(sess, sizeof(sess), "%lld", (long long)session);
+	pid = fork();
+	if (pid == 0) {
+		sigset_t none;
+
+		/* The recorder's descriptors (database, X, sockets) are not the scanner's. */
+		close_range(3, ~0U, 0);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execl(exe, exe, "scan-worker", "--data-dir", data_dir, "--session", sess, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0) {
+		log_warn("frames are scanned at export only: cannot start the scanner: %s",
+		         strerror(errno));
+		pid = 0;
+	}
+	free(exe);
+	return pid;
+}
+
+/* Stops the scanner child (it finishes within one word of OCR), then reaps it. */
+static void scanner_stop(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 300; i++) {
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			return;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **cause)
 {
 	struct recorder *r = util_xcalloc(1, sizeof *r);
@@ -1661,18 +1715,12 @@ int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **c
 	if (rc != 0)
 		goto fail;
 	/*
-	 * Stored frames may be scanned for redaction off the input thread (scrub.h).
-	 * Off by default: Tesseract adds about 30 MB to the recorder, and every
-	 * export scans what is still unscanned before it writes anything.
+	 * Stored frames may be scanned for redaction in a child process (see
+	 * scanner_start). Off by default: every export scans what is still unscanned
+	 * before it writes anything, and the scan costs a core's idle time.
 	 */
-	if (r->frames != NULL && r->config.frames.scan) {
-		char *why = NULL;
-
-		if (scrub_worker_start(r->data_dir, r->session, SCRUB_WORKER_INTERVAL_S, &r->scrub,
-		                       &why) != 0)
-			log_warn("frames are scanned at export only: %s", why ? why : "");
-		free(why);
-	}
+	if (r->frames != NULL && r->config.frames.scan)
+		r->scanner = scanner_start(r->data_dir, r->session);
 
 	if (!opts->quiet) {
 		printf("mimic: recording session %lld into %s (stop with `mimic stop` or Ctrl-C)\n",
@@ -1684,8 +1732,8 @@ int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **c
 
 	end = loop(r, &end_cause);
 
-	scrub_worker_stop(r->scrub);
-	r->scrub = NULL;
+	scanner_stop(r->scanner);
+	r->scanner = 0;
 	/* UI elements still being looked up get a moment to reach the writer. */
 	elements_stop(r);
 	/* The frames engine hands its last records to the writer before the writer stops. */
@@ -1722,8 +1770,8 @@ int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **c
 	goto done;
 
 fail:
-	scrub_worker_stop(r->scrub);
-	r->scrub = NULL;
+	scanner_stop(r->scanner);
+	r->scanner = 0;
 	elements_stop(r);
 	if (r->frames != NULL) {
 		frames_stop(r->frames, NULL);

@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,4 +219,28 @@ util_parse_duration(const char *s, int64_t *ns)
 		}
 	}
 	return -EINVAL;
+}
+
+int util_sibling_exe(const char *name, char **out, char **cause)
+{
+	char self[PATH_MAX], *slash, *path;
+	ssize_t n;
+
+	*out = NULL;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return util_fail(cause, -errno, "cannot find the running program: %s", strerror(errno));
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	path = util_xasprintf("%s/%s", self, name);
+	if (access(path, X_OK) != 0) {
+		int err = util_fail(cause, -ENOENT, "%s is missing: install it beside mimic", path);
+
+		free(path);
+		return err;
+	}
+	*out = path;
+	return 0;
 }

@@ -47,4 +47,12 @@ size_t util_strlcpy_utf8(char *dst, const char *src, size_t n);
  */
 int util_parse_duration(const char *s, int64_t *ns /* OUT */);
 
+/*
+ * The path of the program `name` in the directory of the running executable
+ * (mimic's programs are installed side by side). *out is malloc'ed; the caller
+ * frees it. Errors: -errno when /proc/self/exe cannot be read, -ENOENT with
+ * *cause naming the missing program.
+ */
+int util_sibling_exe(const char *name, char **out /* OUT */, char **cause);
+
 #endif

@@ -30,5 +30,6 @@ int cmd_audit(int argc, char **argv);     /* print or verify the audit log */
 int cmd_task(int argc, char **argv);      /* task start|end markers */
 int cmd_export(int argc, char **argv);    /* export sessions as a dataset */
 int cmd_stats(int argc, char **argv);     /* counts of steps by action, type and app */
+int cmd_scan_worker(int argc, char **argv); /* mimic-data only: the recorder's OCR scanner */
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "config.h"
 #include "export.h"
 #include "paths.h"
+#include "scrub.h"
 #include "store.h"
 #include "util.h"
 
@@ -301,5 +303,55 @@ int cmd_stats(int argc, char **argv)
 		rc = util_fail(&cause, -EIO, "cannot write the counts: %s", strerror(errno));
 	if (rc != 0)
 		return cli_fail(cause != NULL ? cause : util_xstrdup("cannot print the counts"));
+	return CLI_OK;
+}
+
+/*
+ * `mimic-data scan-worker --data-dir DIR --session ID`: the recorder's
+ * background OCR scan of stored frames (scan_while_recording, docs/REDACTION.md).
+ * Started and stopped by `mimic record`, not by people: it scans until SIGTERM.
+ */
+int cmd_scan_worker(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "session", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = NULL;
+	struct scrub_worker *w = NULL;
+	long long session = -1;
+	char *cause = NULL, *end;
+	sigset_t stop;
+	int ch, sig;
+
+	while ((ch = getopt_long(argc, argv, "d:s:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 's':
+			errno = 0;
+			session = strtoll(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || session <= 0)
+				session = -1;
+			break;
+		default:
+			return CLI_USAGE;
+		}
+	}
+	if (dir == NULL || session <= 0 || optind != argc) {
+		fprintf(stderr, "usage: mimic-data scan-worker --data-dir DIR --session ID "
+		                "(started by `mimic record`)\n");
+		return CLI_USAGE;
+	}
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+	if (scrub_worker_start(dir, session, SCRUB_WORKER_INTERVAL_S, &w, &cause) != 0)
+		return cli_fail(cause);
+	sigwait(&stop, &sig);
+	scrub_worker_stop(w);
 	return CLI_OK;
 }

@@ -2,12 +2,29 @@
  * main: the entry point of the `mimic` command; finds the subcommand and hands
  * it argv.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
+#include "util.h"
+
+/*
+ * Two programs are built from this file. `mimic` (MIMIC_LEAN) holds recording
+ * and everything a person runs day to day, and links none of the dataset
+ * libraries (Tesseract, Leptonica, libarchive), so the recorder stays small;
+ * it hands `export` and `stats` to `mimic-data`, installed beside it, which
+ * holds every command.
+ */
+#ifdef MIMIC_LEAN
+static int exec_data(int argc, char **argv);
+#define DATA_CMD(fn) exec_data
+#else
+#define DATA_CMD(fn) fn
+#endif
 
 struct command {
 	const char *name;
@@ -29,9 +46,33 @@ static const struct command commands[] = {
 	{ "forget", cmd_forget, "delete what was recorded: --last 15m, --session ID or --all" },
 	{ "audit", cmd_audit, "print the audit log of consent, pauses, deletions and exports (--verify)" },
 	{ "task", cmd_task, "mark an episode: task start \"DESCRIPTION\" / task end --success|--fail" },
-	{ "export", cmd_export, "export sessions as a dataset (--format jsonl|webdataset --out DIR)" },
-	{ "stats", cmd_stats, "count steps by action, interaction type and application" },
+	{ "export", DATA_CMD(cmd_export),
+	  "export sessions as a dataset (--format jsonl|webdataset --out DIR)" },
+	{ "stats", DATA_CMD(cmd_stats), "count steps by action, interaction type and application" },
+#ifndef MIMIC_LEAN
+	{ "scan-worker", cmd_scan_worker, "(internal) the recorder's background OCR scan of frames" },
+#endif
 };
+
+#ifdef MIMIC_LEAN
+/* argv[0] is the command name; mimic-data gets it as its first argument. */
+static int exec_data(int argc, char **argv)
+{
+	char *exe = NULL, *cause = NULL, **av;
+
+	if (util_sibling_exe("mimic-data", &exe, &cause) != 0)
+		return cli_fail(cause);
+	av = util_xcalloc((size_t)argc + 2, sizeof(*av));
+	av[0] = exe;
+	for (int i = 0; i < argc; i++)
+		av[i + 1] = argv[i];
+	execv(exe, av);
+	cause = util_xasprintf("cannot run %s: %s", exe, strerror(errno));
+	free(av);
+	free(exe);
+	return cli_fail(cause);
+}
+#endif
 
 int cli_fail(char *cause)
 {

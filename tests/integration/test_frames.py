@@ -384,6 +384,44 @@ class FramesTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.m.data_dir, "frames")))
         self.assertFalse(self.m.sessions()[-1]["config"]["frames"]["enabled"])
 
+    def test_background_scan_runs_in_its_own_process(self):
+        def scanners():
+            found = []
+            for d in os.listdir("/proc"):
+                if not d.isdigit():
+                    continue
+                try:
+                    with open("/proc/%s/cmdline" % d, "rb") as f:
+                        argv = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if b"scan-worker" in argv and self.m.data_dir.encode() in argv:
+                    found.append(int(d))
+            return found
+
+        def maps(pid):
+            with open("/proc/%d/maps" % pid) as f:
+                return f.read()
+
+        # Off by default: no scanner, and the recorder never loads Tesseract.
+        self.m.start()
+        time.sleep(0.5)
+        self.assertEqual(scanners(), [])
+        self.assertNotIn("libtesseract", maps(self.m.rec.pid))
+        self.assertEqual(self.m.stop(), 0)
+        self.assertFalse(self.m.sessions()[-1]["config"]["frames"]["scan_while_recording"])
+
+        self.m.start("--config", self.config("scan_while_recording = true\n"))
+        xenv.wait_for(lambda: len(scanners()) == 1, what="the scanner process")
+        pid = scanners()[0]
+        with open("/proc/%d/stat" % pid) as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        self.assertEqual(ppid, self.m.rec.pid)
+        self.assertNotIn("libtesseract", maps(self.m.rec.pid))
+        self.assertEqual(self.m.stop(), 0)
+        self.assertEqual(scanners(), [])
+        self.assertTrue(self.m.sessions()[-1]["config"]["frames"]["scan_while_recording"])
+
     def test_bad_settings_file_is_refused(self):
         self.m.consent = False  # consent would create the database this test looks for
         conf = self.config("quality = 80\nquality = 800\n")
