@@ -127,24 +127,6 @@ static char *reader(char *str, int num, void *stream)
 	return str;
 }
 
-static int parse_bool(const char *v, bool *out)
-{
-	static const char *const yes[] = {"true", "yes", "on", "1"};
-	static const char *const no[] = {"false", "no", "off", "0"};
-
-	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = true;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = false;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 /* A decimal integer in [lo, hi] with nothing after it. */
 static int parse_int(const char *v, long lo, long hi, int *out)
 {
@@ -372,7 +354,7 @@ static int export_key(struct parse *p, const char *name, const char *value)
 	if (k == CONFIG_EXPORT_EPISODE_SPLIT_APP) {
 		bool b;
 
-		if (parse_bool(value, &b) != 0) {
+		if (util_parse_bool(value, &b) != 0) {
 			set_err(p, p->line, "%s: '%s' is not true or false", name, value);
 			return 0;
 		}
@@ -428,7 +410,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	case K_ENABLED:
 	case K_PATCHES:
 	case K_SCAN:
-		if (parse_bool(value, k == K_ENABLED ? &fr->enabled :
+		if (util_parse_bool(value, k == K_ENABLED ? &fr->enabled :
 		                      k == K_PATCHES ? &fr->patches : &fr->scan) != 0) {
 			set_err(p, p->line, "%s: '%s' is not true or false", name, value);
 			return 0;

@@ -263,24 +263,6 @@ static char *reader(char *str, int num, void *stream)
 	return str;
 }
 
-static int parse_bool(const char *v, bool *out)
-{
-	static const char *const yes[] = {"true", "yes", "on", "1"};
-	static const char *const no[] = {"false", "no", "off", "0"};
-
-	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = true;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = false;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 /* "ctrl+alt+shift+p": modifiers, then one key that xkbcommon knows by name. */
 static int parse_hotkey(const char *v, char *sym, size_t symsize, uint32_t *mods)
 {
@@ -411,7 +393,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	case K_KEY_TEXT: {
 		bool b;
 
-		if (parse_bool(value, &b) != 0) {
+		if (util_parse_bool(value, &b) != 0) {
 			set_err(ps, "%s: '%s' is not true or false", name, value);
 			return 0;
 		}

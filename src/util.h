@@ -10,6 +10,7 @@
 #ifndef MIMIC_UTIL_H
 #define MIMIC_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,12 @@ size_t util_strlcpy_utf8(char *dst, const char *src, size_t n);
  * seconds) into nanoseconds. Returns 0 or -EINVAL.
  */
 int util_parse_duration(const char *s, int64_t *ns /* OUT */);
+
+/*
+ * A settings file's boolean: true/yes/on/1 or false/no/off/0, any case.
+ * Returns 0, or -EINVAL (and *out untouched) for anything else.
+ */
+int util_parse_bool(const char *v, bool *out /* OUT */);
 
 /*
  * The path of the program `name` in the directory of the running executable

@@ -177,6 +177,46 @@ test_parse_duration(void **state)
 	assert_int_equal(util_parse_duration(NULL, &ns), -EINVAL);
 }
 
+static void test_parse_bool(void **state)
+{
+	static const char *const yes[] = { "true", "YES", "On", "1" };
+	static const char *const no[] = { "false", "No", "OFF", "0" };
+	static const char *const bad[] = { "", "2", "yess", "tru", "enabled", " yes" };
+	bool b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		b = false;
+		assert_int_equal(util_parse_bool(yes[i], &b), 0);
+		assert_true(b);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		b = true;
+		assert_int_equal(util_parse_bool(no[i], &b), 0);
+		assert_false(b);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		b = true;
+		assert_int_equal(util_parse_bool(bad[i], &b), -EINVAL);
+		assert_true(b);
+	}
+}
+
+static void test_sibling_exe(void **state)
+{
+	char *path = NULL, *cause = NULL;
+
+	(void)state;
+	/* The test program's own name is beside it; a made-up one is not. */
+	assert_int_equal(util_sibling_exe("test_util", &path, &cause), 0);
+	assert_non_null(strstr(path, "/test_util"));
+	free(path);
+	assert_int_equal(util_sibling_exe("no-such-program", &path, &cause), -ENOENT);
+	assert_null(path);
+	assert_non_null(strstr(cause, "no-such-program is missing"));
+	free(cause);
+}
+
 int
 main(void)
 {
@@ -187,6 +227,8 @@ main(void)
 		cmocka_unit_test(test_fail_keeps_first_cause),
 		cmocka_unit_test(test_strlcpy_utf8),
 		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_parse_bool),
+		cmocka_unit_test(test_sibling_exe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
