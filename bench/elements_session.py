@@ -18,7 +18,12 @@ rest and clicked at once, by how it was found, and checks that every press and k
 was stored. It also prints the CPU time the live dialog (the application answering
 the lookups) and the recorder used while the presses were driven (/proc).
 
-Usage: python3 bench/elements_session.py [--presses N] (MIMIC_BIN=path).
+It also prints the input path's latency: from just before xdotool is started for a
+press to the press's recorder timestamp (CLOCK_MONOTONIC on both sides; xdotool's
+own start-up is included). Run once more with --no-elements (the same session, the
+recorder started with --no-elements) to see that lookups leave it unchanged.
+
+Usage: python3 bench/elements_session.py [--presses N] [--no-elements] (MIMIC_BIN=path).
 """
 
 import argparse
@@ -67,7 +72,10 @@ def cpu_ms(pid):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--presses", type=int, default=200, help="presses on the live dialog")
+    ap.add_argument("--no-elements", action="store_true",
+                    help="record with UI element lookups off, for the latency baseline")
     args = ap.parse_args()
+    sent = []  # (monotonic ns just before xdotool clicks, on the stopped dialog?)
     x = xenv.XServer(size="1280x800x24")
     bus = xenv.SessionBus(x)
     x.env["GTK_THEME"] = "Adwaita"
@@ -91,9 +99,9 @@ def main():
         combo = find(x, forms.pid, "combo box", "*")
         os.kill(hung.pid, signal.SIGSTOP)
 
-        m.start("--no-frames")
+        m.start("--no-frames", *(["--no-elements"] if args.no_elements else []))
         st = m.status()
-        if st["accessibility"]["state"] != "ok":
+        if not args.no_elements and st["accessibility"]["state"] != "ok":
             raise SystemExit("UI elements are not on: %r" % st["accessibility"])
         centre = lambda r: (str(r[0] + r[2] // 2), str(r[1] + r[3] // 2))  # noqa: E731
         keys = 0
@@ -107,6 +115,7 @@ def main():
             rests.append(rest)
             x.xdotool("mousemove", *centre(target))
             time.sleep(0.45 if rest else 0.0)
+            sent.append((time.monotonic_ns(), False))
             x.xdotool("click", "1")
             if target is entry:
                 x.xdotool("type", "--delay", "20", "ab")
@@ -117,6 +126,7 @@ def main():
                 keys += 1
             if i % 10 == 5:
                 x.xdotool("mousemove", *centre(hung_text))
+                sent.append((time.monotonic_ns(), True))
                 x.xdotool("click", "1")
                 hung_presses += 1
             time.sleep(0.1)
@@ -177,6 +187,13 @@ def main():
     print("  status lookups:                    %s" % st["accessibility"].get("lookups"))
     print("  CPU while driven: live dialog %.0f ms (%.2f ms per press), recorder %.0f ms" %
           (cpu1[0] - cpu0[0], (cpu1[0] - cpu0[0]) / max(1, args.presses), cpu1[1] - cpu0[1]))
+    if len(presses) == len(sent):
+        lat = [(e["t_ns"] - t) / 1e6 for e, (t, _) in zip(presses, sent)]
+        summary("input latency, live dialog%s" % (" (lookups off)" if args.no_elements else ""),
+                [v for v, (_, h) in zip(lat, sent) if not h])
+        summary("input latency, stopped dialog%s" % (" (lookups off)" if args.no_elements
+                                                     else ""),
+                [v for v, (_, h) in zip(lat, sent) if h])
     lost = len(presses) != args.presses + hung_presses or len(key_presses) != keys
     return 1 if lost else 0
 
