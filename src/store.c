@@ -1319,17 +1319,22 @@ fail:
 	return err;
 }
 
-int store_next_event_id(struct store *st, int64_t *id, char **cause)
+/* The id after the largest one in use, by a "SELECT coalesce(max(id), 0) + 1 ..." query. */
+static int next_id(struct store *st, const char *sql, const char *what, int64_t *id,
+                   char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc, err;
 
-	err = prepare(st, "SELECT coalesce(max(id), 0) + 1 FROM events", &stmt, cause);
+	err = prepare(st, sql, &stmt, cause);
 	if (err != 0)
 		return err;
 	rc = sqlite3_step(stmt);
 	if (rc != SQLITE_ROW) {
-		err = db_fail(st, cause, rc, "cannot read the newest event id");
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "cannot read the newest %s id", what);
+		err = db_fail(st, cause, rc, msg);
 		sqlite3_finalize(stmt);
 		return err;
 	}
@@ -1338,23 +1343,14 @@ int store_next_event_id(struct store *st, int64_t *id, char **cause)
 	return 0;
 }
 
+int store_next_event_id(struct store *st, int64_t *id, char **cause)
+{
+	return next_id(st, "SELECT coalesce(max(id), 0) + 1 FROM events", "event", id, cause);
+}
+
 int store_next_frame_id(struct store *st, int64_t *id, char **cause)
 {
-	sqlite3_stmt *stmt = NULL;
-	int rc, err;
-
-	err = prepare(st, "SELECT coalesce(max(id), 0) + 1 FROM frames", &stmt, cause);
-	if (err != 0)
-		return err;
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_ROW) {
-		err = db_fail(st, cause, rc, "cannot read the newest frame id");
-		sqlite3_finalize(stmt);
-		return err;
-	}
-	*id = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return 0;
+	return next_id(st, "SELECT coalesce(max(id), 0) + 1 FROM frames", "frame", id, cause);
 }
 
 int store_session_counts(struct store *st, int64_t session, int64_t counts[EVENT_KIND_MAX_],

@@ -6,6 +6,8 @@
 #ifndef MIMIC_CLI_H
 #define MIMIC_CLI_H
 
+#include <jansson.h>
+
 /* Exit statuses shared by every subcommand. */
 enum cli_exit {
 	CLI_OK = 0,
@@ -17,6 +19,9 @@ enum cli_exit {
 
 /* Prints "mimic: <cause>" on stderr and returns CLI_ERROR; frees cause. */
 int cli_fail(char *cause);
+
+/* Prints o as one compact JSON line on stdout (keys in order). 0, -ENOMEM or -EIO. */
+int cli_print_json_line(const json_t *o);
 
 int cmd_record(int argc, char **argv);
 int cmd_control(int argc, char **argv);   /* stop, status, pause, resume */

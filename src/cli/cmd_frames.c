@@ -116,7 +116,6 @@ static int print_frame(const struct store_frame *fr, void *arg)
 	struct frames_ctx *c = arg;
 	json_t *o = c->obj;
 	struct blob *b = NULL;
-	char *line;
 
 	/* A missing frames directory still lists the records, with null paths. */
 	if (blobs_for(c, fr->format, &b, NULL) != 0)
@@ -149,13 +148,7 @@ static int print_frame(const struct store_frame *fr, void *arg)
 	json_object_set_new(o, "cursor", json_pack("{s:i,s:i,s:s}", "x", (int)fr->cursor_x,
 	                                           "y", (int)fr->cursor_y, "name",
 	                                           fr->cursor_name));
-	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (line == NULL)
-		return -ENOMEM;
-	fputs(line, stdout);
-	fputc('\n', stdout);
-	free(line);
-	return ferror(stdout) ? -EIO : 0;
+	return cli_print_json_line(o);
 }
 
 int cmd_frames(int argc, char **argv)

@@ -227,7 +227,6 @@ static int print_event(int64_t id, const struct event *ev, const struct context 
 	struct events_ctx *c = arg;
 	json_t *o = c->obj;
 	const char *kind = event_kind_name(ev->kind);
-	char *line;
 
 	json_object_clear(o);
 	json_object_set_new(o, "id", json_integer(id));
@@ -310,13 +309,7 @@ static int print_event(int64_t id, const struct event *ev, const struct context 
 		if (el != NULL)
 			json_object_set_new(o, "element", el);
 	}
-	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (line == NULL)
-		return -ENOMEM;
-	fputs(line, stdout);
-	fputc('\n', stdout);
-	free(line);
-	return ferror(stdout) ? -EIO : 0;
+	return cli_print_json_line(o);
 }
 
 int cmd_events(int argc, char **argv)

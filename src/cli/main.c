@@ -3,6 +3,7 @@
  * it argv.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,18 @@ int cli_fail(char *cause)
 	fprintf(stderr, "mimic: %s\n", cause != NULL ? cause : "failed (no reason given)");
 	free(cause);
 	return CLI_ERROR;
+}
+
+int cli_print_json_line(const json_t *o)
+{
+	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	if (line == NULL)
+		return -ENOMEM;
+	fputs(line, stdout);
+	fputc('\n', stdout);
+	free(line);
+	return ferror(stdout) ? -EIO : 0;
 }
 
 static void usage(FILE *f)
