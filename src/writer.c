@@ -209,6 +209,16 @@ static size_t queued_items(const struct writer *w)
 	       w->ntask + w->n_el_in + w->n_el_out;
 }
 
+/*
+ * Whether nothing waits to be taken by the writer thread (called with mu held):
+ * only the first item into an empty inbox can find the thread asleep without a
+ * deadline, so only it needs to wake the thread.
+ */
+static bool inbox_empty(const struct writer *w)
+{
+	return w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0 && w->n_el_in == 0;
+}
+
 /* Moves the queued elements behind those the writer still holds (called with mu held). */
 static size_t take_elements(struct writer *w)
 {
@@ -449,11 +459,10 @@ void writer_push_event(struct writer *w, const struct event *ev)
 		pthread_mutex_unlock(&w->mu);
 		return;
 	}
-	int was_empty = w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0;
+	bool was_empty = inbox_empty(w);
 	w->in.evs = grow(w->in.evs, &w->in.ev_cap, w->in.nev, 1, sizeof(*ev), EV_CAP_MIN);
 	w->in.evs[w->in.nev++] = *ev;
 	w->pushed++;
-	/* Only the first item can find the writer asleep without a deadline. */
 	if (was_empty)
 		pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->mu);
@@ -468,7 +477,7 @@ void writer_push_context(struct writer *w, const struct context *ctx)
 		pthread_mutex_unlock(&w->mu);
 		return;
 	}
-	int was_empty = w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0;
+	bool was_empty = inbox_empty(w);
 	w->in.ctxs = grow(w->in.ctxs, &w->in.ctx_cap, w->in.nctx, 1, sizeof(*ctx), CTX_CAP_MIN);
 	w->in.ctxs[w->in.nctx++] = *ctx;
 	w->pushed++;
@@ -485,7 +494,7 @@ void writer_push_element(struct writer *w, const struct store_element *el)
 		pthread_mutex_unlock(&w->mu);
 		return;
 	}
-	int was_empty = queued_items(w) == 0;
+	bool was_empty = inbox_empty(w);
 	w->el_in = grow(w->el_in, &w->el_in_cap, w->n_el_in, 1, sizeof(*el), 4);
 	w->el_in[w->n_el_in++] = *el;
 	w->pushed++;
@@ -502,7 +511,7 @@ void writer_push_frame(struct writer *w, const struct store_frame *fr)
 		pthread_mutex_unlock(&w->mu);
 		return;
 	}
-	int was_empty = w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0;
+	bool was_empty = inbox_empty(w);
 	w->in.frs = grow(w->in.frs, &w->in.fr_cap, w->in.nfr, 1, sizeof(*fr), FR_CAP_MIN);
 	w->in.frs[w->in.nfr++] = *fr;
 	w->pushed++;
