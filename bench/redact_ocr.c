@@ -2,15 +2,17 @@
  * redact_ocr: the pixel half of the redaction benchmark (bench/redact_eval.py
  * drives it). Grabs the screen of $DISPLAY once, reads the region X Y W H with
  * mimic's OCR (ocr.h) and runs the detector on it as the scrubber does
- * (scrub_find), then prints one JSON object per line:
+ * (scrub_read: both readings), then prints one JSON object per line:
  *
  *   {"find":{"type":"CARD","risk":2,"x":..,"y":..,"w":..,"h":..}}   per finding
- *   {"region_ms":..,"w":..,"h":..,"words":..}                        the region
- *   {"band_ms":..,"w":..,"h":..}        with --bands H: each band of H rows alone
+ *   {"region_ms":..,"first_ms":..,"w":..,"h":..,"words":..}         the region
+ *   {"band_ms":..,"first_ms":..,"w":..,"h":..}  --bands H: each band of H rows alone
  *
- * With --verbose also {"line":"...","y":..} for every line read (the benchmark's
- * generated text only: never run it on a real screen). One core: the OCR engine
- * runs single-threaded (ocr.h); pin the process with taskset for the figures.
+ * (region_ms and band_ms: OCR time of both readings; first_ms: of the first
+ * reading alone.) With --verbose also {"line":"...","y":..} for every line of
+ * the first reading (the benchmark's generated text only: never run it on a
+ * real screen). One core: the OCR engine runs single-threaded (ocr.h); pin the
+ * process with taskset for the figures.
  *
  * usage: redact_ocr X Y W H [--bands H] [--scale N] [--verbose]
  */
@@ -36,6 +38,7 @@ int main(int argc, char **argv)
 	struct scrub_box *boxes = NULL;
 	size_t n = 0;
 	unsigned risk = 0;
+	double ms = 0;
 	char *cause = NULL;
 	int screen, band = 0, verbose = 0;
 	xcb_connection_t *c;
@@ -64,8 +67,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "redact_ocr: %s\n", cause);
 		return 1;
 	}
-	if (ocr_read(o, &img, &region, &res, &cause) != 0 ||
-	    scrub_find(r, &res, img.width, img.height, &boxes, &n, &risk) != 0) {
+	if (scrub_read(o, r, &img, &region, &boxes, &n, &risk, &ms, &res, &cause) != 0) {
 		fprintf(stderr, "redact_ocr: %s\n", cause ? cause : "the detector failed");
 		return 1;
 	}
@@ -80,18 +82,24 @@ int main(int argc, char **argv)
 			       *p);
 		printf("\"}\n");
 	}
-	printf("{\"region_ms\":%.1f,\"w\":%u,\"h\":%u,\"words\":%zu}\n", res.ms, region.w, region.h,
-	       res.n_words);
+	printf("{\"region_ms\":%.1f,\"first_ms\":%.1f,\"w\":%u,\"h\":%u,\"words\":%zu}\n", ms, res.ms,
+	       region.w, region.h, res.n_words);
 	ocr_result_free(&res);
 	for (int y = region.y; band > 0 && y + band <= region.y + (int)region.h; y += band) {
 		struct grab_rect b = { region.x, y, region.w, (uint32_t)band };
 
-		if (ocr_read(o, &img, &b, &res, &cause) != 0) {
+		struct scrub_box *bb = NULL;
+		size_t nbb = 0;
+
+		ms = 0;
+		if (scrub_read(o, r, &img, &b, &bb, &nbb, &risk, &ms, &res, &cause) != 0) {
 			fprintf(stderr, "redact_ocr: %s\n", cause);
 			return 1;
 		}
-		printf("{\"band_ms\":%.1f,\"w\":%u,\"h\":%u}\n", res.ms, b.w, b.h);
+		printf("{\"band_ms\":%.1f,\"first_ms\":%.1f,\"w\":%u,\"h\":%u}\n", ms, res.ms, b.w,
+		       b.h);
 		ocr_result_free(&res);
+		free(bb);
 	}
 	free(boxes);
 	ocr_free(o);

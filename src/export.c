@@ -401,6 +401,7 @@ struct sess {
 	int64_t step;
 	int have_pending;
 	struct reduce_action pending, cur;
+	unsigned pending_risk;       /* what the joiner found in pending's typed text */
 	int err;                     /* a write error that ends the export */
 	char *cause;
 };
@@ -700,15 +701,15 @@ int export_frame_prepare(struct grab_image *img, const struct export_frame_info 
 	 * first (OCR of the changed regions, the text detector on the line text,
 	 * frames with high-risk findings or taken while high-risk text was typed
 	 * marked dropped). Here the scan's verdict is applied: a frame that is
-	 * dropped or, for any reason, still unscanned is left out; a scrubbed one has
-	 * its findings filled. A step whose own texts held high-risk data loses its
-	 * frames too.
+	 * dropped or, for any reason, still unscanned, or whose scan was made with
+	 * rules other than the export's, is left out; a scrubbed one has its findings
+	 * filled. A step whose own texts held high-risk data loses its frames too.
 	 */
 	if (info->text_risk & REDACT_RISK_HIGH)
 		return EXPORT_FRAME_DROP;
 	if (info->st == NULL)
 		return EXPORT_FRAME_DROP;
-	rc = scrub_export_frame(info->st, info->frame_id, img, SCRUB_FILL, cause);
+	rc = scrub_export_frame(info->st, info->redact, info->frame_id, img, SCRUB_FILL, cause);
 	if (rc < 0)
 		return rc;
 	return rc == 0 ? EXPORT_FRAME_KEEP : EXPORT_FRAME_DROP;
@@ -759,6 +760,7 @@ static const struct enc_slot *frame_image(struct exporter *x, int64_t session,
 		             : f->trigger == 'f' ? "focus" : "idle";
 		info.text_risk = risk;
 		info.st = x->st;
+		info.redact = x->rd;
 		rc = export_frame_prepare(&x->scratch, &info, &cause);
 	}
 	if (rc == EXPORT_FRAME_DROP) {
@@ -1012,7 +1014,12 @@ static json_t *element_json(struct exporter *x, const struct store_element *el, 
 }
 
 /* Places one action (next is the one after it, NULL at the end) in its episode and writes it. */
-static void emit(struct sess *s, struct reduce_action *a, const struct reduce_action *next)
+/*
+ * Writes action a as a step. typed_risk is what the joiner (scrub_typed_take)
+ * found and replaced in a's typed text before: it counts as found here too.
+ */
+static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
+                 const struct reduce_action *next)
 {
 	struct exporter *x = s->x;
 	const struct ctx_ix *c = ctx_of(s, a->context);
@@ -1055,6 +1062,17 @@ static void emit(struct sess *s, struct reduce_action *a, const struct reduce_ac
 	/* Texts first: what they held decides what export_frame_prepare is told. */
 	if (a->kind == REDUCE_TYPE) {
 		char *t = redact_field(x, a->text, &risk, &changed);
+
+		/*
+		 * The joiner already put placeholders into the text, so this second pass
+		 * finds nothing there: its findings must still mark the step redacted and
+		 * reach export_frame_prepare (a high-risk run loses the step's screens).
+		 */
+		if (typed_risk != 0 && !changed) {
+			x->rep->texts_redacted++;
+			changed = 1;
+		}
+		risk |= typed_risk;
 
 		util_strlcpy_utf8(a->text, t != NULL ? t : "", sizeof(a->text));
 		a->text_len = strlen(a->text);
@@ -1181,6 +1199,7 @@ static void drain(struct sess *s)
 {
 	struct reduce_action *ra;
 	const struct reduce_action *a;
+	unsigned risk = 0;
 
 	/*
 	 * Typed text goes through the joiner (scrub.h): the pieces of a typing run
@@ -1188,11 +1207,12 @@ static void drain(struct sess *s)
 	 */
 	while ((ra = reduce_take(s->r)) != NULL)
 		scrub_typed_push(s->typed, ra);
-	while ((a = scrub_typed_take(s->typed, NULL)) != NULL) {
+	while ((a = scrub_typed_take(s->typed, &risk)) != NULL) {
 		memcpy(&s->cur, a, sizeof(s->cur));
 		if (s->have_pending)
-			emit(s, &s->pending, &s->cur);
+			emit(s, &s->pending, s->pending_risk, &s->cur);
 		memcpy(&s->pending, &s->cur, sizeof(s->pending));
+		s->pending_risk = risk;
 		s->have_pending = 1;
 	}
 }
@@ -1279,7 +1299,7 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 		scrub_typed_finish(s->typed);
 		drain(s);
 		if (s->have_pending)
-			emit(s, &s->pending, NULL);
+			emit(s, &s->pending, s->pending_risk, NULL);
 	}
 	if (s->err != 0) {
 		if (rc != 0 && cause != NULL) {
@@ -1390,11 +1410,14 @@ static int write_card(struct exporter *x, char **cause)
 	        "application switches and the episode is unlabelled (`task` null).\n"
 	        "- Reducer and episode thresholds:\n\n```json\n%s\n```\n\n"
 	        "- Every text field (typed text, window titles, element names, URLs, task "
-	        "descriptions) passed mimic's text redaction; personal data and secrets are "
+	        "descriptions) passed mimic's text redaction (%zu built-in rules, %zu added by "
+	        "the organisation's policy or the export); personal data and secrets are "
 	        "replaced by placeholders such as `<EMAIL>`. Every image passed the export's frame "
 	        "preparation step.\n"
-	        "- Host and user are pseudonyms: keyed hashes under a key that stays on the "
-	        "recording machine.\n", params);
+	        "- Host and user are pseudonyms: keyed hashes under %s.\n", params,
+	        redact_builtin_count(x->rd), redact_rule_count(x->rd) - redact_builtin_count(x->rd),
+	        x->o->key_origin != NULL ? "the organisation's key, set by its policy"
+	                                 : "a key that stays on the recording machine");
 	if (fclose(f) != 0 && rc == 0)
 		rc = util_fail(cause, -EIO, "cannot write %s", path);
 	free(path);
@@ -1535,7 +1558,7 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 		if (rc != 0)
 			goto out;
 	}
-	rc = redact_open(o->redact_rules, &x.rd, cause);
+	rc = redact_open_files(o->redact_rules, o->n_redact_rules, &x.rd, cause);
 	if (rc != 0)
 		goto out;
 	/* Nothing leaves unscanned: every frame not yet scanned is scanned now (scrub.h). */
@@ -1544,9 +1567,18 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 		goto out;
 	key = o->key_path != NULL ? util_xstrdup(o->key_path)
 	                          : util_xasprintf("%s/%s", x.data_dir, PSEUDO_KEY_NAME);
-	rc = pseudo_open(key, 1, &x.ps, cause);
-	if (rc != 0)
+	/* The organisation's key is never made here: a new random one would split its ids. */
+	rc = pseudo_open(key, o->key_origin == NULL ? PSEUDO_CREATE : PSEUDO_OWNED, &x.ps, cause);
+	if (rc != 0) {
+		if (o->key_origin != NULL && cause != NULL && *cause != NULL) {
+			char *why = *cause;
+
+			*cause = util_xasprintf("%s (the policy's pseudonym_key, %s)", why,
+			                        o->key_origin);
+			free(why);
+		}
 		goto out;
+	}
 	owner_name(x.data_dir, user, sizeof(user));
 	pseudo_id(x.ps, "user", user, x.user_ps);
 	rc = encode_new(&x.enc, cause);

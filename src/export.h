@@ -92,7 +92,16 @@ struct export_opts {
 	enum encode_format image;    /* format of the image files */
 	int64_t shard_bytes;         /* webdataset: start a new shard past this size */
 	const char *key_path;        /* pseudonym key; NULL: DATA_DIR/pseudonym.key */
-	const char *redact_rules;    /* extra redaction rules file, NULL: built-in only */
+	/*
+	 * Where key_path was set when it is the organisation's key ("FILE:LINE" of the
+	 * policy's pseudonym_key), else NULL. Such a key must exist (it is never made
+	 * here: every machine must use the same one) and must belong to root or to the
+	 * user who exports; errors name the setting.
+	 */
+	const char *key_origin;
+	/* Redaction rules files added to the built-in rules, in order (policy, then --rules). */
+	const char *const *redact_rules;
+	size_t n_redact_rules;
 	struct export_params params;
 };
 
@@ -128,6 +137,8 @@ struct export_report {
 int export_run(const struct export_opts *o, struct export_report *rep /* OUT */,
                char **cause);
 
+struct redact;
+
 /*
  * What export_frame_prepare knows of the frame it is given. The risk is the OR of
  * the redact_risk flags found in the step's texts (typed text, title, element).
@@ -139,6 +150,11 @@ struct export_frame_info {
 	const char *trigger;    /* "pre", "settle", "focus", "idle" */
 	unsigned text_risk;     /* enum redact_risk bits of the step's texts */
 	struct store *st;       /* the store the frame was read from: its scan state (scrub.h) */
+	/*
+	 * The rules the export scanned with: a scan made with other rules is no
+	 * verdict (the frame is dropped). NULL: every frame is dropped.
+	 */
+	const struct redact *redact;
 };
 
 enum export_frame_verdict { EXPORT_FRAME_KEEP = 0, EXPORT_FRAME_DROP = 1 };

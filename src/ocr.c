@@ -27,6 +27,7 @@ struct ocr {
 	ETEXT_DESC *monitor;       /* carries the cancel flag into Tesseract */
 	const atomic_int *cancel;
 	int scale;
+	uint8_t inv;       /* 255 when the region read last was inverted (light on dark) */
 	uint8_t *grey;     /* the scaled grey copy of the region, reused */
 	size_t grey_cap;
 };
@@ -145,7 +146,7 @@ void ocr_result_free(struct ocr_result *res)
 #define OCR_MARGIN 8
 
 /*
- * Writes the region as 8-bit grey into o->grey, scaled o->scale times
+ * Writes the region as 8-bit grey into o->grey, scaled s times
  * (bilinear) inside a white margin of OCR_MARGIN pixels, dark text on light
  * (a mostly dark region, light text on a dark background, is inverted).
  * Screen fonts are 10-16 pixels high, below the size Tesseract's models were
@@ -155,9 +156,8 @@ void ocr_result_free(struct ocr_result *res)
  * *pow and *poh are its size.
  */
 static const uint8_t *to_grey(struct ocr *o, const struct grab_image *img, int32_t rx, int32_t ry,
-                              uint32_t rw, uint32_t rh, size_t *pow, size_t *poh)
+                              uint32_t rw, uint32_t rh, int s, size_t *pow, size_t *poh)
 {
-	int s = o->scale;
 	size_t iw = (size_t)rw * (size_t)s, ih = (size_t)rh * (size_t)s;
 	size_t ow = iw + 2 * OCR_MARGIN, oh = ih + 2 * OCR_MARGIN;
 	size_t need = ow * oh + (size_t)rw * rh;
@@ -186,6 +186,7 @@ static const uint8_t *to_grey(struct ocr *o, const struct grab_image *img, int32
 	}
 	/* Mostly dark: light text on a dark background, which Tesseract reads worse. */
 	inv = sum < (uint64_t)rw * rh * 128 ? 255 : 0;
+	o->inv = inv;
 	dst = o->grey;
 	memset(dst, 255, ow * oh);
 	for (size_t oy = 0; oy < ih; oy++) {
@@ -275,8 +276,213 @@ static void line_close(struct ocr_result *res, size_t *cap_lines, char **buf, si
 	*len = 0;
 }
 
+/* Most pixels of a word box that the colon check labels (a word 2,000 x 64). */
+#define OCR_COLON_MAX_PIXELS (2000u * 64u)
+
+/* A connected run of ink inside a word box: its bounding box. */
+struct ink_blob {
+	int x0, y0, x1, y1;    /* [x0, x1) x [y0, y1), word-box coordinates */
+};
+
+/*
+ * Labels the ink of the word box [wx, wx + ww) x [wy, wy + wh) of the region's
+ * grey copy g (rw wide, not inverted; inv as to_grey chose) into 8-connected
+ * blobs. Ink is darker than halfway between the darkest and lightest pixel of
+ * the box. Returns the number of blobs written to *out (malloc'ed; the caller
+ * frees it), 0 when the box has no contrast or is too large to be a word.
+ */
+static size_t ink_blobs(const uint8_t *g, uint32_t rw, uint8_t inv, int wx, int wy, int ww, int wh,
+                        struct ink_blob **out)
+{
+	uint8_t lo = 255, hi = 0, thr;
+	uint8_t *ink;
+	int *stack;
+	size_t nb = 0, cap = 0, n = (size_t)ww * (size_t)wh;
+
+	*out = NULL;
+	if (ww <= 0 || wh <= 0 || n > OCR_COLON_MAX_PIXELS)
+		return 0;
+	for (int y = 0; y < wh; y++)
+		for (int x = 0; x < ww; x++) {
+			uint8_t v = g[(size_t)(wy + y) * rw + (size_t)(wx + x)] ^ inv;
+
+			lo = v < lo ? v : lo;
+			hi = v > hi ? v : hi;
+		}
+	if (hi - lo < 64)
+		return 0;
+	thr = (uint8_t)((lo + hi) / 2);
+	ink = util_xmalloc(n);
+	stack = util_xmalloc(n * sizeof(*stack));
+	for (int y = 0; y < wh; y++)
+		for (int x = 0; x < ww; x++)
+			ink[(size_t)y * ww + x] = (g[(size_t)(wy + y) * rw + (size_t)(wx + x)] ^ inv) < thr;
+	for (size_t start = 0; start < n; start++) {
+		struct ink_blob b;
+		size_t top = 0;
+
+		if (!ink[start])
+			continue;
+		b = (struct ink_blob){ (int)(start % ww), (int)(start / ww), (int)(start % ww) + 1,
+		                       (int)(start / ww) + 1 };
+		ink[start] = 0;
+		stack[top++] = (int)start;
+		while (top > 0) {
+			int p = stack[--top], px = p % ww, py = p / ww;
+
+			b.x0 = px < b.x0 ? px : b.x0;
+			b.y0 = py < b.y0 ? py : b.y0;
+			b.x1 = px + 1 > b.x1 ? px + 1 : b.x1;
+			b.y1 = py + 1 > b.y1 ? py + 1 : b.y1;
+			for (int dy = -1; dy <= 1; dy++)
+				for (int dx = -1; dx <= 1; dx++) {
+					int qx = px + dx, qy = py + dy;
+
+					if (qx < 0 || qy < 0 || qx >= ww || qy >= wh || !ink[qy * ww + qx])
+						continue;
+					ink[qy * ww + qx] = 0;
+					stack[top++] = qy * ww + qx;
+				}
+		}
+		if (nb == cap) {
+			cap = cap ? cap * 2 : 32;
+			*out = util_xrealloc(*out, cap * sizeof(**out));
+		}
+		(*out)[nb++] = b;
+	}
+	free(stack);
+	free(ink);
+	return nb;
+}
+
+/*
+ * True when the ink of the symbol columns [sx0, sx1) of a word (blobs in
+ * word-box coordinates, wh the word's height) is a colon: exactly two small,
+ * roundish blobs of one size there, one above the other with a gap, centred on
+ * the same column, and no other ink over their columns (which keeps out i, j,
+ * ;, %, = and the dots of an umlaut).
+ */
+static bool is_colon(const struct ink_blob *b, size_t nb, int wh, int sx0, int sx1)
+{
+	const struct ink_blob *d[2];
+	size_t nd = 0;
+	int x0, x1, small = wh * 2 / 5 > 2 ? wh * 2 / 5 : 2;
+
+	for (size_t i = 0; i < nb; i++) {
+		int cx2 = b[i].x0 + b[i].x1; /* twice the centre */
+
+		if (cx2 < 2 * sx0 || cx2 >= 2 * sx1)
+			continue;
+		if (nd == 2)
+			return false;
+		d[nd++] = &b[i];
+	}
+	if (nd != 2)
+		return false;
+	if (d[0]->y0 > d[1]->y0) {
+		const struct ink_blob *t = d[0];
+
+		d[0] = d[1];
+		d[1] = t;
+	}
+	for (int k = 0; k < 2; k++) {
+		int w = d[k]->x1 - d[k]->x0, h = d[k]->y1 - d[k]->y0;
+
+		if (h > small || w > small || w > 2 * h + 1 || h > 2 * w + 1)
+			return false;
+	}
+	/* Two dots of one size: the dot and stem of an i, or a semicolon, are not. */
+	if (abs((d[0]->y1 - d[0]->y0) - (d[1]->y1 - d[1]->y0)) > 1 ||
+	    abs((d[0]->x1 - d[0]->x0) - (d[1]->x1 - d[1]->x0)) > 1)
+		return false;
+	if (d[1]->y0 <= d[0]->y1 || abs((d[0]->x0 + d[0]->x1) - (d[1]->x0 + d[1]->x1)) > 3)
+		return false;
+	x0 = d[0]->x0 < d[1]->x0 ? d[0]->x0 : d[1]->x0;
+	x1 = d[0]->x1 > d[1]->x1 ? d[0]->x1 : d[1]->x1;
+	for (size_t i = 0; i < nb; i++)
+		if (&b[i] != d[0] && &b[i] != d[1] && b[i].x0 < x1 && b[i].x1 > x0)
+			return false;
+	return true;
+}
+
+/*
+ * The colons of a word that the recogniser read as something else. Small
+ * bitmap fonts draw a colon as two dots a pixel or two apart, which the
+ * recogniser reads as '3', 'z' or 's' ("bd3bf344" for "bd:bf:44"), and every
+ * MAC and IPv6 address on such a screen is lost with it. The shape decides
+ * instead: each symbol of the word whose columns hold exactly a colon's two
+ * dots becomes ':'. it points at the word, whose box in the scaled image
+ * (margin removed) is [l, r) x [t, b); g is the region in grey at its own size
+ * (rw x rh) and s the scale. Returns the word's text rebuilt from its symbols
+ * (malloc'ed), or NULL when nothing changed or the symbols do not spell the
+ * word.
+ */
+static char *fix_colons(const struct ocr *o, const TessResultIterator *it, const char *word,
+                        const uint8_t *g, uint32_t rw, uint32_t rh, int s, int l, int t, int r,
+                        int b)
+{
+	TessResultIterator *si;
+	TessPageIterator *sp;
+	struct ink_blob *blobs = NULL;
+	size_t nb, len = 0, seen = 0, wlen = strlen(word);
+	int wx = l / s, wy = t / s, ww = (r + s - 1) / s - wx, wh = (b + s - 1) / s - wy;
+	char *out = NULL;
+	bool changed = false;
+
+	if (wx + ww > (int)rw)
+		ww = (int)rw - wx;
+	if (wy + wh > (int)rh)
+		wh = (int)rh - wy;
+	nb = ink_blobs(g, rw, o->inv, wx, wy, ww, wh, &blobs);
+	if (nb < 2) {
+		free(blobs);
+		return NULL;
+	}
+	si = TessResultIteratorCopy(it);
+	sp = TessResultIteratorGetPageIterator(si);
+	out = util_xmalloc(wlen + 1);
+	do {
+		char *sym = TessResultIteratorGetUTF8Text(si, RIL_SYMBOL);
+		int sl, st, sr, sb;
+		size_t n = sym != NULL ? strlen(sym) : 0;
+
+		if (n == 0 || seen + n > wlen || memcmp(word + seen, sym, n) != 0) {
+			TessDeleteText(sym);
+			changed = false; /* the symbols are not the word: leave it */
+			break;
+		}
+		seen += n;
+		if (strcmp(sym, ":") != 0 &&
+		    TessPageIteratorBoundingBox(sp, RIL_SYMBOL, &sl, &st, &sr, &sb) &&
+		    is_colon(blobs, nb, wh, (sl - OCR_MARGIN) / s - wx,
+		             (sr - OCR_MARGIN + s - 1) / s - wx)) {
+			out[len++] = ':';
+			changed = true;
+		} else {
+			memcpy(out + len, sym, n);
+			len += n;
+		}
+		TessDeleteText(sym);
+	} while (TessResultIteratorNext(si, RIL_SYMBOL) &&
+	         !TessPageIteratorIsAtBeginningOf(sp, RIL_WORD));
+	TessResultIteratorDelete(si);
+	free(blobs);
+	if (!changed || seen != wlen) {
+		free(out);
+		return NULL;
+	}
+	out[len] = '\0';
+	return out;
+}
+
 int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect *region,
              struct ocr_result *res, char **cause)
+{
+	return ocr_read_at(o, img, region, 0, res, cause);
+}
+
+int ocr_read_at(struct ocr *o, const struct grab_image *img, const struct grab_rect *region,
+                int scale, struct ocr_result *res, char **cause)
 {
 	int64_t x1, y1, x2, y2;
 	uint32_t rw, rh;
@@ -286,9 +492,11 @@ int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect
 	char *buf = NULL;
 	double t0;
 	size_t ow, oh;
-	int s = o->scale;
+	int s = scale == 0 ? o->scale : scale;
 
 	memset(res, 0, sizeof(*res));
+	if (s < 1 || s > 3)
+		return util_fail(cause, -EINVAL, "OCR scale %d is not 1, 2 or 3", scale);
 	if (img == NULL || img->pixels == NULL || img->width == 0 || img->height == 0)
 		return util_fail(cause, -EINVAL, "OCR of an empty image");
 	x1 = 0, y1 = 0, x2 = img->width, y2 = img->height;
@@ -310,7 +518,7 @@ int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect
 
 	single_thread();
 	t0 = now_ms();
-	grey = to_grey(o, img, (int32_t)x1, (int32_t)y1, rw, rh, &ow, &oh);
+	grey = to_grey(o, img, (int32_t)x1, (int32_t)y1, rw, rh, s, &ow, &oh);
 	TessBaseAPISetImage(o->api, grey, (int)ow, (int)oh, 1, (int)ow);
 	TessBaseAPISetSourceResolution(o->api, 96 * s);
 	if (TessBaseAPIRecognize(o->api, o->cancel != NULL ? o->monitor : NULL) != 0 ||
@@ -326,7 +534,7 @@ int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect
 
 		do {
 			int l, t, r, b;
-			char *text;
+			char *text, *fixed;
 			size_t wlen;
 			struct ocr_word *w;
 
@@ -351,6 +559,7 @@ int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect
 				TessDeleteText(text);
 				continue;
 			}
+			fixed = fix_colons(o, it, text, grey + ow * oh, rw, rh, s, l, t, r, b);
 			if (res->n_words == cap_words) {
 				cap_words = cap_words ? cap_words * 2 : 64;
 				res->words = util_xrealloc(res->words, cap_words * sizeof(*res->words));
@@ -363,7 +572,13 @@ int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect
 			w->box.h = (uint32_t)((b + s - 1) / s - t / s);
 			w->conf = TessResultIteratorConfidence(it, RIL_WORD);
 			w->line = res->n_lines;
-			w->start = line_append(&buf, &len, &cap, text, wlen);
+			if (fixed != NULL) {
+				wlen = strlen(fixed);
+				w->start = line_append(&buf, &len, &cap, fixed, wlen);
+				free(fixed);
+			} else {
+				w->start = line_append(&buf, &len, &cap, text, wlen);
+			}
 			w->end = w->start + wlen;
 			TessDeleteText(text);
 		} while (TessResultIteratorNext(it, RIL_WORD));

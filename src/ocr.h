@@ -14,6 +14,10 @@
  * regions are inverted), scaled up 2x (bilinear) and given a white margin
  * before recognition, which is what makes Tesseract read terminal and UI
  * fonts; boxes are reported in the coordinates of the given image either way.
+ * After recognition the shape of the ink checks every symbol for a colon the
+ * recogniser misread (small bitmap fonts draw it as two dots it reads as '3',
+ * 'z' or 's'): a symbol whose columns hold exactly two small dots of one size,
+ * one above the other, becomes ':'.
  *
  * Nothing here logs what was read.
  */
@@ -87,6 +91,15 @@ void ocr_set_cancel(struct ocr *o, const atomic_int *flag);
  */
 int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect *region,
              struct ocr_result *res /* OUT */, char **cause);
+
+/*
+ * ocr_read at another enlargement than the engine's: scale 1, 2 or 3 (0: the
+ * engine's). A second reading of the same pixels at another size makes
+ * different mistakes, which is what the scrubber's second reading relies on
+ * (scrub.h). Errors as ocr_read, and -EINVAL for a scale out of range.
+ */
+int ocr_read_at(struct ocr *o, const struct grab_image *img, const struct grab_rect *region,
+                int scale, struct ocr_result *res /* OUT */, char **cause);
 
 /* Frees what ocr_read stored in res and zeroes it. NULL is allowed. */
 void ocr_result_free(struct ocr_result *res);

@@ -50,6 +50,9 @@ struct policy {
 	char hotkey_sym[64];
 	uint32_t hotkey_mods;
 	int64_t idle_ms;
+	struct list redact_rules;  /* [redaction] rules: files of added redaction rules */
+	char *pseudonym_key;       /* [redaction] pseudonym_key, or NULL */
+	char *pseudonym_key_where; /* "FILE:LINE" of pseudonym_key, for messages */
 	char sources[8192];
 	pcre2_code *private_rx;   /* built-in: private and incognito windows */
 	pcre2_code *prompt_rx;    /* built-in: password prompts */
@@ -166,6 +169,9 @@ void policy_free(struct policy *p)
 	list_free(&p->deny_site);
 	list_free(&p->browsers);
 	list_free(&p->no_text_app);
+	list_free(&p->redact_rules);
+	free(p->pseudonym_key);
+	free(p->pseudonym_key_where);
 	for (size_t i = 0; i < p->deny_title.n; i++) {
 		free(p->deny_title.src[i]);
 		pcre2_code_free(p->deny_title.code[i]);
@@ -186,6 +192,7 @@ enum key {
 	K_SCREENSHOTS, K_KEY_TEXT, K_NO_KEY_TEXT_APP,
 	K_NOTICE,
 	K_HOTKEY, K_IDLE,
+	K_REDACT_RULES, K_PSEUDONYM_KEY,
 	K_COUNT_
 };
 
@@ -209,10 +216,12 @@ static const struct {
 	[K_NOTICE] = {"consent", "notice", false, false},
 	[K_HOTKEY] = {"controls", "pause_hotkey", false, false},
 	[K_IDLE] = {"controls", "idle_pause", false, false},
+	[K_REDACT_RULES] = {"redaction", "rules", true, false},
+	[K_PSEUDONYM_KEY] = {"redaction", "pseudonym_key", false, false},
 };
 
 static const char *const sections[] = {"allow", "deny", "browsers", "capture", "consent",
-                                       "controls"};
+                                       "controls", "redaction"};
 
 struct parse {
 	struct policy *p;
@@ -322,7 +331,7 @@ static int handler(void *user, const char *section, const char *name, const char
 
 	if (section[0] == '\0') {
 		set_err(ps, "'%s' is outside a section; put it under [allow], [deny], [browsers], "
-		        "[capture], [consent] or [controls]", name);
+		        "[capture], [consent], [controls] or [redaction]", name);
 		return 0;
 	}
 	for (s = 0; s < sizeof(sections) / sizeof(sections[0]); s++)
@@ -443,6 +452,38 @@ static int handler(void *user, const char *section, const char *name, const char
 		p->idle_ms = ns / 1000000;
 		return 1;
 	}
+	case K_REDACT_RULES:
+		/*
+		 * Only the path is checked here: the recorder reads this file too, and
+		 * the rules are the export's business (redact_open_files reports a
+		 * rules file's own errors as RULES_FILE:LINE when it is used).
+		 */
+		if (value[0] != '/') {
+			set_err(ps, "rules: '%s' is not an absolute path", value);
+			return 0;
+		}
+		for (size_t i = 0; i < p->redact_rules.n; i++) {
+			if (strcmp(p->redact_rules.v[i], value) == 0) {
+				set_err(ps, "rules: '%s' is listed twice", value);
+				return 0;
+			}
+		}
+		if (p->redact_rules.n >= POLICY_RULES_MAX) {
+			set_err(ps, "rules: more than %d files", POLICY_RULES_MAX);
+			return 0;
+		}
+		list_add(&p->redact_rules, value);
+		return 1;
+	case K_PSEUDONYM_KEY:
+		if (value[0] != '/') {
+			set_err(ps, "pseudonym_key: '%s' is not an absolute path", value);
+			return 0;
+		}
+		free(p->pseudonym_key);
+		free(p->pseudonym_key_where);
+		p->pseudonym_key = util_xstrdup(value);
+		p->pseudonym_key_where = util_xasprintf("%s:%d", ps->name, ps->line);
+		return 1;
 	default:
 		break;
 	}
@@ -790,6 +831,19 @@ const char *policy_sources(const struct policy *p)
 	return p->sources;
 }
 
+const char *const *policy_redact_rules(const struct policy *p, size_t *n)
+{
+	*n = p->redact_rules.n;
+	return (const char *const *)p->redact_rules.v;
+}
+
+const char *policy_pseudonym_key(const struct policy *p, const char **where)
+{
+	if (where != NULL)
+		*where = p->pseudonym_key_where;
+	return p->pseudonym_key;
+}
+
 static json_t *list_json(const struct list *l)
 {
 	json_t *a = json_array();
@@ -818,6 +872,9 @@ char *policy_to_json(const struct policy *p)
 	                    "no_keystroke_text", list_json(&p->no_text_app)));
 	json_object_set_new(o, "notice", p->notice ? json_string(p->notice) : json_null());
 	json_object_set_new(o, "idle_pause_ms", json_integer((json_int_t)p->idle_ms));
+	json_object_set_new(o, "redaction", json_pack("{s:o,s:o}", "rules",
+	                    list_json(&p->redact_rules), "pseudonym_key",
+	                    p->pseudonym_key ? json_string(p->pseudonym_key) : json_null()));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s != NULL ? s : util_xstrdup("{}");

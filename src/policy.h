@@ -6,7 +6,8 @@
  * globs, for browser windows) that may be recorded, what is never recorded
  * (applications, sites, window titles matched by PCRE2 regular expressions),
  * what is captured (screenshots, keystroke text per application), the consent
- * notice and the controls (pause hotkey, idle pause). The person's own file
+ * notice, the controls (pause hotkey, idle pause) and, for exports, the
+ * organisation's added redaction rules and pseudonym key. The person's own file
  * ($XDG_CONFIG_HOME/mimic/policy.conf) may only add exclusions.
  *
  * Default deny: with an empty allowlist nothing is in scope. Password managers
@@ -30,7 +31,10 @@
 /* Most patterns of one kind (allowed apps, denied titles, ...) across all files. */
 #define POLICY_LIST_MAX 256
 
-/* The system policy read when `record --policy` is not given. */
+/* Most [redaction] rules files. */
+#define POLICY_RULES_MAX 16
+
+/* The system policy read when `record --policy` (or `export --policy`) is not given. */
 #define POLICY_SYSTEM_PATH "/etc/mimic/policy.conf"
 
 struct policy;
@@ -144,6 +148,22 @@ int64_t policy_idle_pause_ms(const struct policy *p);
 
 /* The files read, joined by ", " ("" for the built-in defaults only). */
 const char *policy_sources(const struct policy *p);
+
+/*
+ * The organisation's redaction rules files ([redaction] rules, absolute paths in
+ * the order given), added to the built-in rules by everything that redacts for
+ * an export (redact_open_files). *n receives their number (0: none; the array
+ * may then be NULL). Valid while p lives.
+ */
+const char *const *policy_redact_rules(const struct policy *p, size_t *n /* OUT */);
+
+/*
+ * The organisation's pseudonym key file ([redaction] pseudonym_key, an absolute
+ * path), or NULL when the policy sets none (exports then use the data
+ * directory's own key). *where (when where is not NULL) receives "FILE:LINE" of
+ * the setting, or NULL.
+ */
+const char *policy_pseudonym_key(const struct policy *p, const char **where /* OUT */);
 
 /* The effective policy as compact JSON (malloc'ed; never NULL), stored with each session. */
 char *policy_to_json(const struct policy *p);

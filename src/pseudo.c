@@ -65,7 +65,7 @@ out:
 	return rc;
 }
 
-int pseudo_open(const char *path, int create, struct pseudo **out, char **cause)
+int pseudo_open(const char *path, unsigned flags, struct pseudo **out, char **cause)
 {
 	unsigned char key[PSEUDO_KEY_LEN + 1];
 	struct stat sb;
@@ -76,7 +76,7 @@ int pseudo_open(const char *path, int create, struct pseudo **out, char **cause)
 	if (sodium_init() < 0)
 		return util_fail(cause, -EIO, "libsodium could not start");
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT && create) {
+	if (fd < 0 && errno == ENOENT && (flags & PSEUDO_CREATE)) {
 		rc = create_key(path, cause);
 		if (rc != 0)
 			return rc;
@@ -85,8 +85,11 @@ int pseudo_open(const char *path, int create, struct pseudo **out, char **cause)
 	if (fd < 0) {
 		rc = -errno;
 		if (rc == -ENOENT)
-			return util_fail(cause, rc, "no pseudonym key at %s; export once to create it",
-			                 path);
+			return util_fail(cause, rc, "the pseudonym key %s does not exist", path);
+		if (rc == -EACCES)
+			return util_fail(cause, rc, "cannot read the pseudonym key %s: %s (it "
+			                 "must belong to the user who exports, mode 0600 or 0400, "
+			                 "or the export must run as root)", path, strerror(-rc));
 		return util_fail(cause, rc, "cannot read the pseudonym key %s: %s", path,
 		                 strerror(-rc));
 	}
@@ -97,6 +100,16 @@ int pseudo_open(const char *path, int create, struct pseudo **out, char **cause)
 	if ((sb.st_mode & 077) != 0) {
 		rc = util_fail(cause, -EPERM, "the pseudonym key %s may be read by others; "
 		               "run `chmod 600 %s`", path, path);
+		goto fail;
+	}
+	/*
+	 * Whoever owns the file can read it, or swap in a key of their choosing. The
+	 * data directory's own key is the person's (root may export it for them).
+	 */
+	if ((flags & PSEUDO_OWNED) && sb.st_uid != 0 && sb.st_uid != geteuid()) {
+		rc = util_fail(cause, -EPERM, "the pseudonym key %s belongs to another user "
+		               "(uid %u); it must belong to root or to you: run `chown %u %s` "
+		               "as root", path, (unsigned)sb.st_uid, (unsigned)geteuid(), path);
 		goto fail;
 	}
 	n = read(fd, key, sizeof(key));

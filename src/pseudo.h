@@ -5,9 +5,11 @@
  * "another host" without saying which host it was, and nobody without the key can
  * test a guess ("is this alice?") against the hash.
  *
- * The key is 32 random bytes in a file of mode 0600 (by default
- * DATA_DIR/pseudonym.key, created on first use). A file readable by others is
- * refused: anyone who can read the key can undo the pseudonyms by guessing.
+ * The key is 32 random bytes in a file of mode 0600 or 0400 (by default
+ * DATA_DIR/pseudonym.key, created on first use; an organisation can set its own
+ * in the policy, [redaction] pseudonym_key). A file that others may read or write
+ * is refused: anyone who can read the key can undo the pseudonyms by guessing. The
+ * organisation's key must also belong to root or to the user (PSEUDO_OWNED).
  */
 #ifndef MIMIC_PSEUDO_H
 #define MIMIC_PSEUDO_H
@@ -23,15 +25,23 @@
 
 struct pseudo;
 
+/* Flags of pseudo_open. */
+enum {
+	PSEUDO_CREATE = 1 << 0, /* make a missing key file */
+	PSEUDO_OWNED = 1 << 1,  /* the file must belong to root or the effective user */
+};
+
 /*
- * Loads the key from path; with create != 0 a missing file is made with a new
+ * Loads the key from path; with PSEUDO_CREATE a missing file is made with a new
  * random key (mode 0600, written to a temporary name and renamed into place).
- * Errors with *cause naming the path and the fix: -ENOENT (missing, create 0),
- * -EPERM (group or others may read or write it: chmod 600), -EINVAL (not exactly
+ * Errors with *cause naming the path and the fix: -ENOENT (missing, without
+ * PSEUDO_CREATE), -EPERM (group or others may read or write it: chmod 600; or,
+ * with PSEUDO_OWNED, it belongs to a user other than root and the effective
+ * user: chown), -EACCES (not readable by this user), -EINVAL (not exactly
  * PSEUDO_KEY_LEN bytes), -EIO and other -errno for I/O. *out is freed with
  * pseudo_free.
  */
-int pseudo_open(const char *path, int create, struct pseudo **out /* OUT */, char **cause);
+int pseudo_open(const char *path, unsigned flags, struct pseudo **out /* OUT */, char **cause);
 
 /* Makes a pseudonymiser from key bytes directly (for tests and benchmarks). */
 struct pseudo *pseudo_from_key(const unsigned char key[PSEUDO_KEY_LEN]);

@@ -1587,9 +1587,11 @@ static int loop(struct recorder *r, char **cause)
  * `mimic-data scan-worker`, at idle priority: Tesseract and its libraries stay
  * out of the recorder (about 30 MB), and a crash while reading pixels cannot end
  * a recording. Returns the child's pid, or 0 when it could not start (frames
- * are then scanned at export, as always).
+ * are then scanned at export, as always). The child reads the same policy, and
+ * scans with the organisation's redaction rules ([redaction] rules) as the
+ * export does; a frame scanned with other rules is scanned again at export.
  */
-static pid_t scanner_start(const char *data_dir, int64_t session)
+static pid_t scanner_start(const char *data_dir, int64_t session, const char *policy_path)
 {
 	char *exe = NULL, *why = NULL, sess[32];
 	pid_t pid;
@@ -1609,7 +1611,12 @@ static pid_t scanner_start(const char *data_dir, int64_t session)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execl(exe, exe, "scan-worker", "--data-dir", data_dir, "--session", sess, (char *)NULL);
+		if (policy_path != NULL)
+			execl(exe, exe, "scan-worker", "--data-dir", data_dir, "--session", sess,
+			      "--policy", policy_path, (char *)NULL);
+		else
+			execl(exe, exe, "scan-worker", "--data-dir", data_dir, "--session", sess,
+			      (char *)NULL);
 		_exit(127);
 	}
 	if (pid < 0) {
@@ -1720,7 +1727,7 @@ int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **c
 	 * before it writes anything, and the scan costs a core's idle time.
 	 */
 	if (r->frames != NULL && r->config.frames.scan)
-		r->scanner = scanner_start(r->data_dir, r->session);
+		r->scanner = scanner_start(r->data_dir, r->session, r->opts->policy_path);
 
 	if (!opts->quiet) {
 		printf("mimic: recording session %lld into %s (stop with `mimic stop` or Ctrl-C)\n",

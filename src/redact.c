@@ -7,7 +7,8 @@
  * candidate at the same start ("4111 1111 1111 1111 2024" still yields the card
  * when the five-group reading fails its Luhn check). Findings of all rules are
  * then merged: overlapping findings become one span, labelled by the strongest of
- * them, so that nothing any detector found is left visible.
+ * them, so that nothing any detector found is left visible. The rules themselves,
+ * built-in and added, are text in one format (docs/REDACTION.md, "Rules files").
  */
 #include "redact.h"
 
@@ -21,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,115 +125,31 @@ struct rule {
 struct redact {
 	struct rule *rules;
 	size_t nrules;
+	size_t nbuiltin;        /* rules[0..nbuiltin) are the built-in ones */
+	/* While loading only: the hash of the rules added so far (redact_fingerprint). */
+	crypto_generichash_state *fp_state;
+	char fingerprint[REDACT_FINGERPRINT_LEN + 1];
 };
 
 /*
- * The built-in rules, in the rules-file vocabulary (docs/REDACTION.md explains
- * each). Boundaries are lookarounds rather than \b so that "v10.0.0.1", "x1.2.3.4",
- * "1.2.3.4.5" or a digit run inside a longer number never start or end a match.
- * Where a validator backtracks, quantifiers that must not backtrack are possessive.
+ * What starts the hashed text of a rule set. Raise the number when what is hashed
+ * per rule changes, so that no two forms can give the same fingerprint.
  */
-struct builtin {
-	const char *name, *type, *risk, *check, *pattern;
-};
+#define FINGERPRINT_DOMAIN "mimic redaction rules 1"
 
-/* Digits not glued to a word or to a longer number ("3.1415926535897932"). */
-#define NUM_PRE "(?<![A-Za-z0-9_])(?<![0-9][.,:/-])"
-#define NUM_POST "(?![A-Za-z0-9_])(?![.,:/-][0-9])"
+/*
+ * The built-in rules are data: data/redact.rules, in the rules-file format, turned
+ * into this array at build time (scripts/embed-text, data/meson.build) and parsed
+ * by load_text like any rules file, so that there is one format and one parser.
+ * They live in the binary rather than in an installed file so that deleting or
+ * editing a file can never switch detection off (safeguard 10); a mistake in them
+ * fails the build (scripts/redact-rules-check.c).
+ */
+extern const unsigned char redact_builtin_rules[];
+extern const size_t redact_builtin_rules_len;
 
-static const struct builtin builtins[] = {
-	/* Private keys first: the longest findings, and they contain base64 runs. */
-	{"private_key", "PRIVATE_KEY", "high", "pem",
-	 "-----BEGIN[A-Z0-9 _-]{0,40} PRIVATE KEY(?: BLOCK)?-----"},
-
-	/* Secrets with a known shape (after gitleaks' rule set). */
-	{"aws_access_key_id", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)"
-	 "[A-Z0-9]{16}(?![A-Za-z0-9])"},
-	{"github_token", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,251}+(?![A-Za-z0-9_])"},
-	{"github_fine_grained_pat", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{50,244}+(?![A-Za-z0-9_])"},
-	{"gitlab_token", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_])gl(?:pat|dt|rt|ptt|cbt|soat)-[A-Za-z0-9_-]{20,64}+(?![A-Za-z0-9_-])"},
-	{"slack_token", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_])xox[abposre]-[A-Za-z0-9-]{10,250}+(?![A-Za-z0-9_-])"},
-	{"slack_webhook", "SECRET", "high", "-",
-	 "hooks\\.slack\\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}+"},
-	{"stripe_key", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{10,247}+(?![A-Za-z0-9_])"},
-	{"google_api_key", "SECRET", "high", "-",
-	 "(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])"},
-	{"google_oauth_secret", "SECRET", "high", "-",
-	 "(?<![A-Za-z0-9_-])GOCSPX-[A-Za-z0-9_-]{28}(?![A-Za-z0-9_-])"},
-	{"openai_key", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,}+T3BlbkFJ"
-	 "[A-Za-z0-9_-]{20,}+(?![A-Za-z0-9_-])"},
-	{"openai_project_key", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_-])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}+(?![A-Za-z0-9_-])"},
-	{"anthropic_key", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_-])sk-ant-[a-z]{2,8}[0-9]{2}-[A-Za-z0-9_-]{40,}+(?![A-Za-z0-9_-])"},
-	{"npm_token", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])"},
-	{"pypi_token", "SECRET", "high", "-",
-	 "pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}+"},
-	{"sendgrid_key", "SECRET", "high", "-",
-	 "(?<![A-Za-z0-9_-])SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"},
-	{"twilio_key", "SECRET", "high", "entropy=3.0",
-	 "(?<![A-Za-z0-9_])SK[0-9a-fA-F]{32}(?![A-Za-z0-9_])"},
-	{"jwt", "SECRET", "high", "-",
-	 "(?<![A-Za-z0-9_-])ey[A-Za-z0-9_-]{10,}+\\.ey[A-Za-z0-9_-]{10,}+\\.[A-Za-z0-9_=-]*+"},
-	/* The user:password part of scheme://user:password@host. */
-	{"url_credentials", "SECRET", "high", "-",
-	 "(?<=[A-Za-z0-9])://\\K[^\\s:/?#@\"'<>]{1,128}:"
-	 "[^\\s/?#@\"'<>]{1,256}(?=@)"},
-	/*
-	 * Base64 alphabet with and without '/', so that a token inside a path is found.
-	 * These also catch AWS secret access keys (40 base64 characters, no prefix).
-	 */
-	{"generic_token", "SECRET", "high", "token",
-	 "(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{20,}+=*+(?![A-Za-z0-9+/=_-])"},
-	{"generic_token_segment", "SECRET", "high", "token",
-	 "(?<![A-Za-z0-9+_-])[A-Za-z0-9+_-]{20,}+=*+(?![A-Za-z0-9+=_-])"},
-
-	/* Payment and identity numbers. */
-	{"card", "CARD", "high", "luhn",
-	 NUM_PRE "(?:[0-9]{4}([ -])[0-9]{4}\\1[0-9]{4}\\1[0-9]{4}(?:\\1[0-9]{3})?"
-	 "|[0-9]{4}([ -])[0-9]{6}\\2[0-9]{4,5}|[0-9]{13,19})" NUM_POST},
-	{"iban", "IBAN", "high", "iban",
-	 "(?<![A-Za-z0-9_])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?"
-	 "(?![A-Za-z0-9_])"},
-	{"us_ssn", "SSN", "high", "ssn",
-	 NUM_PRE "[0-9]{3}([ -])[0-9]{2}\\1[0-9]{4}" NUM_POST},
-
-	/* Contact data and network identifiers. */
-	{"email", "EMAIL", "low", "email",
-	 "(?<![A-Za-z0-9!#$%&'*+/=?^_`{|}~.-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++"
-	 "(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++)*+@"
-	 "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}"
-	 "(?![A-Za-z0-9_-])(?!\\.[A-Za-z0-9])"},
-	{"phone_e164", "PHONE", "low", "phone",
-	 "(?<![A-Za-z0-9_+~])(?<![0-9][.,:/-])\\+[1-9][0-9]{7,14}" NUM_POST},
-	{"phone_international", "PHONE", "low", "phone",
-	 "(?<![A-Za-z0-9_+~])(?<![0-9][.,:/-])\\+[1-9][0-9]{0,3}"
-	 "(?:[ -]?\\([0-9]{1,4}\\)[ -]?[0-9]{1,8})?(?:[ -][0-9]{1,8}){1,6}" NUM_POST},
-	{"phone_nanp", "PHONE", "low", "phone",
-	 NUM_PRE "(?:\\+?1[ .-]?)?(?:\\([0-9]{3}\\) ?[0-9]{3}[ .-][0-9]{4}"
-	 "|[0-9]{3}([ .-])[0-9]{3}\\1[0-9]{4})" NUM_POST},
-	{"phone_national", "PHONE", "low", "phone",
-	 NUM_PRE "(?:0[1-9][0-9]{0,4}([ /-])[1-9][0-9]{1,7}(?:\\1[0-9]{2,8}){0,4}"
-	 "|0[1-9]([ .-])[0-9]{2}(?:\\2[0-9]{2}){3})" NUM_POST},
-	{"ipv4", "IP", "low", "ipv4",
-	 "(?<![A-Za-z0-9_.~+])(?<![A-Za-z_.~+]-)(?:[0-9]{1,3}\\.){3}[0-9]{1,3}"
-	 "(?![A-Za-z0-9_~+])(?!-(?![0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9])[A-Za-z0-9_])"
-	 "(?!\\.[0-9])"},
-	{"ipv6", "IP", "low", "ipv6",
-	 "(?<![A-Za-z0-9_:.])(?:[0-9A-Fa-f]{1,4}|(?=::))(?::[0-9A-Fa-f]{0,4}){1,7}"
-	 "(?:\\.[0-9]{1,3}){0,3}(?:%[A-Za-z0-9_.-]{1,15})?(?![A-Za-z0-9_:])(?!\\.[0-9])"},
-	{"mac", "MAC", "low", "mac",
-	 "(?<![A-Za-z0-9_:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\\1[0-9A-Fa-f]{2}){4}"
-	 "|[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4})(?![A-Za-z0-9_:-])(?!\\.[0-9A-Za-z])"},
-};
+/* How the built-in rules are named in messages ("built-in rules ...:12: ..."). */
+#define BUILTIN_NAME "built-in rules data/redact.rules"
 
 /* ------------------------------------------------------------------------- */
 /* Validators                                                                 */
@@ -986,6 +904,27 @@ valid_name(const char *s)
 	return true;
 }
 
+/*
+ * Adds one rule to the fingerprint of the set: its fields as parsed (name, type,
+ * risk, check, pattern), each followed by a NUL byte, which none of them can hold.
+ * Comments, blank lines and the spacing between fields are not part of a rule, so
+ * they do not change the fingerprint; a different rule, or the same rules in
+ * another order (the earlier rule names a tie), does.
+ */
+static void
+fingerprint_add(struct redact *r, const struct rule *rule, const char *check,
+    const char *pattern)
+{
+	const char *fields[] = {
+		rule->name, type_names[rule->type], rule->risk == REDACT_RISK_HIGH ? "high" : "low",
+		check, pattern,
+	};
+
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		crypto_generichash_update(r->fp_state, (const unsigned char *)fields[i],
+		    strlen(fields[i]) + 1);
+}
+
 /* Compiles one rule and appends it. where names the rule in messages ("file:12"). */
 static int
 add_rule(struct redact *r, const char *where, const char *name, const char *type,
@@ -1057,6 +996,7 @@ add_rule(struct redact *r, const char *where, const char *name, const char *type
 	rule.name = util_xstrdup(name);
 	r->rules = util_xrealloc(r->rules, (r->nrules + 1) * sizeof r->rules[0]);
 	r->rules[r->nrules++] = rule;
+	fingerprint_add(r, &rule, check, pattern);
 	free(wrapped);
 	return 0;
 
@@ -1084,13 +1024,65 @@ next_field(char **p)
 	return start;
 }
 
+/*
+ * Adds the rules of a rules text (a file's contents, or the built-in rules) to r.
+ * text is modified in place (fields are cut out of it). name goes into messages
+ * as "name:LINE: reason". The one parser of the format (docs/REDACTION.md).
+ */
+static int
+load_text(struct redact *r, const char *name, char *text, size_t len, char **cause)
+{
+	size_t lineno = 0, added = 0;
+	int err;
+
+	for (char *next = text; next != NULL && next < text + len;) {
+		char *p, *line, *rname, *type, *risk, *check, *nl, where[512];
+		size_t n;
+
+		line = next;
+		nl = memchr(line, '\n', (size_t)(text + len - line));
+		if (nl != NULL) {
+			*nl = '\0';
+			next = nl + 1;
+		} else {
+			next = NULL;
+		}
+		lineno++;
+		p = line;
+		n = strlen(line);
+		while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+			line[--n] = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		snprintf(where, sizeof where, "%.480s:%zu", name, lineno);
+		rname = next_field(&p);
+		type = next_field(&p);
+		risk = next_field(&p);
+		check = next_field(&p);
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (check == NULL || *p == '\0')
+			return util_fail(cause, -EINVAL,
+			    "%s: expected 'name type risk check pattern'", where);
+		if (++added > RULES_MAX_ADDED)
+			return util_fail(cause, -EINVAL, "%s: more than %d rules", where,
+			    RULES_MAX_ADDED);
+		err = add_rule(r, where, rname, type, risk, check, p, cause);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
 static int
 load_file(struct redact *r, const char *path, char **cause)
 {
 	struct dbuf b;
 	FILE *f;
-	char chunk[4096], *line;
-	size_t got, lineno = 0, added = 0;
+	char chunk[4096];
+	size_t got;
 	int err = 0;
 
 	dbuf_init(&b, RULES_FILE_MAX);
@@ -1118,48 +1110,9 @@ load_file(struct redact *r, const char *path, char **cause)
 		err = util_fail(cause, -EINVAL, "rules file %s contains a NUL byte", path);
 		goto fail;
 	}
-	for (char *next = b.data; next != NULL && next < b.data + b.len;) {
-		char *p, *name, *type, *risk, *check, *nl, where[512];
-		size_t n;
-
-		line = next;
-		nl = strchr(line, '\n');
-		if (nl != NULL) {
-			*nl = '\0';
-			next = nl + 1;
-		} else {
-			next = NULL;
-		}
-		lineno++;
-		p = line;
-		n = strlen(line);
-		while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
-			line[--n] = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '\0' || *p == '#')
-			continue;
-		snprintf(where, sizeof where, "%.480s:%zu", path, lineno);
-		name = next_field(&p);
-		type = next_field(&p);
-		risk = next_field(&p);
-		check = next_field(&p);
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (check == NULL || *p == '\0') {
-			err = util_fail(cause, -EINVAL,
-			    "%s: expected 'name type risk check pattern'", where);
-			goto fail;
-		}
-		if (++added > RULES_MAX_ADDED) {
-			err = util_fail(cause, -EINVAL, "%s: more than %d rules", where,
-			    RULES_MAX_ADDED);
-			goto fail;
-		}
-		err = add_rule(r, where, name, type, risk, check, p, cause);
-		if (err < 0)
-			goto fail;
-	}
+	err = load_text(r, path, b.data, b.len, cause);
+	if (err < 0)
+		goto fail;
 	fclose(f);
 	dbuf_free(&b);
 	return 0;
@@ -1171,33 +1124,67 @@ fail:
 	return err;
 }
 
-int
-redact_open(const char *rules_path, struct redact **out, char **cause)
+/*
+ * The built-in rules, from the text embedded at build time. load_text cuts fields
+ * out of the text it is given, so it gets a copy.
+ */
+static int
+load_builtin(struct redact *r, char **cause)
 {
-	struct redact *r = util_xcalloc(1, sizeof *r);
+	char *text = util_xmalloc(redact_builtin_rules_len + 1);
 	int err;
 
-	for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
-		const struct builtin *b = &builtins[i];
-		char where[96];
+	memcpy(text, redact_builtin_rules, redact_builtin_rules_len + 1);
+	err = load_text(r, BUILTIN_NAME, text, redact_builtin_rules_len, cause);
+	free(text);
+	if (err == 0 && r->nrules == 0)
+		err = util_fail(cause, -EINVAL, "%s: no rules", BUILTIN_NAME);
+	return err;
+}
 
-		snprintf(where, sizeof where, "built-in rule %s", b->name);
-		err = add_rule(r, where, b->name, b->type, b->risk, b->check, b->pattern, cause);
+int
+redact_open_files(const char *const *paths, size_t n, struct redact **out, char **cause)
+{
+	struct redact *r = util_xcalloc(1, sizeof *r);
+	crypto_generichash_state hash; /* on the stack: libsodium wants it 64-byte aligned */
+	unsigned char fp[REDACT_FINGERPRINT_LEN / 2];
+	int err;
+
+	/* libsodium picks its hash implementation here; it is safe to call more than once. */
+	if (sodium_init() < 0) {
+		err = util_fail(cause, -EIO, "cannot initialise libsodium");
+		goto fail;
+	}
+	r->fp_state = &hash;
+	crypto_generichash_init(r->fp_state, NULL, 0, sizeof fp);
+	crypto_generichash_update(r->fp_state, (const unsigned char *)FINGERPRINT_DOMAIN,
+	    sizeof FINGERPRINT_DOMAIN);
+	err = load_builtin(r, cause);
+	if (err < 0)
+		goto fail;
+	r->nbuiltin = r->nrules;
+	for (size_t i = 0; i < n; i++) {
+		err = load_file(r, paths[i], cause);
 		if (err < 0)
 			goto fail;
 	}
-	if (rules_path != NULL) {
-		err = load_file(r, rules_path, cause);
-		if (err < 0)
-			goto fail;
-	}
-	log_debug("redact: %zu rules compiled", r->nrules);
+	crypto_generichash_final(r->fp_state, fp, sizeof fp);
+	sodium_bin2hex(r->fingerprint, sizeof r->fingerprint, fp, sizeof fp);
+	r->fp_state = NULL;
+	log_debug("redact: %zu rules compiled (%zu built in), fingerprint %.16s", r->nrules,
+	    r->nbuiltin, r->fingerprint);
 	*out = r;
 	return 0;
 
 fail:
 	redact_close(r);
 	return err;
+}
+
+int
+redact_open(const char *rules_path, struct redact **out, char **cause)
+{
+	return redact_open_files(&rules_path, rules_path != NULL ? 1 : 0, out, cause);
 }
 
 void
@@ -1217,6 +1204,24 @@ size_t
 redact_rule_count(const struct redact *r)
 {
 	return r->nrules;
+}
+
+size_t
+redact_builtin_count(const struct redact *r)
+{
+	return r->nbuiltin;
+}
+
+const char *
+redact_rule_name(const struct redact *r, size_t i)
+{
+	return i < r->nrules ? r->rules[i].name : NULL;
+}
+
+const char *
+redact_fingerprint(const struct redact *r)
+{
+	return r->fingerprint;
 }
 
 const char *

@@ -6,8 +6,9 @@
  * pattern (compiled with JIT) followed by a validator that checks what a pattern
  * cannot, such as the Luhn digit of a card number, the mod-97 check of an IBAN,
  * the octet range of an IPv4 address or the entropy of a token. The built-in rules
- * are always active; a rules file can only add rules (docs/REDACTION.md describes
- * the format and every built-in detector).
+ * (data/redact.rules, compiled into the library at build time and parsed like any
+ * rules file) are always active; rules files can only add rules (docs/REDACTION.md
+ * describes the format and every built-in detector).
  *
  * Joining typed keys into text before scanning (safeguard 9) is the caller's job:
  * a number typed in two separate pieces is two texts to this module.
@@ -76,11 +77,40 @@ struct redact;
  */
 int redact_open(const char *rules_path, struct redact **out /* OUT */, char **cause);
 
+/*
+ * redact_open with the rules of n files (paths[0..n), read in this order; n may be
+ * 0) added to the built-in ones: an organisation's rules from its policy and an
+ * export's own, for example. A rule name may be defined only once across all of
+ * them. Same errors as redact_open, for the first file that fails.
+ */
+int redact_open_files(const char *const *paths, size_t n, struct redact **out /* OUT */,
+    char **cause);
+
 /* Frees a detector set. NULL is allowed. */
 void redact_close(struct redact *r);
 
 /* Number of compiled rules (built-in plus added). */
 size_t redact_rule_count(const struct redact *r);
+
+/* Number of built-in rules; they are rules 0 .. redact_builtin_count() - 1. */
+size_t redact_builtin_count(const struct redact *r);
+
+/* The name of rule i (in load order), or NULL when i >= redact_rule_count(). */
+const char *redact_rule_name(const struct redact *r, size_t i);
+
+/* Length of a fingerprint in hex digits (a BLAKE2b-256 hash). */
+#define REDACT_FINGERPRINT_LEN 64
+
+/*
+ * The fingerprint of the rule set: REDACT_FINGERPRINT_LEN lower-case hex digits
+ * (NUL-terminated, owned by r), a hash of the fields of every rule (name, type,
+ * risk, check, pattern), built-in and added, in load order. Two sets with the same
+ * rules in the same order have the same fingerprint, whatever the files' comments
+ * and spacing; any other change gives another one. A frame's scan records the
+ * fingerprint of the rules it was made with (scrub.h), so that a scan made with
+ * other rules is made again.
+ */
+const char *redact_fingerprint(const struct redact *r);
 
 /*
  * Scans len bytes of text (NUL bytes allowed; text may be NULL when len is 0).

@@ -262,17 +262,41 @@ static const char *iban_digit_alts(char c, char self[2])
 	}
 }
 
+/* What a character of an IBAN's account part may stand for when OCR misread it. */
+static const char *iban_body_alts(char c)
+{
+	switch (c) {
+	case 'O': return "QD0";
+	case 'Q': return "O0";
+	case 'D': return "O0";
+	case '0': return "OQD";
+	case 'I': return "1L";
+	case '1': return "IL";
+	case 'L': return "1I";
+	case 'S': return "5";
+	case '5': return "S";
+	case 'B': return "8";
+	case '8': return "B";
+	case 'Z': return "2";
+	case '2': return "Z";
+	case 'G': return "6";
+	case '6': return "G";
+	default: return "";
+	}
+}
+
 /*
  * An IBAN whose country code or check digits OCR misread ("NLSLHEZR97...",
  * "117492358237...", "FRI3 7006 2074 ..."): tries the look-alikes of the first
  * four characters and keeps the one reading that passes the country's length
- * and the mod-97 check (redact_iban_valid). The rest of the number is taken as
- * read, capitals and digits only. Fixes the first four characters in place.
+ * and the mod-97 check (redact_iban_valid); failing that, one look-alike in the
+ * rest of the number (iban_body_alts). Otherwise the number is taken as read,
+ * capitals and digits only. Fixes the characters it changed in place.
  */
 static void fix_iban_checked(char *out, size_t len, size_t s, size_t e)
 {
 	char c[36], alt[4][4];
-	size_t n = 0, ends[12], n_ends = 0, k = s, digits = 0;
+	size_t n = 0, ends[12], n_ends = 0, k = s, digits = 0, pos[36];
 
 	if (e - s < 4 || (e - s > 4 && e - s < 15) || e - s > 34)
 		return;
@@ -294,6 +318,8 @@ static void fix_iban_checked(char *out, size_t len, size_t s, size_t e)
 		if (n + (g - k) > 34)
 			break;
 		memcpy(c + n, out + k, g - k);
+		for (size_t q = 0; q < g - k; q++)
+			pos[n + q] = k + q;
 		n += g - k;
 		if (n >= 15 && n_ends < 12)
 			ends[n_ends++] = n;
@@ -333,26 +359,56 @@ static void fix_iban_checked(char *out, size_t len, size_t s, size_t e)
 						return;
 					}
 				}
+	/*
+	 * The head as read, one look-alike in the rest ("NL37 BOMD ..." for BQMD,
+	 * "QS0G" for QSOG): the first substitution that passes is taken.
+	 */
+	memcpy(c, out + s, 4);
+	for (size_t i = 4; i < n; i++) {
+		const char *alts = iban_body_alts(c[i]);
+		char was = c[i];
+
+		for (const char *a = alts; *a; a++) {
+			c[i] = *a;
+			for (size_t j = 0; j < n_ends; j++) {
+				if (!redact_iban_valid(c, ends[j]))
+					continue;
+				out[pos[i]] = *a;
+				return;
+			}
+		}
+		c[i] = was;
+	}
+}
+
+/*
+ * The next token of text at or after *i: a run without blanks, [*s, *e) without
+ * the punctuation after it, which is the sentence's, not the token's. *i moves
+ * past the token. Returns false when no token is left.
+ */
+static bool next_token(const char *text, size_t len, size_t *i, size_t *s, size_t *e)
+{
+	while (*i < len && isspace((unsigned char)text[*i]))
+		(*i)++;
+	if (*i >= len)
+		return false;
+	*s = *i;
+	while (*i < len && !isspace((unsigned char)text[*i]))
+		(*i)++;
+	*e = *i;
+	while (*e > *s && strchr(",.;!?)'\"", text[*e - 1]) != NULL)
+		(*e)--;
+	return true;
 }
 
 /* Same-length look-alike fixes inside each token (a run without blanks) of out. */
 static void fix_tokens(char *out, size_t len)
 {
-	size_t i = 0;
+	size_t i = 0, s, e;
 
-	while (i < len) {
-		size_t s, e, digits = 0, alike = 0, colons = 0, dashes = 0, hex = 0, n;
+	while (next_token(out, len, &i, &s, &e)) {
+		size_t digits = 0, alike = 0, colons = 0, dashes = 0, hex = 0, n = e - s;
 
-		while (i < len && isspace((unsigned char)out[i]))
-			i++;
-		s = i;
-		while (i < len && !isspace((unsigned char)out[i]))
-			i++;
-		/* Punctuation after a token is the sentence's, not the token's. */
-		e = i;
-		while (e > s && strchr(",.;!?)'\"", out[e - 1]) != NULL)
-			e--;
-		n = e - s;
 		fix_mac_seps(out, s, e);
 		for (size_t k = s; k < e; k++) {
 			digits += isdigit((unsigned char)out[k]) != 0;
@@ -414,6 +470,92 @@ static bool in_hex_token(const char *in, size_t len, size_t i)
 	return colons >= 2 || dashes == 5;
 }
 
+/* Colons in the output token being written (since the last blank). */
+static size_t token_colons(const char *out, size_t o)
+{
+	size_t n = 0;
+
+	while (o > 0 && !isspace((unsigned char)out[o - 1]))
+		n += out[--o] == ':';
+	return n;
+}
+
+/*
+ * Colons in the input token starting at i (up to the next blank), or 0 when
+ * it holds anything but hex digits, look-alikes of them and colons.
+ */
+static size_t token_colons_ahead(const char *in, size_t len, size_t i)
+{
+	size_t n = 0;
+
+	for (; i < len && !isspace((unsigned char)in[i]); i++) {
+		if (!hexish(in[i]) && strchr(",.;!)'\"", in[i]) == NULL)
+			return 0;
+		n += in[i] == ':';
+	}
+	return n;
+}
+
+/*
+ * True when the output token being written is exactly three numbers of one to
+ * three digits joined by dots or commas ("97,105,197"): the head of an IPv4
+ * address whose last dot was read as a blank.
+ */
+static bool dotted_triple(const char *out, size_t o)
+{
+	size_t groups = 0, digits = 0;
+
+	while (o > 0 && !isspace((unsigned char)out[o - 1])) {
+		char c = out[--o];
+
+		if (isdigit((unsigned char)c)) {
+			if (++digits > 3)
+				return false;
+		} else if ((c == '.' || c == ',') && digits > 0) {
+			groups++;
+			digits = 0;
+		} else {
+			return false;
+		}
+	}
+	return digits > 0 && groups == 2;
+}
+
+/* True when in[i..] is one to three digits followed by the end of a token. */
+static bool ends_octet(const char *in, size_t len, size_t i)
+{
+	size_t k = i;
+
+	while (k < len && k - i < 4 && isdigit((unsigned char)in[k]))
+		k++;
+	return k > i && k - i <= 3 &&
+	       (k == len || isspace((unsigned char)in[k]) || strchr(",;)!?'\"", in[k]) != NULL ||
+	        (in[k] == '.' && (k + 1 == len || !isdigit((unsigned char)in[k + 1]))));
+}
+
+/*
+ * True when in[i] starts the middle group of "123-007-3910": the output token
+ * so far is three digits and a dash, and in[i..] is a digit 0 or 1 read twice,
+ * one more digit, a dash and four digits ending the token. A North American
+ * phone number's exchange cannot start with 0 or 1, so this is an SSN whose
+ * group OCR read with a digit too many.
+ */
+static bool ssn_doubled(const char *out, size_t o, const char *in, size_t len, size_t i)
+{
+	if (o < 4 || out[o - 1] != '-' || (o > 4 && !isspace((unsigned char)out[o - 5])))
+		return false;
+	for (size_t k = o - 4; k < o - 1; k++)
+		if (!isdigit((unsigned char)out[k]))
+			return false;
+	if (i + 8 > len || (in[i] != '0' && in[i] != '1') || in[i + 1] != in[i] ||
+	    !isdigit((unsigned char)in[i + 2]) || in[i + 3] != '-')
+		return false;
+	for (size_t k = i + 4; k < i + 8; k++)
+		if (!isdigit((unsigned char)in[k]))
+			return false;
+	return i + 8 == len || !isalnum((unsigned char)in[i + 8]);
+}
+
 /* True when the output token being written (since the last blank) holds an '@'. */
 static bool token_has_at(const char *out, size_t o)
 {
@@ -448,6 +590,16 @@ size_t scrub_ocr_normalise(const char *in, size_t len, char *out, size_t *map)
 			/* "2001:db8: :73ab": the two colons of "::". */
 			if (prev == ':' && next == ':')
 				continue;
+			/*
+			 * "2001:db8:e8f ::1721", "2001:db8:3d4f :a:fc", "d3:9f :73:2c:eb:e4":
+			 * a blank before a colon of an IPv6 or MAC address.
+			 */
+			if (next == ':' && isxdigit((unsigned char)prev) && out_token_hexish(out, o) &&
+			    token_colons(out, o) + token_colons_ahead(in, len, i + 1) >= 3)
+				continue;
+			/* "97,105,197 54": the last dot of an IPv4 address read as a blank. */
+			if (dotted_triple(out, o) && ends_octet(in, len, i + 1))
+				c = '.';
 			/* "99: fc:1f:c0:68:1b": a blank after a colon of a MAC or IPv6 address. */
 			if (prev == ':' && isxdigit((unsigned char)prev2) && isxdigit((unsigned char)next) &&
 			    out_token_hexish(out, o) && in_hex_token(in, len, i + 1))
@@ -469,6 +621,9 @@ size_t scrub_ocr_normalise(const char *in, size_t len, char *out, size_t *map)
 		           strchr("pousr", out[o - 1]) != NULL &&
 		           (o == 3 || !isalnum((unsigned char)out[o - 4]))) {
 			gh = 36 + 1;
+		} else if (ssn_doubled(out, o, in, len, i)) {
+			/* "123-007-3910": a digit of an SSN's group read twice. */
+			continue;
 		} else if (c == 'l' && (prev == '1' || next == '1') && in_hex_token(in, len, i)) {
 			/* "54-bf-1la", "ec-dl1": a 1 read twice, once as l. */
 			continue;
@@ -504,6 +659,49 @@ static void box_push(struct scrub_box **boxes, size_t *n, const struct scrub_box
 	if (*n == 0 || (*n >= 8 && (*n & (*n - 1)) == 0))
 		*boxes = util_xrealloc(*boxes, (*n == 0 ? 8 : *n * 2) * sizeof(**boxes));
 	(*boxes)[(*n)++] = *b;
+}
+
+/* The area of the intersection of a and b. */
+static int64_t overlap(const struct grab_rect *a, const struct grab_rect *b)
+{
+	int64_t x1 = a->x > b->x ? a->x : b->x, y1 = a->y > b->y ? a->y : b->y;
+	int64_t x2 = (int64_t)a->x + a->w < (int64_t)b->x + b->w ? (int64_t)a->x + a->w
+	                                                         : (int64_t)b->x + b->w;
+	int64_t y2 = (int64_t)a->y + a->h < (int64_t)b->y + b->h ? (int64_t)a->y + a->h
+	                                                         : (int64_t)b->y + b->h;
+
+	return x2 > x1 && y2 > y1 ? (x2 - x1) * (y2 - y1) : 0;
+}
+
+static void rect_add(struct grab_rect *a, const struct grab_rect *b);
+
+/*
+ * Merges the findings boxes[first..*n) that are one finding seen twice (the
+ * text as read and its normalised copy, or two readings): boxes of one type
+ * that overlap by at least half of the smaller become their union.
+ */
+static void merge_boxes(struct scrub_box *boxes, size_t first, size_t *n)
+{
+	size_t out = first;
+
+	for (size_t i = first; i < *n; i++) {
+		bool merged = false;
+
+		for (size_t j = first; j < out && !merged; j++) {
+			int64_t ai = (int64_t)boxes[i].box.w * boxes[i].box.h;
+			int64_t aj = (int64_t)boxes[j].box.w * boxes[j].box.h;
+
+			if (boxes[j].type != boxes[i].type ||
+			    2 * overlap(&boxes[i].box, &boxes[j].box) < (ai < aj ? ai : aj))
+				continue;
+			rect_add(&boxes[j].box, &boxes[i].box);
+			boxes[j].risk |= boxes[i].risk;
+			merged = true;
+		}
+		if (!merged)
+			boxes[out++] = boxes[i];
+	}
+	*n = out;
 }
 
 static void clip_pad(struct grab_rect *r, uint32_t w, uint32_t h)
@@ -549,25 +747,28 @@ static void rect_add(struct grab_rect *a, const struct grab_rect *b)
 
 /*
  * True when a SECRET finding is a hex hash that OCR misread into mixed case
- * ("fBad4cb59aa70Sc22d3Fb4"): at least 32 characters, at least 80% of them
- * lowercase hex digits, the rest letters that look like them. Hex strings are
- * not secrets (see the generic token), and random keys are never this hex.
+ * ("fBad4cb59aa70Sc22d3Fb4", "ab1031d0fFE4belf40a0"), whole or the part of it
+ * one reading split off: at least 20 characters, at least 60% of them
+ * lowercase hex digits and at least 90% hex digits of either case or letters
+ * that look like them. Hex strings are not secrets (see the generic token),
+ * and random keys are almost never this hex: a random 20-character base62
+ * key has odds of about 3 in 100,000 of it, a 40-character one far less.
  */
 static bool misread_hex(const char *text, const struct redact_span *sp)
 {
-	size_t n = sp->end - sp->start, hex = 0;
+	size_t n = sp->end - sp->start, hex = 0, alike = 0;
 
-	if (sp->type != REDACT_SECRET || n < 32)
+	if (sp->type != REDACT_SECRET || n < 20)
 		return false;
 	for (size_t i = sp->start; i < sp->end; i++) {
 		char c = text[i];
 
 		if (isdigit((unsigned char)c) || (c >= 'a' && c <= 'f'))
 			hex++;
-		else if (strchr("ABCDEFSOolIZ", c) == NULL)
-			return false;
+		else if ((c >= 'A' && c <= 'F') || strchr("SOolIZGhs?", c) != NULL)
+			alike++;
 	}
-	return hex * 10 >= n * 8;
+	return hex * 10 >= n * 6 && (hex + alike) * 10 >= n * 9;
 }
 
 /* Adds the boxes of the words of res that spans [0..ns) of the joined text touch. */
@@ -602,10 +803,89 @@ static void spans_to_boxes(const struct ocr_result *res, const char *text,
 	}
 }
 
+/* The number of different bytes in s[0..n). */
+static size_t distinct(const char *s, size_t n)
+{
+	bool seen[256] = { false };
+	size_t d = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		d += !seen[(unsigned char)s[i]];
+		seen[(unsigned char)s[i]] = true;
+	}
+	return d;
+}
+
+/*
+ * What the detector's exact rules miss in OCR text but its shape gives away,
+ * for the two kinds that small fonts garble most:
+ *
+ * - an AWS access key id whose prefix or length OCR got slightly wrong
+ *   ("AKTAEBTC...", a letter read twice): "AK", one of I T l 1 | !, "A", then
+ *   15 to 18 capitals and digits, at least one a digit and ten of them
+ *   different (a random key, not a constant's name);
+ * - an IPv6 address with a group OCR widened or a colon it lost: hex groups of
+ *   at most five characters joined by colons, at least three colons and four
+ *   groups, at least one digit and one hex letter (which keeps times such as
+ *   12:30:45:10 and C++ names out), and fewer than half of the groups of one
+ *   or two characters (a MAC address that lost a colon is not one).
+ *
+ * Appends [start, end) spans of text to *sp (capacity *cap, count *ns).
+ */
+static void lenient_spans(const char *text, size_t len, struct redact_span **sp, size_t *ns,
+                          size_t *cap)
+{
+	size_t i = 0, st, e;
+
+	while (next_token(text, len, &i, &st, &e)) {
+		size_t n, digits = 0, letters = 0, colons = 0, groups = 0, pairs = 0, run = 0;
+		bool aws, ip = true;
+
+		/* Punctuation before a token is the sentence's too. */
+		while (st < e && strchr(",;:.!?(<>'\"", text[st]) != NULL)
+			st++;
+		n = e - st;
+		aws = n >= 19 && n <= 22 && text[st] == 'A' && text[st + 1] == 'K' &&
+		      strchr("ITl1|!", text[st + 2]) != NULL && text[st + 3] == 'A';
+		for (size_t k = st; k < e; k++) {
+			char c = text[k];
+
+			digits += isdigit((unsigned char)c) != 0;
+			if (aws && k >= st + 4 && !isdigit((unsigned char)c) && !isupper((unsigned char)c))
+				aws = false;
+			if (c == ':') {
+				colons++;
+				groups += run > 0;
+				pairs += run > 0 && run <= 2;
+				run = 0;
+			} else if (isxdigit((unsigned char)c) && run < 5) {
+				letters += isalpha((unsigned char)c) != 0;
+				run++;
+			} else {
+				ip = false;
+			}
+		}
+		groups += run > 0;
+		pairs += run > 0 && run <= 2;
+		aws = aws && digits >= 1 && distinct(text + st + 4, n - 4) >= 10;
+		ip = ip && colons >= 3 && groups >= 4 && digits > 0 && letters > 0 &&
+		     2 * pairs < groups;
+		if (!aws && !ip)
+			continue;
+		if (*ns == *cap) {
+			*cap = *cap ? *cap * 2 : 8;
+			*sp = util_xrealloc(*sp, *cap * sizeof(**sp));
+		}
+		(*sp)[(*ns)++] = (struct redact_span){
+			.start = st, .end = e, .type = aws ? REDACT_SECRET : REDACT_IP,
+			.risk = aws ? REDACT_RISK_HIGH : REDACT_RISK_LOW };
+	}
+}
+
 int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t img_w,
                uint32_t img_h, struct scrub_box **boxes, size_t *n, unsigned *risk)
 {
-	size_t *line_off, *map, len = 0, nlen, ns = 0;
+	size_t *line_off, *map, len = 0, nlen, ns = 0, cap, first = *n;
 	char *text, *norm;
 	struct redact_span *sp = NULL;
 	int err = 0;
@@ -628,33 +908,164 @@ int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t im
 	nlen = scrub_ocr_normalise(text, len, norm, map);
 	norm[nlen] = '\0';
 
+	/* The text as read, then the normalised copy with the lenient shapes. */
 	err = redact_scan(r, text, len, &sp, &ns);
-	if (err == 0) {
-		spans_to_boxes(res, text, line_off, sp, ns, img_w, img_h, boxes, n, risk);
-		free(sp);
-		sp = NULL;
-		if (nlen != len || memcmp(text, norm, len) != 0) {
-			err = redact_scan(r, norm, nlen, &sp, &ns);
-			/* Back to offsets in the text as read. */
-			for (size_t k = 0; err == 0 && k < ns; k++) {
-				if (misread_hex(norm, &sp[k])) {
-					sp[k].end = sp[k].start; /* an empty span adds no box */
-					sp[k].type = REDACT_SECRET;
-				}
-				sp[k].end = sp[k].end > sp[k].start ? map[sp[k].end - 1] + 1 : map[sp[k].start];
-				sp[k].start = map[sp[k].start];
-			}
-			if (err == 0)
-				spans_to_boxes(res, text, line_off, sp, ns, img_w, img_h, boxes, n, risk);
-			free(sp);
+	if (err != 0)
+		goto done;
+	spans_to_boxes(res, text, line_off, sp, ns, img_w, img_h, boxes, n, risk);
+	free(sp);
+	sp = NULL;
+	if (nlen != len || memcmp(text, norm, len) != 0)
+		err = redact_scan(r, norm, nlen, &sp, &ns);
+	else
+		ns = 0; /* found above already */
+	if (err != 0)
+		goto done;
+	cap = ns;
+	lenient_spans(norm, nlen, &sp, &ns, &cap);
+	/* Back to offsets in the text as read. */
+	for (size_t k = 0; k < ns; k++) {
+		if (misread_hex(norm, &sp[k])) {
+			sp[k].end = sp[k].start; /* an empty span adds no box */
+			sp[k].type = REDACT_SECRET;
 		}
+		sp[k].end = sp[k].end > sp[k].start ? map[sp[k].end - 1] + 1 : map[sp[k].start];
+		sp[k].start = map[sp[k].start];
 	}
+	spans_to_boxes(res, text, line_off, sp, ns, img_w, img_h, boxes, n, risk);
+	free(sp);
+	merge_boxes(*boxes, first, n);
+done:
 	if (err != 0)
 		*risk |= REDACT_RISK_HIGH;
 	free(map);
 	free(norm);
 	free(text);
 	free(line_off);
+	return err;
+}
+
+/*
+ * Whether a line as first read could hold something the detector looks for:
+ * three digits, an '@' or a look-alike of it (non-ASCII), or a token of ten or
+ * more characters (an address, a key, a long number). Lines of short words
+ * only are prose and labels, and are not read a second time.
+ */
+static bool worth_second_reading(const struct ocr_line *l)
+{
+	size_t digits = 0, run = 0;
+
+	for (size_t i = 0; i < l->len; i++) {
+		unsigned char c = (unsigned char)l->text[i];
+
+		if (c == '@' || c >= 0x80)
+			return true;
+		digits += isdigit(c) != 0;
+		run = isspace(c) ? 0 : run + 1;
+		if (digits >= 3 || run >= 10)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The bands to read a second time: the boxes of consecutive lines worth it,
+ * padded by a quarter of a line, clipped to region (NULL: no clipping). out has room
+ * for res->n_lines bands; returns how many were written.
+ */
+static size_t second_bands(const struct ocr_result *res, const struct grab_rect *region,
+                           struct grab_rect *out)
+{
+	size_t nb = 0;
+	bool open = false;
+
+	for (size_t li = 0; li < res->n_lines; li++) {
+		struct grab_rect lb = res->lines[li].box;
+		int32_t pad = (int32_t)lb.h / 4 + 2;
+
+		if (!worth_second_reading(&res->lines[li])) {
+			open = false;
+			continue;
+		}
+		lb.x -= pad;
+		lb.y -= pad;
+		lb.w += 2 * (uint32_t)pad;
+		lb.h += 2 * (uint32_t)pad;
+		if (open && lb.y <= out[nb - 1].y + (int32_t)out[nb - 1].h)
+			rect_add(&out[nb - 1], &lb);
+		else
+			out[nb++] = lb;
+		open = true;
+	}
+	for (size_t i = 0; region != NULL && i < nb; i++) {
+		struct grab_rect *c = &out[i];
+		int64_t x1 = c->x > region->x ? c->x : region->x;
+		int64_t y1 = c->y > region->y ? c->y : region->y;
+		int64_t x2 = (int64_t)c->x + c->w, y2 = (int64_t)c->y + c->h;
+
+		if (x2 > (int64_t)region->x + region->w)
+			x2 = (int64_t)region->x + region->w;
+		if (y2 > (int64_t)region->y + region->h)
+			y2 = (int64_t)region->y + region->h;
+		*c = (struct grab_rect){ (int32_t)x1, (int32_t)y1, x2 > x1 ? (uint32_t)(x2 - x1) : 0,
+		                         y2 > y1 ? (uint32_t)(y2 - y1) : 0 };
+	}
+	return nb;
+}
+
+int scrub_read(struct ocr *o, const struct redact *r, const struct grab_image *img,
+               const struct grab_rect *region, struct scrub_box **boxes, size_t *n,
+               unsigned *risk, double *ocr_ms, struct ocr_result *first, char **cause)
+{
+	struct ocr_result res, again;
+	struct grab_rect *bands = NULL;
+	size_t nb, before = *n;
+	int err;
+
+	if (first != NULL)
+		memset(first, 0, sizeof(*first));
+	err = ocr_read(o, img, region, &res, cause);
+	if (err != 0)
+		goto fail;
+	if (ocr_ms != NULL)
+		*ocr_ms += res.ms;
+	err = scrub_find(r, &res, img->width, img->height, boxes, n, risk);
+	if (err != 0)
+		goto fail_find;
+	/*
+	 * The second reading, at 3x. OCR's mistakes depend on the size it reads at,
+	 * so what one reading garbles (a colon read as '3', a letter read twice in a
+	 * key) the other often reads right; the findings of both are kept.
+	 */
+	bands = util_xmalloc((res.n_lines + 1) * sizeof(*bands));
+	nb = second_bands(&res, region, bands);
+	for (size_t i = 0; i < nb; i++) {
+		if (bands[i].w == 0 || bands[i].h == 0)
+			continue;
+		err = ocr_read_at(o, img, &bands[i], 3, &again, cause);
+		if (err != 0)
+			goto fail;
+		if (ocr_ms != NULL)
+			*ocr_ms += again.ms;
+		err = scrub_find(r, &again, img->width, img->height, boxes, n, risk);
+		ocr_result_free(&again);
+		if (err != 0)
+			goto fail_find;
+	}
+	free(bands);
+	merge_boxes(*boxes, before, n);
+	if (first != NULL)
+		*first = res;
+	else
+		ocr_result_free(&res);
+	return 0;
+
+fail_find:
+	util_fail(cause, err, "the text detector failed on a frame's text");
+fail:
+	free(bands);
+	ocr_result_free(&res);
+	*risk |= REDACT_RISK_HIGH;
 	return err;
 }
 
@@ -678,19 +1089,8 @@ int scrub_image(struct ocr *o, const struct redact *r, struct grab_image *img,
 		nreg = 1;
 	}
 	/* Read every region before filling anything: regions may overlap. */
-	for (size_t i = 0; i < nreg && err == 0; i++) {
-		struct ocr_result res;
-
-		err = ocr_read(o, img, &regions[i], &res, cause);
-		if (err != 0)
-			break;
-		if (ocr_ms != NULL)
-			*ocr_ms += res.ms;
-		err = scrub_find(r, &res, img->width, img->height, boxes, n, risk);
-		if (err != 0)
-			util_fail(cause, err, "the text detector failed on a frame's text");
-		ocr_result_free(&res);
-	}
+	for (size_t i = 0; i < nreg && err == 0; i++)
+		err = scrub_read(o, r, img, &regions[i], boxes, n, risk, ocr_ms, NULL, cause);
 	if (err != 0) {
 		*risk |= REDACT_RISK_HIGH;
 		return err;
@@ -910,7 +1310,28 @@ struct scrub {
 	int64_t cache_id;
 	struct grab_image cache;
 	const atomic_int *cancel;     /* non-zero: stop scanning (the worker is stopping) */
+	/*
+	 * The background scanner's: scan only frames never scanned, and leave those an
+	 * export scanned with other rules (its --rules) alone, which scanning them back
+	 * would make that export drop.
+	 */
+	bool unscanned_only;
 };
+
+_Static_assert(STORE_SCAN_RULES_MAX == REDACT_FINGERPRINT_LEN,
+               "a frame's scan holds the fingerprint of its rules");
+
+/*
+ * True when sc is a scan made with the rules r: a state other than unscanned, and
+ * the fingerprint of r. A scan made with other rules (the organisation added one
+ * since, an export added its own, or a scan stored before fingerprints were, which
+ * has none) counts as unscanned, so that no frame leaves on the verdict of rules
+ * other than the export's.
+ */
+static bool scanned_with(const struct store_frame_scan *sc, const struct redact *r)
+{
+	return sc->state != STORE_SCAN_UNSCANNED && strcmp(sc->rules, redact_fingerprint(r)) == 0;
+}
 
 /* A time window (and event ids) in which frames are dropped for typed text. */
 struct typed_window {
@@ -1392,7 +1813,8 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 		char *bj = NULL;
 
 		err = store_frame_scan_get(s->st, fr->base_id, &base, &bj, NULL);
-		if (err == 0 && base.state != STORE_SCAN_UNSCANNED && strcmp(base.reason, "error") != 0) {
+		/* Findings of other rules are not this scan's: then the whole screen is read. */
+		if (err == 0 && scanned_with(&base, s->redact) && strcmp(base.reason, "error") != 0) {
 			struct scrub_box *inh = NULL;
 			size_t ninh = 0;
 
@@ -1478,6 +1900,7 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 	if (nbox > SCRUB_MAX_BOXES)
 		nbox = SCRUB_MAX_BOXES;
 	json = boxes_json(boxes, nbox);
+	snprintf(scan.rules, sizeof(scan.rules), "%s", redact_fingerprint(s->redact));
 	err = store_frame_scan_set(s->st, fr->id, &scan, json, cause);
 	free(json);
 	free(why);
@@ -1515,13 +1938,14 @@ int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, c
 		err = store_frame_scan_get(s->st, fr->id, &sc, NULL, cause);
 		if (err != 0)
 			continue;
-		if (sc.state == STORE_SCAN_CLEAN || sc.state == STORE_SCAN_SCRUBBED) {
+		if (scanned_with(&sc, s->redact)) {
 			/*
 			 * Scanned before the typing run it belongs to was complete (a
 			 * session scanned while it was recorded): the run's later pieces
 			 * can make it high-risk. The decision on typing is made again.
 			 */
-			if (in_typed_window(fr, tw, ntw)) {
+			if ((sc.state == STORE_SCAN_CLEAN || sc.state == STORE_SCAN_SCRUBBED) &&
+			    in_typed_window(fr, tw, ntw)) {
 				char *bj = NULL;
 
 				err = store_frame_scan_get(s->st, fr->id, &sc, &bj, cause);
@@ -1535,7 +1959,8 @@ int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, c
 			}
 			continue;
 		}
-		if (sc.state != STORE_SCAN_UNSCANNED)
+		/* Scanned with other rules is unscanned to s, but not to the background scanner. */
+		if (sc.state != STORE_SCAN_UNSCANNED && s->unscanned_only)
 			continue;
 		/* A record naming the same pixels as the one before shares its scan. */
 		if (i > 0 && same_pixels(fr, &all.f[i - 1])) {
@@ -1544,8 +1969,12 @@ int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, c
 			bool reuse;
 
 			err = store_frame_scan_get(s->st, all.f[i - 1].id, &prev, &bj, cause);
-			/* A frame dropped for typing kept no scrubbed image: scan this one itself. */
-			reuse = err == 0 && prev.state != STORE_SCAN_UNSCANNED &&
+			/*
+			 * A frame dropped for typing kept no scrubbed image, and one scanned with
+			 * other rules (the background scanner leaves those) is no verdict for
+			 * these: scan this one itself.
+			 */
+			reuse = err == 0 && scanned_with(&prev, s->redact) &&
 			        strcmp(prev.reason, "error") != 0 && strcmp(prev.reason, "typed") != 0;
 			if (reuse) {
 				if (in_typed_window(fr, tw, ntw)) {
@@ -1590,11 +2019,12 @@ int scrub_frame_image(struct scrub *s, int64_t session, int64_t id, struct grab_
 	err = store_frame_get(s->st, session, id, &fr, cause);
 	if (err == 0)
 		err = store_frame_scan_get(s->st, id, &sc, NULL, cause);
-	if (err == 0 && sc.state == STORE_SCAN_UNSCANNED) {
+	/* Unscanned, or scanned with rules other than s's: scanned now. */
+	if (err == 0 && !scanned_with(&sc, s->redact)) {
 		err = scrub_session(s, session, NULL, cause);
 		if (err == 0)
 			err = store_frame_scan_get(s->st, id, &sc, NULL, cause);
-		if (err == 0 && sc.state == STORE_SCAN_UNSCANNED)
+		if (err == 0 && !scanned_with(&sc, s->redact))
 			err = util_fail(cause, -EIO, "frame %lld could not be scanned", (long long)id);
 	}
 	if (err != 0)
@@ -1645,8 +2075,8 @@ int scrub_sessions(const char *data_dir, const struct redact *r, const int64_t *
 	return err;
 }
 
-int scrub_export_frame(struct store *st, int64_t id, struct grab_image *img, uint32_t fill,
-                       char **cause)
+int scrub_export_frame(struct store *st, const struct redact *r, int64_t id,
+                       struct grab_image *img, uint32_t fill, char **cause)
 {
 	struct store_frame_scan sc;
 	struct scrub_box *boxes = NULL;
@@ -1657,7 +2087,9 @@ int scrub_export_frame(struct store *st, int64_t id, struct grab_image *img, uin
 	err = store_frame_scan_get(st, id, &sc, &bj, cause);
 	if (err != 0)
 		return err;
-	if (sc.state != STORE_SCAN_CLEAN && sc.state != STORE_SCAN_SCRUBBED) {
+	/* A verdict of other rules (or of none known) is no verdict: the frame stays out. */
+	if (r == NULL || !scanned_with(&sc, r) ||
+	    (sc.state != STORE_SCAN_CLEAN && sc.state != STORE_SCAN_SCRUBBED)) {
 		free(bj);
 		return 1;
 	}
@@ -1681,6 +2113,7 @@ struct scrub_worker {
 	pthread_cond_t cond;
 	atomic_int stop;
 	char *data_dir;
+	const struct redact *redact;  /* the caller's; outlives the thread */
 	int64_t session;
 	int interval_s;
 	uint64_t scanned;
@@ -1710,7 +2143,8 @@ static void *worker_main(void *arg)
 		if (atomic_load(&w->stop))
 			break;
 		if (s == NULL) {
-			struct scrub_opts o = { .data_dir = w->data_dir, .fill = SCRUB_FILL };
+			struct scrub_opts o = { .data_dir = w->data_dir, .redact = w->redact,
+			                        .fill = SCRUB_FILL };
 
 			if (scrub_open(&o, &s, &cause) != 0) {
 				log_warn("scrub: background scanning is off: %s", cause ? cause : "");
@@ -1718,6 +2152,7 @@ static void *worker_main(void *arg)
 				break;
 			}
 			s->cancel = &w->stop;
+			s->unscanned_only = true;
 		}
 		err = scrub_session(s, w->session, &st, &cause);
 		w->scanned += st.scanned;
@@ -1733,13 +2168,14 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int scrub_worker_start(const char *data_dir, int64_t session, int interval_s,
-                       struct scrub_worker **out, char **cause)
+int scrub_worker_start(const char *data_dir, const struct redact *r, int64_t session,
+                       int interval_s, struct scrub_worker **out, char **cause)
 {
 	struct scrub_worker *w = util_xcalloc(1, sizeof(*w));
 	int err;
 
 	w->data_dir = util_xstrdup(data_dir);
+	w->redact = r;
 	w->session = session;
 	w->interval_s = interval_s > 0 ? interval_s : 60;
 	atomic_init(&w->stop, 0);

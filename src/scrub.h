@@ -2,13 +2,17 @@
  * scrub: keeps personal data and secrets out of exported frames and typed text
  * (docs/REDACTION.md, safeguards 7-10).
  *
- * Pixels: the text of a frame's changed regions is read with OCR (ocr.h), the
+ * Pixels: the text of a frame's changed regions is read with OCR (ocr.h), at
+ * two sizes for the lines that could hold personal data (scrub_read), the
  * text detector (redact.h) runs on the line text, and the boxes of the matched
  * words are filled with a flat colour; a frame with a high-risk finding (card,
  * national id, secret, private key) is dropped. Every frame has a scan state in
  * the store (enum store_scan): `unscanned` until scrub_session has looked at it,
  * then `clean`, `scrubbed` (the filled screen is stored as its own blob) or
- * `dropped`. The only way to the pixels of a frame for an export or an upload is
+ * `dropped`. A scan records the fingerprint of the rules it was made with
+ * (redact_fingerprint); to a scrub with other rules the frame is unscanned, and
+ * is scanned again, so that a rule the organisation adds reaches frames scanned
+ * before it. The only way to the pixels of a frame for an export or an upload is
  * scrub_frame_image, which scans what is unscanned first and never returns the
  * pixels of a dropped frame or the unfilled pixels of a scrubbed one.
  *
@@ -58,32 +62,52 @@ struct scrub_box {
  * most len). map (NULL, or len entries) receives for every output byte the
  * offset of the input byte it came from. The fixes: ',' between two letters or
  * digits becomes '.', '?' between them '7'; a blank read into a dashed number
- * ("583 -98-1034") or between the colons of "::" is removed, and one after
- * "ghp" (and the other GitHub token prefixes) before 30 or more letters and
- * digits becomes '_'; inside a token that is mostly digits O/o/D/Q become 0,
- * l/I/i/|/! 1, S/s 5, B 8, Z/z 2, ? 7; inside a token of hex groups and colons
- * l/I become 1 and O/o 0; the check digits of an IBAN-like token get 0 for O/Q/D.
+ * ("583 -98-1034"), between the colons of "::" or before a colon of an IPv6
+ * or MAC address is removed, one after "ghp" (and the other GitHub token
+ * prefixes) before 30 or more letters and digits becomes '_', and one after
+ * three dotted numbers before a fourth becomes '.' ("97.105.197 54"); inside a
+ * token that is mostly digits O/o/D/Q become 0, l/I/i/|/! 1, S/s 5, B 8, Z/z 2,
+ * ? 7; inside a token of hex groups and colons l/I become 1 and O/o 0; an
+ * IBAN-like token gets the one reading of its look-alikes that passes mod 97.
  * scrub_find scans both the text and this copy.
  */
 size_t scrub_ocr_normalise(const char *in, size_t len, char *out, size_t *map);
 
 /*
  * Finds the findings of one OCR result: joins its lines with '\n', scans the
- * text and its normalised copy, and maps each finding to the union of the
- * boxes of the words it touches on each line, padded by SCRUB_PAD and clipped
- * to img_w x img_h. Appends to *boxes (a malloc'ed array of *n, grown as
- * needed; both may start as NULL/0) and ORs the risks seen into *risk.
+ * text and its normalised copy (the latter also for the shapes small fonts
+ * garble beyond the exact rules: an AWS key id with a misread prefix or a
+ * doubled letter, an IPv6 address with a widened group), and maps each finding
+ * to the union of the boxes of the words it touches on each line, padded by
+ * SCRUB_PAD and clipped to img_w x img_h; one finding seen twice is one box.
+ * Appends to *boxes (a malloc'ed array of *n, grown as needed; both may start
+ * as NULL/0) and ORs the risks seen into *risk.
  * Returns 0 or the errors of redact_scan (then the caller must drop the frame).
  */
 int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t img_w,
                uint32_t img_h, struct scrub_box **boxes, size_t *n, unsigned *risk);
 
+/*
+ * Reads one region of img (NULL: the whole image) and finds what is in it
+ * (scrub_find), twice: at the engine's size, then the lines that could hold
+ * personal data (digits, '@', long tokens) again at 3x; the findings of both
+ * readings are appended to *boxes / *n and their risks ORed into *risk. ocr_ms
+ * (may be NULL) is increased by the OCR time. first (may be NULL) receives the
+ * first reading, which the caller frees with ocr_result_free. Errors: those of
+ * ocr_read (with *cause) and redact_scan; then *risk has REDACT_RISK_HIGH and
+ * *first is empty.
+ */
+int scrub_read(struct ocr *o, const struct redact *r, const struct grab_image *img,
+               const struct grab_rect *region, struct scrub_box **boxes, size_t *n,
+               unsigned *risk, double *ocr_ms, struct ocr_result *first /* OUT */,
+               char **cause);
+
 /* Fills every box of boxes[0..n-1] in img with fill. */
 void scrub_fill(struct grab_image *img, const struct scrub_box *boxes, size_t n, uint32_t fill);
 
 /*
- * The pixel scrubber for one image: OCRs each of regions[0..nreg-1] (NULL/0: the
- * whole image), finds (scrub_find) and fills (scrub_fill) the findings. *boxes
+ * The pixel scrubber for one image: reads each of regions[0..nreg-1] (NULL/0:
+ * the whole image) with scrub_read, then fills (scrub_fill) the findings. *boxes
  * and *n are as in scrub_find (appended to); *risk gets the risks seen, so
  * (*risk & REDACT_RISK_HIGH) means the frame is to be dropped. ocr_ms (may be
  * NULL) is increased by the time spent in OCR. Errors: those of ocr_read and
@@ -159,15 +183,19 @@ void scrub_close(struct scrub *s);
 
 /*
  * Scans every unscanned frame of session, oldest first, and stores each one's
- * state. stats may be NULL. A frame that cannot be read or OCR'd is stored as
- * dropped (reason "error"); only store failures stop the scan (returned, with
- * *cause).
+ * state with the fingerprint of s's rules. A frame scanned with other rules
+ * (another fingerprint, or a scan stored before fingerprints were, which has
+ * none) counts as unscanned and is scanned again; a frame scanned with these
+ * rules is not, except that the decision on typing is made again. stats may be
+ * NULL. A frame that cannot be read or OCR'd is stored as dropped (reason
+ * "error"); only store failures stop the scan (returned, with *cause).
  */
 int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, char **cause);
 
 /*
  * The pixels of frame id of session as they may leave the machine: scans the
- * session first when the frame is unscanned. On success *state is the frame's
+ * session first when the frame is unscanned (or was scanned with other rules
+ * than s's). On success *state is the frame's
  * state; for STORE_SCAN_CLEAN and STORE_SCAN_SCRUBBED *img is the whole screen
  * (BGRX, pixels malloc'ed, the caller frees them), for STORE_SCAN_DROPPED *img
  * is zeroed and the frame must be left out. Errors (-ENOENT no such frame,
@@ -190,29 +218,39 @@ struct store;
  * The verdict on one frame about to leave the machine, for a caller that has
  * put the frame's whole screen together itself from the stored blobs (export.c,
  * export_frame_prepare): reads the scan of frame id from st and returns 1 (drop)
- * when it is dropped or still unscanned, or 0 (keep) after filling its findings
- * in img with fill when it was scrubbed. Negative errno (with *cause) when the
- * scan cannot be read; the frame must then be left out too.
+ * when it is dropped, still unscanned, or scanned with rules other than r (the
+ * rules the caller scanned with; NULL: no scan counts), or 0 (keep) after
+ * filling its findings in img with fill when it was scrubbed. Negative errno
+ * (with *cause) when the scan cannot be read; the frame must then be left out too.
  */
-int scrub_export_frame(struct store *st, int64_t id, struct grab_image *img, uint32_t fill,
-                       char **cause);
+int scrub_export_frame(struct store *st, const struct redact *r, int64_t id,
+                       struct grab_image *img, uint32_t fill, char **cause);
 
 /*
  * The recorder's background scanner: a thread that scans the frames of one
  * session while it is recorded, off the input thread, at the lowest CPU
  * priority (SCHED_IDLE), every interval_s seconds (the first time after one
  * interval), with its own store connection and OCR engine (loaded on the first
- * scan). Exports still scan what it has not reached, and decide again on typing
- * for what it scanned before a typing run was complete.
+ * scan), with the rules it is given (the organisation's, from the policy). It
+ * scans only frames never scanned: a frame an export scanned with other rules
+ * (added with --rules) is that export's to decide, and scanning it back would
+ * make the export drop it. Exports still scan what it has not reached, scan
+ * again what it scanned with other rules than theirs, and decide again on
+ * typing for what it scanned before a typing run was complete.
  */
 struct scrub_worker;
 
 /* How often the recorder's scanner looks for new frames (seconds). */
 #define SCRUB_WORKER_INTERVAL_S 60
 
-/* Starts the thread. data_dir is copied. Errors: -EAGAIN (no thread) with *cause. */
-int scrub_worker_start(const char *data_dir, int64_t session, int interval_s,
-                       struct scrub_worker **out /* OUT */, char **cause);
+/*
+ * Starts the thread. data_dir is copied. r is the rule set to scan with (NULL:
+ * the built-in rules, opened by the thread); it stays the caller's, who must keep
+ * it open until scrub_worker_stop has returned (the thread scans with it until
+ * then). Errors: -EAGAIN (no thread) with *cause.
+ */
+int scrub_worker_start(const char *data_dir, const struct redact *r, int64_t session,
+                       int interval_s, struct scrub_worker **out /* OUT */, char **cause);
 
 /*
  * Stops the thread (within one frame's scan) and frees w. Returns the number of

@@ -191,6 +191,13 @@ static const char *const migrations[] = {
 	"  notice_path TEXT NOT NULL DEFAULT ''"
 	");"
 	"CREATE INDEX consents_user ON consents (user, id);",
+	/*
+	 * 7 -> 8: the rule set a frame was scanned with (docs/REDACTION.md): the
+	 * fingerprint of its redaction rules (redact_fingerprint), so that a scan made
+	 * with other rules is made again. Scans stored before have '', which matches
+	 * no rule set: they count as unscanned and the next export scans them again.
+	 */
+	"ALTER TABLE frames ADD COLUMN scan_rules TEXT NOT NULL DEFAULT '';",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -2006,8 +2013,8 @@ int store_frame_scan_get(struct store *st, int64_t id, struct store_frame_scan *
 
 	if (boxes_json != NULL)
 		*boxes_json = NULL;
-	err = prepare(st, "SELECT scan, scan_reason, scan_boxes, scan_blob FROM frames WHERE id = ?",
-	              &stmt, cause);
+	err = prepare(st, "SELECT scan, scan_reason, scan_boxes, scan_blob, scan_rules FROM frames "
+	              "WHERE id = ?", &stmt, cause);
 	if (err != 0)
 		return err;
 	sqlite3_bind_int64(stmt, 1, id);
@@ -2024,6 +2031,7 @@ int store_frame_scan_get(struct store *st, int64_t id, struct store_frame_scan *
 	out->state = sqlite3_column_int(stmt, 0);
 	column_str(stmt, 1, out->reason, sizeof(out->reason));
 	column_str(stmt, 3, out->blob, sizeof(out->blob));
+	column_str(stmt, 4, out->rules, sizeof(out->rules));
 	if (boxes_json != NULL) {
 		const char *b = (const char *)sqlite3_column_text(stmt, 2);
 
@@ -2043,7 +2051,7 @@ int store_frame_scan_set(struct store *st, int64_t id, const struct store_frame_
 	int rc, err;
 
 	err = prepare(st, "UPDATE frames SET scan = ?, scan_reason = ?, scan_boxes = ?, "
-	              "scan_blob = ? WHERE id = ?", &stmt, cause);
+	              "scan_blob = ?, scan_rules = ? WHERE id = ?", &stmt, cause);
 	if (err != 0)
 		return err;
 	sqlite3_bind_int(stmt, 1, s->state);
@@ -2053,7 +2061,8 @@ int store_frame_scan_set(struct store *st, int64_t id, const struct store_frame_
 		sqlite3_bind_text(stmt, 4, s->blob, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(stmt, 4);
-	sqlite3_bind_int64(stmt, 5, id);
+	sqlite3_bind_text(stmt, 5, s->rules, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 6, id);
 	rc = sqlite3_step(stmt);
 	if (rc != SQLITE_DONE) {
 		err = db_fail(st, cause, rc, "cannot store a frame's scan");

@@ -15,7 +15,7 @@
 #include "event.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /* The database file name inside the data directory. */
 #define STORE_DB_NAME "mimic.db"
@@ -372,10 +372,19 @@ enum store_scan {
 
 #define STORE_SCAN_REASON_MAX 16
 
+/* Longest rule-set fingerprint stored with a scan (REDACT_FINGERPRINT_LEN hex digits). */
+#define STORE_SCAN_RULES_MAX 64
+
 struct store_frame_scan {
 	int state;                          /* enum store_scan */
 	char reason[STORE_SCAN_REASON_MAX]; /* dropped: "pixels", "typed", "base", "error"; "" */
 	char blob[STORE_HEX_LEN + 1];       /* scrubbed: PNG blob of the whole screen; "" */
+	/*
+	 * The fingerprint of the redaction rules the scan was made with
+	 * (redact_fingerprint); "" for unscanned frames and for scans stored before
+	 * schema version 8, which therefore match no rule set (scrub.h).
+	 */
+	char rules[STORE_SCAN_RULES_MAX + 1];
 };
 
 /*

@@ -2,7 +2,9 @@
  * cmd_export: `mimic export`, which writes sessions as a dataset (JSON Lines or
  * WebDataset shards, docs/EXPORT.md), and `mimic stats`, which counts their
  * steps by action, interaction type and application. Both only read the data
- * directory: they work while a recorder writes.
+ * directory: they work while a recorder writes. Export reads the policy as
+ * `mimic record` does, for the organisation's redaction rules and pseudonym key
+ * (docs/POLICY.md, [redaction]).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,7 +16,9 @@
 #include "cli.h"
 #include "config.h"
 #include "export.h"
+#include "log.h"
 #include "paths.h"
+#include "policy.h"
 #include "scrub.h"
 #include "store.h"
 #include "util.h"
@@ -85,7 +89,45 @@ static int parse_size(const char *s, int64_t *out)
 }
 
 enum { OPT_EPISODE_IDLE = 256, OPT_NO_SPLIT_APP, OPT_KEY, OPT_RULES, OPT_IMAGE, OPT_SHARD,
-       OPT_CONFIG };
+       OPT_CONFIG, OPT_POLICY };
+
+/* Most --rules options of one export. */
+#define EXPORT_RULES_ARGS_MAX 16
+
+/*
+ * What the policy says about redaction, applied to the export's options: the
+ * organisation's rules files first, then those given with --rules; the
+ * organisation's pseudonym key, which --key may not replace (its pseudonyms
+ * would no longer match the organisation's other exports). rules must have room
+ * for POLICY_RULES_MAX + n_args paths. Returns 0, or CLI_USAGE after a message.
+ */
+static int apply_policy(const struct policy *pol, const char **rules, const char *const *args,
+                        size_t n_args, struct export_opts *o)
+{
+	const char *const *pr;
+	const char *where = NULL, *key;
+	size_t n = 0, npr;
+
+	pr = policy_redact_rules(pol, &npr);
+	for (size_t i = 0; i < npr; i++)
+		rules[n++] = pr[i];
+	for (size_t i = 0; i < n_args; i++)
+		rules[n++] = args[i];
+	o->redact_rules = rules;
+	o->n_redact_rules = n;
+	key = policy_pseudonym_key(pol, &where);
+	if (key == NULL)
+		return 0;
+	if (o->key_path != NULL) {
+		fprintf(stderr, "mimic: --key cannot be used: the policy sets the organisation's "
+		        "pseudonym key (pseudonym_key = %s, %s); leave --key out\n", key,
+		        where != NULL ? where : "?");
+		return CLI_USAGE;
+	}
+	o->key_path = key;
+	o->key_origin = where;
+	return 0;
+}
 
 /*
  * The thresholds: the exporter's defaults, then the [export] section of the
@@ -151,6 +193,7 @@ int cmd_export(int argc, char **argv)
 		{ "key", required_argument, NULL, OPT_KEY },
 		{ "rules", required_argument, NULL, OPT_RULES },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -158,12 +201,18 @@ int cmd_export(int argc, char **argv)
 	static const char usage[] =
 		"usage: mimic export SESSION|--all --format jsonl|webdataset --out DIR\n"
 		"         [--image png|jpeg|webp] [--shard-size SIZE] [--episode-idle DURATION]\n"
-		"         [--no-split-app] [--key FILE] [--rules FILE] [--config FILE] [--data-dir DIR]\n"
-		"SESSION is a session id, a session name, or `last`. DIR must be new or empty.\n";
+		"         [--no-split-app] [--key FILE] [--rules FILE]... [--config FILE]\n"
+		"         [--policy FILE] [--data-dir DIR]\n"
+		"SESSION is a session id, a session name, or `last`. DIR must be new or empty.\n"
+		"The policy (FILE, else /etc/mimic/policy.conf when it exists) may add redaction\n"
+		"rules and set the pseudonym key ([redaction], docs/POLICY.md).\n";
 	struct export_opts o;
 	struct export_report rep;
 	struct ids ids = { 0 };
-	const char *dir = NULL;
+	struct policy *pol = NULL;
+	const char *dir = NULL, *policy_path = NULL, *rule_args[EXPORT_RULES_ARGS_MAX];
+	const char *rules[POLICY_RULES_MAX + EXPORT_RULES_ARGS_MAX];
+	size_t n_rule_args = 0;
 	char *cause = NULL;
 	int all = 0, ch, rc, have_format = 0;
 
@@ -207,7 +256,14 @@ int cmd_export(int argc, char **argv)
 			break;
 		case OPT_KEY: o.key_path = optarg; break;
 		case OPT_CONFIG: break;
-		case OPT_RULES: o.redact_rules = optarg; break;
+		case OPT_POLICY: policy_path = optarg; break;
+		case OPT_RULES:
+			if (n_rule_args == EXPORT_RULES_ARGS_MAX) {
+				fprintf(stderr, "mimic: at most %d --rules files\n", EXPORT_RULES_ARGS_MAX);
+				return CLI_USAGE;
+			}
+			rule_args[n_rule_args++] = optarg;
+			break;
 		case 'h': fputs(usage, stdout); return CLI_OK;
 		default: fputs(usage, stderr); return CLI_USAGE;
 		}
@@ -215,6 +271,14 @@ int cmd_export(int argc, char **argv)
 	if (optind + (all ? 0 : 1) != argc || o.out_dir == NULL || !have_format) {
 		fputs(usage, stderr);
 		return CLI_USAGE;
+	}
+	/* The same policy `mimic record` reads: the system's (or FILE) and the person's. */
+	if (policy_load(policy_path, &pol, &cause) != 0)
+		return cli_fail(cause);
+	rc = apply_policy(pol, rules, rule_args, n_rule_args, &o);
+	if (rc != 0) {
+		policy_free(pol);
+		return rc;
 	}
 	rc = resolve_sessions(dir, all ? NULL : argv[optind], all, &ids, &cause);
 	if (rc == 0) {
@@ -224,6 +288,7 @@ int cmd_export(int argc, char **argv)
 		rc = export_run(&o, &rep, &cause);
 	}
 	free(ids.v);
+	policy_free(pol);
 	if (rc != 0)
 		return cli_fail(cause);
 	fprintf(stderr, "mimic: exported %llu steps in %llu episodes from %llu sessions to %s "
@@ -307,28 +372,42 @@ int cmd_stats(int argc, char **argv)
 }
 
 /*
- * `mimic-data scan-worker --data-dir DIR --session ID`: the recorder's
- * background OCR scan of stored frames (scan_while_recording, docs/REDACTION.md).
- * Started and stopped by `mimic record`, not by people: it scans until SIGTERM.
+ * `mimic-data scan-worker --data-dir DIR --session ID [--policy FILE]
+ * [--interval SECONDS]`: the recorder's background OCR scan of stored frames
+ * (scan_while_recording, docs/REDACTION.md). Started and stopped by `mimic
+ * record`, not by people: it scans until SIGTERM, every SCRUB_WORKER_INTERVAL_S
+ * seconds unless --interval says otherwise (for tests). It reads the policy as
+ * the recorder and the export do, and scans with the organisation's redaction
+ * rules added to the built-in ones, as the export does, so that the export can
+ * use what it scanned.
  */
 int cmd_scan_worker(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "session", required_argument, NULL, 's' },
+		{ "policy", required_argument, NULL, 'P' },
+		{ "interval", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL;
+	const char *dir = NULL, *policy_path = NULL;
+	const char *const *rules;
 	struct scrub_worker *w = NULL;
-	long long session = -1;
+	struct policy *pol = NULL;
+	struct redact *rd = NULL;
+	long long session = -1, interval = SCRUB_WORKER_INTERVAL_S;
 	char *cause = NULL, *end;
 	sigset_t stop;
-	int ch, sig;
+	size_t n_rules = 0;
+	int ch, sig, rc;
 
 	while ((ch = getopt_long(argc, argv, "d:s:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			dir = optarg;
+			break;
+		case 'P':
+			policy_path = optarg;
 			break;
 		case 's':
 			errno = 0;
@@ -336,22 +415,40 @@ int cmd_scan_worker(int argc, char **argv)
 			if (errno != 0 || *end != '\0' || session <= 0)
 				session = -1;
 			break;
+		case 'i':
+			errno = 0;
+			interval = strtoll(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || interval <= 0 || interval > 86400)
+				interval = -1;
+			break;
 		default:
 			return CLI_USAGE;
 		}
 	}
-	if (dir == NULL || session <= 0 || optind != argc) {
+	if (dir == NULL || session <= 0 || interval <= 0 || optind != argc) {
 		fprintf(stderr, "usage: mimic-data scan-worker --data-dir DIR --session ID "
-		                "(started by `mimic record`)\n");
+		                "[--policy FILE] [--interval SECONDS] (started by `mimic record`)\n");
 		return CLI_USAGE;
 	}
+	/* The same policy the recorder and the export read: FILE or the system's, and the person's. */
+	if (policy_load(policy_path, &pol, &cause) != 0)
+		return cli_fail(cause);
+	rules = policy_redact_rules(pol, &n_rules);
+	rc = redact_open_files(rules, n_rules, &rd, &cause);
+	policy_free(pol);
+	if (rc != 0)
+		return cli_fail(cause);
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_BLOCK, &stop, NULL);
-	if (scrub_worker_start(dir, session, SCRUB_WORKER_INTERVAL_S, &w, &cause) != 0)
+	/* rd is the thread's until scrub_worker_stop has returned. */
+	if (scrub_worker_start(dir, rd, session, (int)interval, &w, &cause) != 0) {
+		redact_close(rd);
 		return cli_fail(cause);
+	}
 	sigwait(&stop, &sig);
 	scrub_worker_stop(w);
+	redact_close(rd);
 	return CLI_OK;
 }

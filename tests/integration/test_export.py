@@ -9,14 +9,24 @@ decodes every image (PNG fully, JPEG and WebP by their headers); and checks what
 a person would look for: the typed text is a `type` action, an e-mail address
 typed is redacted everywhere, the task and its outcome are on the steps, host and
 user are pseudonyms. A second session is torn (recorder killed with SIGKILL, a
-frame file deleted): it still exports, and the skipped frames are reported.
+frame file deleted): it still exports, and the skipped frames are reported. A third
+is exported under policies with a [redaction] section: the organisation's rules
+redact a custom token (employee ids) and its pseudonym key gives the pseudonyms;
+and a rule added after a session's frames were scanned and exported reaches them:
+the next export scans them again (another rule-set fingerprint in the store) and
+the token shown on screen is filled in the exported pixels (OCR-checked).
 """
 
+import hashlib
 import json
 import os
+import pwd
 import re
 import signal
+import socket
+import sqlite3
 import struct
+import subprocess
 import sys
 import tarfile
 import time
@@ -25,6 +35,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 import xenv  # noqa: E402
+from test_redaction import ocr, squeeze  # noqa: E402  (mimic's OCR of image files)
 
 SCHEMA_DIR = os.path.join(xenv.SRCDIR, "docs", "schema")
 
@@ -471,6 +482,265 @@ class TornExportTest(unittest.TestCase):
         finally:
             m.close()
             x.close()
+
+
+def _blake2b_id(key, domain, value):
+    """A pseudonym as pseudo.c makes it: keyed BLAKE2b-64 of DOMAIN NUL VALUE, in hex."""
+    return hashlib.blake2b(domain.encode() + b"\0" + value.encode(), digest_size=8,
+                           key=key).hexdigest()
+
+
+class PolicyExportTest(unittest.TestCase):
+    """The organisation's [redaction] policy (docs/POLICY.md) applied by `mimic export`:
+    its rules are added to the built-in ones, and its pseudonym key is the one used."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.x = xenv.XServer()
+        cls.m = xenv.Mimic(cls.x)
+        tmp = cls.m.tmp
+        cls.rules = os.path.join(tmp, "org.rules")
+        with open(cls.rules, "w") as f:
+            f.write("# The organisation's employee ids.\n"
+                    "employee_id  NATIONAL_ID  high  -  (?<![A-Z0-9])EMP-[0-9]{6}(?![0-9])\n")
+        cls.extra_rules = os.path.join(tmp, "rooms.rules")
+        with open(cls.extra_rules, "w") as f:
+            f.write("room  NATIONAL_ID  low  -  (?<![A-Z0-9])ROOM-[0-9]{4}(?![0-9])\n")
+        cls.keys, cls.policies = {}, {}
+        base = xenv.TEST_POLICY % {"notice": cls.m.notice}
+        for name in ("a", "b"):
+            key = os.urandom(32)
+            path = os.path.join(tmp, "org-%s.key" % name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, key)
+            os.close(fd)
+            cls.keys[name] = (path, key)
+            cls.policies[name] = cls.write_policy(
+                "policy-%s.conf" % name,
+                base + "[redaction]\nrules = %s\npseudonym_key = %s\n" % (cls.rules, path))
+        # The test policy without [redaction]: built-in rules, the data directory's key.
+        cls.policies["plain"] = cls.m.policy
+        wid = cls.x.xterm(name="policyterm", title="policy export test")
+        cls.x.focus(wid)
+        cls.x.xdotool("mousemove", "200", "150")
+        time.sleep(0.3)
+        # Recording reads the same policy: its [redaction] section is accepted there.
+        cls.m.start("--policy", cls.policies["a"])
+        time.sleep(0.5)
+        cls.x.xdotool("click", "1")
+        time.sleep(0.4)
+        cls.x.xdotool("type", "--delay", "60", "staff EMP-123456 in ROOM-4711")
+        time.sleep(1.5)
+        # A click after typing: its pre-action frame, showing the id, is the typing's "post".
+        cls.x.xdotool("click", "1")
+        time.sleep(0.6)
+        cls.m.stop()
+        cls.session = cls.m.sessions()[-1]["id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.close()
+        cls.x.close()
+
+    @classmethod
+    def write_policy(cls, name, text):
+        path = os.path.join(cls.m.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def export(self, policy, *extra, check=True, session=None):
+        out = self.last_out = os.path.join(self.m.tmp, "export-%d" % time.monotonic_ns())
+        r = self.m.run("export", str(session or self.session), "--format", "jsonl", "--out",
+                       out, "--data-dir", self.m.data_dir, "--policy", policy, *extra,
+                       check=check, timeout=240)
+        if not check:
+            return r, None
+        with open(os.path.join(out, "steps.jsonl")) as f:
+            return r, [json.loads(line) for line in f]
+
+    def typed(self, steps):
+        return [s for s in steps if s["kind"] == "type"]
+
+    def test_policy_rules_redact(self):
+        _, steps = self.export(self.policies["a"])
+        blob = json.dumps(steps)
+        self.assertNotIn("EMP-123456", blob)
+        self.assertNotIn("123456", blob)
+        hit = [s for s in self.typed(steps) if "<NATIONAL_ID>" in s["action"]["text"]]
+        self.assertEqual(len(hit), 1, [s["action"]["text"] for s in self.typed(steps)])
+        self.assertEqual(hit[0]["action"]["text"], "staff <NATIONAL_ID> in ROOM-4711")
+        self.assertTrue(hit[0]["redacted"])
+        # A high-risk rule of the organisation drops the screen that shows the id, like a
+        # card number: the frame after typing exists but is not exported (the pre-action
+        # screen, from before the first key, may stay).
+        self.assertIsNotNone(hit[0]["frames"]["post"])
+        self.assertIsNone(hit[0]["images"]["post"])
+        # Under a policy without the rule, the id is left as typed (the rule did it).
+        _, plain = self.export(self.policies["plain"])
+        texts = [s["action"]["text"] for s in self.typed(plain)]
+        self.assertIn("staff EMP-123456 in ROOM-4711", texts)
+        step = [s for s in self.typed(plain) if "EMP-123456" in s["action"]["text"]][0]
+        self.assertFalse(step["redacted"])
+
+    def scans(self, session):
+        """{frame id: (scan, scan_reason, scan_rules)} of session, from the store."""
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.m.data_dir, "mimic.db"),
+                             uri=True)
+        try:
+            return {r[0]: r[1:] for r in db.execute(
+                "SELECT id, scan, scan_reason, scan_rules FROM frames WHERE session = ?",
+                (session,))}
+        finally:
+            db.close()
+
+    def images(self, out, steps):
+        return [os.path.join(out, s["images"][w]) for s in steps for w in ("pre", "post")
+                if s["images"][w] is not None]
+
+    def test_rule_added_later_reaches_scanned_frames(self):
+        # A session of its own: a room number shown on screen (large, as on a desktop, so
+        # that OCR reads it), never typed, so only the frames' scan can find it.
+        term = subprocess.Popen(
+            ["xterm", "-name", "roomterm", "-T", "rooms", "-fa", "DejaVu Sans Mono", "-fs",
+             "14", "-geometry", "40x5+0+400", "-e", "sh", "-c",
+             "echo desk ROOM-4711 today; exec cat"],
+            env=self.x.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wid = xenv.wait_for(lambda: self.x.run(["xdotool", "search", "--onlyvisible",
+                                                    "--classname", "roomterm"],
+                                                   check=False).split(),
+                                what="the room terminal")[-1]
+            self.m.start()
+            self.x.focus(wid)
+            self.x.xdotool("mousemove", "100", "480", "click", "1")
+            time.sleep(0.4)
+            self.x.xdotool("type", "--delay", "60", "hello")
+            self.x.xdotool("key", "Return")
+            time.sleep(1.5)
+            self.x.xdotool("click", "1")
+            time.sleep(0.6)
+            self.m.stop()
+        finally:
+            term.terminate()
+            term.wait(timeout=10)
+        session = self.m.sessions()[-1]["id"]
+        self.assertNotEqual(session, self.session)
+        # Exported once without the rule: every frame scanned with the built-in rules,
+        # and the room is in the exported pixels (the control: this OCR reads it).
+        _, steps = self.export(self.policies["plain"], session=session)
+        before = self.scans(session)
+        self.assertGreater(len(before), 0)
+        self.assertEqual(len({v[2] for v in before.values()}), 1, before)
+        self.assertNotIn(2, [v[0] for v in before.values()], before)
+        images = self.images(self.last_out, steps)
+        self.assertGreater(len(images), 0)
+        self.assertIn("ROOM-4711", squeeze(ocr(images)))
+        # The organisation adds a rule for rooms (low risk: filled, not dropped), and
+        # the next export scans the frames again: another fingerprint, the room filled.
+        base = xenv.TEST_POLICY % {"notice": self.m.notice}
+        pol = self.write_policy("policy-rooms.conf",
+                                base + "[redaction]\nrules = %s\n" % self.extra_rules)
+        _, steps = self.export(pol, session=session)
+        after = self.scans(session)
+        self.assertEqual(after.keys(), before.keys())
+        fps = {v[2] for v in after.values()}
+        self.assertEqual(len(fps), 1, after)
+        self.assertNotIn(next(iter(before.values()))[2], fps)
+        self.assertIn(2, [v[0] for v in after.values()], after)  # scrubbed, none was before
+        images = self.images(self.last_out, steps)
+        self.assertGreater(len(images), 0)
+        text = squeeze(ocr(images))
+        self.assertNotIn("ROOM-4711", text)
+        self.assertNotIn("4711", text)
+        # The same rules again: nothing is scanned again (the scans are the same rows).
+        self.export(pol, session=session)
+        self.assertEqual(self.scans(session), after)
+
+    def test_rules_option_adds_to_policy(self):
+        _, steps = self.export(self.policies["a"], "--rules", self.extra_rules)
+        texts = [s["action"]["text"] for s in self.typed(steps)]
+        self.assertIn("staff <NATIONAL_ID> in <NATIONAL_ID>", texts)
+        self.assertNotIn("ROOM-4711", json.dumps(steps))
+
+    def test_pseudonyms_use_policy_key(self):
+        ids = {}
+        for run, policy in (("a1", "a"), ("a2", "a"), ("b", "b"), ("plain", "plain")):
+            _, steps = self.export(self.policies[policy])
+            self.assertTrue(steps)
+            ids[run] = ({s["host"] for s in steps}, {s["user"] for s in steps})
+            self.assertEqual(len(ids[run][0]), 1)
+            self.assertEqual(len(ids[run][1]), 1)
+        self.assertEqual(ids["a1"], ids["a2"])
+        host_a, user_a = (next(iter(v)) for v in ids["a1"])
+        host_b, user_b = (next(iter(v)) for v in ids["b"])
+        host_p, user_p = (next(iter(v)) for v in ids["plain"])
+        self.assertNotEqual(host_a, host_b)
+        self.assertNotEqual(user_a, user_b)
+        self.assertNotEqual(host_a, host_p)
+        real_host = socket.gethostname()
+        real_user = pwd.getpwuid(os.stat(self.m.data_dir).st_uid).pw_name
+        for h, u in ((host_a, user_a), (host_b, user_b)):
+            self.assertNotIn(real_host, (h, u))
+            self.assertNotIn(real_user, (h, u))
+        # They are the keyed hashes under the organisation's keys, not under another key.
+        self.assertEqual(host_a, _blake2b_id(self.keys["a"][1], "host", real_host))
+        self.assertEqual(user_a, _blake2b_id(self.keys["a"][1], "user", real_user))
+        self.assertEqual(host_b, _blake2b_id(self.keys["b"][1], "host", real_host))
+
+    def test_refusals(self):
+        # The organisation's key wins: --key is refused, not silently ignored.
+        r, _ = self.export(self.policies["a"], "--key", self.keys["b"][0], check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--key cannot be used", r.stderr)
+        self.assertIn("policy-a.conf:8", r.stderr)
+        # A key others may read is refused with the fix and the setting's place.
+        path = self.keys["a"][0]
+        os.chmod(path, 0o644)
+        try:
+            r, _ = self.export(self.policies["a"], check=False)
+        finally:
+            os.chmod(path, 0o600)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("chmod 600 %s" % path, r.stderr)
+        self.assertIn("pseudonym_key, %s:8" % self.policies["a"], r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        base = xenv.TEST_POLICY % {"notice": self.m.notice}
+        # A missing organisation key is not made up: every machine must use the same one.
+        missing = os.path.join(self.m.tmp, "no-such.key")
+        pol = self.write_policy("policy-nokey.conf",
+                                base + "[redaction]\npseudonym_key = %s\n" % missing)
+        r, _ = self.export(pol, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s does not exist" % missing, r.stderr)
+        self.assertFalse(os.path.exists(missing))
+        # A rules file that does not parse is named with its line; so is a bad policy line.
+        bad_rules = os.path.join(self.m.tmp, "bad.rules")
+        with open(bad_rules, "w") as f:
+            f.write("# ids\nbadge  BADGE  high  -  B-[0-9]{5}\n")
+        pol = self.write_policy("policy-badrules.conf",
+                                base + "[redaction]\nrules = %s\n" % bad_rules)
+        r, _ = self.export(pol, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bad.rules:2: unknown type 'BADGE'", r.stderr)
+        pol = self.write_policy("policy-relative.conf", base + "[redaction]\nrules = x.rules\n")
+        r, _ = self.export(pol, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("policy-relative.conf:7: rules: 'x.rules' is not an absolute path",
+                      r.stderr)
+        # The person's own policy file may not set them.
+        udir = os.path.join(self.m.env["XDG_CONFIG_HOME"], "mimic")
+        os.makedirs(udir, exist_ok=True)
+        upath = os.path.join(udir, "policy.conf")
+        with open(upath, "w") as f:
+            f.write("[redaction]\nrules = %s\n" % self.extra_rules)
+        try:
+            r, _ = self.export(self.policies["plain"], check=False)
+        finally:
+            os.unlink(upath)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("mimic/policy.conf:2: [redaction] rules: the personal policy may only "
+                      "add exclusions", r.stderr)
 
 
 if __name__ == "__main__":

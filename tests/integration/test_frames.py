@@ -8,12 +8,17 @@ still shows the dialog, the frame after it no longer does; an idle screen
 produces no frames (and no grabs); a kept rectangle leaves the rest of the
 image flat; a patched frame decodes to the same screen as a full one; and a
 frames directory removed mid-session stops frame storage with a reason in
-`mimic status` while typing is still recorded.
+`mimic status` while typing is still recorded. The background scanner
+(`mimic-data scan-worker`) runs in its own process, also under a policy that adds
+redaction rules, and applies them: an employee id shown on screen drops the
+frames in the store, with the fingerprint of the policy's rule set, which an
+export with other rules scans again.
 """
 
 import json
 import os
 import shutil
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -418,9 +423,112 @@ class FramesTest(unittest.TestCase):
             ppid = int(f.read().rsplit(")", 1)[1].split()[1])
         self.assertEqual(ppid, self.m.rec.pid)
         self.assertNotIn("libtesseract", maps(self.m.rec.pid))
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+        # It reads the recorder's policy.
+        self.assertEqual(argv[argv.index(b"--policy") + 1], self.m.policy.encode())
         self.assertEqual(self.m.stop(), 0)
         self.assertEqual(scanners(), [])
         self.assertTrue(self.m.sessions()[-1]["config"]["frames"]["scan_while_recording"])
+
+        # A policy that adds redaction rules: the scanner runs under it too, with them
+        # (test_background_scan_applies_the_policy_rules).
+        pol = self.rules_policy()
+        self.m.start("--config", self.config("scan_while_recording = true\n"), "--policy", pol)
+        xenv.wait_for(lambda: len(scanners()) == 1, what="the scanner under a policy with rules")
+        with open("/proc/%d/cmdline" % scanners()[0], "rb") as f:
+            argv = f.read().split(b"\0")
+        self.assertEqual(argv[argv.index(b"--policy") + 1], pol.encode())
+        self.assertEqual(self.m.stop(), 0)
+        self.assertEqual(scanners(), [])
+        # Rules it cannot read stop it with the reason (the export would refuse them too).
+        os.unlink(os.path.join(self.tmp, "org.rules"))
+        r = subprocess.run([self.data_exe(), "scan-worker", "--data-dir", self.m.data_dir,
+                            "--session", "1", "--policy", pol], env=self.m.env,
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("org.rules", r.stderr)
+
+    def rules_policy(self):
+        """The test policy with [redaction] rules for employee ids (EMP-123456), high risk."""
+        rules = os.path.join(self.tmp, "org.rules")
+        with open(rules, "w") as f:
+            f.write("employee_id  NATIONAL_ID  high  -  (?<![A-Z0-9])EMP-[0-9]{6}(?![0-9])\n")
+        with open(self.m.policy) as f:
+            base = f.read()
+        pol = os.path.join(self.tmp, "policy-rules.conf")
+        with open(pol, "w") as f:
+            f.write(base + "[redaction]\nrules = %s\n" % rules)
+        return pol
+
+    def data_exe(self):
+        return os.path.join(os.path.dirname(xenv.MIMIC), "mimic-data")
+
+    def scans(self, session):
+        """(id, scan, scan_reason, scan_rules) of every frame of session, from the store."""
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.m.data_dir, "mimic.db"),
+                             uri=True)
+        try:
+            return db.execute("SELECT id, scan, scan_reason, scan_rules FROM frames "
+                              "WHERE session = ? ORDER BY id", (session,)).fetchall()
+        finally:
+            db.close()
+
+    def test_background_scan_applies_the_policy_rules(self):
+        # An employee id shown on screen, never typed: only OCR of the frames finds it.
+        term = subprocess.Popen(
+            ["xterm", "-name", "idterm", "-T", "ids", "-fa", "DejaVu Sans Mono", "-fs", "14",
+             "-geometry", "40x4+0+420", "-e", "sh", "-c", "echo staff EMP-123456; exec cat"],
+            env=self.x.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wid = xenv.wait_for(lambda: self.x.run(["xdotool", "search", "--onlyvisible",
+                                                    "--classname", "idterm"],
+                                                   check=False).split(),
+                                what="the id terminal")[-1]
+            pol = self.rules_policy()
+            self.m.start("--config", self.config("scan_while_recording = true\n"),
+                         "--policy", pol)
+            self.x.focus(wid)
+            self.x.xdotool("mousemove", "100", "460", "click", "1")
+            self.wait_quiet("the frames of the click")
+            self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        finally:
+            term.terminate()
+            term.wait(timeout=10)
+        session = self.m.sessions()[-1]["id"]
+        rows = self.scans(session)
+        self.assertGreater(len(rows), 0)
+        # The recorder's scanner looks once a minute; the same command, every second here.
+        worker = subprocess.Popen([self.data_exe(), "scan-worker", "--data-dir",
+                                   self.m.data_dir, "--session", str(session), "--policy", pol,
+                                   "--interval", "1"], env=self.m.env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            xenv.wait_for(lambda: all(r[1] != 0 for r in self.scans(session)), timeout=240,
+                          interval=0.5, what="the background scan")
+        finally:
+            worker.terminate()
+            _out, err = worker.communicate(timeout=30)
+        self.assertEqual(worker.returncode, 0, err)
+        rows = self.scans(session)
+        # Every frame carries the fingerprint of one rule set, the policy's: 64 hex digits.
+        rules = {r[3] for r in rows}
+        self.assertEqual(len(rules), 1, rows)
+        fp = rules.pop()
+        self.assertRegex(fp, "^[0-9a-f]{64}$")
+        # The organisation's rule found the id in the pixels: those frames are dropped.
+        dropped = [r for r in rows if (r[1], r[2]) == (3, "pixels")]
+        self.assertGreater(len(dropped), 0, rows)
+        # The control: an export with the built-in rules only scans them again (another
+        # fingerprint), and nothing else on screen drops them.
+        out = os.path.join(self.tmp, "export-plain")
+        self.m.run("export", str(session), "--format", "jsonl", "--out", out, "--data-dir",
+                   self.m.data_dir, "--policy", self.m.policy, data_dir=False, timeout=240)
+        again = dict((r[0], r) for r in self.scans(session))
+        for r in dropped:
+            self.assertNotEqual(again[r[0]][3], fp)
+            self.assertRegex(again[r[0]][3], "^[0-9a-f]{64}$")
+            self.assertNotEqual(again[r[0]][1:3], (3, "pixels"), again[r[0]])
 
     def test_bad_settings_file_is_refused(self):
         self.m.consent = False  # consent would create the database this test looks for

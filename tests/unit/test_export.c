@@ -264,6 +264,33 @@ static void test_pseudo(void **state)
 	assert_non_null(strstr(cause, "chmod 600"));
 	free(cause);
 	cause = NULL;
+	/* Read-only for its owner (an organisation's key) is fine. */
+	assert_int_equal(chmod(path, 0400), 0);
+	assert_int_equal(pseudo_open(path, 0, &d, &cause), 0);
+	pseudo_id(d, "host", "x", h2);
+	assert_string_equal(h1, h2);
+	pseudo_free(d);
+	d = NULL;
+	/*
+	 * The organisation's key (PSEUDO_OWNED) owned by a user other than root and
+	 * the one exporting: refused with the fix. A data directory's key may be
+	 * another user's (root exporting for them).
+	 */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, (gid_t)-1), 0);
+		assert_int_equal(pseudo_open(path, PSEUDO_OWNED, &d, &cause), -EPERM);
+		assert_non_null(strstr(cause, "belongs to another user (uid 65534)"));
+		assert_non_null(strstr(cause, "chown 0 "));
+		free(cause);
+		cause = NULL;
+		assert_int_equal(pseudo_open(path, 0, &d, &cause), 0);
+		pseudo_free(d);
+		d = NULL;
+		assert_int_equal(chown(path, 0, (gid_t)-1), 0);
+	}
+	assert_int_equal(pseudo_open(path, PSEUDO_OWNED, &d, &cause), 0);
+	pseudo_free(d);
+	d = NULL;
 	/* The wrong size: refused. */
 	unlink(path);
 	f = fopen(path, "w");

@@ -253,6 +253,73 @@ static void test_controls(void **state)
 	bad("[controls]\nidle_pause = soon\n", 0, "t.conf:2: ", "idle_pause");
 }
 
+static void test_redaction(void **state)
+{
+	struct policy *p = ok("[allow]\napp = XTerm\n[redaction]\n"
+	                      "rules = /etc/mimic/hr.rules\n"
+	                      "; the finance department's ids\n"
+	                      "rules = /etc/mimic/finance.rules\n"
+	                      "pseudonym_key = /etc/mimic/pseudonym.key\n");
+	const char *const *rules;
+	const char *where = "unset";
+	size_t n = 99;
+	char *s;
+
+	rules = policy_redact_rules(p, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(rules[0], "/etc/mimic/hr.rules");
+	assert_string_equal(rules[1], "/etc/mimic/finance.rules");
+	assert_string_equal(policy_pseudonym_key(p, &where), "/etc/mimic/pseudonym.key");
+	assert_string_equal(where, "t.conf:7");
+	assert_string_equal(policy_pseudonym_key(p, NULL), "/etc/mimic/pseudonym.key");
+	s = policy_to_json(p);
+	assert_non_null(strstr(s, "\"redaction\":{\"rules\":[\"/etc/mimic/hr.rules\","
+	                          "\"/etc/mimic/finance.rules\"],"
+	                          "\"pseudonym_key\":\"/etc/mimic/pseudonym.key\"}"));
+	free(s);
+	policy_free(p);
+
+	/* Without a [redaction] section: no added rules, the data directory's own key. */
+	p = policy_new();
+	n = 99;
+	where = "unset";
+	(void)policy_redact_rules(p, &n);
+	assert_int_equal(n, 0);
+	assert_null(policy_pseudonym_key(p, &where));
+	assert_null(where);
+	s = policy_to_json(p);
+	assert_non_null(strstr(s, "\"redaction\":{\"rules\":[],\"pseudonym_key\":null}"));
+	free(s);
+	policy_free(p);
+
+	bad("[redaction]\nrules = hr.rules\n", 0, "t.conf:2: ", "rules: 'hr.rules' is not an "
+	    "absolute path");
+	bad("[redaction]\nrules =\n", 0, "t.conf:2: ", "not an absolute path");
+	bad("[redaction]\nrules = /a.rules\n\nrules = /a.rules\n", 0, "t.conf:4: ", "listed twice");
+	bad("[redaction]\npseudonym_key = key\n", 0, "t.conf:2: ", "pseudonym_key: 'key' is not "
+	    "an absolute path");
+	bad("[redaction]\npseudonym_key = /a\npseudonym_key = /b\n", 0, "t.conf:3: ",
+	    "already set on line 2");
+	bad("[redaction]\nrule = /a.rules\n", 0, "t.conf:2: ", "unknown key 'rule' in [redaction]");
+	bad("[redaction]\nkey = /a\n", 0, "t.conf:2: ", "unknown key 'key'");
+	{
+		/* At most POLICY_RULES_MAX files; the one past it is refused on its line. */
+		char text[2048];
+		size_t len = (size_t)snprintf(text, sizeof(text), "[redaction]\n");
+
+		for (int i = 0; i <= POLICY_RULES_MAX; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "rules = /r%d\n",
+			                        i);
+		assert_true(len < sizeof(text));
+		bad(text, 0, "t.conf:18: ", "more than 16 files");
+	}
+
+	/* Only the organisation decides: the person's file may set neither. */
+	bad("[redaction]\nrules = /home/ann/mine.rules\n", 1, "t.conf:2: ", "only add exclusions");
+	bad("[redaction]\npseudonym_key = /home/ann/key\n", 1, "t.conf:2: ",
+	    "only add exclusions");
+}
+
 static void test_malformed(void **state)
 {
 	bad("app = xterm\n", 0, "t.conf:1: ", "outside a section");
@@ -401,6 +468,7 @@ int main(void)
 		cmocka_unit_test(test_capture),
 		cmocka_unit_test(test_consent_notice),
 		cmocka_unit_test(test_controls),
+		cmocka_unit_test(test_redaction),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_user_file),
 		cmocka_unit_test(test_load_files),

@@ -666,6 +666,165 @@ test_rules_file_nul_byte(void **state)
 	free(cause);
 }
 
+static void
+test_rules_files_several(void **state)
+{
+	struct redact *r = (struct redact *)1;
+	char *cause = NULL, a[PATH_MAX + 64], b[PATH_MAX + 64];
+	const char *paths[2] = {a, b};
+
+	(void)state;
+	snprintf(a, sizeof a, "%s", write_rules("ok.rules",
+	    "employee_id NATIONAL_ID high - (?<![A-Z0-9])EMP-[0-9]{6}(?![0-9])\n"));
+	snprintf(b, sizeof b, "%s", write_rules("bad.rules",
+	    "# a second file\nroom PHONE low - (?<![0-9])x[0-9]{4}(?![0-9])\n"));
+	assert_int_equal(redact_open_files(paths, 2, &r, &cause), 0);
+	assert_int_equal(redact_rule_count(r), redact_rule_count(defaults) + 2);
+	assert_int_equal(redact_builtin_count(r), redact_builtin_count(defaults));
+	assert_string_equal(redact_rule_name(r, redact_builtin_count(r)), "employee_id");
+	assert_string_equal(redact_rule_name(r, redact_builtin_count(r) + 1), "room");
+	assert_null(redact_rule_name(r, redact_rule_count(r)));
+	assert_redacts_with(r, "EMP-123456 x1234 4111111111111111", "<NATIONAL_ID> <PHONE> <CARD>");
+	redact_close(r);
+
+	/* No files: the built-in rules only, like redact_open(NULL). */
+	r = NULL;
+	assert_int_equal(redact_open_files(NULL, 0, &r, &cause), 0);
+	assert_int_equal(redact_rule_count(r), redact_rule_count(defaults));
+	redact_close(r);
+
+	/* A name may be defined once across all files; the error names the second one. */
+	r = (struct redact *)1;
+	snprintf(b, sizeof b, "%s", write_rules("bad.rules",
+	    "\n\nemployee_id NATIONAL_ID high - EMP[0-9]{8}\n"));
+	assert_int_equal(redact_open_files(paths, 2, &r, &cause), -EINVAL);
+	assert_ptr_equal(r, (struct redact *)1);
+	assert_non_null(strstr(cause, "bad.rules:3: rule 'employee_id' is already defined"));
+	free(cause);
+}
+
+/* The fingerprint of a rule set opened from the rules texts a and b (NULL: none). */
+static void
+fingerprint_of(const char *a, const char *b, char out[REDACT_FINGERPRINT_LEN + 1])
+{
+	static const char *const names[2] = {"fp-a.rules", "fp-b.rules"};
+	const char *texts[2] = {a, b}, *paths[2];
+	char p[2][PATH_MAX + 64], *cause = NULL;
+	struct redact *r = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (texts[i] == NULL)
+			continue;
+		snprintf(p[n], sizeof p[n], "%s", write_rules(names[n], texts[i]));
+		paths[n] = p[n];
+		n++;
+	}
+	assert_int_equal(redact_open_files(paths, n, &r, &cause), 0);
+	assert_int_equal(strlen(redact_fingerprint(r)), REDACT_FINGERPRINT_LEN);
+	assert_int_equal(strspn(redact_fingerprint(r), "0123456789abcdef"), REDACT_FINGERPRINT_LEN);
+	snprintf(out, REDACT_FINGERPRINT_LEN + 1, "%s", redact_fingerprint(r));
+	redact_close(r);
+}
+
+/*
+ * The fingerprint of a rule set (a frame's scan records it, scrub.h): the same for
+ * the same rules in the same order, whatever the comments and spacing; different
+ * for an added rule, a changed field, or another order.
+ */
+static void
+test_rules_fingerprint(void **state)
+{
+	static const char emp[] = "employee_id NATIONAL_ID high - (?<![A-Z0-9])EMP-[0-9]{6}\n";
+	static const char room[] = "room PHONE low - (?<![0-9])x[0-9]{4}(?![0-9])\n";
+	char base[REDACT_FINGERPRINT_LEN + 1], again[REDACT_FINGERPRINT_LEN + 1];
+	char a[REDACT_FINGERPRINT_LEN + 1], fp[REDACT_FINGERPRINT_LEN + 1];
+	char ab[REDACT_FINGERPRINT_LEN + 1], ba[REDACT_FINGERPRINT_LEN + 1];
+
+	(void)state;
+	fingerprint_of(NULL, NULL, base);
+	assert_string_equal(base, redact_fingerprint(defaults));
+	fingerprint_of(NULL, NULL, again);
+	assert_string_equal(base, again);
+	/* An empty file or one of comments adds no rule. */
+	fingerprint_of("# nothing yet\n\n", NULL, fp);
+	assert_string_equal(fp, base);
+
+	fingerprint_of(emp, NULL, a);
+	assert_string_not_equal(a, base);
+	fingerprint_of("# the organisation's ids\n\t employee_id   NATIONAL_ID\thigh  -  "
+	    "(?<![A-Z0-9])EMP-[0-9]{6}  \r\n", NULL, fp);
+	assert_string_equal(fp, a);
+	/* The type's spelling is not the rule; its value is. */
+	fingerprint_of("employee_id national_id high - (?<![A-Z0-9])EMP-[0-9]{6}\n", NULL, fp);
+	assert_string_equal(fp, a);
+	fingerprint_of("employee_id NATIONAL_ID low - (?<![A-Z0-9])EMP-[0-9]{6}\n", NULL, fp);
+	assert_string_not_equal(fp, a);
+	fingerprint_of("employee_id NATIONAL_ID high - (?<![A-Z0-9])EMP-[0-9]{7}\n", NULL, fp);
+	assert_string_not_equal(fp, a);
+	fingerprint_of("employee_id SECRET high - (?<![A-Z0-9])EMP-[0-9]{6}\n", NULL, fp);
+	assert_string_not_equal(fp, a);
+	fingerprint_of("employee_ids NATIONAL_ID high - (?<![A-Z0-9])EMP-[0-9]{6}\n", NULL, fp);
+	assert_string_not_equal(fp, a);
+	/* So does the check. */
+	fingerprint_of("employee_id NATIONAL_ID high luhn (?<![A-Z0-9])EMP-[0-9]{6}\n", NULL, fp);
+	assert_string_not_equal(fp, a);
+
+	/* Two files, or one file with both rules: the order of the rules counts. */
+	fingerprint_of(emp, room, ab);
+	fingerprint_of(room, emp, ba);
+	assert_string_not_equal(ab, ba);
+	assert_string_not_equal(ab, a);
+	{
+		char both[sizeof emp + sizeof room];
+
+		snprintf(both, sizeof both, "%s%s", emp, room);
+		fingerprint_of(both, NULL, fp);
+		assert_string_equal(fp, ab);
+	}
+}
+
+/*
+ * The built-in rules are data/redact.rules, embedded at build time: the detector
+ * has exactly the rules of the file in the source tree, in its order, so that a
+ * stale or truncated copy cannot go unnoticed.
+ */
+static void
+test_builtin_rules_are_the_file(void **state)
+{
+	const char *src = getenv("MIMIC_SRCDIR");
+	char path[PATH_MAX], line[4096];
+	size_t n = 0;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/data/redact.rules", src != NULL ? src : ".");
+	f = fopen(path, "r");
+	if (f == NULL)
+		fail_msg("cannot open %s (MIMIC_SRCDIR is the source tree)", path);
+	while (fgets(line, sizeof line, f) != NULL) {
+		char name[64];
+		const char *p = line, *embedded;
+
+		assert_non_null(strchr(line, '\n'));
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#' || *p == '\n' || *p == '\r' || *p == '\0')
+			continue;
+		assert_int_equal(sscanf(p, "%63s", name), 1);
+		embedded = redact_rule_name(defaults, n);
+		if (embedded == NULL || strcmp(embedded, name) != 0)
+			fail_msg("rule %zu of %s is '%s', the embedded one '%s'", n, path, name,
+			    embedded != NULL ? embedded : "(none)");
+		n++;
+	}
+	fclose(f);
+	assert_int_equal(n, redact_rule_count(defaults));
+	assert_int_equal(n, redact_builtin_count(defaults));
+	/* The detectors docs/REDACTION.md lists are all there. */
+	assert_true(n >= 30);
+}
+
 static int
 cleanup_tmpdir(void **state)
 {
@@ -709,6 +868,9 @@ main(void)
 		cmocka_unit_test(test_rules_file_extends),
 		cmocka_unit_test(test_rules_file_errors),
 		cmocka_unit_test(test_rules_file_nul_byte),
+		cmocka_unit_test(test_rules_files_several),
+		cmocka_unit_test(test_rules_fingerprint),
+		cmocka_unit_test(test_builtin_rules_are_the_file),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, cleanup_tmpdir);

@@ -3,7 +3,8 @@
  * bitmap font is read back, the box of the word holding personal data is filled
  * and nothing else changes; high-risk text marks the frame for dropping; typed
  * text is joined across the pieces of a run; and in a data directory the scan
- * states, the inheritance of findings by patches and the verdicts an export gets.
+ * states, the inheritance of findings by patches and the verdicts an export gets,
+ * and that a scan counts only for the rules it was made with.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -317,9 +318,144 @@ static void test_normalise(void **state)
 	                "GB07 QVPT 1982 8414, GB90BOBT22470981961689 ES2672551786641772408563");
 	check_normalise("mail erinmuller86Gexample.com, GitHub Gexample.com",
 	                "mail erinmuller86@example.com, GitHub Gexample.com");
+	/* 6x13: a blank before the "::" or a colon of an IPv6 address; the last dot of an IPv4 one. */
+	check_normalise("to 2001:db8:e8f ::1721 and 2001:db8:3d4f :a:fc, 97,105,197 54 ok",
+	                "to 2001:db8:e8f::1721 and 2001:db8:3d4f:a:fc, 97.105.197.54 ok");
+	check_normalise("1,234 567 and 1.2.3 4567 and 10:30 :45", "1.234 567 and 1.2.3 4567 and 10:30 :45");
+	check_normalise("ssn 123-007-3910, 790-008-8855 but not 415-555-2671 or 123-0077-3910",
+	                "ssn 123-07-3910, 790-08-8855 but not 415-555-2671 or 123-0077-3910");
+	check_normalise("mac d3:9f :73:2c:eb:e4 and b0:87:19:9e:07 :ea",
+	                "mac d3:9f:73:2c:eb:e4 and b0:87:19:9e:07:ea");
+	/* An IBAN with one look-alike in its account part: the reading that passes mod 97. */
+	check_normalise("> NL37BOMD6669575574 and NL75 QS0G 4848 7347 12",
+	                "> NL37BQMD6669575574 and NL75 QSOG 4848 7347 12");
+	check_normalise("NL37BOMD6669575575", "NL37BOMD6669575575");
 	/* Words and prose stay as they are. */
 	check_normalise("ghp is short, so: is it? yes - 3 -x", "ghp is short, so: is it? yes - 3 -x");
 	check_normalise("BEST OF 1024 THE END. Go to 3. Then", "BEST OF 1024 THE END. Go to 3. Then");
+}
+
+/*
+ * "mac bd:bf:44:c2:30:a2 ok" as xterm draws it in the X server's 6x13 "fixed"
+ * font (taken from a screenshot under Xvfb). Tesseract alone reads its colons
+ * as '3' ("bd3bf3443c2"); the check of their shape in ocr.c makes them colons
+ * again, so that the MAC address is found.
+ */
+static void test_ocr_colons_of_a_bitmap_font(void **state)
+{
+	static const char *const art[] = {
+		".........................#.........#.......#.......##...........#.....#...............###........#####...#................###..............#....",
+		".........................#.........#.......#......#..#..........#.....#..............#...#...........#..#.#..............#...#.............#....",
+		".........................#.........#...#...#......#......#.....##....##....#.........#...#...#......#..#...#...#.........#...#.............#....",
+		".##.#...###...###........####...####..###..####...#.....###...#.#...#.#...###...###......#..###....#...#...#..###...###......#........###..#..#.",
+		".#.#.#.....#.#...#.......#...#.#...#...#...#...#.####....#....#.#...#.#....#...#...#....#....#....###..#...#...#.......#....#........#...#.#.#..",
+		".#.#.#..####.#...........#...#.#...#.......#...#..#..........#..#..#..#........#.......#.............#.#...#........####...#.........#...#.##...",
+		".#.#.#.#...#.#...........#...#.#...#.......#...#..#..........#####.#####.......#......#..............#.#...#.......#...#..#..........#...#.#.#..",
+		".#.#.#.#..##.#...#.......#...#.#...#...#...#...#..#......#......#.....#....#...#...#.#.......#...#...#..#.#....#...#..##.#...........#...#.#..#.",
+		".#...#..##.#..###........####...####..###..####...#.....###.....#.....#...###...###..#####..###...###....#....###...##.#.#####........###..#...#",
+		".......................................#.................#.................#.................#.................#................................",
+	};
+	uint32_t w = 180, h = 40;
+	struct grab_image img = { malloc((size_t)w * h * 4), w, h, (size_t)w * 4 };
+	struct ocr_result res;
+	struct scrub_box *boxes = NULL;
+	size_t n = 0;
+	unsigned risk = 0;
+	char *cause = NULL;
+
+	(void)state;
+	memset(img.pixels, 0xff, img.stride * h);
+	for (size_t y = 0; y < sizeof(art) / sizeof(art[0]); y++)
+		for (size_t x = 0; art[y][x] != '\0'; x++)
+			if (art[y][x] == '#')
+				memset(img.pixels + (15 + y) * img.stride + (10 + x) * 4, 0, 3);
+	assert_int_equal(ocr_read(oc, &img, NULL, &res, &cause), 0);
+	assert_int_equal(res.n_lines, 1);
+	assert_non_null(strstr(res.lines[0].text, "bd:bf:44:"));
+	assert_int_equal(scrub_find(rd, &res, w, h, &boxes, &n, &risk), 0);
+	assert_true(n >= 1);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(boxes[i].type, REDACT_MAC);
+	/* The box covers the address and leaves "mac" alone. */
+	assert_true(inside(boxes, n, 10 + 40, 22));
+	assert_false(inside(boxes, n, 10 + 5, 22));
+	free(boxes);
+	ocr_result_free(&res);
+	free(img.pixels);
+}
+
+/* A line of OCR text as one word per blank-separated token, boxes 10 pixels a character. */
+static struct ocr_result one_line(char *text, struct ocr_word *words, size_t max)
+{
+	struct ocr_line *line = calloc(1, sizeof(*line));
+	size_t nw = 0;
+
+	line->text = text;
+	line->len = strlen(text);
+	for (size_t i = 0; i < line->len;) {
+		size_t st = i;
+
+		while (i < line->len && text[i] != ' ')
+			i++;
+		assert_true(nw < max);
+		words[nw] = (struct ocr_word){ { 10 + 10 * (int32_t)st, 5, 10 * (uint32_t)(i - st), 12 },
+		                               90, st, i, 0 };
+		nw++;
+		while (i < line->len && text[i] == ' ')
+			i++;
+	}
+	line->box = (struct grab_rect){ 10, 5, 10 * (uint32_t)line->len, 12 };
+	line->n_words = nw;
+	return (struct ocr_result){ words, nw, line, 1, 0 };
+}
+
+/*
+ * The shapes OCR garbles in small fonts: an AWS key id and an IPv6 address; not
+ * times, C++ names or pieces of a hash.
+ */
+static void test_find_lenient_shapes(void **state)
+{
+	static const struct {
+		const char *text;
+		int type;              /* -1: nothing */
+	} cases[] = {
+		{ "key AKTAEBTCOFO4WSTRERFUW ok", REDACT_SECRET },
+		{ "from AKIAVBTD2UQIYLXUIIE66 at noon", REDACT_SECRET },
+		{ "to 2001:db8:da39:bb1::7cede today", REDACT_IP },
+		{ "value: 2001:db8:43c5:e5053 sb0a4", REDACT_IP },
+		{ "at 12:30:45:10 and 10:20:30:40:50", -1 },
+		{ "std::vector::push_back and a::b::c", -1 },
+		{ "AKTA is short, AKIAFOOBARBAZQUUXCORGE has too few digits", -1 },
+		/* A SHA-1 in mixed case that a reading split in two is still no secret. */
+		{ "build cOaed9c59d6b023F736b96a 0692Fd360bb7b738e done", -1 },
+		{ "build ab1031d0fFE4belf40a097cS7EbFABchS?d2caf82 done in 80 ms", -1 },
+		/* ... while a key with some hex in it is one. */
+		{ "key 9fQ2xLm7Tb4cA1eD8kPz3vRw ok", REDACT_SECRET },
+	};
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char text[128];
+		struct ocr_word words[16];
+		struct ocr_result res;
+		struct scrub_box *boxes = NULL;
+		size_t n = 0;
+		unsigned risk = 0;
+
+		snprintf(text, sizeof(text), "%s", cases[c].text);
+		res = one_line(text, words, 16);
+		assert_int_equal(scrub_find(rd, &res, 1000, 30, &boxes, &n, &risk), 0);
+		if (cases[c].type < 0) {
+			if (n != 0)
+				fail_msg("'%s': %zu findings, type %d", cases[c].text, n, boxes[0].type);
+		} else {
+			if (n == 0)
+				fail_msg("'%s': nothing found", cases[c].text);
+			assert_int_equal(boxes[0].type, cases[c].type);
+		}
+		free(boxes);
+		free(res.lines);
+	}
 }
 
 /* scrub_find maps a finding spanning several words to one box over them. */
@@ -463,6 +599,50 @@ static void put_frame(struct blob *b, struct encode *e, const struct grab_image 
 	fr->bytes = (int64_t)len;
 }
 
+/*
+ * Opens a store in dir with one session of a w x h screen, the frames blob
+ * directory (its path in *fdir, malloc'ed) and an encoder, and prepares fr[0..n)
+ * as "settle" frames 1..n, one second apart, of the whole screen.
+ */
+static void open_session(const char *dir, uint32_t w, uint32_t h, struct store_frame *fr, int n,
+                         struct store **st, int64_t *sid, char **fdir, struct blob **b,
+                         struct encode **e)
+{
+	struct store_session s = { 0 };
+	char *cause = NULL;
+
+	assert_int_equal(store_open(dir, 0, st, &cause), 0);
+	strcpy(s.host, "h");
+	s.screen_w = w;
+	s.screen_h = h;
+	assert_int_equal(store_session_begin(*st, &s, sid, &cause), 0);
+	*fdir = malloc(strlen(dir) + 16);
+	sprintf(*fdir, "%s/frames", dir);
+	assert_int_equal(blob_open(*fdir, "webp", BLOB_CREATE, b, &cause), 0);
+	assert_int_equal(encode_new(e, &cause), 0);
+	memset(fr, 0, (size_t)n * sizeof(*fr));
+	for (int i = 0; i < n; i++) {
+		fr[i].id = i + 1;
+		fr[i].t_ns = (i + 1) * 1000000000LL;
+		strcpy(fr[i].trigger, "settle");
+		fr[i].width = w;
+		fr[i].height = h;
+		fr[i].cursor_x = fr[i].cursor_y = -1;
+	}
+}
+
+/* Stores rows [y, y + h) of screen as a patch frame fr over frame base_id. */
+static void put_patch(struct blob *b, struct encode *e, const struct grab_image *screen, uint32_t y,
+                      uint32_t h, struct store_frame *fr, int64_t base_id)
+{
+	struct grab_image p = { screen->pixels + y * screen->stride, screen->width, h, screen->stride };
+
+	put_frame(b, e, &p, fr);
+	fr->base_id = base_id;
+	fr->n_patch = 1;
+	fr->patch[0] = (struct store_rect){ 0, (int32_t)y, (int32_t)screen->width, (int32_t)h };
+}
+
 static void test_session_states(void **state)
 {
 	static const char *const l1[] = { "mail alice.smith@example.com now", "", "" };
@@ -471,7 +651,6 @@ static void test_session_states(void **state)
 	static const char *const l4[] = { "nothing to see here today" };
 	char tmpl[] = "/tmp/mimic-scrub-XXXXXX", *dir, *fdir, *cause = NULL;
 	struct store *st;
-	struct store_session s = { 0 };
 	struct blob *b;
 	struct encode *e;
 	struct store_frame fr[5];
@@ -486,45 +665,14 @@ static void test_session_states(void **state)
 	(void)state;
 	dir = mkdtemp(tmpl);
 	assert_non_null(dir);
-	assert_int_equal(store_open(dir, 0, &st, &cause), 0);
-	strcpy(s.host, "h");
-	s.screen_w = 600;
-	s.screen_h = 130;
-	assert_int_equal(store_session_begin(st, &s, &sid, &cause), 0);
-	fdir = malloc(strlen(dir) + 16);
-	sprintf(fdir, "%s/frames", dir);
-	assert_int_equal(blob_open(fdir, "webp", BLOB_CREATE, &b, &cause), 0);
-	assert_int_equal(encode_new(&e, &cause), 0);
-	memset(fr, 0, sizeof(fr));
-	for (int i = 0; i < 5; i++) {
-		fr[i].id = i + 1;
-		fr[i].t_ns = (i + 1) * 1000000000LL;
-		strcpy(fr[i].trigger, "settle");
-		fr[i].width = 600;
-		fr[i].height = 130;
-		fr[i].cursor_x = fr[i].cursor_y = -1;
-	}
+	open_session(dir, 600, 130, fr, 5, &st, &sid, &fdir, &b, &e);
 	/* 1: a key frame with an email. */
 	put_frame(b, e, &i1, &fr[0]);
 	/* 2: a patch over 1 adding the card line (rows 40..79, stacked at the left). */
-	{
-		struct grab_image p = { i2.pixels + 40 * i2.stride, 600, 40, i2.stride };
-
-		put_frame(b, e, &p, &fr[1]);
-		fr[1].base_id = 1;
-		fr[1].n_patch = 1;
-		fr[1].patch[0] = (struct store_rect){ 0, 40, 600, 40 };
-	}
+	put_patch(b, e, &i2, 40, 40, &fr[1], 1);
 	/* 3: a patch over 2 changing only the empty bottom rows: the card is still shown. */
 	i3 = i2;
-	{
-		struct grab_image p = { i3.pixels + 100 * i3.stride, 600, 20, i3.stride };
-
-		put_frame(b, e, &p, &fr[2]);
-		fr[2].base_id = 2;
-		fr[2].n_patch = 1;
-		fr[2].patch[0] = (struct store_rect){ 0, 100, 600, 20 };
-	}
+	put_patch(b, e, &i3, 100, 20, &fr[2], 2);
 	/* 4: a key frame with nothing in it. */
 	put_frame(b, e, &i4, &fr[3]);
 	assert_int_equal(store_write_all(st, sid, NULL, 0, NULL, 0, fr, 4, &cause), 0);
@@ -533,7 +681,7 @@ static void test_session_states(void **state)
 
 	assert_int_equal(scrub_open(&so, &sc, &cause), 0);
 	/* Unscanned frames are never handed to an export. */
-	assert_int_equal(scrub_export_frame(st, 1, &i1, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rd, 1, &i1, 0, &cause), 1);
 	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 4);
 	assert_int_equal(stats.scrubbed, 1);
@@ -579,22 +727,22 @@ static void test_session_states(void **state)
 
 		copy.pixels = malloc(i1.stride * i1.height);
 		memcpy(copy.pixels, i1.pixels, i1.stride * i1.height);
-		assert_int_equal(scrub_export_frame(st, 1, &copy, 0xffffff, &cause), 0);
+		assert_int_equal(scrub_export_frame(st, rd, 1, &copy, 0xffffff, &cause), 0);
 		assert_true(memcmp(copy.pixels, i1.pixels, i1.stride * i1.height) != 0);
 		assert_int_equal(ink(&copy, 10, 2, 50, 24), ink(&i1, 10, 2, 50, 24));
 		free(copy.pixels);
 	}
-	assert_int_equal(scrub_export_frame(st, 2, &i2, 0, &cause), 1);
-	assert_int_equal(scrub_export_frame(st, 4, &i4, 0, &cause), 0);
+	assert_int_equal(scrub_export_frame(st, rd, 2, &i2, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rd, 4, &i4, 0, &cause), 0);
 	/* A frame stored after the scan is unscanned again: dropped until scanned. */
 	fr[4].id = 5;
 	put_frame(b, e, &i4, &fr[4]);
 	assert_int_equal(store_write_all(st, sid, NULL, 0, NULL, 0, &fr[4], 1, &cause), 0);
-	assert_int_equal(scrub_export_frame(st, 5, &i4, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rd, 5, &i4, 0, &cause), 1);
 	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 1);
 	assert_int_equal(stats.reused, 1); /* the same pixels as frame 4 */
-	assert_int_equal(scrub_export_frame(st, 5, &i4, 0, &cause), 0);
+	assert_int_equal(scrub_export_frame(st, rd, 5, &i4, 0, &cause), 0);
 
 	/*
 	 * The export's one frame function applies the same verdicts, and refuses a
@@ -602,7 +750,8 @@ static void test_session_states(void **state)
 	 * any frame of a step whose texts held high-risk data.
 	 */
 	{
-		struct export_frame_info info = { .session = sid, .frame_id = 2, .st = st };
+		struct export_frame_info info = { .session = sid, .frame_id = 2, .st = st,
+		                                  .redact = rd };
 
 		assert_int_equal(export_frame_prepare(&i2, &info, &cause), EXPORT_FRAME_DROP);
 		info.frame_id = 4;
@@ -721,7 +870,7 @@ static void test_session_typed(void **state)
 		struct scrub_worker *w = NULL;
 		int waited = 0;
 
-		assert_int_equal(scrub_worker_start(dir, sid, 1, &w, &cause), 0);
+		assert_int_equal(scrub_worker_start(dir, rd, sid, 1, &w, &cause), 0);
 		do {
 			usleep(100000);
 			assert_int_equal(store_frame_scan_get(st, 5, &scan, NULL, &cause), 0);
@@ -758,6 +907,178 @@ static void test_session_typed(void **state)
 	free(fdir);
 }
 
+/* The fingerprint a frame's scan holds, and its state. */
+static int scan_of(struct store *st, int64_t id, char rules[STORE_SCAN_RULES_MAX + 1])
+{
+	struct store_frame_scan sc;
+	char *cause = NULL;
+
+	assert_int_equal(store_frame_scan_get(st, id, &sc, NULL, &cause), 0);
+	snprintf(rules, STORE_SCAN_RULES_MAX + 1, "%s", sc.rules);
+	return sc.state;
+}
+
+/*
+ * A frame's scan is tied to the rules it was made with: scanned with the built-in
+ * rules (A), a frame showing an employee id is clean; to A plus the organisation's
+ * rule for those ids (B) it is unscanned, no export gets a verdict for it, and B's
+ * scan makes it again and drops it. Scanning again with the same rules reuses
+ * every scan; the background scanner leaves scans made with other rules alone;
+ * a scan stored before fingerprints (none) counts as unscanned.
+ */
+static void test_session_rules_change(void **state)
+{
+	static const char *const l1[] = { "staff EMP-123456 here", "" };
+	static const char *const l2[] = { "nothing to see here today" };
+	char tmpl[] = "/tmp/mimic-scrub-XXXXXX", *dir, *fdir, *cause = NULL;
+	char rules_path[64], fp[STORE_SCAN_RULES_MAX + 1];
+	const char *paths[1] = { rules_path };
+	struct store *st;
+	struct blob *b;
+	struct encode *e;
+	struct store_frame fr[4];
+	struct grab_image i1 = render(400, 90, l1, 2), i2 = render(400, 90, l2, 1);
+	struct grab_image out;
+	struct redact *rb = NULL;
+	struct scrub *sa, *sb;
+	struct scrub_stats stats;
+	struct store_frame_scan scan;
+	int64_t sid;
+	int verdict;
+	FILE *f;
+
+	(void)state;
+	dir = mkdtemp(tmpl);
+	assert_non_null(dir);
+	snprintf(rules_path, sizeof(rules_path), "%s/org.rules", dir);
+	f = fopen(rules_path, "w");
+	assert_non_null(f);
+	fputs("employee_id NATIONAL_ID high - (?<![A-Z0-9])EMP-[0-9]{6}(?![0-9])\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(redact_open_files(paths, 1, &rb, &cause), 0);
+	assert_string_not_equal(redact_fingerprint(rb), redact_fingerprint(rd));
+
+	open_session(dir, 400, 90, fr, 4, &st, &sid, &fdir, &b, &e);
+	/* 1: the id on screen; 2: a patch over 1 below it (the id still shown); 3: nothing. */
+	put_frame(b, e, &i1, &fr[0]);
+	put_patch(b, e, &i1, 60, 20, &fr[1], 1);
+	put_frame(b, e, &i2, &fr[2]);
+	assert_int_equal(store_write_all(st, sid, NULL, 0, NULL, 0, fr, 3, &cause), 0);
+
+	/* Rule set A: the built-in rules know no employee ids. */
+	{
+		struct scrub_opts so = { .data_dir = dir, .redact = rd, .fill = 0 };
+
+		assert_int_equal(scrub_open(&so, &sa, &cause), 0);
+	}
+	assert_int_equal(scrub_session(sa, sid, &stats, &cause), 0);
+	assert_int_equal(stats.scanned, 3);
+	for (int64_t id = 1; id <= 3; id++) {
+		assert_int_equal(scan_of(st, id, fp), STORE_SCAN_CLEAN);
+		assert_string_equal(fp, redact_fingerprint(rd));
+	}
+	/* The same rules again: every scan is reused, nothing is read. */
+	assert_int_equal(scrub_session(sa, sid, &stats, &cause), 0);
+	assert_int_equal(stats.scanned, 0);
+	assert_int_equal(stats.regions, 0);
+	assert_int_equal(scrub_export_frame(st, rd, 1, &i1, 0, &cause), 0);
+	/* To rule set B the frames are unscanned: no verdict, so the export drops them. */
+	assert_int_equal(scrub_export_frame(st, rb, 1, &i1, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, NULL, 3, &i2, 0, &cause), 1);
+	{
+		struct export_frame_info info = { .session = sid, .frame_id = 3, .st = st,
+		                                  .redact = rb };
+
+		assert_int_equal(export_frame_prepare(&i2, &info, &cause), EXPORT_FRAME_DROP);
+		info.redact = rd;
+		assert_int_equal(export_frame_prepare(&i2, &info, &cause), EXPORT_FRAME_KEEP);
+	}
+
+	/* Rule set B scans them again: the id drops its frame and the patch over it. */
+	{
+		struct scrub_opts so = { .data_dir = dir, .redact = rb, .fill = 0 };
+
+		assert_int_equal(scrub_open(&so, &sb, &cause), 0);
+	}
+	assert_int_equal(scrub_session(sb, sid, &stats, &cause), 0);
+	assert_int_equal(stats.scanned, 3);
+	assert_int_equal(stats.dropped, 2);
+	assert_int_equal(stats.clean, 1);
+	assert_int_equal(scan_of(st, 1, fp), STORE_SCAN_DROPPED);
+	assert_string_equal(fp, redact_fingerprint(rb));
+	assert_int_equal(store_frame_scan_get(st, 1, &scan, NULL, &cause), 0);
+	assert_string_equal(scan.reason, "pixels");
+	assert_int_equal(scan_of(st, 2, fp), STORE_SCAN_DROPPED);
+	assert_int_equal(scan_of(st, 3, fp), STORE_SCAN_CLEAN);
+	assert_string_equal(fp, redact_fingerprint(rb));
+	assert_int_equal(scrub_export_frame(st, rb, 1, &i1, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, &cause), 0);
+	assert_int_equal(scrub_export_frame(st, rd, 3, &i2, 0, &cause), 1);
+	assert_int_equal(scrub_session(sb, sid, &stats, &cause), 0);
+	assert_int_equal(stats.scanned, 0);
+
+	/* The background scanner (rule set A) scans a new frame and leaves B's scans alone. */
+	fr[3].id = 4;
+	put_frame(b, e, &i2, &fr[3]);
+	assert_int_equal(store_write_all(st, sid, NULL, 0, NULL, 0, &fr[3], 1, &cause), 0);
+	{
+		struct scrub_worker *w = NULL;
+		int waited = 0;
+
+		assert_int_equal(scrub_worker_start(dir, rd, sid, 1, &w, &cause), 0);
+		while (scan_of(st, 4, fp) == STORE_SCAN_UNSCANNED && ++waited < 300)
+			usleep(100000);
+		assert_int_equal(scrub_worker_stop(w), 1);
+	}
+	assert_int_equal(scan_of(st, 4, fp), STORE_SCAN_CLEAN);
+	assert_string_equal(fp, redact_fingerprint(rd));
+	for (int64_t id = 1; id <= 3; id++) {
+		scan_of(st, id, fp);
+		assert_string_equal(fp, redact_fingerprint(rb));
+	}
+
+	/* The pixels for rule set A: frame 1 is scanned again with A, and is clean to A. */
+	assert_int_equal(scrub_frame_image(sa, sid, 1, &out, &verdict, &cause), 0);
+	assert_int_equal(verdict, STORE_SCAN_CLEAN);
+	assert_memory_equal(out.pixels, i1.pixels, i1.stride * i1.height);
+	free(out.pixels);
+	assert_int_equal(scan_of(st, 1, fp), STORE_SCAN_CLEAN);
+	assert_string_equal(fp, redact_fingerprint(rd));
+	/* ... and for B again: dropped. */
+	assert_int_equal(scrub_frame_image(sb, sid, 1, &out, &verdict, &cause), 0);
+	assert_int_equal(verdict, STORE_SCAN_DROPPED);
+	assert_null(out.pixels);
+
+	/* A scan stored before fingerprints (none) is no scan for any rules. */
+	assert_int_equal(store_frame_scan_get(st, 3, &scan, NULL, &cause), 0);
+	scan.state = STORE_SCAN_CLEAN;
+	scan.rules[0] = '\0';
+	assert_int_equal(store_frame_scan_set(st, 3, &scan, "[]", &cause), 0);
+	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rd, 3, &i2, 0, &cause), 1);
+	assert_int_equal(scrub_session(sb, sid, &stats, &cause), 0);
+	assert_int_equal(scan_of(st, 3, fp), STORE_SCAN_CLEAN);
+	assert_string_equal(fp, redact_fingerprint(rb));
+	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, &cause), 0);
+
+	scrub_close(sa);
+	scrub_close(sb);
+	redact_close(rb);
+	encode_free(e);
+	blob_close(b);
+	store_close(st);
+	free(i1.pixels);
+	free(i2.pixels);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	free(fdir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -768,10 +1089,13 @@ int main(void)
 		cmocka_unit_test(test_scrub_clean_image_unchanged),
 		cmocka_unit_test(test_normalise),
 		cmocka_unit_test(test_find_maps_spans_to_words),
+		cmocka_unit_test(test_ocr_colons_of_a_bitmap_font),
+		cmocka_unit_test(test_find_lenient_shapes),
 		cmocka_unit_test(test_find_misread_hash),
 		cmocka_unit_test(test_typed_joins_pieces),
 		cmocka_unit_test(test_session_states),
 		cmocka_unit_test(test_session_typed),
+		cmocka_unit_test(test_session_rules_change),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,8 +1,9 @@
 /*
  * Unit tests of store: creating and reopening a database, migrations, refusing
  * newer, corrupt and foreign files and unwritable directories, sessions, devices,
- * a round trip of every field of events, contexts and frames, and the upgrade of
- * a version 1 database to version 2.
+ * a round trip of every field of events, contexts and frames, the upgrade of
+ * a version 1 database to version 2, and the rule-set fingerprint of a frame's
+ * scan (none for a scan stored by version 7).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -988,6 +989,59 @@ static void test_frames_round_trip(void **state)
 	store_close(st);
 }
 
+/*
+ * A frame's scan keeps the fingerprint of the rules it was made with; a scan
+ * stored by schema version 7, before fingerprints, reads back with none ("").
+ */
+static void test_frame_scan_rules(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct store_frame fr;
+	struct store_frame_scan sc, got;
+	char *cause = NULL, *boxes = NULL;
+	int64_t sid = begin_session(st, "scans", 1, 1);
+
+	fill_frame(&fr, 10, 0, "pre");
+	assert_int_equal(store_write_all(st, sid, NULL, 0, NULL, 0, &fr, 1, &cause), 0);
+	assert_int_equal(store_frame_scan_get(st, 10, &got, NULL, &cause), 0);
+	assert_int_equal(got.state, STORE_SCAN_UNSCANNED);
+	assert_string_equal(got.rules, "");
+
+	memset(&sc, 0, sizeof(sc));
+	sc.state = STORE_SCAN_CLEAN;
+	memset(sc.rules, 'a', STORE_SCAN_RULES_MAX);
+	assert_int_equal(store_frame_scan_set(st, 10, &sc, "[[1,2,3,4,1]]", &cause), 0);
+	assert_int_equal(store_frame_scan_get(st, 10, &got, &boxes, &cause), 0);
+	assert_int_equal(got.state, STORE_SCAN_CLEAN);
+	assert_memory_equal(got.rules, sc.rules, STORE_SCAN_RULES_MAX + 1);
+	assert_string_equal(boxes, "[[1,2,3,4,1]]");
+	free(boxes);
+	/* A scan made again with other rules replaces the fingerprint. */
+	sc.state = STORE_SCAN_DROPPED;
+	strcpy(sc.reason, "pixels");
+	memset(sc.rules, 'b', STORE_SCAN_RULES_MAX);
+	assert_int_equal(store_frame_scan_set(st, 10, &sc, NULL, &cause), 0);
+	assert_int_equal(store_frame_scan_get(st, 10, &got, NULL, &cause), 0);
+	assert_int_equal(got.state, STORE_SCAN_DROPPED);
+	assert_string_equal(got.reason, "pixels");
+	assert_memory_equal(got.rules, sc.rules, STORE_SCAN_RULES_MAX + 1);
+	store_close(st);
+
+	/* The same frame as schema version 7 left it: scanned clean, no fingerprint. */
+	raw_exec(f->db, "ALTER TABLE frames DROP COLUMN scan_rules;"
+	                "UPDATE frames SET scan = 1, scan_reason = '' WHERE id = 10;"
+	                "PRAGMA user_version = 7;");
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_schema_version_found(st), 7);
+	assert_int_equal(store_frame_scan_get(st, 10, &got, NULL, &cause), 0);
+	assert_int_equal(got.state, STORE_SCAN_CLEAN);
+	assert_string_equal(got.rules, "");
+	store_close(st);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM frames WHERE scan_rules = ''"), 1);
+}
+
 static int collect_element(const struct store_element *el, void *arg)
 {
 	struct store_element *out = arg;
@@ -1095,6 +1149,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly_refuses_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frame_scan_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_elements_round_trip, setup, teardown),
 	};
 
