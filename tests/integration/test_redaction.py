@@ -14,7 +14,9 @@ receiving the dataset would see:
   store and no step of the card has an image;
 - OCR (the same ocr module, through the ocr_image helper) of every exported image
   finds none of the values, while the same OCR does read the e-mail address in
-  the unredacted frame written by `mimic frame`: the check can fail.
+  the unredacted frame written by `mimic frame`: the check can fail;
+- an export cannot be made to trust a scan state forged in the store (every
+  frame marked clean by hand): it scans them again and leaks nothing.
 """
 
 import json
@@ -204,6 +206,26 @@ class RedactionTest(unittest.TestCase):
         t_mail = keys[typed.index(EMAIL) + len(EMAIL) - 1]["t_ns"]
         between = [r for r in rows if t_mail < r[1] < t0]
         self.assertIn(2, [r[2] for r in between], rows)
+
+    def test_forged_scan_state_is_not_trusted(self):
+        # An export trusts only scans made with its own rules: frames marked clean
+        # in the store by hand (no scrubbed image, no fingerprint of the rules that
+        # scanned them) are read again, and nothing of the three values leaves.
+        self.export("jsonl")  # every frame has been scanned once
+        db = sqlite3.connect(os.path.join(self.m.data_dir, "mimic.db"))
+        n = db.execute("UPDATE frames SET scan = 1, scan_reason = '', scan_boxes = '[]', "
+                       "scan_blob = NULL, scan_rules = '' WHERE session = ?",
+                       (int(self.session),)).rowcount
+        db.commit()
+        db.close()
+        self.assertGreater(n, 3)
+        out = os.path.join(self.m.tmp, "export-forged")
+        self.m.run("export", self.session, "--format", "jsonl", "--out", out,
+                   "--data-dir", self.m.data_dir, timeout=600)
+        self.assert_no_secret_bytes(out)
+        images = list(self.files(os.path.join(out, "images")))
+        self.assertGreater(len(images), 0)
+        self.assert_ocr_clean(images)
 
     def test_ocr_reads_the_unredacted_frame(self):
         # The control: the same OCR reads the address in the stored, unredacted frame.
