@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -1318,19 +1319,39 @@ struct scrub {
 	bool unscanned_only;
 };
 
-_Static_assert(STORE_SCAN_RULES_MAX == REDACT_FINGERPRINT_LEN,
-               "a frame's scan holds the fingerprint of its rules");
+_Static_assert(STORE_SCAN_RULES_MAX == SCRUB_SCAN_KEY_LEN,
+               "a frame's scan holds the key of how it was made");
+
+void scrub_scan_key(const struct redact *r, char out[SCRUB_SCAN_KEY_LEN + 1])
+{
+	unsigned char h[SCRUB_SCAN_KEY_LEN / 2];
+	char head[32];
+	crypto_generichash_state st;
+	const char *fp = redact_fingerprint(r);
+
+	snprintf(head, sizeof(head), "mimic scan v%d\n", SCRUB_READING_VERSION);
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)head, strlen(head));
+	crypto_generichash_update(&st, (const unsigned char *)fp, strlen(fp));
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2hex(out, SCRUB_SCAN_KEY_LEN + 1, h, sizeof(h));
+}
 
 /*
- * True when sc is a scan made with the rules r: a state other than unscanned, and
- * the fingerprint of r. A scan made with other rules (the organisation added one
- * since, an export added its own, or a scan stored before fingerprints were, which
- * has none) counts as unscanned, so that no frame leaves on the verdict of rules
- * other than the export's.
+ * True when sc is a scan made with the rules r by this scrubber: a state other
+ * than unscanned, and the scan key of r (scrub_scan_key). A scan made with other
+ * rules (the organisation added one since, an export added its own), by an older
+ * reading, or stored before scans had keys, counts as unscanned, so that no frame
+ * leaves on the verdict of rules or a reading other than the export's.
  */
 static bool scanned_with(const struct store_frame_scan *sc, const struct redact *r)
 {
-	return sc->state != STORE_SCAN_UNSCANNED && strcmp(sc->rules, redact_fingerprint(r)) == 0;
+	char key[SCRUB_SCAN_KEY_LEN + 1];
+
+	if (sc->state == STORE_SCAN_UNSCANNED)
+		return false;
+	scrub_scan_key(r, key);
+	return strcmp(sc->rules, key) == 0;
 }
 
 /* A time window (and event ids) in which frames are dropped for typed text. */
@@ -1900,7 +1921,7 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 	if (nbox > SCRUB_MAX_BOXES)
 		nbox = SCRUB_MAX_BOXES;
 	json = boxes_json(boxes, nbox);
-	snprintf(scan.rules, sizeof(scan.rules), "%s", redact_fingerprint(s->redact));
+	scrub_scan_key(s->redact, scan.rules);
 	err = store_frame_scan_set(s->st, fr->id, &scan, json, cause);
 	free(json);
 	free(why);

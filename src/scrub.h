@@ -9,10 +9,11 @@
  * national id, secret, private key) is dropped. Every frame has a scan state in
  * the store (enum store_scan): `unscanned` until scrub_session has looked at it,
  * then `clean`, `scrubbed` (the filled screen is stored as its own blob) or
- * `dropped`. A scan records the fingerprint of the rules it was made with
- * (redact_fingerprint); to a scrub with other rules the frame is unscanned, and
- * is scanned again, so that a rule the organisation adds reaches frames scanned
- * before it. The only way to the pixels of a frame for an export or an upload is
+ * `dropped`. A scan records the key of how it was made (scrub_scan_key: the
+ * fingerprint of the rules and the version of the scrubber's reading); to a
+ * scrub with another key the frame is unscanned, and is scanned again, so that
+ * a rule the organisation adds, or a better reading in a newer mimic, reaches
+ * frames scanned before it. The only way to the pixels of a frame for an export or an upload is
  * scrub_frame_image, which scans what is unscanned first and never returns the
  * pixels of a dropped frame or the unfilled pixels of a scrubbed one.
  *
@@ -48,6 +49,23 @@
 
 /* How long after the last key of a high-risk typing run frames are still dropped. */
 #define SCRUB_TYPED_AFTER_NS (2500LL * 1000000LL)
+
+/*
+ * The version of how frames are read and searched (OCR preparation, the second
+ * reading, the normalisation of OCR text): raised with every change that can
+ * find more, so that frames scanned by an older mimic are scanned again.
+ */
+#define SCRUB_READING_VERSION 2
+
+/* Length of a scan key in hex digits (store.h's STORE_SCAN_RULES_MAX). */
+#define SCRUB_SCAN_KEY_LEN 64
+
+/*
+ * The key a frame's scan records: BLAKE2b-256, in lower-case hex, over
+ * SCRUB_READING_VERSION and the fingerprint of the rules r (redact_fingerprint).
+ * out receives SCRUB_SCAN_KEY_LEN digits and a NUL.
+ */
+void scrub_scan_key(const struct redact *r, char out[SCRUB_SCAN_KEY_LEN + 1]);
 
 /* One finding in pixels: the box that is (or is to be) filled. */
 struct scrub_box {
