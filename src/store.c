@@ -291,6 +291,21 @@ static int exec(struct store *st, const char *sql, const char *what, char **caus
 }
 
 /*
+ * The end of a statement's run: 0 when rc, its last step, is SQLITE_DONE, else
+ * db_fail of what. Loops over rows end with it once sqlite3_step stops giving rows.
+ */
+static int done_or_fail(struct store *st, int rc, const char *what, char **cause)
+{
+	return rc == SQLITE_DONE ? 0 : db_fail(st, cause, rc, what);
+}
+
+/* Runs a statement that returns no rows (INSERT, UPDATE): its one step must end it. */
+static int step_done(struct store *st, sqlite3_stmt *stmt, const char *what, char **cause)
+{
+	return done_or_fail(st, sqlite3_step(stmt), what, cause);
+}
+
+/*
  * Binds a fixed-size string field without reading past its array, even when the
  * producer forgot the terminating NUL.
  */
@@ -593,7 +608,7 @@ int store_session_begin(struct store *st, const struct store_session *s, int64_t
                         char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	err = prepare(st, "INSERT INTO sessions (name, host, start_wall_ns, start_mono_ns, "
 	              "screen_w, screen_h, keymap, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -608,15 +623,9 @@ int store_session_begin(struct store *st, const struct store_session *s, int64_t
 	sqlite3_bind_int(stmt, 6, s->screen_h);
 	bind_str(stmt, 7, s->keymap, sizeof(s->keymap));
 	bind_str(stmt, 8, s->version, sizeof(s->version));
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot create a session");
-		goto fail;
-	}
-	*id = sqlite3_last_insert_rowid(st->db);
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
+	err = step_done(st, stmt, "cannot create a session", cause);
+	if (err == 0)
+		*id = sqlite3_last_insert_rowid(st->db);
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -625,7 +634,7 @@ int store_session_set_info(struct store *st, int64_t id, const char *config_json
                            const char *monitors_json, char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	err = prepare(st, "UPDATE sessions SET config = coalesce(?, config), "
 	              "monitors = coalesce(?, monitors) WHERE id = ?", &stmt, cause);
@@ -636,18 +645,9 @@ int store_session_set_info(struct store *st, int64_t id, const char *config_json
 	if (monitors_json != NULL)
 		sqlite3_bind_text(stmt, 2, monitors_json, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, id);
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot store the session's settings");
-		goto fail;
-	}
-	if (sqlite3_changes(st->db) == 0) {
+	err = step_done(st, stmt, "cannot store the session's settings", cause);
+	if (err == 0 && sqlite3_changes(st->db) == 0)
 		err = util_fail(cause, -ENOENT, "no session %lld in %s", (long long)id, st->path);
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -693,7 +693,7 @@ int store_session_end(struct store *st, int64_t id, int64_t end_wall_ns, const c
                       char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	err = prepare(st, "UPDATE sessions SET end_wall_ns = ?, end_reason = ? WHERE id = ?",
 	              &stmt, cause);
@@ -702,18 +702,9 @@ int store_session_end(struct store *st, int64_t id, int64_t end_wall_ns, const c
 	sqlite3_bind_int64(stmt, 1, end_wall_ns);
 	bind_str(stmt, 2, reason != NULL ? reason : "", 64);
 	sqlite3_bind_int64(stmt, 3, id);
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot close the session");
-		goto fail;
-	}
-	if (sqlite3_changes(st->db) == 0) {
+	err = step_done(st, stmt, "cannot close the session", cause);
+	if (err == 0 && sqlite3_changes(st->db) == 0)
 		err = util_fail(cause, -ENOENT, "no session %lld in %s", (long long)id, st->path);
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -721,7 +712,7 @@ fail:
 int store_recover(struct store *st, int *n, char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	if (n != NULL)
 		*n = 0;
@@ -736,18 +727,11 @@ int store_recover(struct store *st, int *n, char **cause)
 	              &stmt, cause);
 	if (err != 0)
 		return err;
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot close interrupted sessions");
-		goto fail;
-	}
-	if (n != NULL)
+	err = step_done(st, stmt, "cannot close interrupted sessions", cause);
+	if (err == 0 && n != NULL)
 		*n = sqlite3_changes(st->db);
-	if (sqlite3_changes(st->db) > 0)
+	if (err == 0 && sqlite3_changes(st->db) > 0)
 		log_info("store: closed %d interrupted session(s)", sqlite3_changes(st->db));
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -756,7 +740,7 @@ int store_device_put(struct store *st, int64_t session, int32_t device_id, const
                      int synthetic, char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	err = prepare(st, "INSERT OR REPLACE INTO devices (session, id, name, synthetic) "
 	              "VALUES (?, ?, ?, ?)", &stmt, cause);
@@ -766,14 +750,7 @@ int store_device_put(struct store *st, int64_t session, int32_t device_id, const
 	sqlite3_bind_int(stmt, 2, device_id);
 	bind_str(stmt, 3, name, sizeof(((struct store_device *)0)->name));
 	sqlite3_bind_int(stmt, 4, synthetic != 0);
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot store an input device");
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
+	err = step_done(st, stmt, "cannot store an input device", cause);
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -1313,15 +1290,10 @@ int store_sessions_foreach(struct store *st,
 		read_session(stmt, &s);
 		err = fn(&s, arg);
 		if (err != 0)
-			goto fail;
+			goto out;
 	}
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot list sessions");
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
+	err = done_or_fail(st, rc, "cannot list sessions", cause);
+out:
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -1378,13 +1350,7 @@ int store_session_counts(struct store *st, int64_t session, int64_t counts[EVENT
 		if (kind >= 0 && kind < EVENT_KIND_MAX_)
 			counts[kind] = sqlite3_column_int64(stmt, 1);
 	}
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot count events");
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
+	err = done_or_fail(st, rc, "cannot count events", cause);
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -1409,15 +1375,10 @@ int store_devices_foreach(struct store *st, int64_t session,
 		d.synthetic = sqlite3_column_int(stmt, 2) != 0;
 		err = fn(&d, arg);
 		if (err != 0)
-			goto fail;
+			goto out;
 	}
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot list input devices");
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
+	err = done_or_fail(st, rc, "cannot list input devices", cause);
+out:
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -1467,7 +1428,7 @@ int store_events_foreach(struct store *st, int64_t session,
 			err = event_unseal(st, session, &ev, sqlite3_column_blob(stmt, 25),
 			                   (size_t)sqlite3_column_bytes(stmt, 25), cause);
 			if (err != 0)
-				goto fail;
+				goto out;
 		}
 		if (has_ctx) {
 			memset(ctx, 0, sizeof(*ctx));
@@ -1487,21 +1448,15 @@ int store_events_foreach(struct store *st, int64_t session,
 				err = context_unseal(st, session, ctx, sqlite3_column_blob(stmt, 26),
 				                     (size_t)sqlite3_column_bytes(stmt, 26), cause);
 				if (err != 0)
-					goto fail;
+					goto out;
 			}
 		}
 		err = fn(id, &ev, has_ctx ? ctx : NULL, arg);
 		if (err != 0)
-			goto fail;
+			goto out;
 	}
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot read events");
-		goto fail;
-	}
-	free(ctx);
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
+	err = done_or_fail(st, rc, "cannot read events", cause);
+out:
 	free(ctx);
 	sqlite3_finalize(stmt);
 	return err;
@@ -1552,15 +1507,10 @@ int store_frames_foreach(struct store *st, int64_t session,
 		read_frame(stmt, &f);
 		err = fn(&f, arg);
 		if (err != 0)
-			goto fail;
+			goto out;
 	}
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot read frames");
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
+	err = done_or_fail(st, rc, "cannot read frames", cause);
+out:
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -1686,7 +1636,7 @@ int store_tasks_foreach(struct store *st, int64_t session,
 		if (err != 0)
 			goto out;
 	}
-	err = rc == SQLITE_DONE ? 0 : db_fail(st, cause, rc, "cannot read task markers");
+	err = done_or_fail(st, rc, "cannot read task markers", cause);
 out:
 	free(t);
 	sqlite3_finalize(stmt);
@@ -1909,17 +1859,13 @@ int store_elements_foreach(struct store *st, int64_t session,
 		read_element(stmt, el);
 		err = element_unseal(st, session, stmt, el, cause);
 		if (err != 0)
-			goto fail;
+			goto out;
 		err = fn(el, arg);
 		if (err != 0)
-			goto fail;
+			goto out;
 	}
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot read UI elements");
-		goto fail;
-	}
-	err = 0;
-fail:
+	err = done_or_fail(st, rc, "cannot read UI elements", cause);
+out:
 	free(el);
 	sqlite3_finalize(stmt);
 	return err;
@@ -1954,7 +1900,7 @@ int store_element_get(struct store *st, int64_t session, int64_t event_id,
 int store_consent_add(struct store *st, const struct store_consent *c, char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	err = prepare(st, "INSERT INTO consents (t_wall_ns, user, action, notice_sha256, "
 	              "notice_path) VALUES (?, ?, ?, ?, ?)", &stmt, cause);
@@ -1968,8 +1914,7 @@ int store_consent_add(struct store *st, const struct store_consent *c, char **ca
 	                  (int)strnlen(c->notice_sha256, sizeof(c->notice_sha256)), SQLITE_TRANSIENT);
 	sqlite3_bind_text(stmt, 5, c->notice_path,
 	                  (int)strnlen(c->notice_path, sizeof(c->notice_path)), SQLITE_TRANSIENT);
-	rc = sqlite3_step(stmt);
-	err = rc == SQLITE_DONE ? 0 : db_fail(st, cause, rc, "cannot record the consent");
+	err = step_done(st, stmt, "cannot record the consent", cause);
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -2048,7 +1993,7 @@ int store_frame_scan_set(struct store *st, int64_t id, const struct store_frame_
                          const char *boxes_json, char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	err = prepare(st, "UPDATE frames SET scan = ?, scan_reason = ?, scan_boxes = ?, "
 	              "scan_blob = ?, scan_rules = ? WHERE id = ?", &stmt, cause);
@@ -2063,18 +2008,9 @@ int store_frame_scan_set(struct store *st, int64_t id, const struct store_frame_
 		sqlite3_bind_null(stmt, 4);
 	sqlite3_bind_text(stmt, 5, s->rules, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 6, id);
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot store a frame's scan");
-		goto fail;
-	}
-	if (sqlite3_changes(st->db) == 0) {
+	err = step_done(st, stmt, "cannot store a frame's scan", cause);
+	if (err == 0 && sqlite3_changes(st->db) == 0)
 		err = util_fail(cause, -ENOENT, "there is no frame %lld", (long long)id);
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -2197,9 +2133,7 @@ static int other_tables(struct store *st, char ***names, size_t *n, char **cause
 		(*names)[(*n)++] = util_xstrdup(t);
 	}
 	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
-		return db_fail(st, cause, rc, "cannot list the tables");
-	return 0;
+	return done_or_fail(st, rc, "cannot list the tables", cause);
 }
 
 struct forget_session {
@@ -2296,10 +2230,9 @@ int store_forget(struct store *st, const struct store_forget *f,
 	}
 	sqlite3_finalize(stmt);
 	stmt = NULL;
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot list sessions");
+	err = done_or_fail(st, rc, "cannot list sessions", cause);
+	if (err != 0)
 		goto fail;
-	}
 	if (f->session > 0 && n == 0) {
 		err = util_fail(cause, -ENOENT, "no session %lld in %s", (long long)f->session,
 		                st->path);
@@ -2532,10 +2465,9 @@ int store_seal_plain(struct store *st, int64_t *n, char **cause)
 			break;
 		count++;
 	}
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot encrypt older records");
+	err = done_or_fail(st, rc, "cannot encrypt older records", cause);
+	if (err != 0)
 		goto fail;
-	}
 	sqlite3_finalize(sel);
 	sqlite3_finalize(upd);
 	sel = upd = NULL;
@@ -2564,10 +2496,9 @@ int store_seal_plain(struct store *st, int64_t *n, char **cause)
 			break;
 		count++;
 	}
-	if (rc != SQLITE_DONE) {
-		err = db_fail(st, cause, rc, "cannot encrypt older records");
+	err = done_or_fail(st, rc, "cannot encrypt older records", cause);
+	if (err != 0)
 		goto fail;
-	}
 	sqlite3_finalize(sel);
 	sqlite3_finalize(upd);
 	err = exec(st, "COMMIT", "cannot encrypt older records", cause);
