@@ -335,22 +335,6 @@ static bool pixels_equal(const uint32_t *a, const uint32_t *b, size_t n)
 	return true;
 }
 
-static struct grab_rect rect_union(struct grab_rect a, struct grab_rect b)
-{
-	if (a.w == 0 || a.h == 0)
-		return b;
-	if (b.w == 0 || b.h == 0)
-		return a;
-	int64_t x0 = a.x < b.x ? a.x : b.x, y0 = a.y < b.y ? a.y : b.y;
-	int64_t x1 = (int64_t)a.x + a.w > (int64_t)b.x + b.w ? (int64_t)a.x + a.w :
-	             (int64_t)b.x + b.w;
-	int64_t y1 = (int64_t)a.y + a.h > (int64_t)b.y + b.h ? (int64_t)a.y + a.h :
-	             (int64_t)b.y + b.h;
-
-	return (struct grab_rect){(int32_t)x0, (int32_t)y0, (uint32_t)(x1 - x0),
-	                          (uint32_t)(y1 - y0)};
-}
-
 static bool overlaps(const struct grab_rect *a, const struct grab_rect *b)
 {
 	return a->x < b->x + (int32_t)b->w && b->x < a->x + (int32_t)a->w &&
@@ -445,7 +429,7 @@ size_t frames_diff_rects(const struct grab_image *a, const struct grab_image *b,
 			for (size_t j = i + 1; j < n; j++) {
 				if (!overlaps(&rects[i], &rects[j]))
 					continue;
-				rects[i] = rect_union(rects[i], rects[j]);
+				rects[i] = grab_rect_union(rects[i], rects[j]);
 				rects[j] = rects[--n];
 				merged = true;
 				break;
@@ -454,7 +438,7 @@ size_t frames_diff_rects(const struct grab_image *a, const struct grab_image *b,
 	}
 	if (n > max) {
 		for (size_t i = 1; i < n; i++)
-			rects[0] = rect_union(rects[0], rects[i]);
+			rects[0] = grab_rect_union(rects[0], rects[i]);
 		n = 1;
 	}
 	/* Clipped to the image: the last tile column and row may be narrower. */
@@ -712,7 +696,7 @@ static int do_grab(struct frames *f)
 	}
 	if (f->grab_seq == 1)
 		s->own = (struct grab_rect){0, 0, img.width, img.height};
-	f->acc_running = rect_union(f->acc_running, s->own);
+	f->acc_running = grab_rect_union(f->acc_running, s->own);
 	s->acc = f->acc_running;
 	f->newest = idx;
 	f->damage_pending = false;

@@ -663,6 +663,39 @@ void grab_apply_mask(struct grab_image *img, const struct grab_rect *keep, size_
 	free(sp);
 }
 
+struct grab_rect grab_rect_union(struct grab_rect a, struct grab_rect b)
+{
+	int64_t x0, y0, x1, y1;
+
+	if (a.w == 0 || a.h == 0)
+		return b;
+	if (b.w == 0 || b.h == 0)
+		return a;
+	x0 = a.x < b.x ? a.x : b.x;
+	y0 = a.y < b.y ? a.y : b.y;
+	x1 = (int64_t)a.x + a.w > (int64_t)b.x + b.w ? (int64_t)a.x + a.w : (int64_t)b.x + b.w;
+	y1 = (int64_t)a.y + a.h > (int64_t)b.y + b.h ? (int64_t)a.y + a.h : (int64_t)b.y + b.h;
+	return (struct grab_rect){ (int32_t)x0, (int32_t)y0, (uint32_t)(x1 - x0),
+	                           (uint32_t)(y1 - y0) };
+}
+
+bool grab_rect_intersect(const struct grab_rect *a, const struct grab_rect *b,
+                         struct grab_rect *out)
+{
+	int64_t x0 = a->x > b->x ? a->x : b->x, y0 = a->y > b->y ? a->y : b->y;
+	int64_t x1 = (int64_t)a->x + a->w < (int64_t)b->x + b->w ? (int64_t)a->x + a->w
+	                                                          : (int64_t)b->x + b->w;
+	int64_t y1 = (int64_t)a->y + a->h < (int64_t)b->y + b->h ? (int64_t)a->y + a->h
+	                                                          : (int64_t)b->y + b->h;
+	bool meet = x1 > x0 && y1 > y0;
+
+	if (out != NULL)
+		*out = meet ? (struct grab_rect){ (int32_t)x0, (int32_t)y0, (uint32_t)(x1 - x0),
+		                                  (uint32_t)(y1 - y0) }
+		            : (struct grab_rect){ 0 };
+	return meet;
+}
+
 void grab_fill_rects(struct grab_image *img, const struct grab_rect *rects, size_t n,
 		     uint32_t fill)
 {

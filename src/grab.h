@@ -42,6 +42,19 @@ struct grab_rect {
 	uint32_t h;
 };
 
+/*
+ * The smallest rectangle holding a and b. An empty rectangle (w or h 0) adds
+ * nothing: the union with one is the other.
+ */
+struct grab_rect grab_rect_union(struct grab_rect a, struct grab_rect b);
+
+/*
+ * Whether a and b overlap; when they do and out is not NULL, *out receives their
+ * intersection, otherwise an empty rectangle (all zero).
+ */
+bool grab_rect_intersect(const struct grab_rect *a, const struct grab_rect *b,
+                         struct grab_rect *out /* OUT */);
+
 /* One monitor of the screen, from RandR. */
 struct grab_monitor {
 	int32_t x;         /* position in the root window */

@@ -230,24 +230,6 @@ static size_t line_append(char **buf, size_t *len, size_t *cap, const char *word
 	return start;
 }
 
-static void rect_union(struct grab_rect *a, const struct grab_rect *b)
-{
-	int32_t x1, y1, x2, y2;
-
-	if (a->w == 0 || a->h == 0) {
-		*a = *b;
-		return;
-	}
-	x1 = a->x < b->x ? a->x : b->x;
-	y1 = a->y < b->y ? a->y : b->y;
-	x2 = a->x + (int32_t)a->w > b->x + (int32_t)b->w ? a->x + (int32_t)a->w : b->x + (int32_t)b->w;
-	y2 = a->y + (int32_t)a->h > b->y + (int32_t)b->h ? a->y + (int32_t)a->h : b->y + (int32_t)b->h;
-	a->x = x1;
-	a->y = y1;
-	a->w = (uint32_t)(x2 - x1);
-	a->h = (uint32_t)(y2 - y1);
-}
-
 /* Closes the line being built (if it has words) into res. */
 static void line_close(struct ocr_result *res, size_t *cap_lines, char **buf, size_t *len,
                        size_t *cap, size_t first_word)
@@ -271,7 +253,7 @@ static void line_close(struct ocr_result *res, size_t *cap_lines, char **buf, si
 	l->first_word = first_word;
 	l->n_words = res->n_words - first_word;
 	for (size_t i = first_word; i < res->n_words; i++)
-		rect_union(&l->box, &res->words[i].box);
+		l->box = grab_rect_union(l->box, res->words[i].box);
 	res->n_lines++;
 	*len = 0;
 }

@@ -57,23 +57,6 @@ static int64_t area(const struct grab_rect *r)
 	return (int64_t)r->w * (int64_t)r->h;
 }
 
-static int intersect(const struct grab_rect *a, const struct grab_rect *b, struct grab_rect *out)
-{
-	int64_t x0 = a->x > b->x ? a->x : b->x;
-	int64_t y0 = a->y > b->y ? a->y : b->y;
-	int64_t x1 = (int64_t)a->x + a->w < (int64_t)b->x + b->w ? (int64_t)a->x + a->w
-	                                                          : (int64_t)b->x + b->w;
-	int64_t y1 = (int64_t)a->y + a->h < (int64_t)b->y + b->h ? (int64_t)a->y + a->h
-	                                                          : (int64_t)b->y + b->h;
-
-	if (x1 <= x0 || y1 <= y0)
-		return 0;
-	if (out != NULL)
-		*out = (struct grab_rect){(int32_t)x0, (int32_t)y0, (uint32_t)(x1 - x0),
-		                          (uint32_t)(y1 - y0)};
-	return 1;
-}
-
 /* Adds r to rects; when full, replaces the smallest piece if r is larger. */
 static size_t add_piece(struct grab_rect *rects, size_t n, size_t max, const struct grab_rect *r)
 {
@@ -110,7 +93,7 @@ size_t scope_subtract(struct grab_rect *rects, size_t n, size_t max, const struc
 		int64_t rx1 = (int64_t)r->x + r->w, ry1 = (int64_t)r->y + r->h;
 		int64_t ix1, iy1;
 
-		if (!intersect(r, hole, &in)) {
+		if (!grab_rect_intersect(r, hole, &in)) {
 			tmp[m++] = *r;
 			continue;
 		}
@@ -329,7 +312,7 @@ static int refresh(struct scope *s)
 		n_keep = scope_subtract(keep, n_keep, SCOPE_RECTS_MAX, &tops[i].frame);
 		if (tops[i].in_scope) {
 			struct grab_rect c;
-			if (intersect(&tops[i].client, &tops[i].frame, &c))
+			if (grab_rect_intersect(&tops[i].client, &tops[i].frame, &c))
 				n_keep = add_piece(keep, n_keep, SCOPE_RECTS_MAX, &c);
 		}
 	}
@@ -442,7 +425,7 @@ int scope_point_kept(const struct scope *s, int32_t x, int32_t y)
 	struct grab_rect p = {x, y, 1, 1};
 
 	for (size_t i = 0; i < s->n_keep; i++)
-		if (intersect(&s->keep[i], &p, NULL))
+		if (grab_rect_intersect(&s->keep[i], &p, NULL))
 			return 1;
 	return 0;
 }

@@ -662,20 +662,6 @@ static void box_push(struct scrub_box **boxes, size_t *n, const struct scrub_box
 	(*boxes)[(*n)++] = *b;
 }
 
-/* The area of the intersection of a and b. */
-static int64_t overlap(const struct grab_rect *a, const struct grab_rect *b)
-{
-	int64_t x1 = a->x > b->x ? a->x : b->x, y1 = a->y > b->y ? a->y : b->y;
-	int64_t x2 = (int64_t)a->x + a->w < (int64_t)b->x + b->w ? (int64_t)a->x + a->w
-	                                                         : (int64_t)b->x + b->w;
-	int64_t y2 = (int64_t)a->y + a->h < (int64_t)b->y + b->h ? (int64_t)a->y + a->h
-	                                                         : (int64_t)b->y + b->h;
-
-	return x2 > x1 && y2 > y1 ? (x2 - x1) * (y2 - y1) : 0;
-}
-
-static void rect_add(struct grab_rect *a, const struct grab_rect *b);
-
 /*
  * Merges the findings boxes[first..*n) that are one finding seen twice (the
  * text as read and its normalised copy, or two readings): boxes of one type
@@ -691,11 +677,13 @@ static void merge_boxes(struct scrub_box *boxes, size_t first, size_t *n)
 		for (size_t j = first; j < out && !merged; j++) {
 			int64_t ai = (int64_t)boxes[i].box.w * boxes[i].box.h;
 			int64_t aj = (int64_t)boxes[j].box.w * boxes[j].box.h;
+			struct grab_rect m;
 
+			grab_rect_intersect(&boxes[i].box, &boxes[j].box, &m);
 			if (boxes[j].type != boxes[i].type ||
-			    2 * overlap(&boxes[i].box, &boxes[j].box) < (ai < aj ? ai : aj))
+			    2 * (int64_t)m.w * m.h < (ai < aj ? ai : aj))
 				continue;
-			rect_add(&boxes[j].box, &boxes[i].box);
+			boxes[j].box = grab_rect_union(boxes[j].box, boxes[i].box);
 			boxes[j].risk |= boxes[i].risk;
 			merged = true;
 		}
@@ -726,25 +714,6 @@ static void clip_pad(struct grab_rect *r, uint32_t w, uint32_t h)
 	r->h = y2 > y1 ? (uint32_t)(y2 - y1) : 0;
 }
 
-static void rect_add(struct grab_rect *a, const struct grab_rect *b)
-{
-	int64_t x1, y1, x2, y2;
-
-	if (a->w == 0 || a->h == 0) {
-		*a = *b;
-		return;
-	}
-	x1 = a->x < b->x ? a->x : b->x;
-	y1 = a->y < b->y ? a->y : b->y;
-	x2 = (int64_t)a->x + a->w > (int64_t)b->x + b->w ? (int64_t)a->x + a->w
-	                                                 : (int64_t)b->x + b->w;
-	y2 = (int64_t)a->y + a->h > (int64_t)b->y + b->h ? (int64_t)a->y + a->h
-	                                                 : (int64_t)b->y + b->h;
-	a->x = (int32_t)x1;
-	a->y = (int32_t)y1;
-	a->w = (uint32_t)(x2 - x1);
-	a->h = (uint32_t)(y2 - y1);
-}
 
 /*
  * True when a SECRET finding is a hex hash that OCR misread into mixed case
@@ -793,7 +762,7 @@ static void spans_to_boxes(const struct ocr_result *res, const char *text,
 
 				if (line_off[li] + w->start < sp[k].end &&
 				    line_off[li] + w->end > sp[k].start)
-					rect_add(&b.box, &w->box);
+					b.box = grab_rect_union(b.box, w->box);
 			}
 			if (b.box.w == 0 || b.box.h == 0)
 				continue;
@@ -993,24 +962,13 @@ static size_t second_bands(const struct ocr_result *res, const struct grab_rect 
 		lb.w += 2 * (uint32_t)pad;
 		lb.h += 2 * (uint32_t)pad;
 		if (open && lb.y <= out[nb - 1].y + (int32_t)out[nb - 1].h)
-			rect_add(&out[nb - 1], &lb);
+			out[nb - 1] = grab_rect_union(out[nb - 1], lb);
 		else
 			out[nb++] = lb;
 		open = true;
 	}
-	for (size_t i = 0; region != NULL && i < nb; i++) {
-		struct grab_rect *c = &out[i];
-		int64_t x1 = c->x > region->x ? c->x : region->x;
-		int64_t y1 = c->y > region->y ? c->y : region->y;
-		int64_t x2 = (int64_t)c->x + c->w, y2 = (int64_t)c->y + c->h;
-
-		if (x2 > (int64_t)region->x + region->w)
-			x2 = (int64_t)region->x + region->w;
-		if (y2 > (int64_t)region->y + region->h)
-			y2 = (int64_t)region->y + region->h;
-		*c = (struct grab_rect){ (int32_t)x1, (int32_t)y1, x2 > x1 ? (uint32_t)(x2 - x1) : 0,
-		                         y2 > y1 ? (uint32_t)(y2 - y1) : 0 };
-	}
+	for (size_t i = 0; region != NULL && i < nb; i++)
+		grab_rect_intersect(&out[i], region, &out[i]);
 	return nb;
 }
 
@@ -1652,7 +1610,7 @@ static size_t patch_bands(const struct store_frame *fr, struct grab_rect *out)
 			for (size_t j = i + 1; j < n && !merged; j++) {
 				if (out[i].y <= out[j].y + (int32_t)out[j].h &&
 				    out[j].y <= out[i].y + (int32_t)out[i].h) {
-					rect_add(&out[i], &out[j]);
+					out[i] = grab_rect_union(out[i], out[j]);
 					out[j] = out[--n];
 					merged = true;
 				}

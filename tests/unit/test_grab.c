@@ -280,6 +280,43 @@ static bool inside(const struct grab_rect *r, size_t n, uint32_t x, uint32_t y)
 	return false;
 }
 
+/* The rectangle helpers: an empty rectangle adds nothing; intersections, also in place. */
+static void test_rect_union_and_intersect(void **state)
+{
+	struct grab_rect a = { 10, 20, 30, 40 }, b = { -5, 50, 10, 100 }, empty = { 500, 500, 0, 7 };
+	struct grab_rect u, m;
+
+	(void)state;
+	u = grab_rect_union(a, b);
+	assert_int_equal(u.x, -5);
+	assert_int_equal(u.y, 20);
+	assert_int_equal(u.w, 45);
+	assert_int_equal(u.h, 130);
+	u = grab_rect_union(a, empty);
+	assert_memory_equal(&u, &a, sizeof(a));
+	u = grab_rect_union(empty, b);
+	assert_memory_equal(&u, &b, sizeof(b));
+
+	assert_true(grab_rect_intersect(&a, &(struct grab_rect){ 30, 0, 100, 30 }, &m));
+	assert_int_equal(m.x, 30);
+	assert_int_equal(m.y, 20);
+	assert_int_equal(m.w, 10);
+	assert_int_equal(m.h, 10);
+	/* Touching edges do not overlap; the result is then all zero. */
+	m = a;
+	assert_false(grab_rect_intersect(&a, &(struct grab_rect){ 40, 20, 5, 5 }, &m));
+	assert_int_equal(m.w, 0);
+	assert_int_equal(m.h, 0);
+	assert_false(grab_rect_intersect(&a, &b, NULL));
+	/* In place: out may be one of the inputs. */
+	m = a;
+	assert_true(grab_rect_intersect(&m, &(struct grab_rect){ 0, 0, 15, 25 }, &m));
+	assert_int_equal(m.x, 10);
+	assert_int_equal(m.y, 20);
+	assert_int_equal(m.w, 5);
+	assert_int_equal(m.h, 5);
+}
+
 static void test_mask_null_keeps_everything(void **state)
 {
 	struct grab_image img = synthetic(64, 48), ref = synthetic(64, 48);
@@ -670,6 +707,7 @@ static void test_open_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rect_union_and_intersect),
 		cmocka_unit_test(test_mask_null_keeps_everything),
 		cmocka_unit_test(test_mask_empty_keeps_nothing),
 		cmocka_unit_test(test_mask_union_of_rects),
