@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "paths.h"
 #include "util.h"
 
 /* The keys of [frames], in the order docs/CONFIG.md lists them. */
@@ -513,19 +514,7 @@ int config_load_file(const char *path, struct config *c, char **cause)
 
 int config_user_path(char **out)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
-
-	*out = NULL;
-	if (xdg != NULL && xdg[0] == '/') {
-		*out = util_xasprintf("%s/mimic/mimic.conf", xdg);
-		return 0;
-	}
-	if (home != NULL && home[0] == '/') {
-		*out = util_xasprintf("%s/.config/mimic/mimic.conf", home);
-		return 0;
-	}
-	return -ENOENT;
+	return paths_config_file("mimic.conf", out);
 }
 
 int config_load(const char *path, struct config *c, char **cause)

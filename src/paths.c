@@ -68,6 +68,24 @@ paths_data_dir(const char *override, char **out, char **cause)
 	                 "choose a directory with --data-dir");
 }
 
+int
+paths_config_file(const char *name, char **out)
+{
+	const char *base = xdg_env("XDG_CONFIG_HOME");
+	char *dir;
+
+	*out = NULL;
+	if (base != NULL)
+		dir = join(base, "mimic");
+	else if ((base = xdg_env("HOME")) != NULL)
+		dir = join(base, ".config/mimic");
+	else
+		return -ENOENT;
+	*out = join(dir, name);
+	free(dir);
+	return 0;
+}
+
 /* Turns a failed mkdir or create into the documented error and a cause. */
 static int
 dir_fail(char **cause, const char *dir, const char *part, int err, const char *what)

@@ -2,6 +2,8 @@
  * paths: where mimic keeps its data and its control socket.
  *
  * Data: --data-dir, else $XDG_DATA_HOME/mimic, else ~/.local/share/mimic (0700).
+ * The person's files (settings, policy exclusions): $XDG_CONFIG_HOME/mimic, else
+ * ~/.config/mimic.
  * Control socket: $XDG_RUNTIME_DIR/mimic/control.sock, else
  * /tmp/mimic-UID/control.sock; its directory is created 0700 and must belong to
  * the user.
@@ -15,6 +17,14 @@
  * -EINVAL for an empty override; -ENOENT when neither XDG_DATA_HOME nor HOME is set.
  */
 int paths_data_dir(const char *override, char **out /* OUT */, char **cause);
+
+/*
+ * Sets *out (malloc'ed) to the path of the person's file name in mimic's
+ * configuration directory: $XDG_CONFIG_HOME/mimic/NAME, else
+ * $HOME/.config/mimic/NAME (each variable counts only when absolute), whether or
+ * not it exists. -ENOENT when neither variable is usable.
+ */
+int paths_config_file(const char *name, char **out /* OUT */);
 
 /*
  * Creates dir (and missing parents) with mode 0700 and checks that this user can

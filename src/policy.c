@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <xkbcommon/xkbcommon.h>
 
+#include "paths.h"
 #include "util.h"
 
 struct list {
@@ -565,19 +566,7 @@ int policy_load_file(struct policy *p, const char *path, int user, char **cause)
 
 int policy_user_path(char **out)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
-
-	*out = NULL;
-	if (xdg != NULL && xdg[0] == '/') {
-		*out = util_xasprintf("%s/mimic/policy.conf", xdg);
-		return 0;
-	}
-	if (home != NULL && home[0] == '/') {
-		*out = util_xasprintf("%s/.config/mimic/policy.conf", home);
-		return 0;
-	}
-	return -ENOENT;
+	return paths_config_file("policy.conf", out);
 }
 
 int policy_load(const char *system_path, struct policy **out, char **cause)

@@ -149,6 +149,28 @@ test_data_dir_none(void **state)
 	free(out);
 }
 
+/* The person's files: XDG_CONFIG_HOME when absolute, else HOME, else none. */
+static void
+test_config_file(void **state)
+{
+	char *out = NULL;
+
+	(void)state;
+	setenv("XDG_CONFIG_HOME", "/cfg/", 1);
+	setenv("HOME", "/home/u", 1);
+	assert_int_equal(paths_config_file("policy.conf", &out), 0);
+	assert_string_equal(out, "/cfg/mimic/policy.conf");
+	free(out);
+	setenv("XDG_CONFIG_HOME", "relative", 1);
+	assert_int_equal(paths_config_file("mimic.conf", &out), 0);
+	assert_string_equal(out, "/home/u/.config/mimic/mimic.conf");
+	free(out);
+	unsetenv("XDG_CONFIG_HOME");
+	unsetenv("HOME");
+	assert_int_equal(paths_config_file("mimic.conf", &out), -ENOENT);
+	assert_null(out);
+}
+
 static int
 dir_is_empty(const char *dir)
 {
@@ -489,6 +511,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_data_dir_xdg, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_data_dir_home, setup_tmp, teardown_tmp),
 		cmocka_unit_test(test_data_dir_none),
+		cmocka_unit_test(test_config_file),
 		cmocka_unit_test_setup_teardown(test_ensure_dir_creates_private, setup_tmp,
 		                                teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_ensure_dir_not_a_directory, setup_tmp,
