@@ -11,12 +11,29 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
 MIMIC = os.environ.get("MIMIC_BIN") or shutil.which("mimic")
 SRCDIR = os.environ.get("MIMIC_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+CI = os.environ.get("CI") in ("true", "1")
+
+
+def need_tools(testcase, *tools):
+    """Skips the case unless every program in tools is in PATH (a failure in CI).
+
+    Outside CI a missing tool is a skip, reported as such; with CI=true a case may
+    not skip (main() turns every skip into a failure), and the message names the
+    missing tool.
+    """
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        testcase.skipTest("%s not installed (not found in PATH; scripts/install-deps "
+                          "installs it)" % ", ".join(missing))
 
 
 def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
@@ -284,8 +301,34 @@ def typed_text(events, source=None):
                    if e["kind"] == "key_press" and (source is None or e["source"] == source))
 
 
+class _Result(unittest.TextTestResult):
+    """A skip is reported as such outside CI and is a failure with CI=true."""
+
+    def addSkip(self, test, reason):
+        if CI:
+            try:
+                raise AssertionError("CI=true, so a case may not skip: %s" % reason)
+            except AssertionError:
+                self.addFailure(test, sys.exc_info())
+            return
+        super().addSkip(test, reason)
+
+
 def main():
+    """Runs the module's cases; exits 0, 1 when a case failed, 77 when one skipped.
+
+    MIMIC_TEST_ONLY (a case name, or Class.case) runs only that case.
+    """
     if MIMIC is None or not os.path.exists(MIMIC):
         raise SystemExit("MIMIC_BIN is not set to the mimic binary")
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    unittest.main(verbosity=2)
+    argv = list(sys.argv)
+    only = os.environ.get("MIMIC_TEST_ONLY")
+    if only:
+        argv += ["-k", only]
+    prog = unittest.main(argv=argv, verbosity=2, exit=False,
+                         testRunner=unittest.TextTestRunner(resultclass=_Result, verbosity=2))
+    r = prog.result
+    if not r.wasSuccessful() or r.testsRun == 0:
+        sys.exit(1)
+    sys.exit(77 if r.skipped else 0)

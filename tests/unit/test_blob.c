@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -375,5 +377,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly_directory, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include "capture.c"
 
 #define MAX_EVENTS 8192
@@ -1106,5 +1108,5 @@ int main(void)
 	log_init();
 	if (getenv("MIMIC_TEST_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("MIMIC_TEST_FILTER"));
-	return cmocka_run_group_tests(tests, start_xvfb, stop_xvfb);
+	return testenv_run(tests, start_xvfb, stop_xvfb);
 }

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testenv.h"
 #include <jansson.h>
 
 #include "config.h"
@@ -325,5 +327,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

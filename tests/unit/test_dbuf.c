@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,5 +163,5 @@ main(void)
 		cmocka_unit_test(test_growth),
 		cmocka_unit_test(test_max_zero),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

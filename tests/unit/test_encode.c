@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -434,5 +436,5 @@ int main(void)
 		cmocka_unit_test(test_reuse_is_deterministic),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return testenv_run(tests, group_setup, group_teardown);
 }

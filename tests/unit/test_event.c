@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <string.h>
 
 #include "event.h"
@@ -94,5 +96,5 @@ main(void)
 		cmocka_unit_test(test_source_names),
 		cmocka_unit_test(test_scroll_names),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include "export.h"
 #include "ipc.h"
 #include "pseudo.h"
@@ -426,5 +428,5 @@ int main(void)
 		cmocka_unit_test(test_task_store),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -270,5 +272,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retention_oldest_first, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -709,5 +711,5 @@ int main(void)
 		cmocka_unit_test(test_blob_dir_removed),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return testenv_run(tests, group_setup, group_teardown);
 }

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -721,5 +723,5 @@ int main(void)
 		cmocka_unit_test(test_open_errors),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return testenv_run(tests, group_setup, group_teardown);
 }

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -894,5 +896,5 @@ main(void)
 		cmocka_unit_test(test_reply_limits),
 		cmocka_unit_test_setup_teardown(test_peer_uid_refused, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include "keymap.h"
 
 /* Keycodes of the evdev keymap (the X keycode is the evdev code + 8). */
@@ -347,5 +349,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_small_buffers, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, start_xvfb, stop_xvfb);
+	return testenv_run(tests, start_xvfb, stop_xvfb);
 }

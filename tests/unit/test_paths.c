@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <dirent.h>
 #include <ftw.h>
@@ -533,5 +535,5 @@ main(void)
 	unsetenv("XDG_DATA_HOME");
 	unsetenv("XDG_RUNTIME_DIR");
 	umask(022);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

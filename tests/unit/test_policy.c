@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include "policy.h"
 
 /* Parses text as a policy file named "t.conf"; returns the policy or NULL with *cause. */
@@ -476,5 +478,5 @@ int main(void)
 		cmocka_unit_test(test_password_prompt),
 		cmocka_unit_test(test_json),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -873,5 +875,5 @@ main(void)
 		cmocka_unit_test(test_builtin_rules_are_the_file),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, cleanup_tmpdir);
+	return testenv_run(tests, group_setup, cleanup_tmpdir);
 }

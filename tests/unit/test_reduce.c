@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1169,5 +1171,5 @@ main(void)
 		cmocka_unit_test(test_random_events),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

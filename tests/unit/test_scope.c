@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include "scope.h"
 
 static int64_t total_area(const struct grab_rect *r, size_t n)
@@ -96,5 +98,5 @@ int main(void)
 		cmocka_unit_test(test_edge_overlap),
 		cmocka_unit_test(test_never_more_than_max),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1123,5 +1125,5 @@ int main(void)
 		cmocka_unit_test(test_session_rules_change),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return testenv_run(tests, group_setup, group_teardown);
 }

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testenv.h"
 #include <sqlite3.h>
 
 #include "event.h"
@@ -1153,5 +1155,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_elements_round_trip, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

@@ -38,6 +38,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testenv.h"
 #include <xcb/xcb.h>
 
 #pragma GCC diagnostic push
@@ -1626,5 +1628,5 @@ main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "--gtk-menu") == 0)
 		return gtk_menu_main();
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return testenv_run(tests, setup, teardown);
 }

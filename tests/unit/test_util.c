@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,5 +232,5 @@ main(void)
 		cmocka_unit_test(test_parse_bool),
 		cmocka_unit_test(test_sibling_exe),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

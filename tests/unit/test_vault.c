@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testenv.h"
+
 #include <errno.h>
 #include <ftw.h>
 #include <sqlite3.h>
@@ -365,5 +367,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seal_plain_rows, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testenv.h"
 #include <sqlite3.h>
 
 #include "event.h"
@@ -440,5 +442,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return testenv_run(tests, NULL, NULL);
 }
