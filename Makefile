@@ -4,8 +4,9 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 BENCH_BUILD ?= build-bench
+BREAK_BUILD ?= build-break
 
-.PHONY: all deps build asan check check-fast demo bench fuzz clean
+.PHONY: all deps build asan breakbuild fuzzbuild check check-fast demo bench fuzz clean
 
 all: build
 
@@ -18,15 +19,30 @@ $(BUILD)/build.ninja:
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 
+# The test build with deliberate faults (src/testbreak.h): only for tests/breaks.
+$(BREAK_BUILD)/build.ninja:
+	meson setup $(BREAK_BUILD) -Dwerror=true -Dtest_break=true
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+
 build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
-# Every test, in the plain build and again under AddressSanitizer + UBSan.
-check: deps build asan
-	tests/run $(BUILD) $(ASAN_BUILD)
+breakbuild: $(BREAK_BUILD)/build.ninja
+	ninja -C $(BREAK_BUILD)
+
+fuzzbuild: $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+
+# Every test, in the plain build and again under AddressSanitizer + UBSan; then the
+# proof that the tests can fail (each guarding test against its deliberate fault)
+# and every fuzz target for 30 s.
+check: deps build asan breakbuild fuzzbuild
+	tests/run $(BUILD) $(ASAN_BUILD) $(BREAK_BUILD):breaks $(FUZZ_BUILD):fuzz
 
 # Only the plain build, for a quick loop while working.
 check-fast: build
@@ -42,11 +58,8 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	ninja -C $(BENCH_BUILD)
 	bench/run $(BENCH_BUILD)
 
-fuzz: deps
-	[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true \
-		-Db_sanitize=address,undefined -Db_lundef=false
-	ninja -C $(FUZZ_BUILD)
+fuzz: deps fuzzbuild
 	scripts/run-fuzz $(FUZZ_BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(BREAK_BUILD)
