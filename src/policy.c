@@ -25,6 +25,7 @@
 #include <xkbcommon/xkbcommon.h>
 
 #include "paths.h"
+#include "testbreak.h"
 #include "util.h"
 
 struct list {
@@ -372,7 +373,10 @@ static int handler(void *user, const char *section, const char *name, const char
 	case K_ALLOW_SITE: return add_to(ps, &p->allow_site, name, value);
 	case K_DENY_APP: return add_to(ps, &p->deny_app, name, value);
 	case K_DENY_SITE: return add_to(ps, &p->deny_site, name, value);
-	case K_BROWSER_APP: return add_to(ps, &p->browsers, name, value);
+	case K_BROWSER_APP:
+		if (testbreak("browsers-ignored"))
+			return 1;
+		return add_to(ps, &p->browsers, name, value);
 	case K_NO_KEY_TEXT_APP: return add_to(ps, &p->no_text_app, name, value);
 	case K_DENY_TITLE: {
 		char err[256];
@@ -426,6 +430,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		p->notice = util_xstrdup(value);
 		return 1;
 	case K_HOTKEY:
+		if (testbreak("custom-hotkey-ignored"))
+			return 1;
 		if (strcasecmp(value, "off") == 0 || strcasecmp(value, "none") == 0) {
 			p->hotkey_on = false;
 			return 1;
@@ -647,14 +653,15 @@ enum policy_verdict policy_check(const struct policy *p, const struct policy_win
 	if (inst[0] == '\0' && cls[0] == '\0' && exe[0] == '\0')
 		return POLICY_OUT_NO_WINDOW;
 	/* Exclusions first: nothing on an allowlist can override them. */
-	if (is_password_manager(inst, cls, exe))
+	if (is_password_manager(inst, cls, exe) && !testbreak("password-manager-allowed"))
 		return POLICY_OUT_PASSWORD_MANAGER;
-	if (app_matches(&p->deny_app, inst, cls) || glob_any(&p->deny_exe, exe, 0))
+	if ((app_matches(&p->deny_app, inst, cls) || glob_any(&p->deny_exe, exe, 0)) &&
+	    !testbreak("deny-app-ignored"))
 		return POLICY_OUT_DENIED_APP;
-	if (rx_match(p->private_rx, title))
+	if (rx_match(p->private_rx, title) && !testbreak("private-window-allowed"))
 		return POLICY_OUT_PRIVATE;
 	for (size_t i = 0; i < p->deny_title.n; i++)
-		if (rx_match(p->deny_title.code[i], title))
+		if (rx_match(p->deny_title.code[i], title) && !testbreak("deny-title-ignored"))
 			return POLICY_OUT_PRIVATE;
 	if (policy_is_browser(p, inst, cls)) {
 		/* A browser is judged by the site it shows; no URL, no recording. */
@@ -662,7 +669,7 @@ enum policy_verdict policy_check(const struct policy *p, const struct policy_win
 			util_strlcpy_utf8(url, w->url, sizeof(url));
 		else if (!policy_url_from_title(title, url, sizeof(url)))
 			return POLICY_OUT_URL_UNKNOWN;
-		if (glob_any(&p->deny_site, url, FNM_CASEFOLD))
+		if (glob_any(&p->deny_site, url, FNM_CASEFOLD) && !testbreak("deny-site-ignored"))
 			return POLICY_OUT_DENIED_SITE;
 		if (glob_any(&p->allow_site, url, FNM_CASEFOLD))
 			return POLICY_IN;
@@ -793,7 +800,8 @@ bool policy_screenshots(const struct policy *p)
 
 bool policy_key_text(const struct policy *p, const char *wm_instance, const char *wm_class)
 {
-	return p->key_text && !app_matches(&p->no_text_app, wm_instance, wm_class);
+	return (p->key_text || testbreak("keystroke-text-kept")) &&
+	       !app_matches(&p->no_text_app, wm_instance, wm_class);
 }
 
 const char *policy_notice_path(const struct policy *p)

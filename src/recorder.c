@@ -38,6 +38,7 @@
 #include "policy.h"
 #include "scope.h"
 #include "store.h"
+#include "testbreak.h"
 #include "uia.h"
 #include "util.h"
 #include "writer.h"
@@ -525,7 +526,12 @@ static void guard_update_keep(struct recorder *r)
 	if (r->frames == NULL || r->scope == NULL)
 		return;
 	n = scope_keep_rects(r->scope, keep, FRAMES_KEEP_MAX);
-	if (r->secret && r->secret_hole.w > 0 && r->secret_hole.h > 0)
+	if (testbreak("out-of-scope-windows-unmasked")) {
+		keep[0] = (struct grab_rect){0, 0, 32767, 32767};
+		n = 1;
+	}
+	if (r->secret && r->secret_hole.w > 0 && r->secret_hole.h > 0 &&
+	    !testbreak("password-field-unmasked"))
 		n = scope_subtract(keep, n, FRAMES_KEEP_MAX, &r->secret_hole);
 	if (r->cfg_keep_set) {
 		/* Keep only what both the settings and the scope keep. */
@@ -662,7 +668,7 @@ static int guard_filter(struct recorder *r, struct event *ev)
 			return 0;
 		}
 	}
-	if (r->paused || r->out_of_scope)
+	if (r->paused || (r->out_of_scope && !(key && testbreak("out-of-scope-keys-stored"))))
 		return 0;
 	if (r->scope != NULL && (ev->kind == EVENT_BUTTON_PRESS || ev->kind == EVENT_BUTTON_RELEASE ||
 	                         ev->kind == EVENT_MOTION || ev->kind == EVENT_SCROLL) &&
@@ -814,6 +820,11 @@ static int guard_open(struct recorder *r, char **cause)
 	if (policy_pause_hotkey(r->policy, &sym, &mods) != 0)
 		sym = NULL;
 	rc = indicator_open(r->opts->display, sym, mods, &r->indicator, cause);
+	if (rc != 0 && testbreak("record-without-indicator")) {
+		free(*cause);
+		*cause = NULL;
+		rc = 0;
+	}
 	if (rc != 0)
 		return rc;
 	r->hotkey_keycode = indicator_hotkey_keycode(r->indicator);
@@ -831,7 +842,7 @@ static int guard_open(struct recorder *r, char **cause)
 		return rc;
 	r->last_input_ns = util_now_mono_ns(); /* idle time counts from the start */
 	/* Screenshots off in the policy win over the settings file. */
-	if (!policy_screenshots(r->policy))
+	if (!policy_screenshots(r->policy) && !testbreak("policy-screenshots-ignored"))
 		r->config.frames.enabled = false;
 	/* Until the scope is known, frames keep nothing. */
 	r->cfg_keep_set = r->config.frames.keep_set;
@@ -1170,7 +1181,7 @@ static char *forget_request(struct recorder *r, const struct ipc_request *req)
 	char *details, *reply;
 	int had_frames = r->frames != NULL, rc;
 
-	if (req->forget_session == r->session)
+	if (req->forget_session == r->session && !testbreak("forget-recorded-session"))
 		return simple_reply(0, "that session is being recorded; stop it first (mimic stop) "
 		                    "or use forget --last");
 	memset(&job, 0, sizeof(job));
@@ -1302,7 +1313,8 @@ static int retention_tick(struct recorder *r, int64_t now)
 	struct retention_job *j;
 	int64_t left;
 
-	if (r->writer == NULL || (c->max_age_ns == 0 && c->max_bytes == 0))
+	if (r->writer == NULL || (c->max_age_ns == 0 && c->max_bytes == 0) ||
+	    testbreak("retention-not-while-recording"))
 		return -1;
 	if (r->next_retention_ns == 0)
 		r->next_retention_ns = now + c->interval_ns;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "testbreak.h"
 #include "util.h"
 #include "vault.h"
 
@@ -968,7 +969,7 @@ static int insert_event(struct store *st, int64_t session, const struct event *e
 	sqlite3_bind_int(s, 9, e->y);
 	sqlite3_bind_int64(s, 11, e->mods);
 	sqlite3_bind_double(s, 12, e->amount);
-	if (event_sensitive(e) && st->vault != NULL) {
+	if (event_sensitive(e) && st->vault != NULL && !testbreak("key-text-unsealed")) {
 		/* The keycode, keysym and text of a key say what was typed: sealed. */
 		uint8_t ad[28], p[EVENT_PAYLOAD_MAX], sealed[EVENT_PAYLOAD_MAX + VAULT_OVERHEAD];
 		size_t adlen = seal_ad(ad, "ev01", session, e->t_ns, e->kind);
@@ -2175,9 +2176,12 @@ static int forget_one(struct store *st, const struct forget_session *s, int whol
 			               &out->sessions, cause);
 		return err;
 	}
-	err = exec_i64(st, "DELETE FROM events WHERE session = ? AND t_ns >= ? AND t_ns < ?", 3,
-	               s->id, lo, hi, &out->events, cause);
-	if (err == 0)
+	if (!testbreak("forget-keeps-events"))
+		err = exec_i64(st, "DELETE FROM events WHERE session = ? AND t_ns >= ? AND t_ns < ?",
+		               3, s->id, lo, hi, &out->events, cause);
+	else
+		err = 0;
+	if (err == 0 && !testbreak("forget-keeps-frames"))
 		err = exec_i64(st, "DELETE FROM frames WHERE session = ? AND t_ns >= ? AND t_ns < ?",
 		               3, s->id, lo, hi, &out->frames, cause);
 	if (err == 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "testbreak.h"
 #include "util.h"
 
 /*
@@ -272,7 +273,7 @@ static int describe(struct window *w, xcb_window_t win, struct context *ctx)
 	free(r);
 
 	r = xcb_get_property_reply(w->conn, c_net_name, NULL);
-	if (reply_text(r, &p, &n))
+	if (reply_text(r, &p, &n) && !testbreak("window-net-wm-name-ignored"))
 		copy_utf8(ctx->title, sizeof ctx->title, p, n);
 	free(r);
 	r = xcb_get_property_reply(w->conn, c_name, NULL);
@@ -305,7 +306,7 @@ static int describe(struct window *w, xcb_window_t win, struct context *ctx)
 	free(t);
 
 	/* A pid from another machine names some unrelated local process. */
-	if (ctx->pid > 0 && !local)
+	if (ctx->pid > 0 && !local && !testbreak("window-remote-pid-trusted"))
 		ctx->pid = 0;
 	if (ctx->pid > 0) {
 		char path[64];
@@ -506,7 +507,8 @@ static int follow_active(struct window *w, int64_t now_ns)
 {
 	xcb_window_t win = active_window(w);
 
-	if (win == XCB_WINDOW_NONE && w->ctx.window != XCB_WINDOW_NONE) {
+	if (win == XCB_WINDOW_NONE && w->ctx.window != XCB_WINDOW_NONE &&
+	    !testbreak("window-active-zero-shown")) {
 		look_later(w, now_ns);
 		return 0;
 	}
@@ -616,7 +618,8 @@ int window_handle_event(struct window *w, const xcb_generic_event_t *ev, int64_t
 		return 0;
 	}
 	if (pn->window == w->ctx.window && pn->window == w->watched &&
-	    (pn->atom == w->atoms[ATOM_NET_WM_NAME] || pn->atom == XCB_ATOM_WM_NAME))
+	    (pn->atom == w->atoms[ATOM_NET_WM_NAME] || pn->atom == XCB_ATOM_WM_NAME) &&
+	    !testbreak("window-title-change-ignored"))
 		return set_focus(w, pn->window, now_ns, 0, 0);
 	return 0;
 }

@@ -40,13 +40,20 @@ static void print_result(const char *what, json_int_t sessions, json_int_t event
 	       (long long)windows, (long long)sessions, (long long)files);
 }
 
-/* Asks the running recorder to forget; 1 when no recorder records into dir. */
+/*
+ * The result of forget_remote when no recorder records into the directory (the
+ * CLI then deletes itself). Distinct from every exit status: a recorder that
+ * refused has already said why, and the CLI must not try again on its own.
+ */
+#define FORGET_NO_RECORDER (-1)
+
+/* Asks the running recorder to forget; FORGET_NO_RECORDER when none records into dir. */
 static int forget_remote(const char *dir, struct ipc_request *req, const char *what)
 {
 	struct ipc_request st = { .version = IPC_VERSION, .cmd = IPC_CMD_STATUS };
 	char *path = NULL, *reply = NULL, *cause = NULL;
 	json_t *o = NULL;
-	int rc = 1;
+	int rc = FORGET_NO_RECORDER;
 
 	if (paths_control_socket(0, &path, &cause) != 0)
 		goto out;
@@ -214,7 +221,7 @@ int cmd_forget(int argc, char **argv)
 		return CLI_OK;
 	}
 	rc = forget_remote(dir, &req, what);
-	if (rc == 1)
+	if (rc == FORGET_NO_RECORDER)
 		rc = forget_local(dir, &req, what);
 	free(dir);
 	return rc;

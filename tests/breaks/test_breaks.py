@@ -60,8 +60,9 @@ def failed_by_assertion(test, case, out):
     if test.endswith(".py"):
         return (re.search(r"^FAIL: %s \(" % re.escape(case), out, re.M) is not None and
                 re.search(r"^ERROR: ", out, re.M) is None)
+    # cmocka reports an assertion as "[  ERROR   ] --- what"; a crash as an exception.
     return (re.search(r"^\[  FAILED  \] %s$" % re.escape(case), out, re.M) is not None and
-            re.search(r"^\[  ERROR   \] ", out, re.M) is None)
+            "Test failed with exception" not in out)
 
 
 class Breaks(unittest.TestCase):

@@ -1,8 +1,10 @@
-"""Controlling a running recorder: status, pause, resume, stop, and the socket's protection."""
+"""Controlling a running recorder: status, pause, resume, stop, the socket's protection,
+`mimic forget` of the session being recorded, and retention checks while recording."""
 
 import json
 import os
 import socket
+import sqlite3
 import stat
 import sys
 import time
@@ -123,6 +125,85 @@ class ControlTest(unittest.TestCase):
         self.assertTrue(r["ok"])
         self.assertEqual(self.m.stop(), 0)
         self.assertFalse(os.path.exists(path))
+
+    def audit(self, what):
+        path = os.path.join(self.m.data_dir, "audit.log")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [a for a in map(json.loads, f) if a["what"] == what]
+
+    def wait_stored(self, n):
+        xenv.wait_for(lambda: self.m.status()["events_stored"] >= n,
+                      what="%d events to be stored" % n)
+
+    def test_forget_of_the_recorded_session_is_refused(self):
+        """docs/CLI.md: the session being recorded cannot be forgotten with --session."""
+        self.m.start("--no-frames")
+        before = self.m.status()["events_stored"]
+        self.x.xdotool("type", "--delay", "5", "kept")
+        self.wait_stored(before + 8)
+        sid = self.m.status()["session"]
+        for spec in ("last", str(sid)):
+            r = self.m.run("forget", "--session", spec, "--data-dir", self.m.data_dir,
+                           check=False)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            lines = [line for line in r.stderr.splitlines() if line.strip()]
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn("being recorded", lines[0])
+            self.assertIn("mimic stop", lines[0])
+            self.assertIn("--last", lines[0])
+        # Nothing was deleted, and the recording goes on in the same session.
+        st = self.m.status()
+        self.assertEqual((st["state"], st["session"]), ("recording", sid))
+        self.assertEqual(self.audit("forget"), [])
+        self.x.xdotool("type", "--delay", "5", "more")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        self.assertEqual(xenv.typed_text(self.m.events(str(sid))), "keptmore")
+        # The control: once stopped, the same request deletes the session.
+        r = self.m.run("forget", "--session", str(sid), "--data-dir", self.m.data_dir)
+        self.assertNotIn(sid, [s["id"] for s in self.m.sessions()])
+        self.assertEqual(len(self.audit("forget")), 1)
+
+    def test_retention_while_recording(self):
+        """docs/PRIVACY.md: retention is checked every check_interval while recording."""
+        conf = os.path.join(self.m.tmp, "mimic.conf")
+        with open(conf, "w") as f:
+            f.write("[retention]\ncheck_interval = 10s\n")
+        self.m.start("--no-frames", "--config", conf)
+        self.x.xdotool("type", "--delay", "5", "old")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        old = self.m.sessions()[-1]["id"]
+        self.m.start("--no-frames", "--config", conf)
+        sid = self.m.status()["session"]
+        before = self.m.status()["events_stored"]
+        self.x.xdotool("type", "--delay", "5", "new")
+        self.wait_stored(before + 6)
+        # The check at the start kept the old session: it was recorded a moment ago.
+        self.assertIn(old, [s["id"] for s in self.m.sessions()])
+        self.assertEqual(xenv.typed_text(self.m.events(str(old))), "old")
+        self.assertEqual(self.audit("retention"), [])
+        # Now it is dated back past the retention period (30 days), while the recorder
+        # runs: only a check made while recording can delete it.
+        day = 86400 * 10**9
+        con = sqlite3.connect(os.path.join(self.m.data_dir, "mimic.db"), timeout=30)
+        con.execute("UPDATE sessions SET start_wall_ns = start_wall_ns - ?, "
+                    "end_wall_ns = end_wall_ns - ? WHERE id = ?", (40 * day, 40 * day, old))
+        con.commit()
+        con.close()
+        xenv.wait_for(lambda: old not in [s["id"] for s in self.m.sessions()], timeout=60,
+                      interval=0.5, what="retention to delete the old session while recording")
+        r = self.m.run("events", str(old), check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn("old", r.stdout)
+        records = xenv.wait_for(lambda: self.audit("retention"), what="the retention record")
+        self.assertGreaterEqual(records[0]["details"]["sessions"], 1, records)
+        # The recording goes on untouched.
+        st = self.m.status()
+        self.assertEqual((st["state"], st["session"]), ("recording", sid))
+        self.x.xdotool("type", "--delay", "5", "on")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        self.assertEqual(xenv.typed_text(self.m.events(str(sid))), "newon")
 
 
 if __name__ == "__main__":

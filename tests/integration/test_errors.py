@@ -2,13 +2,16 @@
 
 Covers no display, an unreachable X server, a server without XInput 2, a data
 directory that cannot be written, a second recorder, a database from a newer
-schema, a corrupt database, the X server dying mid-session, SIGTERM, kill -9,
-and that no keystroke text or window title ever reaches the log.
+schema, a corrupt database, the X server dying mid-session, SIGTERM, kill -9, a
+recording indicator that cannot be shown, a disk that fills up while recording
+(exit status 4), and that no keystroke text or window title ever reaches the log.
 """
 
 import os
 import signal
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -178,8 +181,12 @@ class EndingsTest(unittest.TestCase):
 
     def test_kill_9_loses_at_most_the_last_250ms(self):
         self.m.start()
+        before = self.m.status()["events_stored"]
         self.x.xdotool("type", "--delay", "5", "survives")
-        time.sleep(0.3)  # longer than the 250 ms that may be lost
+        # The writer commits on its own every flush interval, without a stop: what the
+        # status reports as stored (8 presses and 8 releases) must survive kill -9.
+        xenv.wait_for(lambda: self.m.status()["events_stored"] >= before + 16,
+                      what="the typed keys to be committed")
         self.m.rec.send_signal(signal.SIGKILL)
         self.m.rec.wait(timeout=30)
         db = os.path.join(self.m.data_dir, "mimic.db")
@@ -213,6 +220,182 @@ class EndingsTest(unittest.TestCase):
         self.assertNotIn(secret, logs)
         self.assertNotIn("Xylophone", logs)
         self.assertNotIn(title, logs)
+
+
+# ---- a minimal X client (standard library only), to fill the server's client slots ----
+
+def _recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise EOFError("the X server closed the connection")
+        data += chunk
+    return data
+
+
+def x_connect(display):
+    """Opens a raw X connection; returns (socket, None), or (None, the server's reason)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("/tmp/.X11-unix/X" + display.lstrip(":"))
+    s.sendall(struct.pack("<BxHHHHxx", 0x6C, 11, 0, 0, 0))  # little-endian, X11.0, no auth
+    head = _recv_exact(s, 8)
+    extra = _recv_exact(s, struct.unpack("<H", head[6:8])[0] * 4)
+    if head[0] != 1:
+        s.close()
+        return None, extra[:head[1]].decode(errors="replace")
+    return s, None
+
+
+def _x_reply(s):
+    head = _recv_exact(s, 32)
+    if head[0] == 0:
+        raise AssertionError("X error %d" % head[1])
+    return head + _recv_exact(s, struct.unpack("<I", head[4:8])[0] * 4)
+
+
+def x_client_count(s):
+    """How many clients the X server has, asked over s (X-Resource QueryClients)."""
+    name = b"X-Resource"
+    pad = (-len(name)) % 4
+    s.sendall(struct.pack("<BxHHxx", 98, 2 + (len(name) + pad) // 4, len(name)) + name +
+              b"\0" * pad)
+    r = _x_reply(s)
+    if r[8] != 1:
+        raise AssertionError("the X server has no X-Resource extension")
+    s.sendall(struct.pack("<BBH", r[9], 1, 1))
+    return struct.unpack("<I", _x_reply(s)[8:12])[0]
+
+
+class IndicatorTest(unittest.TestCase):
+    """No indicator, no recording (docs/POLICY.md, "Always visible")."""
+
+    def setUp(self):
+        # The smallest client limit an X server takes: few connections fill it.
+        self.x = xenv.XServer(wm=False, extra_args=("-maxclients", "64"))
+        self.m = xenv.Mimic(self.x)
+        self.conns = []
+
+    def tearDown(self):
+        for c in self.conns:
+            c.close()
+        self.m.close()
+        self.x.close()
+
+    def free_slots(self, n):
+        """Closes n of the connections and waits until the server has let them go."""
+        ctl = self.conns[0]
+        count = x_client_count(ctl)
+        for _ in range(n):
+            self.conns.pop().close()
+        xenv.wait_for(lambda: x_client_count(ctl) == count - n,
+                      what="the X server to let %d connections go" % n)
+
+    def test_refuses_without_indicator(self):
+        # Fill every client slot of the X server, then free exactly one: the
+        # recorder's input connection gets it, the indicator's own connection does not.
+        while True:
+            c, why = x_connect(self.x.display)
+            if c is None:
+                break
+            self.conns.append(c)
+            self.assertLess(len(self.conns), 2048, "the X server takes any number of clients")
+        self.assertIn("Maximum number of clients", why)
+        self.free_slots(1)
+        rec = self.m.start("--no-frames", "--no-elements", wait=False)
+        # It must exit; were it recording, it would answer `mimic status`.
+        answered = xenv.wait_for(
+            lambda: "exited" if rec.poll() is not None else
+            "answered" if self.m.run("status", "--json", check=False).returncode == 0 else None,
+            timeout=30, what="the recorder to exit or answer")
+        if answered == "answered":
+            st = self.m.status()
+            rec.kill()
+            self.fail("the recorder records without its indicator: %r" % st["safeguards"])
+        self.assertEqual(rec.wait(timeout=30), 1, self.m.stderr())
+        # libxcb prints the server's refusal itself; mimic's own line is the last one.
+        last = [line for line in self.m.stderr().splitlines() if line.strip()][-1]
+        self.assertTrue(last.startswith("mimic: cannot show the recording indicator"), last)
+        # Nothing was recorded: no session exists.
+        r = self.m.run("sessions", "--json", check=False)
+        self.assertEqual([line for line in r.stdout.splitlines() if line.strip()], [],
+                         r.stdout)
+        # The control: with the X server's slots free, the same command records, and
+        # shows its indicator.
+        for c in self.conns:
+            c.close()
+        self.conns = []
+        self.m.start("--no-frames", "--no-elements")
+        self.assertNotEqual(self.m.status()["safeguards"]["indicator"], 0)
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        self.assertEqual(len(self.m.sessions()), 1)
+
+
+class DiskFullTest(unittest.TestCase):
+    """Exit status 4 (docs/CLI.md): events could not be stored, the session was closed."""
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("root is needed to mount a small file system to fill up")
+        self.x = xenv.XServer()
+        self.m = xenv.Mimic(self.x)
+        self.mnt = os.path.join(self.m.tmp, "small")
+        os.mkdir(self.mnt, 0o700)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", self.mnt],
+                       check=True)
+        self.m.data_dir = os.path.join(self.mnt, "data")
+
+    def tearDown(self):
+        self.m.close()
+        subprocess.run(["umount", "-l", self.mnt], check=False)
+        self.x.close()
+
+    def fill(self):
+        fd = os.open(os.path.join(self.mnt, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 65536)
+        except OSError:
+            pass
+        try:
+            while True:
+                os.write(fd, b"\0")
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def test_disk_full_exits_4(self):
+        term = self.x.xterm()
+        self.x.focus(term)
+        self.m.start("--no-frames", "--no-elements")
+        before = self.m.status()["events_stored"]
+        self.x.xdotool("type", "--delay", "5", "before")
+        xenv.wait_for(lambda: self.m.status()["events_stored"] >= before + 12,
+                      what="the first keys to be stored")
+        self.fill()
+        self.x.xdotool("type", "--delay", "5", "after the disk filled up")
+        # The person sees why in the status while it happens.
+        st = xenv.wait_for(lambda: (lambda s: s if s["write_error"] else None)(
+            self.m.status()), what="the write error in the status")
+        self.assertIn("disk is full", st["write_error"])
+        self.assertEqual(st["state"], "recording")
+        self.m.run("stop")
+        self.assertEqual(self.m.rec.wait(timeout=60), 4, self.m.stderr())
+        last = [line for line in self.m.stderr().splitlines() if line.strip()][-1]
+        self.assertTrue(last.startswith("mimic: "), last)
+        self.assertRegex(last, r"\d+ events could not be stored")
+        self.assertIn("disk is full", last)
+        self.assertIn("some events were not stored", last)
+        # With room again: what was stored before the disk filled is all there, readable.
+        os.unlink(os.path.join(self.mnt, "filler"))
+        con = sqlite3.connect(os.path.join(self.m.data_dir, "mimic.db"))
+        self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        con.close()
+        self.assertTrue(xenv.typed_text(self.m.events()).startswith("before"))
+        s = self.m.sessions()[-1]
+        # It did not end as an ordinary stop.
+        self.assertNotEqual(s["end_reason"], "stopped", s)
 
 
 if __name__ == "__main__":

@@ -198,6 +198,11 @@ def image_size(data, ext):
     raise AssertionError("unknown image extension %s" % ext)
 
 
+# The settings of ExportTest's exports: a typing run ends at Return, a hotkey or a click,
+# never at a pause (type_gap_ms at its maximum, one minute).
+EXPORT_CONF = "[export]\ntype_gap_ms = 60000\n"
+
+
 class ExportTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -216,15 +221,14 @@ class ExportTest(unittest.TestCase):
         x = cls.x
         x.xdotool("click", "1")
         time.sleep(0.4)
-        x.xdotool("type", "--delay", "60", "hellp")
-        x.xdotool("key", "BackSpace")
-        x.xdotool("type", "--delay", "60", "o world")
-        time.sleep(1.3)
-        x.xdotool("key", "Return")
+        # Each typing run, with its edit and the key that ends it, in one xdotool run.
+        # The exports read EXPORT_CONF, whose type_gap_ms no pause here can reach: only
+        # Return and Ctrl+S can end these runs, however the machine schedules xdotool.
+        x.xdotool("key", "--delay", "60", "h", "e", "l", "l", "p", "BackSpace", "o", "space",
+                  "w", "o", "r", "l", "d", "Return")
         time.sleep(0.4)
-        x.xdotool("type", "--delay", "60", "mail bob@example.com")
-        time.sleep(1.3)
-        x.xdotool("key", "ctrl+s")
+        x.xdotool("key", "--delay", "60", "m", "a", "i", "l", "space", "b", "o", "b", "at",
+                  "e", "x", "a", "m", "p", "l", "e", "period", "c", "o", "m", "ctrl+s")
         time.sleep(0.6)
         cls.m.run("task", "end", "--success")
         cls.second_end = cls.m.run("task", "end", "--fail", check=False)
@@ -234,6 +238,9 @@ class ExportTest(unittest.TestCase):
         time.sleep(0.8)
         cls.m.stop()
         cls.session = cls.m.sessions()[-1]["id"]
+        cls.conf = os.path.join(cls.m.tmp, "runs.conf")
+        with open(cls.conf, "w") as f:
+            f.write(EXPORT_CONF)
 
     @classmethod
     def tearDownClass(cls):
@@ -241,6 +248,8 @@ class ExportTest(unittest.TestCase):
         cls.x.close()
 
     def export(self, fmt, *extra, check=True):
+        if "--config" not in extra:
+            extra = ("--config", self.conf) + extra
         out = os.path.join(self.m.tmp, "export-%s-%d" % (fmt, time.monotonic_ns()))
         r = self.m.run("export", str(self.session), "--format", fmt, "--out", out,
                        "--data-dir", self.m.data_dir, *extra, check=check)
@@ -304,7 +313,7 @@ class ExportTest(unittest.TestCase):
         self.assertIn("| text_entry |", card)
         self.assertIn("| keyboard_shortcut |", card)
         self.assertIn("| XTerm |", card)
-        self.assertIn('"type_gap_ms":1000', card)
+        self.assertIn('"type_gap_ms":60000', card)
         self.assertIn("mimic 0.", card)
         self.assertIn("exported %d steps" % len(steps), r.stderr)
         # The export is in the audit log, with counts and no content.
@@ -372,14 +381,46 @@ class ExportTest(unittest.TestCase):
             card = f.read()
         self.assertIn('"type_gap_ms":900', card)
         self.assertIn('"episode_idle_ms":60000', card)
+        # Without a settings file: the defaults (docs/ACTIONS.md, docs/EXPORT.md).
+        empty = os.path.join(self.m.tmp, "empty.conf")
+        open(empty, "w").close()
+        out, _ = self.export("jsonl", "--config", empty)
+        with open(os.path.join(out, "README.md")) as f:
+            card = f.read()
+        self.assertIn('"type_gap_ms":1000', card)
+        self.assertIn('"episode_idle_ms":120000', card)
+        self.assertIn('"episode_split_app":true', card)
         with open(conf, "w") as f:
             f.write("[export]\ntype_gap_ms = soon\n")
         _, r = self.export("jsonl", "--config", conf, check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("export.conf:2: type_gap_ms", r.stderr)
 
+    def test_frame_to_stdout(self):
+        """docs/CLI.md: `mimic frame SESSION ID -o -` writes the PNG to standard output."""
+        frames = [json.loads(line) for line in self.m.run(
+            "frames", str(self.session), "--data-dir", self.m.data_dir).stdout.splitlines()]
+        # A patch, so that putting it back over its key frame is part of it.
+        patches = [f for f in frames if f["base"] is not None]
+        fid = str((patches or frames)[-1]["id"])
+        r = subprocess.run([xenv.MIMIC, "frame", str(self.session), fid, "-o", "-",
+                            "--data-dir", self.m.data_dir], env=self.m.env,
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        data = r.stdout
+        self.assertEqual(data[:8], b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(png_size(data), (1280, 800))
+        # Standard output holds the image and nothing else: it ends with IEND.
+        self.assertEqual(data[-12:], b"\x00\x00\x00\x00IEND\xaeB`\x82")
+        # The same image as written to a file.
+        path = os.path.join(self.m.tmp, "frame-%s.png" % fid)
+        self.m.run("frame", str(self.session), fid, "-o", path, "--data-dir", self.m.data_dir)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data)
+
     def test_stats(self):
-        r = self.m.run("stats", str(self.session), "--json", "--data-dir", self.m.data_dir)
+        r = self.m.run("stats", str(self.session), "--json", "--config", self.conf,
+                       "--data-dir", self.m.data_dir)
         s = json.loads(r.stdout)
         self.assertGreaterEqual(s["total"]["actions"]["type"], 2)
         self.assertEqual(s["total"]["actions"]["hotkey"], 1)
@@ -741,6 +782,123 @@ class PolicyExportTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("mimic/policy.conf:2: [redaction] rules: the personal policy may only "
                       "add exclusions", r.stderr)
+
+
+def episodes_of(steps):
+    """The steps grouped by episode, in order: [[(kind, text or app), ...], ...]."""
+    eps, ids = [], []
+    for st in steps:
+        if not ids or ids[-1] != st["episode"]:
+            ids.append(st["episode"])
+            eps.append([])
+        eps[-1].append((st["kind"], st["action"].get("text"), st["app"]))
+    return eps
+
+
+class ExportOptionsTest(unittest.TestCase):
+    """`mimic export` with --all, --episode-idle and --no-split-app (docs/EXPORT.md), from
+    the command line, checked on the bytes of the export."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.x = xenv.XServer()
+        cls.m = xenv.Mimic(cls.x)
+        term = cls.x.xterm(name="optterm", title="options")
+        cls.zenity = cls.x.spawn(["zenity", "--entry", "--title=Other", "--text=Other:"])
+        other = xenv.wait_for(lambda: cls.x.run(["xdotool", "search", "--onlyvisible", "--pid",
+                                                 str(cls.zenity.pid)], check=False).split(),
+                              timeout=30, what="the zenity window")[-1]
+        cls.x.focus(term)
+        # Session 1: typing in two applications, one after the other.
+        cls.m.start("--no-frames", "--no-elements", "--session-name", "apps")
+        cls.x.xdotool("mousemove", "100", "100", "click", "1")
+        cls.x.xdotool("key", "--delay", "30", "a", "l", "p", "h", "a", "Return")
+        cls.x.focus(other)
+        cls.x.xdotool("key", "--delay", "30", "b", "e", "t", "a", "Tab")
+        cls.x.focus(term)
+        cls.x.xdotool("key", "--delay", "30", "g", "a", "m", "m", "a", "Return")
+        cls.m.stop()
+        # Session 2: one application, runs ended by clicks.
+        cls.m.start("--no-frames", "--no-elements", "--session-name", "plain")
+        for word in ("one", "two", "three"):
+            cls.x.xdotool("mousemove", "120", "120", "click", "1")
+            cls.x.xdotool("key", "--delay", "30", *word)
+        cls.x.xdotool("mousemove", "140", "140", "click", "1")
+        cls.m.stop()
+        ss = cls.m.sessions()
+        cls.apps, cls.plain = ss[-2]["id"], ss[-1]["id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.close()
+        cls.zenity.terminate()
+        cls.zenity.wait(timeout=10)
+        cls.x.close()
+
+    def export(self, what, *extra):
+        out = os.path.join(self.m.tmp, "export-%d" % time.monotonic_ns())
+        self.m.run("export", *what, "--format", "jsonl", "--out", out,
+                   "--data-dir", self.m.data_dir, *extra)
+        with open(os.path.join(out, "steps.jsonl"), "rb") as f:
+            raw = f.read()
+        return raw, [json.loads(line) for line in raw.splitlines()]
+
+    def test_all(self):
+        raw, steps = self.export(["--all"])
+        self.assertEqual(sorted({s["session"] for s in steps}), [self.apps, self.plain])
+        texts = [s["action"]["text"] for s in steps if s["kind"] == "type"]
+        self.assertEqual(texts, ["alpha", "beta", "gamma", "one", "two", "three"])
+        # Byte for byte the two sessions' own exports, one after the other.
+        raw1, _ = self.export([str(self.apps)])
+        raw2, _ = self.export([str(self.plain)])
+        self.assertEqual(raw, raw1 + raw2)
+        # A single session is only that one.
+        _, last = self.export(["last"])
+        self.assertEqual({s["session"] for s in last}, {self.plain})
+
+    def test_no_split_app(self):
+        _, steps = self.export([str(self.apps)])
+        eps = episodes_of(steps)
+        # By default an episode ends where the application changes.
+        for ep in eps:
+            self.assertEqual(len({app for _, _, app in ep}), 1, eps)
+        typed = [[t for k, t, _ in ep if k == "type"] for ep in eps]
+        self.assertEqual([t for t in typed if t], [["alpha"], ["beta"], ["gamma"]], eps)
+        # --no-split-app: one episode (no pause here is near episode_idle_ms, 2 minutes).
+        _, joined = self.export([str(self.apps)], "--no-split-app")
+        self.assertEqual(len(episodes_of(joined)), 1, episodes_of(joined))
+        self.assertEqual(episodes_of(joined)[0], [x for ep in eps for x in ep])
+        self.assertEqual({s["app"] for s in joined}, {"XTerm", "Zenity"})
+
+    def test_episode_idle(self):
+        _, base = self.export([str(self.plain)])
+        self.assertEqual(len(episodes_of(base)), 1, episodes_of(base))
+        # The threshold is the longest pause between two steps of this recording, read
+        # from the steps' own times: the export must cut there, and only there.
+        acts = [s["action"] for s in base]
+        gaps = [b["t_start_ns"] - a["t_end_ns"] for a, b in zip(acts, acts[1:])]
+        idle_ms = max(gaps) // 1000000
+        self.assertGreater(idle_ms, 0, gaps)
+        expected, last_end = [], None
+        for st in base:
+            a = st["action"]
+            if st["kind"] == "wait" and a["t_end_ns"] - a["t_start_ns"] >= idle_ms * 1000000:
+                last_end = None  # the gap itself: not exported, a new episode follows
+                expected.append([])
+                continue
+            if not expected or (last_end is not None and
+                                a["t_start_ns"] - last_end >= idle_ms * 1000000):
+                expected.append([])
+            expected[-1].append((st["kind"], a.get("text"), st["app"]))
+            last_end = a["t_end_ns"]
+        expected = [ep for ep in expected if ep]
+        self.assertGreater(len(expected), 1)
+        _, cut = self.export([str(self.plain)], "--episode-idle", "%dms" % idle_ms)
+        self.assertEqual(episodes_of(cut), expected)
+        # Every episode's times start again at its own start.
+        for s in cut:
+            if s["step"] == 0:
+                self.assertEqual(s["t_ms"], 0, s)
 
 
 if __name__ == "__main__":

@@ -1,59 +1,60 @@
-"""Forgetting, retention, encryption at rest and the audit log, as a person sees them.
+"""Forgetting, retention and the audit log, as a person sees them.
 
-A marker typed into xterm while recording must be in `mimic events` (so the
-search for it below can fail), and after `mimic forget` it must be in no file
-of the data directory, in no encoding and not even in part, and no longer in
-`mimic events`. The audit log records the deletion and `mimic audit --verify`
-names the line someone changed.
+A marker typed into xterm while recording must be in what a person can read back
+of the data directory, decoded (the typed text of `mimic events` of every
+session, an export's bytes), so that the search for it can fail; after `mimic
+forget` no part of it is there any more, while the text typed to keep is. The
+frames left after a forget are put back together with `mimic frame` and read
+with mimic's OCR (the ocr_image helper): none shows the marker, which the same
+OCR reads in a frame taken before the forget; and no frame file is left that no
+frame names. The audit log records the deletion and `mimic audit --verify` names
+the line someone changed.
 """
 
 import json
 import os
 import random
-import string
+import re
+import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import xenv  # noqa: E402
 
+OCR_IMAGE = os.environ.get("MIMIC_OCR_IMAGE")
+
+# Letters OCR does not confuse with each other (no i/l, o, rn/m, u/v/w, c/e).
+LETTERS = "abdfghjkpqstxyz"
+
 
 def new_marker():
     # Letters only: xdotool types them the same on any layout the tests set.
-    return "zq" + "".join(random.choice(string.ascii_lowercase) for _ in range(10))
+    return "zq" + "".join(random.choice(LETTERS) for _ in range(10))
 
 
-def forms(marker):
-    """The byte strings a trace of the marker could take in a file."""
-    out = set()
-    for s in (marker, marker[:6], marker[-6:], marker[3:9]):
-        out.add(s.encode())
-        out.add(s.encode("utf-16-le"))
-        out.add(s.encode("utf-16-be"))
-        out.add(s.upper().encode())
-    return out
+def pieces(marker):
+    """The parts of the marker of which none may be left: itself and three slices."""
+    return (marker, marker[:6], marker[-6:], marker[3:9])
 
 
-def traces(data_dir, marker):
-    """The files of data_dir (every one, at any depth) that hold any form of marker."""
-    found = []
-    pats = forms(marker)
-    for root, _dirs, files in os.walk(data_dir):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                data = f.read()
-            for p in pats:
-                if p in data:
-                    found.append((path, p))
-    return found
+def files_under(path):
+    return sorted(os.path.join(r, f) for r, _d, fs in os.walk(path) for f in fs)
 
 
 class ForgetTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.x = xenv.XServer()
-        cls.term = cls.x.xterm(name="forgetterm", title="forget test terminal")
+        # A large font, as on a real desktop: what OCR reads in a frame is what a
+        # person looking at it would read.
+        cls.x.spawn(["xterm", "-name", "forgetterm", "-T", "forget test terminal", "-fa",
+                     "DejaVu Sans Mono", "-fs", "14", "-geometry", "60x10+0+0"])
+        cls.term = xenv.wait_for(lambda: cls.x.run(["xdotool", "search", "--onlyvisible",
+                                                    "--classname", "forgetterm"],
+                                                   check=False).split(),
+                                 what="xterm to map")[-1]
 
     @classmethod
     def tearDownClass(cls):
@@ -86,36 +87,118 @@ class ForgetTest(unittest.TestCase):
     def audit(self, *args, check=True):
         return self.m.run("audit", "--data-dir", self.m.data_dir, *args, check=check)
 
-    def assert_no_trace(self, marker):
-        self.assertEqual(traces(self.m.data_dir, marker), [])
-        for s in self.m.sessions():
-            self.assertNotIn(marker[:6], xenv.typed_text(self.m.events(str(s["id"]))))
+    def readable(self):
+        """(typed text of every session, every byte of an export of every session).
+
+        Key presses are stored one per event, so a typed word is only whole in the
+        text they produce; frames are encrypted at rest, so the export is where
+        their pixels and the steps' text can be read.
+        """
+        sessions = self.m.sessions()
+        typed = "".join(xenv.typed_text(self.m.events(str(s["id"]))) for s in sessions)
+        if not sessions:
+            return typed, b""
+        out = os.path.join(self.m.tmp, "export-%d" % time.monotonic_ns())
+        self.m.run("export", "--all", "--format", "jsonl", "--out", out, "--data-dir",
+                   self.m.data_dir, timeout=600)
+        blobs = []
+        for path in files_under(out):
+            with open(path, "rb") as f:
+                blobs.append(f.read())
+        return typed, b"".join(blobs)
+
+    def assert_readable(self, text):
+        """The control: text is in the decoded events and in an export."""
+        typed, exported = self.readable()
+        self.assertIn(text, typed)
+        self.assertIn(text.encode(), exported)
+
+    def assert_no_trace(self, marker, kept=None):
+        """No part of marker can be read back; kept, typed in scope too, can."""
+        typed, exported = self.readable()
+        if kept is not None:
+            self.assertIn(kept, typed)
+            self.assertIn(kept.encode(), exported)
+        for p in pieces(marker):
+            self.assertNotIn(p, typed)
+            self.assertNotIn(p.encode(), exported)
+
+    def ocr(self, frame_ids):
+        """What mimic's OCR reads in the frames, put back together by `mimic frame`."""
+        if OCR_IMAGE is None or not os.path.exists(OCR_IMAGE):
+            xenv.need_tools(self, "tesseract")
+        paths = []
+        for i in frame_ids:
+            path = os.path.join(self.m.tmp, "ocr-%d.png" % i)
+            self.m.run("frame", "last", str(i), "-o", path, "--data-dir", self.m.data_dir)
+            paths.append(path)
+        if not paths:
+            return ""
+        texts = []
+        if OCR_IMAGE is not None and os.path.exists(OCR_IMAGE):
+            argvs = [[OCR_IMAGE, *paths]]
+        else:
+            argvs = [["tesseract", p, "-"] for p in paths]
+        for argv in argvs:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                               env=dict(os.environ, OMP_THREAD_LIMIT="1"))
+            if r.returncode != 0:
+                raise AssertionError("%s failed: %s" % (argv[0], r.stderr))
+            texts.append(r.stdout)
+        # Blanks out: OCR may split a word.
+        return re.sub(r"\s+", "", "".join(texts)).lower()
+
+    def frames(self):
+        out = self.m.run("frames", "last", "--data-dir", self.m.data_dir).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def wait_settled_after(self, t_ns):
+        """Waits for a frame taken after t_ns (the screen once it settled) and returns it."""
+        return xenv.wait_for(lambda: [f for f in self.frames() if f["t_ns"] > t_ns],
+                             timeout=20, what="a frame after the typing")[-1]
+
+    def last_key_ns(self):
+        return [e for e in self.m.events() if e["kind"] == "key_press"][-1]["t_ns"]
 
     def test_forget_last_while_recording(self):
         marker = new_marker()
         self.m.start()
-        self.type_and_wait(marker)
-        # Encrypted at rest: the raw files never held it in the clear.
-        self.assertEqual(traces(self.m.data_dir, marker), [])
+        # Blanks after each word keep the cursor block off it, which OCR reads as a letter.
+        self.type_and_wait(marker + "  ")
+        # The control: OCR reads the marker in the frame of the screen once it was typed.
+        shown = self.wait_settled_after(self.last_key_ns())
+        seen = self.ocr([shown["id"]])
+        self.assertTrue([p for p in pieces(marker) if p in seen],
+                        "OCR does not read %r in frame %d: %r" % (marker, shown["id"], seen))
+        # The screen no longer shows it (the line is emptied) before it is forgotten, so
+        # that a frame taken after the forget cannot show it either.
+        self.x.xdotool("key", "ctrl+u")
+        xenv.wait_for(lambda: [e for e in self.m.events() if e["kind"] == "key_release" and
+                               e["keysym"] == "Control_L"], timeout=20,
+                      what="ctrl+u in mimic events")
+        self.wait_settled_after(self.last_key_ns())
         r = self.forget("--last", "5m")
         self.assertIn("forgot the last 5m", r.stdout)
         # Recording goes on after the deletion, frames included.
-        self.type_and_wait("after")
+        kept = new_marker()
+        self.type_and_wait(kept + "  ")
+        self.wait_settled_after(self.last_key_ns())
         st = self.m.status()
         self.assertEqual(st["state"], "recording")
         self.assertIsNone(st["write_error"])
         self.assertEqual(self.m.stop(), 0, self.m.stderr())
-        self.assert_no_trace(marker)
-        text = xenv.typed_text(self.m.events())
-        self.assertIn("after", text)
-        self.assertNotIn(marker[:6], text)
+        self.assert_no_trace(marker, kept=kept)
         self.assertTrue(os.path.getsize(os.path.join(self.m.data_dir, "mimic.db")) > 0)
-        # Every frame left can still be shown: no patch lost the frame it goes over.
-        frames = [json.loads(line) for line in self.m.run(
-            "frames", "last", "--data-dir", self.m.data_dir).stdout.splitlines()]
-        for f in frames:
-            out = os.path.join(self.m.tmp, "f.png")
-            self.m.run("frame", "last", str(f["id"]), "-o", out, "--data-dir", self.m.data_dir)
+        # Every frame left can still be shown (no patch lost the frame it goes over), and
+        # none shows the marker.
+        frames = self.frames()
+        self.assertTrue(frames, "no frame after the forget")
+        seen = self.ocr([f["id"] for f in frames])
+        self.assertIn(kept, seen)
+        self.assertEqual([p for p in pieces(marker) if p in seen], [], seen)
+        # No frame file is left that no frame names.
+        named = sorted({f["file"] for f in frames})
+        self.assertEqual(files_under(os.path.join(self.m.data_dir, "frames")), named)
         log = [json.loads(line) for line in self.audit("--json").stdout.splitlines()]
         forgets = [rec for rec in log if rec["what"] == "forget"]
         self.assertEqual(len(forgets), 1, log)
@@ -128,12 +211,13 @@ class ForgetTest(unittest.TestCase):
         gone = self.record_text(marker)
         self.assertIn(marker, xenv.typed_text(self.m.events(str(gone))))
         kept = self.record_text("keepme")
+        self.assert_readable(marker)
         r = self.forget("--session", str(gone))
         self.assertIn("forgot session %d" % gone, r.stdout)
         ids = [s["id"] for s in self.m.sessions()]
         self.assertEqual(ids, [kept])
         self.assertIn("keepme", xenv.typed_text(self.m.events(str(kept))))
-        self.assert_no_trace(marker)
+        self.assert_no_trace(marker, kept="keepme")
         r = self.m.run("events", str(gone), check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("no session", r.stderr)
@@ -142,14 +226,17 @@ class ForgetTest(unittest.TestCase):
         marker = new_marker()
         self.record_text(marker)
         self.record_text(marker[::-1])
+        frames_dir = os.path.join(self.m.data_dir, "frames")
+        # The controls: both can be read back, and frames were stored.
+        self.assert_readable(marker)
+        self.assert_readable(marker[::-1])
+        self.assertTrue(files_under(frames_dir))
         r = self.forget("--all")
         self.assertIn("2 sessions", r.stdout)
         self.assertEqual(self.m.sessions(), [])
         self.assert_no_trace(marker)
         self.assert_no_trace(marker[::-1])
-        frames_dir = os.path.join(self.m.data_dir, "frames")
-        left = [f for _r, _d, fs in os.walk(frames_dir) for f in fs]
-        self.assertEqual(left, [])
+        self.assertEqual(files_under(frames_dir), [])
         self.assertEqual(os.path.getsize(os.path.join(self.m.data_dir, "mimic.db-wal"))
                          if os.path.exists(os.path.join(self.m.data_dir, "mimic.db-wal"))
                          else 0, 0)
@@ -157,6 +244,7 @@ class ForgetTest(unittest.TestCase):
     def test_retention_by_size_at_start(self):
         marker = new_marker()
         self.record_text(marker, "--session-name", "old")
+        self.assert_readable(marker)
         conf = os.path.join(self.m.tmp, "tiny.conf")
         with open(conf, "w") as f:
             f.write("[retention]\nmax_size = 1K\n")
@@ -164,7 +252,7 @@ class ForgetTest(unittest.TestCase):
         self.type_and_wait("fresh")
         self.assertEqual(self.m.stop(), 0, self.m.stderr())
         self.assertEqual([s["name"] for s in self.m.sessions()], ["new"])
-        self.assert_no_trace(marker)
+        self.assert_no_trace(marker, kept="fresh")
         log = [json.loads(line) for line in self.audit("--json").stdout.splitlines()]
         ret = [rec for rec in log if rec["what"] == "retention"]
         self.assertTrue(ret, log)

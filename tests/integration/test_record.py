@@ -6,6 +6,7 @@ focused application and the synthetic tag.
 """
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -184,6 +185,41 @@ class RecordTest(unittest.TestCase):
         self.assertEqual(names.get("Virtual core XTEST keyboard"), "synthetic")
         self.assertEqual(names.get("Xvfb keyboard"), "human")
         self.assertEqual(self.m.events("meta"), self.m.events(str(s["id"])))
+
+    def test_key_text_and_titles_sealed_at_rest(self):
+        """What was typed and the window titles are encrypted in the database file.
+
+        `mimic events` with the key is the positive control: it must show the word
+        and the title. The rows themselves, read with SQLite, must not: a key event
+        keeps no keycode, keysym or text in the clear and carries a sealed value
+        that holds no copy of them; a window context keeps no title in the clear.
+        """
+        word = "Zebra42qx"
+        ev = self.record(lambda: self.x.xdotool("type", "--delay", "5", word))
+        self.assertEqual(xenv.typed_text(ev), word)
+        self.assertIn("mimic test terminal",
+                      [e["window"]["title"] for e in ev if e["kind"] == "focus"])
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.m.data_dir, "mimic.db"),
+                             uri=True)
+        try:
+            keys = db.execute("SELECT detail, keysym, text, sealed FROM events "
+                              "WHERE sealed IS NOT NULL OR text != '' OR keysym != ''"
+                              ).fetchall()
+            titles = db.execute("SELECT title, sealed FROM contexts "
+                                "WHERE sealed IS NOT NULL OR title != ''").fetchall()
+        finally:
+            db.close()
+        # Presses and releases of every key typed (at least the word's presses).
+        self.assertGreaterEqual(len(keys), len(word), keys)
+        for detail, keysym, text, sealed in keys:
+            self.assertEqual((detail, keysym, text), (0, "", ""), "a key stored in the clear")
+            # A nonce and a tag (40 bytes) besides the sealed payload.
+            self.assertGreater(len(sealed), 40)
+        self.assertGreater(len(titles), 0)
+        for title, sealed in titles:
+            self.assertEqual(title, "", "a window title stored in the clear")
+            self.assertGreater(len(sealed), 40 + len("mimic test terminal") - 1)
+            self.assertNotIn(b"mimic test", bytes(sealed))
 
 
 if __name__ == "__main__":

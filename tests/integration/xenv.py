@@ -144,10 +144,11 @@ class Mimic:
     Recording needs a policy and the person's consent: `record` gets --policy
     (self.policy, allowing xterm and zenity, unless the test passes its own) and,
     before the first recording, `mimic consent --accept` is run once
-    (consent=False leaves it out, to test the refusal).
+    (consent=False leaves it out, to test the refusal). The vault key goes to a
+    file unless keyring=True.
     """
 
-    def __init__(self, x=None, env=None, policy=None, consent=True):
+    def __init__(self, x=None, env=None, policy=None, consent=True, keyring=False):
         self.tmp = tempfile.mkdtemp(prefix="mimic-home-")
         self.data_dir = os.path.join(self.tmp, "data")
         self.runtime = os.path.join(self.tmp, "run")
@@ -157,6 +158,11 @@ class Mimic:
         self.env["XDG_DATA_HOME"] = os.path.join(self.tmp, "xdg-data")
         # No settings file of the person running the tests may change what is recorded.
         self.env["XDG_CONFIG_HOME"] = os.path.join(self.tmp, "xdg-config")
+        # A session bus can start gnome-keyring on demand, whose "create a keyring"
+        # prompt would wait for a person: tests keep the key in a file unless they
+        # test the keyring itself (keyring=True).
+        if not keyring:
+            self.env.setdefault("MIMIC_KEY_STORE", "file")
         if env:
             self.env.update(env)
         self.notice = os.path.join(self.tmp, "notice.txt")

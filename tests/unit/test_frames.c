@@ -153,12 +153,11 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* A case that needs the X server names why it could not start. */
 #define NEED_X()                                                               \
 	do {                                                                   \
-		if (!X.ok) {                                                   \
-			print_message("skipped: %s\n", X.why);                 \
-			skip();                                                \
-		}                                                              \
+		if (!X.ok)                                                     \
+			testenv_skip("%s", X.why);                             \
 	} while (0)
 
 /* A mapped window filled with colour (0xRRGGBB), drawn at once. */

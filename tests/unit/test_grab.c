@@ -232,12 +232,11 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* A case that needs the X server names why it could not start. */
 #define NEED_X()                                                               \
 	do {                                                                   \
-		if (!X.ok) {                                                   \
-			print_message("skipped: %s\n", X.why);                 \
-			skip();                                                \
-		}                                                              \
+		if (!X.ok)                                                     \
+			testenv_skip("%s", X.why);                             \
 	} while (0)
 
 static uint32_t px(const struct grab_image *img, uint32_t x, uint32_t y)
@@ -451,10 +450,7 @@ static void test_cursor_position_after_xdotool(void **state)
 
 	(void)state;
 	NEED_X();
-	if (!in_path("xdotool")) {
-		print_message("skipped: xdotool is not installed\n");
-		skip();
-	}
+	testenv_need_tools("xdotool");
 	g = open_grab(0);
 	for (size_t i = 0; i < 2; i++) {
 		char xs[16], ys[16];
@@ -587,10 +583,9 @@ static void test_cursor_blended_premultiplied(void **state)
 	(void)state;
 	NEED_X();
 	if (!load_render(&r, &lib)) {
-		print_message("skipped: libxcb-render.so.0 cannot be loaded\n");
 		if (lib != NULL)
 			dlclose(lib);
-		skip();
+		testenv_skip("libxcb-render.so.0 cannot be loaded (install libxcb-render0)");
 	}
 	cursor = make_argb_cursor(&r);
 	win = xcb_generate_id(X.c);

@@ -2,8 +2,9 @@
  * Tests of keymap against a real X server: a private Xvfb whose keyboard state
  * is changed with xdotool, setxkbmap and XKB requests, checking that keycodes
  * give the keysyms and characters a person would see on that keyboard (Shift,
- * Caps Lock, AltGr, German layout, layout groups). Skipped when Xvfb, xdotool or
- * setxkbmap are not installed.
+ * Caps Lock, AltGr, German layout, layout groups). When Xvfb, xdotool or
+ * setxkbmap is not installed every case is skipped through testenv, naming it
+ * (a failure in CI).
  */
 #include <errno.h>
 #include <poll.h>
@@ -32,22 +33,7 @@ enum { KC_Q = 24, KC_Y_US = 29, KC_A = 38, KC_S = 39, KC_APOSTROPHE = 48, KC_RET
 
 static pid_t xvfb_pid;
 static char display[32];
-static int have_tools;
-
-static int in_path(const char *name)
-{
-	const char *path = getenv("PATH");
-	char buf[512];
-
-	while (path != NULL && *path != '\0') {
-		size_t n = strcspn(path, ":");
-		snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, name);
-		if (access(buf, X_OK) == 0)
-			return 1;
-		path += n + (path[n] == ':');
-	}
-	return 0;
-}
+static char x_why[160];   /* why there is no X server, for every case to name */
 
 /* Starts Xvfb on display `number`; returns its pid once it accepts clients, else 0. */
 static pid_t try_xvfb(int number)
@@ -99,10 +85,16 @@ static pid_t try_xvfb(int number)
 
 static int start_xvfb(void **state)
 {
+	static const char *const tools[] = { "Xvfb", "xdotool", "setxkbmap" };
+
 	(void)state;
-	have_tools = in_path("Xvfb") && in_path("xdotool") && in_path("setxkbmap");
-	if (!have_tools)
-		return 0;
+	for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
+		if (!testenv_in_path(tools[i])) {
+			snprintf(x_why, sizeof x_why, "%s is not installed (not found in PATH)",
+			         tools[i]);
+			return 0;
+		}
+	}
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));
 	for (int attempt = 0; attempt < 8 && xvfb_pid <= 0; attempt++) {
 		int number = 100 + rand() % 800;
@@ -111,6 +103,8 @@ static int start_xvfb(void **state)
 	}
 	if (xvfb_pid > 0)
 		setenv("DISPLAY", display, 1);
+	else
+		snprintf(x_why, sizeof x_why, "Xvfb did not start on any of 8 display numbers");
 	return 0;
 }
 
@@ -187,7 +181,7 @@ static int teardown(void **state)
 static struct fixture *need(void **state)
 {
 	if (*state == NULL)
-		skip();
+		testenv_skip("%s", x_why);
 	return *state;
 }
 

@@ -19,14 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "paths.h"
 #include "util.h"
-
-/* The uid a root test drops to, to see what an ordinary user would see. */
-#define NOBODY 65534
 
 static int
 rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -256,83 +252,46 @@ test_ensure_dir_not_a_directory(void **state)
 }
 
 /*
- * Runs paths_ensure_dir(dir) in a child that has dropped root, and returns its
- * result; the cause comes back through a pipe. As non-root, runs it directly.
+ * The ordinary user's side of test_ensure_dir_not_writable, run as uid 65534
+ * when the test runs as root (permission bits do not stop root). tmp belongs to
+ * that user; a directory in it without write permission is refused by name,
+ * and so is one to be created below it.
  */
 static int
-ensure_dir_unprivileged(const char *dir, char **cause)
+not_writable_as_user(void *arg)
 {
-	char buf[1024];
-	int pfd[2], status, ret;
-	ssize_t n;
-	pid_t pid;
+	const char *tmp = arg;
+	char ro[512], sub[512];
+	char *cause = NULL;
+	struct stat st;
 
-	if (geteuid() != 0)
-		return paths_ensure_dir(dir, cause);
+	snprintf(ro, sizeof ro, "%s/ro", tmp);
+	snprintf(sub, sizeof sub, "%s/ro/sub/deeper", tmp);
+	TESTENV_CHECK(mkdir(ro, 0555) == 0);
 
-	assert_int_equal(pipe(pfd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char *c = NULL;
-		int r;
+	/* The directory exists but this user may not write there. */
+	TESTENV_CHECK(paths_ensure_dir(ro, &cause) == -EACCES);
+	TESTENV_CHECK(cause != NULL && strstr(cause, ro) != NULL);
+	TESTENV_CHECK(strstr(cause, "is not writable (Permission denied); "
+	                            "choose another with --data-dir") != NULL);
+	TESTENV_CHECK(strchr(cause, '\n') == NULL);
+	free(cause);
+	cause = NULL;
 
-		close(pfd[0]);
-		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
-			_exit(255);
-		r = paths_ensure_dir(dir, &c);
-		if (c != NULL && write(pfd[1], c, strlen(c)) < 0)
-			_exit(254);
-		_exit(-r);
-	}
-	close(pfd[1]);
-	n = read(pfd[0], buf, sizeof buf - 1);
-	close(pfd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_true(WEXITSTATUS(status) < 254);
-	ret = -WEXITSTATUS(status);
-	if (n > 0) {
-		buf[n] = '\0';
-		*cause = util_xstrdup(buf);
-	}
-	return ret;
+	/* It cannot be created below such a directory either. */
+	TESTENV_CHECK(paths_ensure_dir(sub, &cause) == -EACCES);
+	TESTENV_CHECK(cause != NULL && strstr(cause, sub) != NULL);
+	TESTENV_CHECK(strstr(cause, "Permission denied") != NULL);
+	TESTENV_CHECK(strstr(cause, "--data-dir") != NULL);
+	free(cause);
+	TESTENV_CHECK(stat(sub, &st) == -1 && errno == ENOENT);
+	return 0;
 }
 
 static void
 test_ensure_dir_not_writable(void **state)
 {
-	const char *tmp = *state;
-	char *ro = util_xasprintf("%s/ro", tmp);
-	char *sub = util_xasprintf("%s/ro/sub/deeper", tmp);
-	char *cause = NULL;
-	struct stat st;
-
-	assert_int_equal(mkdir(ro, 0755), 0);
-	if (geteuid() != 0)
-		assert_int_equal(chmod(ro, 0555), 0);
-	else
-		assert_int_equal(chmod(tmp, 0755), 0); /* let the unprivileged child in */
-
-	/* The directory exists but this user may not write there. */
-	assert_int_equal(ensure_dir_unprivileged(ro, &cause), -EACCES);
-	assert_contains(cause, ro);
-	assert_contains(cause, "is not writable (Permission denied); choose another with --data-dir");
-	assert_null(strchr(cause, '\n'));
-	free(cause);
-	cause = NULL;
-
-	/* It cannot be created below such a directory either. */
-	assert_int_equal(ensure_dir_unprivileged(sub, &cause), -EACCES);
-	assert_contains(cause, sub);
-	assert_contains(cause, "Permission denied");
-	assert_contains(cause, "--data-dir");
-	free(cause);
-	assert_int_equal(stat(sub, &st), -1);
-
-	chmod(ro, 0755);
-	free(ro);
-	free(sub);
+	testenv_as_user(*state, not_writable_as_user, *state);
 }
 
 static void
@@ -433,6 +392,29 @@ test_control_socket_symlink_refused(void **state)
 	free(link);
 }
 
+/*
+ * The ordinary user's side of test_control_socket_other_owner_refused, as uid
+ * 65534: a control socket directory of root's is refused, by the recorder and by
+ * the client alike.
+ */
+static int
+root_dir_refused_as_user(void *arg)
+{
+	const char *dir = arg;
+	char *out = NULL, *cause = NULL;
+
+	TESTENV_CHECK(paths_control_socket(1, &out, &cause) == -EPERM);
+	TESTENV_CHECK(out == NULL);
+	TESTENV_CHECK(cause != NULL && strstr(cause, dir) != NULL);
+	TESTENV_CHECK(strstr(cause, "belongs to uid 0, not to you (uid 65534)") != NULL);
+	free(cause);
+	cause = NULL;
+	TESTENV_CHECK(paths_control_socket(0, &out, &cause) == -EPERM);
+	TESTENV_CHECK(out == NULL);
+	free(cause);
+	return 0;
+}
+
 static void
 test_control_socket_other_owner_refused(void **state)
 {
@@ -440,20 +422,30 @@ test_control_socket_other_owner_refused(void **state)
 	char *dir = util_xasprintf("%s/mimic", tmp);
 	char *out = NULL, *cause = NULL;
 
-	/* Only root can make a directory that belongs to someone else. */
+	/* Only root can make a directory that belongs to someone else; CI runs as root. */
 	if (geteuid() != 0) {
 		free(dir);
-		skip();
+		testenv_skip("a directory of another user needs root (running as uid %u)",
+		             (unsigned)geteuid());
 	}
 	setenv("XDG_RUNTIME_DIR", tmp, 1);
 	assert_int_equal(mkdir(dir, 0700), 0);
-	assert_int_equal(chown(dir, NOBODY, NOBODY), 0);
+	assert_int_equal(chown(dir, TESTENV_NOBODY, TESTENV_NOBODY), 0);
 	assert_int_equal(paths_control_socket(1, &out, &cause), -EPERM);
 	assert_null(out);
 	assert_contains(cause, dir);
-	assert_contains(cause, "belongs to uid 65534");
+	assert_contains(cause, "belongs to uid 65534, not to you (uid 0)");
 	assert_contains(cause, "remove it");
 	free(cause);
+	cause = NULL;
+	assert_int_equal(paths_control_socket(0, &out, &cause), -EPERM);
+	assert_null(out);
+	free(cause);
+
+	/* The other way round: root's directory, and an ordinary user who may look into tmp. */
+	assert_int_equal(chown(dir, 0, 0), 0);
+	assert_int_equal(chmod(tmp, 0711), 0);
+	testenv_as_user(NULL, root_dir_refused_as_user, dir);
 	free(dir);
 }
 
@@ -464,28 +456,36 @@ test_control_socket_tmp_fallback(void **state)
 	char *out = NULL, *cause = NULL;
 	int ret;
 
+	char *out2 = NULL, *cause2 = NULL;
+
 	(void)state;
 	unsetenv("XDG_RUNTIME_DIR");
-	/* create == 0 leaves the real /tmp alone. */
+	/*
+	 * create == 0 leaves the real /tmp alone. A real /tmp/mimic-UID (a recorder of
+	 * this user may be running) is either fine or reported by name.
+	 */
 	ret = paths_control_socket(0, &out, &cause);
 	if (ret == 0) {
 		assert_string_equal(out, want);
+		assert_null(cause);
 	} else {
-		/* A real /tmp/mimic-UID with bad permissions is reported by name. */
+		assert_null(out);
 		assert_contains(cause, "/tmp/mimic-");
 	}
-	free(out);
-	free(cause);
-	free(want);
 
-	/* A relative XDG_RUNTIME_DIR is ignored in the same way. */
+	/* A relative XDG_RUNTIME_DIR is ignored: the same answer as without one. */
 	setenv("XDG_RUNTIME_DIR", "run", 1);
-	out = NULL;
-	cause = NULL;
-	if (paths_control_socket(0, &out, &cause) == 0)
-		assert_true(strncmp(out, "/tmp/mimic-", 11) == 0);
+	assert_int_equal(paths_control_socket(0, &out2, &cause2), ret);
+	if (ret == 0)
+		assert_string_equal(out2, want);
+	else
+		assert_string_equal(cause2, cause);
+	unsetenv("XDG_RUNTIME_DIR");
 	free(out);
 	free(cause);
+	free(out2);
+	free(cause2);
+	free(want);
 }
 
 static void

@@ -261,23 +261,10 @@ static struct {
 	struct uia *u;
 	char self[512];            /* this binary, for --find */
 	char x_bus[1024];          /* the AT_SPI_BUS root property, while a test hides it */
+	const char *missing;       /* the program that is not installed, when not ready */
+	int x_attached;            /* uia_attach_x was called on env.u */
+	int threads0, fds0;        /* this process's threads and descriptors before any uia */
 } env;
-
-static int
-in_path(const char *name)
-{
-	const char *path = getenv("PATH");
-	char buf[512];
-
-	while (path != NULL && *path != '\0') {
-		size_t n = strcspn(path, ":");
-		snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, name);
-		if (access(buf, X_OK) == 0)
-			return 1;
-		path += n + (path[n] == ':');
-	}
-	return 0;
-}
 
 /* Starts argv with stdout and stderr on /dev/null; returns its pid. */
 static pid_t
@@ -439,6 +426,48 @@ stop_all(void)
 			kill(pids[i], SIGKILL);
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
+}
+
+/* The entries of a /proc directory (threads in task/, descriptors in fd/). */
+static int
+count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	/* opendir's own descriptor is among those of fd/. */
+	return strcmp(path, "/proc/self/fd") == 0 ? n - 1 : n;
+}
+
+/* Prints this process's descriptors and what they are, for a failure's message. */
+static void
+print_fds(const char *when)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	printf("# descriptors %s:", when);
+	while ((de = readdir(d)) != NULL) {
+		char path[300], target[256];
+		ssize_t n;
+
+		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, target, sizeof target - 1);
+		target[n > 0 ? n : 0] = '\0';
+		printf(" %s=%s", de->d_name, target);
+	}
+	printf("\n");
+	closedir(d);
 }
 
 static int
@@ -736,9 +765,13 @@ setup_env(void)
 	xcb_screen_iterator_t it;
 	ssize_t sl;
 
-	for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
-		if (!in_path(tools[i]))
+	for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
+		if (!testenv_in_path(tools[i])) {
+			/* Each case names it when it runs (testenv_skip). */
+			env.missing = tools[i];
 			return 0;
+		}
+	}
 	sl = readlink("/proc/self/exe", env.self, sizeof env.self - 1);
 	if (sl <= 0)
 		return -1;
@@ -844,6 +877,14 @@ setup_env(void)
 	}
 	if (env.forms <= 0 || env.password <= 0 || env.question <= 0)
 		return -1;
+	/*
+	 * What test_stop compares with once every uia is stopped. GLib's default main
+	 * context (and its wake-up descriptor), which uia runs, is made once per process
+	 * and lives as long as the process: it is made here, before counting.
+	 */
+	(void)g_main_context_default();
+	env.threads0 = count_dir("/proc/self/task");
+	env.fds0 = count_dir("/proc/self/fd");
 	env.ready = 1;
 	return 0;
 }
@@ -880,11 +921,14 @@ teardown(void **state)
 	return 0;
 }
 
-#define NEED_ENV() \
-	do { \
-		if (!env.ready) \
-			skip(); \
-	} while (0)
+/* The case needs the environment: without a program it needs, it says which. */
+static void
+need_env(void)
+{
+	if (!env.ready)
+		testenv_skip("%s is not installed (not found in PATH)",
+		             env.missing != NULL ? env.missing : "a program the test needs");
+}
 
 /* --- tests --------------------------------------------------------------------------- */
 
@@ -902,7 +946,7 @@ test_degraded_no_session_bus(void **state)
 	int64_t end;
 
 	(void)state;
-	NEED_ENV();
+	need_env();
 	unsetenv("DBUS_SESSION_BUS_ADDRESS");
 	/* The accessibility bus launcher announces its bus on the X root window, where
 	 * libatspi looks first: that needs no session bus, and is not degraded. */
@@ -954,7 +998,7 @@ test_degraded_unreachable_bus(void **state)
 	char *cause = NULL, reason[256], addr[256];
 
 	(void)state;
-	NEED_ENV();
+	need_env();
 	snprintf(addr, sizeof addr, "unix:path=%s/no-such-bus", env.tmp);
 	setenv("DBUS_SESSION_BUS_ADDRESS", addr, 1);
 	hide_x_bus();
@@ -975,7 +1019,7 @@ test_start(void **state)
 	char *cause = NULL, reason[256];
 
 	(void)state;
-	NEED_ENV();
+	need_env();
 	restore_x_bus();
 	setenv("DBUS_SESSION_BUS_ADDRESS", env.bus, 1);
 	if (env.u != NULL) {
@@ -994,11 +1038,47 @@ test_start(void **state)
 	}
 }
 
-#define NEED_UIA() \
-	do { \
-		if (!env.ready || env.u == NULL) \
-			skip(); \
-	} while (0)
+/*
+ * The case needs a connected uia: the one test_start made, or (when a case runs
+ * alone, MIMIC_TEST_ONLY) one started here the same way.
+ */
+static void
+need_uia(void)
+{
+	char *cause = NULL, reason[256];
+
+	need_env();
+	if (env.u != NULL)
+		return;
+	restore_x_bus();
+	setenv("DBUS_SESSION_BUS_ADDRESS", env.bus, 1);
+	if (uia_start(&env.u, &cause) != 0) {
+		print_error("uia_start: %s\n", cause != NULL ? cause : "?");
+		free(cause);
+		fail();
+	}
+	if (uia_is_degraded(env.u, reason, sizeof reason)) {
+		print_error("uia is degraded: %s\n", reason);
+		fail();
+	}
+}
+
+/* The case needs uia's pointer thread (uia_hover_at, uia_press_at). */
+static void
+need_pointer_thread(void)
+{
+	char *cause = NULL;
+
+	need_uia();
+	if (env.x_attached)
+		return;
+	if (uia_attach_x(env.u, env.display, &cause) != 0) {
+		print_error("uia_attach_x: %s\n", cause != NULL ? cause : "?");
+		free(cause);
+		fail();
+	}
+	env.x_attached = 1;
+}
 
 /* A press on a push button, where three dialogs overlap: the one on top is named. */
 static void
@@ -1010,7 +1090,7 @@ test_push_button(void **state)
 	int32_t x, y;
 
 	(void)state;
-	NEED_UIA();
+	need_uia();
 	activate(env.question);
 	assert_int_equal(find_el(env.question, "push button", "Yes", &yes), 0);
 	/* The forms dialog lies under the button too: AT-SPI alone cannot tell them apart. */
@@ -1067,7 +1147,7 @@ test_combo_and_menu(void **state)
 	uint64_t before;
 
 	(void)state;
-	NEED_UIA();
+	need_uia();
 	activate(env.forms);
 	assert_int_equal(find_el(env.forms, "combo box", "*", &combo), 0);
 	pointer_to(combo.x + combo.w / 2, combo.y + combo.h / 2);
@@ -1152,7 +1232,7 @@ test_typing_entry(void **state)
 	int64_t t;
 
 	(void)state;
-	NEED_UIA();
+	need_uia();
 	activate(env.forms);
 	assert_int_equal(find_el(env.forms, "text", "*", &text), 0);
 	pointer_to(text.x + text.w / 2, text.y + text.h / 2);
@@ -1197,7 +1277,7 @@ test_password(void **state)
 	int64_t t;
 
 	(void)state;
-	NEED_UIA();
+	need_uia();
 	activate(env.password);
 	assert_int_equal(find_el(env.password, "password text", "*", &pw), 0);
 	pointer_to(pw.x + pw.w / 2, pw.y + pw.h / 2);
@@ -1254,7 +1334,7 @@ test_typing_search(void **state)
 	struct rect yes;
 
 	(void)state;
-	NEED_UIA();
+	need_uia();
 	assert_int_equal(find_el(env.question, "push button", "Yes", &yes), 0);
 	pointer_to(yes.x + yes.w / 2, yes.y + yes.h / 2);
 	hint_here(&h, NULL, NULL);
@@ -1270,6 +1350,64 @@ test_typing_search(void **state)
 	assert_true(el.states & UIA_STATE_FOCUSED);
 }
 
+/*
+ * The menu bar case needs GTK 3 (only its library: the window is made through
+ * dlopen, see gtk_menu_main). Whether it can be loaded is asked of dlopen, in a
+ * child (test_uia --gtk-check), so that GTK is never loaded into this process.
+ */
+static void
+need_gtk(void)
+{
+	char out[512];
+	char *argv[] = { env.self, "--gtk-check", NULL };
+
+	if (run_out(argv, out, sizeof out) != 0) {
+		out[strcspn(out, "\n")] = '\0';
+		testenv_skip("libgtk-3.so.0 cannot be loaded: %s", out[0] ? out : "no reason given");
+	}
+}
+
+/*
+ * Waits for the menu bar of the GTK window pid to show, for up to a minute: a
+ * busy machine may take long to start GTK, but a window that never shows (or a
+ * helper that exits) is a failure, never a skip.
+ */
+static void
+wait_gtk_menu(pid_t pid, struct rect *r)
+{
+	int64_t end = now_ms() + 60000;
+	int status;
+
+	while (find_el(pid, "menu", "File", r) != 0) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			print_error("the GTK window (test_uia --gtk-menu) exited (%s %d) before its "
+			            "menu bar showed\n", WIFEXITED(status) ? "status" : "signal",
+			            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			fail();
+		}
+		if (now_ms() > end) {
+			kill(pid, SIGTERM);
+			waitpid(pid, NULL, 0);
+			fail_msg("the GTK window's menu bar did not show within 60 s");
+		}
+		msleep(100);
+	}
+}
+
+/* test_uia --gtk-check: exits 0 when libgtk-3.so.0 can be loaded, else prints why. */
+static int
+gtk_check_main(void)
+{
+	void *lib = dlopen("libgtk-3.so.0", RTLD_NOW | RTLD_LOCAL);
+
+	if (lib == NULL) {
+		printf("%s\n", dlerror());
+		fflush(stdout);
+		_exit(1);
+	}
+	_exit(0);
+}
+
 /* A menu bar's submenu: the item's menu path and the shortcut it advertises. */
 static void
 test_menu_bar(void **state)
@@ -1283,13 +1421,10 @@ test_menu_bar(void **state)
 	char *argv[] = { env.self, "--gtk-menu", NULL };
 
 	(void)state;
-	NEED_UIA();
+	need_uia();
+	need_gtk();
 	pid = spawn(argv);
-	if (wait_el(pid, "menu", "File", &r, 10000) != 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, NULL, 0);
-		skip(); /* no usable libgtk-3.so.0 */
-	}
+	wait_gtk_menu(pid, &r);
 	activate(pid);
 	assert_int_equal(find_el(pid, "menu", "File", &r), 0);
 	pointer_to(r.x + r.w / 2, r.y + r.h / 2);
@@ -1355,7 +1490,7 @@ test_queue_bounded(void **state)
 	int got = 0, n_ok = 0, n_dropped = 0;
 
 	(void)state;
-	NEED_UIA();
+	need_uia();
 	activate(env.forms);
 	assert_int_equal(find_el(env.forms, "push button", "OK", &ok), 0);
 	pointer_to(ok.x + ok.w / 2, ok.y + ok.h / 2);
@@ -1409,7 +1544,7 @@ test_hung_app(void **state)
 	struct uia_stats st;
 
 	(void)state;
-	NEED_UIA();
+	need_uia();
 	activate(env.question);
 	assert_int_equal(find_el(env.question, "push button", "Yes", &yes), 0);
 	pointer_to(yes.x + yes.w / 2, yes.y + yes.h / 2);
@@ -1463,8 +1598,11 @@ test_pointer_thread(void **state)
 	int64_t t;
 
 	(void)state;
-	NEED_UIA();
-	assert_int_equal(uia_attach_x(env.u, env.display, &cause), 0);
+	need_uia();
+	if (!env.x_attached) {
+		assert_int_equal(uia_attach_x(env.u, env.display, &cause), 0);
+		env.x_attached = 1;
+	}
 	assert_int_equal(uia_attach_x(env.u, env.display, &cause), -EBUSY);
 	free(cause);
 	activate(env.forms);
@@ -1527,7 +1665,7 @@ test_recent_press(void **state)
 	int64_t t;
 
 	(void)state;
-	NEED_UIA();
+	need_pointer_thread();
 	activate(env.forms);
 	assert_int_equal(find_el(env.forms, "combo box", "*", &combo), 0);
 	assert_int_equal(find_el(env.forms, "text", "*", &entry), 0);
@@ -1592,13 +1730,67 @@ test_recent_press(void **state)
 	assert_string_equal(el.role, "text");
 }
 
+/*
+ * Stopping (uia.h): uia_stop returns soon even while a lookup waits for an
+ * application that does not answer, ends uia's threads (its own and the pointer
+ * thread), closes every descriptor it opened (the accessibility bus, the
+ * applications' connections, its X connection, its wake-up descriptors) and
+ * frees the handle (AddressSanitizer sees a leak). Another uia may start after it
+ * (no -EBUSY), degraded: libatspi cannot be started twice in one process.
+ */
 static void
 test_stop(void **state)
 {
+	struct rect pw;
+	struct uia_window_hint h;
+	struct uia *again = NULL;
+	char *cause = NULL, reason[256];
+	int32_t x, y;
+	int64_t t0, took;
+	int threads, fds;
+
 	(void)state;
-	NEED_UIA();
+	need_pointer_thread();
+	/* The control: while uia runs, its threads and descriptors are there to see. */
+	threads = count_dir("/proc/self/task");
+	fds = count_dir("/proc/self/fd");
+	printf("# before any uia: %d threads, %d descriptors; running: %d, %d\n",
+	       env.threads0, env.fds0, threads, fds);
+	assert_true(threads >= env.threads0 + 2);
+	assert_true(fds > env.fds0);
+
+	/* A lookup in progress on an application that has stopped answering. */
+	activate(env.password);
+	assert_int_equal(find_el(env.password, "password text", "*", &pw), 0);
+	pointer_to(pw.x + pw.w / 2, pw.y + pw.h / 2);
+	hint_here(&h, &x, &y);
+	kill(env.password, SIGSTOP);
+	uia_press(env.u, 120, x, y, util_now_mono_ns(), &h);
+	uia_press_at(env.u, 121, x, y, util_now_mono_ns());
+	t0 = util_now_mono_ns();
 	uia_stop(env.u);
+	took = (util_now_mono_ns() - t0) / 1000000;
 	env.u = NULL;
+	env.x_attached = 0;
+	kill(env.password, SIGCONT);
+	threads = count_dir("/proc/self/task");
+	fds = count_dir("/proc/self/fd");
+	printf("# uia_stop took %lld ms; after it: %d threads, %d descriptors\n", (long long)took,
+	       threads, fds);
+	print_fds("after uia_stop");
+	/* A generous bound: the point is that it does not wait for the application. */
+	assert_true(took < 3000);
+	assert_int_equal(threads, env.threads0);
+	assert_int_equal(fds, env.fds0);
+
+	assert_int_equal(uia_start(&again, &cause), 0);
+	assert_non_null(again);
+	assert_true(uia_is_degraded(again, reason, sizeof reason));
+	printf("# started again: degraded: %s\n", reason);
+	assert_non_null(strstr(reason, "cannot be started twice"));
+	uia_stop(again);
+	assert_int_equal(count_dir("/proc/self/task"), env.threads0);
+	assert_int_equal(count_dir("/proc/self/fd"), env.fds0);
 }
 
 int
@@ -1627,6 +1819,8 @@ main(int argc, char **argv)
 		return probe_main();
 	if (argc > 1 && strcmp(argv[1], "--gtk-menu") == 0)
 		return gtk_menu_main();
+	if (argc > 1 && strcmp(argv[1], "--gtk-check") == 0)
+		return gtk_check_main();
 	signal(SIGPIPE, SIG_IGN);
 	return testenv_run(tests, setup, teardown);
 }

@@ -3,6 +3,8 @@
  * read back equals what was stored, the file on disk is not the plaintext, and
  * another key does not open it. Also the key's life: made once, kept 0600
  * outside the data directory, and a missing or wrong key reported in one line.
+ * The keyring store runs against a real Secret Service: GNOME Keyring, started
+ * unlocked on a private D-Bus session bus of the test.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,12 +15,18 @@
 #include "testenv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <gio/gio.h>
+#include <libsecret/secret.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blob.h"
@@ -29,6 +37,8 @@ struct fixture {
 	char base[64];      /* a fresh temporary directory: HOME-like */
 	char *data;         /* base/data */
 	char *config;       /* base/config: XDG_CONFIG_HOME, where key files go */
+	pid_t bus;          /* the private session bus of the keyring case, or 0 */
+	pid_t keyring;      /* its GNOME Keyring daemon, or 0 */
 };
 
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -60,10 +70,19 @@ static int setup(void **state)
 	return 0;
 }
 
+static void stop(pid_t pid);
+
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	/* A failed keyring case leaves its daemons running: stop them here. */
+	stop(f->keyring);
+	stop(f->bus);
+	if (f->bus != 0) {
+		unsetenv("DBUS_SESSION_BUS_ADDRESS");
+		setenv("MIMIC_KEY_STORE", "file", 1);
+	}
 	nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	free(f->data);
 	free(f->config);
@@ -356,6 +375,291 @@ static void test_seal_plain_rows(void **state)
 	free(path);
 }
 
+/* --- The keyring store, against GNOME Keyring ------------------------------------- */
+
+/* The schema vault.c stores the key under (docs/PRIVACY.md: the desktop keyring). */
+static const SecretSchema test_key_schema = {
+	"org.mimic.DataKey", SECRET_SCHEMA_NONE,
+	{
+		{ "mimic-key-id", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ NULL, 0 },
+	},
+	0, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+};
+
+/* Starts argv with stdin from in_fd (or /dev/null) and stdout, stderr to /dev/null. */
+static pid_t spawn(char *const argv[], int in_fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		dup2(in_fd >= 0 ? in_fd : null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void stop(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+/*
+ * A session bus with no service directory: nothing is activated behind the
+ * test's back, so the Secret Service is the daemon the test starts, and nobody
+ * once it is stopped. Sets DBUS_SESSION_BUS_ADDRESS.
+ */
+static pid_t start_bus(const char *base)
+{
+	char conf[256], addr[512], fdarg[64], cfgarg[300];
+	char *argv[] = { "dbus-daemon", cfgarg, "--nofork", fdarg, NULL };
+	FILE *fp;
+	size_t n = 0;
+	int p[2];
+	pid_t pid;
+
+	snprintf(conf, sizeof conf, "%s/bus.conf", base);
+	fp = fopen(conf, "w");
+	assert_non_null(fp);
+	fprintf(fp, "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration "
+	        "1.0//EN\" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+	        "<busconfig><type>session</type><listen>unix:dir=%s</listen>"
+	        "<auth>EXTERNAL</auth><policy context=\"default\">"
+	        "<allow send_destination=\"*\" eavesdrop=\"true\"/><allow eavesdrop=\"true\"/>"
+	        "<allow own=\"*\"/></policy></busconfig>\n", base);
+	fclose(fp);
+	assert_int_equal(pipe(p), 0);
+	snprintf(cfgarg, sizeof cfgarg, "--config-file=%s", conf);
+	snprintf(fdarg, sizeof fdarg, "--print-address=%d", p[1]);
+	pid = spawn(argv, -1);
+	close(p[1]);
+	assert_true(pid > 0);
+	while (n + 1 < sizeof addr) {
+		ssize_t r = read(p[0], addr + n, 1);
+
+		if (r <= 0 || addr[n] == '\n')
+			break;
+		n++;
+	}
+	close(p[0]);
+	addr[n] = '\0';
+	if (n == 0)
+		stop(pid);
+	assert_true(n > 0);
+	setenv("DBUS_SESSION_BUS_ADDRESS", addr, 1);
+	return pid;
+}
+
+/* Whether a process owns org.freedesktop.secrets on the test's bus. */
+static int secrets_owned(void)
+{
+	return system("dbus-send --session --print-reply --dest=org.freedesktop.DBus "
+	              "/org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner "
+	              "string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'") == 0;
+}
+
+/* Polls secrets_owned() until it is `want`, for at most 30 seconds. */
+static void wait_secrets(int want)
+{
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+
+	for (int i = 0; i < 300; i++) {
+		if (secrets_owned() == want)
+			return;
+		nanosleep(&tick, NULL);
+	}
+	fail_msg("the Secret Service did not %s within 30 s", want ? "start" : "stop");
+}
+
+/*
+ * GNOME Keyring as a login starts it: unlocked with the password on its standard
+ * input (its login keyring is made with it), with a home of its own and no
+ * display, so that it never shows a prompt.
+ */
+static pid_t start_keyring(const char *base)
+{
+	char *argv[] = { "gnome-keyring-daemon", "--foreground", "--unlock",
+	                 "--components=secrets", NULL };
+	char home[128], data[160], run[160];
+	int p[2];
+	pid_t pid;
+
+	snprintf(home, sizeof home, "%s/keyring-home", base);
+	snprintf(data, sizeof data, "%s/data", home);
+	snprintf(run, sizeof run, "%s/run", home);
+	mkdir(home, 0700);
+	mkdir(run, 0700);
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	if (pid == 0) {
+		setenv("HOME", home, 1);
+		setenv("XDG_DATA_HOME", data, 1);
+		setenv("XDG_RUNTIME_DIR", run, 1);
+		unsetenv("DISPLAY");
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		close(p[1]);
+		dup2(p[0], 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(p[0]);
+	assert_int_equal(write(p[1], "keyring test password", 21), 21);
+	close(p[1]);
+	assert_true(pid > 0);
+	wait_secrets(1);
+	return pid;
+}
+
+/* What key.id of data_dir says about the key's store ("keyring" or "file"). */
+static int key_id_says(const char *data_dir, const char *what)
+{
+	char path[256], buf[512], want[64];
+	size_t n;
+	FILE *fp;
+
+	snprintf(path, sizeof path, "%s/%s", data_dir, VAULT_ID_FILE);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	snprintf(want, sizeof want, "\"store\":\"%s\"", what);
+	return strstr(buf, want) != NULL;
+}
+
+/* The key id of data_dir's key.id (32 hex digits) into id. */
+static void key_id_of(const char *data_dir, char id[33])
+{
+	char path[256], buf[512];
+	const char *p;
+	size_t n;
+	FILE *fp;
+
+	snprintf(path, sizeof path, "%s/%s", data_dir, VAULT_ID_FILE);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	p = strstr(buf, "\"id\":\"");
+	assert_non_null(p);
+	memcpy(id, p + 6, 32);
+	id[32] = '\0';
+}
+
+/* Counts the files in dir (0 when it does not exist). */
+static int files_in(const char *dir)
+{
+	char cmd[400];
+	int n = 0;
+	FILE *fp;
+
+	snprintf(cmd, sizeof cmd, "ls -A '%s' 2>/dev/null | wc -l", dir);
+	fp = popen(cmd, "r");
+	assert_non_null(fp);
+	if (fscanf(fp, "%d", &n) != 1)
+		n = -1;
+	pclose(fp);
+	return n;
+}
+
+static void test_key_in_the_keyring(void **state)
+{
+	static const char other_key[] =
+		"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+	struct fixture *f = *state;
+	struct vault *v1 = NULL, *v2 = NULL;
+	char *cause = NULL, *keys_dir, *other, n1[65], n2[65], id[33];
+	gchar *stored;
+	GDBusConnection *conn;
+	GError *gerr = NULL;
+
+	testenv_need_tools("dbus-daemon", "dbus-send", "gnome-keyring-daemon");
+	unsetenv("MIMIC_KEY_STORE");
+	f->bus = start_bus(f->base);
+	/* GDBus ends a process whose session bus goes away; this one stops its own. */
+	conn = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &gerr);
+	assert_non_null(conn);
+	g_dbus_connection_set_exit_on_close(conn, FALSE);
+	f->keyring = start_keyring(f->base);
+	assert_true(asprintf(&keys_dir, "%s/mimic/keys", f->config) > 0);
+
+	/* A new key goes into the keyring; key.id says so; no key file is written. */
+	assert_int_equal(vault_open(f->data, VAULT_CREATE, &v1, &cause), 0);
+	assert_string_equal(vault_where(v1), "the desktop keyring");
+	assert_true(key_id_says(f->data, "keyring"));
+	assert_int_equal(files_in(keys_dir), 0);
+	key_id_of(f->data, id);
+	stored = secret_password_lookup_sync(&test_key_schema, NULL, &gerr, "mimic-key-id", id,
+	                                     NULL);
+	assert_null(gerr);
+	assert_non_null(stored);
+	assert_int_equal(strlen(stored), 2 * VAULT_KEY_BYTES);
+
+	/* Opened again, from the keyring: the same key. */
+	assert_int_equal(vault_open(f->data, 0, &v2, &cause), 0);
+	vault_name(v1, "x", 1, n1);
+	vault_name(v2, "x", 1, n2);
+	assert_string_equal(n1, n2);
+	vault_close(v2);
+	v2 = NULL;
+
+	/* Another key under the same id: rejected in one line, not used. */
+	assert_true(secret_password_store_sync(&test_key_schema, SECRET_COLLECTION_DEFAULT,
+	            "mimic test", other_key, NULL, &gerr, "mimic-key-id", id, NULL));
+	assert_int_equal(vault_open(f->data, 0, &v2, &cause), -EKEYREJECTED);
+	assert_null(strchr(cause, '\n'));
+	assert_non_null(strstr(cause, "is not the key of"));
+	assert_non_null(strstr(cause, "the desktop keyring"));
+	free(cause);
+	cause = NULL;
+
+	/* Taken out of the keyring: one line saying it does not hold the key. */
+	assert_true(secret_password_clear_sync(&test_key_schema, NULL, &gerr, "mimic-key-id", id,
+	                                       NULL));
+	assert_int_equal(vault_open(f->data, 0, &v2, &cause), -ENOKEY);
+	assert_null(strchr(cause, '\n'));
+	assert_non_null(strstr(cause, "does not hold it"));
+	free(cause);
+	cause = NULL;
+
+	/* The keyring stopped: one line saying it cannot be reached. */
+	stop(f->keyring);
+	f->keyring = 0;
+	wait_secrets(0);
+	assert_int_equal(vault_open(f->data, 0, &v2, &cause), -ENOKEY);
+	assert_null(strchr(cause, '\n'));
+	assert_non_null(strstr(cause, "cannot be reached"));
+	free(cause);
+	cause = NULL;
+
+	/* A session bus without a Secret Service: a new key goes into a key file. */
+	assert_true(asprintf(&other, "%s/other", f->base) > 0);
+	mkdir(other, 0700);
+	assert_int_equal(vault_open(other, VAULT_CREATE, &v2, &cause), 0);
+	assert_non_null(strstr(vault_where(v2), keys_dir));
+	assert_true(key_id_says(other, "file"));
+	assert_int_equal(files_in(keys_dir), 1);
+
+	vault_close(v1);
+	vault_close(v2);
+	secret_password_free(stored);
+	g_object_unref(conn);
+	free(keys_dir);
+	free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +669,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blob_sealed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_events_sealed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seal_plain_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_in_the_keyring, setup, teardown),
 	};
 
 	return testenv_run(tests, NULL, NULL);
