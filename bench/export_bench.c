@@ -1,5 +1,5 @@
 /*
- * export_bench: measures `mimic export` (src/export.c) on a generated session.
+ * export_bench: measures `mimic export` (src/dataset/export.c) on a generated session.
  *
  * It builds a data directory with one session of N steps (default 1000) through
  * the store and blob modules, as the recorder would have left it: per step some
@@ -47,7 +47,7 @@ static uint32_t rnd(uint32_t n)
  * few pixels' height and random widths), which compresses about like text on a
  * real screen does.
  */
-static void fill(struct grab_image *img, int x, int y, int w, int h, uint32_t color)
+static void fill(struct image *img, int x, int y, int w, int h, uint32_t color)
 {
 	for (int j = y; j < y + h && j < (int)img->height; j++) {
 		uint32_t *row = (uint32_t *)(img->pixels + (size_t)j * img->stride);
@@ -77,7 +77,7 @@ struct gen {
 	size_t nev, evcap;
 	struct store_frame *frs;
 	size_t nfr, frcap;
-	struct grab_image screen;
+	struct image screen;
 	int64_t last_frame;
 	uint64_t stored_bytes;
 };
@@ -108,7 +108,7 @@ static void frame(struct gen *g, const char *trigger, int64_t event_id, int key,
                   int rw, int rh)
 {
 	struct encode_params p;
-	struct grab_image sub;
+	struct image sub;
 	struct store_frame *f;
 	const uint8_t *data;
 	size_t len;

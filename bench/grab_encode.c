@@ -10,8 +10,8 @@
  *
  * Built by meson as BUILD/bench/grab_encode; bench/run runs it under its own
  * Xvfb with xterms full of text (bench/grab_encode_screen.py). By hand:
- *   cc -std=c11 -O2 -D_GNU_SOURCE -Isrc bench/grab_encode.c src/grab.c src/encode.c \
- *      src/log.c src/util.c $(pkg-config --cflags --libs xcb xcb-shm xcb-xfixes \
+ *   cc -std=c11 -O2 -D_GNU_SOURCE -Isrc bench/grab_encode.c src/platform/grab.c src/image/encode.c \
+ *      src/base/log.c src/base/util.c $(pkg-config --cflags --libs xcb xcb-shm xcb-xfixes \
  *      xcb-randr libwebp libturbojpeg libpng) -lm -o grab_encode
  */
 #include <errno.h>
@@ -75,9 +75,9 @@ static int write_file(const char *path, const uint8_t *data, size_t len)
 
 /* Decodes data, cuts the crop out and writes it to DIR/crop-LABEL.png. */
 static void write_crop(struct encode *e, const char *dir, const char *label, const uint8_t *data,
-		       size_t len, const struct grab_rect *crop)
+		       size_t len, const struct image_rect *crop)
 {
-	struct grab_image dec, view;
+	struct image dec, view;
 	struct encode_params png;
 	const uint8_t *out;
 	size_t out_len;
@@ -116,11 +116,11 @@ int main(int argc, char **argv)
 {
 	int n = 50, opt, screen = 0;
 	const char *outdir = NULL;
-	struct grab_rect crop = {0, 0, 640, 360};
+	struct image_rect crop = {0, 0, 640, 360};
 	xcb_connection_t *c;
 	struct grab *g = NULL;
 	struct encode *e = NULL;
-	struct grab_image img, frame;
+	struct image img, frame;
 	struct grab_cursor cur;
 	char *cause = NULL;
 	double *t, first_jpeg;
@@ -222,7 +222,7 @@ int main(int argc, char **argv)
 	}
 	printf("first jpeg-q80 with a new handle: %.2f ms\n", first_jpeg);
 	if (outdir != NULL) {
-		struct grab_image view = frame;
+		struct image view = frame;
 		struct encode_params png;
 		char path[4096];
 

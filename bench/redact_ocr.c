@@ -28,8 +28,8 @@
 
 int main(int argc, char **argv)
 {
-	struct grab_rect region;
-	struct grab_image img;
+	struct image_rect region;
+	struct image img;
 	struct grab *g = NULL;
 	struct redact *r = NULL;
 	struct ocr *o = NULL;
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 		fputs("usage: redact_ocr X Y W H [--bands H] [--scale N]\n", stderr);
 		return 2;
 	}
-	region = (struct grab_rect){ atoi(argv[1]), atoi(argv[2]), (uint32_t)atoi(argv[3]),
+	region = (struct image_rect){ atoi(argv[1]), atoi(argv[2]), (uint32_t)atoi(argv[3]),
 	                             (uint32_t)atoi(argv[4]) };
 	for (int i = 5; i < argc; i++) {
 		if (strcmp(argv[i], "--verbose") == 0)
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 	       region.w, region.h, res.n_words);
 	ocr_result_free(&res);
 	for (int y = region.y; band > 0 && y + band <= region.y + (int)region.h; y += band) {
-		struct grab_rect b = { region.x, y, region.w, (uint32_t)band };
+		struct image_rect b = { region.x, y, region.w, (uint32_t)band };
 
 		struct scrub_box *bb = NULL;
 		size_t nbb = 0;

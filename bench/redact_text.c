@@ -1,5 +1,5 @@
 /*
- * redact_text: measures the text detectors of src/redact.c (safeguard 11).
+ * redact_text: measures the text detectors of src/dataset/redact.c (safeguard 11).
  *
  * It generates a labelled corpus from a seeded PRNG: sentences that embed valid
  * card numbers (Luhn), IBANs of many countries (mod 97), US SSNs, email addresses,

@@ -1,5 +1,5 @@
 /*
- * reduce_bench: measures the event → action reducer (src/reduce.c) on one core.
+ * reduce_bench: measures the event → action reducer (src/dataset/reduce.c) on one core.
  *
  * It generates, from a seeded PRNG, a realistic session of N events (default 10
  * million) in memory, shaped like a day of office work: the pointer moving at ~60
@@ -12,8 +12,8 @@
  * ns/event and the actions produced by kind. The target is >= 2 million events/s.
  *
  * Build (from the top of the tree):
- *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc bench/reduce_bench.c src/reduce.c src/util.c \
- *      src/log.c src/event.c -lm -o /tmp/reduce_bench
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc bench/reduce_bench.c src/dataset/reduce.c src/base/util.c \
+ *      src/base/log.c src/base/event.c -lm -o /tmp/reduce_bench
  * Run: /tmp/reduce_bench [-n events] [-s seed] [-r repetitions]
  */
 #include "reduce.h"

@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 
 	if (getenv("DISPLAY") != NULL) {
 		double *ms = calloc((size_t)n, sizeof(double));
-		struct grab_rect keep[SCOPE_RECTS_MAX];
+		struct image_rect keep[SCOPE_RECTS_MAX];
 		size_t nk = 0;
 
 		for (int i = 0; i < n; i++) {

@@ -193,7 +193,7 @@ int cmd_frames(int argc, char **argv)
 
 /* Reads and decodes one blob of a frame. */
 static int load_image(struct frames_ctx *c, struct encode *e, const struct store_frame *fr,
-                      const char *hex, struct grab_image *img, char **cause)
+                      const char *hex, struct image *img, char **cause)
 {
 	struct blob *b;
 	void *data = NULL;
@@ -228,7 +228,7 @@ static int load_image(struct frames_ctx *c, struct encode *e, const struct store
  * there to fr, in order.
  */
 static int reconstruct(struct frames_ctx *c, struct encode *e, const struct store_frame *fr,
-                       struct grab_image *img, char **cause)
+                       struct image *img, char **cause)
 {
 	struct store_frame *chain = NULL;
 	size_t n = 0, cap = 0;
@@ -262,7 +262,7 @@ static int reconstruct(struct frames_ctx *c, struct encode *e, const struct stor
 		rc = util_fail(cause, -EIO, "frame %lld: its key frame has another size",
 		               (long long)fr->id);
 	for (size_t i = n - 1; rc == 0 && i-- > 0;) {
-		struct grab_image patch = { 0 };
+		struct image patch = { 0 };
 
 		rc = load_image(c, e, &chain[i], chain[i].blob, &patch, cause);
 		if (rc == 0)
@@ -322,7 +322,7 @@ int cmd_frame(int argc, char **argv)
 	                            "(-o - for standard output).\n";
 	struct frames_ctx c = { 0 };
 	struct store_frame fr;
-	struct grab_image img = { 0 };
+	struct image img = { 0 };
 	struct encode_params p;
 	struct encode *e = NULL;
 	const char *dir = NULL, *out = NULL;

@@ -1,7 +1,7 @@
 """Proves that the tests can fail: each guarding test against its deliberate fault.
 
 tests/breaks/breaks.txt lists faults compiled into a -Dtest_break=true build
-(src/testbreak.h) and the test case that must catch each. Every line becomes one
+(src/base/testbreak.h) and the test case that must catch each. Every line becomes one
 case here: it runs that test case with MIMIC_TEST_BREAK=<fault> and asserts that it
 FAILED by an assertion (not an error, a crash or a skip). The ordinary suites show
 the same case passing without the fault.

@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (int i = 1; i < argc; i++) {
-		struct grab_image img = { 0 };
+		struct image img = { 0 };
 		struct ocr_result res;
 		void *data = NULL;
 		size_t len = 0;

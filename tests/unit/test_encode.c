@@ -19,14 +19,14 @@
 #include <string.h>
 
 #include "encode.h"
-#include "grab.h"
+#include "image.h"
 
 #define W 640
 #define H 400
 #define FILL 0x00336699u
 
 /* The masked area, aligned to the 16-pixel blocks of both codecs. */
-static const struct grab_rect masked = {64, 128, 256, 128};
+static const struct image_rect masked = {64, 128, 256, 128};
 
 static uint32_t rng_state = 12345;
 
@@ -36,18 +36,18 @@ static uint32_t rng(void)
 	return rng_state >> 16;
 }
 
-static void put(struct grab_image *img, int x, int y, uint32_t px)
+static void put(struct image *img, int x, int y, uint32_t px)
 {
 	if (x >= 0 && y >= 0 && (uint32_t)x < img->width && (uint32_t)y < img->height)
 		((uint32_t *)(void *)(img->pixels + (size_t)y * img->stride))[x] = px;
 }
 
-static uint32_t get(const struct grab_image *img, uint32_t x, uint32_t y)
+static uint32_t get(const struct image *img, uint32_t x, uint32_t y)
 {
 	return ((const uint32_t *)(const void *)(img->pixels + (size_t)y * img->stride))[x];
 }
 
-static void rect(struct grab_image *img, int x0, int y0, int w, int h, uint32_t px)
+static void rect(struct image *img, int x0, int y0, int w, int h, uint32_t px)
 {
 	for (int y = y0; y < y0 + h; y++)
 		for (int x = x0; x < x0 + w; x++)
@@ -55,7 +55,7 @@ static void rect(struct grab_image *img, int x0, int y0, int w, int h, uint32_t 
 }
 
 /* A glyph-like shape: a few 1-pixel strokes in a 6x10 box. */
-static void glyph(struct grab_image *img, int x, int y, uint32_t ink)
+static void glyph(struct image *img, int x, int y, uint32_t ink)
 {
 	uint32_t r = rng();
 
@@ -78,9 +78,9 @@ static void glyph(struct grab_image *img, int x, int y, uint32_t ink)
  * and blue text lines, a grey panel and a colour gradient. The X bytes are
  * random, as the X server may leave anything there.
  */
-static struct grab_image make_screen(void)
+static struct image make_screen(void)
 {
-	struct grab_image img = {NULL, W, H, W * 4 + 32};
+	struct image img = {NULL, W, H, W * 4 + 32};
 
 	img.pixels = malloc(img.stride * H);
 	assert_non_null(img.pixels);
@@ -108,7 +108,7 @@ static struct grab_image make_screen(void)
 }
 
 /* PSNR in dB over the R, G and B channels (X ignored); INFINITY when equal. */
-static double psnr(const struct grab_image *a, const struct grab_image *b)
+static double psnr(const struct image *a, const struct image *b)
 {
 	double se = 0;
 
@@ -129,7 +129,7 @@ static double psnr(const struct grab_image *a, const struct grab_image *b)
 	return 10 * log10(255.0 * 255.0 / (se / (3.0 * a->width * a->height)));
 }
 
-static bool rgb_equal(const struct grab_image *a, const struct grab_image *b)
+static bool rgb_equal(const struct image *a, const struct image *b)
 {
 	for (uint32_t y = 0; y < a->height; y++)
 		for (uint32_t x = 0; x < a->width; x++)
@@ -139,13 +139,13 @@ static bool rgb_equal(const struct grab_image *a, const struct grab_image *b)
 }
 
 /* Encodes img with p, decodes it and returns the decoded image (caller frees pixels). */
-static struct grab_image round_trip(struct encode *e, const struct grab_image *img,
+static struct image round_trip(struct encode *e, const struct image *img,
 				    const struct encode_params *p, size_t *size)
 {
 	const uint8_t *out = NULL;
 	size_t len = 0;
 	char *cause = NULL;
-	struct grab_image dec;
+	struct image dec;
 	enum encode_format f;
 	uint8_t *copy;
 
@@ -203,7 +203,7 @@ static void test_formats(void **state)
 static void test_png_exact(void **state)
 {
 	struct encode *e = *state;
-	struct grab_image img = make_screen(), dec;
+	struct image img = make_screen(), dec;
 	struct encode_params p;
 
 	encode_params_default(&p, ENCODE_PNG);
@@ -218,7 +218,7 @@ static void test_png_exact(void **state)
 static void test_webp_lossless_exact(void **state)
 {
 	struct encode *e = *state;
-	struct grab_image img = make_screen(), dec;
+	struct image img = make_screen(), dec;
 	struct encode_params p;
 
 	encode_params_default(&p, ENCODE_WEBP);
@@ -233,7 +233,7 @@ static void test_webp_lossless_exact(void **state)
 static void test_lossy_psnr(void **state)
 {
 	struct encode *e = *state;
-	struct grab_image img = make_screen(), dec;
+	struct image img = make_screen(), dec;
 	struct encode_params p;
 	struct {
 		enum encode_format f;
@@ -270,7 +270,7 @@ static void test_lossy_psnr(void **state)
 static void test_masked_area_stays_flat(void **state)
 {
 	struct encode *e = *state;
-	struct grab_image img = make_screen(), dec;
+	struct image img = make_screen(), dec;
 	struct encode_params p;
 	enum encode_format fmts[] = {ENCODE_WEBP, ENCODE_JPEG};
 	uint32_t first = get(&img, 64 + 8, 128 + 8);
@@ -282,7 +282,7 @@ static void test_masked_area_stays_flat(void **state)
 			if ((get(&img, x, y) ^ first) & 0xffffff)
 				varied = true;
 	assert_true(varied);
-	grab_fill_rects(&img, &masked, 1, FILL);
+	image_fill_rects(&img, &masked, 1, FILL);
 
 	for (size_t i = 0; i < 2; i++) {
 		int lo[3] = {255, 255, 255}, hi[3] = {0, 0, 0}, spread = 0, offset = 0;
@@ -328,7 +328,7 @@ static void test_masked_area_stays_flat(void **state)
 static void test_bad_input(void **state)
 {
 	struct encode *e = *state;
-	struct grab_image img = make_screen(), dec;
+	struct image img = make_screen(), dec;
 	struct encode_params p;
 	const uint8_t *out = (const uint8_t *)"x";
 	size_t len = 1;
@@ -352,7 +352,7 @@ static void test_bad_input(void **state)
 	p.method = 10;
 	assert_int_equal(encode_image(e, &img, &p, &out, &len, NULL), -EINVAL);
 
-	struct grab_image empty = {NULL, 0, 0, 0};
+	struct image empty = {NULL, 0, 0, 0};
 
 	assert_int_equal(encode_image(e, &empty, &p, &out, &len, NULL), -EINVAL);
 
@@ -385,7 +385,7 @@ static void test_bad_input(void **state)
 static void test_reuse_is_deterministic(void **state)
 {
 	struct encode *e = *state, *fresh = NULL;
-	struct grab_image img = make_screen();
+	struct image img = make_screen();
 	struct encode_params p;
 	const uint8_t *a, *b;
 	size_t alen, blen;

@@ -312,7 +312,7 @@ static void frames_of(struct rig *r, struct frame_list *l)
 	assert_int_equal(store_frames_foreach(r->st, r->session, collect, l, &cause), 0);
 }
 
-static void decode_blob(struct rig *r, const struct store_frame *fr, struct grab_image *img)
+static void decode_blob(struct rig *r, const struct store_frame *fr, struct image *img)
 {
 	struct blob *b = NULL;
 	struct encode *e = NULL;
@@ -332,7 +332,7 @@ static void decode_blob(struct rig *r, const struct store_frame *fr, struct grab
 
 /* The whole screen of frame id: its key frame with every patch up to it put back. */
 static void screen_of(struct rig *r, const struct frame_list *l, int64_t id,
-                      struct grab_image *img)
+                      struct image *img)
 {
 	const struct store_frame *fr = NULL;
 
@@ -345,7 +345,7 @@ static void screen_of(struct rig *r, const struct frame_list *l, int64_t id,
 		return;
 	}
 	screen_of(r, l, fr->base_id, img);
-	struct grab_image patch;
+	struct image patch;
 	uint32_t row = 0;
 
 	decode_blob(r, fr, &patch);
@@ -360,7 +360,7 @@ static void screen_of(struct rig *r, const struct frame_list *l, int64_t id,
 }
 
 /* The pixel at (x, y) as 0xRRGGBB. */
-static uint32_t px(const struct grab_image *img, uint32_t x, uint32_t y)
+static uint32_t px(const struct image *img, uint32_t x, uint32_t y)
 {
 	return ((const uint32_t *)(const void *)(img->pixels + (size_t)y * img->stride))[x] &
 	       0xffffff;
@@ -379,9 +379,9 @@ static bool near(uint32_t a, uint32_t b, int tol)
 
 /* ---- pixel helpers on synthetic images --------------------------------------- */
 
-static struct grab_image make_image(uint32_t w, uint32_t h, size_t pad, uint32_t colour)
+static struct image make_image(uint32_t w, uint32_t h, size_t pad, uint32_t colour)
 {
-	struct grab_image img;
+	struct image img;
 
 	img.width = w;
 	img.height = h;
@@ -395,15 +395,15 @@ static struct grab_image make_image(uint32_t w, uint32_t h, size_t pad, uint32_t
 	return img;
 }
 
-static void set_px(struct grab_image *img, uint32_t x, uint32_t y, uint32_t v)
+static void set_px(struct image *img, uint32_t x, uint32_t y, uint32_t v)
 {
 	((uint32_t *)(void *)(img->pixels + (size_t)y * img->stride))[x] = v;
 }
 
 static void test_hash(void **state)
 {
-	struct grab_image a = make_image(101, 37, 0, 0x102030);
-	struct grab_image b = make_image(101, 37, 12, 0x102030);
+	struct image a = make_image(101, 37, 0, 0x102030);
+	struct image b = make_image(101, 37, 12, 0x102030);
 	uint64_t ha;
 
 	(void)state;
@@ -424,9 +424,9 @@ static void test_hash(void **state)
 
 static void test_diff_rects(void **state)
 {
-	struct grab_image a = make_image(200, 100, 0, 0x000000);
-	struct grab_image b = make_image(200, 100, 8, 0x000000);
-	struct grab_rect r[8];
+	struct image a = make_image(200, 100, 0, 0x000000);
+	struct image b = make_image(200, 100, 8, 0x000000);
+	struct image_rect r[8];
 	size_t n;
 
 	(void)state;
@@ -497,7 +497,7 @@ static void test_diff_rects(void **state)
 			             r[j].y < r[i].y + (int32_t)r[i].h);
 
 	/* Different sizes differ everywhere. */
-	struct grab_image c = make_image(100, 100, 0, 0);
+	struct image c = make_image(100, 100, 0, 0);
 	n = frames_diff_rects(&a, &c, r, 8);
 	assert_int_equal(n, 1);
 	assert_int_equal(r[0].w, 200);
@@ -512,7 +512,7 @@ static void test_pre_action_before_effect_and_settle_after(void **state)
 {
 	struct rig r;
 	struct frame_list l;
-	struct grab_image pre, settle;
+	struct image pre, settle;
 	char *cause = NULL;
 	int64_t press_t;
 	const struct store_frame *fpre = NULL, *fset = NULL;
@@ -613,7 +613,7 @@ static void keep_one(struct config_frames *c)
 {
 	c->keep_set = true;
 	c->n_keep = 1;
-	c->keep[0] = (struct grab_rect){64, 48, 128, 96};
+	c->keep[0] = (struct image_rect){64, 48, 128, 96};
 	c->mask_color = 0x00ff00;
 	c->format = ENCODE_WEBP;
 	c->quality = 80;
@@ -623,7 +623,7 @@ static void test_keep_rectangle(void **state)
 {
 	struct rig r;
 	struct frame_list l;
-	struct grab_image img;
+	struct image img;
 	char *cause = NULL;
 	int bad = 0;
 

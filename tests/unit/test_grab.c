@@ -239,7 +239,7 @@ static int group_teardown(void **state)
 			testenv_skip("%s", X.why);                             \
 	} while (0)
 
-static uint32_t px(const struct grab_image *img, uint32_t x, uint32_t y)
+static uint32_t px(const struct image *img, uint32_t x, uint32_t y)
 {
 	return ((const uint32_t *)(const void *)(img->pixels + (size_t)y * img->stride))[x];
 }
@@ -259,9 +259,9 @@ static struct grab *open_grab(unsigned flags)
 
 /* ---- masking on synthetic images -------------------------------------------- */
 
-static struct grab_image synthetic(uint32_t w, uint32_t h)
+static struct image synthetic(uint32_t w, uint32_t h)
 {
-	struct grab_image img = {NULL, w, h, (size_t)w * 4 + 16};
+	struct image img = {NULL, w, h, (size_t)w * 4 + 16};
 
 	img.pixels = malloc(img.stride * h);
 	assert_non_null(img.pixels);
@@ -272,7 +272,7 @@ static struct grab_image synthetic(uint32_t w, uint32_t h)
 	return img;
 }
 
-static bool inside(const struct grab_rect *r, size_t n, uint32_t x, uint32_t y)
+static bool inside(const struct image_rect *r, size_t n, uint32_t x, uint32_t y)
 {
 	for (size_t i = 0; i < n; i++)
 		if ((int64_t)x >= r[i].x && (int64_t)x < (int64_t)r[i].x + r[i].w &&
@@ -284,34 +284,34 @@ static bool inside(const struct grab_rect *r, size_t n, uint32_t x, uint32_t y)
 /* The rectangle helpers: an empty rectangle adds nothing; intersections, also in place. */
 static void test_rect_union_and_intersect(void **state)
 {
-	struct grab_rect a = { 10, 20, 30, 40 }, b = { -5, 50, 10, 100 }, empty = { 500, 500, 0, 7 };
-	struct grab_rect u, m;
+	struct image_rect a = { 10, 20, 30, 40 }, b = { -5, 50, 10, 100 }, empty = { 500, 500, 0, 7 };
+	struct image_rect u, m;
 
 	(void)state;
-	u = grab_rect_union(a, b);
+	u = image_rect_union(a, b);
 	assert_int_equal(u.x, -5);
 	assert_int_equal(u.y, 20);
 	assert_int_equal(u.w, 45);
 	assert_int_equal(u.h, 130);
-	u = grab_rect_union(a, empty);
+	u = image_rect_union(a, empty);
 	assert_memory_equal(&u, &a, sizeof(a));
-	u = grab_rect_union(empty, b);
+	u = image_rect_union(empty, b);
 	assert_memory_equal(&u, &b, sizeof(b));
 
-	assert_true(grab_rect_intersect(&a, &(struct grab_rect){ 30, 0, 100, 30 }, &m));
+	assert_true(image_rect_intersect(&a, &(struct image_rect){ 30, 0, 100, 30 }, &m));
 	assert_int_equal(m.x, 30);
 	assert_int_equal(m.y, 20);
 	assert_int_equal(m.w, 10);
 	assert_int_equal(m.h, 10);
 	/* Touching edges do not overlap; the result is then all zero. */
 	m = a;
-	assert_false(grab_rect_intersect(&a, &(struct grab_rect){ 40, 20, 5, 5 }, &m));
+	assert_false(image_rect_intersect(&a, &(struct image_rect){ 40, 20, 5, 5 }, &m));
 	assert_int_equal(m.w, 0);
 	assert_int_equal(m.h, 0);
-	assert_false(grab_rect_intersect(&a, &b, NULL));
+	assert_false(image_rect_intersect(&a, &b, NULL));
 	/* In place: out may be one of the inputs. */
 	m = a;
-	assert_true(grab_rect_intersect(&m, &(struct grab_rect){ 0, 0, 15, 25 }, &m));
+	assert_true(image_rect_intersect(&m, &(struct image_rect){ 0, 0, 15, 25 }, &m));
 	assert_int_equal(m.x, 10);
 	assert_int_equal(m.y, 20);
 	assert_int_equal(m.w, 5);
@@ -320,10 +320,10 @@ static void test_rect_union_and_intersect(void **state)
 
 static void test_mask_null_keeps_everything(void **state)
 {
-	struct grab_image img = synthetic(64, 48), ref = synthetic(64, 48);
+	struct image img = synthetic(64, 48), ref = synthetic(64, 48);
 
 	(void)state;
-	grab_apply_mask(&img, NULL, 5, FILL);
+	image_apply_mask(&img, NULL, 5, FILL);
 	assert_memory_equal(img.pixels, ref.pixels, img.stride * img.height);
 	free(img.pixels);
 	free(ref.pixels);
@@ -331,11 +331,11 @@ static void test_mask_null_keeps_everything(void **state)
 
 static void test_mask_empty_keeps_nothing(void **state)
 {
-	struct grab_image img = synthetic(64, 48);
-	struct grab_rect unused = {0, 0, 64, 48};
+	struct image img = synthetic(64, 48);
+	struct image_rect unused = {0, 0, 64, 48};
 
 	(void)state;
-	grab_apply_mask(&img, &unused, 0, FILL);
+	image_apply_mask(&img, &unused, 0, FILL);
 	for (uint32_t y = 0; y < img.height; y++)
 		for (uint32_t x = 0; x < img.width; x++)
 			assert_int_equal(px(&img, x, y), FILL);
@@ -344,16 +344,16 @@ static void test_mask_empty_keeps_nothing(void **state)
 
 static void test_mask_union_of_rects(void **state)
 {
-	struct grab_image img = synthetic(100, 80), ref = synthetic(100, 80);
+	struct image img = synthetic(100, 80), ref = synthetic(100, 80);
 	/* Overlapping, nested, touching, partly and wholly outside, and empty. */
-	const struct grab_rect keep[] = {
+	const struct image_rect keep[] = {
 		{10, 10, 30, 20}, {25, 15, 30, 30}, {12, 12, 5, 5}, {55, 15, 10, 10},
 		{-20, 60, 30, 50}, {90, -5, 40, 10}, {200, 200, 10, 10}, {50, 50, 0, 10},
 	};
 	size_t n = sizeof(keep) / sizeof(keep[0]);
 
 	(void)state;
-	grab_apply_mask(&img, keep, n, FILL);
+	image_apply_mask(&img, keep, n, FILL);
 	for (uint32_t y = 0; y < img.height; y++)
 		for (uint32_t x = 0; x < img.width; x++)
 			assert_int_equal(px(&img, x, y), inside(keep, n, x, y) ? px(&ref, x, y)
@@ -364,17 +364,17 @@ static void test_mask_union_of_rects(void **state)
 
 static void test_fill_rects(void **state)
 {
-	struct grab_image img = synthetic(100, 80), ref = synthetic(100, 80);
-	const struct grab_rect fill[] = {{-5, -5, 20, 10}, {40, 30, 10, 10}, {95, 70, 100, 100}};
+	struct image img = synthetic(100, 80), ref = synthetic(100, 80);
+	const struct image_rect fill[] = {{-5, -5, 20, 10}, {40, 30, 10, 10}, {95, 70, 100, 100}};
 	size_t n = sizeof(fill) / sizeof(fill[0]);
 
 	(void)state;
-	grab_fill_rects(&img, fill, n, FILL);
+	image_fill_rects(&img, fill, n, FILL);
 	for (uint32_t y = 0; y < img.height; y++)
 		for (uint32_t x = 0; x < img.width; x++)
 			assert_int_equal(px(&img, x, y), inside(fill, n, x, y) ? FILL
 									 : px(&ref, x, y));
-	grab_fill_rects(&img, NULL, 0, 0);
+	image_fill_rects(&img, NULL, 0, 0);
 	free(img.pixels);
 	free(ref.pixels);
 }
@@ -384,7 +384,7 @@ static void test_fill_rects(void **state)
 static void test_grab_size_is_root_size(void **state)
 {
 	struct grab *g;
-	struct grab_image img;
+	struct image img;
 	char *cause = NULL;
 	xcb_get_geometry_reply_t *geo;
 
@@ -411,7 +411,7 @@ static void test_grab_size_is_root_size(void **state)
 static void test_plain_getimage_matches_shm(void **state)
 {
 	struct grab *a, *b;
-	struct grab_image ia, ib;
+	struct image ia, ib;
 	bool same = false;
 
 	(void)state;
@@ -444,7 +444,7 @@ static void test_cursor_position_after_xdotool(void **state)
 {
 	struct grab *g;
 	struct grab_cursor cur;
-	struct grab_image img;
+	struct image img;
 	char *cause = NULL;
 	const int where[][2] = {{100, 100}, {640, 400}};
 
@@ -573,7 +573,7 @@ static void test_cursor_blended_premultiplied(void **state)
 	struct render_api r = {0};
 	void *lib = NULL;
 	struct grab *g;
-	struct grab_image img;
+	struct image img;
 	struct grab_cursor cur;
 	xcb_window_t win;
 	xcb_cursor_t cursor;
@@ -663,15 +663,15 @@ static void test_monitors(void **state)
 static void test_mask_on_real_frame(void **state)
 {
 	struct grab *g;
-	struct grab_image img;
-	const struct grab_rect keep = {20, 30, 300, 200};   /* inside the xterm */
+	struct image img;
+	const struct image_rect keep = {20, 30, 300, 200};   /* inside the xterm */
 	size_t kept_not_fill = 0;
 
 	(void)state;
 	NEED_X();
 	g = open_grab(0);
 	assert_int_equal(grab_frame(g, GRAB_FRAME_CURSOR, &img, NULL, NULL), 0);
-	grab_apply_mask(&img, &keep, 1, FILL);
+	image_apply_mask(&img, &keep, 1, FILL);
 	for (uint32_t y = 0; y < img.height; y++)
 		for (uint32_t x = 0; x < img.width; x++) {
 			bool in = x >= 20 && x < 320 && y >= 30 && y < 230;

@@ -15,7 +15,7 @@
 
 #include "scope.h"
 
-static int64_t total_area(const struct grab_rect *r, size_t n)
+static int64_t total_area(const struct image_rect *r, size_t n)
 {
 	int64_t a = 0;
 
@@ -24,7 +24,7 @@ static int64_t total_area(const struct grab_rect *r, size_t n)
 	return a;
 }
 
-static int covers(const struct grab_rect *r, size_t n, int32_t x, int32_t y)
+static int covers(const struct image_rect *r, size_t n, int32_t x, int32_t y)
 {
 	for (size_t i = 0; i < n; i++)
 		if (x >= r[i].x && y >= r[i].y && x < r[i].x + (int32_t)r[i].w &&
@@ -35,8 +35,8 @@ static int covers(const struct grab_rect *r, size_t n, int32_t x, int32_t y)
 
 static void test_hole_in_the_middle(void **state)
 {
-	struct grab_rect r[SCOPE_RECTS_MAX] = { {0, 0, 100, 100} };
-	struct grab_rect hole = {40, 40, 20, 20};
+	struct image_rect r[SCOPE_RECTS_MAX] = { {0, 0, 100, 100} };
+	struct image_rect hole = {40, 40, 20, 20};
 	size_t n = scope_subtract(r, 1, SCOPE_RECTS_MAX, &hole);
 
 	assert_int_equal(n, 4);
@@ -51,8 +51,8 @@ static void test_hole_in_the_middle(void **state)
 
 static void test_disjoint_and_covering(void **state)
 {
-	struct grab_rect r[SCOPE_RECTS_MAX] = { {0, 0, 10, 10}, {100, 100, 10, 10} };
-	struct grab_rect far = {50, 50, 5, 5}, all = {-5, -5, 200, 200};
+	struct image_rect r[SCOPE_RECTS_MAX] = { {0, 0, 10, 10}, {100, 100, 10, 10} };
+	struct image_rect far = {50, 50, 5, 5}, all = {-5, -5, 200, 200};
 	size_t n = scope_subtract(r, 2, SCOPE_RECTS_MAX, &far);
 
 	assert_int_equal(n, 2);
@@ -63,8 +63,8 @@ static void test_disjoint_and_covering(void **state)
 
 static void test_edge_overlap(void **state)
 {
-	struct grab_rect r[SCOPE_RECTS_MAX] = { {0, 0, 100, 50} };
-	struct grab_rect right = {80, -10, 100, 100};
+	struct image_rect r[SCOPE_RECTS_MAX] = { {0, 0, 100, 50} };
+	struct image_rect right = {80, -10, 100, 100};
 	size_t n = scope_subtract(r, 1, SCOPE_RECTS_MAX, &right);
 
 	assert_int_equal(n, 1);
@@ -76,11 +76,11 @@ static void test_edge_overlap(void **state)
 static void test_never_more_than_max(void **state)
 {
 	/* Cutting many holes can need more pieces than fit: the smallest are masked. */
-	struct grab_rect r[4] = { {0, 0, 1000, 1000} };
+	struct image_rect r[4] = { {0, 0, 1000, 1000} };
 	size_t n = 1;
 
 	for (int i = 0; i < 10; i++) {
-		struct grab_rect hole = {50 + i * 90, 50 + i * 90, 10, 10};
+		struct image_rect hole = {50 + i * 90, 50 + i * 90, 10, 10};
 		n = scope_subtract(r, n, 4, &hole);
 		assert_true(n <= 4);
 		for (int k = 0; k <= i; k++)

@@ -57,9 +57,9 @@ static int group_teardown(void **state)
 }
 
 /* Renders lines of black text on white into a new BGRX image (X byte 0xff, as decoded). */
-static struct grab_image render(uint32_t w, uint32_t h, const char *const *lines, size_t n)
+static struct image render(uint32_t w, uint32_t h, const char *const *lines, size_t n)
 {
-	struct grab_image img = { malloc((size_t)w * h * 4), w, h, (size_t)w * 4 };
+	struct image img = { malloc((size_t)w * h * 4), w, h, (size_t)w * 4 };
 	L_BMF *bmf = bmfCreate(NULL, 8);
 	PIX *pix = pixCreate((l_int32)w, (l_int32)h, 32);
 	l_int32 tw, ov;
@@ -85,7 +85,7 @@ static struct grab_image render(uint32_t w, uint32_t h, const char *const *lines
 	return img;
 }
 
-static uint32_t px(const struct grab_image *img, uint32_t x, uint32_t y)
+static uint32_t px(const struct image *img, uint32_t x, uint32_t y)
 {
 	const uint8_t *p = img->pixels + y * img->stride + x * 4;
 
@@ -102,7 +102,7 @@ static bool inside(const struct scrub_box *b, size_t n, uint32_t x, uint32_t y)
 }
 
 /* The number of dark pixels (text) inside rect r of img. */
-static size_t ink(const struct grab_image *img, int32_t x0, int32_t y0, int32_t w, int32_t h)
+static size_t ink(const struct image *img, int32_t x0, int32_t y0, int32_t w, int32_t h)
 {
 	size_t n = 0;
 
@@ -115,7 +115,7 @@ static size_t ink(const struct grab_image *img, int32_t x0, int32_t y0, int32_t 
 static void test_ocr_reads_rendered_text(void **state)
 {
 	static const char *const lines[] = { "hello world from mimic" };
-	struct grab_image img = render(500, 50, lines, 1);
+	struct image img = render(500, 50, lines, 1);
 	struct ocr_result res;
 	char *cause = NULL;
 
@@ -132,14 +132,14 @@ static void test_ocr_reads_rendered_text(void **state)
 	ocr_result_free(&res);
 
 	/* A region: only the words inside it. */
-	struct grab_rect left = { 0, 0, 120, 50 };
+	struct image_rect left = { 0, 0, 120, 50 };
 
 	assert_int_equal(ocr_read(oc, &img, &left, &res, &cause), 0);
 	assert_true(res.n_lines == 1 && strstr(res.lines[0].text, "hello") != NULL);
 	assert_null(strstr(res.lines[0].text, "mimic"));
 	ocr_result_free(&res);
 	/* An empty region reads nothing and is no error. */
-	struct grab_rect none = { 600, 0, 10, 10 };
+	struct image_rect none = { 600, 0, 10, 10 };
 
 	assert_int_equal(ocr_read(oc, &img, &none, &res, &cause), 0);
 	assert_int_equal(res.n_words, 0);
@@ -150,9 +150,9 @@ static void test_ocr_reads_rendered_text(void **state)
 static void test_ocr_reads_light_on_dark(void **state)
 {
 	static const char *const lines[] = { "hello world from mimic" };
-	struct grab_image img = render(500, 50, lines, 1);
+	struct image img = render(500, 50, lines, 1);
 	struct ocr_result res;
-	struct grab_rect lb;
+	struct image_rect lb;
 	size_t ink_px = 0, out_px = 0;
 	char *cause = NULL;
 
@@ -183,7 +183,7 @@ static void test_scrub_fills_email_box_only(void **state)
 {
 	static const char *const lines[] = { "mail alice.smith@example.com now",
 	                                     "meeting at noon in room seven" };
-	struct grab_image img = render(600, 90, lines, 2), orig = img;
+	struct image img = render(600, 90, lines, 2), orig = img;
 	struct scrub_box *boxes = NULL;
 	size_t n = 0, changed = 0, filled = 0;
 	unsigned risk = 0;
@@ -230,7 +230,7 @@ static void test_scrub_fills_email_box_only(void **state)
 static void test_scrub_card_is_high_risk(void **state)
 {
 	static const char *const lines[] = { "card 4111 1111 1111 1111 ok" };
-	struct grab_image img = render(500, 50, lines, 1);
+	struct image img = render(500, 50, lines, 1);
 	struct scrub_box *boxes = NULL;
 	size_t n = 0;
 	unsigned risk = 0;
@@ -250,7 +250,7 @@ static void test_scrub_card_is_high_risk(void **state)
 static void test_scrub_clean_image_unchanged(void **state)
 {
 	static const char *const lines[] = { "build 2024 finished in 12 seconds" };
-	struct grab_image img = render(500, 50, lines, 1);
+	struct image img = render(500, 50, lines, 1);
 	uint8_t *copy = malloc(img.stride * img.height);
 	struct scrub_box *boxes = NULL;
 	size_t n = 0;
@@ -358,7 +358,7 @@ static void test_ocr_colons_of_a_bitmap_font(void **state)
 		".......................................#.................#.................#.................#.................#................................",
 	};
 	uint32_t w = 180, h = 40;
-	struct grab_image img = { malloc((size_t)w * h * 4), w, h, (size_t)w * 4 };
+	struct image img = { malloc((size_t)w * h * 4), w, h, (size_t)w * 4 };
 	struct ocr_result res;
 	struct scrub_box *boxes = NULL;
 	size_t n = 0;
@@ -406,7 +406,7 @@ static struct ocr_result one_line(char *text, struct ocr_word *words, size_t max
 		while (i < line->len && text[i] == ' ')
 			i++;
 	}
-	line->box = (struct grab_rect){ 10, 5, 10 * (uint32_t)line->len, 12 };
+	line->box = (struct image_rect){ 10, 5, 10 * (uint32_t)line->len, 12 };
 	line->n_words = nw;
 	return (struct ocr_result){ words, nw, line, 1, 0 };
 }
@@ -585,7 +585,7 @@ static void test_typed_joins_pieces(void **state)
 
 /* ---- a data directory ---- */
 
-static void put_frame(struct blob *b, struct encode *e, const struct grab_image *img,
+static void put_frame(struct blob *b, struct encode *e, const struct image *img,
                       struct store_frame *fr)
 {
 	struct encode_params p;
@@ -634,10 +634,10 @@ static void open_session(const char *dir, uint32_t w, uint32_t h, struct store_f
 }
 
 /* Stores rows [y, y + h) of screen as a patch frame fr over frame base_id. */
-static void put_patch(struct blob *b, struct encode *e, const struct grab_image *screen, uint32_t y,
+static void put_patch(struct blob *b, struct encode *e, const struct image *screen, uint32_t y,
                       uint32_t h, struct store_frame *fr, int64_t base_id)
 {
-	struct grab_image p = { screen->pixels + y * screen->stride, screen->width, h, screen->stride };
+	struct image p = { screen->pixels + y * screen->stride, screen->width, h, screen->stride };
 
 	put_frame(b, e, &p, fr);
 	fr->base_id = base_id;
@@ -656,8 +656,8 @@ static void test_session_states(void **state)
 	struct blob *b;
 	struct encode *e;
 	struct store_frame fr[5];
-	struct grab_image i1 = render(600, 130, l1, 3), i2 = render(600, 130, l2, 3);
-	struct grab_image i3, i4 = render(600, 130, l4, 1), out;
+	struct image i1 = render(600, 130, l1, 3), i2 = render(600, 130, l2, 3);
+	struct image i3, i4 = render(600, 130, l4, 1), out;
 	struct scrub *sc;
 	struct scrub_stats stats;
 	struct store_frame_scan scan;
@@ -725,7 +725,7 @@ static void test_session_states(void **state)
 
 	/* The export's verdicts, on its own image of the frame. */
 	{
-		struct grab_image copy = i1;
+		struct image copy = i1;
 
 		copy.pixels = malloc(i1.stride * i1.height);
 		memcpy(copy.pixels, i1.pixels, i1.stride * i1.height);
@@ -797,7 +797,7 @@ static void test_session_typed(void **state)
 	struct store_session s = { 0 };
 	struct event ev[64];
 	struct store_frame fr[5];
-	struct grab_image blank = render(200, 60, none, 1);
+	struct image blank = render(200, 60, none, 1);
 	struct scrub *sc;
 	struct scrub_stats stats;
 	struct store_frame_scan scan;
@@ -963,8 +963,8 @@ static void test_session_rules_change(void **state)
 	struct blob *b;
 	struct encode *e;
 	struct store_frame fr[4];
-	struct grab_image i1 = render(400, 90, l1, 2), i2 = render(400, 90, l2, 1);
-	struct grab_image out;
+	struct image i1 = render(400, 90, l1, 2), i2 = render(400, 90, l2, 1);
+	struct image out;
 	struct redact *rb = NULL;
 	struct scrub *sa, *sb;
 	struct scrub_stats stats;

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "grab.h"
+#include "image.h"
 
 struct ocr;
 
@@ -40,7 +40,7 @@ struct ocr_opts {
 
 /* One recognised word. Boxes are in image coordinates, clipped to the region. */
 struct ocr_word {
-	struct grab_rect box;
+	struct image_rect box;
 	float conf;            /* Tesseract's confidence, 0..100 */
 	size_t start, end;     /* bytes [start, end) of the word in its line's text */
 	size_t line;           /* index into ocr_result.lines */
@@ -48,7 +48,7 @@ struct ocr_word {
 
 /* One text line: its words joined by single spaces (UTF-8, NUL-terminated). */
 struct ocr_line {
-	struct grab_rect box;
+	struct image_rect box;
 	char *text;
 	size_t len;
 	size_t first_word;     /* words[first_word .. first_word + n_words - 1] */
@@ -89,7 +89,7 @@ void ocr_set_cancel(struct ocr *o, const atomic_int *flag);
  * *cause, -ECANCELED (ocr_set_cancel); then *res is zeroed. A region that is empty after clipping gives no
  * words and returns 0.
  */
-int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect *region,
+int ocr_read(struct ocr *o, const struct image *img, const struct image_rect *region,
              struct ocr_result *res /* OUT */, char **cause);
 
 /*
@@ -98,7 +98,7 @@ int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect
  * different mistakes, which is what the scrubber's second reading relies on
  * (scrub.h). Errors as ocr_read, and -EINVAL for a scale out of range.
  */
-int ocr_read_at(struct ocr *o, const struct grab_image *img, const struct grab_rect *region,
+int ocr_read_at(struct ocr *o, const struct image *img, const struct image_rect *region,
                 int scale, struct ocr_result *res /* OUT */, char **cause);
 
 /* Frees what ocr_read stored in res and zeroes it. NULL is allowed. */

@@ -367,7 +367,7 @@ struct exporter {
 	char *step_buf;
 
 	/* The working image: the whole screen of frame work_id of work_session. */
-	struct grab_image work, scratch;
+	struct image work, scratch;
 	int64_t work_session, work_id;
 	struct enc_slot cache[EXPORT_ENC_CACHE];
 	size_t cache_next;
@@ -603,7 +603,7 @@ static int blobs_for(struct exporter *x, const char *format, struct blob **out, 
 	return 0;
 }
 
-static int load_blob(struct exporter *x, const struct store_frame *fr, struct grab_image *img,
+static int load_blob(struct exporter *x, const struct store_frame *fr, struct image *img,
                      char **cause)
 {
 	struct blob *b = NULL;
@@ -673,7 +673,7 @@ static int rebuild(struct exporter *x, int64_t session, int64_t id, char **cause
 	}
 	x->work_id = 0;
 	for (size_t i = from; i-- > 0;) {
-		struct grab_image patch = { 0 };
+		struct image patch = { 0 };
 
 		rc = load_blob(x, &chain[i], &patch, cause);
 		if (rc == 0)
@@ -691,7 +691,7 @@ out:
 	return rc;
 }
 
-int export_frame_prepare(struct grab_image *img, const struct export_frame_info *info,
+int export_frame_prepare(struct image *img, const struct export_frame_info *info,
                          char **cause)
 {
 	int rc;

@@ -1,5 +1,5 @@
 /*
- * encode: turns a BGRX screenshot (struct grab_image, see grab.h) into WebP,
+ * encode: turns a BGRX screenshot (struct image, see grab.h) into WebP,
  * JPEG or PNG bytes, and decodes those formats back into BGRX (to extract
  * frames, e.g. `mimic frame -o out.png`, and in tests).
  *
@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "grab.h"
+#include "image.h"
 
 /* The formats. Their names are also the file extensions of stored frames. */
 enum encode_format {
@@ -71,7 +71,7 @@ void encode_free(struct encode *e);
  * e. Errors: -EINVAL (bad parameters or an empty or oversized image), -EIO (the
  * codec failed), with *cause set; then *out is NULL and *out_len 0.
  */
-int encode_image(struct encode *e, const struct grab_image *img, const struct encode_params *p,
+int encode_image(struct encode *e, const struct image *img, const struct encode_params *p,
 		 const uint8_t **out /* OUT */, size_t *out_len /* OUT */, char **cause);
 
 /*
@@ -82,7 +82,7 @@ int encode_image(struct encode *e, const struct grab_image *img, const struct en
  * ENCODE_MAX_SIDE or ENCODE_MAX_PIXELS), with *cause set; then *out is zeroed.
  */
 int encode_decode(struct encode *e, const void *data, size_t len,
-		  struct grab_image *out /* OUT */, enum encode_format *fmt /* OUT, may be NULL */,
+		  struct image *out /* OUT */, enum encode_format *fmt /* OUT, may be NULL */,
 		  char **cause);
 
 #endif

@@ -91,7 +91,7 @@ struct recorder {
 	int key_text;            /* keystroke text is kept in the focused application */
 	int secret;              /* the focused field takes a password */
 	int secret_marked;       /* this run's secret_input marker is stored */
-	struct grab_rect secret_hole; /* masked in frames while secret */
+	struct image_rect secret_hole; /* masked in frames while secret */
 	int auto_paused;         /* AUTO_PAUSE_*: paused by the screen lock or idle time */
 	int64_t last_input_ns;
 	int64_t next_guard_ns;
@@ -101,7 +101,7 @@ struct recorder {
 	uint8_t blanked[32];     /* keycodes whose press was blanked (keystroke_text off) */
 	bool cfg_keep_set;       /* [frames] keep of the settings, intersected with the scope */
 	size_t cfg_n_keep;
-	struct grab_rect cfg_keep[CONFIG_KEEP_MAX];
+	struct image_rect cfg_keep[CONFIG_KEEP_MAX];
 
 	/* The newest context capture reported, and whether the store has it. */
 	struct context last_ctx;
@@ -509,7 +509,7 @@ static void guard_frames_pause(struct recorder *r)
 	}
 }
 
-static int rect_eq(const struct grab_rect *a, const struct grab_rect *b)
+static int rect_eq(const struct image_rect *a, const struct image_rect *b)
 {
 	return a->x == b->x && a->y == b->y && a->w == b->w && a->h == b->h;
 }
@@ -520,7 +520,7 @@ static int rect_eq(const struct grab_rect *a, const struct grab_rect *b)
  */
 static void guard_update_keep(struct recorder *r)
 {
-	struct grab_rect keep[FRAMES_KEEP_MAX];
+	struct image_rect keep[FRAMES_KEEP_MAX];
 	size_t n;
 
 	if (r->frames == NULL || r->scope == NULL)
@@ -535,19 +535,19 @@ static void guard_update_keep(struct recorder *r)
 		n = scope_subtract(keep, n, FRAMES_KEEP_MAX, &r->secret_hole);
 	if (r->cfg_keep_set) {
 		/* Keep only what both the settings and the scope keep. */
-		struct grab_rect both[FRAMES_KEEP_MAX];
+		struct image_rect both[FRAMES_KEEP_MAX];
 		size_t m = 0;
 
 		for (size_t i = 0; i < n; i++) {
 			for (size_t j = 0; j < r->cfg_n_keep && m < FRAMES_KEEP_MAX; j++) {
-				struct grab_rect a = keep[i], b = r->cfg_keep[j];
+				struct image_rect a = keep[i], b = r->cfg_keep[j];
 				int64_t x0 = a.x > b.x ? a.x : b.x, y0 = a.y > b.y ? a.y : b.y;
 				int64_t x1 = (int64_t)a.x + a.w < (int64_t)b.x + b.w ? (int64_t)a.x + a.w
 				                                                      : (int64_t)b.x + b.w;
 				int64_t y1 = (int64_t)a.y + a.h < (int64_t)b.y + b.h ? (int64_t)a.y + a.h
 				                                                      : (int64_t)b.y + b.h;
 				if (x1 > x0 && y1 > y0)
-					both[m++] = (struct grab_rect){(int32_t)x0, (int32_t)y0,
+					both[m++] = (struct image_rect){(int32_t)x0, (int32_t)y0,
 					                               (uint32_t)(x1 - x0), (uint32_t)(y1 - y0)};
 			}
 		}
@@ -602,7 +602,7 @@ static void guard_on_context(struct recorder *r)
  */
 static void guard_check_secret(struct recorder *r)
 {
-	struct grab_rect hole = {0, 0, 0, 0};
+	struct image_rect hole = {0, 0, 0, 0};
 	int secret = 0;
 
 	if (r->ui != NULL && r->ui->uia != NULL && r->have_ctx) {
@@ -612,15 +612,15 @@ static void guard_check_secret(struct recorder *r)
 		    (f.pid == 0 || r->last_ctx.pid == 0 || f.pid == r->last_ctx.pid)) {
 			secret = 1;
 			if (f.w > 0 && f.h > 0)
-				hole = (struct grab_rect){f.x, f.y, (uint32_t)f.w, (uint32_t)f.h};
+				hole = (struct image_rect){f.x, f.y, (uint32_t)f.w, (uint32_t)f.h};
 			else
-				hole = (struct grab_rect){r->last_ctx.x, r->last_ctx.y,
+				hole = (struct image_rect){r->last_ctx.x, r->last_ctx.y,
 				                          (uint32_t)r->last_ctx.w, (uint32_t)r->last_ctx.h};
 		}
 	}
 	if (!secret && r->have_ctx && policy_looks_like_password_prompt(r->last_ctx.title)) {
 		secret = 1;
-		hole = (struct grab_rect){r->last_ctx.x, r->last_ctx.y, (uint32_t)r->last_ctx.w,
+		hole = (struct image_rect){r->last_ctx.x, r->last_ctx.y, (uint32_t)r->last_ctx.w,
 		                          (uint32_t)r->last_ctx.h};
 	}
 	if (secret != r->secret || !rect_eq(&hole, &r->secret_hole)) {

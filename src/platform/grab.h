@@ -1,6 +1,6 @@
 /*
  * grab: takes screenshots of the whole X11 root window, with the mouse cursor
- * drawn in, and blanks out what must not be recorded.
+ * drawn in.
  *
  * The image is read into one MIT-SHM segment that is reused for every frame
  * (about 1 ms for 1080p); when MIT-SHM cannot be used (a remote display, a
@@ -9,10 +9,8 @@
  * pixels: grab reads it with XFixesGetCursorImageAndName and blends it in, and
  * reports its position and name (such as "xterm" or "left_ptr") as data.
  *
- * Pixel format (struct grab_image): 4 bytes per pixel, in memory order B, G, R,
- * X, where the X byte is unspecified (the X server may leave anything there).
- * Read as a host uint32_t on a little-endian machine (the only kind mimic
- * supports) a pixel is 0xXXRRGGBB. The same format is used by encode.h.
+ * The images are struct image (image.h: BGRX pixels); the X byte is whatever the
+ * X server left there.
  *
  * Threads: a struct grab uses the connection it was opened on and nothing else,
  * so a worker thread can own a connection and a grab. One struct grab must not
@@ -26,34 +24,7 @@
 #include <stdint.h>
 #include <xcb/xcb.h>
 
-/* A view of a BGRX image; see the pixel format above. */
-struct grab_image {
-	uint8_t *pixels;   /* first byte of the top row */
-	uint32_t width;    /* pixels */
-	uint32_t height;   /* pixels */
-	size_t stride;     /* bytes from one row to the next, at least width * 4 */
-};
-
-/* A rectangle in image (root window) coordinates; it may reach outside the image. */
-struct grab_rect {
-	int32_t x;
-	int32_t y;
-	uint32_t w;
-	uint32_t h;
-};
-
-/*
- * The smallest rectangle holding a and b. An empty rectangle (w or h 0) adds
- * nothing: the union with one is the other.
- */
-struct grab_rect grab_rect_union(struct grab_rect a, struct grab_rect b);
-
-/*
- * Whether a and b overlap; when they do and out is not NULL, *out receives their
- * intersection, otherwise an empty rectangle (all zero).
- */
-bool grab_rect_intersect(const struct grab_rect *a, const struct grab_rect *b,
-                         struct grab_rect *out /* OUT */);
+#include "image.h"
 
 /* One monitor of the screen, from RandR. */
 struct grab_monitor {
@@ -107,14 +78,14 @@ bool grab_uses_shm(const struct grab *g);
 
 /*
  * Grabs the whole root window. *img is set to a view of grab-owned pixels that
- * stay valid (and may be written to, e.g. by grab_apply_mask) until the next
+ * stay valid (and may be written to, e.g. by image_apply_mask) until the next
  * grab_frame or grab_close. cursor may be NULL; otherwise it receives the cursor
  * position and name (also when GRAB_FRAME_CURSOR is not set). When the root
  * window's size changes (RandR), the next frame has the new size.
  * Errors: -EIO (the connection failed or the server refused), -ENOMEM, with
  * *cause set. On error *img is zeroed.
  */
-int grab_frame(struct grab *g, unsigned flags, struct grab_image *img /* OUT */,
+int grab_frame(struct grab *g, unsigned flags, struct image *img /* OUT */,
 	       struct grab_cursor *cursor /* OUT, may be NULL */, char **cause);
 
 /*
@@ -130,24 +101,5 @@ int grab_query_cursor(struct grab *g, struct grab_cursor *cursor /* OUT */, char
  */
 int grab_monitors(struct grab *g, struct grab_monitor **out /* OUT */, size_t *n /* OUT */,
 		  char **cause);
-
-/*
- * Masks img: every pixel outside the union of the keep rectangles is set to fill
- * (a host-order 0xXXRRGGBB value, written as is). Rectangles may overlap and may
- * reach outside the image; parts outside are ignored.
- *   keep == NULL            keeps everything: img is not touched (n is ignored).
- *   keep != NULL, n == 0    keeps nothing: the whole image becomes fill.
- *   keep != NULL, n > 0     keeps the union of keep[0..n-1].
- * img must not be NULL.
- */
-void grab_apply_mask(struct grab_image *img, const struct grab_rect *keep, size_t n,
-		     uint32_t fill);
-
-/*
- * Sets every pixel inside any of rects[0..n-1] to fill (e.g. to cover password
- * fields). Parts outside the image are ignored. rects may be NULL when n is 0.
- */
-void grab_fill_rects(struct grab_image *img, const struct grab_rect *rects, size_t n,
-		     uint32_t fill);
 
 #endif

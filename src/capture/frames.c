@@ -34,6 +34,7 @@
 
 #include "blob.h"
 #include "encode.h"
+#include "grab.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -82,13 +83,13 @@ struct note {
 /* One of the two grabs the engine alternates between. */
 struct slot {
 	struct grab *g;
-	struct grab_image img;
+	struct image img;
 	uint64_t seq;          /* 0: holds nothing usable */
 	int64_t t_ns;          /* when the grab was requested */
 	double grab_ms;
 	struct grab_cursor cur;
-	struct grab_rect own;  /* damage reported since the previous grab */
-	struct grab_rect acc;  /* damage since the last frame handed on, up to this grab */
+	struct image_rect own;  /* damage reported since the previous grab */
+	struct image_rect acc;  /* damage since the last frame handed on, up to this grab */
 };
 
 enum job_kind {
@@ -161,7 +162,7 @@ struct frames {
 	bool have_ref;
 	bool ref_in_buf;           /* the last job was a key: buf becomes ref once it is done */
 	unsigned since_key;        /* patches since the last key frame */
-	struct grab_rect acc_running;
+	struct image_rect acc_running;
 	struct after after;
 	bool paused;
 	bool engine_failed;        /* stop grabbing after an error */
@@ -182,7 +183,7 @@ struct frames {
 	size_t buf_cap;
 	bool keep_set;
 	size_t n_keep;
-	struct grab_rect keep[FRAMES_KEEP_MAX];
+	struct image_rect keep[FRAMES_KEEP_MAX];
 	uint64_t keep_version;
 	struct frames_stats stats;
 	struct timing_ring t_grab, t_prep, t_encode, t_worker, t_total;
@@ -266,7 +267,7 @@ static bool has_error(struct frames *f)
 
 /* ---------------------------------------------------------------- pixels */
 
-uint64_t frames_pixel_hash(const struct grab_image *img)
+uint64_t frames_pixel_hash(const struct image *img)
 {
 	const uint64_t k = 0x9e3779b97f4a7c15ULL;
 	uint64_t h[4] = {k, k ^ 0x5bd1e995, k ^ 0xcc9e2d51, k ^ 0x1b873593};
@@ -304,7 +305,7 @@ uint64_t frames_pixel_hash(const struct grab_image *img)
 	return r;
 }
 
-static const uint32_t *row32(const struct grab_image *img, uint32_t y)
+static const uint32_t *row32(const struct image *img, uint32_t y)
 {
 	return (const uint32_t *)(const void *)(img->pixels + (size_t)y * img->stride);
 }
@@ -335,7 +336,7 @@ static bool pixels_equal(const uint32_t *a, const uint32_t *b, size_t n)
 	return true;
 }
 
-static bool overlaps(const struct grab_rect *a, const struct grab_rect *b)
+static bool overlaps(const struct image_rect *a, const struct image_rect *b)
 {
 	return a->x < b->x + (int32_t)b->w && b->x < a->x + (int32_t)a->w &&
 	       a->y < b->y + (int32_t)b->h && b->y < a->y + (int32_t)a->h;
@@ -343,27 +344,27 @@ static bool overlaps(const struct grab_rect *a, const struct grab_rect *b)
 
 static int rect_cmp(const void *pa, const void *pb)
 {
-	const struct grab_rect *a = pa, *b = pb;
+	const struct image_rect *a = pa, *b = pb;
 
 	if (a->y != b->y)
 		return a->y < b->y ? -1 : 1;
 	return a->x < b->x ? -1 : a->x > b->x;
 }
 
-size_t frames_diff_rects(const struct grab_image *a, const struct grab_image *b,
-                         struct grab_rect *out, size_t max)
+size_t frames_diff_rects(const struct image *a, const struct image *b,
+                         struct image_rect *out, size_t max)
 {
 	uint32_t tw = (a->width + TILE - 1) / TILE, th = (a->height + TILE - 1) / TILE;
 	size_t ntiles = (size_t)tw * th, n = 0;
 	uint8_t *dirty;
 	uint32_t *queue;
-	struct grab_rect *rects;
+	struct image_rect *rects;
 	size_t cap = 64;
 
 	if (max == 0 || a->width == 0 || a->height == 0)
 		return 0;
 	if (a->width != b->width || a->height != b->height) {
-		out[0] = (struct grab_rect){0, 0, a->width, a->height};
+		out[0] = (struct image_rect){0, 0, a->width, a->height};
 		return 1;
 	}
 	dirty = util_xcalloc(ntiles, 1);
@@ -419,7 +420,7 @@ size_t frames_diff_rects(const struct grab_image *a, const struct grab_image *b,
 			cap *= 2;
 			rects = util_xrealloc(rects, cap * sizeof(*rects));
 		}
-		rects[n++] = (struct grab_rect){(int32_t)(x0 * TILE), (int32_t)(y0 * TILE),
+		rects[n++] = (struct image_rect){(int32_t)(x0 * TILE), (int32_t)(y0 * TILE),
 		                                (x1 - x0 + 1) * TILE, (y1 - y0 + 1) * TILE};
 	}
 	/* Overlapping rectangles merge, until none overlap. */
@@ -429,7 +430,7 @@ size_t frames_diff_rects(const struct grab_image *a, const struct grab_image *b,
 			for (size_t j = i + 1; j < n; j++) {
 				if (!overlaps(&rects[i], &rects[j]))
 					continue;
-				rects[i] = grab_rect_union(rects[i], rects[j]);
+				rects[i] = image_rect_union(rects[i], rects[j]);
 				rects[j] = rects[--n];
 				merged = true;
 				break;
@@ -438,7 +439,7 @@ size_t frames_diff_rects(const struct grab_image *a, const struct grab_image *b,
 	}
 	if (n > max) {
 		for (size_t i = 1; i < n; i++)
-			rects[0] = grab_rect_union(rects[0], rects[i]);
+			rects[0] = image_rect_union(rects[0], rects[i]);
 		n = 1;
 	}
 	/* Clipped to the image: the last tile column and row may be narrower. */
@@ -480,7 +481,7 @@ static void copy_storage(struct store_frame *dst, const struct store_frame *src)
 }
 
 /* Encodes img (a whole frame or a patch of it) and writes the blob. */
-static int encode_and_put(struct frames *f, const struct grab_image *img,
+static int encode_and_put(struct frames *f, const struct image *img,
                           char hex[BLOB_HEX_LEN + 1], int64_t *bytes)
 {
 	struct encode_params p;
@@ -543,7 +544,7 @@ static void copy_pixels(uint8_t *restrict dst, const uint8_t *restrict src, size
 static void process_image(struct frames *f, struct job *job)
 {
 	struct store_frame *rec = &job->rec;
-	struct grab_image img = {f->buf, job->w, job->h, (size_t)job->w * 4};
+	struct image img = {f->buf, job->w, job->h, (size_t)job->w * 4};
 	int64_t t0 = now_ns();
 	uint64_t h = 0;
 
@@ -663,7 +664,7 @@ static int do_grab(struct frames *f)
 {
 	xcb_xfixes_fetch_region_cookie_t ck;
 	xcb_xfixes_fetch_region_reply_t *rep;
-	struct grab_image img;
+	struct image img;
 	struct grab_cursor cur;
 	struct slot *s;
 	char *cause = NULL;
@@ -688,15 +689,15 @@ static int do_grab(struct frames *f)
 	s->t_ns = t0;
 	s->grab_ms = ms_since(t0);
 	if (rep != NULL) {
-		s->own = (struct grab_rect){rep->extents.x, rep->extents.y, rep->extents.width,
+		s->own = (struct image_rect){rep->extents.x, rep->extents.y, rep->extents.width,
 		                            rep->extents.height};
 		free(rep);
 	} else {
-		s->own = (struct grab_rect){0, 0, img.width, img.height};
+		s->own = (struct image_rect){0, 0, img.width, img.height};
 	}
 	if (f->grab_seq == 1)
-		s->own = (struct grab_rect){0, 0, img.width, img.height};
-	f->acc_running = grab_rect_union(f->acc_running, s->own);
+		s->own = (struct image_rect){0, 0, img.width, img.height};
+	f->acc_running = image_rect_union(f->acc_running, s->own);
 	s->acc = f->acc_running;
 	f->newest = idx;
 	f->damage_pending = false;
@@ -718,7 +719,7 @@ static void ensure_cap(uint8_t **buf, size_t *cap, size_t need)
 }
 
 /* Copies the whole grab into dst (stride width * 4), clearing the X byte. */
-static void copy_image(uint8_t *dst, const struct grab_image *img)
+static void copy_image(uint8_t *dst, const struct image *img)
 {
 	for (uint32_t y = 0; y < img->height; y++)
 		copy_pixels(dst + (size_t)y * img->width * 4, img->pixels + (size_t)y * img->stride,
@@ -731,8 +732,8 @@ static void copy_image(uint8_t *dst, const struct grab_image *img)
  * rectangles of ref are brought up to date, so ref stays equal to the newest
  * image handed on.
  */
-static void pack_patch(struct frames *f, const struct grab_image *img,
-                       const struct grab_rect *r, size_t n, uint32_t w, uint32_t h)
+static void pack_patch(struct frames *f, const struct image *img,
+                       const struct image_rect *r, size_t n, uint32_t w, uint32_t h)
 {
 	size_t stride = (size_t)w * 4, row = 0, rstride = (size_t)f->ref_w * 4;
 
@@ -763,8 +764,8 @@ static void pack_patch(struct frames *f, const struct grab_image *img,
 static void take_frame(struct frames *f, int idx, const char *trigger, int64_t event_id)
 {
 	struct slot *s = &f->slots[idx];
-	struct grab_image *img = &s->img;
-	struct grab_rect rects[STORE_PATCH_MAX];
+	struct image *img = &s->img;
+	struct image_rect rects[STORE_PATCH_MAX];
 	struct job job;
 	uint64_t keep_version;
 	bool is_pre = strcmp(trigger, "pre") == 0;
@@ -800,7 +801,7 @@ static void take_frame(struct frames *f, int idx, const char *trigger, int64_t e
 	bool failed = f->stats.error != 0;
 	bool keep_set = f->keep_set;
 	size_t n_keep = f->n_keep;
-	struct grab_rect keep[FRAMES_KEEP_MAX];
+	struct image_rect keep[FRAMES_KEEP_MAX];
 
 	memcpy(keep, f->keep, sizeof(keep));
 	keep_version = f->keep_version;
@@ -825,11 +826,11 @@ static void take_frame(struct frames *f, int idx, const char *trigger, int64_t e
 	 * rectangles kept (or, after frames_set_keep, with fewer pixels than it had).
 	 */
 	if (keep_set)
-		grab_apply_mask(img, keep, n_keep, f->cfg.mask_color & 0xffffff);
+		image_apply_mask(img, keep, n_keep, f->cfg.mask_color & 0xffffff);
 	f->last_sub_seq = s->seq;
 	f->last_sub_mask = keep_version;
 	if (f->cfg.patches && f->have_ref && f->ref_w == img->width && f->ref_h == img->height) {
-		struct grab_image ref = {f->ref, f->ref_w, f->ref_h, (size_t)f->ref_w * 4};
+		struct image ref = {f->ref, f->ref_w, f->ref_h, (size_t)f->ref_w * 4};
 		uint64_t area = 0;
 		uint32_t pw = 0, ph = 0;
 
@@ -888,7 +889,7 @@ static void take_frame(struct frames *f, int idx, const char *trigger, int64_t e
 		o->acc = o->own;
 		f->acc_running = o->own;
 	} else {
-		f->acc_running = (struct grab_rect){0, 0, 0, 0};
+		f->acc_running = (struct image_rect){0, 0, 0, 0};
 	}
 	f->changed = f->damage_pending || o->seq > s->seq;
 	return;
@@ -1206,7 +1207,7 @@ void frames_set_paused(struct frames *f, bool paused)
 	push_note(f, paused ? NOTE_PAUSE : NOTE_RESUME, 0, now_ns());
 }
 
-int frames_set_keep(struct frames *f, const struct grab_rect *rects, size_t n)
+int frames_set_keep(struct frames *f, const struct image_rect *rects, size_t n)
 {
 	if (rects != NULL && n > FRAMES_KEEP_MAX)
 		return -E2BIG;
@@ -1483,7 +1484,7 @@ int frames_monitors_json(const char *display, char **json, char **cause)
 	return rc;
 }
 
-int frames_patch_apply(struct grab_image *dst, const struct grab_image *src,
+int frames_patch_apply(struct image *dst, const struct image *src,
                        const struct store_frame *fr, char **cause)
 {
 	uint32_t row = 0;

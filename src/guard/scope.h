@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "grab.h"
+#include "image.h"
 #include "policy.h"
 
 /* Most rectangles the visible in-scope area is described with. */
@@ -54,7 +54,7 @@ int scope_dispatch(struct scope *s);
  * returns how many. When the area needs more than max rectangles, the smallest
  * pieces are left out (masked): never more is kept than is in scope.
  */
-size_t scope_keep_rects(const struct scope *s, struct grab_rect *out /* OUT */, size_t max);
+size_t scope_keep_rects(const struct scope *s, struct image_rect *out /* OUT */, size_t max);
 
 /* 1 when (x, y) lies in the visible in-scope area. */
 int scope_point_kept(const struct scope *s, int32_t x, int32_t y);
@@ -63,7 +63,7 @@ int scope_point_kept(const struct scope *s, int32_t x, int32_t y);
  * Removes hole from the n rectangles in rects (capacity max) and returns the new
  * count; pieces that do not fit are left out (masked). Exported for tests.
  */
-size_t scope_subtract(struct grab_rect *rects, size_t n, size_t max,
-                      const struct grab_rect *hole);
+size_t scope_subtract(struct image_rect *rects, size_t n, size_t max,
+                      const struct image_rect *hole);
 
 #endif

@@ -678,13 +678,13 @@ static void merge_boxes(struct scrub_box *boxes, size_t first, size_t *n)
 		for (size_t j = first; j < out && !merged; j++) {
 			int64_t ai = (int64_t)boxes[i].box.w * boxes[i].box.h;
 			int64_t aj = (int64_t)boxes[j].box.w * boxes[j].box.h;
-			struct grab_rect m;
+			struct image_rect m;
 
-			grab_rect_intersect(&boxes[i].box, &boxes[j].box, &m);
+			image_rect_intersect(&boxes[i].box, &boxes[j].box, &m);
 			if (boxes[j].type != boxes[i].type ||
 			    2 * (int64_t)m.w * m.h < (ai < aj ? ai : aj))
 				continue;
-			boxes[j].box = grab_rect_union(boxes[j].box, boxes[i].box);
+			boxes[j].box = image_rect_union(boxes[j].box, boxes[i].box);
 			boxes[j].risk |= boxes[i].risk;
 			merged = true;
 		}
@@ -694,7 +694,7 @@ static void merge_boxes(struct scrub_box *boxes, size_t first, size_t *n)
 	*n = out;
 }
 
-static void clip_pad(struct grab_rect *r, uint32_t w, uint32_t h)
+static void clip_pad(struct image_rect *r, uint32_t w, uint32_t h)
 {
 	/* Word boxes can miss antialiased edges and, in some fonts, descenders. */
 	int64_t py = SCRUB_PAD + (int64_t)r->h / 5;
@@ -766,7 +766,7 @@ static void spans_to_boxes(const struct ocr_result *res, const char *text,
 
 				if (line_off[li] + w->start < sp[k].end &&
 				    line_off[li] + w->end > sp[k].start)
-					b.box = grab_rect_union(b.box, w->box);
+					b.box = image_rect_union(b.box, w->box);
 			}
 			if (b.box.w == 0 || b.box.h == 0)
 				continue;
@@ -947,14 +947,14 @@ static bool worth_second_reading(const struct ocr_line *l)
  * padded by a quarter of a line, clipped to region (NULL: no clipping). out has room
  * for res->n_lines bands; returns how many were written.
  */
-static size_t second_bands(const struct ocr_result *res, const struct grab_rect *region,
-                           struct grab_rect *out)
+static size_t second_bands(const struct ocr_result *res, const struct image_rect *region,
+                           struct image_rect *out)
 {
 	size_t nb = 0;
 	bool open = false;
 
 	for (size_t li = 0; li < res->n_lines; li++) {
-		struct grab_rect lb = res->lines[li].box;
+		struct image_rect lb = res->lines[li].box;
 		int32_t pad = (int32_t)lb.h / 4 + 2;
 
 		if (!worth_second_reading(&res->lines[li])) {
@@ -966,22 +966,22 @@ static size_t second_bands(const struct ocr_result *res, const struct grab_rect 
 		lb.w += 2 * (uint32_t)pad;
 		lb.h += 2 * (uint32_t)pad;
 		if (open && lb.y <= out[nb - 1].y + (int32_t)out[nb - 1].h)
-			out[nb - 1] = grab_rect_union(out[nb - 1], lb);
+			out[nb - 1] = image_rect_union(out[nb - 1], lb);
 		else
 			out[nb++] = lb;
 		open = true;
 	}
 	for (size_t i = 0; region != NULL && i < nb; i++)
-		grab_rect_intersect(&out[i], region, &out[i]);
+		image_rect_intersect(&out[i], region, &out[i]);
 	return nb;
 }
 
-int scrub_read(struct ocr *o, const struct redact *r, const struct grab_image *img,
-               const struct grab_rect *region, struct scrub_box **boxes, size_t *n,
+int scrub_read(struct ocr *o, const struct redact *r, const struct image *img,
+               const struct image_rect *region, struct scrub_box **boxes, size_t *n,
                unsigned *risk, double *ocr_ms, struct ocr_result *first, char **cause)
 {
 	struct ocr_result res, again;
-	struct grab_rect *bands = NULL;
+	struct image_rect *bands = NULL;
 	size_t nb, before = *n;
 	int err;
 
@@ -1032,18 +1032,18 @@ fail:
 	return err;
 }
 
-void scrub_fill(struct grab_image *img, const struct scrub_box *boxes, size_t n, uint32_t fill)
+void scrub_fill(struct image *img, const struct scrub_box *boxes, size_t n, uint32_t fill)
 {
 	for (size_t i = 0; i < n; i++)
-		grab_fill_rects(img, &boxes[i].box, 1, fill);
+		image_fill_rects(img, &boxes[i].box, 1, fill);
 }
 
-int scrub_image(struct ocr *o, const struct redact *r, struct grab_image *img,
-                const struct grab_rect *regions, size_t nreg, uint32_t fill,
+int scrub_image(struct ocr *o, const struct redact *r, struct image *img,
+                const struct image_rect *regions, size_t nreg, uint32_t fill,
                 struct scrub_box **boxes, size_t *n, unsigned *risk, double *ocr_ms,
                 char **cause)
 {
-	struct grab_rect whole = { 0, 0, img->width, img->height };
+	struct image_rect whole = { 0, 0, img->width, img->height };
 	size_t first = *n;
 	int err = 0;
 
@@ -1271,7 +1271,7 @@ struct scrub {
 	char fmt[SCRUB_FORMATS][8];
 	/* The newest frame put together, unscrubbed, so that a patch over it is cheap. */
 	int64_t cache_id;
-	struct grab_image cache;
+	struct image cache;
 	const atomic_int *cancel;     /* non-zero: stop scanning (the worker is stopping) */
 	/*
 	 * The background scanner's: scan only frames never scanned, and leave those an
@@ -1422,7 +1422,7 @@ static int blobs_for(struct scrub *s, const char *format, unsigned flags, struct
 }
 
 static int load_blob_image(struct scrub *s, const char *format, const char *hex,
-                           struct grab_image *img, char **cause)
+                           struct image *img, char **cause)
 {
 	struct blob *b;
 	void *data = NULL;
@@ -1438,7 +1438,7 @@ static int load_blob_image(struct scrub *s, const char *format, const char *hex,
 	return err;
 }
 
-static void image_copy(struct grab_image *dst, const struct grab_image *src)
+static void image_copy(struct image *dst, const struct image *src)
 {
 	size_t bytes = (size_t)src->width * 4;
 
@@ -1456,7 +1456,7 @@ static void image_copy(struct grab_image *dst, const struct grab_image *src)
  * patch up to it. Keeps a copy as the cache.
  */
 static int reconstruct(struct scrub *s, int64_t session, const struct store_frame *fr,
-                       struct grab_image *img, char **cause)
+                       struct image *img, char **cause)
 {
 	struct store_frame *chain = util_xmalloc(sizeof(*chain));
 	size_t n = 1, cap = 1;
@@ -1503,7 +1503,7 @@ static int reconstruct(struct scrub *s, int64_t session, const struct store_fram
 	}
 	/* chain[0..n) are patches still to apply, newest first. */
 	for (size_t i = n; err == 0 && i-- > 0;) {
-		struct grab_image patch = { 0 };
+		struct image patch = { 0 };
 
 		err = load_blob_image(s, chain[i].format, chain[i].blob, &patch, cause);
 		if (err == 0)
@@ -1552,7 +1552,7 @@ static void boxes_parse(const char *text, struct scrub_box **boxes, size_t *n)
 
 		if (json_unpack(v, "[iiiii]", &x, &y, &w, &h, &risk) != 0 || w <= 0 || h <= 0)
 			continue;
-		b.box = (struct grab_rect){ x, y, (uint32_t)w, (uint32_t)h };
+		b.box = (struct image_rect){ x, y, (uint32_t)w, (uint32_t)h };
 		b.risk = (unsigned)risk;
 		box_push(boxes, n, &b);
 	}
@@ -1583,14 +1583,14 @@ static size_t dedupe(struct scrub_box *b, size_t n)
 	return out;
 }
 
-static bool rects_touch(const struct grab_rect *a, const struct grab_rect *b)
+static bool rects_touch(const struct image_rect *a, const struct image_rect *b)
 {
 	return (int64_t)a->x < (int64_t)b->x + b->w && (int64_t)b->x < (int64_t)a->x + a->w &&
 	       (int64_t)a->y < (int64_t)b->y + b->h && (int64_t)b->y < (int64_t)a->y + a->h;
 }
 
 /* Full-width bands around each patch rectangle, merged where they overlap. */
-static size_t patch_bands(const struct store_frame *fr, struct grab_rect *out)
+static size_t patch_bands(const struct store_frame *fr, struct image_rect *out)
 {
 	size_t n = 0;
 
@@ -1604,7 +1604,7 @@ static size_t patch_bands(const struct store_frame *fr, struct grab_rect *out)
 			y2 = fr->height;
 		if (y2 <= y1)
 			continue;
-		out[n++] = (struct grab_rect){ 0, (int32_t)y1, (uint32_t)fr->width,
+		out[n++] = (struct image_rect){ 0, (int32_t)y1, (uint32_t)fr->width,
 		                               (uint32_t)(y2 - y1) };
 	}
 	/* Merge overlapping bands (few: at most STORE_PATCH_MAX). */
@@ -1614,7 +1614,7 @@ static size_t patch_bands(const struct store_frame *fr, struct grab_rect *out)
 			for (size_t j = i + 1; j < n && !merged; j++) {
 				if (out[i].y <= out[j].y + (int32_t)out[j].h &&
 				    out[j].y <= out[i].y + (int32_t)out[i].h) {
-					out[i] = grab_rect_union(out[i], out[j]);
+					out[i] = image_rect_union(out[i], out[j]);
 					out[j] = out[--n];
 					merged = true;
 				}
@@ -1624,7 +1624,7 @@ static size_t patch_bands(const struct store_frame *fr, struct grab_rect *out)
 	return n;
 }
 
-static bool in_bands(const struct grab_rect *b, const struct grab_rect *bands, size_t n)
+static bool in_bands(const struct image_rect *b, const struct image_rect *bands, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (b->y >= bands[i].y && b->y + (int64_t)b->h <= bands[i].y + (int64_t)bands[i].h)
@@ -1775,9 +1775,9 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 {
 	struct store_frame_scan base = { 0 }, scan = { 0 };
 	struct scrub_box *boxes = NULL;
-	struct grab_rect bands[STORE_PATCH_MAX];
+	struct image_rect bands[STORE_PATCH_MAX];
 	size_t nbox = 0, nband = 0;
-	struct grab_image img = { 0 };
+	struct image img = { 0 };
 	unsigned risk = 0;
 	char *why = NULL, *json = NULL;
 	bool full = true;
@@ -1808,7 +1808,7 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 				bool touched = false;
 
 				for (int p = 0; p < fr->n_patch && !touched; p++) {
-					struct grab_rect pr = { fr->patch[p].x, fr->patch[p].y,
+					struct image_rect pr = { fr->patch[p].x, fr->patch[p].y,
 					                        (uint32_t)fr->patch[p].w,
 					                        (uint32_t)fr->patch[p].h };
 
@@ -1990,7 +1990,7 @@ int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, c
 	return err;
 }
 
-int scrub_frame_image(struct scrub *s, int64_t session, int64_t id, struct grab_image *img,
+int scrub_frame_image(struct scrub *s, int64_t session, int64_t id, struct image *img,
                       int *state, char **cause)
 {
 	struct store_frame fr;
@@ -2059,7 +2059,7 @@ int scrub_sessions(const char *data_dir, const struct redact *r, const int64_t *
 }
 
 int scrub_export_frame(struct store *st, const struct redact *r, int64_t id,
-                       struct grab_image *img, uint32_t fill, char **cause)
+                       struct image *img, uint32_t fill, char **cause)
 {
 	struct store_frame_scan sc;
 	struct scrub_box *boxes = NULL;

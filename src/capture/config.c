@@ -209,7 +209,7 @@ static int parse_keep(struct parse *p, const char *v)
 			        n[2], n[3]);
 			return -EINVAL;
 		}
-		fr->keep[fr->n_keep++] = (struct grab_rect){(int32_t)n[0], (int32_t)n[1],
+		fr->keep[fr->n_keep++] = (struct image_rect){(int32_t)n[0], (int32_t)n[1],
 		                                            (uint32_t)n[2], (uint32_t)n[3]};
 	}
 	if (fr->n_keep == 0) {

@@ -37,7 +37,7 @@ struct scope {
 	const struct policy *pol;
 	int dirty;
 	size_t n_keep;
-	struct grab_rect keep[SCOPE_RECTS_MAX];
+	struct image_rect keep[SCOPE_RECTS_MAX];
 	uint32_t watched[SCOPE_WINDOWS_MAX]; /* clients whose PropertyChange we selected */
 	size_t n_watched;
 };
@@ -45,20 +45,20 @@ struct scope {
 /* What is known about one viewable child of the root. */
 struct top {
 	xcb_window_t win;
-	struct grab_rect frame;    /* the child's outer rectangle (border included) */
-	struct grab_rect client;   /* the client's area, when in scope */
+	struct image_rect frame;    /* the child's outer rectangle (border included) */
+	struct image_rect client;   /* the client's area, when in scope */
 	int32_t pid;
 	int has_class;
 	int in_scope;
 };
 
-static int64_t area(const struct grab_rect *r)
+static int64_t area(const struct image_rect *r)
 {
 	return (int64_t)r->w * (int64_t)r->h;
 }
 
 /* Adds r to rects; when full, replaces the smallest piece if r is larger. */
-static size_t add_piece(struct grab_rect *rects, size_t n, size_t max, const struct grab_rect *r)
+static size_t add_piece(struct image_rect *rects, size_t n, size_t max, const struct image_rect *r)
 {
 	size_t small = 0;
 
@@ -78,9 +78,9 @@ static size_t add_piece(struct grab_rect *rects, size_t n, size_t max, const str
 	return n;
 }
 
-size_t scope_subtract(struct grab_rect *rects, size_t n, size_t max, const struct grab_rect *hole)
+size_t scope_subtract(struct image_rect *rects, size_t n, size_t max, const struct image_rect *hole)
 {
-	struct grab_rect tmp[SCOPE_RECTS_MAX * 4];
+	struct image_rect tmp[SCOPE_RECTS_MAX * 4];
 	size_t m = 0, out = 0;
 
 	if (max > SCOPE_RECTS_MAX)
@@ -88,12 +88,12 @@ size_t scope_subtract(struct grab_rect *rects, size_t n, size_t max, const struc
 	if (n > max)
 		n = max;
 	for (size_t i = 0; i < n; i++) {
-		const struct grab_rect *r = &rects[i];
-		struct grab_rect in;
+		const struct image_rect *r = &rects[i];
+		struct image_rect in;
 		int64_t rx1 = (int64_t)r->x + r->w, ry1 = (int64_t)r->y + r->h;
 		int64_t ix1, iy1;
 
-		if (!grab_rect_intersect(r, hole, &in)) {
+		if (!image_rect_intersect(r, hole, &in)) {
 			tmp[m++] = *r;
 			continue;
 		}
@@ -101,13 +101,13 @@ size_t scope_subtract(struct grab_rect *rects, size_t n, size_t max, const struc
 		iy1 = (int64_t)in.y + in.h;
 		/* Up to four pieces: above, below, left and right of the hole. */
 		if (in.y > r->y)
-			tmp[m++] = (struct grab_rect){r->x, r->y, r->w, (uint32_t)(in.y - r->y)};
+			tmp[m++] = (struct image_rect){r->x, r->y, r->w, (uint32_t)(in.y - r->y)};
 		if (iy1 < ry1)
-			tmp[m++] = (struct grab_rect){r->x, (int32_t)iy1, r->w, (uint32_t)(ry1 - iy1)};
+			tmp[m++] = (struct image_rect){r->x, (int32_t)iy1, r->w, (uint32_t)(ry1 - iy1)};
 		if (in.x > r->x)
-			tmp[m++] = (struct grab_rect){r->x, in.y, (uint32_t)(in.x - r->x), in.h};
+			tmp[m++] = (struct image_rect){r->x, in.y, (uint32_t)(in.x - r->x), in.h};
 		if (ix1 < rx1)
-			tmp[m++] = (struct grab_rect){(int32_t)ix1, in.y, (uint32_t)(rx1 - ix1), in.h};
+			tmp[m++] = (struct image_rect){(int32_t)ix1, in.y, (uint32_t)(rx1 - ix1), in.h};
 	}
 	for (size_t i = 0; i < m; i++)
 		out = add_piece(rects, out, max, &tmp[i]);
@@ -225,7 +225,7 @@ static void judge(struct scope *s, struct top *t, xcb_window_t client)
 	g = xcb_get_geometry_reply(s->conn, c_geom, NULL);
 	tr = xcb_translate_coordinates_reply(s->conn, c_pos, NULL);
 	if (g != NULL && tr != NULL)
-		t->client = (struct grab_rect){tr->dst_x, tr->dst_y, g->width, g->height};
+		t->client = (struct image_rect){tr->dst_x, tr->dst_y, g->width, g->height};
 	else
 		t->client = t->frame;
 	free(g);
@@ -252,7 +252,7 @@ static int refresh(struct scope *s)
 	struct top *tops = NULL;
 	xcb_get_window_attributes_cookie_t *ca = NULL;
 	xcb_get_geometry_cookie_t *cg = NULL;
-	struct grab_rect keep[SCOPE_RECTS_MAX];
+	struct image_rect keep[SCOPE_RECTS_MAX];
 	size_t n_keep = 0, n_tops = 0;
 	int n, changed;
 
@@ -279,7 +279,7 @@ static int refresh(struct scope *s)
 		    a->_class == XCB_WINDOW_CLASS_INPUT_OUTPUT) {
 			struct top *t = &tops[n_tops++];
 			t->win = kids[i];
-			t->frame = (struct grab_rect){g->x, g->y, (uint32_t)g->width + 2u * g->border_width,
+			t->frame = (struct image_rect){g->x, g->y, (uint32_t)g->width + 2u * g->border_width,
 			                              (uint32_t)g->height + 2u * g->border_width};
 		}
 		free(a);
@@ -311,8 +311,8 @@ static int refresh(struct scope *s)
 	for (size_t i = 0; i < n_tops; i++) {
 		n_keep = scope_subtract(keep, n_keep, SCOPE_RECTS_MAX, &tops[i].frame);
 		if (tops[i].in_scope) {
-			struct grab_rect c;
-			if (grab_rect_intersect(&tops[i].client, &tops[i].frame, &c))
+			struct image_rect c;
+			if (image_rect_intersect(&tops[i].client, &tops[i].frame, &c))
 				n_keep = add_piece(keep, n_keep, SCOPE_RECTS_MAX, &c);
 		}
 	}
@@ -412,7 +412,7 @@ int scope_dispatch(struct scope *s)
 	return refresh(s);
 }
 
-size_t scope_keep_rects(const struct scope *s, struct grab_rect *out, size_t max)
+size_t scope_keep_rects(const struct scope *s, struct image_rect *out, size_t max)
 {
 	size_t n = s->n_keep < max ? s->n_keep : max;
 
@@ -422,10 +422,10 @@ size_t scope_keep_rects(const struct scope *s, struct grab_rect *out, size_t max
 
 int scope_point_kept(const struct scope *s, int32_t x, int32_t y)
 {
-	struct grab_rect p = {x, y, 1, 1};
+	struct image_rect p = {x, y, 1, 1};
 
 	for (size_t i = 0; i < s->n_keep; i++)
-		if (grab_rect_intersect(&s->keep[i], &p, NULL))
+		if (image_rect_intersect(&s->keep[i], &p, NULL))
 			return 1;
 	return 0;
 }

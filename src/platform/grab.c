@@ -1,8 +1,8 @@
 /*
  * grab: screenshots of the X11 root window through one reused MIT-SHM segment
  * (plain GetImage when MIT-SHM cannot be used), with the XFixes cursor blended
- * in, RandR monitor geometry, and the masking helpers that blank out what must
- * not be recorded. See grab.h for the pixel format and the threading rules.
+ * in, and RandR monitor geometry. See grab.h for the threading rules; the images
+ * and their masking are image.h's.
  */
 #include "grab.h"
 
@@ -290,7 +290,7 @@ static struct cursor_req cursor_send(struct grab *g)
  * Blends a premultiplied ARGB cursor (as the X server stores cursor images, per
  * the Render and Xcursor conventions) over the image: dst = src + dst * (1 - a).
  */
-static void cursor_blend(struct grab_image *img, const uint32_t *px, int cw, int ch, int left,
+static void cursor_blend(struct image *img, const uint32_t *px, int cw, int ch, int left,
 			 int top)
 {
 	for (int cy = 0; cy < ch; cy++) {
@@ -329,7 +329,7 @@ static void cursor_blend(struct grab_image *img, const uint32_t *px, int cw, int
  * cursor in. A missing cursor is not an error: cur->valid stays false.
  */
 static int cursor_finish(struct grab *g, struct cursor_req r, struct grab_cursor *cur,
-			 struct grab_image *img, char **cause)
+			 struct image *img, char **cause)
 {
 	xcb_generic_error_t *e = NULL;
 	const uint32_t *px = NULL;
@@ -409,7 +409,7 @@ static unsigned image_send(struct grab *g)
 }
 
 /* Waits for the image reply. With discard, only consumes it (after a size change). */
-static int image_finish(struct grab *g, unsigned seq, bool discard, struct grab_image *img,
+static int image_finish(struct grab *g, unsigned seq, bool discard, struct image *img,
 			char **cause)
 {
 	xcb_generic_error_t *e = NULL;
@@ -456,7 +456,7 @@ static int image_finish(struct grab *g, unsigned seq, bool discard, struct grab_
 	return 0;
 }
 
-int grab_frame(struct grab *g, unsigned flags, struct grab_image *img,
+int grab_frame(struct grab *g, unsigned flags, struct image *img,
 	       struct grab_cursor *cursor, char **cause)
 {
 	xcb_generic_error_t *e = NULL;
@@ -587,124 +587,4 @@ int grab_monitors(struct grab *g, struct grab_monitor **out, size_t *n, char **c
 	*out = m;
 	*n = count;
 	return 0;
-}
-
-/* A rectangle clipped to the image, as half-open pixel ranges. */
-struct span {
-	uint32_t x0, x1, y0, y1;
-};
-
-static bool clip(const struct grab_image *img, const struct grab_rect *r, struct span *s)
-{
-	int64_t x0 = r->x, y0 = r->y;
-	int64_t x1 = x0 + (int64_t)r->w, y1 = y0 + (int64_t)r->h;
-
-	if (x0 < 0)
-		x0 = 0;
-	if (y0 < 0)
-		y0 = 0;
-	if (x1 > (int64_t)img->width)
-		x1 = img->width;
-	if (y1 > (int64_t)img->height)
-		y1 = img->height;
-	if (x0 >= x1 || y0 >= y1)
-		return false;
-	s->x0 = (uint32_t)x0;
-	s->x1 = (uint32_t)x1;
-	s->y0 = (uint32_t)y0;
-	s->y1 = (uint32_t)y1;
-	return true;
-}
-
-static void fill_run(uint32_t *row, uint32_t a, uint32_t b, uint32_t fill)
-{
-	for (uint32_t x = a; x < b; x++)
-		row[x] = fill;
-}
-
-static uint32_t *row_at(const struct grab_image *img, uint32_t y)
-{
-	return (uint32_t *)(void *)(img->pixels + (size_t)y * img->stride);
-}
-
-static int span_cmp_x0(const void *a, const void *b)
-{
-	const struct span *p = a, *q = b;
-
-	return p->x0 < q->x0 ? -1 : p->x0 > q->x0;
-}
-
-void grab_apply_mask(struct grab_image *img, const struct grab_rect *keep, size_t n, uint32_t fill)
-{
-	struct span *sp;
-	size_t m = 0;
-
-	if (keep == NULL)
-		return;
-	sp = util_xmalloc((n ? n : 1) * sizeof(*sp));
-	for (size_t i = 0; i < n; i++)
-		if (clip(img, &keep[i], &sp[m]))
-			m++;
-	/* Sorted by left edge, the kept spans of each row merge in one pass. */
-	qsort(sp, m, sizeof(*sp), span_cmp_x0);
-	for (uint32_t y = 0; y < img->height; y++) {
-		uint32_t *row = row_at(img, y);
-		uint32_t done = 0;   /* pixels [0, done) are decided */
-
-		for (size_t i = 0; i < m; i++) {
-			if (y < sp[i].y0 || y >= sp[i].y1 || sp[i].x1 <= done)
-				continue;
-			if (sp[i].x0 > done)
-				fill_run(row, done, sp[i].x0, fill);
-			done = sp[i].x1;
-		}
-		fill_run(row, done, img->width, fill);
-	}
-	free(sp);
-}
-
-struct grab_rect grab_rect_union(struct grab_rect a, struct grab_rect b)
-{
-	int64_t x0, y0, x1, y1;
-
-	if (a.w == 0 || a.h == 0)
-		return b;
-	if (b.w == 0 || b.h == 0)
-		return a;
-	x0 = a.x < b.x ? a.x : b.x;
-	y0 = a.y < b.y ? a.y : b.y;
-	x1 = (int64_t)a.x + a.w > (int64_t)b.x + b.w ? (int64_t)a.x + a.w : (int64_t)b.x + b.w;
-	y1 = (int64_t)a.y + a.h > (int64_t)b.y + b.h ? (int64_t)a.y + a.h : (int64_t)b.y + b.h;
-	return (struct grab_rect){ (int32_t)x0, (int32_t)y0, (uint32_t)(x1 - x0),
-	                           (uint32_t)(y1 - y0) };
-}
-
-bool grab_rect_intersect(const struct grab_rect *a, const struct grab_rect *b,
-                         struct grab_rect *out)
-{
-	int64_t x0 = a->x > b->x ? a->x : b->x, y0 = a->y > b->y ? a->y : b->y;
-	int64_t x1 = (int64_t)a->x + a->w < (int64_t)b->x + b->w ? (int64_t)a->x + a->w
-	                                                          : (int64_t)b->x + b->w;
-	int64_t y1 = (int64_t)a->y + a->h < (int64_t)b->y + b->h ? (int64_t)a->y + a->h
-	                                                          : (int64_t)b->y + b->h;
-	bool meet = x1 > x0 && y1 > y0;
-
-	if (out != NULL)
-		*out = meet ? (struct grab_rect){ (int32_t)x0, (int32_t)y0, (uint32_t)(x1 - x0),
-		                                  (uint32_t)(y1 - y0) }
-		            : (struct grab_rect){ 0 };
-	return meet;
-}
-
-void grab_fill_rects(struct grab_image *img, const struct grab_rect *rects, size_t n,
-		     uint32_t fill)
-{
-	struct span s;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!clip(img, &rects[i], &s))
-			continue;
-		for (uint32_t y = s.y0; y < s.y1; y++)
-			fill_run(row_at(img, y), s.x0, s.x1, fill);
-	}
 }

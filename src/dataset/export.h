@@ -21,7 +21,7 @@
 
 #include "config.h"
 #include "encode.h"
-#include "grab.h"
+#include "image.h"
 #include "reduce.h"
 #include "store.h"
 
@@ -167,7 +167,7 @@ enum export_frame_verdict { EXPORT_FRAME_KEEP = 0, EXPORT_FRAME_DROP = 1 };
  * and the drop counted), or a negative errno (the frame is skipped and counted as
  * missing). Pixel redaction plugs in here (docs/EXPORT.md).
  */
-int export_frame_prepare(struct grab_image *img, const struct export_frame_info *info,
+int export_frame_prepare(struct image *img, const struct export_frame_info *info,
                          char **cause);
 
 /* Counts of steps by action name and interaction type, per application. */

@@ -38,7 +38,7 @@
 
 #include "config.h"
 #include "event.h"
-#include "grab.h"
+#include "image.h"
 #include "writer.h"
 
 /* Most keep rectangles frames_set_keep takes. */
@@ -111,7 +111,7 @@ void frames_set_paused(struct frames *f, bool paused);
  * rectangles (-E2BIG otherwise). Applies to frames decided after the call.
  * Thread-safe.
  */
-int frames_set_keep(struct frames *f, const struct grab_rect *rects, size_t n);
+int frames_set_keep(struct frames *f, const struct image_rect *rects, size_t n);
 
 /* Copies the counters and the error. Thread-safe. */
 void frames_get_stats(struct frames *f, struct frames_stats *out /* OUT */);
@@ -137,7 +137,7 @@ int frames_monitors_json(const char *display, char **json /* OUT */, char **caus
  */
 
 /* A 64-bit hash of the pixels of img (width * 4 bytes of each row). */
-uint64_t frames_pixel_hash(const struct grab_image *img);
+uint64_t frames_pixel_hash(const struct image *img);
 
 /*
  * Finds where a and b differ: in 16x16 tiles, changed tiles no more than two
@@ -146,8 +146,8 @@ uint64_t frames_pixel_hash(const struct grab_image *img);
  * (when there would be more, one rectangle around all of them) and returns how
  * many; 0 when a and b are equal. Images of different sizes differ everywhere.
  */
-size_t frames_diff_rects(const struct grab_image *a, const struct grab_image *b,
-                         struct grab_rect *out, size_t max);
+size_t frames_diff_rects(const struct image *a, const struct image *b,
+                         struct image_rect *out, size_t max);
 
 struct store_frame;
 
@@ -157,7 +157,7 @@ struct store_frame;
  * goes over). Returns 0, or -EIO with *cause naming the frame when a rectangle
  * does not fit dst or src (a damaged record must not write out of bounds).
  */
-int frames_patch_apply(struct grab_image *dst, const struct grab_image *src,
+int frames_patch_apply(struct image *dst, const struct image *src,
                        const struct store_frame *fr, char **cause);
 
 #endif

@@ -171,7 +171,7 @@ static const char *webp_error(WebPEncodingError err)
 	}
 }
 
-static int enc_webp(struct encode *e, const struct grab_image *img, const struct encode_params *p,
+static int enc_webp(struct encode *e, const struct image *img, const struct encode_params *p,
 		    char **cause)
 {
 	WebPConfig cfg;
@@ -206,7 +206,7 @@ fail:
 	return rc;
 }
 
-static int enc_jpeg(struct encode *e, const struct grab_image *img, const struct encode_params *p,
+static int enc_jpeg(struct encode *e, const struct image *img, const struct encode_params *p,
 		    char **cause)
 {
 	unsigned long need, size;
@@ -274,7 +274,7 @@ static void png_flush_cb(png_structp png)
 	(void)png;
 }
 
-static int enc_png(struct encode *e, const struct grab_image *img, const struct encode_params *p,
+static int enc_png(struct encode *e, const struct image *img, const struct encode_params *p,
 		   char **cause)
 {
 	struct png_ctx ctx = {e, ""};
@@ -314,7 +314,7 @@ static int enc_png(struct encode *e, const struct grab_image *img, const struct 
 	return 0;
 }
 
-int encode_image(struct encode *e, const struct grab_image *img, const struct encode_params *p,
+int encode_image(struct encode *e, const struct image *img, const struct encode_params *p,
 		 const uint8_t **out, size_t *out_len, char **cause)
 {
 	int rc;
@@ -356,7 +356,7 @@ int encode_image(struct encode *e, const struct grab_image *img, const struct en
 }
 
 /* Checks decoded dimensions against the limits and allocates the pixels. */
-static int dec_alloc(const char *fmt, int w, int h, struct grab_image *out, char **cause)
+static int dec_alloc(const char *fmt, int w, int h, struct image *out, char **cause)
 {
 	if (w <= 0 || h <= 0)
 		return util_fail(cause, -EINVAL, "cannot decode %s: invalid size %dx%d", fmt, w, h);
@@ -373,7 +373,7 @@ static int dec_alloc(const char *fmt, int w, int h, struct grab_image *out, char
 	return 0;
 }
 
-static int dec_webp(const uint8_t *d, size_t len, struct grab_image *out, char **cause)
+static int dec_webp(const uint8_t *d, size_t len, struct image *out, char **cause)
 {
 	int w = 0, h = 0, rc;
 
@@ -388,7 +388,7 @@ static int dec_webp(const uint8_t *d, size_t len, struct grab_image *out, char *
 	return 0;
 }
 
-static int dec_jpeg(struct encode *e, const uint8_t *d, size_t len, struct grab_image *out,
+static int dec_jpeg(struct encode *e, const uint8_t *d, size_t len, struct image *out,
 		    char **cause)
 {
 	int w = 0, h = 0, samp = 0, cs = 0, rc;
@@ -416,7 +416,7 @@ static int dec_jpeg(struct encode *e, const uint8_t *d, size_t len, struct grab_
 	return 0;
 }
 
-static int dec_png(const uint8_t *d, size_t len, struct grab_image *out, char **cause)
+static int dec_png(const uint8_t *d, size_t len, struct image *out, char **cause)
 {
 	png_image pi;
 	int rc;
@@ -449,7 +449,7 @@ static int dec_png(const uint8_t *d, size_t len, struct grab_image *out, char **
 	return 0;
 }
 
-int encode_decode(struct encode *e, const void *data, size_t len, struct grab_image *out,
+int encode_decode(struct encode *e, const void *data, size_t len, struct image *out,
 		  enum encode_format *fmt, char **cause)
 {
 	enum encode_format f;

@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "grab.h"
+#include "image.h"
 #include "ocr.h"
 #include "redact.h"
 #include "reduce.h"
@@ -69,7 +69,7 @@ void scrub_scan_key(const struct redact *r, char out[SCRUB_SCAN_KEY_LEN + 1]);
 
 /* One finding in pixels: the box that is (or is to be) filled. */
 struct scrub_box {
-	struct grab_rect box;
+	struct image_rect box;
 	int type;              /* enum redact_type */
 	unsigned risk;         /* REDACT_RISK_LOW or REDACT_RISK_HIGH */
 };
@@ -115,13 +115,13 @@ int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t im
  * ocr_read (with *cause) and redact_scan; then *risk has REDACT_RISK_HIGH and
  * *first is empty.
  */
-int scrub_read(struct ocr *o, const struct redact *r, const struct grab_image *img,
-               const struct grab_rect *region, struct scrub_box **boxes, size_t *n,
+int scrub_read(struct ocr *o, const struct redact *r, const struct image *img,
+               const struct image_rect *region, struct scrub_box **boxes, size_t *n,
                unsigned *risk, double *ocr_ms, struct ocr_result *first /* OUT */,
                char **cause);
 
 /* Fills every box of boxes[0..n-1] in img with fill. */
-void scrub_fill(struct grab_image *img, const struct scrub_box *boxes, size_t n, uint32_t fill);
+void scrub_fill(struct image *img, const struct scrub_box *boxes, size_t n, uint32_t fill);
 
 /*
  * The pixel scrubber for one image: reads each of regions[0..nreg-1] (NULL/0:
@@ -131,8 +131,8 @@ void scrub_fill(struct grab_image *img, const struct scrub_box *boxes, size_t n,
  * NULL) is increased by the time spent in OCR. Errors: those of ocr_read and
  * redact_scan, with *cause; the image must then be dropped.
  */
-int scrub_image(struct ocr *o, const struct redact *r, struct grab_image *img,
-                const struct grab_rect *regions, size_t nreg, uint32_t fill,
+int scrub_image(struct ocr *o, const struct redact *r, struct image *img,
+                const struct image_rect *regions, size_t nreg, uint32_t fill,
                 struct scrub_box **boxes, size_t *n, unsigned *risk, double *ocr_ms,
                 char **cause);
 
@@ -220,7 +220,7 @@ int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, c
  * -EIO unreadable) with *cause; *img is then zeroed.
  */
 int scrub_frame_image(struct scrub *s, int64_t session, int64_t id,
-                      struct grab_image *img /* OUT */, int *state /* OUT */, char **cause);
+                      struct image *img /* OUT */, int *state /* OUT */, char **cause);
 
 /*
  * Scans every unscanned frame of sessions[0..n) of data_dir (scrub_open,
@@ -242,7 +242,7 @@ struct store;
  * (with *cause) when the scan cannot be read; the frame must then be left out too.
  */
 int scrub_export_frame(struct store *st, const struct redact *r, int64_t id,
-                       struct grab_image *img, uint32_t fill, char **cause);
+                       struct image *img, uint32_t fill, char **cause);
 
 /*
  * The recorder's background scanner: a thread that scans the frames of one

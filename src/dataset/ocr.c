@@ -155,7 +155,7 @@ void ocr_result_free(struct ocr_result *res)
  * terminal fonts (docs/REDACTION.md has the figures). Returns the image;
  * *pow and *poh are its size.
  */
-static const uint8_t *to_grey(struct ocr *o, const struct grab_image *img, int32_t rx, int32_t ry,
+static const uint8_t *to_grey(struct ocr *o, const struct image *img, int32_t rx, int32_t ry,
                               uint32_t rw, uint32_t rh, int s, size_t *pow, size_t *poh)
 {
 	size_t iw = (size_t)rw * (size_t)s, ih = (size_t)rh * (size_t)s;
@@ -253,7 +253,7 @@ static void line_close(struct ocr_result *res, size_t *cap_lines, char **buf, si
 	l->first_word = first_word;
 	l->n_words = res->n_words - first_word;
 	for (size_t i = first_word; i < res->n_words; i++)
-		l->box = grab_rect_union(l->box, res->words[i].box);
+		l->box = image_rect_union(l->box, res->words[i].box);
 	res->n_lines++;
 	*len = 0;
 }
@@ -457,13 +457,13 @@ static char *fix_colons(const struct ocr *o, const TessResultIterator *it, const
 	return out;
 }
 
-int ocr_read(struct ocr *o, const struct grab_image *img, const struct grab_rect *region,
+int ocr_read(struct ocr *o, const struct image *img, const struct image_rect *region,
              struct ocr_result *res, char **cause)
 {
 	return ocr_read_at(o, img, region, 0, res, cause);
 }
 
-int ocr_read_at(struct ocr *o, const struct grab_image *img, const struct grab_rect *region,
+int ocr_read_at(struct ocr *o, const struct image *img, const struct image_rect *region,
                 int scale, struct ocr_result *res, char **cause)
 {
 	int64_t x1, y1, x2, y2;

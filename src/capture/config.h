@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "encode.h"
-#include "grab.h"
+#include "image.h"
 
 /* Largest settings file read, in bytes. */
 #define CONFIG_MAX_BYTES (64 * 1024)
@@ -43,7 +43,7 @@ struct config_frames {
 	uint32_t mask_color;       /* 0x00RRGGBB: the flat colour outside kept rectangles */
 	bool keep_set;             /* false: keep the whole screen */
 	size_t n_keep;             /* with keep_set: rectangles in keep (0 keeps nothing) */
-	struct grab_rect keep[CONFIG_KEEP_MAX];
+	struct image_rect keep[CONFIG_KEEP_MAX];
 };
 
 /*
