@@ -19,7 +19,7 @@ $(BUILD)/build.ninja:
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 
-# The test build with deliberate faults (src/testbreak.h): only for tests/breaks.
+# The test build with deliberate faults (src/base/testbreak.h): only for tests/breaks.
 $(BREAK_BUILD)/build.ninja:
 	meson setup $(BREAK_BUILD) -Dwerror=true -Dtest_break=true
 

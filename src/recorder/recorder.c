@@ -527,7 +527,7 @@ static void guard_update_keep(struct recorder *r)
 		return;
 	n = scope_keep_rects(r->scope, keep, FRAMES_KEEP_MAX);
 	if (testbreak("out-of-scope-windows-unmasked")) {
-		keep[0] = (struct grab_rect){0, 0, 32767, 32767};
+		keep[0] = (struct image_rect){0, 0, 32767, 32767};
 		n = 1;
 	}
 	if (r->secret && r->secret_hole.w > 0 && r->secret_hole.h > 0 &&
