@@ -546,6 +546,21 @@ ipc_reply_error(int cfd, const char *error)
 	return ret;
 }
 
+char *
+ipc_simple_reply(int ok, const char *error)
+{
+	json_t *o = json_object();
+	char *s;
+
+	json_object_set_new(o, "v", json_integer(IPC_VERSION));
+	json_object_set_new(o, "ok", ok ? json_true() : json_false());
+	if (error != NULL)
+		json_object_set_new(o, "error", json_string(error));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
 int
 ipc_accept(int lfd, int *cfd, struct ipc_request *req, char **cause)
 {
