@@ -669,26 +669,13 @@ out:
 	return ret;
 }
 
-int
-ipc_call(const char *path, const struct ipc_request *req, char **reply, char **cause)
+/* The request line for req (malloc'ed, with its newline) in *line. */
+static int
+build_request(const struct ipc_request *req, const char *name, char **line, char **cause)
 {
-	char buf[IPC_MAX_MSG + 1];
-	struct sockaddr_un sa;
-	const char *name;
 	json_t *o = NULL;
-	char *msg = NULL, *line = NULL;
-	size_t len;
-	int s = -1, ret, eof;
-
-	*reply = NULL;
-	name = ipc_cmd_name(req->cmd);
-	if (name == NULL)
-		return util_fail(cause, -EINVAL, "unknown control command %d", (int)req->cmd);
-	ret = fill_addr(path, &sa, cause);
-	if (ret < 0)
-		return ret;
-	/* The copy is the same text; using it spares GCC's UBSan build a false null warning. */
-	path = sa.sun_path;
+	char *msg = NULL;
+	int ret;
 
 	o = json_pack("{s:i,s:s}", "v", IPC_VERSION, "cmd", name);
 	if (o == NULL) {
@@ -732,7 +719,36 @@ ipc_call(const char *path, const struct ipc_request *req, char **reply, char **c
 		ret = util_fail(cause, -ENOMEM, "cannot build the control request");
 		goto fail;
 	}
-	line = util_xasprintf("%s\n", msg);
+	*line = util_xasprintf("%s\n", msg);
+	ret = 0;
+fail:
+	free(msg);
+	json_decref(o);
+	return ret;
+}
+
+int
+ipc_call(const char *path, const struct ipc_request *req, char **reply, char **cause)
+{
+	char buf[IPC_MAX_MSG + 1];
+	struct sockaddr_un sa;
+	const char *name;
+	char *line = NULL;
+	size_t len;
+	int s = -1, ret, eof;
+
+	*reply = NULL;
+	name = ipc_cmd_name(req->cmd);
+	if (name == NULL)
+		return util_fail(cause, -EINVAL, "unknown control command %d", (int)req->cmd);
+	ret = fill_addr(path, &sa, cause);
+	if (ret < 0)
+		return ret;
+	/* The copy is the same text; using it spares GCC's UBSan build a false null warning. */
+	path = sa.sun_path;
+	ret = build_request(req, name, &line, cause);
+	if (ret < 0)
+		goto fail;
 
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0) {
@@ -801,7 +817,5 @@ fail:
 	if (s >= 0)
 		close(s);
 	free(line);
-	free(msg);
-	json_decref(o);
 	return ret;
 }
