@@ -318,7 +318,7 @@ static int loop(struct recorder *r, char **cause)
 {
 	for (;;) {
 		struct pollfd pfd[4 + GUARD_POLLFDS];
-		int hover, guard;
+		int hover, due;
 		int timeout;
 		int rc;
 
@@ -338,12 +338,12 @@ static int loop(struct recorder *r, char **cause)
 		hover = recorder_elements_tick(r, util_now_mono_ns());
 		if (hover >= 0 && (timeout < 0 || hover < timeout))
 			timeout = hover;
-		guard = guard_tick(r->guard, util_now_mono_ns());
-		if (timeout < 0 || guard < timeout)
-			timeout = guard;
-		guard = guard_retention_tick(r->guard, r->writer, r->session, util_now_mono_ns());
-		if (guard >= 0 && (timeout < 0 || guard < timeout))
-			timeout = guard;
+		due = guard_tick(r->guard, util_now_mono_ns());
+		if (timeout < 0 || due < timeout)
+			timeout = due;
+		due = guard_retention_tick(r->guard, r->writer, r->session, util_now_mono_ns());
+		if (due >= 0 && (timeout < 0 || due < timeout))
+			timeout = due;
 		if (guard_paused(r->guard) && guard_paused_until(r->guard) != 0) {
 			int64_t left = (guard_paused_until(r->guard) - util_now_mono_ns()) / 1000000 + 1;
 			if (timeout < 0 || left < timeout)
