@@ -547,6 +547,21 @@ ipc_reply_error(int cfd, const char *error)
 	return ret;
 }
 
+char *
+ipc_simple_reply(int ok, const char *error)
+{
+	json_t *o = json_object();
+	char *s;
+
+	json_object_set_new(o, "v", json_integer(IPC_VERSION));
+	json_object_set_new(o, "ok", ok ? json_true() : json_false());
+	if (error != NULL)
+		json_object_set_new(o, "error", json_string(error));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
 int
 ipc_accept(int lfd, int *cfd, struct ipc_request *req, char **cause)
 {
@@ -655,26 +670,13 @@ out:
 	return ret;
 }
 
-int
-ipc_call(const char *path, const struct ipc_request *req, char **reply, char **cause)
+/* The request line for req (malloc'ed, with its newline) in *line. */
+static int
+build_request(const struct ipc_request *req, const char *name, char **line, char **cause)
 {
-	char buf[IPC_MAX_MSG + 1];
-	struct sockaddr_un sa;
-	const char *name;
 	json_t *o = NULL;
-	char *msg = NULL, *line = NULL;
-	size_t len;
-	int s = -1, ret, eof;
-
-	*reply = NULL;
-	name = ipc_cmd_name(req->cmd);
-	if (name == NULL)
-		return util_fail(cause, -EINVAL, "unknown control command %d", (int)req->cmd);
-	ret = fill_addr(path, &sa, cause);
-	if (ret < 0)
-		return ret;
-	/* The copy is the same text; using it spares GCC's UBSan build a false null warning. */
-	path = sa.sun_path;
+	char *msg = NULL;
+	int ret;
 
 	o = json_pack("{s:i,s:s}", "v", IPC_VERSION, "cmd", name);
 	if (o == NULL) {
@@ -718,7 +720,36 @@ ipc_call(const char *path, const struct ipc_request *req, char **reply, char **c
 		ret = util_fail(cause, -ENOMEM, "cannot build the control request");
 		goto fail;
 	}
-	line = util_xasprintf("%s\n", msg);
+	*line = util_xasprintf("%s\n", msg);
+	ret = 0;
+fail:
+	free(msg);
+	json_decref(o);
+	return ret;
+}
+
+int
+ipc_call(const char *path, const struct ipc_request *req, char **reply, char **cause)
+{
+	char buf[IPC_MAX_MSG + 1];
+	struct sockaddr_un sa;
+	const char *name;
+	char *line = NULL;
+	size_t len;
+	int s = -1, ret, eof;
+
+	*reply = NULL;
+	name = ipc_cmd_name(req->cmd);
+	if (name == NULL)
+		return util_fail(cause, -EINVAL, "unknown control command %d", (int)req->cmd);
+	ret = fill_addr(path, &sa, cause);
+	if (ret < 0)
+		return ret;
+	/* The copy is the same text; using it spares GCC's UBSan build a false null warning. */
+	path = sa.sun_path;
+	ret = build_request(req, name, &line, cause);
+	if (ret < 0)
+		goto fail;
 
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0) {
@@ -787,7 +818,5 @@ fail:
 	if (s >= 0)
 		close(s);
 	free(line);
-	free(msg);
-	json_decref(o);
 	return ret;
 }

@@ -93,6 +93,12 @@ int ipc_reply(int cfd, const char *reply_json);
 int ipc_reply_error(int cfd, const char *error);
 
 /*
+ * A reply as the recorder builds it: {"v":1,"ok":true} or {"v":1,"ok":false,
+ * "error":error} (no "error" when error is NULL). Returns malloc'ed JSON.
+ */
+char *ipc_simple_reply(int ok, const char *error);
+
+/*
  * Client side: connects to path, sends req, and sets *reply (malloc'ed JSON line
  * without the newline). -ENOENT / -ECONNREFUSED with the cause "no recorder is
  * running" when nothing listens; -ETIMEDOUT when it does not answer within 5 s;

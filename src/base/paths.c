@@ -112,15 +112,16 @@ dir_fail(char **cause, const char *dir, const char *part, int err, const char *w
 	                 fix);
 }
 
-/* mkdir -p with mode 0700 for the parts that do not exist yet. */
-static int
-mkdir_p(const char *dir, char **cause)
+int
+paths_mkdir_p(const char *dir, char **part)
 {
 	char *buf = util_xstrdup(dir);
 	struct stat st;
 	size_t i, n;
 	int ret = 0;
 
+	if (part != NULL)
+		*part = NULL;
 	n = strlen(buf);
 	while (n > 1 && buf[n - 1] == '/')
 		buf[--n] = '\0';
@@ -139,12 +140,11 @@ mkdir_p(const char *dir, char **cause)
 			 */
 			if (stat(buf, &st) == 0) {
 				if (!S_ISDIR(st.st_mode)) {
-					ret = dir_fail(cause, dir, buf, ENOTDIR, "cannot be created");
+					ret = -ENOTDIR;
 					goto fail;
 				}
 			} else {
-				ret = dir_fail(cause, dir, buf, err == EEXIST ? errno : err,
-				               "cannot be created");
+				ret = -(err == EEXIST ? errno : err);
 				goto fail;
 			}
 		}
@@ -154,7 +154,25 @@ mkdir_p(const char *dir, char **cause)
 	free(buf);
 	return 0;
 fail:
-	free(buf);
+	/* buf ends where the part that could not be created ends. */
+	if (part != NULL)
+		*part = buf;
+	else
+		free(buf);
+	return ret;
+}
+
+/* paths_mkdir_p with the cause a person reads. */
+static int
+mkdir_p(const char *dir, char **cause)
+{
+	char *part = NULL;
+	int ret;
+
+	ret = paths_mkdir_p(dir, &part);
+	if (ret < 0)
+		ret = dir_fail(cause, dir, part, -ret, "cannot be created");
+	free(part);
 	return ret;
 }
 

@@ -27,6 +27,15 @@ int paths_data_dir(const char *override, char **out /* OUT */, char **cause);
 int paths_config_file(const char *name, char **out /* OUT */);
 
 /*
+ * mkdir -p with mode 0700: creates the parts of dir that do not exist yet (a part
+ * that exists must be a directory; one this user may not write to is fine).
+ * Returns 0, or -errno (-ENOTDIR for a part that is not a directory) with *part,
+ * when part is not NULL, set to the part that could not be created (malloc'ed,
+ * the caller frees).
+ */
+int paths_mkdir_p(const char *dir, char **part /* OUT */);
+
+/*
  * Creates dir (and missing parents) with mode 0700 and checks that this user can
  * write there. -EACCES / -ENOTDIR / -EROFS with a cause naming the directory and
  * the fix ("choose another with --data-dir").

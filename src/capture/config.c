@@ -1,16 +1,11 @@
 /*
  * config: reads mimic's settings file with inih and checks every value (see
- * config.h and docs/CONFIG.md).
- *
- * inih as Debian builds it calls the handler without a line number, so lines
- * are counted by our own reader function, which also refuses lines longer than
- * inih's buffer (inih would otherwise cut them and read the rest as a new line)
- * and files larger than CONFIG_MAX_BYTES.
+ * config.h and docs/CONFIG.md). The file is read by inifile, which counts lines
+ * and refuses lines inih would cut and files larger than CONFIG_MAX_BYTES.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -21,6 +16,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "inifile.h"
 #include "paths.h"
 #include "util.h"
 
@@ -79,11 +75,7 @@ static const char *const rkey_names[R_COUNT_] = {
 struct parse {
 	struct config *c;
 	const char *path;
-	FILE *f;
-	int line;              /* the line the reader returned last */
-	size_t bytes;          /* read so far */
-	char *err;             /* the first error, "reason" without FILE:LINE */
-	int err_line;
+	struct inifile ini;    /* the reader: its line, the first error */
 	int key_line[K_COUNT_]; /* where each key was set, 0 = not set */
 	int rkey_line[R_COUNT_]; /* the same for [retention] */
 	int xkey_line[CONFIG_EXPORT_COUNT_]; /* the same for [export] */
@@ -95,37 +87,10 @@ static void set_err(struct parse *p, int line, const char *fmt, ...)
 static void set_err(struct parse *p, int line, const char *fmt, ...)
 {
 	va_list ap;
-	char buf[512];
 
-	if (p->err != NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	inifile_vfail(&p->ini, line, fmt, ap);
 	va_end(ap);
-	p->err = util_xstrdup(buf);
-	p->err_line = line;
-}
-
-/* fgets for inih that counts lines and refuses what inih would cut. */
-static char *reader(char *str, int num, void *stream)
-{
-	struct parse *p = stream;
-	size_t len;
-
-	if (p->err != NULL || fgets(str, num, p->f) == NULL)
-		return NULL;
-	p->line++;
-	len = strlen(str);
-	p->bytes += len;
-	if (p->bytes > CONFIG_MAX_BYTES) {
-		set_err(p, p->line, "the file is larger than %d bytes", CONFIG_MAX_BYTES);
-		return NULL;
-	}
-	if (len > 0 && str[len - 1] != '\n' && !feof(p->f)) {
-		set_err(p, p->line, "line longer than %d characters", num - 3);
-		return NULL;
-	}
-	return str;
 }
 
 /* A decimal integer in [lo, hi] with nothing after it. */
@@ -189,7 +154,7 @@ static int parse_keep(struct parse *p, const char *v)
 		if (*s == '\0')
 			break;
 		if (fr->n_keep == CONFIG_KEEP_MAX) {
-			set_err(p, p->line, "keep: at most %d rectangles", CONFIG_KEEP_MAX);
+			set_err(p, p->ini.line, "keep: at most %d rectangles", CONFIG_KEEP_MAX);
 			return -EINVAL;
 		}
 		for (int i = 0; i < 4; i++) {
@@ -198,14 +163,14 @@ static int parse_keep(struct parse *p, const char *v)
 			if (end == s || errno != 0 || n[i] < -65535 || n[i] > 65535 ||
 			    (i < 3 && *end != ',') || (i == 3 && *end != '\0' && *end != ' ' &&
 			                              *end != '\t')) {
-				set_err(p, p->line, "keep: '%s' is not a list of X,Y,W,H rectangles "
+				set_err(p, p->ini.line, "keep: '%s' is not a list of X,Y,W,H rectangles "
 				        "(or \"all\")", v);
 				return -EINVAL;
 			}
 			s = i < 3 ? end + 1 : end;
 		}
 		if (n[2] <= 0 || n[3] <= 0) {
-			set_err(p, p->line, "keep: rectangle %ld,%ld,%ld,%ld has no area", n[0], n[1],
+			set_err(p, p->ini.line, "keep: rectangle %ld,%ld,%ld,%ld has no area", n[0], n[1],
 			        n[2], n[3]);
 			return -EINVAL;
 		}
@@ -213,7 +178,7 @@ static int parse_keep(struct parse *p, const char *v)
 		                                            (uint32_t)n[2], (uint32_t)n[3]};
 	}
 	if (fr->n_keep == 0) {
-		set_err(p, p->line, "keep: empty; write \"all\" or X,Y,W,H rectangles");
+		set_err(p, p->ini.line, "keep: empty; write \"all\" or X,Y,W,H rectangles");
 		return -EINVAL;
 	}
 	return 0;
@@ -274,27 +239,27 @@ static int retention_key(struct parse *p, const char *name, const char *value)
 		if (strcmp(name, rkey_names[k]) == 0)
 			break;
 	if (k == R_COUNT_) {
-		set_err(p, p->line, "unknown key '%s' in [retention] (see docs/CONFIG.md)", name);
+		set_err(p, p->ini.line, "unknown key '%s' in [retention] (see docs/CONFIG.md)", name);
 		return 0;
 	}
 	if (p->rkey_line[k] != 0) {
-		set_err(p, p->line, "'%s' is already set on line %d", name, p->rkey_line[k]);
+		set_err(p, p->ini.line, "'%s' is already set on line %d", name, p->rkey_line[k]);
 		return 0;
 	}
-	p->rkey_line[k] = p->line;
+	p->rkey_line[k] = p->ini.line;
 	switch (k) {
 	case R_MAX_AGE:
 		if (strcasecmp(value, "off") == 0 || strcmp(value, "0") == 0) {
 			r->max_age_ns = 0;
 		} else if (util_parse_duration(value, &r->max_age_ns) != 0 || r->max_age_ns < 0) {
-			set_err(p, p->line, "max_age: '%s' is not a duration such as 30d, 12h or off",
+			set_err(p, p->ini.line, "max_age: '%s' is not a duration such as 30d, 12h or off",
 			        value);
 			return 0;
 		}
 		return 1;
 	case R_MAX_SIZE:
 		if (parse_size(value, &r->max_bytes) != 0) {
-			set_err(p, p->line, "max_size: '%s' is not a size such as 10G, 500M or off",
+			set_err(p, p->ini.line, "max_size: '%s' is not a size such as 10G, 500M or off",
 			        value);
 			return 0;
 		}
@@ -303,7 +268,7 @@ static int retention_key(struct parse *p, const char *name, const char *value)
 		if (util_parse_duration(value, &r->interval_ns) != 0 ||
 		    r->interval_ns < INT64_C(10) * 1000000000 ||
 		    r->interval_ns > INT64_C(24) * 3600 * 1000000000) {
-			set_err(p, p->line, "check_interval: '%s' is not a duration from 10s to 24h",
+			set_err(p, p->ini.line, "check_interval: '%s' is not a duration from 10s to 24h",
 			        value);
 			return 0;
 		}
@@ -344,19 +309,19 @@ static int export_key(struct parse *p, const char *name, const char *value)
 		if (strcmp(name, xkeys[k].name) == 0)
 			break;
 	if (k == CONFIG_EXPORT_COUNT_) {
-		set_err(p, p->line, "unknown key '%s' in [export] (see docs/EXPORT.md)", name);
+		set_err(p, p->ini.line, "unknown key '%s' in [export] (see docs/EXPORT.md)", name);
 		return 0;
 	}
 	if (p->xkey_line[k] != 0) {
-		set_err(p, p->line, "'%s' is already set on line %d", name, p->xkey_line[k]);
+		set_err(p, p->ini.line, "'%s' is already set on line %d", name, p->xkey_line[k]);
 		return 0;
 	}
-	p->xkey_line[k] = p->line;
+	p->xkey_line[k] = p->ini.line;
 	if (k == CONFIG_EXPORT_EPISODE_SPLIT_APP) {
 		bool b;
 
 		if (util_parse_bool(value, &b) != 0) {
-			set_err(p, p->line, "%s: '%s' is not true or false", name, value);
+			set_err(p, p->ini.line, "%s: '%s' is not true or false", name, value);
 			return 0;
 		}
 		v = b;
@@ -365,7 +330,7 @@ static int export_key(struct parse *p, const char *name, const char *value)
 		v = strtol(value, &end, 10);
 		if (end == value || *end != '\0' || errno != 0 || v < xkeys[k].lo ||
 		    v > xkeys[k].hi || (k == CONFIG_EXPORT_PATH_MAX && v % 2 != 0)) {
-			set_err(p, p->line, "%s: '%s' is not a whole number from %ld to %ld%s", name,
+			set_err(p, p->ini.line, "%s: '%s' is not a whole number from %ld to %ld%s", name,
 			        value, xkeys[k].lo, xkeys[k].hi,
 			        k == CONFIG_EXPORT_PATH_MAX ? " (even)" : "");
 			return 0;
@@ -383,7 +348,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	int k;
 
 	if (section[0] == '\0') {
-		set_err(p, p->line, "'%s' is outside a section; put it under [frames]", name);
+		set_err(p, p->ini.line, "'%s' is outside a section; put it under [frames]", name);
 		return 0;
 	}
 	if (strcmp(section, "retention") == 0)
@@ -391,7 +356,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (strcmp(section, "export") == 0)
 		return export_key(p, name, value);
 	if (strcmp(section, "frames") != 0) {
-		set_err(p, p->line, "unknown section [%s]; mimic knows [frames], [retention] and [export]",
+		set_err(p, p->ini.line, "unknown section [%s]; mimic knows [frames], [retention] and [export]",
 		        section);
 		return 0;
 	}
@@ -399,21 +364,21 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (strcmp(name, key_names[k]) == 0)
 			break;
 	if (k == K_COUNT_) {
-		set_err(p, p->line, "unknown key '%s' in [frames] (see docs/CONFIG.md)", name);
+		set_err(p, p->ini.line, "unknown key '%s' in [frames] (see docs/CONFIG.md)", name);
 		return 0;
 	}
 	if (p->key_line[k] != 0) {
-		set_err(p, p->line, "'%s' is already set on line %d", name, p->key_line[k]);
+		set_err(p, p->ini.line, "'%s' is already set on line %d", name, p->key_line[k]);
 		return 0;
 	}
-	p->key_line[k] = p->line;
+	p->key_line[k] = p->ini.line;
 	switch (k) {
 	case K_ENABLED:
 	case K_PATCHES:
 	case K_SCAN:
 		if (util_parse_bool(value, k == K_ENABLED ? &fr->enabled :
 		                      k == K_PATCHES ? &fr->patches : &fr->scan) != 0) {
-			set_err(p, p->line, "%s: '%s' is not true or false", name, value);
+			set_err(p, p->ini.line, "%s: '%s' is not true or false", name, value);
 			return 0;
 		}
 		return 1;
@@ -423,13 +388,13 @@ static int handler(void *user, const char *section, const char *name, const char
 		} else if (strcasecmp(value, "jpeg") == 0 || strcasecmp(value, "jpg") == 0) {
 			fr->format = ENCODE_JPEG;
 		} else {
-			set_err(p, p->line, "format: '%s' is not webp or jpeg", value);
+			set_err(p, p->ini.line, "format: '%s' is not webp or jpeg", value);
 			return 0;
 		}
 		return 1;
 	case K_MASK_COLOR:
 		if (parse_color(value, &fr->mask_color) != 0) {
-			set_err(p, p->line, "mask_color: '%s' is not a colour like #202020", value);
+			set_err(p, p->ini.line, "mask_color: '%s' is not a colour like #202020", value);
 			return 0;
 		}
 		return 1;
@@ -443,68 +408,44 @@ static int handler(void *user, const char *section, const char *name, const char
 			continue;
 		int *dst = (int *)(void *)((char *)fr + int_keys[i].off);
 		if (parse_int(value, int_keys[i].lo, int_keys[i].hi, dst) != 0) {
-			set_err(p, p->line, "%s: '%s' is not a whole number from %ld to %ld", name,
+			set_err(p, p->ini.line, "%s: '%s' is not a whole number from %ld to %ld", name,
 			        value, int_keys[i].lo, int_keys[i].hi);
 			return 0;
 		}
 		return 1;
 	}
-	set_err(p, p->line, "internal error: key '%s' has no parser", name);
+	set_err(p, p->ini.line, "internal error: key '%s' has no parser", name);
 	return 0;
 }
 
 int config_load_file(const char *path, struct config *c, char **cause)
 {
 	struct parse p;
-	struct stat sb;
-	int rc, err = 0;
+	FILE *f;
+	int rc, err;
 
 	config_defaults(c);
 	memset(&p, 0, sizeof(p));
 	p.c = c;
 	p.path = path;
-	p.f = fopen(path, "re");
-	if (p.f == NULL) {
-		err = errno;
-		return util_fail(cause, -err, "cannot read settings file %s: %s", path,
-		                 strerror(err));
-	}
-	if (fstat(fileno(p.f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		fclose(p.f);
-		return util_fail(cause, -EISDIR, "cannot read settings file %s: it is a directory",
-		                 path);
-	}
-	if (fstat(fileno(p.f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > CONFIG_MAX_BYTES) {
-		fclose(p.f);
-		return util_fail(cause, -E2BIG, "settings file %s is larger than %d bytes", path,
-		                 CONFIG_MAX_BYTES);
-	}
-	/*
-	 * Indented lines would otherwise continue the previous value (Python
-	 * configparser style), turning "  quality = 80" into a second value of the key
-	 * above it; mimic has no multi-line values.
-	 */
-	ini_allow_multiline = false;
-	rc = ini_parse_stream(reader, &p, handler, &p);
-	if (rc == 0 && p.err == NULL && ferror(p.f))
-		set_err(&p, p.line, "read error: %s", strerror(errno));
-	fclose(p.f);
-	if (p.err == NULL && rc > 0)
+	err = inifile_open(path, "settings file", CONFIG_MAX_BYTES, &f, cause);
+	if (err != 0)
+		return err;
+	inifile_init(&p.ini, f, CONFIG_MAX_BYTES, "");
+	rc = inifile_parse(&p.ini, handler, &p);
+	fclose(f);
+	if (p.ini.err == NULL && rc > 0)
 		set_err(&p, rc, "not a 'key = value' line, a [section] or a comment");
-	if (p.err == NULL && rc < 0)
-		set_err(&p, p.line, "out of memory");
-	if (p.err == NULL && c->frames.settle_max_ms < c->frames.settle_ms) {
+	if (p.ini.err == NULL && rc < 0)
+		set_err(&p, p.ini.line, "out of memory");
+	if (p.ini.err == NULL && c->frames.settle_max_ms < c->frames.settle_ms) {
 		int line = p.key_line[K_SETTLE_MAX] > p.key_line[K_SETTLE] ?
 		           p.key_line[K_SETTLE_MAX] : p.key_line[K_SETTLE];
 		set_err(&p, line, "settle_max_ms (%d) is less than settle_ms (%d)",
 		        c->frames.settle_max_ms, c->frames.settle_ms);
 	}
-	if (p.err != NULL) {
-		if (p.err_line > 0)
-			err = util_fail(cause, -EINVAL, "%s:%d: %s", path, p.err_line, p.err);
-		else
-			err = util_fail(cause, -EINVAL, "%s: %s", path, p.err);
-		free(p.err);
+	err = inifile_cause(&p.ini, path, cause);
+	if (err != 0) {
 		config_defaults(c);
 		return err;
 	}
@@ -541,23 +482,18 @@ int config_load(const char *path, struct config *c, char **cause)
 char *config_to_json(const struct config *c)
 {
 	const struct config_frames *fr = &c->frames;
-	json_t *o = json_object(), *f = json_object(), *keep;
+	json_t *o = json_object(), *f, *keep;
 	char color[8], *s;
 
 	json_object_set_new(o, "source", c->source[0] ? json_string(c->source) : json_null());
-	json_object_set_new(f, "enabled", json_boolean(fr->enabled));
-	json_object_set_new(f, "format", json_string(encode_format_name(fr->format)));
-	json_object_set_new(f, "quality", json_integer(fr->quality));
-	json_object_set_new(f, "patches", json_boolean(fr->patches));
-	json_object_set_new(f, "scan_while_recording", json_boolean(fr->scan));
-	json_object_set_new(f, "min_gap_ms", json_integer(fr->min_gap_ms));
-	json_object_set_new(f, "settle_ms", json_integer(fr->settle_ms));
-	json_object_set_new(f, "settle_max_ms", json_integer(fr->settle_max_ms));
-	json_object_set_new(f, "idle_ms", json_integer(fr->idle_ms));
-	json_object_set_new(f, "typing_pause_ms", json_integer(fr->typing_pause_ms));
-	json_object_set_new(f, "grab_interval_ms", json_integer(fr->grab_interval_ms));
 	snprintf(color, sizeof(color), "#%06x", (unsigned)(fr->mask_color & 0xffffff));
-	json_object_set_new(f, "mask_color", json_string(color));
+	f = json_pack("{s:b,s:s,s:i,s:b,s:b,s:i,s:i,s:i,s:i,s:i,s:i,s:s}",
+	              "enabled", (int)fr->enabled, "format", encode_format_name(fr->format),
+	              "quality", fr->quality, "patches", (int)fr->patches,
+	              "scan_while_recording", (int)fr->scan, "min_gap_ms", fr->min_gap_ms,
+	              "settle_ms", fr->settle_ms, "settle_max_ms", fr->settle_max_ms,
+	              "idle_ms", fr->idle_ms, "typing_pause_ms", fr->typing_pause_ms,
+	              "grab_interval_ms", fr->grab_interval_ms, "mask_color", color);
 	if (fr->keep_set) {
 		keep = json_array();
 		for (size_t i = 0; i < fr->n_keep; i++)

@@ -6,6 +6,7 @@
 #ifndef MIMIC_CLI_H
 #define MIMIC_CLI_H
 
+#include <getopt.h>
 #include <jansson.h>
 
 /* Exit statuses shared by every subcommand. */
@@ -22,6 +23,36 @@ int cli_fail(char *cause);
 
 /* Prints o as one compact JSON line on stdout (keys in order). 0, -ENOMEM or -EIO. */
 int cli_print_json_line(const json_t *o);
+
+/* The options the commands share, as rows of their getopt_long tables. */
+#define CLI_OPTION_DATA_DIR { "data-dir", required_argument, NULL, 'd' }
+#define CLI_OPTION_JSON { "json", no_argument, NULL, 'j' }
+#define CLI_OPTION_HELP { "help", no_argument, NULL, 'h' }
+
+/* What the shared options set. */
+struct cli_opts {
+	const char *data_dir;  /* --data-dir DIR; NULL: the default (paths.h) */
+	int json;              /* --json */
+};
+
+/*
+ * Handles ch, what getopt_long returned, as one of the shared options: 'd' and
+ * 'j' fill o; 'h' prints usage on stdout, anything else (an unknown option, a
+ * missing argument) prints it on stderr. Returns -1 when parsing goes on, else
+ * the exit status for the command to return (CLI_OK after --help, CLI_USAGE).
+ */
+int cli_opt(int ch, struct cli_opts *o, const char *usage);
+
+/*
+ * Parses argv (from the first option on) when a command has only shared options
+ * (those longopts and shortopts name). Returns -1 with the operands at
+ * argv[optind..], else the exit status as cli_opt.
+ */
+int cli_parse_opts(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                   struct cli_opts *o, const char *usage);
+
+/* Prints usage on stderr and returns CLI_USAGE: the command line was wrong. */
+int cli_usage_error(const char *usage);
 
 int cmd_record(int argc, char **argv);
 int cmd_control(int argc, char **argv);   /* stop, status, pause, resume */

@@ -4,7 +4,6 @@
  * and docs/POLICY.md.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,16 +91,15 @@ int cmd_consent(int argc, char **argv)
 		{ "accept", no_argument, NULL, 'a' },
 		{ "withdraw", no_argument, NULL, 'w' },
 		{ "policy", required_argument, NULL, 'P' },
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_DATA_DIR, CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
 	};
-	const char *policy_path = NULL, *data_dir_opt = NULL;
+	struct cli_opts co = { 0 };
+	const char *policy_path = NULL;
 	struct policy *pol = NULL;
 	struct store *st = NULL;
 	char *data_dir = NULL, *cause = NULL, *text = NULL;
 	char hex[65], user[128];
-	int accept = 0, withdraw = 0, c, rc = CLI_OK;
+	int accept = 0, withdraw = 0, c, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -109,11 +107,13 @@ int cmd_consent(int argc, char **argv)
 		case 'a': accept = 1; break;
 		case 'w': withdraw = 1; break;
 		case 'P': policy_path = optarg; break;
-		case 'd': data_dir_opt = optarg; break;
-		case 'h': fputs(consent_usage, stdout); return CLI_OK;
-		default: fputs(consent_usage, stderr); return CLI_USAGE;
+		default:
+			rc = cli_opt(c, &co, consent_usage);
+			if (rc >= 0)
+				return rc;
 		}
 	}
+	rc = CLI_OK;
 	if (optind != argc || (accept && withdraw)) {
 		fprintf(stderr, "mimic: consent takes --accept or --withdraw and no arguments; "
 		                "see `mimic consent --help`\n");
@@ -131,7 +131,7 @@ int cmd_consent(int argc, char **argv)
 	} else if (policy_load(policy_path, &pol, &cause) != 0) {
 		return cli_fail(cause);
 	}
-	if (paths_data_dir(data_dir_opt, &data_dir, &cause) != 0 ||
+	if (paths_data_dir(co.data_dir, &data_dir, &cause) != 0 ||
 	    paths_ensure_dir(data_dir, &cause) != 0 || store_open(data_dir, 0, &st, &cause) != 0) {
 		rc = cli_fail(cause);
 		goto out;
@@ -149,7 +149,7 @@ int cmd_consent(int argc, char **argv)
 		printf("mimic: %s withdrew consent; nothing more is recorded%s.\n", user,
 		       stopped ? " (the running recorder was stopped)" : "");
 		printf("mimic: to delete what was recorded: mimic forget --all%s%s\n",
-		       data_dir_opt ? " --data-dir " : "", data_dir_opt ? data_dir_opt : "");
+		       co.data_dir ? " --data-dir " : "", co.data_dir ? co.data_dir : "");
 		goto out;
 	}
 

@@ -3,7 +3,6 @@
  * recorder over its control socket (see ipc.h).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,26 @@ static const char control_usage[] =
 	"       mimic status [--json]\n"
 	"       mimic pause [--for DURATION]   (e.g. 15m, 1h; default: until `mimic resume`)\n"
 	"       mimic resume\n";
+
+/*
+ * Sends req to the recorder listening on path; *reply is its answer and *o that
+ * answer as a JSON object ("ok" or not). Returns CLI_OK, CLI_ERROR after saying
+ * on stderr that the answer is unreadable, or -1 when there was none (*cause says
+ * why).
+ */
+static int ask_recorder(const char *path, const struct ipc_request *req, char **reply,
+                        json_t **o, char **cause)
+{
+	if (ipc_call(path, req, reply, cause) != 0)
+		return -1;
+	*o = json_loads(*reply, 0, NULL);
+	if (*o == NULL || !json_is_object(*o)) {
+		fprintf(stderr, "mimic: the recorder sent an unreadable reply; is it the same "
+		                "mimic version?\n");
+		return CLI_ERROR;
+	}
+	return CLI_OK;
+}
 
 static void print_status(json_t *o)
 {
@@ -91,16 +110,16 @@ static void print_status(json_t *o)
 int cmd_control(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
+		CLI_OPTION_JSON,
 		{ "for", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
 	};
 	struct ipc_request req = { .version = IPC_VERSION };
+	struct cli_opts co = { 0 };
 	const char *name = argv[0];
 	char *path = NULL, *reply = NULL, *cause = NULL;
 	json_t *o = NULL;
-	int json = 0, c, rc = CLI_OK;
+	int c, rc;
 
 	if (strcmp(name, "stop") == 0)
 		req.cmd = IPC_CMD_STOP;
@@ -114,9 +133,6 @@ int cmd_control(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'j':
-			json = 1;
-			break;
 		case 'f': {
 			int64_t ns;
 			if (req.cmd != IPC_CMD_PAUSE || util_parse_duration(optarg, &ns) != 0 || ns <= 0) {
@@ -127,45 +143,37 @@ int cmd_control(int argc, char **argv)
 			req.for_ms = ns / 1000000;
 			break;
 		}
-		case 'h':
-			fputs(control_usage, stdout);
-			return CLI_OK;
 		default:
-			fputs(control_usage, stderr);
-			return CLI_USAGE;
+			rc = cli_opt(c, &co, control_usage);
+			if (rc >= 0)
+				return rc;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "mimic: %s takes no arguments ('%s')\n", name, argv[optind]);
 		return CLI_USAGE;
 	}
+	rc = CLI_OK;
 
 	if (paths_control_socket(0, &path, &cause) != 0)
 		return cli_fail(cause);
-	if (ipc_call(path, &req, &reply, &cause) != 0) {
-		if (req.cmd == IPC_CMD_STATUS && json) {
-			printf("{\"v\":%d,\"ok\":false,\"state\":\"stopped\"}\n", IPC_VERSION);
-			free(cause);
-			rc = CLI_ERROR;
-		} else {
-			rc = cli_fail(cause);
-		}
-		goto out;
-	}
-	o = json_loads(reply, 0, NULL);
-	if (o == NULL || !json_is_object(o)) {
-		fprintf(stderr, "mimic: the recorder sent an unreadable reply; is it the same "
-		                "mimic version?\n");
+	rc = ask_recorder(path, &req, &reply, &o, &cause);
+	if (rc < 0 && req.cmd == IPC_CMD_STATUS && co.json) {
+		printf("{\"v\":%d,\"ok\":false,\"state\":\"stopped\"}\n", IPC_VERSION);
+		free(cause);
 		rc = CLI_ERROR;
-		goto out;
+	} else if (rc < 0) {
+		rc = cli_fail(cause);
 	}
+	if (rc != CLI_OK)
+		goto out;
 	if (!json_is_true(json_object_get(o, "ok"))) {
 		const char *e = json_string_value(json_object_get(o, "error"));
 		fprintf(stderr, "mimic: the recorder refused %s: %s\n", name, e ? e : "no reason given");
 		rc = CLI_ERROR;
 		goto out;
 	}
-	if (json) {
+	if (co.json) {
 		printf("%s\n", reply);
 	} else if (req.cmd == IPC_CMD_STATUS) {
 		print_status(o);
@@ -236,17 +244,11 @@ int cmd_task(int argc, char **argv)
 	}
 	if (paths_control_socket(0, &path, &cause) != 0)
 		return cli_fail(cause);
-	if (ipc_call(path, &req, &reply, &cause) != 0) {
+	rc = ask_recorder(path, &req, &reply, &o, &cause);
+	if (rc < 0)
 		rc = cli_fail(cause);
+	if (rc != CLI_OK)
 		goto out;
-	}
-	o = json_loads(reply, 0, NULL);
-	if (o == NULL || !json_is_object(o)) {
-		fprintf(stderr, "mimic: the recorder sent an unreadable reply; is it the same "
-		                "mimic version?\n");
-		rc = CLI_ERROR;
-		goto out;
-	}
 	if (!json_is_true(json_object_get(o, "ok"))) {
 		const char *e = json_string_value(json_object_get(o, "error"));
 

@@ -7,7 +7,6 @@
  * (docs/POLICY.md, [redaction]).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +89,12 @@ static int parse_size(const char *s, int64_t *out)
 
 enum { OPT_EPISODE_IDLE = 256, OPT_NO_SPLIT_APP, OPT_KEY, OPT_RULES, OPT_IMAGE, OPT_SHARD,
        OPT_CONFIG, OPT_POLICY };
+
+/* The options export and stats share besides --data-dir and --help. */
+#define EPISODE_OPTIONS \
+	{ "episode-idle", required_argument, NULL, OPT_EPISODE_IDLE }, \
+	{ "no-split-app", no_argument, NULL, OPT_NO_SPLIT_APP }, \
+	{ "config", required_argument, NULL, OPT_CONFIG }
 
 /* Most --rules options of one export. */
 #define EXPORT_RULES_ARGS_MAX 16
@@ -180,6 +185,71 @@ static int episode_option(int ch, const char *arg, struct export_params *p)
 	return 0;
 }
 
+/* What export's command line says besides its struct export_opts. */
+struct export_args {
+	struct cli_opts co;
+	int all;
+	int have_format;
+	const char *policy_path;
+	const char *rule_args[EXPORT_RULES_ARGS_MAX];
+	size_t n_rule_args;
+};
+
+/*
+ * One option of export, as getopt_long returned it, into o and a. Returns -1 when
+ * parsing goes on, else the exit status for cmd_export to return.
+ */
+static int export_option(int ch, struct export_opts *o, struct export_args *a,
+                         const char *usage)
+{
+	switch (ch) {
+	case 'a': a->all = 1; break;
+	case 'f':
+		if (strcmp(optarg, "jsonl") == 0) {
+			o->format = EXPORT_JSONL;
+		} else if (strcmp(optarg, "webdataset") == 0 || strcmp(optarg, "wds") == 0) {
+			o->format = EXPORT_WEBDATASET;
+		} else {
+			fprintf(stderr, "mimic: --format is jsonl or webdataset ('%s')\n", optarg);
+			return CLI_USAGE;
+		}
+		a->have_format = 1;
+		break;
+	case 'o': o->out_dir = optarg; break;
+	case OPT_IMAGE:
+		if (encode_format_parse(optarg, &o->image) != 0) {
+			fprintf(stderr, "mimic: --image is png, jpeg or webp ('%s')\n", optarg);
+			return CLI_USAGE;
+		}
+		break;
+	case OPT_SHARD:
+		if (parse_size(optarg, &o->shard_bytes) != 0 || o->shard_bytes < 4096) {
+			fprintf(stderr, "mimic: --shard-size takes a size of at least 4096 bytes, "
+			                "such as 500M ('%s')\n", optarg);
+			return CLI_USAGE;
+		}
+		break;
+	case OPT_EPISODE_IDLE:
+	case OPT_NO_SPLIT_APP:
+		if (episode_option(ch, optarg, &o->params) != 0)
+			return CLI_USAGE;
+		break;
+	case OPT_KEY: o->key_path = optarg; break;
+	case OPT_CONFIG: break;
+	case OPT_POLICY: a->policy_path = optarg; break;
+	case OPT_RULES:
+		if (a->n_rule_args == EXPORT_RULES_ARGS_MAX) {
+			fprintf(stderr, "mimic: at most %d --rules files\n", EXPORT_RULES_ARGS_MAX);
+			return CLI_USAGE;
+		}
+		a->rule_args[a->n_rule_args++] = optarg;
+		break;
+	default:
+		return cli_opt(ch, &a->co, usage);
+	}
+	return -1;
+}
+
 int cmd_export(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -188,15 +258,11 @@ int cmd_export(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "image", required_argument, NULL, OPT_IMAGE },
 		{ "shard-size", required_argument, NULL, OPT_SHARD },
-		{ "episode-idle", required_argument, NULL, OPT_EPISODE_IDLE },
-		{ "no-split-app", no_argument, NULL, OPT_NO_SPLIT_APP },
+		EPISODE_OPTIONS,
 		{ "key", required_argument, NULL, OPT_KEY },
 		{ "rules", required_argument, NULL, OPT_RULES },
-		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "policy", required_argument, NULL, OPT_POLICY },
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_DATA_DIR, CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
 	};
 	static const char usage[] =
 		"usage: mimic export SESSION|--all --format jsonl|webdataset --out DIR\n"
@@ -207,82 +273,36 @@ int cmd_export(int argc, char **argv)
 		"The policy (FILE, else /etc/mimic/policy.conf when it exists) may add redaction\n"
 		"rules and set the pseudonym key ([redaction], docs/POLICY.md).\n";
 	struct export_opts o;
+	struct export_args a = { 0 };
 	struct export_report rep;
 	struct ids ids = { 0 };
 	struct policy *pol = NULL;
-	const char *dir = NULL, *policy_path = NULL, *rule_args[EXPORT_RULES_ARGS_MAX];
 	const char *rules[POLICY_RULES_MAX + EXPORT_RULES_ARGS_MAX];
-	size_t n_rule_args = 0;
 	char *cause = NULL;
-	int all = 0, ch, rc, have_format = 0;
+	int ch, rc;
 
 	export_opts_defaults(&o);
 	if (load_params(config_arg(argc, argv), &o.params) != 0)
 		return CLI_ERROR;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "af:o:d:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'a': all = 1; break;
-		case 'f':
-			if (strcmp(optarg, "jsonl") == 0) {
-				o.format = EXPORT_JSONL;
-			} else if (strcmp(optarg, "webdataset") == 0 || strcmp(optarg, "wds") == 0) {
-				o.format = EXPORT_WEBDATASET;
-			} else {
-				fprintf(stderr, "mimic: --format is jsonl or webdataset ('%s')\n", optarg);
-				return CLI_USAGE;
-			}
-			have_format = 1;
-			break;
-		case 'o': o.out_dir = optarg; break;
-		case 'd': dir = optarg; break;
-		case OPT_IMAGE:
-			if (encode_format_parse(optarg, &o.image) != 0) {
-				fprintf(stderr, "mimic: --image is png, jpeg or webp ('%s')\n", optarg);
-				return CLI_USAGE;
-			}
-			break;
-		case OPT_SHARD:
-			if (parse_size(optarg, &o.shard_bytes) != 0 || o.shard_bytes < 4096) {
-				fprintf(stderr, "mimic: --shard-size takes a size of at least 4096 bytes, "
-				                "such as 500M ('%s')\n", optarg);
-				return CLI_USAGE;
-			}
-			break;
-		case OPT_EPISODE_IDLE:
-		case OPT_NO_SPLIT_APP:
-			if (episode_option(ch, optarg, &o.params) != 0)
-				return CLI_USAGE;
-			break;
-		case OPT_KEY: o.key_path = optarg; break;
-		case OPT_CONFIG: break;
-		case OPT_POLICY: policy_path = optarg; break;
-		case OPT_RULES:
-			if (n_rule_args == EXPORT_RULES_ARGS_MAX) {
-				fprintf(stderr, "mimic: at most %d --rules files\n", EXPORT_RULES_ARGS_MAX);
-				return CLI_USAGE;
-			}
-			rule_args[n_rule_args++] = optarg;
-			break;
-		case 'h': fputs(usage, stdout); return CLI_OK;
-		default: fputs(usage, stderr); return CLI_USAGE;
-		}
+		rc = export_option(ch, &o, &a, usage);
+		if (rc >= 0)
+			return rc;
 	}
-	if (optind + (all ? 0 : 1) != argc || o.out_dir == NULL || !have_format) {
-		fputs(usage, stderr);
-		return CLI_USAGE;
-	}
+	if (optind + (a.all ? 0 : 1) != argc || o.out_dir == NULL || !a.have_format)
+		return cli_usage_error(usage);
 	/* The same policy `mimic record` reads: the system's (or FILE) and the person's. */
-	if (policy_load(policy_path, &pol, &cause) != 0)
+	if (policy_load(a.policy_path, &pol, &cause) != 0)
 		return cli_fail(cause);
-	rc = apply_policy(pol, rules, rule_args, n_rule_args, &o);
+	rc = apply_policy(pol, rules, a.rule_args, a.n_rule_args, &o);
 	if (rc != 0) {
 		policy_free(pol);
 		return rc;
 	}
-	rc = resolve_sessions(dir, all ? NULL : argv[optind], all, &ids, &cause);
+	rc = resolve_sessions(a.co.data_dir, a.all ? NULL : argv[optind], a.all, &ids, &cause);
 	if (rc == 0) {
-		o.data_dir = dir;
+		o.data_dir = a.co.data_dir;
 		o.sessions = ids.v;
 		o.n_sessions = ids.n;
 		rc = export_run(&o, &rep, &cause);
@@ -314,13 +334,7 @@ int cmd_stats(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "all", no_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "episode-idle", required_argument, NULL, OPT_EPISODE_IDLE },
-		{ "no-split-app", no_argument, NULL, OPT_NO_SPLIT_APP },
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, EPISODE_OPTIONS, CLI_OPTION_DATA_DIR, CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
 	};
 	static const char usage[] =
 		"usage: mimic stats [SESSION|--all] [--json] [--config FILE] [--data-dir DIR]\n"
@@ -329,9 +343,9 @@ int cmd_stats(int argc, char **argv)
 	struct export_params p;
 	struct export_stats *s = NULL;
 	struct ids ids = { 0 };
-	const char *dir = NULL;
+	struct cli_opts co = { 0 };
 	char *cause = NULL;
-	int all = 0, json = 0, ch, rc;
+	int all = 0, ch, rc;
 
 	if (load_params(config_arg(argc, argv), &p) != 0)
 		return CLI_ERROR;
@@ -340,29 +354,27 @@ int cmd_stats(int argc, char **argv)
 		switch (ch) {
 		case OPT_CONFIG: break;
 		case 'a': all = 1; break;
-		case 'j': json = 1; break;
-		case 'd': dir = optarg; break;
 		case OPT_EPISODE_IDLE:
 		case OPT_NO_SPLIT_APP:
 			if (episode_option(ch, optarg, &p) != 0)
 				return CLI_USAGE;
 			break;
-		case 'h': fputs(usage, stdout); return CLI_OK;
-		default: fputs(usage, stderr); return CLI_USAGE;
+		default:
+			rc = cli_opt(ch, &co, usage);
+			if (rc >= 0)
+				return rc;
 		}
 	}
-	if (optind < argc - 1 || (all && optind != argc)) {
-		fputs(usage, stderr);
-		return CLI_USAGE;
-	}
+	if (optind < argc - 1 || (all && optind != argc))
+		return cli_usage_error(usage);
 	if (optind == argc)
 		all = 1;
-	rc = resolve_sessions(dir, all ? NULL : argv[optind], all, &ids, &cause);
+	rc = resolve_sessions(co.data_dir, all ? NULL : argv[optind], all, &ids, &cause);
 	if (rc == 0)
-		rc = export_stats_run(dir, ids.v, ids.n, &p, &s, &cause);
+		rc = export_stats_run(co.data_dir, ids.v, ids.n, &p, &s, &cause);
 	free(ids.v);
 	if (rc == 0)
-		rc = export_stats_print(s, stdout, json);
+		rc = export_stats_print(s, stdout, co.json);
 	export_stats_free(s);
 	if (rc == 0 && fflush(stdout) != 0)
 		rc = util_fail(&cause, -EIO, "cannot write the counts: %s", strerror(errno));

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -146,12 +145,11 @@ int cmd_forget(int argc, char **argv)
 		{ "last", required_argument, NULL, 'l' },
 		{ "session", required_argument, NULL, 's' },
 		{ "all", no_argument, NULL, 'a' },
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_DATA_DIR, CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
 	};
 	struct ipc_request req = { .version = IPC_VERSION, .cmd = IPC_CMD_FORGET };
-	const char *data_dir = NULL, *session = NULL, *last = NULL;
+	struct cli_opts co = { 0 };
+	const char *session = NULL, *last = NULL;
 	char *dir = NULL, *cause = NULL, what[160];
 	int c, n = 0, rc;
 
@@ -179,23 +177,17 @@ int cmd_forget(int argc, char **argv)
 			req.forget_all = 1;
 			n++;
 			break;
-		case 'd':
-			data_dir = optarg;
-			break;
-		case 'h':
-			fputs(forget_usage, stdout);
-			return CLI_OK;
 		default:
-			fputs(forget_usage, stderr);
-			return CLI_USAGE;
+			rc = cli_opt(c, &co, forget_usage);
+			if (rc >= 0)
+				return rc;
 		}
 	}
 	if (optind != argc || n != 1) {
 		fprintf(stderr, "mimic: forget takes exactly one of --last, --session and --all\n");
-		fputs(forget_usage, stderr);
-		return CLI_USAGE;
+		return cli_usage_error(forget_usage);
 	}
-	if (paths_data_dir(data_dir, &dir, &cause) != 0)
+	if (paths_data_dir(co.data_dir, &dir, &cause) != 0)
 		return cli_fail(cause);
 	if (session != NULL) {
 		struct store *st = NULL;
@@ -254,14 +246,11 @@ int cmd_audit(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "verify", no_argument, NULL, 'v' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_JSON, CLI_OPTION_DATA_DIR, CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = NULL;
+	struct cli_opts co = { 0 };
 	char *dir = NULL, *cause = NULL, head[AUDIT_HASH_HEX + 1];
-	int verify = 0, json = 0, c, rc;
+	int verify = 0, c, rc;
 	int64_t records = 0, bad = 0;
 
 	optind = 1;
@@ -270,25 +259,17 @@ int cmd_audit(int argc, char **argv)
 		case 'v':
 			verify = 1;
 			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'd':
-			data_dir = optarg;
-			break;
-		case 'h':
-			fputs(audit_usage, stdout);
-			return CLI_OK;
 		default:
-			fputs(audit_usage, stderr);
-			return CLI_USAGE;
+			rc = cli_opt(c, &co, audit_usage);
+			if (rc >= 0)
+				return rc;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "mimic: audit takes no arguments ('%s')\n", argv[optind]);
 		return CLI_USAGE;
 	}
-	if (paths_data_dir(data_dir, &dir, &cause) != 0)
+	if (paths_data_dir(co.data_dir, &dir, &cause) != 0)
 		return cli_fail(cause);
 	if (verify) {
 		rc = audit_verify(dir, &records, &bad, head, &cause);
@@ -308,11 +289,11 @@ int cmd_audit(int argc, char **argv)
 		free(dir);
 		return CLI_OK;
 	}
-	rc = audit_foreach(dir, print_record, &json, &cause);
+	rc = audit_foreach(dir, print_record, &co.json, &cause);
 	free(dir);
 	if (rc == -ENOENT) {
 		free(cause);
-		if (!json)
+		if (!co.json)
 			printf("mimic: the audit log is empty\n");
 		return CLI_OK;
 	}

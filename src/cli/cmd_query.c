@@ -3,7 +3,6 @@
  * (read-only, so they work while a recorder writes).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,27 +128,19 @@ static int print_session(const struct store_session *s, void *arg)
 int cmd_sessions(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_DATA_DIR, CLI_OPTION_JSON, CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
 	};
+	static const char usage[] = "usage: mimic sessions [--data-dir DIR] [--json]\n";
 	struct sessions_ctx c = { 0 };
-	const char *dir = NULL;
+	struct cli_opts co = { 0 };
 	char *cause = NULL;
-	int ch, rc;
+	int rc;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'd': dir = optarg; break;
-		case 'j': c.json = 1; break;
-		case 'h': puts("usage: mimic sessions [--data-dir DIR] [--json]"); return CLI_OK;
-		default: fputs("usage: mimic sessions [--data-dir DIR] [--json]\n", stderr);
-		         return CLI_USAGE;
-		}
-	}
-	if (open_store(dir, &c.st, &cause) != 0)
+	rc = cli_parse_opts(argc, argv, "d:h", longopts, &co, usage);
+	if (rc >= 0)
+		return rc;
+	c.json = co.json;
+	if (open_store(co.data_dir, &c.st, &cause) != 0)
 		return cli_fail(cause);
 	if (!c.json)
 		printf("%-5s %-20s %-19s %-19s %-14s %8s\n", "ID", "NAME", "START", "END", "STATE",
@@ -315,32 +306,23 @@ static int print_event(int64_t id, const struct event *ev, const struct context 
 int cmd_events(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTION_DATA_DIR, CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
 	};
 	static const char usage[] = "usage: mimic events SESSION [--data-dir DIR]\n"
 	                            "SESSION is a session id, a session name, or `last`.\n";
 	struct events_ctx c = { 0 };
+	struct cli_opts co = { 0 };
 	struct store_session s;
 	struct store *st = NULL;
-	const char *dir = NULL;
 	char *cause = NULL;
-	int ch, rc;
+	int rc;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'd': dir = optarg; break;
-		case 'h': fputs(usage, stdout); return CLI_OK;
-		default: fputs(usage, stderr); return CLI_USAGE;
-		}
-	}
-	if (optind + 1 != argc) {
-		fputs(usage, stderr);
-		return CLI_USAGE;
-	}
-	if (open_store(dir, &st, &cause) != 0)
+	rc = cli_parse_opts(argc, argv, "d:h", longopts, &co, usage);
+	if (rc >= 0)
+		return rc;
+	if (optind + 1 != argc)
+		return cli_usage_error(usage);
+	if (open_store(co.data_dir, &st, &cause) != 0)
 		return cli_fail(cause);
 	rc = store_session_resolve(st, argv[optind], &c.session, &cause);
 	if (rc == 0)

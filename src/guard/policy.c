@@ -3,10 +3,10 @@
  * checks every value, and decides whether a window is in scope (see policy.h
  * and docs/POLICY.md).
  *
- * Lists (allowed apps, denied titles, ...) are given by repeating a key. As in
- * config.c, lines are counted by our own reader, because inih as Debian builds
- * it does not pass line numbers to the handler, and lines longer than inih's
- * buffer are refused instead of being cut into two.
+ * Lists (allowed apps, denied titles, ...) are given by repeating a key. As the
+ * settings file, a policy file is read by inifile, which counts lines (inih as
+ * Debian builds it does not pass line numbers to the handler) and refuses lines
+ * longer than inih's buffer instead of cutting them into two.
  */
 #include "policy.h"
 
@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fnmatch.h>
-#include <ini.h>
 #include <jansson.h>
 #include <pcre2.h>
 #include <stdarg.h>
@@ -24,6 +23,7 @@
 #include <sys/stat.h>
 #include <xkbcommon/xkbcommon.h>
 
+#include "inifile.h"
 #include "paths.h"
 #include "testbreak.h"
 #include "util.h"
@@ -228,12 +228,8 @@ static const char *const sections[] = {"allow", "deny", "browsers", "capture", "
 struct parse {
 	struct policy *p;
 	const char *name;
-	FILE *f;
+	struct inifile ini;    /* the reader: its line, the first error */
 	int user;
-	int line;
-	size_t bytes;
-	char *err;
-	int err_line;
 	int key_line[K_COUNT_];
 };
 
@@ -242,36 +238,10 @@ static void set_err(struct parse *ps, const char *fmt, ...) __attribute__((forma
 static void set_err(struct parse *ps, const char *fmt, ...)
 {
 	va_list ap;
-	char buf[600];
 
-	if (ps->err != NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	inifile_vfail(&ps->ini, ps->ini.line, fmt, ap);
 	va_end(ap);
-	ps->err = util_xstrdup(buf);
-	ps->err_line = ps->line;
-}
-
-static char *reader(char *str, int num, void *stream)
-{
-	struct parse *ps = stream;
-	size_t len;
-
-	if (ps->err != NULL || fgets(str, num, ps->f) == NULL)
-		return NULL;
-	ps->line++;
-	len = strlen(str);
-	ps->bytes += len;
-	if (ps->bytes > POLICY_MAX_BYTES) {
-		set_err(ps, "the file is larger than %d bytes", POLICY_MAX_BYTES);
-		return NULL;
-	}
-	if (len > 0 && str[len - 1] != '\n' && !feof(ps->f)) {
-		set_err(ps, "line longer than %d characters (or holding a NUL byte)", num - 3);
-		return NULL;
-	}
-	return str;
 }
 
 /* "ctrl+alt+shift+p": modifiers, then one key that xkbcommon knows by name. */
@@ -324,42 +294,148 @@ static int add_to(struct parse *ps, struct list *l, const char *name, const char
 	return 1;
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+/* The key name in section names, or -1 (the error set) when there is none the file may set. */
+static int find_key(struct parse *ps, const char *section, const char *name)
 {
-	struct parse *ps = user;
-	struct policy *p = ps->p;
 	size_t s;
 	int k;
 
 	if (section[0] == '\0') {
 		set_err(ps, "'%s' is outside a section; put it under [allow], [deny], [browsers], "
 		        "[capture], [consent], [controls] or [redaction]", name);
-		return 0;
+		return -1;
 	}
 	for (s = 0; s < sizeof(sections) / sizeof(sections[0]); s++)
 		if (strcmp(section, sections[s]) == 0)
 			break;
 	if (s == sizeof(sections) / sizeof(sections[0])) {
 		set_err(ps, "unknown section [%s] (see docs/POLICY.md)", section);
-		return 0;
+		return -1;
 	}
 	for (k = 0; k < K_COUNT_; k++)
 		if (strcmp(section, keys[k].section) == 0 && strcmp(name, keys[k].name) == 0)
 			break;
 	if (k == K_COUNT_) {
 		set_err(ps, "unknown key '%s' in [%s] (see docs/POLICY.md)", name, section);
-		return 0;
+		return -1;
 	}
 	if (ps->user && !keys[k].user_ok) {
 		set_err(ps, "[%s] %s: the personal policy may only add exclusions "
 		        "([deny], [browsers], [capture])", section, name);
+		return -1;
+	}
+	return k;
+}
+
+/* [deny] title: a regular expression. */
+static int add_title(struct parse *ps, const char *value)
+{
+	struct policy *p = ps->p;
+	char err[256];
+	pcre2_code *re;
+
+	if (value[0] == '\0') {
+		set_err(ps, "title: empty regular expression");
 		return 0;
 	}
+	if (p->deny_title.n >= POLICY_LIST_MAX) {
+		set_err(ps, "title: more than %d patterns", POLICY_LIST_MAX);
+		return 0;
+	}
+	re = rx_compile(value, err, sizeof(err));
+	if (re == NULL) {
+		set_err(ps, "title: '%s' is not a regular expression: %s", value, err);
+		return 0;
+	}
+	p->deny_title.src = util_xrealloc(p->deny_title.src,
+	                                  (p->deny_title.n + 1) * sizeof(char *));
+	p->deny_title.code = util_xrealloc(p->deny_title.code,
+	                                   (p->deny_title.n + 1) * sizeof(pcre2_code *));
+	p->deny_title.src[p->deny_title.n] = util_xstrdup(value);
+	p->deny_title.code[p->deny_title.n++] = re;
+	return 1;
+}
+
+/* [capture] screenshots and keystroke_text: the person's file may only switch them off. */
+static int set_capture(struct parse *ps, int k, const char *name, const char *value)
+{
+	struct policy *p = ps->p;
+	bool b;
+
+	if (util_parse_bool(value, &b) != 0) {
+		set_err(ps, "%s: '%s' is not true or false", name, value);
+		return 0;
+	}
+	if (ps->user && b) {
+		set_err(ps, "%s: the personal policy may only switch capture off", name);
+		return 0;
+	}
+	if (k == K_SCREENSHOTS)
+		p->screenshots = p->screenshots && b;
+	else
+		p->key_text = p->key_text && b;
+	return 1;
+}
+
+/* [controls] idle_pause: a duration from 10s to 24h, or off. */
+static int set_idle(struct parse *ps, const char *value)
+{
+	int64_t ns;
+
+	if (strcasecmp(value, "off") == 0) {
+		ps->p->idle_ms = 0;
+		return 1;
+	}
+	if (util_parse_duration(value, &ns) != 0 || ns > INT64_C(86400) * 1000000000 ||
+	    (ns != 0 && ns < INT64_C(10) * 1000000000)) {
+		set_err(ps, "idle_pause: '%s' is not a duration from 10s to 24h "
+		        "(e.g. 5m), or off", value);
+		return 0;
+	}
+	ps->p->idle_ms = ns / 1000000;
+	return 1;
+}
+
+/*
+ * [redaction] rules. Only the path is checked here: the recorder reads this file
+ * too, and the rules are the export's business (redact_open_files reports a rules
+ * file's own errors as RULES_FILE:LINE when it is used).
+ */
+static int add_rules(struct parse *ps, const char *value)
+{
+	struct policy *p = ps->p;
+
+	if (value[0] != '/') {
+		set_err(ps, "rules: '%s' is not an absolute path", value);
+		return 0;
+	}
+	for (size_t i = 0; i < p->redact_rules.n; i++) {
+		if (strcmp(p->redact_rules.v[i], value) == 0) {
+			set_err(ps, "rules: '%s' is listed twice", value);
+			return 0;
+		}
+	}
+	if (p->redact_rules.n >= POLICY_RULES_MAX) {
+		set_err(ps, "rules: more than %d files", POLICY_RULES_MAX);
+		return 0;
+	}
+	list_add(&p->redact_rules, value);
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *ps = user;
+	struct policy *p = ps->p;
+	int k = find_key(ps, section, name);
+
+	if (k < 0)
+		return 0;
 	if (!keys[k].list && ps->key_line[k] != 0) {
 		set_err(ps, "'%s' is already set on line %d", name, ps->key_line[k]);
 		return 0;
 	}
-	ps->key_line[k] = ps->line;
+	ps->key_line[k] = ps->ini.line;
 	switch (k) {
 	case K_ALLOW_APP: return add_to(ps, &p->allow_app, name, value);
 	case K_ALLOW_EXE:
@@ -378,49 +454,9 @@ static int handler(void *user, const char *section, const char *name, const char
 			return 1;
 		return add_to(ps, &p->browsers, name, value);
 	case K_NO_KEY_TEXT_APP: return add_to(ps, &p->no_text_app, name, value);
-	case K_DENY_TITLE: {
-		char err[256];
-		pcre2_code *re;
-
-		if (value[0] == '\0') {
-			set_err(ps, "title: empty regular expression");
-			return 0;
-		}
-		if (p->deny_title.n >= POLICY_LIST_MAX) {
-			set_err(ps, "title: more than %d patterns", POLICY_LIST_MAX);
-			return 0;
-		}
-		re = rx_compile(value, err, sizeof(err));
-		if (re == NULL) {
-			set_err(ps, "title: '%s' is not a regular expression: %s", value, err);
-			return 0;
-		}
-		p->deny_title.src = util_xrealloc(p->deny_title.src,
-		                                  (p->deny_title.n + 1) * sizeof(char *));
-		p->deny_title.code = util_xrealloc(p->deny_title.code,
-		                                   (p->deny_title.n + 1) * sizeof(pcre2_code *));
-		p->deny_title.src[p->deny_title.n] = util_xstrdup(value);
-		p->deny_title.code[p->deny_title.n++] = re;
-		return 1;
-	}
+	case K_DENY_TITLE: return add_title(ps, value);
 	case K_SCREENSHOTS:
-	case K_KEY_TEXT: {
-		bool b;
-
-		if (util_parse_bool(value, &b) != 0) {
-			set_err(ps, "%s: '%s' is not true or false", name, value);
-			return 0;
-		}
-		if (ps->user && b) {
-			set_err(ps, "%s: the personal policy may only switch capture off", name);
-			return 0;
-		}
-		if (k == K_SCREENSHOTS)
-			p->screenshots = p->screenshots && b;
-		else
-			p->key_text = p->key_text && b;
-		return 1;
-	}
+	case K_KEY_TEXT: return set_capture(ps, k, name, value);
 	case K_NOTICE:
 		if (value[0] != '/') {
 			set_err(ps, "notice: '%s' is not an absolute path", value);
@@ -443,44 +479,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		}
 		p->hotkey_on = true;
 		return 1;
-	case K_IDLE: {
-		int64_t ns;
-
-		if (strcasecmp(value, "off") == 0) {
-			p->idle_ms = 0;
-			return 1;
-		}
-		if (util_parse_duration(value, &ns) != 0 || ns > INT64_C(86400) * 1000000000 ||
-		    (ns != 0 && ns < INT64_C(10) * 1000000000)) {
-			set_err(ps, "idle_pause: '%s' is not a duration from 10s to 24h "
-			        "(e.g. 5m), or off", value);
-			return 0;
-		}
-		p->idle_ms = ns / 1000000;
-		return 1;
-	}
-	case K_REDACT_RULES:
-		/*
-		 * Only the path is checked here: the recorder reads this file too, and
-		 * the rules are the export's business (redact_open_files reports a
-		 * rules file's own errors as RULES_FILE:LINE when it is used).
-		 */
-		if (value[0] != '/') {
-			set_err(ps, "rules: '%s' is not an absolute path", value);
-			return 0;
-		}
-		for (size_t i = 0; i < p->redact_rules.n; i++) {
-			if (strcmp(p->redact_rules.v[i], value) == 0) {
-				set_err(ps, "rules: '%s' is listed twice", value);
-				return 0;
-			}
-		}
-		if (p->redact_rules.n >= POLICY_RULES_MAX) {
-			set_err(ps, "rules: more than %d files", POLICY_RULES_MAX);
-			return 0;
-		}
-		list_add(&p->redact_rules, value);
-		return 1;
+	case K_IDLE: return set_idle(ps, value);
+	case K_REDACT_RULES: return add_rules(ps, value);
 	case K_PSEUDONYM_KEY:
 		if (value[0] != '/') {
 			set_err(ps, "pseudonym_key: '%s' is not an absolute path", value);
@@ -489,7 +489,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		free(p->pseudonym_key);
 		free(p->pseudonym_key_where);
 		p->pseudonym_key = util_xstrdup(value);
-		p->pseudonym_key_where = util_xasprintf("%s:%d", ps->name, ps->line);
+		p->pseudonym_key_where = util_xasprintf("%s:%d", ps->name, ps->ini.line);
 		return 1;
 	default:
 		break;
@@ -517,54 +517,33 @@ int policy_load_stream(struct policy *p, FILE *f, const char *name, int user, ch
 	memset(&ps, 0, sizeof(ps));
 	ps.p = p;
 	ps.name = name;
-	ps.f = f;
 	ps.user = user;
-	/* mimic has no multi-line values: an indented line is a line of its own. */
-	ini_allow_multiline = false;
-	rc = ini_parse_stream(reader, &ps, handler, &ps);
-	if (rc == 0 && ps.err == NULL && ferror(f))
-		set_err(&ps, "read error: %s", strerror(errno));
+	inifile_init(&ps.ini, f, POLICY_MAX_BYTES, " (or holding a NUL byte)");
+	rc = inifile_parse(&ps.ini, handler, &ps);
 	/* inih reports its first syntax error only at the end; it may come before ours. */
-	if (rc > 0 && (ps.err == NULL || rc < ps.err_line)) {
-		free(ps.err);
-		ps.err = NULL;
-		ps.line = rc;
+	if (rc > 0 && (ps.ini.err == NULL || rc < ps.ini.err_line)) {
+		free(ps.ini.err);
+		ps.ini.err = NULL;
+		ps.ini.line = rc;
 		set_err(&ps, "not a 'key = value' line, a [section] or a comment");
 	}
-	if (ps.err == NULL && rc < 0)
+	if (ps.ini.err == NULL && rc < 0)
 		set_err(&ps, "out of memory");
-	if (ps.err != NULL) {
-		if (ps.err_line > 0)
-			err = util_fail(cause, -EINVAL, "%s:%d: %s", name, ps.err_line, ps.err);
-		else
-			err = util_fail(cause, -EINVAL, "%s: %s", name, ps.err);
-		free(ps.err);
+	err = inifile_cause(&ps.ini, name, cause);
+	if (err != 0)
 		return err;
-	}
 	add_source(p, name);
 	return 0;
 }
 
 int policy_load_file(struct policy *p, const char *path, int user, char **cause)
 {
-	struct stat sb;
 	FILE *f;
-	int rc, err;
+	int rc;
 
-	f = fopen(path, "re");
-	if (f == NULL) {
-		err = errno;
-		return util_fail(cause, -err, "cannot read policy %s: %s", path, strerror(err));
-	}
-	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		fclose(f);
-		return util_fail(cause, -EISDIR, "cannot read policy %s: it is a directory", path);
-	}
-	if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > POLICY_MAX_BYTES) {
-		fclose(f);
-		return util_fail(cause, -E2BIG, "policy %s is larger than %d bytes", path,
-		                 POLICY_MAX_BYTES);
-	}
+	rc = inifile_open(path, "policy", POLICY_MAX_BYTES, &f, cause);
+	if (rc != 0)
+		return rc;
 	rc = policy_load_stream(p, f, path, user, cause);
 	fclose(f);
 	return rc;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 #include "testbreak.h"
 #include "util.h"
 #include "vault.h"
@@ -330,24 +331,12 @@ static void column_str(sqlite3_stmt *stmt, int i, char *dst, size_t n)
  */
 static int ensure_dir(const char *dir, char **cause)
 {
-	char *tmp = util_xstrdup(dir);
 	struct stat sb;
-	int err = 0;
+	int err;
 
-	for (char *p = tmp + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		/* stat first: mkdir of an existing directory may fail with EACCES or EROFS. */
-		if (stat(tmp, &sb) != 0 && mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-			err = errno;
-			goto fail;
-		}
-		*p = c;
-		if (c == '\0')
-			break;
-	}
+	err = -paths_mkdir_p(dir, NULL);
+	if (err != 0)
+		goto fail;
 	if (stat(dir, &sb) != 0) {
 		err = errno;
 		goto fail;
@@ -360,10 +349,8 @@ static int ensure_dir(const char *dir, char **cause)
 		err = errno;
 		goto fail;
 	}
-	free(tmp);
 	return 0;
 fail:
-	free(tmp);
 	return util_fail(cause, (err == EPERM || err == EROFS) ? -EACCES : -err,
 	                 "data directory %s is not writable: %s; choose another with --data-dir",
 	                 dir, strerror(err));

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 #include "util.h"
 
 #define ID_BYTES 16
@@ -136,30 +137,6 @@ static int key_dir(char **out, char **cause)
 		return util_fail(cause, -ENOENT, "cannot find a place for the encryption key: "
 		                 "set HOME or XDG_CONFIG_HOME");
 	return 0;
-}
-
-/* Creates dir and its missing parents with mode 0700. */
-static int make_dirs(const char *dir)
-{
-	char *tmp = util_xstrdup(dir);
-	struct stat sb;
-	int err = 0;
-
-	for (char *p = tmp + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (stat(tmp, &sb) != 0 && mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-			err = -errno;
-			break;
-		}
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-	free(tmp);
-	return err;
 }
 
 /* True when libsecret may be asked: a session bus is configured (never autolaunched). */
@@ -294,7 +271,7 @@ static int create_key(const char *data_dir, const char *id_path, struct vault **
 		rc = key_dir(&dir, cause);
 		if (rc != 0)
 			goto fail;
-		rc = make_dirs(dir);
+		rc = paths_mkdir_p(dir, NULL);
 		if (rc != 0) {
 			rc = util_fail(cause, rc, "cannot create %s for the encryption key: %s", dir,
 			               strerror(-rc));

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "inifile.h"
 
 struct fixture {
 	char dir[256];
@@ -315,6 +316,105 @@ static void test_json(void **state)
 	free(s);
 }
 
+/* What a handler saw: the lines of the key "k", and a refusal of "bad". */
+struct ini_seen {
+	struct inifile *r;
+	int k_line[4];
+	int n;
+};
+
+static int seen_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_seen *seen = user;
+
+	(void)section;
+	if (strcmp(name, "bad") == 0) {
+		inifile_fail(seen->r, seen->r->line, "bad: '%s' refused", value);
+		return 0;
+	}
+	if (seen->n < 4)
+		seen->k_line[seen->n++] = seen->r->line;
+	return 1;
+}
+
+/* Runs the shared reader over text; returns inih's result and the cause in *cause. */
+static int ini_run(struct fixture *f, const char *text, size_t max, struct ini_seen *seen,
+                   char **cause)
+{
+	struct inifile r;
+	FILE *fp;
+	int rc;
+
+	write_file(f->path, text);
+	/* Opened with room: the reader itself is to hold the file to max. */
+	assert_int_equal(inifile_open(f->path, "test file", 4096, &fp, cause), 0);
+	inifile_init(&r, fp, max, " (or so)");
+	memset(seen, 0, sizeof(*seen));
+	seen->r = &r;
+	rc = inifile_parse(&r, seen_handler, seen);
+	fclose(fp);
+	assert_int_equal(inifile_cause(&r, "NAME", cause) != 0, r.err == NULL ? 0 : 1);
+	return rc;
+}
+
+/* The shared INI reader counts lines for the handler, keeps the first error, bounds the input. */
+static void test_inifile_reader(void **state)
+{
+	struct fixture *f = *state;
+	struct ini_seen seen;
+	char *cause = NULL, line[600];
+	FILE *fp;
+
+	assert_int_equal(ini_run(f, "[s]\nk = 1\n\n  k = 2\n; note\nk = 3\n", 4096, &seen,
+	                         &cause), 0);
+	assert_null(cause);
+	assert_int_equal(seen.n, 3);
+	assert_int_equal(seen.k_line[0], 2);
+	assert_int_equal(seen.k_line[1], 4); /* indented: a line of its own, not a continuation */
+	assert_int_equal(seen.k_line[2], 6);
+
+	/* The first error wins, as FILE:LINE: reason; reading stops there. */
+	assert_int_equal(ini_run(f, "[s]\nk = 1\nbad = x\nbad = y\n", 4096, &seen, &cause), 3);
+	assert_string_equal(cause, "NAME:3: bad: 'x' refused");
+	free(cause);
+	cause = NULL;
+
+	/* A line longer than inih's buffer is refused, not cut in two. */
+	memset(line, 'v', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	memcpy(line, "k = ", 4);
+	{
+		char text[800];
+
+		snprintf(text, sizeof(text), "[s]\n%s\nk = 1\n", line);
+		ini_run(f, text, 4096, &seen, &cause);
+		assert_non_null(cause);
+		assert_non_null(strstr(cause, "NAME:2: line longer than "));
+		assert_non_null(strstr(cause, " characters (or so)"));
+		free(cause);
+		cause = NULL;
+	}
+
+	/* More bytes than the maximum: refused at the line that crosses it. */
+	ini_run(f, "[s]\nk = 1\nk = 2\n", 10, &seen, &cause);
+	assert_string_equal(cause, "NAME:3: the file is larger than 10 bytes");
+	free(cause);
+	cause = NULL;
+
+	/* Opening: a file over the maximum and a directory are refused with their kind. */
+	write_file(f->path, "[s]\nk = 1\n");
+	assert_int_equal(inifile_open(f->path, "test file", 4, &fp, &cause), -E2BIG);
+	assert_null(fp);
+	assert_non_null(strstr(cause, "test file "));
+	assert_non_null(strstr(cause, " is larger than 4 bytes"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(inifile_open(f->dir, "test file", 4096, &fp, &cause), -EISDIR);
+	assert_non_null(strstr(cause, "cannot read test file "));
+	assert_non_null(strstr(cause, ": it is a directory"));
+	free(cause);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +425,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_and_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inifile_reader, setup, teardown),
 	};
 
 	return testenv_run(tests, NULL, NULL);

@@ -506,6 +506,38 @@ test_control_socket_too_long(void **state)
 	free(cause);
 }
 
+/* paths_mkdir_p: every missing part 0700, existing parts fine, a file in the way named. */
+static void
+test_mkdir_p(void **state)
+{
+	const char *tmp = *state;
+	char *dir = util_xasprintf("%s/a/b//c/", tmp);
+	char *file = util_xasprintf("%s/f", tmp);
+	char *under = util_xasprintf("%s/f/g/h", tmp);
+	char *part = NULL, *c = util_xasprintf("%s/a/b/c", tmp);
+	struct stat st;
+	FILE *fp;
+
+	assert_int_equal(paths_mkdir_p(dir, NULL), 0);
+	assert_int_equal(stat(c, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	/* Again: everything exists already. */
+	assert_int_equal(paths_mkdir_p(dir, &part), 0);
+	assert_null(part);
+
+	fp = fopen(file, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(paths_mkdir_p(under, &part), -ENOTDIR);
+	assert_string_equal(part, file);
+	free(part);
+	free(dir);
+	free(file);
+	free(under);
+	free(c);
+}
+
 int
 main(void)
 {
@@ -514,6 +546,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_data_dir_home, setup_tmp, teardown_tmp),
 		cmocka_unit_test(test_data_dir_none),
 		cmocka_unit_test(test_config_file),
+		cmocka_unit_test_setup_teardown(test_mkdir_p, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_ensure_dir_creates_private, setup_tmp,
 		                                teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_ensure_dir_not_a_directory, setup_tmp,

@@ -1,0 +1,766 @@
+/*
+ * guard: the safeguards of a running recorder (docs/POLICY.md, docs/PRIVACY.md):
+ * scope, password fields, key text, the indicator and its pause hotkey, pauses
+ * (by request, the screen lock and idle time), retention and forget while
+ * recording. See guard.h; everything here runs on the input thread, except the
+ * deletion jobs, which the writer runs on its own.
+ */
+#include "guard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "consent.h"
+#include "forget.h"
+#include "indicator.h"
+#include "log.h"
+#include "policy.h"
+#include "scope.h"
+#include "testbreak.h"
+#include "util.h"
+
+enum { AUTO_PAUSE_LOCK = 1, AUTO_PAUSE_IDLE = 2 };
+
+#define GUARD_TICK_MS 1000        /* how often the screen lock and idle time are checked */
+
+struct guard {
+	struct guard_hooks hooks;
+	const char *data_dir;    /* where the audit log is (borrowed) */
+	struct policy *policy;
+	struct scope *scope;     /* the visible in-scope area, on its own X connection */
+	struct indicator *indicator;
+	struct frames *frames;   /* the frames engine, NULL while there is none (borrowed) */
+	struct uia *uia;         /* UI elements, NULL without them (borrowed) */
+	char uia_none[256];      /* why there are no UI elements */
+
+	/* The focused window. */
+	struct context ctx;
+	int have_ctx;
+
+	int paused;
+	int64_t pause_until_ns;  /* 0: until resumed */
+	int out_of_scope;        /* the focused window is out of scope: nothing is stored */
+	int frames_paused;       /* what the frames engine was last told */
+	int verdict;             /* enum policy_verdict of the focused window */
+	int key_text;            /* keystroke text is kept in the focused application */
+	int secret;              /* the focused field takes a password */
+	int secret_marked;       /* this run's secret_input marker is stored */
+	struct image_rect secret_hole; /* masked in frames while secret */
+	int auto_paused;         /* AUTO_PAUSE_*: paused by the screen lock or idle time */
+	int64_t last_input_ns;
+	int64_t next_guard_ns;
+	uint32_t hotkey_keycode; /* the pause hotkey's key and modifiers, never stored */
+	uint32_t hotkey_mods;
+	int hotkey_held;         /* its press was dropped: so is its release */
+	uint8_t blanked[32];     /* keycodes whose press was blanked (keystroke_text off) */
+	bool cfg_keep_set;       /* [frames] keep of the settings, intersected with the scope */
+	size_t cfg_n_keep;
+	struct image_rect cfg_keep[CONFIG_KEEP_MAX];
+
+	struct config_retention retention;
+	int64_t next_retention_ns; /* when retention is checked next (CLOCK_MONOTONIC) */
+};
+
+int guard_new(const char *policy_path, const struct guard_hooks *hooks, struct guard **out,
+              char **cause)
+{
+	struct guard *g = util_xcalloc(1, sizeof *g);
+	int rc;
+
+	g->hooks = *hooks;
+	rc = policy_load(policy_path, &g->policy, cause);
+	if (rc != 0)
+		goto fail;
+	*out = g;
+	return 0;
+fail:
+	free(g);
+	*out = NULL;
+	return rc;
+}
+
+void guard_free(struct guard *g)
+{
+	if (g == NULL)
+		return;
+	scope_close(g->scope);
+	indicator_close(g->indicator);
+	policy_free(g->policy);
+	free(g);
+}
+
+int guard_check_consent(struct guard *g, struct store *st, char **cause)
+{
+	return consent_check(st, g->policy, cause);
+}
+
+static void audit_or_warn(struct guard *g, const char *what, const char *details)
+{
+	char *cause = NULL;
+
+	if (audit_append(g->data_dir, what, details, &cause) != 0) {
+		log_warn("cannot append to the audit log: %s", cause);
+		free(cause);
+	}
+}
+
+/* A marker that names no window: only that recording was suspended or resumed. */
+static void push_bare_marker(struct guard *g, int kind)
+{
+	struct event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.t_ns = util_now_mono_ns();
+	ev.kind = kind;
+	g->hooks.push_event(g->hooks.arg, &ev);
+}
+
+/* A pause or resume marker, in the focused window's context once it is stored. */
+static void push_marker(struct guard *g, int kind)
+{
+	struct event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.t_ns = util_now_mono_ns();
+	ev.kind = kind;
+	ev.context = g->hooks.stored_context(g->hooks.arg);
+	g->hooks.push_event(g->hooks.arg, &ev);
+}
+
+/*
+ * Frames pause while paused or out of scope. A pause is always passed on (a
+ * frames engine started again after a forget starts unpaused); a resume only
+ * after a pause, since each resume makes the engine grab the screen anew.
+ */
+static void frames_pause(struct guard *g)
+{
+	if (g->frames == NULL)
+		return;
+	if (g->paused || g->out_of_scope) {
+		frames_set_paused(g->frames, true);
+		g->frames_paused = 1;
+	} else if (g->frames_paused) {
+		frames_set_paused(g->frames, false);
+		g->frames_paused = 0;
+	}
+}
+
+static int rect_eq(const struct image_rect *a, const struct image_rect *b)
+{
+	return a->x == b->x && a->y == b->y && a->w == b->w && a->h == b->h;
+}
+
+/*
+ * Gives the frames engine the visible in-scope area, minus the password field
+ * (or the whole window with the title heuristic), within the configured keep.
+ */
+static void update_keep(struct guard *g)
+{
+	struct image_rect keep[FRAMES_KEEP_MAX];
+	size_t n;
+
+	if (g->frames == NULL || g->scope == NULL)
+		return;
+	n = scope_keep_rects(g->scope, keep, FRAMES_KEEP_MAX);
+	if (testbreak("out-of-scope-windows-unmasked")) {
+		keep[0] = (struct image_rect){0, 0, 32767, 32767};
+		n = 1;
+	}
+	if (g->secret && g->secret_hole.w > 0 && g->secret_hole.h > 0 &&
+	    !testbreak("password-field-unmasked"))
+		n = scope_subtract(keep, n, FRAMES_KEEP_MAX, &g->secret_hole);
+	if (g->cfg_keep_set) {
+		/* Keep only what both the settings and the scope keep. */
+		struct image_rect both[FRAMES_KEEP_MAX];
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			for (size_t j = 0; j < g->cfg_n_keep && m < FRAMES_KEEP_MAX; j++) {
+				struct image_rect a = keep[i], b = g->cfg_keep[j];
+				int64_t x0 = a.x > b.x ? a.x : b.x, y0 = a.y > b.y ? a.y : b.y;
+				int64_t x1 = (int64_t)a.x + a.w < (int64_t)b.x + b.w ? (int64_t)a.x + a.w
+				                                                      : (int64_t)b.x + b.w;
+				int64_t y1 = (int64_t)a.y + a.h < (int64_t)b.y + b.h ? (int64_t)a.y + a.h
+				                                                      : (int64_t)b.y + b.h;
+				if (x1 > x0 && y1 > y0)
+					both[m++] = (struct image_rect){(int32_t)x0, (int32_t)y0,
+					                               (uint32_t)(x1 - x0), (uint32_t)(y1 - y0)};
+			}
+		}
+		memcpy(keep, both, m * sizeof(keep[0]));
+		n = m;
+	}
+	frames_set_keep(g->frames, keep, n);
+}
+
+void guard_set_frames(struct guard *g, struct frames *f)
+{
+	g->frames = f;
+	update_keep(g);
+	frames_pause(g);
+}
+
+void guard_begin_session(struct guard *g, struct frames *f)
+{
+	guard_set_frames(g, f);
+	if (g->out_of_scope)
+		push_bare_marker(g, EVENT_SCOPE_OUT);
+}
+
+void guard_set_uia(struct guard *g, struct uia *uia, const char *why_none)
+{
+	g->uia = uia;
+	util_strlcpy_utf8(g->uia_none, why_none != NULL ? why_none : "", sizeof g->uia_none);
+}
+
+/* Judges the focused window (g->ctx) against the policy. */
+static int ctx_in_scope(struct guard *g)
+{
+	struct policy_window w;
+
+	if (g->policy == NULL)
+		return 1;
+	if (!g->have_ctx || g->ctx.window == 0)
+		return 0;
+	w = (struct policy_window){ g->ctx.wm_instance, g->ctx.wm_class,
+	                            g->ctx.exe, g->ctx.title, NULL };
+	g->verdict = (int)policy_check(g->policy, &w);
+	return g->verdict == POLICY_IN;
+}
+
+void guard_on_context(struct guard *g, const struct context *ctx)
+{
+	int in;
+
+	g->ctx = *ctx;
+	g->have_ctx = 1;
+	in = ctx_in_scope(g);
+	g->key_text = g->policy == NULL ||
+	              policy_key_text(g->policy, g->ctx.wm_instance, g->ctx.wm_class);
+	g->secret_marked = 0;
+	if (!in && !g->out_of_scope) {
+		g->out_of_scope = 1;
+		if (!g->paused)
+			push_bare_marker(g, EVENT_SCOPE_OUT);
+		frames_pause(g);
+		log_info("recording suspended: the focused window is out of scope");
+	} else if (in && g->out_of_scope) {
+		g->out_of_scope = 0;
+		if (!g->paused)
+			push_bare_marker(g, EVENT_SCOPE_IN);
+		frames_pause(g);
+		log_info("recording resumed: the focused window is in scope");
+	}
+}
+
+/*
+ * Whether the focused element is a password field: AT-SPI when it answers for
+ * the focused window's application, and always the title heuristic. Updates the
+ * masked hole and tells the frames engine when it changed.
+ */
+static void check_secret(struct guard *g)
+{
+	struct image_rect hole = {0, 0, 0, 0};
+	int secret = 0;
+
+	if (g->uia != NULL && g->have_ctx) {
+		struct uia_focus f;
+
+		if (uia_focused(g->uia, &f) && f.known &&
+		    (f.pid == 0 || g->ctx.pid == 0 || f.pid == g->ctx.pid)) {
+			secret = 1;
+			if (f.w > 0 && f.h > 0)
+				hole = (struct image_rect){f.x, f.y, (uint32_t)f.w, (uint32_t)f.h};
+			else
+				hole = (struct image_rect){g->ctx.x, g->ctx.y,
+				                          (uint32_t)g->ctx.w, (uint32_t)g->ctx.h};
+		}
+	}
+	if (!secret && g->have_ctx && policy_looks_like_password_prompt(g->ctx.title)) {
+		secret = 1;
+		hole = (struct image_rect){g->ctx.x, g->ctx.y, (uint32_t)g->ctx.w,
+		                          (uint32_t)g->ctx.h};
+	}
+	if (secret != g->secret || !rect_eq(&hole, &g->secret_hole)) {
+		g->secret = secret;
+		g->secret_hole = hole;
+		if (!secret)
+			g->secret_marked = 0;
+		update_keep(g);
+	}
+}
+
+static int is_input_kind(int kind)
+{
+	return kind == EVENT_KEY_PRESS || kind == EVENT_KEY_RELEASE || kind == EVENT_BUTTON_PRESS ||
+	       kind == EVENT_BUTTON_RELEASE || kind == EVENT_MOTION || kind == EVENT_SCROLL;
+}
+
+/*
+ * The pause hotkey's own key is never stored, whatever the state: its press with
+ * the modifiers, and its release (the modifiers may be up by then). Returns 1
+ * when ev is one of them.
+ */
+static int is_hotkey(struct guard *g, const struct event *ev)
+{
+	if (g->hotkey_keycode == 0 || (uint32_t)ev->detail != g->hotkey_keycode)
+		return 0;
+	if (ev->kind == EVENT_KEY_PRESS && (ev->mods & g->hotkey_mods) == g->hotkey_mods) {
+		g->hotkey_held = 1;
+		return 1;
+	}
+	if (ev->kind == EVENT_KEY_RELEASE && g->hotkey_held) {
+		g->hotkey_held = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A key typed into a password field: one marker for the run; no key, keysym,
+ * text or count.
+ */
+static void mark_secret(struct guard *g, const struct event *ev)
+{
+	struct event m;
+
+	if (ev->kind != EVENT_KEY_PRESS || g->secret_marked)
+		return;
+	memset(&m, 0, sizeof m);
+	m.t_ns = ev->t_ns;
+	m.kind = EVENT_SECRET_INPUT;
+	m.context = ev->context;
+	g->hooks.push_context(g->hooks.arg);
+	if (g->hooks.push_event(g->hooks.arg, &m) == 0)
+		g->secret_marked = 1;
+}
+
+/*
+ * Keystroke text off for the focused application: that a key was typed, not
+ * which. Blanks a key press with text and the release of a blanked press.
+ */
+static void blank_key(struct guard *g, struct event *ev)
+{
+	uint8_t bit;
+	int i;
+
+	if (ev->detail < 0 || ev->detail >= 256)
+		return;
+	bit = (uint8_t)(1u << (ev->detail & 7));
+	i = ev->detail >> 3;
+	if (ev->kind == EVENT_KEY_PRESS && !g->key_text && ev->text[0] != '\0') {
+		g->blanked[i] |= bit;
+	} else if (ev->kind == EVENT_KEY_PRESS) {
+		g->blanked[i] &= (uint8_t)~bit;
+		return;
+	} else if (!(g->blanked[i] & bit)) {
+		return;
+	} else {
+		g->blanked[i] &= (uint8_t)~bit; /* the release of a blanked press */
+	}
+	ev->text[0] = '\0';
+	ev->keysym[0] = '\0';
+	ev->detail = 0;
+}
+
+int guard_filter(struct guard *g, struct event *ev)
+{
+	int key = ev->kind == EVENT_KEY_PRESS || ev->kind == EVENT_KEY_RELEASE;
+
+	if (is_input_kind(ev->kind)) {
+		g->last_input_ns = ev->t_ns;
+		/* Any input ends an idle pause. */
+		if (g->auto_paused == AUTO_PAUSE_IDLE) {
+			g->auto_paused = 0;
+			guard_set_paused(g, 0, 0);
+		}
+	}
+	if (key && is_hotkey(g, ev))
+		return 0;
+	if (g->paused || (g->out_of_scope && !(key && testbreak("out-of-scope-keys-stored"))))
+		return 0;
+	if (g->scope != NULL && (ev->kind == EVENT_BUTTON_PRESS || ev->kind == EVENT_BUTTON_RELEASE ||
+	                         ev->kind == EVENT_MOTION || ev->kind == EVENT_SCROLL) &&
+	    !scope_point_kept(g->scope, ev->x, ev->y))
+		return 0;
+	if (ev->kind == EVENT_BUTTON_PRESS || ev->kind == EVENT_FOCUS)
+		g->secret_marked = 0;
+	if (!key)
+		return 1;
+	if (ev->kind == EVENT_KEY_PRESS)
+		check_secret(g);
+	if (g->secret) {
+		mark_secret(g, ev);
+		return 0;
+	}
+	blank_key(g, ev);
+	return 1;
+}
+
+int guard_paused(const struct guard *g)
+{
+	return g->paused;
+}
+
+int64_t guard_paused_until(const struct guard *g)
+{
+	return g->pause_until_ns;
+}
+
+int guard_out_of_scope(const struct guard *g)
+{
+	return g->out_of_scope;
+}
+
+void guard_set_paused(struct guard *g, int paused, int64_t for_ms)
+{
+	if (paused) {
+		g->pause_until_ns = for_ms > 0 ? util_now_mono_ns() + for_ms * 1000000 : 0;
+		if (!g->paused) {
+			char details[64];
+
+			push_marker(g, EVENT_PAUSE);
+			g->paused = 1;
+			frames_pause(g);
+			log_info("recording paused");
+			snprintf(details, sizeof(details), "{\"for_s\":%lld}", (long long)(for_ms / 1000));
+			audit_or_warn(g, "pause", details);
+		}
+	} else if (g->paused) {
+		g->paused = 0;
+		g->pause_until_ns = 0;
+		frames_pause(g);
+		/* The window may have changed while paused: store the current one first. */
+		g->hooks.push_context(g->hooks.arg);
+		push_marker(g, EVENT_RESUME);
+		log_info("recording resumed");
+		audit_or_warn(g, "resume", NULL);
+	}
+}
+
+/* The indicator shows paused, out of scope or recording. */
+static void show_state(struct guard *g)
+{
+	indicator_set_state(g->indicator, g->paused ? INDICATOR_PAUSED
+	                    : g->out_of_scope ? INDICATOR_OUT_OF_SCOPE : INDICATOR_RECORDING);
+}
+
+int guard_tick(struct guard *g, int64_t now)
+{
+	int64_t idle_ms = g->policy != NULL ? policy_idle_pause_ms(g->policy) : 0;
+
+	if (now < g->next_guard_ns)
+		return (int)((g->next_guard_ns - now) / 1000000) + 1;
+	g->next_guard_ns = now + GUARD_TICK_MS * INT64_C(1000000);
+	if (indicator_screen_locked(g->indicator)) {
+		if (!g->paused) {
+			guard_set_paused(g, 1, 0);
+			g->auto_paused = AUTO_PAUSE_LOCK;
+			log_info("screen locked: recording paused");
+		}
+	} else if (g->auto_paused == AUTO_PAUSE_LOCK) {
+		g->auto_paused = 0;
+		guard_set_paused(g, 0, 0);
+	}
+	if (idle_ms > 0 && !g->paused && g->last_input_ns != 0 &&
+	    now - g->last_input_ns > idle_ms * 1000000) {
+		guard_set_paused(g, 1, 0);
+		g->auto_paused = AUTO_PAUSE_IDLE;
+		log_info("no input for a while: recording paused until the next input");
+	}
+	check_secret(g);
+	show_state(g);
+	return GUARD_TICK_MS;
+}
+
+void guard_pollfds(const struct guard *g, struct pollfd *pfd)
+{
+	pfd[0] = (struct pollfd){ .fd = g->scope != NULL ? scope_fd(g->scope) : -1,
+	                          .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = g->indicator != NULL ? indicator_fd(g->indicator) : -1,
+	                          .events = POLLIN };
+}
+
+int guard_dispatch(struct guard *g)
+{
+	int presses = 0, rc;
+
+	if (g->indicator != NULL) {
+		presses = indicator_dispatch(g->indicator);
+		if (presses < 0)
+			return presses;
+	}
+	for (int i = 0; i < presses; i++) {
+		g->auto_paused = 0;
+		guard_set_paused(g, !g->paused, 0);
+	}
+	if (g->scope != NULL) {
+		rc = scope_dispatch(g->scope);
+		if (rc < 0)
+			return rc;
+		if (rc > 0)
+			update_keep(g);
+	}
+	show_state(g);
+	check_secret(g);
+	return 0;
+}
+
+void guard_notify(void)
+{
+	const char *bus = getenv("DBUS_SESSION_BUS_ADDRESS");
+	pid_t pid;
+
+	/* Without a session bus, notify-send would launch one and leave it behind. */
+	if (bus == NULL || bus[0] == '\0' || strncmp(bus, "autolaunch:", 11) == 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		/* A grandchild, so that nobody has to wait for it. */
+		if (fork() == 0) {
+			int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+			if (null >= 0) {
+				dup2(null, 0);
+				dup2(null, 1);
+				dup2(null, 2);
+			}
+			execlp("notify-send", "notify-send", "--app-name=mimic", "mimic is recording",
+			       "Only allowlisted work applications are recorded. "
+			       "Pause: `mimic pause` or the pause hotkey.", (char *)NULL);
+		}
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+int guard_start(struct guard *g, const char *display, const char *data_dir, struct config *cfg,
+                char **cause)
+{
+	const char *sym = NULL;
+	uint32_t mods = 0;
+	int rc;
+
+	g->data_dir = data_dir;
+	g->retention = cfg->retention;
+	if (policy_pause_hotkey(g->policy, &sym, &mods) != 0)
+		sym = NULL;
+	rc = indicator_open(display, sym, mods, &g->indicator, cause);
+	if (rc != 0 && testbreak("record-without-indicator")) {
+		free(*cause);
+		*cause = NULL;
+		rc = 0;
+	}
+	if (rc != 0)
+		return rc;
+	g->hotkey_keycode = indicator_hotkey_keycode(g->indicator);
+	g->hotkey_mods = 0;
+	if (mods & POLICY_MOD_SHIFT)
+		g->hotkey_mods |= 1;
+	if (mods & POLICY_MOD_CTRL)
+		g->hotkey_mods |= 4;
+	if (mods & POLICY_MOD_ALT)
+		g->hotkey_mods |= 8;
+	if (mods & POLICY_MOD_SUPER)
+		g->hotkey_mods |= 64;
+	rc = scope_open(display, g->policy, &g->scope, cause);
+	if (rc != 0)
+		return rc;
+	g->last_input_ns = util_now_mono_ns(); /* idle time counts from the start */
+	/* Screenshots off in the policy win over the settings file. */
+	if (!policy_screenshots(g->policy) && !testbreak("policy-screenshots-ignored"))
+		cfg->frames.enabled = false;
+	/* Until the scope is known, frames keep nothing. */
+	g->cfg_keep_set = cfg->frames.keep_set;
+	g->cfg_n_keep = cfg->frames.n_keep;
+	memcpy(g->cfg_keep, cfg->frames.keep, sizeof(g->cfg_keep));
+	return 0;
+}
+
+json_t *guard_json(const struct guard *g)
+{
+	json_t *o = json_object();
+	char reason[256] = "";
+	int degraded = 1;
+
+	json_object_set_new(o, "scope", json_string(g->out_of_scope ? "out" : "in"));
+	json_object_set_new(o, "policy", json_string(g->policy ? policy_sources(g->policy) : ""));
+	json_object_set_new(o, "auto_paused", json_string(g->auto_paused == AUTO_PAUSE_LOCK ?
+	                    "screen-locked" : g->auto_paused == AUTO_PAUSE_IDLE ? "idle" : "no"));
+	if (g->uia != NULL)
+		degraded = uia_is_degraded(g->uia, reason, sizeof reason);
+	else
+		util_strlcpy_utf8(reason, g->uia_none, sizeof reason);
+	json_object_set_new(o, "password_protection", json_string(degraded ? "degraded" : "full"));
+	json_object_set_new(o, "password_protection_reason",
+	                    degraded ? json_string(reason[0] ? reason : "no accessibility bus")
+	                             : json_null());
+	json_object_set_new(o, "indicator", json_integer(g->indicator ?
+	                    indicator_window(g->indicator) : 0));
+	return o;
+}
+
+/* --------------------------------------------- forget and retention (docs/PRIVACY.md) */
+
+/* The audit details of a deletion, after what was asked: how much went; never content. */
+static void add_deletion_counts(json_t *o, const struct forget_result *res)
+{
+	json_object_set_new(o, "sessions", json_integer(res->rows.sessions));
+	json_object_set_new(o, "events", json_integer(res->rows.events));
+	json_object_set_new(o, "frames", json_integer(res->rows.frames));
+	json_object_set_new(o, "windows", json_integer(res->rows.contexts));
+	json_object_set_new(o, "derived", json_integer(res->rows.other));
+	json_object_set_new(o, "files", json_integer(res->files));
+}
+
+int guard_retention(struct store *st, const char *data_dir, const struct config_retention *c,
+                    int64_t keep_session)
+{
+	struct forget_limits lim = { c->max_age_ns, c->max_bytes };
+	struct forget_result res;
+	char *cause = NULL, *details;
+	json_t *o;
+	int rc;
+
+	if (c->max_age_ns == 0 && c->max_bytes == 0)
+		return 0;
+	rc = forget_retention(st, data_dir, &lim, keep_session, &res, &cause);
+	if (rc != 0) {
+		log_warn("retention: %s", cause != NULL ? cause : strerror(-rc));
+		free(cause);
+		return rc;
+	}
+	if (res.rows.events + res.rows.frames + res.rows.sessions + res.rows.contexts +
+	    res.rows.other + res.files == 0)
+		return 0;
+	o = json_object();
+	add_deletion_counts(o, &res);
+	json_object_set_new(o, "max_age_s", json_integer(lim.max_age_ns / 1000000000));
+	json_object_set_new(o, "max_bytes", json_integer(lim.max_bytes));
+	json_object_set_new(o, "bytes_before", json_integer(res.bytes_before));
+	json_object_set_new(o, "bytes_after", json_integer(res.bytes_after));
+	details = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (audit_append(data_dir, "retention", details, &cause) != 0) {
+		log_warn("cannot append to the audit log: %s", cause);
+		free(cause);
+	}
+	log_info("retention deleted %lld sessions, %lld events, %lld frames",
+	         (long long)res.rows.sessions, (long long)res.rows.events,
+	         (long long)res.rows.frames);
+	free(details);
+	return 0;
+}
+
+struct retention_job {
+	const char *data_dir;
+	struct config_retention lim;
+	int64_t keep_session;
+};
+
+static int retention_job_run(struct store *st, void *arg)
+{
+	struct retention_job *j = arg;
+
+	guard_retention(st, j->data_dir, &j->lim, j->keep_session);
+	free(j);
+	return 0;
+}
+
+int guard_retention_tick(struct guard *g, struct writer *w, int64_t session, int64_t now)
+{
+	const struct config_retention *c = &g->retention;
+	struct retention_job *j;
+	int64_t left;
+
+	if (w == NULL || (c->max_age_ns == 0 && c->max_bytes == 0) ||
+	    testbreak("retention-not-while-recording"))
+		return -1;
+	if (g->next_retention_ns == 0)
+		g->next_retention_ns = now + c->interval_ns;
+	if (now >= g->next_retention_ns) {
+		j = util_xcalloc(1, sizeof(*j));
+		j->data_dir = g->data_dir;
+		j->lim = *c;
+		j->keep_session = session;
+		/* Off the input thread: the writer runs it between commits. */
+		if (writer_post(w, retention_job_run, j) != 0)
+			free(j);
+		g->next_retention_ns = now + c->interval_ns;
+	}
+	left = (g->next_retention_ns - now) / 1000000 + 1;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+struct forget_job {
+	const char *data_dir;
+	struct store_forget spec;
+	struct forget_result res;
+	char *cause;
+	int64_t next_frame_id;
+};
+
+/* Runs on the writer thread: nothing else uses the store meanwhile. */
+static int forget_job_run(struct store *st, void *arg)
+{
+	struct forget_job *j = arg;
+	int rc = forget_run(st, j->data_dir, &j->spec, &j->res, &j->cause);
+
+	if (store_next_frame_id(st, &j->next_frame_id, NULL) != 0)
+		j->next_frame_id = 0;
+	return rc;
+}
+
+char *guard_forget(struct guard *g, struct writer *w, int64_t session,
+                   const struct ipc_request *req, int64_t *next_frame_id)
+{
+	struct forget_job job;
+	json_t *o;
+	char *details, *reply;
+	int rc;
+
+	memset(&job, 0, sizeof(job));
+	job.data_dir = g->data_dir;
+	job.spec.keep_session = session;
+	job.spec.from_wall_ns = INT64_MIN;
+	job.spec.to_wall_ns = INT64_MAX;
+	if (req->forget_last_ms > 0)
+		job.spec.from_wall_ns = util_now_wall_ns() - req->forget_last_ms * 1000000;
+	else if (req->forget_session > 0)
+		job.spec.session = req->forget_session;
+	rc = writer_run(w, forget_job_run, &job);
+	*next_frame_id = job.next_frame_id;
+	o = json_object();
+	if (req->forget_last_ms > 0)
+		json_object_set_new(o, "last_s", json_integer(req->forget_last_ms / 1000));
+	else if (req->forget_session > 0)
+		json_object_set_new(o, "session", json_integer(req->forget_session));
+	else
+		json_object_set_new(o, "all", json_true());
+	add_deletion_counts(o, &job.res);
+	details = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (rc != 0) {
+		reply = ipc_simple_reply(0, job.cause != NULL ? job.cause : "the deletion failed");
+		log_warn("forget failed: %s", job.cause != NULL ? job.cause : strerror(-rc));
+	} else {
+		audit_or_warn(g, "forget", details);
+		o = json_loads(details, 0, NULL);
+		json_object_set_new(o, "v", json_integer(IPC_VERSION));
+		json_object_set_new(o, "ok", json_true());
+		reply = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		log_info("forgot %lld events and %lld frames", (long long)job.res.rows.events,
+		         (long long)job.res.rows.frames);
+	}
+	free(details);
+	free(job.cause);
+	return reply;
+}

@@ -1,0 +1,194 @@
+/*
+ * recorder_control: the requests on the control socket (docs/CLI.md): status,
+ * stop, pause, resume, task markers and forget, each answered with one line of
+ * JSON; the status says what is stored, what is queued and how the frames, the
+ * safeguards and the UI elements fare.
+ */
+#include "recorder_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "testbreak.h"
+#include "util.h"
+/*
+ * Stores a task marker (`mimic task start|end`) between the events pushed before
+ * it and the next one. Returns NULL, or why the request is refused.
+ */
+static const char *task_marker(struct recorder *r, const struct ipc_request *req)
+{
+	struct store_task t;
+
+	if (req->task == IPC_TASK_START && r->task_open)
+		return "a task is already running; end it with `mimic task end --success` or "
+		       "`--fail` first";
+	if (req->task == IPC_TASK_END && !r->task_open)
+		return "no task is running; start one with `mimic task start \"DESCRIPTION\"`";
+	memset(&t, 0, sizeof t);
+	t.t_ns = util_now_mono_ns();
+	t.next_event = r->next_event_id;
+	t.kind = req->task == IPC_TASK_START ? STORE_TASK_START : STORE_TASK_END;
+	t.outcome = req->outcome == IPC_OUTCOME_SUCCESS ? STORE_TASK_SUCCESS
+	          : req->outcome == IPC_OUTCOME_FAIL ? STORE_TASK_FAIL : STORE_TASK_NONE;
+	util_strlcpy_utf8(t.description, req->description, sizeof t.description);
+	writer_push_task(r->writer, &t);
+	r->task_open = req->task == IPC_TASK_START;
+	log_info("task %s", req->task == IPC_TASK_START ? "started" : "ended");
+	return NULL;
+}
+
+static json_t *timing_json(const struct frames_timing *t)
+{
+	return json_pack("{s:f,s:f,s:i}", "median", t->median, "p90", t->p90, "n", (int)t->n);
+}
+
+/* The "frames" member of the status: what was stored, and why it stopped if it did. */
+static json_t *frames_json(const struct recorder *r)
+{
+	struct frames_stats fs;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "enabled", json_boolean(r->config.frames.enabled));
+	if (r->frames == NULL) {
+		json_object_set_new(o, "stored", json_integer(0));
+		json_object_set_new(o, "error", r->frames_error[0] ? json_string(r->frames_error) :
+		                    json_null());
+		return o;
+	}
+	frames_get_stats(r->frames, &fs);
+	json_object_set_new(o, "stored", json_integer((json_int_t)fs.stored));
+	json_object_set_new(o, "encoded", json_integer((json_int_t)fs.encoded));
+	json_object_set_new(o, "keys", json_integer((json_int_t)fs.keys));
+	json_object_set_new(o, "reused", json_integer((json_int_t)fs.reused));
+	json_object_set_new(o, "unchanged", json_integer((json_int_t)fs.unchanged));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)fs.bytes));
+	json_object_set_new(o, "grabs", json_integer((json_int_t)fs.grabs));
+	json_object_set_new(o, "dropped", json_integer((json_int_t)fs.dropped));
+	json_object_set_new(o, "error", fs.error ? json_string(fs.error_text) : json_null());
+	json_object_set_new(o, "timing_ms", json_pack("{s:o,s:o,s:o,s:o,s:o}",
+	                    "grab", timing_json(&fs.grab_ms), "prep", timing_json(&fs.prep_ms),
+	                    "encode", timing_json(&fs.encode_ms),
+	                    "worker", timing_json(&fs.worker_ms),
+	                    "total", timing_json(&fs.total_ms)));
+	return o;
+}
+
+static char *status_json(const struct recorder *r)
+{
+	struct writer_stats ws;
+	json_t *o;
+	char *s;
+
+	writer_get_stats(r->writer, &ws);
+	o = json_object();
+	json_object_set_new(o, "v", json_integer(IPC_VERSION));
+	json_object_set_new(o, "ok", json_true());
+	json_object_set_new(o, "state", json_string(guard_paused(r->guard) ? "paused" :
+	                                                   "recording"));
+	json_object_set_new(o, "task", json_boolean(r->task_open));
+	json_object_set_new(o, "pid", json_integer(getpid()));
+	json_object_set_new(o, "session", json_integer(r->session));
+	json_object_set_new(o, "session_name",
+	                    json_string(r->opts->session_name ? r->opts->session_name : ""));
+	json_object_set_new(o, "data_dir", json_string(r->data_dir));
+	json_object_set_new(o, "events_stored", json_integer((json_int_t)ws.stored));
+	json_object_set_new(o, "events_queued",
+	                    json_integer((json_int_t)(ws.queued - ws.stored - ws.dropped)));
+	json_object_set_new(o, "events_dropped", json_integer((json_int_t)ws.dropped));
+	if (guard_paused(r->guard) && guard_paused_until(r->guard) > 0) {
+		int64_t left = (guard_paused_until(r->guard) - util_now_mono_ns()) / 1000000;
+		json_object_set_new(o, "paused_for_ms", json_integer(left > 0 ? left : 0));
+	}
+	json_object_set_new(o, "write_error", ws.error ? json_string(ws.error_text) : json_null());
+	json_object_set_new(o, "frames", frames_json(r));
+	json_object_set_new(o, "safeguards", guard_json(r->guard));
+	json_object_set_new(o, "accessibility", recorder_elements_json(r, &ws));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/*
+ * `mimic forget` while recording: the frames engine stops (so that no frame in
+ * flight names a deleted one), the writer commits what it holds and runs the
+ * deletion, then frames start again from a new key frame. The input thread
+ * waits meanwhile; X keeps the input that arrives (it gets the later time).
+ */
+static char *forget_request(struct recorder *r, const struct ipc_request *req)
+{
+	int had_frames = r->frames != NULL;
+	int64_t next_frame_id = 0;
+	char *reply;
+
+	if (req->forget_session == r->session && !testbreak("forget-recorded-session"))
+		return ipc_simple_reply(0, "that session is being recorded; stop it first (mimic stop) "
+		                        "or use forget --last");
+	recorder_stop_frames(r);
+	reply = guard_forget(r->guard, r->writer, r->session, req, &next_frame_id);
+	/* The current window may have been deleted: store it again with the next event. */
+	r->ctx_stored = 0;
+	if (had_frames) {
+		if (next_frame_id > 0)
+			r->next_frame_id = next_frame_id;
+		recorder_start_frames(r);
+		guard_set_frames(r->guard, r->frames);
+	}
+	return reply;
+}
+
+void recorder_handle_control(struct recorder *r)
+{
+	struct ipc_request req;
+	char *cause = NULL;
+	char *reply = NULL;
+	int cfd = -1;
+	int rc;
+
+	rc = ipc_accept(r->ipc_fd, &cfd, &req, &cause);
+	if (rc != 0) {
+		if (rc != -EAGAIN && rc != -EWOULDBLOCK)
+			log_warn("control request refused: %s", cause ? cause : "unknown reason");
+		if (cfd >= 0) {
+			reply = ipc_simple_reply(0, cause ? cause : "bad request");
+			ipc_reply(cfd, reply);
+		}
+		goto out;
+	}
+	switch (req.cmd) {
+	case IPC_CMD_STATUS:
+		break;
+	case IPC_CMD_STOP:
+		r->stop_requested = 1;
+		break;
+	case IPC_CMD_PAUSE:
+		guard_set_paused(r->guard, 1, req.for_ms);
+		break;
+	case IPC_CMD_RESUME:
+		guard_set_paused(r->guard, 0, 0);
+		break;
+	case IPC_CMD_FORGET:
+		reply = forget_request(r, &req);
+		ipc_reply(cfd, reply);
+		goto out;
+	case IPC_CMD_TASK: {
+		const char *why = task_marker(r, &req);
+
+		if (why != NULL) {
+			reply = ipc_simple_reply(0, why);
+			ipc_reply(cfd, reply);
+			goto out;
+		}
+		break;
+	}
+	}
+	reply = status_json(r);
+	ipc_reply(cfd, reply);
+out:
+	free(reply);
+	free(cause);
+}
