@@ -319,8 +319,27 @@ void store_column_str(sqlite3_stmt *stmt, int i, char *dst, size_t n)
 	util_strlcpy_utf8(dst, s != NULL ? s : "", n);
 }
 
-int store_next_id(struct store *st, const char *sql, const char *what, int64_t *id,
-                  char **cause)
+int store_step_row(struct store *st, sqlite3_stmt *stmt, const char *what, char **cause)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return 1;
+	return store_db_fail(st, cause, rc, what);
+}
+
+int store_bind_id(sqlite3_stmt *stmt, int i, int64_t id)
+{
+	if (id > 0)
+		return sqlite3_bind_int64(stmt, i, id);
+	return sqlite3_bind_null(stmt, i);
+}
+
+int store_write_rows(struct store *st, int64_t session, const char *sql, const void *rows,
+                     size_t n, size_t size, store_bind_row_fn *bind, const char *what,
+                     char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc, err;
@@ -328,18 +347,41 @@ int store_next_id(struct store *st, const char *sql, const char *what, int64_t *
 	err = store_prepare(st, sql, &stmt, cause);
 	if (err != 0)
 		return err;
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_ROW) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "cannot read the newest %s id", what);
-		err = store_db_fail(st, cause, rc, msg);
-		sqlite3_finalize(stmt);
-		return err;
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+		bind(st, stmt, session, (const char *)rows + i * size);
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_DONE)
+			rc = sqlite3_reset(stmt);
 	}
-	*id = sqlite3_column_int64(stmt, 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		err = store_db_fail(st, cause, rc, what);
+		store_rollback(st);
+	}
 	sqlite3_finalize(stmt);
-	return 0;
+	return err;
+}
+
+int store_next_id(struct store *st, const char *sql, const char *what, int64_t *id,
+                  char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	char msg[64];
+	int err;
+
+	snprintf(msg, sizeof(msg), "cannot read the newest %s id", what);
+	err = store_prepare(st, sql, &stmt, cause);
+	if (err == 0)
+		err = store_step_row(st, stmt, msg, cause);
+	/* The query is an aggregate: it always gives a row unless something failed. */
+	if (err > 0)
+		err = store_db_fail(st, cause, SQLITE_DONE, msg);
+	if (err == 0)
+		*id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return err;
 }
 
 /*

@@ -54,11 +54,53 @@ static void ancestors_from_json(const char *text, struct store_element *el)
 	json_decref(a);
 }
 
+/* Binds one element row; what the person could read of it is sealed into column 22. */
+static void bind_element(struct store *st, sqlite3_stmt *s, int64_t session, const void *row)
+{
+	const struct store_element *e = row;
+	char *anc = ancestors_to_json(e);
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", e->name, "label", e->label,
+	                      "description", e->description, "ancestors", anc,
+	                      "menu_path", e->menu_path, "url", e->url);
+	char *plain = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	size_t pn = plain != NULL ? strlen(plain) : 0;
+	uint8_t *sealed = util_xmalloc(pn + VAULT_OVERHEAD);
+
+	sqlite3_bind_int64(s, 1, e->event_id);
+	sqlite3_bind_int64(s, 2, session);
+	sqlite3_bind_int(s, 3, e->kind);
+	sqlite3_bind_int(s, 4, e->status);
+	sqlite3_bind_int(s, 5, e->source);
+	sqlite3_bind_int64(s, 6, e->t_ns);
+	sqlite3_bind_int64(s, 7, e->read_ns);
+	sqlite3_bind_int(s, 8, e->lookup_us);
+	sqlite3_bind_int64(s, 9, e->window);
+	sqlite3_bind_int(s, 10, e->pid);
+	sqlite3_bind_int(s, 11, e->popup);
+	store_bind_str(s, 12, e->app, sizeof(e->app));
+	store_bind_str(s, 13, e->role, sizeof(e->role));
+	sqlite3_bind_int64(s, 14, (sqlite3_int64)e->states);
+	store_bind_str(s, 15, e->state_names, sizeof(e->state_names));
+	sqlite3_bind_int(s, 16, e->x);
+	sqlite3_bind_int(s, 17, e->y);
+	sqlite3_bind_int(s, 18, e->w);
+	sqlite3_bind_int(s, 19, e->h);
+	store_bind_str(s, 20, e->shortcut, sizeof(e->shortcut));
+	store_bind_str(s, 21, e->chord, sizeof(e->chord));
+	store_seal_row(st, "el01", session, e->event_id, 0, plain != NULL ? plain : "", pn, sealed);
+	sqlite3_bind_blob(s, 22, sealed, (int)vault_sealed_len(pn), SQLITE_TRANSIENT);
+	if (plain != NULL)
+		sodium_memzero(plain, pn);
+	free(plain);
+	free(sealed);
+	json_decref(o);
+	free(anc);
+}
+
 int store_write_elements(struct store *st, int64_t session, const struct store_element *els,
                          size_t n, char **cause)
 {
-	sqlite3_stmt *s = NULL;
-	int rc = SQLITE_OK, err;
+	int err;
 
 	if (n == 0)
 		return 0;
@@ -66,76 +108,13 @@ int store_write_elements(struct store *st, int64_t session, const struct store_e
 	err = store_vault(st, NULL, cause);
 	if (err != 0)
 		return err;
-	err = store_prepare(st, "INSERT OR REPLACE INTO elements (event_id, session, kind, "
-	                    "status, source, t_ns, read_ns, lookup_us, \"window\", pid, popup, app, "
-	                    "role, name, label, description, states, state_names, x, y, w, h, "
-	                    "ancestors, menu_path, shortcut, chord, url, sealed) VALUES (?, ?, ?, "
-	                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', ?, ?, ?, ?, ?, ?, '[]', '', "
-	                    "?, ?, '', ?)", &s, cause);
-	if (err != 0)
-		return err;
-	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		const struct store_element *e = &els[i];
-		char *anc = ancestors_to_json(e);
-
-		sqlite3_bind_int64(s, 1, e->event_id);
-		sqlite3_bind_int64(s, 2, session);
-		sqlite3_bind_int(s, 3, e->kind);
-		sqlite3_bind_int(s, 4, e->status);
-		sqlite3_bind_int(s, 5, e->source);
-		sqlite3_bind_int64(s, 6, e->t_ns);
-		sqlite3_bind_int64(s, 7, e->read_ns);
-		sqlite3_bind_int(s, 8, e->lookup_us);
-		sqlite3_bind_int64(s, 9, e->window);
-		sqlite3_bind_int(s, 10, e->pid);
-		sqlite3_bind_int(s, 11, e->popup);
-		store_bind_str(s, 12, e->app, sizeof(e->app));
-		store_bind_str(s, 13, e->role, sizeof(e->role));
-		sqlite3_bind_int64(s, 14, (sqlite3_int64)e->states);
-		store_bind_str(s, 15, e->state_names, sizeof(e->state_names));
-		sqlite3_bind_int(s, 16, e->x);
-		sqlite3_bind_int(s, 17, e->y);
-		sqlite3_bind_int(s, 18, e->w);
-		sqlite3_bind_int(s, 19, e->h);
-		store_bind_str(s, 20, e->shortcut, sizeof(e->shortcut));
-		store_bind_str(s, 21, e->chord, sizeof(e->chord));
-		{
-			json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", e->name,
-			                      "label", e->label, "description", e->description,
-			                      "ancestors", anc, "menu_path", e->menu_path,
-			                      "url", e->url);
-			char *plain = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-			size_t pn = plain != NULL ? strlen(plain) : 0;
-			uint8_t *sealed = util_xmalloc(pn + VAULT_OVERHEAD);
-
-			store_seal_row(st, "el01", session, e->event_id, 0, plain != NULL ? plain : "",
-			               pn, sealed);
-			sqlite3_bind_blob(s, 22, sealed, (int)vault_sealed_len(pn), SQLITE_TRANSIENT);
-			if (plain != NULL)
-				sodium_memzero(plain, pn);
-			free(plain);
-			free(sealed);
-			json_decref(o);
-		}
-		rc = sqlite3_step(s);
-		free(anc);
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE)
-			goto fail;
-	}
-	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	sqlite3_finalize(s);
-	return 0;
-fail:
-	err = store_db_fail(st, cause, rc, "cannot store UI elements");
-	store_rollback(st);
-	sqlite3_finalize(s);
-	return err;
+	return store_write_rows(st, session, "INSERT OR REPLACE INTO elements (event_id, "
+	                        "session, kind, status, source, t_ns, read_ns, lookup_us, "
+	                        "\"window\", pid, popup, app, role, name, label, description, "
+	                        "states, state_names, x, y, w, h, ancestors, menu_path, shortcut, "
+	                        "chord, url, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	                        "?, '', '', '', ?, ?, ?, ?, ?, ?, '[]', '', ?, ?, '', ?)", els, n,
+	                        sizeof(*els), bind_element, "cannot store UI elements", cause);
 }
 
 #define ELEMENT_COLUMNS \

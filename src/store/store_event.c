@@ -53,10 +53,7 @@ static int insert_event(struct store *st, int64_t session, const struct event *e
 	sqlite3_stmt *s = st->ins_event;
 	int rc;
 
-	if (e->id > 0)
-		sqlite3_bind_int64(s, 1, e->id);
-	else
-		sqlite3_bind_null(s, 1);
+	store_bind_id(s, 1, e->id);
 	sqlite3_bind_int64(s, 2, session);
 	sqlite3_bind_int64(s, 3, e->t_ns);
 	sqlite3_bind_int(s, 4, e->kind);
@@ -286,11 +283,26 @@ out:
 	return err;
 }
 
+/* Binds one task marker row; its description, what a person wrote, is sealed. */
+static void bind_task(struct store *st, sqlite3_stmt *stmt, int64_t session, const void *row)
+{
+	const struct store_task *t = row;
+	uint8_t sealed[STORE_TASK_DESC_MAX + VAULT_OVERHEAD];
+	size_t dn = strnlen(t->description, sizeof(t->description) - 1);
+
+	sqlite3_bind_int64(stmt, 1, session);
+	sqlite3_bind_int64(stmt, 2, t->t_ns);
+	sqlite3_bind_int64(stmt, 3, t->next_event);
+	sqlite3_bind_int(stmt, 4, t->kind);
+	sqlite3_bind_int(stmt, 5, t->outcome);
+	store_seal_row(st, "tk01", session, t->t_ns, 0, t->description, dn, sealed);
+	sqlite3_bind_blob(stmt, 6, sealed, (int)vault_sealed_len(dn), SQLITE_TRANSIENT);
+}
+
 int store_write_tasks(struct store *st, int64_t session, const struct store_task *tasks,
                       size_t n, char **cause)
 {
-	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	if (n == 0)
 		return 0;
@@ -298,42 +310,10 @@ int store_write_tasks(struct store *st, int64_t session, const struct store_task
 	err = store_vault(st, NULL, cause);
 	if (err != 0)
 		return err;
-	err = store_prepare(st, "INSERT INTO tasks (session, t_ns, next_event, kind, outcome, "
-	                    "description, sealed) VALUES (?, ?, ?, ?, ?, '', ?)", &stmt, cause);
-	if (err != 0)
-		return err;
-	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_reset(stmt);
-		sqlite3_bind_int64(stmt, 1, session);
-		sqlite3_bind_int64(stmt, 2, tasks[i].t_ns);
-		sqlite3_bind_int64(stmt, 3, tasks[i].next_event);
-		sqlite3_bind_int(stmt, 4, tasks[i].kind);
-		sqlite3_bind_int(stmt, 5, tasks[i].outcome);
-		{
-			uint8_t sealed[STORE_TASK_DESC_MAX + VAULT_OVERHEAD];
-			size_t dn = strnlen(tasks[i].description, sizeof(tasks[i].description) - 1);
-
-			store_seal_row(st, "tk01", session, tasks[i].t_ns, 0, tasks[i].description, dn,
-			               sealed);
-			sqlite3_bind_blob(stmt, 6, sealed, (int)vault_sealed_len(dn), SQLITE_TRANSIENT);
-		}
-		rc = sqlite3_step(stmt);
-		if (rc != SQLITE_DONE)
-			goto fail;
-	}
-	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	sqlite3_finalize(stmt);
-	return 0;
-fail:
-	err = store_db_fail(st, cause, rc, "cannot store task markers");
-	store_rollback(st);
-	sqlite3_finalize(stmt);
-	return err;
+	return store_write_rows(st, session, "INSERT INTO tasks (session, t_ns, next_event, kind, "
+	                        "outcome, description, sealed) VALUES (?, ?, ?, ?, ?, '', ?)",
+	                        tasks, n, sizeof(*tasks), bind_task, "cannot store task markers",
+	                        cause);
 }
 
 int store_tasks_foreach(struct store *st, int64_t session,

@@ -31,6 +31,19 @@ static int64_t sat_sub(int64_t a, int64_t b)
 	return sat_add(a, -b);
 }
 
+/* Prepares sql with the first n (up to three) of the int64 parameters a, b, c bound. */
+static int prepare_i64(struct store *st, const char *sql, int n, int64_t a, int64_t b,
+                       int64_t c, sqlite3_stmt **stmt, char **cause)
+{
+	const int64_t v[3] = { a, b, c };
+	int err;
+
+	err = store_prepare(st, sql, stmt, cause);
+	for (int i = 0; err == 0 && i < n && i < 3; i++)
+		sqlite3_bind_int64(*stmt, i + 1, v[i]);
+	return err;
+}
+
 /* Runs sql with up to three int64 parameters; adds the rows it changed to *changed. */
 static int exec_i64(struct store *st, const char *sql, int n, int64_t a, int64_t b, int64_t c,
                     int64_t *changed, char **cause)
@@ -38,15 +51,9 @@ static int exec_i64(struct store *st, const char *sql, int n, int64_t a, int64_t
 	sqlite3_stmt *stmt = NULL;
 	int rc, err;
 
-	err = store_prepare(st, sql, &stmt, cause);
+	err = prepare_i64(st, sql, n, a, b, c, &stmt, cause);
 	if (err != 0)
 		return err;
-	if (n > 0)
-		sqlite3_bind_int64(stmt, 1, a);
-	if (n > 1)
-		sqlite3_bind_int64(stmt, 2, b);
-	if (n > 2)
-		sqlite3_bind_int64(stmt, 3, c);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		;
 	sqlite3_finalize(stmt);
@@ -65,13 +72,9 @@ static int query_i64(struct store *st, const char *sql, int n, int64_t a, int64_
 	int rc, err;
 
 	*out = 0;
-	err = store_prepare(st, sql, &stmt, cause);
+	err = prepare_i64(st, sql, n, a, b, 0, &stmt, cause);
 	if (err != 0)
 		return err;
-	if (n > 0)
-		sqlite3_bind_int64(stmt, 1, a);
-	if (n > 1)
-		sqlite3_bind_int64(stmt, 2, b);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(stmt, 0);

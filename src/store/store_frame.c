@@ -64,17 +64,11 @@ int store_frame_insert(struct store *st, int64_t session, const struct store_fra
 	char patch[STORE_PATCH_MAX * 48 + 4];
 	int rc;
 
-	if (f->id > 0)
-		sqlite3_bind_int64(s, 1, f->id);
-	else
-		sqlite3_bind_null(s, 1);
+	store_bind_id(s, 1, f->id);
 	sqlite3_bind_int64(s, 2, session);
 	sqlite3_bind_int64(s, 3, f->t_ns);
 	store_bind_str(s, 4, f->trigger, sizeof(f->trigger));
-	if (f->event_id > 0)
-		sqlite3_bind_int64(s, 5, f->event_id);
-	else
-		sqlite3_bind_null(s, 5);
+	store_bind_id(s, 5, f->event_id);
 	store_bind_str(s, 6, f->blob, sizeof(f->blob));
 	store_bind_str(s, 7, f->format, sizeof(f->format));
 	sqlite3_bind_int(s, 8, f->width);
@@ -164,7 +158,7 @@ int store_frame_get(struct store *st, int64_t session, int64_t id, struct store_
                     char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	err = store_prepare(st, "SELECT " FRAME_COLUMNS " FROM frames WHERE session = ? AND id = ?",
 	                    &stmt, cause);
@@ -172,16 +166,12 @@ int store_frame_get(struct store *st, int64_t session, int64_t id, struct store_
 		return err;
 	sqlite3_bind_int64(stmt, 1, session);
 	sqlite3_bind_int64(stmt, 2, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
+	err = store_step_row(st, stmt, "cannot read a frame", cause);
+	if (err > 0)
 		err = util_fail(cause, -ENOENT, "session %lld has no frame %lld", (long long)session,
 		                (long long)id);
+	if (err != 0)
 		goto fail;
-	}
-	if (rc != SQLITE_ROW) {
-		err = store_db_fail(st, cause, rc, "cannot read a frame");
-		goto fail;
-	}
 	read_frame(stmt, out);
 	sqlite3_finalize(stmt);
 	return 0;
@@ -194,7 +184,7 @@ int store_frame_scan_get(struct store *st, int64_t id, struct store_frame_scan *
                          char **boxes_json, char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	if (boxes_json != NULL)
 		*boxes_json = NULL;
@@ -203,15 +193,11 @@ int store_frame_scan_get(struct store *st, int64_t id, struct store_frame_scan *
 	if (err != 0)
 		return err;
 	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
+	err = store_step_row(st, stmt, "cannot read a frame's scan", cause);
+	if (err > 0)
 		err = util_fail(cause, -ENOENT, "there is no frame %lld", (long long)id);
+	if (err != 0)
 		goto fail;
-	}
-	if (rc != SQLITE_ROW) {
-		err = store_db_fail(st, cause, rc, "cannot read a frame's scan");
-		goto fail;
-	}
 	memset(out, 0, sizeof(*out));
 	out->state = sqlite3_column_int(stmt, 0);
 	store_column_str(stmt, 1, out->reason, sizeof(out->reason));

@@ -78,6 +78,28 @@ int store_bind_str(sqlite3_stmt *stmt, int i, const char *s, size_t max);
 void store_column_str(sqlite3_stmt *stmt, int i, char *dst, size_t n);
 
 /*
+ * Steps a query that answers one row: 0 when it gave the row, 1 when it gave
+ * none, else fails with what.
+ */
+int store_step_row(struct store *st, sqlite3_stmt *stmt, const char *what, char **cause);
+
+/* Binds an id, or NULL when it is 0 (none: the store assigns one, or it refers to nothing). */
+int store_bind_id(sqlite3_stmt *stmt, int i, int64_t id);
+
+/* Binds the parameters of one row of store_write_rows. */
+typedef void store_bind_row_fn(struct store *st, sqlite3_stmt *stmt, int64_t session,
+                               const void *row);
+
+/*
+ * Stores n rows of a session (rows: an array of n items of size bytes) in one
+ * transaction, running sql once per row after bind bound it. On failure nothing
+ * is stored and the cause reads "<what> in <path>: ...".
+ */
+int store_write_rows(struct store *st, int64_t session, const char *sql, const void *rows,
+                     size_t n, size_t size, store_bind_row_fn *bind, const char *what,
+                     char **cause);
+
+/*
  * The id after the largest one in use, by a "SELECT coalesce(max(id), 0) + 1 ..."
  * query; what names the kind of row for the message.
  */

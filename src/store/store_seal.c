@@ -160,37 +160,29 @@ bad:
 	return store_unseal_fail(st, "an event", session, cause);
 }
 
-/* Seals the keycode, keysym and text of events stored before encryption; counts them in *count. */
-static int seal_plain_events(struct store *st, int64_t *count, char **cause)
+/*
+ * Seals a row read by seal_rows: binds the sealed value and the row's key to
+ * upd from the row of sel.
+ */
+typedef void seal_row_fn(struct store *st, sqlite3_stmt *sel, sqlite3_stmt *upd);
+
+/*
+ * Runs upd for each row select finds, after seal bound it, in the transaction
+ * under way; adds the rows changed to *count.
+ */
+static int seal_rows(struct store *st, const char *select, const char *update,
+                     seal_row_fn *seal, int64_t *count, char **cause)
 {
 	sqlite3_stmt *sel = NULL, *upd = NULL;
 	int rc, err;
 
-	err = store_prepare(st, "SELECT id, session, t_ns, kind, detail, keysym, text FROM events "
-	                    "WHERE sealed IS NULL AND (kind IN (?, ?) OR keysym != '' OR "
-	                    "text != '')", &sel, cause);
+	err = store_prepare(st, select, &sel, cause);
 	if (err == 0)
-		err = store_prepare(st, "UPDATE events SET detail = 0, keysym = '', text = '', "
-		                    "sealed = ? WHERE id = ?", &upd, cause);
+		err = store_prepare(st, update, &upd, cause);
 	if (err != 0)
 		goto fail;
-	sqlite3_bind_int(sel, 1, EVENT_KEY_PRESS);
-	sqlite3_bind_int(sel, 2, EVENT_KEY_RELEASE);
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		struct event e;
-		uint8_t sealed[STORE_EVENT_SEALED_MAX];
-		int64_t session = sqlite3_column_int64(sel, 1);
-		size_t len;
-
-		memset(&e, 0, sizeof(e));
-		e.t_ns = sqlite3_column_int64(sel, 2);
-		e.kind = sqlite3_column_int(sel, 3);
-		e.detail = sqlite3_column_int(sel, 4);
-		store_column_str(sel, 5, e.keysym, sizeof(e.keysym));
-		store_column_str(sel, 6, e.text, sizeof(e.text));
-		len = store_event_seal(st, session, &e, sealed);
-		sqlite3_bind_blob(upd, 1, sealed, (int)len, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
+		seal(st, sel, upd);
 		rc = sqlite3_step(upd);
 		sqlite3_reset(upd);
 		if (rc != SQLITE_DONE)
@@ -204,40 +196,40 @@ fail:
 	return err;
 }
 
-/* Seals the window titles stored before encryption; counts them in *count. */
-static int seal_plain_titles(struct store *st, int64_t *count, char **cause)
+/* The kinds of key events, EVENT_KEY_PRESS and EVENT_KEY_RELEASE, as SQL. */
+#define KEY_KINDS "1, 2"
+_Static_assert(EVENT_KEY_PRESS == 1 && EVENT_KEY_RELEASE == 2, "KEY_KINDS names the key events");
+
+/* An event stored before encryption: its keycode, keysym and text. */
+static void seal_event(struct store *st, sqlite3_stmt *sel, sqlite3_stmt *upd)
 {
-	sqlite3_stmt *sel = NULL, *upd = NULL;
-	int rc, err;
+	uint8_t sealed[STORE_EVENT_SEALED_MAX];
+	struct event e;
+	size_t len;
 
-	err = store_prepare(st, "SELECT session, seq, title FROM contexts WHERE sealed IS NULL "
-	                    "AND title != ''", &sel, cause);
-	if (err == 0)
-		err = store_prepare(st, "UPDATE contexts SET title = '', sealed = ? WHERE "
-		                    "session = ? AND seq = ?", &upd, cause);
-	if (err != 0)
-		goto fail;
-	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		uint8_t sealed[CONTEXT_STR_MAX + VAULT_OVERHEAD];
-		const char *t = (const char *)sqlite3_column_text(sel, 2);
-		size_t len = strnlen(t != NULL ? t : "", CONTEXT_STR_MAX - 1);
-		int64_t session = sqlite3_column_int64(sel, 0), seq = sqlite3_column_int64(sel, 1);
+	memset(&e, 0, sizeof(e));
+	e.t_ns = sqlite3_column_int64(sel, 2);
+	e.kind = sqlite3_column_int(sel, 3);
+	e.detail = sqlite3_column_int(sel, 4);
+	store_column_str(sel, 5, e.keysym, sizeof(e.keysym));
+	store_column_str(sel, 6, e.text, sizeof(e.text));
+	len = store_event_seal(st, sqlite3_column_int64(sel, 1), &e, sealed);
+	sqlite3_bind_blob(upd, 1, sealed, (int)len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
+}
 
-		store_seal_row(st, "cx01", session, seq, 0, t != NULL ? t : "", len, sealed);
-		sqlite3_bind_blob(upd, 1, sealed, (int)vault_sealed_len(len), SQLITE_TRANSIENT);
-		sqlite3_bind_int64(upd, 2, session);
-		sqlite3_bind_int64(upd, 3, seq);
-		rc = sqlite3_step(upd);
-		sqlite3_reset(upd);
-		if (rc != SQLITE_DONE)
-			break;
-		(*count)++;
-	}
-	err = store_done_or_fail(st, rc, "cannot encrypt older records", cause);
-fail:
-	sqlite3_finalize(sel);
-	sqlite3_finalize(upd);
-	return err;
+/* A window title stored before encryption. */
+static void seal_title(struct store *st, sqlite3_stmt *sel, sqlite3_stmt *upd)
+{
+	uint8_t sealed[CONTEXT_STR_MAX + VAULT_OVERHEAD];
+	const char *t = (const char *)sqlite3_column_text(sel, 2);
+	size_t len = strnlen(t != NULL ? t : "", CONTEXT_STR_MAX - 1);
+	int64_t session = sqlite3_column_int64(sel, 0), seq = sqlite3_column_int64(sel, 1);
+
+	store_seal_row(st, "cx01", session, seq, 0, t != NULL ? t : "", len, sealed);
+	sqlite3_bind_blob(upd, 1, sealed, (int)vault_sealed_len(len), SQLITE_TRANSIENT);
+	sqlite3_bind_int64(upd, 2, session);
+	sqlite3_bind_int64(upd, 3, seq);
 }
 
 int store_seal_plain(struct store *st, int64_t *n, char **cause)
@@ -252,9 +244,14 @@ int store_seal_plain(struct store *st, int64_t *n, char **cause)
 	err = store_exec(st, "BEGIN IMMEDIATE", "cannot encrypt older records", cause);
 	if (err != 0)
 		return err;
-	err = seal_plain_events(st, &count, cause);
+	err = seal_rows(st, "SELECT id, session, t_ns, kind, detail, keysym, text FROM events "
+	                "WHERE sealed IS NULL AND (kind IN (" KEY_KINDS ") OR keysym != '' OR "
+	                "text != '')", "UPDATE events SET detail = 0, keysym = '', text = '', "
+	                "sealed = ? WHERE id = ?", seal_event, &count, cause);
 	if (err == 0)
-		err = seal_plain_titles(st, &count, cause);
+		err = seal_rows(st, "SELECT session, seq, title FROM contexts WHERE sealed IS NULL "
+		                "AND title != ''", "UPDATE contexts SET title = '', sealed = ? WHERE "
+		                "session = ? AND seq = ?", seal_title, &count, cause);
 	if (err == 0)
 		err = store_exec(st, "COMMIT", "cannot encrypt older records", cause);
 	if (err != 0)

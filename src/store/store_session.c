@@ -61,30 +61,40 @@ int store_session_set_info(struct store *st, int64_t id, const char *config_json
 	return err;
 }
 
+/*
+ * Prepares sql, a query of session id (parameter 1), into *stmt and steps to its
+ * row. -ENOENT when there is no such session.
+ */
+static int session_row(struct store *st, const char *sql, int64_t id, sqlite3_stmt **stmt,
+                       char **cause)
+{
+	int err;
+
+	err = store_prepare(st, sql, stmt, cause);
+	if (err != 0)
+		return err;
+	sqlite3_bind_int64(*stmt, 1, id);
+	err = store_step_row(st, *stmt, "cannot read a session", cause);
+	if (err > 0)
+		err = util_fail(cause, -ENOENT, "no session %lld in %s", (long long)id, st->path);
+	return err;
+}
+
 int store_session_get_info(struct store *st, int64_t id, char **config_json,
                            char **monitors_json, char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
 	const char *c, *m;
-	int rc, err;
+	int err;
 
 	if (config_json != NULL)
 		*config_json = NULL;
 	if (monitors_json != NULL)
 		*monitors_json = NULL;
-	err = store_prepare(st, "SELECT config, monitors FROM sessions WHERE id = ?", &stmt, cause);
+	err = session_row(st, "SELECT config, monitors FROM sessions WHERE id = ?", id, &stmt,
+	                  cause);
 	if (err != 0)
-		return err;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		err = util_fail(cause, -ENOENT, "no session %lld in %s", (long long)id, st->path);
 		goto fail;
-	}
-	if (rc != SQLITE_ROW) {
-		err = store_db_fail(st, cause, rc, "cannot read a session");
-		goto fail;
-	}
 	c = (const char *)sqlite3_column_text(stmt, 0);
 	m = (const char *)sqlite3_column_text(stmt, 1);
 	if (config_json != NULL)
@@ -179,7 +189,7 @@ static int all_digits(const char *s)
 int store_session_resolve(struct store *st, const char *spec, int64_t *id, char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
 	if (spec == NULL || *spec == '\0')
 		return util_fail(cause, -EINVAL, "no session given: use an id, a name or \"last\"");
@@ -204,22 +214,16 @@ int store_session_resolve(struct store *st, const char *spec, int64_t *id, char 
 			return err;
 		sqlite3_bind_text(stmt, 1, spec, -1, SQLITE_STATIC);
 	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		if (all_digits(spec))
-			err = util_fail(cause, -ENOENT, "no session %s in %s", spec, st->path);
-		else if (strcmp(spec, "last") == 0)
-			err = util_fail(cause, -ENOENT, "no session matches \"last\": %s holds no "
-			                "sessions yet", st->path);
-		else
-			err = util_fail(cause, -ENOENT, "no session named \"%s\" in %s", spec,
-			                st->path);
+	err = store_step_row(st, stmt, "cannot look up a session", cause);
+	if (err > 0 && all_digits(spec))
+		err = util_fail(cause, -ENOENT, "no session %s in %s", spec, st->path);
+	else if (err > 0 && strcmp(spec, "last") == 0)
+		err = util_fail(cause, -ENOENT, "no session matches \"last\": %s holds no "
+		                "sessions yet", st->path);
+	else if (err > 0)
+		err = util_fail(cause, -ENOENT, "no session named \"%s\" in %s", spec, st->path);
+	if (err != 0)
 		goto fail;
-	}
-	if (rc != SQLITE_ROW) {
-		err = store_db_fail(st, cause, rc, "cannot look up a session");
-		goto fail;
-	}
 	*id = sqlite3_column_int64(stmt, 0);
 	sqlite3_finalize(stmt);
 	return 0;
@@ -251,22 +255,12 @@ static void read_session(sqlite3_stmt *stmt, struct store_session *s)
 int store_session_get(struct store *st, int64_t id, struct store_session *out, char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, err;
+	int err;
 
-	err = store_prepare(st, "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ?", &stmt,
-	                    cause);
+	err = session_row(st, "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ?", id, &stmt,
+	                  cause);
 	if (err != 0)
-		return err;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		err = util_fail(cause, -ENOENT, "no session %lld in %s", (long long)id, st->path);
 		goto fail;
-	}
-	if (rc != SQLITE_ROW) {
-		err = store_db_fail(st, cause, rc, "cannot read a session");
-		goto fail;
-	}
 	read_session(stmt, out);
 	sqlite3_finalize(stmt);
 	return 0;
