@@ -55,6 +55,18 @@ static struct vault *vault_new(const uint8_t key[VAULT_KEY_BYTES])
 	return v;
 }
 
+/* A vault over key, kept in the key file path, or in the desktop keyring when path is NULL. */
+static struct vault *vault_kept(const uint8_t key[VAULT_KEY_BYTES], const char *path)
+{
+	struct vault *v = vault_new(key);
+
+	if (path != NULL)
+		util_strlcpy_utf8(v->where, path, sizeof(v->where));
+	else
+		snprintf(v->where, sizeof(v->where), "the desktop keyring");
+	return v;
+}
+
 struct vault *vault_from_key(const uint8_t key[VAULT_KEY_BYTES])
 {
 	struct vault *v;
@@ -317,11 +329,7 @@ static int create_key(const char *data_dir, const char *id_path, struct vault **
 		goto fail;
 	}
 	unlink(tmp);
-	*out = vault_new(key);
-	if (path != NULL)
-		util_strlcpy_utf8((*out)->where, path, sizeof((*out)->where));
-	else
-		snprintf((*out)->where, sizeof((*out)->where), "the desktop keyring");
+	*out = vault_kept(key, path);
 	log_info("vault: made a new encryption key for %s", data_dir);
 	rc = 0;
 fail:
@@ -406,11 +414,7 @@ int vault_open(const char *data_dir, unsigned flags, struct vault **out, char **
 		               "the desktop keyring", data_dir);
 		goto done;
 	}
-	*out = vault_new(key);
-	if (path != NULL)
-		util_strlcpy_utf8((*out)->where, path, sizeof((*out)->where));
-	else
-		snprintf((*out)->where, sizeof((*out)->where), "the desktop keyring");
+	*out = vault_kept(key, path);
 	rc = 0;
 done:
 	sodium_memzero(key, sizeof(key));

@@ -2,6 +2,10 @@
  * writer: the thread that moves events from the input thread to the store (see
  * writer.h).
  *
+ * Every kind of item (events, window contexts, frame records, task markers, UI
+ * elements) goes through the same queue and the same push; `kinds` says how
+ * each is bounded, and the public writer_push_* name the kind.
+ *
  * Double buffering: the input thread appends to `in` under the mutex; the writer
  * thread swaps `in` with its own empty `out` under the mutex and then writes
  * `out` without holding it, so a slow disk never stalls input. A batch whose
@@ -26,34 +30,52 @@
 #include "log.h"
 #include "util.h"
 
-/* First allocation of the event and context buffers. */
-#define EV_CAP_MIN 256
-#define CTX_CAP_MIN 8
-#define FR_CAP_MIN 16
-
 /*
- * Contexts are ~1.3 KB each, so they get their own, smaller bound while the disk
- * fails; together with events they also count against WRITER_MAX_QUEUED.
+ * What is queued, by kind. Events, contexts and frames are committed together
+ * (store_write_all); task markers and UI elements each after them, in a
+ * transaction of their own, and retried on their own when that fails, so that a
+ * failed marker or element write never makes events be written twice.
  */
-#define CTX_MAX_QUEUED 16384
+enum kind { K_EVENT, K_CONTEXT, K_FRAME, K_TASK, K_ELEMENT, N_KINDS };
 
-/* Frame records (~300 bytes) get their own bound too. */
-#define FR_MAX_QUEUED 65536
+/* Most task markers held while the disk fails. */
+#define TASK_MAX_QUEUED 1024
 
-/*
- * UI elements (~3.5 KB, a few per second at most) are committed in a transaction
- * of their own after the events they refer to, and retried on their own when that
- * fails, so that a failed element write never makes events be written twice.
- */
-#define EL_MAX_QUEUED 4096
+/* How each kind is queued. */
+static const struct kind_info {
+	size_t size;          /* bytes of one item */
+	size_t cap_min;       /* first allocation, in items */
+	size_t max_queued;    /* most held (pushed but not committed) while the disk fails */
+	bool shared_bound;    /* also counts against WRITER_MAX_QUEUED when pushed */
+	/*
+	 * Whether items being written count against the bounds. Task markers do not:
+	 * taken for a commit they leave the queue, and they count again only when
+	 * that commit failed.
+	 */
+	bool counts_in_flight;
+} kinds[N_KINDS] = {
+	[K_EVENT] = { sizeof(struct event), 256, WRITER_MAX_QUEUED, true, true },
+	/*
+	 * Contexts are ~1.3 KB each, so they get their own, smaller bound while the
+	 * disk fails; together with events they also count against WRITER_MAX_QUEUED.
+	 */
+	[K_CONTEXT] = { sizeof(struct context), 8, 16384, true, true },
+	/* Frame records (~300 bytes) get their own bound too. */
+	[K_FRAME] = { sizeof(struct store_frame), 16, 65536, true, true },
+	/* Task markers are rare; they only have a bound of their own. */
+	[K_TASK] = { sizeof(struct store_task), 4, TASK_MAX_QUEUED, false, false },
+	/* UI elements are ~3.5 KB, a few per second at most. */
+	[K_ELEMENT] = { sizeof(struct store_element), 4, 4096, true, true },
+};
+
+/* A growable array of items of one kind. */
+struct buf {
+	void *v;
+	size_t n, cap;
+};
 
 struct queue {
-	struct event *evs;
-	size_t nev, ev_cap;
-	struct context *ctxs;
-	size_t nctx, ctx_cap;
-	struct store_frame *frs;
-	size_t nfr, fr_cap;
+	struct buf b[N_KINDS];
 };
 
 struct writer {
@@ -68,17 +90,19 @@ struct writer {
 
 	/* Under mu. */
 	struct queue in;
-	size_t out_nev, out_nctx, out_nfr; /* sizes of the writer's batch, for the queue bound */
-	uint64_t pushed;           /* items (events + contexts) accepted */
+	size_t out_n[N_KINDS];     /* items of the writer's batch that count, for the bounds */
+	uint64_t pushed;           /* items accepted */
 	uint64_t committed;        /* items committed */
 	uint64_t failures;         /* commit attempts that failed */
-	uint64_t ctx_dropped;      /* contexts dropped (stats.dropped counts events only) */
+	uint64_t queued[N_KINDS];  /* pushed, dropped or not */
+	uint64_t stored[N_KINDS];  /* committed */
+	uint64_t dropped[N_KINDS]; /* dropped because the queue was full */
 	int sync_requested;
 	int stopping;
-	struct writer_stats stats;
+	struct writer_stats stats; /* batches and the last error; counts are in the arrays */
 	char *cause;               /* cause of the last failed commit, NULL after a success */
 
-	/* Owned by the writer thread. */
+	/* Owned by the writer thread; its counts change under mu. */
 	struct queue out;
 
 	/* Under mu: a job to run on this thread between commits (writer_run, writer_post). */
@@ -86,19 +110,15 @@ struct writer {
 	void *job_arg;
 	int job_result;
 	uint64_t jobs_done;
-
-	/* Under mu: task markers, rare, stored after the batch they came with. */
-	struct store_task *tasks;
-	size_t ntask;
-
-	/* UI elements: `el_in` under mu; `el_out` written by the writer thread, its
-	 * count changed under mu. */
-	struct store_element *el_in, *el_out;
-	size_t n_el_in, n_el_out, el_in_cap, el_out_cap;
 };
 
-/* Most task markers held while the disk fails. */
-#define TASK_MAX_QUEUED 1024
+/* What one attempt to write the writer's batch gave (see write_out). */
+struct attempt {
+	int err;        /* events, contexts and frames */
+	int task_err;   /* task markers, tried only when err is 0 */
+	int el_err;     /* UI elements, tried only when both are 0 */
+	char *cause;    /* the cause of the one that failed */
+};
 
 static void timespec_add_ms(struct timespec *ts, int ms)
 {
@@ -115,98 +135,77 @@ static int before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* Makes room for n more items of size sz in *buf, doubling the capacity. */
-static void *grow(void *buf, size_t *cap, size_t len, size_t n, size_t sz, size_t min)
+/* Makes room for n more items of kind k in b, doubling the capacity. */
+static void grow(struct buf *b, enum kind k, size_t n)
 {
-	size_t c = *cap;
+	size_t c = b->cap;
 
-	if (len + n <= c)
-		return buf;
-	if (c < min)
-		c = min;
-	while (c < len + n)
+	if (b->n + n <= c)
+		return;
+	if (c < kinds[k].cap_min)
+		c = kinds[k].cap_min;
+	while (c < b->n + n)
 		c *= 2;
-	*cap = c;
-	return util_xrealloc(buf, c * sz);
+	b->cap = c;
+	b->v = util_xrealloc(b->v, c * kinds[k].size);
 }
 
 /*
  * After a commit, gives memory back when the batch used only a small part of the
  * buffer, i.e. a burst is over; while the rate stays high the buffer is kept.
  */
-static void shrink(struct queue *q, size_t nev_used, size_t nctx_used, size_t nfr_used)
+static void shrink(struct buf *b, enum kind k, size_t used)
 {
-	if (q->fr_cap > FR_CAP_MIN && nfr_used < q->fr_cap / 8) {
-		free(q->frs);
-		q->frs = NULL;
-		q->fr_cap = 0;
-	}
-	if (q->ev_cap > EV_CAP_MIN && nev_used < q->ev_cap / 8) {
-		free(q->evs);
-		q->evs = NULL;
-		q->ev_cap = 0;
-	}
-	if (q->ctx_cap > CTX_CAP_MIN && nctx_used < q->ctx_cap / 8) {
-		free(q->ctxs);
-		q->ctxs = NULL;
-		q->ctx_cap = 0;
+	if (b->cap > kinds[k].cap_min && used < b->cap / 8) {
+		free(b->v);
+		b->v = NULL;
+		b->cap = 0;
 	}
 }
 
 static void queue_free(struct queue *q)
 {
-	free(q->evs);
-	free(q->ctxs);
-	free(q->frs);
+	for (int k = 0; k < N_KINDS; k++)
+		free(q->b[k].v);
 	memset(q, 0, sizeof(*q));
 }
 
-static void swap_queues(struct queue *a, struct queue *b)
+/*
+ * Moves everything from `in` to the end of `out` and sets n[k] to what the
+ * writer's batch now holds of each kind (called with mu held).
+ */
+static void take_input(struct writer *w, size_t n[N_KINDS])
 {
-	struct queue t = *a;
+	for (int k = 0; k < N_KINDS; k++) {
+		struct buf *in = &w->in.b[k], *out = &w->out.b[k];
 
-	*a = *b;
-	*b = t;
-}
+		if (out->n == 0) {
+			struct buf t = *out;
 
-/* Moves everything from `in` to the end of `out` (called with mu held). */
-static void take_input(struct writer *w)
-{
-	struct queue *in = &w->in, *out = &w->out;
-
-	if (out->nev == 0 && out->nctx == 0 && out->nfr == 0) {
-		swap_queues(in, out);
-	} else {
-		/* A failed batch is pending: keep order by appending after it. */
-		out->evs = grow(out->evs, &out->ev_cap, out->nev, in->nev, sizeof(*out->evs),
-		                EV_CAP_MIN);
-		if (in->nev > 0)
-			memcpy(out->evs + out->nev, in->evs, in->nev * sizeof(*in->evs));
-		out->nev += in->nev;
-		out->ctxs = grow(out->ctxs, &out->ctx_cap, out->nctx, in->nctx,
-		                 sizeof(*out->ctxs), CTX_CAP_MIN);
-		if (in->nctx > 0)
-			memcpy(out->ctxs + out->nctx, in->ctxs, in->nctx * sizeof(*in->ctxs));
-		out->nctx += in->nctx;
-		out->frs = grow(out->frs, &out->fr_cap, out->nfr, in->nfr, sizeof(*out->frs),
-		                FR_CAP_MIN);
-		if (in->nfr > 0)
-			memcpy(out->frs + out->nfr, in->frs, in->nfr * sizeof(*in->frs));
-		out->nfr += in->nfr;
-		shrink(in, in->nev, in->nctx, in->nfr);
+			*out = *in;
+			*in = t;
+		} else {
+			/* A failed batch is pending: keep order by appending after it. */
+			grow(out, k, in->n);
+			if (in->n > 0)
+				memcpy((char *)out->v + out->n * kinds[k].size, in->v,
+				       in->n * kinds[k].size);
+			out->n += in->n;
+			shrink(in, k, in->n);
+		}
+		in->n = 0;
+		n[k] = out->n;
+		w->out_n[k] = kinds[k].counts_in_flight ? out->n : 0;
 	}
-	in->nev = 0;
-	in->nctx = 0;
-	in->nfr = 0;
-	w->out_nev = out->nev;
-	w->out_nctx = out->nctx;
-	w->out_nfr = out->nfr;
 }
 
 static size_t queued_items(const struct writer *w)
 {
-	return w->in.nev + w->in.nctx + w->in.nfr + w->out_nev + w->out_nctx + w->out_nfr +
-	       w->ntask + w->n_el_in + w->n_el_out;
+	size_t n = 0;
+
+	for (int k = 0; k < N_KINDS; k++)
+		n += w->in.b[k].n + w->out_n[k];
+	return n;
 }
 
 /*
@@ -216,192 +215,193 @@ static size_t queued_items(const struct writer *w)
  */
 static bool inbox_empty(const struct writer *w)
 {
-	return w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0 && w->n_el_in == 0;
+	for (int k = 0; k < N_KINDS; k++)
+		if (w->in.b[k].n > 0)
+			return false;
+	return true;
 }
 
-/* Moves the queued elements behind those the writer still holds (called with mu held). */
-static size_t take_elements(struct writer *w)
+/* The one push: queues a copy of item, of kind k. Never waits for the disk. */
+static void push(struct writer *w, enum kind k, const void *item)
 {
-	if (w->n_el_in > 0) {
-		w->el_out = grow(w->el_out, &w->el_out_cap, w->n_el_out, w->n_el_in,
-		                 sizeof(*w->el_out), 4);
-		memcpy(w->el_out + w->n_el_out, w->el_in, w->n_el_in * sizeof(*w->el_in));
-		w->n_el_out += w->n_el_in;
-		w->n_el_in = 0;
+	struct buf *b = &w->in.b[k];
+	bool was_empty;
+
+	pthread_mutex_lock(&w->mu);
+	w->queued[k]++;
+	if ((kinds[k].shared_bound && queued_items(w) >= WRITER_MAX_QUEUED) ||
+	    b->n + w->out_n[k] >= kinds[k].max_queued) {
+		w->dropped[k]++;
+		pthread_mutex_unlock(&w->mu);
+		return;
 	}
-	if (w->el_in_cap > 64) {
-		free(w->el_in);
-		w->el_in = NULL;
-		w->el_in_cap = 0;
-	}
-	return w->n_el_out;
+	was_empty = inbox_empty(w);
+	grow(b, k, 1);
+	memcpy((char *)b->v + b->n * kinds[k].size, item, kinds[k].size);
+	b->n++;
+	w->pushed++;
+	if (was_empty)
+		pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->mu);
 }
 
-/* Commits the writer's batch; called without mu. Returns 0 or the store's error. */
-static int commit(struct writer *w, char **cause)
+/*
+ * Sleeps until there is work (called with mu held), then lets a flush
+ * interval's worth of events gather into one transaction: counted from the first
+ * item after idling, else from last_start, the start of the previous attempt, so
+ * that a steady stream is committed every interval.
+ */
+static void wait_for_work(struct writer *w, const struct timespec *last_start)
 {
-	struct queue *out = &w->out;
+	struct timespec deadline, now;
+	int waited = 0;
 
-	return store_write_all(w->st, w->session, out->evs, out->nev, out->ctxs, out->nctx,
-	                       out->frs, out->nfr, cause);
+	/* Idle: sleep until something is queued (no periodic wake-ups). */
+	while (!w->stopping && !w->sync_requested && queued_items(w) == 0 && w->job_fn == NULL) {
+		pthread_cond_wait(&w->wake, &w->mu);
+		waited = 1;
+	}
+	if (waited)
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+	else
+		deadline = *last_start;
+	timespec_add_ms(&deadline, w->flush_ms);
+	for (;;) {
+		if (w->stopping || w->sync_requested || w->job_fn != NULL)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!before(&now, &deadline))
+			break;
+		pthread_cond_timedwait(&w->wake, &w->mu, &deadline);
+	}
+}
+
+/* Writes the writer's batch of n[k] items of each kind; called without mu. */
+static void write_out(struct writer *w, const size_t n[N_KINDS], struct attempt *a)
+{
+	struct buf *b = w->out.b;
+
+	a->cause = NULL;
+	a->err = 0;
+	if (n[K_EVENT] > 0 || n[K_CONTEXT] > 0 || n[K_FRAME] > 0)
+		a->err = store_write_all(w->st, w->session, b[K_EVENT].v, n[K_EVENT],
+		                         b[K_CONTEXT].v, n[K_CONTEXT], b[K_FRAME].v, n[K_FRAME],
+		                         &a->cause);
+	/* Markers after their batch: the events before them are stored first. */
+	a->task_err = a->err == 0 ? store_write_tasks(w->st, w->session, b[K_TASK].v, n[K_TASK],
+	                                              &a->cause) : 0;
+	/* UI elements likewise, after the events they name. */
+	a->el_err = a->err == 0 && a->task_err == 0 && n[K_ELEMENT] > 0 ?
+	            store_write_elements(w->st, w->session, b[K_ELEMENT].v, n[K_ELEMENT],
+	                                 &a->cause) : 0;
+}
+
+/* Counts the n items of kind k at the head of the writer's batch as committed (mu held). */
+static void committed(struct writer *w, enum kind k, size_t n)
+{
+	w->committed += n;
+	w->stored[k] += n;
+	w->out.b[k].n = 0;
+}
+
+/*
+ * Settles an attempt (called with mu held): what was stored leaves the batch
+ * and is counted, what failed stays for the next attempt. Returns the error
+ * that stopped it, 0 when everything was stored.
+ */
+static int settle(struct writer *w, const size_t n[N_KINDS], struct attempt *a, int stopping)
+{
+	int err = a->err != 0 ? a->err : a->task_err != 0 ? a->task_err : a->el_err;
+
+	if (a->err == 0) {
+		committed(w, K_EVENT, n[K_EVENT]);
+		committed(w, K_CONTEXT, n[K_CONTEXT]);
+		committed(w, K_FRAME, n[K_FRAME]);
+		if (a->task_err == 0)
+			committed(w, K_TASK, n[K_TASK]);
+		if (a->task_err == 0 && a->el_err == 0)
+			committed(w, K_ELEMENT, n[K_ELEMENT]);
+	}
+	for (int k = 0; k < N_KINDS; k++)
+		w->out_n[k] = w->out.b[k].n;
+	if (err != 0) {
+		if (w->stats.error != err && !stopping)
+			log_warn("writer: cannot store %zu events, will retry: %s",
+			         a->err != 0 ? n[K_EVENT] : 0,
+			         a->cause != NULL ? a->cause : strerror(-err));
+		w->failures++;
+		w->stats.error = err;
+		util_strlcpy_utf8(w->stats.error_text, a->cause != NULL ? a->cause : strerror(-err),
+		                  sizeof(w->stats.error_text));
+		free(w->cause);
+		w->cause = a->cause;
+		a->cause = NULL;
+		return err;
+	}
+	if (w->stats.error != 0)
+		log_info("writer: storing events works again");
+	if (n[K_EVENT] > 0 || n[K_CONTEXT] > 0 || n[K_FRAME] > 0)
+		w->stats.batches++;
+	w->stats.error = 0;
+	w->stats.error_text[0] = '\0';
+	free(w->cause);
+	w->cause = NULL;
+	for (int k = 0; k < N_KINDS; k++) {
+		shrink(&w->out.b[k], k, n[k]);
+		/* Going idle: give back what a burst left behind. */
+		if (inbox_empty(w)) {
+			shrink(&w->out.b[k], k, 0);
+			shrink(&w->in.b[k], k, 0);
+		}
+	}
+	return 0;
+}
+
+/* Runs a pending job, after the batch before it, with nothing else using the store. */
+static void run_job(struct writer *w)
+{
+	int (*fn)(struct store *, void *) = w->job_fn;
+	void *jarg = w->job_arg;
+	int jr;
+
+	if (fn == NULL)
+		return;
+	pthread_mutex_unlock(&w->mu);
+	jr = fn(w->st, jarg);
+	pthread_mutex_lock(&w->mu);
+	w->job_fn = NULL;
+	w->job_arg = NULL;
+	w->job_result = jr;
+	w->jobs_done++;
+	pthread_cond_broadcast(&w->done);
 }
 
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
-	struct timespec deadline, now, last_start;
+	struct timespec last_start;
 
 	clock_gettime(CLOCK_MONOTONIC, &last_start);
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		int waited = 0;
+		size_t n[N_KINDS];
+		struct attempt a;
+		int stopping, err;
 
-		/* Idle: sleep until something is queued (no periodic wake-ups). */
-		while (!w->stopping && !w->sync_requested && queued_items(w) == 0 &&
-		       w->job_fn == NULL) {
-			pthread_cond_wait(&w->wake, &w->mu);
-			waited = 1;
-		}
-		/*
-		 * Let a flush interval's worth of events gather into one transaction:
-		 * counted from the first item after idling, else from the start of the
-		 * previous attempt, so that a steady stream is committed every interval.
-		 */
-		if (waited)
-			clock_gettime(CLOCK_MONOTONIC, &deadline);
-		else
-			deadline = last_start;
-		timespec_add_ms(&deadline, w->flush_ms);
-		for (;;) {
-			if (w->stopping || w->sync_requested || w->job_fn != NULL)
-				break;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (!before(&now, &deadline))
-				break;
-			pthread_cond_timedwait(&w->wake, &w->mu, &deadline);
-		}
+		wait_for_work(w, &last_start);
 		w->sync_requested = 0;
-		take_input(w);
-		int stopping = w->stopping;
-		size_t nev = w->out.nev, nctx = w->out.nctx, nfr = w->out.nfr;
-		struct store_task *tasks = w->tasks;
-		size_t ntask = w->ntask;
-		w->tasks = NULL;
-		w->ntask = 0;
-		size_t nel = take_elements(w);
+		take_input(w, n);
+		stopping = w->stopping;
 		pthread_mutex_unlock(&w->mu);
 
-		char *cause = NULL;
-		int err = 0;
 		clock_gettime(CLOCK_MONOTONIC, &last_start);
-		if (nev > 0 || nctx > 0 || nfr > 0)
-			err = commit(w, &cause);
-		/* Markers after their batch: the events before them are stored first. */
-		int task_err = err == 0 ? store_write_tasks(w->st, w->session, tasks, ntask,
-		                                            &cause) : 0;
-		/* UI elements likewise, after the events they name. */
-		int el_err = err == 0 && task_err == 0 && nel > 0 ?
-		             store_write_elements(w->st, w->session, w->el_out, nel, &cause) : 0;
+		write_out(w, n, &a);
 
 		pthread_mutex_lock(&w->mu);
-		if (err != 0 || task_err != 0) {
-			/* Put the markers back in front of any that came meanwhile. */
-			tasks = util_xrealloc(tasks, (ntask + w->ntask + 1) * sizeof(*tasks));
-			if (w->ntask > 0)
-				memcpy(tasks + ntask, w->tasks, w->ntask * sizeof(*tasks));
-			free(w->tasks);
-			w->tasks = tasks;
-			w->ntask += ntask;
-			tasks = NULL;
-		} else {
-			w->committed += ntask;
-			free(tasks);
-			tasks = NULL;
-		}
-		if (err == 0 && task_err != 0) {
-			/* The batch is stored; only the markers wait for the next attempt. */
-			w->committed += nev + nctx + nfr;
-			w->stats.stored += nev;
-			w->stats.contexts += nctx;
-			w->stats.frames += nfr;
-			w->out.nev = w->out.nctx = w->out.nfr = 0;
-			w->out_nev = w->out_nctx = w->out_nfr = 0;
-			nev = nctx = nfr = 0;
-			err = task_err;
-		}
-		if (err == 0 && el_err == 0 && nel > 0) {
-			w->committed += nel;
-			w->stats.elements += nel;
-			w->n_el_out = 0;
-			if (w->el_out_cap > 64) {
-				free(w->el_out);
-				w->el_out = NULL;
-				w->el_out_cap = 0;
-			}
-		}
-		if (err == 0 && el_err != 0) {
-			/* The batch is stored; only the elements wait for the next attempt. */
-			w->committed += nev + nctx + nfr;
-			w->stats.stored += nev;
-			w->stats.contexts += nctx;
-			w->stats.frames += nfr;
-			w->out.nev = w->out.nctx = w->out.nfr = 0;
-			w->out_nev = w->out_nctx = w->out_nfr = 0;
-			nev = nctx = nfr = 0;
-			err = el_err;
-		}
-		if (err == 0) {
-			if (w->stats.error != 0)
-				log_info("writer: storing events works again");
-			w->committed += nev + nctx + nfr;
-			w->stats.stored += nev;
-			w->stats.contexts += nctx;
-			w->stats.frames += nfr;
-			if (nev > 0 || nctx > 0 || nfr > 0)
-				w->stats.batches++;
-			w->stats.error = 0;
-			w->stats.error_text[0] = '\0';
-			free(w->cause);
-			w->cause = NULL;
-			w->out.nev = 0;
-			w->out.nctx = 0;
-			w->out.nfr = 0;
-			w->out_nev = 0;
-			w->out_nctx = 0;
-			w->out_nfr = 0;
-			shrink(&w->out, nev, nctx, nfr);
-			if (w->in.nev == 0 && w->in.nctx == 0 && w->in.nfr == 0) {
-				/* Going idle: give back what a burst left behind. */
-				shrink(&w->out, 0, 0, 0);
-				shrink(&w->in, 0, 0, 0);
-			}
-		} else {
-			if (w->stats.error != err && !stopping)
-				log_warn("writer: cannot store %zu events, will retry: %s", nev,
-				         cause != NULL ? cause : strerror(-err));
-			w->failures++;
-			w->stats.error = err;
-			util_strlcpy_utf8(w->stats.error_text, cause != NULL ? cause : strerror(-err),
-			                  sizeof(w->stats.error_text));
-			free(w->cause);
-			w->cause = cause;
-			cause = NULL;
-		}
+		err = settle(w, n, &a, stopping);
+		free(a.cause);
 		pthread_cond_broadcast(&w->done);
-		/* A job runs after the batch before it, with nothing else using the store. */
-		if (w->job_fn != NULL) {
-			int (*fn)(struct store *, void *) = w->job_fn;
-			void *jarg = w->job_arg;
-
-			pthread_mutex_unlock(&w->mu);
-			int jr = fn(w->st, jarg);
-			pthread_mutex_lock(&w->mu);
-			w->job_fn = NULL;
-			w->job_arg = NULL;
-			w->job_result = jr;
-			w->jobs_done++;
-			pthread_cond_broadcast(&w->done);
-		}
+		run_job(w);
 		/* On stop: one last attempt for what is queued, then leave even if it failed. */
 		if (stopping && (err != 0 || queued_items(w) == 0))
 			break;
@@ -452,86 +452,27 @@ fail:
 
 void writer_push_event(struct writer *w, const struct event *ev)
 {
-	pthread_mutex_lock(&w->mu);
-	w->stats.queued++;
-	if (queued_items(w) >= WRITER_MAX_QUEUED) {
-		w->stats.dropped++;
-		pthread_mutex_unlock(&w->mu);
-		return;
-	}
-	bool was_empty = inbox_empty(w);
-	w->in.evs = grow(w->in.evs, &w->in.ev_cap, w->in.nev, 1, sizeof(*ev), EV_CAP_MIN);
-	w->in.evs[w->in.nev++] = *ev;
-	w->pushed++;
-	if (was_empty)
-		pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->mu);
+	push(w, K_EVENT, ev);
 }
 
 void writer_push_context(struct writer *w, const struct context *ctx)
 {
-	pthread_mutex_lock(&w->mu);
-	if (queued_items(w) >= WRITER_MAX_QUEUED ||
-	    w->in.nctx + w->out_nctx >= CTX_MAX_QUEUED) {
-		w->ctx_dropped++;
-		pthread_mutex_unlock(&w->mu);
-		return;
-	}
-	bool was_empty = inbox_empty(w);
-	w->in.ctxs = grow(w->in.ctxs, &w->in.ctx_cap, w->in.nctx, 1, sizeof(*ctx), CTX_CAP_MIN);
-	w->in.ctxs[w->in.nctx++] = *ctx;
-	w->pushed++;
-	if (was_empty)
-		pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->mu);
-}
-
-void writer_push_element(struct writer *w, const struct store_element *el)
-{
-	pthread_mutex_lock(&w->mu);
-	if (queued_items(w) >= WRITER_MAX_QUEUED || w->n_el_in + w->n_el_out >= EL_MAX_QUEUED) {
-		w->stats.elements_dropped++;
-		pthread_mutex_unlock(&w->mu);
-		return;
-	}
-	bool was_empty = inbox_empty(w);
-	w->el_in = grow(w->el_in, &w->el_in_cap, w->n_el_in, 1, sizeof(*el), 4);
-	w->el_in[w->n_el_in++] = *el;
-	w->pushed++;
-	if (was_empty)
-		pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->mu);
+	push(w, K_CONTEXT, ctx);
 }
 
 void writer_push_frame(struct writer *w, const struct store_frame *fr)
 {
-	pthread_mutex_lock(&w->mu);
-	if (queued_items(w) >= WRITER_MAX_QUEUED || w->in.nfr + w->out_nfr >= FR_MAX_QUEUED) {
-		w->stats.frames_dropped++;
-		pthread_mutex_unlock(&w->mu);
-		return;
-	}
-	bool was_empty = inbox_empty(w);
-	w->in.frs = grow(w->in.frs, &w->in.fr_cap, w->in.nfr, 1, sizeof(*fr), FR_CAP_MIN);
-	w->in.frs[w->in.nfr++] = *fr;
-	w->pushed++;
-	if (was_empty)
-		pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->mu);
+	push(w, K_FRAME, fr);
 }
 
 void writer_push_task(struct writer *w, const struct store_task *t)
 {
-	pthread_mutex_lock(&w->mu);
-	if (w->ntask >= TASK_MAX_QUEUED) {
-		pthread_mutex_unlock(&w->mu);
-		return;
-	}
-	w->tasks = util_xrealloc(w->tasks, (w->ntask + 1) * sizeof(*t));
-	w->tasks[w->ntask++] = *t;
-	w->pushed++;
-	pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->mu);
+	push(w, K_TASK, t);
+}
+
+void writer_push_element(struct writer *w, const struct store_element *el)
+{
+	push(w, K_ELEMENT, el);
 }
 
 /* Waits until no job is pending, then makes fn the next one. Called with mu held. */
@@ -596,7 +537,21 @@ void writer_get_stats(struct writer *w, struct writer_stats *out)
 {
 	pthread_mutex_lock(&w->mu);
 	*out = w->stats;
+	out->queued = w->queued[K_EVENT];
+	out->stored = w->stored[K_EVENT];
+	out->dropped = w->dropped[K_EVENT];
+	out->contexts = w->stored[K_CONTEXT];
+	out->frames = w->stored[K_FRAME];
+	out->frames_dropped = w->dropped[K_FRAME];
+	out->elements = w->stored[K_ELEMENT];
+	out->elements_dropped = w->dropped[K_ELEMENT];
 	pthread_mutex_unlock(&w->mu);
+}
+
+/* Items of kind k still held: pushed but not stored. */
+static size_t held(const struct writer *w, enum kind k)
+{
+	return w->in.b[k].n + w->out.b[k].n;
 }
 
 int writer_stop(struct writer *w, char **cause)
@@ -614,29 +569,26 @@ int writer_stop(struct writer *w, char **cause)
 	/* The thread has ended: no locking needed from here. */
 	err = w->stats.error;
 	if (err != 0) {
-		size_t lost = w->out.nev + w->in.nev;
+		size_t lost = held(w, K_EVENT);
 		util_fail(cause, err, "%zu events could not be stored: %s", lost,
 		          w->cause != NULL ? w->cause : strerror(-err));
 		log_error("writer: %zu events could not be stored", lost);
 	}
-	if (w->stats.dropped > 0)
+	if (w->dropped[K_EVENT] > 0)
 		log_warn("writer: %llu events were dropped because the disk did not keep up",
-		         (unsigned long long)w->stats.dropped);
-	if (w->stats.frames_dropped > 0)
+		         (unsigned long long)w->dropped[K_EVENT]);
+	if (w->dropped[K_FRAME] > 0)
 		log_warn("writer: %llu frame records were dropped because the disk did not keep up",
-		         (unsigned long long)w->stats.frames_dropped);
-	if (w->ctx_dropped > 0)
+		         (unsigned long long)w->dropped[K_FRAME]);
+	if (w->dropped[K_CONTEXT] > 0)
 		log_warn("writer: %llu window contexts were dropped because the disk did not "
-		         "keep up", (unsigned long long)w->ctx_dropped);
-	if (w->ntask > 0)
-		log_error("writer: %zu task markers could not be stored", w->ntask);
-	if (w->n_el_in + w->n_el_out > 0)
-		log_warn("writer: %zu UI elements could not be stored", w->n_el_in + w->n_el_out);
-	free(w->el_in);
-	free(w->el_out);
+		         "keep up", (unsigned long long)w->dropped[K_CONTEXT]);
+	if (held(w, K_TASK) > 0)
+		log_error("writer: %zu task markers could not be stored", held(w, K_TASK));
+	if (held(w, K_ELEMENT) > 0)
+		log_warn("writer: %zu UI elements could not be stored", held(w, K_ELEMENT));
 	queue_free(&w->in);
 	queue_free(&w->out);
-	free(w->tasks);
 	free(w->cause);
 	pthread_cond_destroy(&w->wake);
 	pthread_cond_destroy(&w->done);
