@@ -69,6 +69,7 @@
 #define FLOG_MAX 4            /* focus changes kept per remembered element */
 #define OR_MAX 64             /* override-redirect windows (popups) tracked as mapped */
 
+/* What a request asks for; how far the connection to AT-SPI got (struct uia's state). */
 enum { REQ_HOVER = 1, REQ_PRESS = 2, REQ_TYPING = 3 };
 enum { ST_STARTING = 0, ST_READY = 1, ST_DEGRADED = 2 };
 
@@ -123,6 +124,7 @@ struct snapshot {
 	int64_t checked_ns;        /* when the check ended */
 };
 
+/* The handle uia_start returns (opaque outside the module). */
 struct uia {
 	pthread_t thread;
 	int thread_started;

@@ -27,7 +27,6 @@ append_str(char *dst, size_t n, const char *sep, const char *s)
 	util_strlcpy_utf8(dst + len, s, n - len);
 }
 
-
 /* AT-SPI state names, indexed by AtspiStateType (the D-Bus protocol's numbering). */
 static const char *const state_names[] = {
 	"invalid", "active", "armed", "busy", "checked", "collapsed", "defunct", "editable",

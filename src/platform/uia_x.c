@@ -16,7 +16,6 @@
 
 /* --- asking X for the window under the pointer ---------------------------------------- */
 
-
 static int hint_query(xcb_connection_t *conn, xcb_window_t root, struct uia_window_hint *out,
                       int32_t *x, int32_t *y, xcb_window_t *top_out);
 
