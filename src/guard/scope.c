@@ -6,7 +6,7 @@
  * restacked, reparented) or of a client's title or class marks the state dirty;
  * scope_dispatch then reads the tree again: one QueryTree of the root, the
  * attributes and geometry of every child (pipelined), and for each viewable
- * child the client window holding WM_CLASS (the child itself, or a descendant
+ * child its client window (window_client_of: the child itself, or a descendant
  * for a window manager's frame) with its properties. With a few dozen windows
  * that is a handful of round trips, done only when something changed.
  */
@@ -20,14 +20,15 @@
 #include <xcb/xcb.h>
 
 #include "util.h"
+#include "window.h"
 
 /* Most top-level windows looked at; the rest (above) are treated as occluders. */
 #define SCOPE_WINDOWS_MAX 512
 
-enum { A_WM_CLASS, A_NET_WM_NAME, A_WM_NAME, A_NET_WM_PID, A_UTF8, A_COUNT_ };
+enum { A_WM_CLASS, A_NET_WM_NAME, A_WM_NAME, A_NET_WM_PID, A_UTF8, A_WM_STATE, A_COUNT_ };
 
 static const char *const atom_names[A_COUNT_] = {
-	"WM_CLASS", "_NET_WM_NAME", "WM_NAME", "_NET_WM_PID", "UTF8_STRING",
+	"WM_CLASS", "_NET_WM_NAME", "WM_NAME", "_NET_WM_PID", "UTF8_STRING", "WM_STATE",
 };
 
 struct scope {
@@ -149,35 +150,6 @@ static void text_of(xcb_get_property_reply_t *r, char *out, size_t size)
 	out[n] = '\0';
 }
 
-/*
- * Finds the client window of a viewable child of the root: the child itself
- * when it has WM_CLASS, else the first descendant (depth 3 at most) that has.
- */
-static xcb_window_t find_client(struct scope *s, xcb_window_t w, int depth)
-{
-	xcb_get_property_reply_t *r;
-	xcb_query_tree_reply_t *t;
-	xcb_window_t found = XCB_NONE;
-	int has;
-
-	r = xcb_get_property_reply(s->conn, prop(s, w, A_WM_CLASS, 64), NULL);
-	has = r != NULL && r->format == 8 && xcb_get_property_value_length(r) > 0;
-	free(r);
-	if (has)
-		return w;
-	if (depth == 0)
-		return XCB_NONE;
-	t = xcb_query_tree_reply(s->conn, xcb_query_tree(s->conn, w), NULL);
-	if (t == NULL)
-		return XCB_NONE;
-	xcb_window_t *kids = xcb_query_tree_children(t);
-	int n = xcb_query_tree_children_length(t);
-	for (int i = n - 1; i >= 0 && found == XCB_NONE; i--)
-		found = find_client(s, kids[i], depth - 1);
-	free(t);
-	return found;
-}
-
 /* Reads a client's properties and judges it. Fills pid, has_class, in_scope, client. */
 static void judge(struct scope *s, struct top *t, xcb_window_t client)
 {
@@ -285,16 +257,10 @@ static int refresh(struct scope *s)
 		free(a);
 		free(g);
 	}
-	for (size_t i = 0; i < n_tops; i++) {
-		xcb_window_t client = find_client(s, tops[i].win, 3);
-
-		if (client != XCB_NONE) {
-			judge(s, &tops[i], client);
-		} else {
-			/* No WM_CLASS anywhere: a popup; its pid may tie it to an application. */
-			judge(s, &tops[i], tops[i].win);
-		}
-	}
+	/* A window without WM_CLASS (a popup) is judged too: its pid may tie it to an
+	 * application. */
+	for (size_t i = 0; i < n_tops; i++)
+		judge(s, &tops[i], window_client_of(s->conn, tops[i].win, s->atoms[A_WM_STATE]));
 	/* Popups without a class belong to an in-scope application when their pid says so. */
 	for (size_t i = 0; i < n_tops; i++) {
 		if (tops[i].has_class || tops[i].pid <= 0)

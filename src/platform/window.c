@@ -25,7 +25,7 @@
  */
 #define GRACE_NS (150 * 1000000LL)
 
-/* How far below a top-level frame to look for the client window with WM_CLASS. */
+/* How far below a top-level frame to look for the client window with WM_STATE. */
 #define CLIENT_SEARCH_DEPTH 3
 #define CLIENT_SEARCH_MAX 64
 
@@ -36,12 +36,13 @@ enum {
 	ATOM_NET_WM_PID,
 	ATOM_UTF8_STRING,
 	ATOM_COMPOUND_TEXT,
+	ATOM_WM_STATE,
 	ATOM_COUNT
 };
 
 static const char *const atom_names[ATOM_COUNT] = {
 	"_NET_SUPPORTING_WM_CHECK", "_NET_ACTIVE_WINDOW", "_NET_WM_NAME", "_NET_WM_PID",
-	"UTF8_STRING", "COMPOUND_TEXT",
+	"UTF8_STRING", "COMPOUND_TEXT", "WM_STATE",
 };
 
 struct window {
@@ -350,59 +351,15 @@ static xcb_window_t active_window(struct window *w)
 	                                   XCB_ATOM_WINDOW, 1));
 }
 
-static int has_wm_class(struct window *w, xcb_window_t win)
-{
-	xcb_get_property_reply_t *r;
-	int found;
-
-	r = xcb_get_property_reply(w->conn, get_prop(w, win, XCB_ATOM_WM_CLASS, XCB_ATOM_STRING, 1),
-	                           NULL);
-	found = r != NULL && r->type != XCB_ATOM_NONE;
-	free(r);
-	return found;
-}
-
-/* Breadth-first search below top for a window with WM_CLASS (a frame's client). */
-static xcb_window_t find_client(struct window *w, xcb_window_t top)
-{
-	xcb_window_t queue[CLIENT_SEARCH_MAX];
-	int depth[CLIENT_SEARCH_MAX];
-	int head = 0, tail = 0;
-
-	queue[tail] = top;
-	depth[tail++] = 0;
-	while (head < tail) {
-		xcb_window_t win = queue[head];
-		int d = depth[head++];
-		xcb_query_tree_reply_t *tr;
-
-		if (has_wm_class(w, win))
-			return win;
-		if (d >= CLIENT_SEARCH_DEPTH)
-			continue;
-		tr = xcb_query_tree_reply(w->conn, xcb_query_tree(w->conn, win), NULL);
-		if (tr == NULL)
-			continue;
-		xcb_window_t *kids = xcb_query_tree_children(tr);
-		for (int i = 0; i < xcb_query_tree_children_length(tr) && tail < CLIENT_SEARCH_MAX;
-		     i++) {
-			queue[tail] = kids[i];
-			depth[tail++] = d + 1;
-		}
-		free(tr);
-	}
-	return XCB_WINDOW_NONE;
-}
-
 /*
  * Without a window manager: the focus window, or the top-level window under the
  * pointer when focus follows the pointer; walked up to the child of root, then
- * down to the window carrying WM_CLASS.
+ * down to its client (window_client_of).
  */
 static xcb_window_t focused_without_wm(struct window *w)
 {
 	xcb_get_input_focus_reply_t *f;
-	xcb_window_t win, client;
+	xcb_window_t win;
 
 	f = xcb_get_input_focus_reply(w->conn, xcb_get_input_focus(w->conn), NULL);
 	if (f == NULL)
@@ -432,8 +389,7 @@ static xcb_window_t focused_without_wm(struct window *w)
 			break;
 		win = parent;
 	}
-	client = find_client(w, win);
-	return client != XCB_WINDOW_NONE ? client : win;
+	return window_client_of(w->conn, win, w->atoms[ATOM_WM_STATE]);
 }
 
 /* --- snapshots ------------------------------------------------------------------- */
@@ -653,4 +609,55 @@ int window_tick(struct window *w, int64_t now_ns, int *next_ms)
 const struct context *window_context(const struct window *w)
 {
 	return &w->ctx;
+}
+
+/* window_client_of below w, depth levels more at most; *budget: windows left to ask. */
+static xcb_window_t client_below(xcb_connection_t *conn, xcb_window_t w, xcb_atom_t wm_state,
+                                 int depth, int *budget)
+{
+	xcb_get_property_cookie_t cp;
+	xcb_query_tree_cookie_t ct = { 0 };
+	xcb_get_property_reply_t *p;
+	xcb_query_tree_reply_t *t;
+	xcb_window_t *kids;
+	xcb_window_t found = XCB_WINDOW_NONE;
+	int has;
+
+	if (*budget <= 0)
+		return XCB_WINDOW_NONE;
+	(*budget)--;
+	/* Both questions in one round trip; the tree is not needed when w is the client. */
+	cp = xcb_get_property(conn, 0, w, wm_state, XCB_GET_PROPERTY_TYPE_ANY, 0, 0);
+	if (depth > 0)
+		ct = xcb_query_tree(conn, w);
+	p = xcb_get_property_reply(conn, cp, NULL);
+	has = p != NULL && p->type != XCB_ATOM_NONE;
+	free(p);
+	if (depth == 0)
+		return has ? w : XCB_WINDOW_NONE;
+	if (has) {
+		xcb_discard_reply(conn, ct.sequence);
+		return w;
+	}
+	t = xcb_query_tree_reply(conn, ct, NULL);
+	if (t == NULL)
+		return XCB_WINDOW_NONE;
+	kids = xcb_query_tree_children(t);
+	/* Topmost first: the client is usually the last child of its frame. */
+	for (int i = xcb_query_tree_children_length(t) - 1; i >= 0 && found == XCB_WINDOW_NONE;
+	     i--)
+		found = client_below(conn, kids[i], wm_state, depth - 1, budget);
+	free(t);
+	return found;
+}
+
+xcb_window_t window_client_of(xcb_connection_t *conn, xcb_window_t top, xcb_atom_t wm_state)
+{
+	int budget = CLIENT_SEARCH_MAX;
+	xcb_window_t client;
+
+	if (wm_state == XCB_ATOM_NONE || top == XCB_WINDOW_NONE)
+		return top;
+	client = client_below(conn, top, wm_state, CLIENT_SEARCH_DEPTH, &budget);
+	return client != XCB_WINDOW_NONE ? client : top;
 }

@@ -70,4 +70,22 @@ int window_tick(struct window *w, int64_t now_ns, int *next_ms /* OUT */);
 /* The newest snapshot; valid until the next call that changes it. Never NULL. */
 const struct context *window_context(const struct window *w);
 
+/*
+ * The client window of the top-level window top (a child of the root): the
+ * window at or below top, topmost child first and at most three levels down (a
+ * window manager's frame, its decorations, a container), that carries WM_STATE;
+ * top itself when none does. wm_state is the WM_STATE atom (XCB_ATOM_NONE: it
+ * does not exist, so no window has it). Round trips: one per window looked at,
+ * at most 64.
+ *
+ * This is the rule of the ICCCM and of libXmu's XmuClientWindow (which xprop and
+ * xwininfo use): a window manager puts WM_STATE on each client window it manages
+ * and on nothing else. Without a window manager nothing carries WM_STATE, but
+ * nothing is reparented either, and a top-level window is its own client. WM_CLASS
+ * is no such sign: clients set it, but so do some window managers on their own
+ * frames (i3 calls every frame "i3-frame"), and a search for it would take such a
+ * frame for the client.
+ */
+xcb_window_t window_client_of(xcb_connection_t *conn, xcb_window_t top, xcb_atom_t wm_state);
+
 #endif

@@ -1,0 +1,177 @@
+/*
+ * uia_bus: finds the accessibility bus the way libatspi will (AT_SPI_BUS_ADDRESS,
+ * the AT_SPI_BUS property of the X root window, the session bus's org.a11y.Bus),
+ * without ever letting libdbus autolaunch a session bus, and checks that it
+ * answers before libatspi is started.
+ */
+#include "uia_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Opens addr privately and says Hello within timeout_ms; NULL with *why on failure. */
+static DBusConnection *
+open_bus(const char *addr, int timeout_ms, char *why, size_t n)
+{
+	DBusError err;
+	DBusConnection *c;
+	DBusMessage *msg, *reply;
+
+	dbus_error_init(&err);
+	c = dbus_connection_open_private(addr, &err);
+	if (c == NULL) {
+		snprintf(why, n, "%s", err.message != NULL ? err.message : "cannot connect");
+		dbus_error_free(&err);
+		return NULL;
+	}
+	dbus_connection_set_exit_on_disconnect(c, FALSE);
+	msg = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
+	                                   "Hello");
+	reply = msg != NULL ?
+	        dbus_connection_send_with_reply_and_block(c, msg, timeout_ms, &err) : NULL;
+	if (msg != NULL)
+		dbus_message_unref(msg);
+	if (reply == NULL) {
+		snprintf(why, n, "%s", err.message != NULL ? err.message : "no answer");
+		dbus_error_free(&err);
+		dbus_connection_close(c);
+		dbus_connection_unref(c);
+		return NULL;
+	}
+	dbus_message_unref(reply);
+	return c;
+}
+
+static void
+close_bus(DBusConnection *c)
+{
+	if (c != NULL) {
+		dbus_connection_close(c);
+		dbus_connection_unref(c);
+	}
+}
+
+/* The AT_SPI_BUS property of the X root window, as libatspi reads it ("" when none). */
+static void
+x_bus_address(char *dst, size_t n)
+{
+	const char *display = getenv("DISPLAY");
+	xcb_connection_t *c;
+	xcb_intern_atom_reply_t *ar;
+	xcb_get_property_reply_t *pr;
+	const xcb_setup_t *setup;
+
+	dst[0] = '\0';
+	if (display == NULL || display[0] == '\0' || getenv("WAYLAND_DISPLAY") != NULL)
+		return;
+	c = xcb_connect(NULL, NULL);
+	if (xcb_connection_has_error(c)) {
+		xcb_disconnect(c);
+		return;
+	}
+	setup = xcb_get_setup(c);
+	ar = xcb_intern_atom_reply(c, xcb_intern_atom(c, 1, 10, "AT_SPI_BUS"), NULL);
+	if (ar != NULL && ar->atom != XCB_ATOM_NONE && setup != NULL) {
+		xcb_screen_iterator_t it = xcb_setup_roots_iterator(setup);
+		pr = xcb_get_property_reply(c, xcb_get_property(c, 0, it.data->root, ar->atom,
+		                                                XCB_GET_PROPERTY_TYPE_ANY, 0, 1024),
+		                            NULL);
+		if (pr != NULL && pr->format == 8 && xcb_get_property_value_length(pr) > 0) {
+			int len = xcb_get_property_value_length(pr);
+			size_t m = (size_t)len < n - 1 ? (size_t)len : n - 1;
+			memcpy(dst, xcb_get_property_value(pr), m);
+			dst[m] = '\0';
+		}
+		free(pr);
+	}
+	free(ar);
+	xcb_disconnect(c);
+}
+
+/*
+ * Finds the accessibility bus the way libatspi will, without ever letting libdbus
+ * autolaunch a session bus, and checks that it answers. Returns 0, or -1 with
+ * *why set.
+ */
+int
+uia_probe_bus(char *why, size_t n)
+{
+	char addr[1024], sess[1024], err[512];
+	const char *env = getenv("AT_SPI_BUS_ADDRESS");
+	DBusConnection *c;
+
+	if (env != NULL && env[0] != '\0') {
+		set_str(addr, env, sizeof addr);
+	} else {
+		x_bus_address(addr, sizeof addr);
+	}
+	if (addr[0] == '\0') {
+		const char *sa = getenv("DBUS_SESSION_BUS_ADDRESS");
+		DBusMessage *msg, *reply;
+		DBusError derr;
+		const char *a = NULL;
+
+		if (sa != NULL && sa[0] != '\0') {
+			set_str(sess, sa, sizeof sess);
+		} else {
+			/* libdbus's own fallback before it autolaunches: $XDG_RUNTIME_DIR/bus. */
+			const char *rt = getenv("XDG_RUNTIME_DIR");
+			struct stat st;
+			char path[900];
+
+			if (rt == NULL || rt[0] == '\0') {
+				snprintf(why, n, "no session bus: DBUS_SESSION_BUS_ADDRESS and "
+				         "XDG_RUNTIME_DIR are not set");
+				return -1;
+			}
+			snprintf(path, sizeof path, "%s/bus", rt);
+			if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != getuid()) {
+				snprintf(why, n, "no session bus: DBUS_SESSION_BUS_ADDRESS is not set "
+				         "and there is no $XDG_RUNTIME_DIR/bus");
+				return -1;
+			}
+			snprintf(sess, sizeof sess, "unix:path=%s", path);
+		}
+		if (strncmp(sess, "autolaunch:", 11) == 0 || strstr(sess, ";autolaunch:") != NULL) {
+			snprintf(why, n, "the session bus address asks for autolaunch, "
+			         "which mimic does not do");
+			return -1;
+		}
+		c = open_bus(sess, 1000, err, sizeof err);
+		if (c == NULL) {
+			snprintf(why, n, "the session bus cannot be reached: %s", err);
+			return -1;
+		}
+		dbus_error_init(&derr);
+		msg = dbus_message_new_method_call("org.a11y.Bus", "/org/a11y/bus", "org.a11y.Bus",
+		                                   "GetAddress");
+		reply = msg != NULL ? dbus_connection_send_with_reply_and_block(c, msg, 3000, &derr) :
+		        NULL;
+		if (msg != NULL)
+			dbus_message_unref(msg);
+		if (reply == NULL || !dbus_message_get_args(reply, &derr, DBUS_TYPE_STRING, &a,
+		                                            DBUS_TYPE_INVALID) ||
+		    a == NULL || a[0] == '\0') {
+			snprintf(why, n, "no accessibility bus on the session bus (org.a11y.Bus): %s",
+			         derr.message != NULL ? derr.message : "empty address");
+			dbus_error_free(&derr);
+			if (reply != NULL)
+				dbus_message_unref(reply);
+			close_bus(c);
+			return -1;
+		}
+		set_str(addr, a, sizeof addr);
+		dbus_message_unref(reply);
+		close_bus(c);
+	}
+	c = open_bus(addr, 1000, err, sizeof err);
+	if (c == NULL) {
+		snprintf(why, n, "the accessibility bus cannot be reached: %s", err);
+		return -1;
+	}
+	close_bus(c);
+	return 0;
+}
