@@ -331,6 +331,12 @@ int store_step_row(struct store *st, sqlite3_stmt *stmt, const char *what, char 
 	return store_db_fail(st, cause, rc, what);
 }
 
+void store_bind_ints(sqlite3_stmt *stmt, int first, const int64_t *v, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		sqlite3_bind_int64(stmt, first + (int)k, v[k]);
+}
+
 int store_bind_id(sqlite3_stmt *stmt, int i, int64_t id)
 {
 	if (id > 0)
@@ -345,7 +351,11 @@ int store_write_rows(struct store *st, int64_t session, const char *sql, const v
 	sqlite3_stmt *stmt = NULL;
 	int rc, err;
 
-	err = store_prepare(st, sql, &stmt, cause);
+	if (n == 0)
+		return 0;
+	err = store_vault(st, NULL, cause);
+	if (err == 0)
+		err = store_prepare(st, sql, &stmt, cause);
 	if (err != 0)
 		return err;
 	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);

@@ -66,25 +66,25 @@ static void bind_element(struct store *st, sqlite3_stmt *s, int64_t session, con
 	size_t pn = plain != NULL ? strlen(plain) : 0;
 	uint8_t *sealed = util_xmalloc(pn + VAULT_OVERHEAD);
 
-	sqlite3_bind_int64(s, 1, e->event_id);
-	sqlite3_bind_int64(s, 2, session);
-	sqlite3_bind_int(s, 3, e->kind);
-	sqlite3_bind_int(s, 4, e->status);
-	sqlite3_bind_int(s, 5, e->source);
-	sqlite3_bind_int64(s, 6, e->t_ns);
-	sqlite3_bind_int64(s, 7, e->read_ns);
-	sqlite3_bind_int(s, 8, e->lookup_us);
-	sqlite3_bind_int64(s, 9, e->window);
-	sqlite3_bind_int(s, 10, e->pid);
-	sqlite3_bind_int(s, 11, e->popup);
+	{
+		const int64_t cols[] = {
+			e->event_id, session, e->kind, e->status, e->source, e->t_ns, e->read_ns,
+			e->lookup_us, e->window, e->pid, e->popup,
+		};
+
+		store_bind_ints(s, 1, cols, sizeof cols / sizeof cols[0]);
+	}
 	store_bind_str(s, 12, e->app, sizeof(e->app));
 	store_bind_str(s, 13, e->role, sizeof(e->role));
 	sqlite3_bind_int64(s, 14, (sqlite3_int64)e->states);
 	store_bind_str(s, 15, e->state_names, sizeof(e->state_names));
-	sqlite3_bind_int(s, 16, e->x);
-	sqlite3_bind_int(s, 17, e->y);
-	sqlite3_bind_int(s, 18, e->w);
-	sqlite3_bind_int(s, 19, e->h);
+	{
+		const int64_t cols[] = {
+			e->x, e->y, e->w, e->h,
+		};
+
+		store_bind_ints(s, 16, cols, sizeof cols / sizeof cols[0]);
+	}
 	store_bind_str(s, 20, e->shortcut, sizeof(e->shortcut));
 	store_bind_str(s, 21, e->chord, sizeof(e->chord));
 	store_seal_row(st, "el01", session, e->event_id, 0, plain != NULL ? plain : "", pn, sealed);
@@ -100,14 +100,7 @@ static void bind_element(struct store *st, sqlite3_stmt *s, int64_t session, con
 int store_write_elements(struct store *st, int64_t session, const struct store_element *els,
                          size_t n, char **cause)
 {
-	int err;
-
-	if (n == 0)
-		return 0;
 	/* Names, labels, descriptions, menu paths and URLs are sealed (docs/PRIVACY.md). */
-	err = store_vault(st, NULL, cause);
-	if (err != 0)
-		return err;
 	return store_write_rows(st, session, "INSERT OR REPLACE INTO elements (event_id, "
 	                        "session, kind, status, source, t_ns, read_ns, lookup_us, "
 	                        "\"window\", pid, popup, app, role, name, label, description, "

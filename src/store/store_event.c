@@ -20,15 +20,13 @@ static int insert_context(struct store *st, int64_t session, const struct contex
 	sqlite3_stmt *s = st->ins_context;
 	int rc;
 
-	sqlite3_bind_int64(s, 1, session);
-	sqlite3_bind_int(s, 2, c->seq);
-	sqlite3_bind_int64(s, 3, c->t_ns);
-	sqlite3_bind_int64(s, 4, c->window);
-	sqlite3_bind_int(s, 5, c->pid);
-	sqlite3_bind_int(s, 6, c->x);
-	sqlite3_bind_int(s, 7, c->y);
-	sqlite3_bind_int(s, 8, c->w);
-	sqlite3_bind_int(s, 9, c->h);
+	{
+		const int64_t cols[] = {
+			session, c->seq, c->t_ns, c->window, c->pid, c->x, c->y, c->w, c->h,
+		};
+
+		store_bind_ints(s, 1, cols, sizeof cols / sizeof cols[0]);
+	}
 	store_bind_str(s, 10, c->wm_instance, sizeof(c->wm_instance));
 	store_bind_str(s, 11, c->wm_class, sizeof(c->wm_class));
 	store_bind_str(s, 13, c->exe, sizeof(c->exe));
@@ -55,14 +53,13 @@ static int insert_event(struct store *st, int64_t session, const struct event *e
 	int rc;
 
 	store_bind_id(s, 1, e->id);
-	sqlite3_bind_int64(s, 2, session);
-	sqlite3_bind_int64(s, 3, e->t_ns);
-	sqlite3_bind_int(s, 4, e->kind);
-	sqlite3_bind_int(s, 5, e->source);
-	sqlite3_bind_int(s, 6, e->device);
-	sqlite3_bind_int(s, 7, e->context);
-	sqlite3_bind_int(s, 8, e->x);
-	sqlite3_bind_int(s, 9, e->y);
+	{
+		const int64_t cols[] = {
+			session, e->t_ns, e->kind, e->source, e->device, e->context, e->x, e->y,
+		};
+
+		store_bind_ints(s, 2, cols, sizeof cols / sizeof cols[0]);
+	}
 	sqlite3_bind_int64(s, 11, e->mods);
 	sqlite3_bind_double(s, 12, e->amount);
 	if (store_event_sensitive(e) && st->vault != NULL && !testbreak("key-text-unsealed")) {
@@ -303,14 +300,7 @@ static void bind_task(struct store *st, sqlite3_stmt *stmt, int64_t session, con
 int store_write_tasks(struct store *st, int64_t session, const struct store_task *tasks,
                       size_t n, char **cause)
 {
-	int err;
-
-	if (n == 0)
-		return 0;
 	/* Descriptions are what a person wrote: sealed (docs/PRIVACY.md). */
-	err = store_vault(st, NULL, cause);
-	if (err != 0)
-		return err;
 	return store_write_rows(st, session, "INSERT INTO tasks (session, t_ns, next_event, kind, "
 	                        "outcome, description, sealed) VALUES (?, ?, ?, ?, ?, '', ?)",
 	                        tasks, n, sizeof(*tasks), bind_task, "cannot store task markers",

@@ -82,12 +82,13 @@ int store_frame_insert(struct store *st, int64_t session, const struct store_fra
 		sqlite3_bind_null(s, 11);
 		sqlite3_bind_null(s, 12);
 	}
-	sqlite3_bind_int(s, 13, f->damage_x);
-	sqlite3_bind_int(s, 14, f->damage_y);
-	sqlite3_bind_int(s, 15, f->damage_w);
-	sqlite3_bind_int(s, 16, f->damage_h);
-	sqlite3_bind_int(s, 17, f->cursor_x);
-	sqlite3_bind_int(s, 18, f->cursor_y);
+	{
+		const int64_t cols[] = {
+			f->damage_x, f->damage_y, f->damage_w, f->damage_h, f->cursor_x, f->cursor_y,
+		};
+
+		store_bind_ints(s, 13, cols, sizeof cols / sizeof cols[0]);
+	}
 	store_bind_str(s, 19, f->cursor_name, sizeof(f->cursor_name));
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);

@@ -86,14 +86,22 @@ int store_step_row(struct store *st, sqlite3_stmt *stmt, const char *what, char 
 /* Binds an id, or NULL when it is 0 (none: the store assigns one, or it refers to nothing). */
 int store_bind_id(sqlite3_stmt *stmt, int i, int64_t id);
 
+/*
+ * Binds the integers v[0..n-1] to the parameters first, first + 1, ...: a row's
+ * run of integer columns in one call, in the order of the statement's columns.
+ */
+void store_bind_ints(sqlite3_stmt *stmt, int first, const int64_t *v, size_t n);
+
 /* Binds the parameters of one row of store_write_rows. */
 typedef void store_bind_row_fn(struct store *st, sqlite3_stmt *stmt, int64_t session,
                                const void *row);
 
 /*
  * Stores n rows of a session (rows: an array of n items of size bytes) in one
- * transaction, running sql once per row after bind bound it. On failure nothing
- * is stored and the cause reads "<what> in <path>: ...".
+ * transaction, running sql once per row after bind bound it. The rows hold what a
+ * person produced, so bind seals it: the vault is opened first (store_vault). No
+ * rows: nothing is done. On failure nothing is stored and the cause reads
+ * "<what> in <path>: ...".
  */
 int store_write_rows(struct store *st, int64_t session, const char *sql, const void *rows,
                      size_t n, size_t size, store_bind_row_fn *bind, const char *what,
