@@ -15,8 +15,7 @@
 /* The first allocation; small buffers (IPC lines, paths) rarely need more. */
 #define DBUF_MIN_CAP 64
 
-void
-dbuf_init(struct dbuf *b, size_t max)
+void dbuf_init(struct dbuf *b, size_t max)
 {
 	b->data = NULL;
 	b->len = 0;
@@ -25,8 +24,7 @@ dbuf_init(struct dbuf *b, size_t max)
 }
 
 /* Makes room for n more bytes plus the terminating NUL. */
-static int
-dbuf_grow(struct dbuf *b, size_t n)
+static int dbuf_grow(struct dbuf *b, size_t n)
 {
 	size_t need, cap;
 	char *p;
@@ -59,8 +57,7 @@ dbuf_grow(struct dbuf *b, size_t n)
 	return 0;
 }
 
-int
-dbuf_add(struct dbuf *b, const void *p, size_t n)
+int dbuf_add(struct dbuf *b, const void *p, size_t n)
 {
 	int r = dbuf_grow(b, n);
 
@@ -73,14 +70,12 @@ dbuf_add(struct dbuf *b, const void *p, size_t n)
 	return 0;
 }
 
-int
-dbuf_adds(struct dbuf *b, const char *s)
+int dbuf_adds(struct dbuf *b, const char *s)
 {
 	return dbuf_add(b, s, strlen(s));
 }
 
-int
-dbuf_printf(struct dbuf *b, const char *fmt, ...)
+int dbuf_printf(struct dbuf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n, r;
@@ -101,16 +96,14 @@ dbuf_printf(struct dbuf *b, const char *fmt, ...)
 	return 0;
 }
 
-void
-dbuf_reset(struct dbuf *b)
+void dbuf_reset(struct dbuf *b)
 {
 	b->len = 0;
 	if (b->data != NULL)
 		b->data[0] = '\0';
 }
 
-void
-dbuf_free(struct dbuf *b)
+void dbuf_free(struct dbuf *b)
 {
 	free(b->data);
 	b->data = NULL;
@@ -118,8 +111,7 @@ dbuf_free(struct dbuf *b)
 	b->cap = 0;
 }
 
-char *
-dbuf_take(struct dbuf *b)
+char *dbuf_take(struct dbuf *b)
 {
 	char *p = b->data;
 

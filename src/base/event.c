@@ -38,16 +38,14 @@ static const char *const scroll_names[] = {
 	[SCROLL_RIGHT] = "right",
 };
 
-const char *
-event_kind_name(int kind)
+const char *event_kind_name(int kind)
 {
 	if (kind <= 0 || kind >= EVENT_KIND_MAX_)
 		return NULL;
 	return kind_names[kind];
 }
 
-int
-event_kind_from_name(const char *name)
+int event_kind_from_name(const char *name)
 {
 	int k;
 
@@ -60,16 +58,14 @@ event_kind_from_name(const char *name)
 	return 0;
 }
 
-const char *
-event_source_name(int source)
+const char *event_source_name(int source)
 {
 	if (source < 0 || (size_t)source >= sizeof source_names / sizeof source_names[0])
 		return NULL;
 	return source_names[source];
 }
 
-const char *
-event_scroll_dir_name(int dir)
+const char *event_scroll_dir_name(int dir)
 {
 	if (dir <= 0 || (size_t)dir >= sizeof scroll_names / sizeof scroll_names[0])
 		return NULL;

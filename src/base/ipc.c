@@ -46,16 +46,14 @@ static const char *const cmd_names[] = {
 };
 #define IPC_CMD_COUNT (sizeof cmd_names / sizeof cmd_names[0])
 
-const char *
-ipc_cmd_name(enum ipc_cmd cmd)
+const char *ipc_cmd_name(enum ipc_cmd cmd)
 {
 	if ((int)cmd <= 0 || (size_t)cmd >= IPC_CMD_COUNT)
 		return NULL;
 	return cmd_names[cmd];
 }
 
-static int
-cmd_from_name(const char *s, size_t len)
+static int cmd_from_name(const char *s, size_t len)
 {
 	size_t i;
 
@@ -71,8 +69,7 @@ cmd_from_name(const char *s, size_t len)
  * cause, replacing anything that is not printable ASCII with '?', so that a peer
  * cannot put control characters into mimic's messages and logs.
  */
-static void
-quote_safe(char *dst, size_t n, const char *src, size_t len)
+static void quote_safe(char *dst, size_t n, const char *src, size_t len)
 {
 	size_t i, m = 0;
 
@@ -91,8 +88,7 @@ quote_safe(char *dst, size_t n, const char *src, size_t len)
  * The members of a task request: "task" start or end, with "description" (start)
  * or "outcome" (end). They are refused with any other command.
  */
-static int
-parse_task(json_t *root, int cmd, struct ipc_request *out, char **cause)
+static int parse_task(json_t *root, int cmd, struct ipc_request *out, char **cause)
 {
 	json_t *jt = json_object_get(root, "task");
 	json_t *jd = json_object_get(root, "description");
@@ -146,8 +142,7 @@ parse_task(json_t *root, int cmd, struct ipc_request *out, char **cause)
 }
 
 /* The members of a forget request: exactly one of last_ms, session and all. */
-static int
-parse_forget(json_t *root, int cmd, struct ipc_request *out, char **cause)
+static int parse_forget(json_t *root, int cmd, struct ipc_request *out, char **cause)
 {
 	json_t *jl = json_object_get(root, "last_ms");
 	json_t *js = json_object_get(root, "session");
@@ -180,8 +175,7 @@ parse_forget(json_t *root, int cmd, struct ipc_request *out, char **cause)
 	return 0;
 }
 
-int
-ipc_parse_request(const char *buf, size_t len, struct ipc_request *out, char **cause)
+int ipc_parse_request(const char *buf, size_t len, struct ipc_request *out, char **cause)
 {
 	char quoted[IPC_QUOTE_MAX + 4];
 	json_t *root = NULL, *jv, *jcmd, *jfor;
@@ -289,8 +283,7 @@ fail:
 	return ret;
 }
 
-static int
-fill_addr(const char *path, struct sockaddr_un *sa, char **cause)
+static int fill_addr(const char *path, struct sockaddr_un *sa, char **cause)
 {
 	size_t n;
 
@@ -308,8 +301,7 @@ fill_addr(const char *path, struct sockaddr_un *sa, char **cause)
 	return 0;
 }
 
-int
-ipc_listen(const char *path, int *fd, char **cause)
+int ipc_listen(const char *path, int *fd, char **cause)
 {
 	struct sockaddr_un sa;
 	struct stat st;
@@ -396,8 +388,7 @@ fail:
 }
 
 /* Milliseconds left until deadline_ns (CLOCK_MONOTONIC), at least 0. */
-static int
-ms_left(int64_t deadline_ns)
+static int ms_left(int64_t deadline_ns)
 {
 	int64_t left = deadline_ns - util_now_mono_ns();
 
@@ -412,8 +403,7 @@ ms_left(int64_t deadline_ns)
  * without the newline and *eof when the peer closed the connection before sending
  * one. Returns 0, -ETIMEDOUT, -E2BIG or -errno.
  */
-static int
-read_line(int fd, char *buf, size_t *len, int *eof, int timeout_ms)
+static int read_line(int fd, char *buf, size_t *len, int *eof, int timeout_ms)
 {
 	int64_t deadline = util_now_mono_ns() + (int64_t)timeout_ms * 1000000;
 	const size_t cap = IPC_MAX_MSG + 1;
@@ -458,8 +448,7 @@ read_line(int fd, char *buf, size_t *len, int *eof, int timeout_ms)
 	}
 }
 
-static int
-send_all(int fd, const char *p, size_t n)
+static int send_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -476,8 +465,7 @@ send_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static void
-set_send_timeout(int fd, int ms)
+static void set_send_timeout(int fd, int ms)
 {
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
@@ -485,8 +473,7 @@ set_send_timeout(int fd, int ms)
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-int
-ipc_reply(int cfd, const char *reply_json)
+int ipc_reply(int cfd, const char *reply_json)
 {
 	char line[IPC_MAX_MSG + 1];
 	size_t n;
@@ -496,27 +483,26 @@ ipc_reply(int cfd, const char *reply_json)
 		return -EBADF;
 	if (reply_json == NULL) {
 		ret = -EINVAL;
-		goto out;
+		goto fail;
 	}
 	n = strlen(reply_json);
 	if (n > IPC_MAX_MSG) {
 		ret = -E2BIG;
-		goto out;
+		goto fail;
 	}
 	if (memchr(reply_json, '\n', n) != NULL) {
 		ret = -EINVAL;
-		goto out;
+		goto fail;
 	}
 	memcpy(line, reply_json, n);
 	line[n] = '\n';
 	ret = send_all(cfd, line, n + 1);
-out:
+fail:
 	close(cfd);
 	return ret;
 }
 
-int
-ipc_reply_error(int cfd, const char *error)
+int ipc_reply_error(int cfd, const char *error)
 {
 	json_t *o;
 	char *s;
@@ -547,8 +533,7 @@ ipc_reply_error(int cfd, const char *error)
 	return ret;
 }
 
-char *
-ipc_simple_reply(int ok, const char *error)
+char *ipc_simple_reply(int ok, const char *error)
 {
 	json_t *o = json_object();
 	char *s;
@@ -562,8 +547,7 @@ ipc_simple_reply(int ok, const char *error)
 	return s;
 }
 
-int
-ipc_accept(int lfd, int *cfd, struct ipc_request *req, char **cause)
+int ipc_accept(int lfd, int *cfd, struct ipc_request *req, char **cause)
 {
 	char buf[IPC_MAX_MSG + 1];
 	struct ucred cred;
@@ -639,8 +623,7 @@ refuse:
  * Checks the protocol version of a reply, so that a recorder from another mimic is
  * reported as such rather than as a puzzling answer.
  */
-static int
-check_reply(const char *line, size_t len, char **cause)
+static int check_reply(const char *line, size_t len, char **cause)
 {
 	json_t *root, *jv;
 	json_error_t jerr;
@@ -649,30 +632,29 @@ check_reply(const char *line, size_t len, char **cause)
 	root = json_loadb(line, len, 0, &jerr);
 	if (!json_is_object(root)) {
 		ret = util_fail(cause, -EBADMSG, "the recorder's reply is not a JSON object");
-		goto out;
+		goto fail;
 	}
 	jv = json_object_get(root, "v");
 	if (!json_is_integer(jv)) {
 		ret = util_fail(cause, -EPROTO,
 		                "the recorder's reply has no protocol version; this mimic speaks %d",
 		                IPC_VERSION);
-		goto out;
+		goto fail;
 	}
 	if (json_integer_value(jv) != IPC_VERSION) {
 		ret = util_fail(cause, -EPROTO,
 		                "recorder speaks protocol version %" JSON_INTEGER_FORMAT
 		                ", this mimic speaks %d; stop it and start it again with this mimic",
 		                json_integer_value(jv), IPC_VERSION);
-		goto out;
+		goto fail;
 	}
-out:
+fail:
 	json_decref(root);
 	return ret;
 }
 
 /* The request line for req (malloc'ed, with its newline) in *line. */
-static int
-build_request(const struct ipc_request *req, const char *name, char **line, char **cause)
+static int build_request(const struct ipc_request *req, const char *name, char **line, char **cause)
 {
 	json_t *o = NULL;
 	char *msg = NULL;
@@ -728,8 +710,7 @@ fail:
 	return ret;
 }
 
-int
-ipc_call(const char *path, const struct ipc_request *req, char **reply, char **cause)
+int ipc_call(const char *path, const struct ipc_request *req, char **reply, char **cause)
 {
 	char buf[IPC_MAX_MSG + 1];
 	struct sockaddr_un sa;

@@ -27,8 +27,7 @@ static const char *const level_names[] = {
 	[LOG_DEBUG] = "debug",
 };
 
-void
-log_init(void)
+void log_init(void)
 {
 	const char *env = getenv("MIMIC_LOG");
 	int i;
@@ -52,8 +51,7 @@ log_init(void)
 	log_warn("MIMIC_LOG=%.32s is not a level; use error, warn, info or debug", env);
 }
 
-void
-log_set_level(enum log_level level)
+void log_set_level(enum log_level level)
 {
 	if ((int)level < LOG_ERROR)
 		level = LOG_ERROR;
@@ -62,14 +60,12 @@ log_set_level(enum log_level level)
 	atomic_store(&log_level, (int)level);
 }
 
-enum log_level
-log_get_level(void)
+enum log_level log_get_level(void)
 {
 	return (enum log_level)atomic_load(&log_level);
 }
 
-void
-log_msg(enum log_level level, const char *fmt, ...)
+void log_msg(enum log_level level, const char *fmt, ...)
 {
 	char line[LOG_LINE_MAX];
 	size_t len, i, start, off;

@@ -20,8 +20,7 @@
 #include <unistd.h>
 
 /* Joins a and b with exactly one '/' between them. */
-static char *
-join(const char *a, const char *b)
+static char *join(const char *a, const char *b)
 {
 	size_t n = strlen(a);
 
@@ -31,8 +30,7 @@ join(const char *a, const char *b)
 }
 
 /* An XDG variable counts only when set to an absolute path (XDG Base Directory spec). */
-static const char *
-xdg_env(const char *name)
+static const char *xdg_env(const char *name)
 {
 	const char *v = getenv(name);
 
@@ -41,8 +39,7 @@ xdg_env(const char *name)
 	return v;
 }
 
-int
-paths_data_dir(const char *override, char **out, char **cause)
+int paths_data_dir(const char *override, char **out, char **cause)
 {
 	const char *base;
 
@@ -69,8 +66,7 @@ paths_data_dir(const char *override, char **out, char **cause)
 	                 "choose a directory with --data-dir");
 }
 
-int
-paths_config_file(const char *name, char **out)
+int paths_config_file(const char *name, char **out)
 {
 	const char *base = xdg_env("XDG_CONFIG_HOME");
 	char *dir;
@@ -88,8 +84,7 @@ paths_config_file(const char *name, char **out)
 }
 
 /* Turns a failed mkdir or create into the documented error and a cause. */
-static int
-dir_fail(char **cause, const char *dir, const char *part, int err, const char *what)
+static int dir_fail(char **cause, const char *dir, const char *part, int err, const char *what)
 {
 	const char *fix = "choose another with --data-dir";
 	int ret = -err;
@@ -112,8 +107,7 @@ dir_fail(char **cause, const char *dir, const char *part, int err, const char *w
 	                 fix);
 }
 
-int
-paths_mkdir_p(const char *dir, char **part)
+int paths_mkdir_p(const char *dir, char **part)
 {
 	char *buf = util_xstrdup(dir);
 	struct stat st;
@@ -163,8 +157,7 @@ fail:
 }
 
 /* paths_mkdir_p with the cause a person reads. */
-static int
-mkdir_p(const char *dir, char **cause)
+static int mkdir_p(const char *dir, char **cause)
 {
 	char *part = NULL;
 	int ret;
@@ -176,8 +169,7 @@ mkdir_p(const char *dir, char **cause)
 	return ret;
 }
 
-int
-paths_ensure_dir(const char *dir, char **cause)
+int paths_ensure_dir(const char *dir, char **cause)
 {
 	struct stat st;
 	char *probe = NULL;
@@ -217,8 +209,7 @@ fail:
 	return ret;
 }
 
-int
-paths_control_socket(int create, char **out, char **cause)
+int paths_control_socket(int create, char **out, char **cause)
 {
 	const char *runtime = xdg_env("XDG_RUNTIME_DIR");
 	uid_t uid = geteuid();

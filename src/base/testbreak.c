@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool
-testbreak(const char *name)
+bool testbreak(const char *name)
 {
 	const char *list = getenv("MIMIC_TEST_BREAK");
 	size_t len = strlen(name);

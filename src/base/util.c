@@ -15,8 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t
-util_now_mono_ns(void)
+int64_t util_now_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -24,8 +23,7 @@ util_now_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t
-util_now_wall_ns(void)
+int64_t util_now_wall_ns(void)
 {
 	struct timespec ts;
 
@@ -48,8 +46,7 @@ out_of_memory(size_t n)
 	abort();
 }
 
-void *
-util_xmalloc(size_t n)
+void *util_xmalloc(size_t n)
 {
 	void *p = malloc(n == 0 ? 1 : n);
 
@@ -58,8 +55,7 @@ util_xmalloc(size_t n)
 	return p;
 }
 
-void *
-util_xcalloc(size_t nmemb, size_t size)
+void *util_xcalloc(size_t nmemb, size_t size)
 {
 	void *p;
 
@@ -73,8 +69,7 @@ util_xcalloc(size_t nmemb, size_t size)
 	return p;
 }
 
-void *
-util_xrealloc(void *p, size_t n)
+void *util_xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n == 0 ? 1 : n);
 
@@ -83,8 +78,7 @@ util_xrealloc(void *p, size_t n)
 	return q;
 }
 
-char *
-util_xstrdup(const char *s)
+char *util_xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
 	char *p = util_xmalloc(n);
@@ -95,8 +89,7 @@ util_xstrdup(const char *s)
 
 static char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0), nonnull(1)));
 
-static char *
-xvasprintf(const char *fmt, va_list ap)
+static char *xvasprintf(const char *fmt, va_list ap)
 {
 	va_list ap2;
 	char *p;
@@ -114,8 +107,7 @@ xvasprintf(const char *fmt, va_list ap)
 	return p;
 }
 
-char *
-util_xasprintf(const char *fmt, ...)
+char *util_xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	char *p;
@@ -126,8 +118,7 @@ util_xasprintf(const char *fmt, ...)
 	return p;
 }
 
-int
-util_fail(char **cause, int err, const char *fmt, ...)
+int util_fail(char **cause, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -139,14 +130,12 @@ util_fail(char **cause, int err, const char *fmt, ...)
 	return err;
 }
 
-static int
-is_utf8_cont(unsigned char c)
+static int is_utf8_cont(unsigned char c)
 {
 	return (c & 0xC0) == 0x80;
 }
 
-size_t
-util_strlcpy_utf8(char *dst, const char *src, size_t n)
+size_t util_strlcpy_utf8(char *dst, const char *src, size_t n)
 {
 	size_t len, cut;
 
@@ -177,8 +166,7 @@ util_strlcpy_utf8(char *dst, const char *src, size_t n)
 	return cut;
 }
 
-int
-util_parse_duration(const char *s, int64_t *ns)
+int util_parse_duration(const char *s, int64_t *ns)
 {
 	static const struct {
 		const char *suffix;

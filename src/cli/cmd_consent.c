@@ -134,7 +134,7 @@ int cmd_consent(int argc, char **argv)
 	if (paths_data_dir(co.data_dir, &data_dir, &cause) != 0 ||
 	    paths_ensure_dir(data_dir, &cause) != 0 || store_open(data_dir, 0, &st, &cause) != 0) {
 		rc = cli_fail(cause);
-		goto out;
+		goto fail;
 	}
 
 	if (withdraw) {
@@ -142,7 +142,7 @@ int cmd_consent(int argc, char **argv)
 
 		if (consent_record(st, pol, NULL, 1, &cause) != 0) {
 			rc = cli_fail(cause);
-			goto out;
+			goto fail;
 		}
 		audit_consent(data_dir, "withdraw", NULL);
 		stopped = stop_recorder();
@@ -150,12 +150,12 @@ int cmd_consent(int argc, char **argv)
 		       stopped ? " (the running recorder was stopped)" : "");
 		printf("mimic: to delete what was recorded: mimic forget --all%s%s\n",
 		       co.data_dir ? " --data-dir " : "", co.data_dir ? co.data_dir : "");
-		goto out;
+		goto fail;
 	}
 
 	if (consent_read_notice(pol, &text, hex, &cause) != 0) {
 		rc = cli_fail(cause);
-		goto out;
+		goto fail;
 	}
 	printf("Recording notice (%s, version %.12s):\n\n", policy_notice_path(pol), hex);
 	fputs(text, stdout);
@@ -163,21 +163,21 @@ int cmd_consent(int argc, char **argv)
 		putchar('\n');
 	if (consent_check(st, pol, NULL) == 0 && !accept) {
 		printf("\nmimic: %s already agreed to this notice.\n", user);
-		goto out;
+		goto fail;
 	}
 	if (!accept && !ask_yes()) {
 		fprintf(stderr, "mimic: you did not agree; nothing will be recorded\n");
 		rc = CLI_ERROR;
-		goto out;
+		goto fail;
 	}
 	if (consent_record(st, pol, hex, 0, &cause) != 0) {
 		rc = cli_fail(cause);
-		goto out;
+		goto fail;
 	}
 	audit_consent(data_dir, "accept", hex);
 	printf("\nmimic: recorded that %s agreed to notice version %.12s. Take it back any "
 	       "time with `mimic consent --withdraw`.\n", user, hex);
-out:
+fail:
 	free(text);
 	store_close(st);
 	free(data_dir);

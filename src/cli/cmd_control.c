@@ -166,12 +166,12 @@ int cmd_control(int argc, char **argv)
 		rc = cli_fail(cause);
 	}
 	if (rc != CLI_OK)
-		goto out;
+		goto fail;
 	if (!json_is_true(json_object_get(o, "ok"))) {
 		const char *e = json_string_value(json_object_get(o, "error"));
 		fprintf(stderr, "mimic: the recorder refused %s: %s\n", name, e ? e : "no reason given");
 		rc = CLI_ERROR;
-		goto out;
+		goto fail;
 	}
 	if (co.json) {
 		printf("%s\n", reply);
@@ -198,7 +198,7 @@ int cmd_control(int argc, char **argv)
 		free(r2);
 		free(c2);
 	}
-out:
+fail:
 	json_decref(o);
 	free(reply);
 	free(path);
@@ -248,17 +248,17 @@ int cmd_task(int argc, char **argv)
 	if (rc < 0)
 		rc = cli_fail(cause);
 	if (rc != CLI_OK)
-		goto out;
+		goto fail;
 	if (!json_is_true(json_object_get(o, "ok"))) {
 		const char *e = json_string_value(json_object_get(o, "error"));
 
 		fprintf(stderr, "mimic: %s\n", e ? e : "the recorder refused the task marker");
 		rc = CLI_ERROR;
-		goto out;
+		goto fail;
 	}
 	printf("mimic: task %s in session %lld\n", req.task == IPC_TASK_START ? "started" : "ended",
 	       (long long)json_integer_value(json_object_get(o, "session")));
-out:
+fail:
 	json_decref(o);
 	free(reply);
 	free(path);

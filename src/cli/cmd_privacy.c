@@ -55,13 +55,13 @@ static int forget_remote(const char *dir, struct ipc_request *req, const char *w
 	int rc = FORGET_NO_RECORDER;
 
 	if (paths_control_socket(0, &path, &cause) != 0)
-		goto out;
+		goto fail;
 	if (ipc_call(path, &st, &reply, &cause) != 0)
-		goto out;
+		goto fail;
 	o = json_loads(reply, 0, NULL);
 	if (!json_is_string(json_object_get(o, "data_dir")) ||
 	    strcmp(json_string_value(json_object_get(o, "data_dir")), dir) != 0)
-		goto out;
+		goto fail;
 	json_decref(o);
 	o = NULL;
 	free(reply);
@@ -69,7 +69,7 @@ static int forget_remote(const char *dir, struct ipc_request *req, const char *w
 	if (ipc_call(path, req, &reply, &cause) != 0) {
 		rc = cli_fail(cause);
 		cause = NULL;
-		goto out;
+		goto fail;
 	}
 	o = json_loads(reply, 0, NULL);
 	if (!json_is_true(json_object_get(o, "ok"))) {
@@ -77,7 +77,7 @@ static int forget_remote(const char *dir, struct ipc_request *req, const char *w
 
 		fprintf(stderr, "mimic: the recorder could not forget: %s\n", e ? e : "no reason given");
 		rc = CLI_ERROR;
-		goto out;
+		goto fail;
 	}
 	print_result(what, json_integer_value(json_object_get(o, "sessions")),
 	             json_integer_value(json_object_get(o, "events")),
@@ -85,7 +85,7 @@ static int forget_remote(const char *dir, struct ipc_request *req, const char *w
 	             json_integer_value(json_object_get(o, "windows")),
 	             json_integer_value(json_object_get(o, "files")));
 	rc = CLI_OK;
-out:
+fail:
 	json_decref(o);
 	free(reply);
 	free(cause);
@@ -107,17 +107,17 @@ static int forget_local(const char *dir, const struct ipc_request *req, const ch
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		rc = util_fail(&cause, -EBUSY, "a recorder is writing to %s but does not answer; "
 		               "stop it (mimic stop) and run forget again", dir);
-		goto out;
+		goto fail;
 	}
 	rc = store_open(dir, 0, &st, &cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	if (req->forget_last_ms > 0)
 		spec.from_wall_ns = util_now_wall_ns() - req->forget_last_ms * 1000000;
 	spec.session = req->forget_session;
 	rc = forget_run(st, dir, &spec, &res, &cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "what", what,
 	              "sessions", (json_int_t)res.rows.sessions,
 	              "events", (json_int_t)res.rows.events, "frames", (json_int_t)res.rows.frames,
@@ -128,10 +128,10 @@ static int forget_local(const char *dir, const struct ipc_request *req, const ch
 	rc = audit_append(dir, "forget", details, &cause);
 	free(details);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	print_result(what, res.rows.sessions, res.rows.events, res.rows.frames,
 	             res.rows.contexts, res.files);
-out:
+fail:
 	store_close(st);
 	if (fd >= 0)
 		close(fd);

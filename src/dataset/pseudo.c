@@ -46,20 +46,20 @@ static int create_key(const char *path, char **cause)
 	if (fd < 0) {
 		rc = util_fail(cause, -errno, "cannot create the pseudonym key %s: %s", path,
 		               strerror(errno));
-		goto out;
+		goto fail;
 	}
 	if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key)) {
 		rc = util_fail(cause, -EIO, "cannot write the pseudonym key %s", path);
 		close(fd);
 		unlink(tmp);
-		goto out;
+		goto fail;
 	}
 	if (close(fd) != 0 || rename(tmp, path) != 0) {
 		rc = util_fail(cause, -EIO, "cannot write the pseudonym key %s: %s", path,
 		               strerror(errno));
 		unlink(tmp);
 	}
-out:
+fail:
 	sodium_memzero(key, sizeof(key));
 	free(tmp);
 	return rc;

@@ -187,15 +187,15 @@ static int take_lock(struct recorder *r, char **cause)
 	if (r->lock_fd < 0) {
 		rc = util_fail(cause, -errno, "cannot create %s: %s; choose another --data-dir",
 		               path, strerror(errno));
-		goto out;
+		goto fail;
 	}
 	if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		rc = util_fail(cause, -EBUSY,
 		               "another recorder is writing to %s; stop it with `mimic stop` first",
 		               r->data_dir);
-		goto out;
+		goto fail;
 	}
-out:
+fail:
 	free(path);
 	return rc;
 }

@@ -157,7 +157,7 @@ void recorder_handle_control(struct recorder *r)
 			reply = ipc_simple_reply(0, cause ? cause : "bad request");
 			ipc_reply(cfd, reply);
 		}
-		goto out;
+		goto fail;
 	}
 	switch (req.cmd) {
 	case IPC_CMD_STATUS:
@@ -174,21 +174,21 @@ void recorder_handle_control(struct recorder *r)
 	case IPC_CMD_FORGET:
 		reply = forget_request(r, &req);
 		ipc_reply(cfd, reply);
-		goto out;
+		goto fail;
 	case IPC_CMD_TASK: {
 		const char *why = task_marker(r, &req);
 
 		if (why != NULL) {
 			reply = ipc_simple_reply(0, why);
 			ipc_reply(cfd, reply);
-			goto out;
+			goto fail;
 		}
 		break;
 	}
 	}
 	reply = status_json(r);
 	ipc_reply(cfd, reply);
-out:
+fail:
 	free(reply);
 	free(cause);
 }

@@ -62,16 +62,16 @@ static const char *check_line(const char *line, size_t len, const char *prev, in
 	    !json_is_string(json_object_get(o, "what")) ||
 	    !json_is_object(json_object_get(o, "details"))) {
 		why = "a field is missing";
-		goto out;
+		goto fail;
 	}
 	if (strcmp(p, prev) != 0) {
 		why = "it does not follow the line before it (prev hash differs: a line was "
 		      "changed, removed or inserted)";
-		goto out;
+		goto fail;
 	}
 	if (*seq != prev_seq + 1) {
 		why = "its sequence number is out of order";
-		goto out;
+		goto fail;
 	}
 	body = util_xmalloc(len);
 	memcpy(body, line, len - HASH_TAIL_LEN);
@@ -80,10 +80,10 @@ static const char *check_line(const char *line, size_t len, const char *prev, in
 	free(body);
 	if (strcmp(want, h) != 0) {
 		why = "its content does not match its hash (the line was changed)";
-		goto out;
+		goto fail;
 	}
 	memcpy(hash, h, AUDIT_HASH_HEX + 1);
-out:
+fail:
 	json_decref(o);
 	return why;
 }
@@ -170,18 +170,18 @@ int audit_append(const char *data_dir, const char *what, const char *details_jso
 	if (fd < 0) {
 		rc = util_fail(cause, errno == ENOSPC ? -ENOSPC : -EACCES,
 		               "cannot write the audit log %s: %s", path, strerror(errno));
-		goto out;
+		goto fail;
 	}
 	if (flock(fd, LOCK_EX) != 0) {
 		rc = util_fail(cause, -EIO, "cannot lock the audit log %s: %s", path,
 		               strerror(errno));
-		goto out;
+		goto fail;
 	}
 	f = fdopen(dup(fd), "r");
 	if (f == NULL) {
 		rc = util_fail(cause, -EIO, "cannot read the audit log %s: %s", path,
 		               strerror(errno));
-		goto out;
+		goto fail;
 	}
 	read_tail(f, prev, &seq);
 	if (pw != NULL)
@@ -196,7 +196,7 @@ int audit_append(const char *data_dir, const char *what, const char *details_jso
 	n = strlen(body);
 	if (n + HASH_TAIL_LEN + 1 > AUDIT_LINE_MAX) {
 		rc = util_fail(cause, -EINVAL, "audit record too long (%zu bytes)", n);
-		goto out;
+		goto fail;
 	}
 	hash_hex(body, n, hash);
 	body[n - 1] = '\0'; /* drop the closing brace; the hash member closes the object */
@@ -205,9 +205,9 @@ int audit_append(const char *data_dir, const char *what, const char *details_jso
 	if (write(fd, line, n) != (ssize_t)n || fsync(fd) != 0) {
 		rc = util_fail(cause, errno == ENOSPC ? -ENOSPC : -EIO,
 		               "cannot write the audit log %s: %s", path, strerror(errno));
-		goto out;
+		goto fail;
 	}
-out:
+fail:
 	if (f != NULL)
 		fclose(f);
 	if (fd >= 0)

@@ -203,7 +203,7 @@ int blob_put(struct blob *b, const void *data, size_t len, char hex_out[BLOB_HEX
 	 */
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len) {
 		utimensat(AT_FDCWD, path, NULL, 0);
-		goto out;
+		goto fail;
 	}
 
 	sub = sub_path(b, hex_out);
@@ -211,7 +211,7 @@ int blob_put(struct blob *b, const void *data, size_t len, char hex_out[BLOB_HEX
 		err = errno;
 		rc = util_fail(cause, map_errno(err), "cannot store frame in %s: %s", b->dir,
 			       strerror(err));
-		goto out;
+		goto fail;
 	}
 	tmp = util_xasprintf("%s/.tmp-XXXXXX", sub);
 	/* mkstemp creates the file with mode 0600. */
@@ -242,13 +242,12 @@ int blob_put(struct blob *b, const void *data, size_t len, char hex_out[BLOB_HEX
 			       strerror(err));
 		goto fail;
 	}
-	goto out;
 fail:
 	if (fd >= 0)
 		close(fd);
-	if (tmp != NULL)
+	/* A temporary file is left only by a failure after it was made. */
+	if (rc != 0 && tmp != NULL)
 		unlink(tmp);
-out:
 	free(sealed);
 	free(tmp);
 	free(sub);

@@ -98,12 +98,12 @@ int forget_sweep(struct store *st, const char *data_dir, int64_t min_age_s,
 
 	rc = store_blob_names(st, &names, &n, cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	d = opendir(fdir);
 	if (d == NULL) {
 		if (errno != ENOENT)
 			rc = util_fail(cause, -errno, "cannot read %s: %s", fdir, strerror(errno));
-		goto out;
+		goto fail;
 	}
 	while ((de = readdir(d)) != NULL) {
 		char *sub;
@@ -116,7 +116,7 @@ int forget_sweep(struct store *st, const char *data_dir, int64_t min_age_s,
 		if (rc != 0)
 			break;
 	}
-out:
+fail:
 	if (d != NULL)
 		closedir(d);
 	free_names(names, n);

@@ -200,13 +200,13 @@ int store_elements_foreach(struct store *st, int64_t session,
 		read_element(stmt, el);
 		err = element_unseal(st, session, stmt, el, cause);
 		if (err != 0)
-			goto out;
+			goto fail;
 		err = fn(el, arg);
 		if (err != 0)
-			goto out;
+			goto fail;
 	}
 	err = store_done_or_fail(st, rc, "cannot read UI elements", cause);
-out:
+fail:
 	free(el);
 	sqlite3_finalize(stmt);
 	return err;

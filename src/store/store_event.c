@@ -247,7 +247,7 @@ int store_events_foreach(struct store *st, int64_t session,
 			err = store_event_unseal(st, session, &ev, sqlite3_column_blob(stmt, 25),
 			                   (size_t)sqlite3_column_bytes(stmt, 25), cause);
 			if (err != 0)
-				goto out;
+				goto fail;
 		}
 		if (has_ctx) {
 			memset(ctx, 0, sizeof(*ctx));
@@ -267,15 +267,15 @@ int store_events_foreach(struct store *st, int64_t session,
 				err = title_unseal(st, session, ctx, sqlite3_column_blob(stmt, 26),
 				                   (size_t)sqlite3_column_bytes(stmt, 26), cause);
 				if (err != 0)
-					goto out;
+					goto fail;
 			}
 		}
 		err = fn(id, &ev, has_ctx ? ctx : NULL, arg);
 		if (err != 0)
-			goto out;
+			goto fail;
 	}
 	err = store_done_or_fail(st, rc, "cannot read events", cause);
-out:
+fail:
 	free(ctx);
 	sqlite3_finalize(stmt);
 	return err;
@@ -339,16 +339,16 @@ int store_tasks_foreach(struct store *st, int64_t session,
 			err = store_unseal(st, "tk01", session, t->t_ns, sqlite3_column_blob(stmt, 6),
 			                   (size_t)sqlite3_column_bytes(stmt, 6), &plain, &pn, cause);
 			if (err != 0)
-				goto out;
+				goto fail;
 			util_strlcpy_utf8(t->description, plain, sizeof(t->description));
 			free(plain);
 		}
 		err = fn(t, arg);
 		if (err != 0)
-			goto out;
+			goto fail;
 	}
 	err = store_done_or_fail(st, rc, "cannot read task markers", cause);
-out:
+fail:
 	free(t);
 	sqlite3_finalize(stmt);
 	return err;

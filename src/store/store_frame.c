@@ -147,10 +147,10 @@ int store_frames_foreach(struct store *st, int64_t session,
 		read_frame(stmt, &f);
 		err = fn(&f, arg);
 		if (err != 0)
-			goto out;
+			goto fail;
 	}
 	err = store_done_or_fail(st, rc, "cannot read frames", cause);
-out:
+fail:
 	sqlite3_finalize(stmt);
 	return err;
 }

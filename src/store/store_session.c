@@ -285,10 +285,10 @@ int store_sessions_foreach(struct store *st,
 		read_session(stmt, &s);
 		err = fn(&s, arg);
 		if (err != 0)
-			goto out;
+			goto fail;
 	}
 	err = store_done_or_fail(st, rc, "cannot list sessions", cause);
-out:
+fail:
 	sqlite3_finalize(stmt);
 	return err;
 }
@@ -313,10 +313,10 @@ int store_devices_foreach(struct store *st, int64_t session,
 		d.synthetic = sqlite3_column_int(stmt, 2) != 0;
 		err = fn(&d, arg);
 		if (err != 0)
-			goto out;
+			goto fail;
 	}
 	err = store_done_or_fail(st, rc, "cannot list input devices", cause);
-out:
+fail:
 	sqlite3_finalize(stmt);
 	return err;
 }
