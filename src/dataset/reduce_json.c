@@ -18,8 +18,8 @@
 
 /*
  * How the text forms are written: compact, in the order the members were set, and
- * reals with 15 significant digits, which is as many as every number here has that
- * is under 10^11 (json_fixed), so that each prints as it was rounded.
+ * reals with 15 significant digits. A rounded number under 10^11 (json_fixed) has
+ * no more than that, so it reads as it was rounded: 3.531, not 3.5310000000000001.
  */
 #define TEXT_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
 
@@ -41,7 +41,7 @@ static json_t *json_str(const char *s)
 
 /*
  * v rounded to dec decimals (reduce_fixed): an integer when nothing is left after
- * the point, else a real. k and 10^dec are exact doubles while |k| <= 2^53, so
+ * the point (3, not 3.0), else a real. k and 10^dec are exact doubles while |k| <= 2^53, so
  * their quotient is the double nearest the decimal, the same one a JSON reader
  * makes of "3.531".
  */
@@ -159,9 +159,9 @@ static int cu_members(json_t *o, const struct reduce_action *a)
 	case REDUCE_SCROLL:
 		rc |= json_object_set_new(o, "coordinate", json_xy(a->x, a->y));
 		rc |= json_object_set_new(o, "scroll_direction",
-		                           json_string(dir_name(a->scroll_dir)));
+		                          json_string(dir_name(a->scroll_dir)));
 		rc |= json_object_set_new(o, "scroll_amount",
-		                           json_integer(reduce_whole_clicks(a->scroll_amount)));
+		                          json_integer(reduce_whole_clicks(a->scroll_amount)));
 		rc |= cu_mods(o, a->mods);
 		break;
 	case REDUCE_TYPE:
@@ -234,8 +234,8 @@ static int step_head(json_t *o, const struct reduce_action *a)
 	int rc = 0;
 
 	rc |= json_object_set_new(o, "kind", json_string(reduce_action_name(a)));
-	rc |= json_object_set_new(o, "interaction", json_string(interaction ? interaction :
-	                                                         "other"));
+	rc |= json_object_set_new(o, "interaction",
+	                          json_string(interaction ? interaction : "other"));
 	rc |= json_object_set_new(o, "source", json_string(source ? source : "human"));
 	rc |= json_object_set_new(o, "t_start_ns", json_integer(a->t_start_ns));
 	rc |= json_object_set_new(o, "t_end_ns", json_integer(a->t_end_ns));
@@ -314,7 +314,7 @@ static int step_members(json_t *o, const struct reduce_action *a)
 		for (i = 0; i < REDUCE_N_MODS; i++)
 			if (a->mods & reduce_mod_names[i].bit)
 				rc |= json_array_append_new(mods,
-				                             json_string(reduce_mod_names[i].xdo));
+				                            json_string(reduce_mod_names[i].xdo));
 		rc |= json_object_set_new(o, "mods", mods);
 	}
 	return rc;
@@ -330,6 +330,7 @@ static json_t *json_opt_id(int64_t v)
 static int step_provenance(json_t *o, const struct reduce_action *a)
 {
 	json_t *path, *ev, *ids;
+	int64_t ms;
 	size_t i;
 	int rc = 0;
 
@@ -337,10 +338,12 @@ static int step_provenance(json_t *o, const struct reduce_action *a)
 		/* Points as [x, y, ms relative to t_start] (negative: before the action). */
 		rc |= json_object_set_new(o, "path_seen", json_integer(a->path_seen));
 		path = json_array();
-		for (i = 0; i < (size_t)a->path_len; i++)
+		for (i = 0; i < (size_t)a->path_len; i++) {
+			ms = (a->path[i].t_ns - a->t_start_ns) / NS_PER_MS;
 			rc |= json_array_append_new(path, json_pack("[iiI]", (int)a->path[i].x,
-			       (int)a->path[i].y,
-			       (json_int_t)((a->path[i].t_ns - a->t_start_ns) / NS_PER_MS)));
+			                                            (int)a->path[i].y,
+			                                            (json_int_t)ms));
+		}
 		rc |= json_object_set_new(o, "path", path);
 	}
 	ev = json_object();
@@ -381,7 +384,7 @@ static int step_renderings(json_t *o, const struct reduce_action *a, int screen_
 	rc |= json_object_set_new(o, "pyautogui", step_pyautogui(a, screen_w, screen_h, 0));
 	if (screen_w > 0 && screen_h > 0)
 		rc |= json_object_set_new(o, "pyautogui_norm",
-		                           step_pyautogui(a, screen_w, screen_h, 1));
+		                          step_pyautogui(a, screen_w, screen_h, 1));
 	if (computer_use(a, &cu) == -ENOMEM)
 		return -1;
 	if (cu != NULL && json_dumpb(cu, NULL, 0, TEXT_FLAGS) >= REDUCE_RENDER_MAX) {
