@@ -12,8 +12,9 @@
  * ns/event and the actions produced by kind. The target is >= 2 million events/s.
  *
  * Build (from the top of the tree):
- *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc bench/reduce_bench.c src/dataset/reduce.c src/base/util.c \
- *      src/base/log.c src/base/event.c -lm -o /tmp/reduce_bench
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc/base -Isrc/dataset bench/reduce_bench.c \
+ *      src/dataset/reduce*.c src/base/util.c src/base/log.c src/base/event.c -ljansson -lm \
+ *      -o /tmp/reduce_bench
  * Run: /tmp/reduce_bench [-n events] [-s seed] [-r repetitions]
  */
 #include "reduce.h"

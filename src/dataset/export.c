@@ -38,8 +38,6 @@
 #define EXPORT_CHAIN_MAX 10000
 /* Encoded images kept for reuse (a frame is often the post of one step and the pre of the next). */
 #define EXPORT_ENC_CACHE 4
-/* Room for one action's step JSON. */
-#define EXPORT_STEP_JSON_MAX (64 * 1024)
 
 /* Action names in a fixed order, for the counts. */
 static const char *const kind_names[] = {
@@ -364,7 +362,6 @@ struct exporter {
 	struct redact *rd;
 	struct pseudo *ps;
 	char user_ps[PSEUDO_HEX_LEN + 1];
-	char *step_buf;
 
 	/* The working image: the whole screen of frame work_id of work_session. */
 	struct image work, scratch;
@@ -1129,9 +1126,7 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	/* Times in the action are relative to the episode too. */
 	a->t_start_ns -= base;
 	a->t_end_ns -= base;
-	if (reduce_action_json(a, s->info.screen_w, s->info.screen_h, x->step_buf,
-	                       EXPORT_STEP_JSON_MAX) != 0 ||
-	    (act = json_loads(x->step_buf, 0, NULL)) == NULL) {
+	if (reduce_action_step(a, s->info.screen_w, s->info.screen_h, &act) != 0) {
 		s->err = util_fail(&s->cause, -EIO, "session %lld: a step could not be rendered",
 		                   (long long)s->info.id);
 		goto out;
@@ -1508,7 +1503,6 @@ static void exporter_free(struct exporter *x)
 	free(x->work.pixels);
 	free(x->scratch.pixels);
 	free(x->written);
-	free(x->step_buf);
 	encode_free(x->enc);
 	redact_close(x->rd);
 	pseudo_free(x->ps);
@@ -1584,7 +1578,6 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 	rc = encode_new(&x.enc, cause);
 	if (rc != 0)
 		goto out;
-	x.step_buf = util_xmalloc(EXPORT_STEP_JSON_MAX);
 	rc = prepare_out_dir(o->out_dir, cause);
 	if (rc != 0)
 		goto out;

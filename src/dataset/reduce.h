@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "event.h"
 
 /* Most points kept of a pointer path (thinned evenly; the first and last are kept). */
@@ -243,15 +245,26 @@ int reduce_action_pyautogui(const struct reduce_action *a, int screen_w, int scr
 /*
  * Renders a as one computer-use tool call (Anthropic "computer" tool, 2025-01) as
  * compact JSON: {"action":"left_click","coordinate":[200,150]}. Same returns as
- * reduce_action_pyautogui (-ENOTSUP: no such call, e.g. a right-button drag).
+ * reduce_action_pyautogui (-ENOTSUP: no such call, e.g. a right-button drag), and
+ * -ENOMEM when out of memory.
  */
 int reduce_action_computer_use(const struct reduce_action *a, char *buf, size_t n);
 
 /*
- * Renders a as the step JSON of docs/ACTIONS.md (docs/schema/action.schema.json):
- * every field above, and its pyautogui (absolute; normalised too when screen_w and
- * screen_h are > 0) and computer-use renderings. Same returns as above (never
- * -ENOTSUP: a missing rendering is null).
+ * Builds the step JSON of docs/ACTIONS.md (docs/schema/action.schema.json) for a
+ * into *out, a new reference the caller drops with json_decref: every field above,
+ * and its pyautogui (absolute; normalised too when screen_w and screen_h are > 0)
+ * and computer-use renderings, null where a has none (or where one would be longer
+ * than 4 * REDUCE_TEXT_MAX + 512 bytes). Scroll amounts are rounded to 4 decimals,
+ * durations to 3. Returns 0, -EINVAL (a or out NULL) or -ENOMEM.
+ */
+int reduce_action_step(const struct reduce_action *a, int screen_w, int screen_h,
+                       json_t **out /* OUT */);
+
+/*
+ * Writes reduce_action_step's JSON as compact text into buf of size n (reals with
+ * 15 significant digits, so a rounded amount reads as rounded). Same returns as
+ * reduce_action_pyautogui (never -ENOTSUP); -ENOMEM when out of memory.
  */
 int reduce_action_json(const struct reduce_action *a, int screen_w, int screen_h,
                        char *buf, size_t n);
