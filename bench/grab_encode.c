@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 	struct grab *g = NULL;
 	struct encode *e = NULL;
 	struct image img, frame;
-	struct grab_cursor cur;
+	struct screen_cursor cur;
 	char *cause = NULL;
 	double *t, first_jpeg;
 	const uint8_t *out;
