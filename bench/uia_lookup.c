@@ -505,7 +505,7 @@ main(int argc, char **argv)
 	}
 	report("hovered press -> element (confirm)", hov, n_hov, "ms", 1e3);
 	report("uia_press/uia_hover call (input thread)", call, n_call, "us", 1e3);
-	report("uia_hint_from_pointer (input thread, X)", hint_cost, n_hint, "us", 1e3);
+	report("pointer_x11_hint (input thread, X)", hint_cost, n_hint, "us", 1e3);
 	report("press on live app, other app stopped", hang_live, n_live, "ms", 1e3);
 	report("uia_press call, other app stopped", hang_call, n_hcall, "us", 1e3);
 	{

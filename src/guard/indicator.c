@@ -22,21 +22,12 @@ static const struct overlay_look looks[] = {
 	[INDICATOR_OUT_OF_SCOPE] = {0x5a5a5a, 0xffffff, "NOT IN SCOPE"},
 };
 
-/* The policy's modifiers as the overlay's (the same meaning, spelt out). */
-static uint32_t overlay_mods(uint32_t mods)
-{
-	uint32_t m = 0;
-
-	if (mods & POLICY_MOD_SHIFT)
-		m |= OVERLAY_MOD_SHIFT;
-	if (mods & POLICY_MOD_CTRL)
-		m |= OVERLAY_MOD_CTRL;
-	if (mods & POLICY_MOD_ALT)
-		m |= OVERLAY_MOD_ALT;
-	if (mods & POLICY_MOD_SUPER)
-		m |= OVERLAY_MOD_SUPER;
-	return m;
-}
+/* The policy's modifier bits are the overlay's, so hotkey_mods is handed on as it is. */
+_Static_assert((int)POLICY_MOD_SHIFT == (int)OVERLAY_MOD_SHIFT &&
+               (int)POLICY_MOD_CTRL == (int)OVERLAY_MOD_CTRL &&
+               (int)POLICY_MOD_ALT == (int)OVERLAY_MOD_ALT &&
+               (int)POLICY_MOD_SUPER == (int)OVERLAY_MOD_SUPER,
+               "the policy's hotkey modifiers are the overlay's");
 
 int indicator_open(const char *display, const char *hotkey_sym, uint32_t hotkey_mods,
                    struct indicator **out, char **cause)
@@ -49,7 +40,7 @@ int indicator_open(const char *display, const char *hotkey_sym, uint32_t hotkey_
 		.class_name = INDICATOR_CLASS,
 		.look = looks[INDICATOR_RECORDING],
 		.hotkey_sym = hotkey_sym,
-		.hotkey_mods = overlay_mods(hotkey_mods),
+		.hotkey_mods = hotkey_mods,
 	};
 	int rc;
 

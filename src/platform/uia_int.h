@@ -356,7 +356,7 @@ void uia_do_typing(struct uia *u, const struct request *r);
 /* libatspi's listener for object:state-changed:focused (data: the uia). */
 void uia_on_focus(AtspiEvent *ev, void *data);
 
-/* --- uia_x.c: the pointer thread ------------------------------------------------------ */
+/* --- uia_pointer.c: the pointer thread ------------------------------------------------ */
 
 /* Stops the pointer thread and closes its connection, if uia_attach_x started one. */
 void uia_x_detach(struct uia *u);
