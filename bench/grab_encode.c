@@ -10,7 +10,8 @@
  *
  * Built by meson as BUILD/bench/grab_encode; bench/run runs it under its own
  * Xvfb with xterms full of text (bench/grab_encode_screen.py). By hand:
- *   cc -std=c11 -O2 -D_GNU_SOURCE -Isrc bench/grab_encode.c src/platform/grab.c src/image/encode.c \
+ *   cc -std=c11 -O2 -D_GNU_SOURCE -Isrc/base -Isrc/image -Isrc/platform -Isrc/platform/x11 \
+ *      bench/grab_encode.c src/platform/x11/grab.c src/image/encode.c \
  *      src/base/log.c src/base/util.c $(pkg-config --cflags --libs xcb xcb-shm xcb-xfixes \
  *      xcb-randr libwebp libturbojpeg libpng) -lm -o grab_encode
  */
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
 	struct grab *g = NULL;
 	struct encode *e = NULL;
 	struct image img, frame;
-	struct grab_cursor cur;
+	struct screen_cursor cur;
 	char *cause = NULL;
 	double *t, first_jpeg;
 	const uint8_t *out;

@@ -8,7 +8,7 @@
  *   - hovered presses: the pointer came to rest first (uia_hover), the press only
  *     confirms the element;
  *   - the time uia_press itself takes on the caller's (input) thread, and what
- *     asking X for the window under the pointer (uia_hint_from_pointer) costs;
+ *     asking X for the window under the pointer (pointer_x11_hint) costs;
  *   - the same while another application is stopped (SIGSTOP) and receives every
  *     other press: the lookups of the live application and the caller's time.
  *
@@ -38,6 +38,7 @@
 #include <atspi/atspi.h>
 #pragma GCC diagnostic pop
 
+#include "pointer_x11.h"
 #include "uia.h"
 #include "util.h"
 
@@ -397,7 +398,7 @@ main(int argc, char **argv)
 		snprintf(sx, sizeof sx, "%d", r.x + r.w / 2);
 		snprintf(sy, sizeof sy, "%d", r.y + r.h / 2);
 		xdo("mousemove", "--sync", sx, sy);
-		if (uia_hint_from_pointer(xc, root, &tg->h, &tg->x, &tg->y) != 0)
+		if (pointer_x11_hint(xc, root, &tg->h, &tg->x, &tg->y) != 0)
 			goto fail;
 	}
 
@@ -418,7 +419,7 @@ main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		struct uia_window_hint h;
 		int64_t c0 = util_now_mono_ns();
-		if (uia_hint_from_pointer(xc, root, &h, NULL, NULL) == 0)
+		if (pointer_x11_hint(xc, root, &h, NULL, NULL) == 0)
 			hint_cost[n_hint++] = util_now_mono_ns() - c0;
 	}
 
@@ -504,7 +505,7 @@ main(int argc, char **argv)
 	}
 	report("hovered press -> element (confirm)", hov, n_hov, "ms", 1e3);
 	report("uia_press/uia_hover call (input thread)", call, n_call, "us", 1e3);
-	report("uia_hint_from_pointer (input thread, X)", hint_cost, n_hint, "us", 1e3);
+	report("pointer_x11_hint (input thread, X)", hint_cost, n_hint, "us", 1e3);
 	report("press on live app, other app stopped", hang_live, n_live, "ms", 1e3);
 	report("uia_press call, other app stopped", hang_call, n_hcall, "us", 1e3);
 	{

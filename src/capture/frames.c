@@ -4,7 +4,8 @@
  * Three threads touch a struct frames:
  *   - the input thread calls frames_notify / frames_set_paused, which only
  *     append to a bounded ring under `nmu` and poke an eventfd;
- *   - the engine thread owns the X connection (XDamage, two grabs), decides
+ *   - the engine thread owns the screen (screen.h: its changes, two image
+ *     buffers), decides
  *     which grab becomes which frame, and copies a chosen grab into the one
  *     job buffer (clearing the undefined X byte);
  *   - the worker thread masks, hashes, compares against the key frame, encodes,
@@ -28,14 +29,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-#include <xcb/damage.h>
-#include <xcb/xcb.h>
-#include <xcb/xfixes.h>
 
 #include "blob.h"
 #include "encode.h"
-#include "grab.h"
 #include "log.h"
+#include "screen.h"
 #include "store.h"
 #include "util.h"
 
@@ -82,12 +80,11 @@ struct note {
 
 /* One of the two grabs the engine alternates between. */
 struct slot {
-	struct grab *g;
 	struct image img;
 	uint64_t seq;          /* 0: holds nothing usable */
 	int64_t t_ns;          /* when the grab was requested */
 	double grab_ms;
-	struct grab_cursor cur;
+	struct screen_cursor cur;
 	struct image_rect own;  /* damage reported since the previous grab */
 	struct image_rect acc;  /* damage since the last frame handed on, up to this grab */
 };
@@ -141,11 +138,7 @@ struct frames {
 	int wake_fd;               /* eventfd: notes, stop */
 
 	/* Engine thread only. */
-	xcb_connection_t *c;
-	xcb_window_t root;
-	uint8_t damage_event;      /* first event code of DAMAGE */
-	xcb_damage_damage_t damage;
-	xcb_xfixes_region_t region;
+	struct screen *screen;     /* slots[i] is grabbed into its buffer i */
 	struct slot slots[2];
 	int newest;                /* index of the newest grab, -1 none */
 	uint64_t grab_seq;
@@ -246,7 +239,7 @@ static void set_error(struct frames *f, int err, const char *text)
 		f->stats.error = err != 0 ? err : -EIO;
 		util_strlcpy_utf8(f->stats.error_text, text, sizeof(f->stats.error_text));
 		/* Before the threads run, frames_start reports the error to its caller. */
-		if (f->started && xcb_connection_has_error(f->c))
+		if (f->started && screen_broken(f->screen))
 			log_info("frames: no more frames: %s", text);
 		else if (f->started)
 			log_error("frames: frame storage stopped, input recording goes on: %s", text);
@@ -662,23 +655,18 @@ static void fail_engine(struct frames *f, int err, const char *what, char *cause
 /* Grabs the screen into the older slot; the damage so far is cleared first. */
 static int do_grab(struct frames *f)
 {
-	xcb_xfixes_fetch_region_cookie_t ck;
-	xcb_xfixes_fetch_region_reply_t *rep;
 	struct image img;
-	struct grab_cursor cur;
+	struct screen_cursor cur;
+	struct image_rect changed;
 	struct slot *s;
 	char *cause = NULL;
 	int idx = f->newest < 0 ? 0 : 1 - f->newest;
 	int64_t t0 = now_ns();
 	int rc;
 
-	/* Subtract before the image: damage after the subtract triggers the next grab. */
-	xcb_damage_subtract(f->c, f->damage, XCB_NONE, f->region);
-	ck = xcb_xfixes_fetch_region(f->c, f->region);
-	rc = grab_frame(f->slots[idx].g, GRAB_FRAME_CURSOR, &img, &cur, &cause);
-	rep = xcb_xfixes_fetch_region_reply(f->c, ck, NULL);
+	/* The damage so far is used up: damage after this triggers the next grab. */
+	rc = screen_grab(f->screen, (unsigned)idx, SCREEN_GRAB_CURSOR, &img, &cur, &changed, &cause);
 	if (rc != 0) {
-		free(rep);
 		fail_engine(f, rc, "cannot grab the screen", cause);
 		return rc;
 	}
@@ -688,13 +676,7 @@ static int do_grab(struct frames *f)
 	s->seq = ++f->grab_seq;
 	s->t_ns = t0;
 	s->grab_ms = ms_since(t0);
-	if (rep != NULL) {
-		s->own = (struct image_rect){rep->extents.x, rep->extents.y, rep->extents.width,
-		                            rep->extents.height};
-		free(rep);
-	} else {
-		s->own = (struct image_rect){0, 0, img.width, img.height};
-	}
+	s->own = changed;
 	if (f->grab_seq == 1)
 		s->own = (struct image_rect){0, 0, img.width, img.height};
 	f->acc_running = image_rect_union(f->acc_running, s->own);
@@ -1026,32 +1008,29 @@ static void take_newest(struct frames *f, const char *trigger, int64_t event_id)
 		take_frame(f, f->newest, trigger, event_id);
 }
 
-static void handle_x_event(struct frames *f, xcb_generic_event_t *ev)
+/* A change notice of the screen (screen_dispatch). */
+static void screen_changed(void *arg)
 {
-	if ((ev->response_type & 0x7f) == f->damage_event + XCB_DAMAGE_NOTIFY) {
-		int64_t t = now_ns();
+	struct frames *f = arg;
+	int64_t t = now_ns();
 
-		if (f->paused)
-			return;
-		f->damage_pending = true;
-		f->changed = true;
-		f->last_damage_ns = t;
-		if (f->after.armed && t >= f->after.first_ns)
-			f->after.damage_seen = true;
-	}
+	if (f->paused)
+		return;
+	f->damage_pending = true;
+	f->changed = true;
+	f->last_damage_ns = t;
+	if (f->after.armed && t >= f->after.first_ns)
+		f->after.damage_seen = true;
 }
 
-/* Handles every X event xcb has read or can read; false when the connection broke. */
-static bool drain_x(struct frames *f, bool queued_only, bool *any)
+/* Handles every event of the screen read or readable; false when the connection broke. */
+static bool drain_screen(struct frames *f, bool queued_only, bool *any)
 {
-	xcb_generic_event_t *ev;
+	int n = screen_dispatch(f->screen, queued_only, screen_changed, f);
 
-	while ((ev = queued_only ? xcb_poll_for_queued_event(f->c) : xcb_poll_for_event(f->c))) {
-		handle_x_event(f, ev);
-		free(ev);
+	if (n > 0)
 		*any = true;
-	}
-	return xcb_connection_has_error(f->c) == 0;
+	return n >= 0;
 }
 
 static void *engine_main(void *arg)
@@ -1065,7 +1044,7 @@ static void *engine_main(void *arg)
 		bool any = false;
 		int64_t now, next = INT64_MAX;
 
-		if (!f->engine_failed && !drain_x(f, false, &any)) {
+		if (!f->engine_failed && !drain_screen(f, false, &any)) {
 			fail_engine(f, -EIO, "lost the X connection", NULL);
 		}
 		do {
@@ -1101,15 +1080,15 @@ static void *engine_main(void *arg)
 			if (!f->after.armed && f->changed && idle_due(f) < next)
 				next = idle_due(f);
 		}
-		/* Events read while waiting for a reply sit in xcb's queue, not in the socket. */
+		/* Events read while waiting for a reply sit in a queue, not in the socket. */
 		any = false;
-		if (!f->engine_failed && !drain_x(f, true, &any))
+		if (!f->engine_failed && !drain_screen(f, true, &any))
 			continue;
 		if (any)
 			continue;
 
 		struct pollfd pfd[2] = {
-			{.fd = xcb_get_file_descriptor(f->c), .events = POLLIN},
+			{.fd = screen_fd(f->screen), .events = POLLIN},
 			{.fd = f->wake_fd, .events = POLLIN},
 		};
 		int timeout = -1;
@@ -1240,10 +1219,7 @@ void frames_get_stats(struct frames *f, struct frames_stats *out)
 
 static void frames_free(struct frames *f)
 {
-	for (int i = 0; i < 2; i++)
-		grab_close(f->slots[i].g);
-	if (f->c != NULL)
-		xcb_disconnect(f->c);
+	screen_close(f->screen);
 	blob_close(f->blob);
 	encode_free(f->enc);
 	free(f->buf);
@@ -1257,90 +1233,12 @@ static void frames_free(struct frames *f)
 	free(f);
 }
 
-static int connect_display(const char *display, xcb_connection_t **c, int *screen,
-                           char **cause)
-{
-	const char *name = display != NULL ? display : getenv("DISPLAY");
-
-	if (name == NULL || *name == '\0')
-		return util_fail(cause, -ENXIO, "cannot take frames: DISPLAY is not set");
-	*c = xcb_connect(name, screen);
-	if (xcb_connection_has_error(*c)) {
-		xcb_disconnect(*c);
-		*c = NULL;
-		return util_fail(cause, -ENXIO, "cannot take frames: cannot connect to display %s",
-		                 name);
-	}
-	return 0;
-}
-
-static int setup_damage(struct frames *f, int screen, char **cause)
-{
-	const xcb_query_extension_reply_t *ext;
-	xcb_damage_query_version_reply_t *dv;
-	xcb_xfixes_query_version_reply_t *xv;
-	xcb_generic_error_t *e;
-	xcb_screen_iterator_t si = xcb_setup_roots_iterator(xcb_get_setup(f->c));
-
-	for (int i = 0; si.rem && i < screen; i++)
-		xcb_screen_next(&si);
-	if (!si.rem)
-		return util_fail(cause, -EINVAL, "cannot take frames: no X screen %d", screen);
-	f->root = si.data->root;
-
-	ext = xcb_get_extension_data(f->c, &xcb_xfixes_id);
-	if (ext == NULL || !ext->present)
-		return util_fail(cause, -ENOTSUP, "cannot take frames: the X server has no XFixes "
-		                 "extension");
-	xv = xcb_xfixes_query_version_reply(f->c, xcb_xfixes_query_version(f->c, 4, 0), NULL);
-	if (xv == NULL || xv->major_version < 2) {
-		free(xv);
-		return util_fail(cause, -ENOTSUP, "cannot take frames: XFixes 2 is needed");
-	}
-	free(xv);
-	ext = xcb_get_extension_data(f->c, &xcb_damage_id);
-	if (ext == NULL || !ext->present)
-		return util_fail(cause, -ENOTSUP, "cannot take frames: the X server has no DAMAGE "
-		                 "extension");
-	f->damage_event = ext->first_event;
-	dv = xcb_damage_query_version_reply(f->c, xcb_damage_query_version(f->c, 1, 1), NULL);
-	if (dv == NULL) {
-		return util_fail(cause, -ENOTSUP, "cannot take frames: the DAMAGE extension does "
-		                 "not answer");
-	}
-	free(dv);
-	f->region = xcb_generate_id(f->c);
-	e = xcb_request_check(f->c, xcb_xfixes_create_region_checked(f->c, f->region, 0, NULL));
-	if (e == NULL) {
-		f->damage = xcb_generate_id(f->c);
-		/* NON_EMPTY: one event each time the damage goes from nothing to something. */
-		e = xcb_request_check(f->c, xcb_damage_create_checked(f->c, f->damage, f->root,
-		                      XCB_DAMAGE_REPORT_LEVEL_NON_EMPTY));
-	}
-	if (e != NULL) {
-		int code = e->error_code;
-
-		free(e);
-		return util_fail(cause, -EIO, "cannot take frames: the X server refused to track "
-		                 "damage (X error %d)", code);
-	}
-	/*
-	 * The server reports a new damage object's whole window as damaged, at once
-	 * (before the reply that request_check waited for): that is not a change.
-	 */
-	xcb_generic_event_t *ev;
-
-	while ((ev = xcb_poll_for_event(f->c)) != NULL)
-		free(ev);
-	return 0;
-}
-
 int frames_start(const struct frames_opts *o, struct frames **out, char **cause)
 {
 	struct frames *f;
 	pthread_condattr_t ca;
 	sigset_t all, old;
-	int screen = 0, rc;
+	int rc;
 
 	*out = NULL;
 	f = util_xcalloc(1, sizeof(*f));
@@ -1367,17 +1265,9 @@ int frames_start(const struct frames_opts *o, struct frames **out, char **cause)
 	rc = encode_new(&f->enc, cause);
 	if (rc != 0)
 		goto fail;
-	rc = connect_display(o->display, &f->c, &screen, cause);
+	rc = screen_open(o->display, SCREEN_OPEN_CHANGES, 2, &f->screen, cause);
 	if (rc != 0)
 		goto fail;
-	rc = setup_damage(f, screen, cause);
-	if (rc != 0)
-		goto fail;
-	for (int i = 0; i < 2; i++) {
-		rc = grab_open(f->c, screen, 0, &f->slots[i].g, cause);
-		if (rc != 0)
-			goto fail;
-	}
 	f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (f->wake_fd < 0) {
 		rc = util_fail(cause, -errno, "cannot take frames: eventfd: %s", strerror(errno));
@@ -1452,20 +1342,17 @@ int frames_stop(struct frames *f, char **cause)
 
 int frames_monitors_json(const char *display, char **json, char **cause)
 {
-	xcb_connection_t *c = NULL;
-	struct grab *g = NULL;
-	struct grab_monitor *m = NULL;
+	struct screen *s = NULL;
+	struct screen_monitor *m = NULL;
 	size_t n = 0;
 	json_t *arr;
-	int screen = 0, rc;
+	int rc;
 
 	*json = NULL;
-	rc = connect_display(display, &c, &screen, cause);
+	rc = screen_open(display, SCREEN_OPEN_NO_SHM, 1, &s, cause);
 	if (rc != 0)
 		return rc;
-	rc = grab_open(c, screen, GRAB_OPEN_NO_SHM, &g, cause);
-	if (rc == 0)
-		rc = grab_monitors(g, &m, &n, cause);
+	rc = screen_monitors(s, &m, &n, cause);
 	if (rc == 0) {
 		arr = json_array();
 		for (size_t i = 0; i < n; i++)
@@ -1479,8 +1366,7 @@ int frames_monitors_json(const char *display, char **json, char **cause)
 			rc = util_fail(cause, -ENOMEM, "cannot list the monitors: out of memory");
 	}
 	free(m);
-	grab_close(g);
-	xcb_disconnect(c);
+	screen_close(s);
 	return rc;
 }
 

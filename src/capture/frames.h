@@ -1,9 +1,9 @@
 /*
  * frames: event-triggered, change-driven screenshots (docs/FRAMES.md).
  *
- * An engine thread with its own X connection watches XDamage on the root
- * window and grabs the screen (grab.h) only after something changed, at most
- * every grab_interval_ms, alternating between two shared-memory grabs so that
+ * An engine thread with its own connection to the display (screen.h; with X11,
+ * XDamage on the root window) grabs the screen only after something changed, at
+ * most every grab_interval_ms, alternating between two image buffers so that
  * the newest grab taken *before* any given moment is still in memory. The input
  * thread tells it about stored events with frames_notify (cheap, never blocks);
  * from those and from the damage it decides which frames to keep:

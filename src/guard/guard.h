@@ -123,9 +123,10 @@ int guard_tick(struct guard *g, int64_t now);
 void guard_pollfds(const struct guard *g, struct pollfd *pfd /* OUT */);
 
 /*
- * Handles the indicator's and the scope's X events (every turn: xcb may hold
- * events it read while waiting for a reply) and looks again whether the focused
- * field takes a password. Returns -EPIPE when X went away.
+ * Handles the indicator's and the scope's events (every turn: a display
+ * connection may hold events it read while waiting for a reply) and looks again
+ * whether the focused field takes a password. Returns -EPIPE when the display
+ * (the X server) went away.
  */
 int guard_dispatch(struct guard *g);
 

@@ -1,238 +1,58 @@
 /*
- * indicator: the on-screen recording indicator, the pause hotkey and the
- * screen-lock state, on one X connection of their own (see indicator.h).
+ * indicator: what the recording indicator says in each state and the pause
+ * hotkey it takes from the policy (see indicator.h); the display side, the
+ * window, the hotkey grab and the lock state, is the platform's overlay.
  */
 #include "indicator.h"
 
-#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <xcb/screensaver.h>
-#include <xcb/xcb.h>
-#include <xkbcommon/xkbcommon.h>
 
-#include "log.h"
+#include "overlay.h"
 #include "policy.h"
 #include "util.h"
 
-#define IND_W 132
-#define IND_H 20
-#define IND_MARGIN 4
-
-/* Lock and NumLock (Mod2) are grabbed too, so the hotkey works with either on. */
-static const uint16_t lock_variants[] = {0, XCB_MOD_MASK_LOCK, XCB_MOD_MASK_2,
-                                         XCB_MOD_MASK_LOCK | XCB_MOD_MASK_2};
-
 struct indicator {
-	xcb_connection_t *conn;
-	xcb_screen_t *screen;
-	xcb_window_t win;
-	xcb_gcontext_t gc;
-	xcb_font_t font;
+	struct overlay *ov;
 	int state;
-	xcb_keycode_t hotkey;
-	uint16_t hotkey_mods;
-	int has_saver;
 };
 
-static const struct {
-	uint32_t bg, fg;
-	const char *label;
-} looks[] = {
+static const struct overlay_look looks[] = {
 	[INDICATOR_RECORDING] = {0xc0182a, 0xffffff, "REC  mimic"},
 	[INDICATOR_PAUSED] = {0xe0a800, 0x000000, "PAUSED  mimic"},
 	[INDICATOR_OUT_OF_SCOPE] = {0x5a5a5a, 0xffffff, "NOT IN SCOPE"},
 };
 
-static void draw(struct indicator *ind)
-{
-	const char *label = looks[ind->state].label;
-	uint32_t bg = looks[ind->state].bg, fg = looks[ind->state].fg;
-	xcb_rectangle_t r = {0, 0, IND_W, IND_H};
-
-	xcb_change_window_attributes(ind->conn, ind->win, XCB_CW_BACK_PIXEL, &bg);
-	xcb_change_gc(ind->conn, ind->gc, XCB_GC_FOREGROUND, &bg);
-	xcb_poly_fill_rectangle(ind->conn, ind->win, ind->gc, 1, &r);
-	xcb_change_gc(ind->conn, ind->gc, XCB_GC_FOREGROUND | XCB_GC_BACKGROUND,
-	              (uint32_t[]){fg, bg});
-	xcb_image_text_8(ind->conn, (uint8_t)strlen(label), ind->win, ind->gc, 8, 14, label);
-	xcb_flush(ind->conn);
-}
-
-static void raise_top(struct indicator *ind)
-{
-	uint32_t above = XCB_STACK_MODE_ABOVE;
-
-	xcb_configure_window(ind->conn, ind->win, XCB_CONFIG_WINDOW_STACK_MODE, &above);
-	xcb_flush(ind->conn);
-}
-
-static void set_text_prop(struct indicator *ind, xcb_atom_t atom, const char *v, size_t len)
-{
-	xcb_change_property(ind->conn, XCB_PROP_MODE_REPLACE, ind->win, atom, XCB_ATOM_STRING, 8,
-	                    (uint32_t)len, v);
-}
-
-/* Finds a keycode that gives sym in the core keyboard mapping (0 when none). */
-static xcb_keycode_t keycode_of(struct indicator *ind, xcb_keysym_t sym)
-{
-	const xcb_setup_t *setup = xcb_get_setup(ind->conn);
-	uint8_t lo = setup->min_keycode, hi = setup->max_keycode;
-	xcb_get_keyboard_mapping_reply_t *m;
-	xcb_keycode_t found = 0;
-
-	m = xcb_get_keyboard_mapping_reply(ind->conn,
-	                                   xcb_get_keyboard_mapping(ind->conn, lo,
-	                                                            (uint8_t)(hi - lo + 1)), NULL);
-	if (m == NULL)
-		return 0;
-	xcb_keysym_t *syms = xcb_get_keyboard_mapping_keysyms(m);
-	int per = m->keysyms_per_keycode;
-	for (int k = 0; k <= hi - lo && found == 0; k++)
-		for (int j = 0; j < per && j < 2; j++)
-			if (syms[k * per + j] == sym) {
-				found = (xcb_keycode_t)(lo + k);
-				break;
-			}
-	free(m);
-	return found;
-}
-
-static int grab_hotkey(struct indicator *ind, const char *name, uint32_t mods, char **cause)
-{
-	xkb_keysym_t sym = xkb_keysym_from_name(name, XKB_KEYSYM_NO_FLAGS);
-	uint16_t xmods = 0;
-
-	if (mods & POLICY_MOD_SHIFT)
-		xmods |= XCB_MOD_MASK_SHIFT;
-	if (mods & POLICY_MOD_CTRL)
-		xmods |= XCB_MOD_MASK_CONTROL;
-	if (mods & POLICY_MOD_ALT)
-		xmods |= XCB_MOD_MASK_1;
-	if (mods & POLICY_MOD_SUPER)
-		xmods |= XCB_MOD_MASK_4;
-	ind->hotkey = keycode_of(ind, sym);
-	if (ind->hotkey == 0) {
-		/* Not on this keyboard layout: no hotkey, but `mimic pause` still works. */
-		return 0;
-	}
-	ind->hotkey_mods = xmods;
-	for (size_t i = 0; i < sizeof(lock_variants) / sizeof(lock_variants[0]); i++) {
-		xcb_generic_error_t *e = xcb_request_check(ind->conn,
-			xcb_grab_key_checked(ind->conn, 1, ind->screen->root,
-			                     (uint16_t)(xmods | lock_variants[i]), ind->hotkey,
-			                     XCB_GRAB_MODE_ASYNC, XCB_GRAB_MODE_ASYNC));
-		if (e != NULL) {
-			free(e);
-			if (i == 0) {
-				/* Another program has it: `mimic pause` still works. */
-				log_warn("the pause hotkey is taken by another program; choose another "
-				         "with [controls] pause_hotkey");
-				ind->hotkey = 0;
-				return 0;
-			}
-		}
-	}
-	return 0;
-}
+/* The policy's modifier bits are the overlay's, so hotkey_mods is handed on as it is. */
+_Static_assert((int)POLICY_MOD_SHIFT == (int)OVERLAY_MOD_SHIFT &&
+               (int)POLICY_MOD_CTRL == (int)OVERLAY_MOD_CTRL &&
+               (int)POLICY_MOD_ALT == (int)OVERLAY_MOD_ALT &&
+               (int)POLICY_MOD_SUPER == (int)OVERLAY_MOD_SUPER,
+               "the policy's hotkey modifiers are the overlay's");
 
 int indicator_open(const char *display, const char *hotkey_sym, uint32_t hotkey_mods,
                    struct indicator **out, char **cause)
 {
 	struct indicator *ind = util_xcalloc(1, sizeof(*ind));
-	xcb_generic_error_t *e;
-	xcb_get_window_attributes_reply_t *a = NULL;
-	const xcb_query_extension_reply_t *ext;
-	uint32_t values[3];
-	int screen_num = 0, rc = 0;
+	struct overlay_opts o = {
+		.display = display,
+		.name = INDICATOR_NAME,
+		.instance = INDICATOR_INSTANCE,
+		.class_name = INDICATOR_CLASS,
+		.look = looks[INDICATOR_RECORDING],
+		.hotkey_sym = hotkey_sym,
+		.hotkey_mods = hotkey_mods,
+	};
+	int rc;
 
 	*out = NULL;
-	ind->conn = xcb_connect(display, &screen_num);
-	if (ind->conn == NULL || xcb_connection_has_error(ind->conn)) {
-		rc = util_fail(cause, -ENXIO, "cannot show the recording indicator: no X server "
-		               "at %s", display ? display : (getenv("DISPLAY") ? getenv("DISPLAY")
-		                                                              : "(DISPLAY unset)"));
+	rc = overlay_open(&o, &ind->ov, cause);
+	if (rc != 0)
 		goto fail;
-	}
-	{
-		xcb_screen_iterator_t it = xcb_setup_roots_iterator(xcb_get_setup(ind->conn));
-		for (int i = 0; i < screen_num && it.rem > 0; i++)
-			xcb_screen_next(&it);
-		ind->screen = it.data;
-	}
-	ind->win = xcb_generate_id(ind->conn);
-	values[0] = looks[INDICATOR_RECORDING].bg;
-	values[1] = 1; /* override-redirect: no window manager moves, hides or decorates it */
-	values[2] = XCB_EVENT_MASK_EXPOSURE | XCB_EVENT_MASK_VISIBILITY_CHANGE |
-	            XCB_EVENT_MASK_STRUCTURE_NOTIFY;
-	e = xcb_request_check(ind->conn, xcb_create_window_checked(ind->conn,
-		XCB_COPY_FROM_PARENT, ind->win, ind->screen->root,
-		(int16_t)(ind->screen->width_in_pixels - IND_W - IND_MARGIN), IND_MARGIN,
-		IND_W, IND_H, 0, XCB_WINDOW_CLASS_INPUT_OUTPUT, ind->screen->root_visual,
-		XCB_CW_BACK_PIXEL | XCB_CW_OVERRIDE_REDIRECT | XCB_CW_EVENT_MASK, values));
-	if (e != NULL) {
-		free(e);
-		rc = util_fail(cause, -EIO, "cannot create the recording indicator window");
-		goto fail;
-	}
-	set_text_prop(ind, XCB_ATOM_WM_NAME, INDICATOR_NAME, strlen(INDICATOR_NAME));
-	set_text_prop(ind, XCB_ATOM_WM_CLASS, INDICATOR_INSTANCE "\0" INDICATOR_CLASS,
-	              sizeof(INDICATOR_INSTANCE) + sizeof(INDICATOR_CLASS));
-	ind->font = xcb_generate_id(ind->conn);
-	e = xcb_request_check(ind->conn, xcb_open_font_checked(ind->conn, ind->font, 5, "fixed"));
-	ind->gc = xcb_generate_id(ind->conn);
-	if (e == NULL) {
-		values[0] = 0xffffff;
-		values[1] = ind->font;
-		xcb_create_gc(ind->conn, ind->gc, ind->win, XCB_GC_FOREGROUND | XCB_GC_FONT, values);
-	} else {
-		/* No core font: the colour alone still shows the state. */
-		free(e);
-		ind->font = 0;
-		values[0] = 0xffffff;
-		xcb_create_gc(ind->conn, ind->gc, ind->win, XCB_GC_FOREGROUND, values);
-	}
-	/* Restacking of the root's children shows as SubstructureNotify: raise again then. */
-	values[0] = XCB_EVENT_MASK_SUBSTRUCTURE_NOTIFY;
-	xcb_change_window_attributes(ind->conn, ind->screen->root, XCB_CW_EVENT_MASK, values);
-	e = xcb_request_check(ind->conn, xcb_map_window_checked(ind->conn, ind->win));
-	if (e != NULL) {
-		free(e);
-		rc = util_fail(cause, -EIO, "cannot map the recording indicator window");
-		goto fail;
-	}
-	raise_top(ind);
-	a = xcb_get_window_attributes_reply(ind->conn,
-	                                    xcb_get_window_attributes(ind->conn, ind->win), NULL);
-	if (a == NULL || a->map_state != XCB_MAP_STATE_VIEWABLE) {
-		rc = util_fail(cause, -EIO, "the recording indicator window is not shown on the "
-		               "screen; mimic does not record without it");
-		goto fail;
-	}
-	ext = xcb_get_extension_data(ind->conn, &xcb_screensaver_id);
-	ind->has_saver = ext != NULL && ext->present;
-	if (hotkey_sym != NULL) {
-		rc = grab_hotkey(ind, hotkey_sym, hotkey_mods, cause);
-		if (rc != 0)
-			goto fail;
-	}
-	/*
-	 * Take in the Expose that mapping caused now, so that the first drawing
-	 * happens before the screenshots start (a later one would count as a change).
-	 */
-	free(xcb_get_input_focus_reply(ind->conn, xcb_get_input_focus(ind->conn), NULL));
-	for (xcb_generic_event_t *ev; (ev = xcb_poll_for_event(ind->conn)) != NULL;)
-		free(ev);
 	ind->state = INDICATOR_RECORDING;
-	draw(ind);
-	free(xcb_get_input_focus_reply(ind->conn, xcb_get_input_focus(ind->conn), NULL));
-	free(a);
 	*out = ind;
 	return 0;
 fail:
-	free(a);
-	indicator_close(ind);
+	free(ind);
 	return rc;
 }
 
@@ -240,19 +60,13 @@ void indicator_close(struct indicator *ind)
 {
 	if (ind == NULL)
 		return;
-	if (ind->conn != NULL) {
-		if (!xcb_connection_has_error(ind->conn) && ind->win != 0) {
-			xcb_destroy_window(ind->conn, ind->win);
-			xcb_flush(ind->conn);
-		}
-		xcb_disconnect(ind->conn);
-	}
+	overlay_close(ind->ov);
 	free(ind);
 }
 
 int indicator_fd(struct indicator *ind)
 {
-	return xcb_get_file_descriptor(ind->conn);
+	return overlay_fd(ind->ov);
 }
 
 void indicator_set_state(struct indicator *ind, enum indicator_state state)
@@ -260,82 +74,25 @@ void indicator_set_state(struct indicator *ind, enum indicator_state state)
 	if (ind == NULL || ind->state == (int)state)
 		return;
 	ind->state = (int)state;
-	draw(ind);
+	overlay_show(ind->ov, &looks[state]);
 }
 
 int indicator_dispatch(struct indicator *ind)
 {
-	xcb_generic_event_t *ev;
-	int presses = 0, redraw = 0, restack = 0;
-
-	while ((ev = xcb_poll_for_event(ind->conn)) != NULL) {
-		switch (ev->response_type & 0x7f) {
-		case XCB_EXPOSE:
-			redraw = 1;
-			break;
-		case XCB_KEY_PRESS: {
-			xcb_key_press_event_t *k = (xcb_key_press_event_t *)ev;
-			if (k->detail == ind->hotkey && ind->hotkey != 0)
-				presses++;
-			break;
-		}
-		case XCB_VISIBILITY_NOTIFY: {
-			xcb_visibility_notify_event_t *v = (xcb_visibility_notify_event_t *)ev;
-			if (v->state != XCB_VISIBILITY_UNOBSCURED)
-				restack = 1;
-			break;
-		}
-		case XCB_MAP_NOTIFY:
-		case XCB_CONFIGURE_NOTIFY:
-		case XCB_CIRCULATE_NOTIFY: {
-			/* The window the event is about sits at the same offset in all three. */
-			xcb_map_notify_event_t *m = (xcb_map_notify_event_t *)ev;
-			if (m->window != ind->win)
-				restack = 1;
-			break;
-		}
-		case XCB_UNMAP_NOTIFY: {
-			xcb_unmap_notify_event_t *u = (xcb_unmap_notify_event_t *)ev;
-			/* Something unmapped the indicator: show it again at once. */
-			if (u->window == ind->win)
-				xcb_map_window(ind->conn, ind->win);
-			break;
-		}
-		default:
-			break;
-		}
-		free(ev);
-	}
-	if (xcb_connection_has_error(ind->conn))
-		return -EPIPE;
-	if (restack)
-		raise_top(ind);
-	if (redraw)
-		draw(ind);
-	return presses;
+	return overlay_dispatch(ind->ov);
 }
 
 uint32_t indicator_hotkey_keycode(const struct indicator *ind)
 {
-	return ind != NULL ? ind->hotkey : 0;
+	return ind != NULL ? overlay_hotkey_keycode(ind->ov) : 0;
 }
 
 int indicator_screen_locked(struct indicator *ind)
 {
-	xcb_screensaver_query_info_reply_t *r;
-	int on;
-
-	if (ind == NULL || !ind->has_saver)
-		return 0;
-	r = xcb_screensaver_query_info_reply(ind->conn,
-	                                     xcb_screensaver_query_info(ind->conn,
-	                                                                ind->screen->root), NULL);
-	on = r != NULL && r->state == XCB_SCREENSAVER_STATE_ON;
-	free(r);
-	return on;
+	return ind != NULL ? overlay_screen_locked(ind->ov) : 0;
 }
 
 uint32_t indicator_window(const struct indicator *ind)
 {
-	return ind->win;
+	return overlay_window(ind->ov);
 }

@@ -2,12 +2,11 @@
  * indicator: what the person sees of the recorder and the controls it takes
  * from the keyboard (docs/POLICY.md).
  *
- * On its own X connection: a small override-redirect window in the top-right
- * corner of the screen, always raised above other windows, whose colour and
- * label say "REC" (recording), "PAUSED" or "NOT IN SCOPE"; the global pause
- * hotkey (XGrabKey on the root window); and whether the screen is locked
- * (MIT-SCREEN-SAVER state). There is no way to hide the window: mimic does
- * not record when it cannot show it.
+ * Through the platform's overlay (overlay.h; with X11 on its own connection): a
+ * small window in the top-right corner of the screen, always raised above other
+ * windows, whose colour and label say "REC" (recording), "PAUSED" or "NOT IN
+ * SCOPE"; the global pause hotkey; and whether the screen is locked. There is no
+ * way to hide the window: mimic does not record when it cannot show it.
  */
 #ifndef MIMIC_INDICATOR_H
 #define MIMIC_INDICATOR_H
@@ -41,16 +40,16 @@ int indicator_open(const char *display, const char *hotkey_sym, uint32_t hotkey_
 /* Unmaps the window, closes the connection, frees ind. NULL is allowed. */
 void indicator_close(struct indicator *ind);
 
-/* The X connection's file descriptor, to poll for readability. */
+/* The overlay's connection's file descriptor, to poll for readability. */
 int indicator_fd(struct indicator *ind);
 
 /* Shows state (redraws only when it changed). */
 void indicator_set_state(struct indicator *ind, enum indicator_state state);
 
 /*
- * Handles the X events received: redraws, keeps the window on top, reports
+ * Handles the events received: redraws, keeps the window on top, reports
  * the hotkey. Returns the number of hotkey presses seen (0 or more), or -EPIPE
- * when the X connection was lost.
+ * when the connection was lost.
  */
 int indicator_dispatch(struct indicator *ind);
 
@@ -60,7 +59,7 @@ uint32_t indicator_hotkey_keycode(const struct indicator *ind);
 /* 1 when the screen saver (and with it a screen locker) is on, 0 when not or unknown. */
 int indicator_screen_locked(struct indicator *ind);
 
-/* The X window id of the indicator. */
+/* The display's window id of the indicator (X11: the X window). */
 uint32_t indicator_window(const struct indicator *ind);
 
 #endif

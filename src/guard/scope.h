@@ -1,10 +1,10 @@
 /*
  * scope: which parts of the screen show in-scope windows (docs/POLICY.md).
  *
- * Opens its own X connection, follows the top-level windows (QueryTree of the
- * root window gives the stacking order, bottom to top, with and without a
- * window manager; override-redirect popups included) and their WM_CLASS,
- * title and executable, judges each with policy_check, and computes the
+ * Follows the top-level windows through the platform's desktop (desktop.h; with
+ * X11 on its own connection: the stacking order, bottom to top, with and without
+ * a window manager, override-redirect popups included) and their class, title
+ * and executable, judges each with policy_check, and computes the
  * visible rectangles of in-scope windows: each in-scope client area minus
  * every window stacked above it. The recorder feeds these to
  * frames_set_keep so that pixels of anything else are masked before encoding,
@@ -39,13 +39,13 @@ int scope_open(const char *display, const struct policy *pol, struct scope **out
 /* Closes the connection and frees s. NULL is allowed. */
 void scope_close(struct scope *s);
 
-/* The X connection's file descriptor, to poll for readability. */
+/* The desktop's connection's file descriptor, to poll for readability. */
 int scope_fd(struct scope *s);
 
 /*
- * Handles the X events received and, when windows were mapped, moved,
+ * Handles the events received and, when windows were mapped, moved,
  * restacked or retitled, reads them again. Returns 1 when the visible in-scope
- * area changed, 0 when not, -EPIPE when the X connection was lost.
+ * area changed, 0 when not, -EPIPE when the connection was lost.
  */
 int scope_dispatch(struct scope *s);
 

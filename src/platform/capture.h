@@ -1,18 +1,24 @@
 /*
- * capture: X11 input and window-context capture on the input thread.
+ * capture: input events and window contexts on the input thread. Part of the
+ * platform seam (docs/ARCHITECTURE.md, "The platform seam"): this header is the
+ * contract, platform/<backend>/capture.c its one implementation.
  *
- * Opens its own X connection, selects XInput 2.2 raw key, button and motion
+ * The contract: every key, button, motion and scroll the person makes, with the
+ * pointer position, the key's keysym name and text in the layout in effect, and a
+ * human or synthetic tag from its source device; motion thinned to at most ~60
+ * samples/s (never dropping the sample right before a press or release); the
+ * focused top-level window as a struct context (class, title, pid, executable,
+ * geometry), with a new one at every change of focus or title; the keyboard
+ * layout and the input devices. Everything goes to the caller through a sink; it
+ * never blocks on anything but the display.
+ *
+ * The X11 backend: its own xcb connection, XInput 2.2 raw key, button and motion
  * events on the root window for all master devices (and hierarchy changes on all
- * devices), turns keys into keysym names and text with xkbcommon-x11 (following
- * layout changes through XKB events), reads pointer positions with QueryPointer,
- * thins motion to at most ~60 samples/s (never dropping the sample right before a
- * press or release), turns wheel buttons 4-7 and smooth-scroll valuators into
- * scroll events, tags every event human or synthetic from its source device, and
- * follows the focused top-level window (EWMH when a window manager runs, a
+ * devices), keys turned into keysym names and text with xkbcommon-x11 (keymap.h,
+ * following layout changes through XKB events), pointer positions from
+ * QueryPointer, wheel buttons 4-7 and smooth-scroll valuators as scroll events,
+ * and the focused window followed by window.h (EWMH when a window manager runs, a
  * pointer-based fallback without one).
- *
- * Everything it sees goes to the caller through a sink; it never blocks on
- * anything but the X server.
  */
 #ifndef MIMIC_CAPTURE_H
 #define MIMIC_CAPTURE_H
@@ -41,8 +47,8 @@ struct capture_info {
 
 /*
  * Connects to display (NULL: $DISPLAY) and starts listening. Errors with a
- * one-line *cause: -ENXIO no display set or the X server cannot be reached;
- * -ENOTSUP the server lacks XInput 2.2 or XKB. The sink's device callback is
+ * one-line *cause: -ENXIO no display set or it cannot be reached; -ENOTSUP the
+ * display cannot give what capture needs (X11: XInput 2.2 or XKB). The sink's device callback is
  * called for each current device and a first context is delivered before return.
  */
 int capture_open(const char *display, const struct capture_sink *sink, void *arg,
@@ -51,17 +57,17 @@ int capture_open(const char *display, const struct capture_sink *sink, void *arg
 /* Fills what a session records about the screen and keyboard. */
 void capture_get_info(struct capture *c, struct capture_info *out /* OUT */);
 
-/* The X connection's file descriptor, to poll for readability. */
+/* The connection's file descriptor, to poll for readability. */
 int capture_fd(struct capture *c);
 
 /*
- * Handles every X event already received or readable without blocking.
- * Returns 0, or -EPIPE with a cause when the X connection was lost.
+ * Handles every event already received or readable without blocking.
+ * Returns 0, or -EPIPE with a cause when the connection was lost.
  */
 int capture_dispatch(struct capture *c, char **cause);
 
 /*
- * Makes a round trip to the X server and handles every event it generated before
+ * Makes a round trip to the display and handles every event it generated before
  * that, so nothing the person did before a stop request is left unread. Same
  * returns as capture_dispatch.
  */

@@ -29,7 +29,7 @@
  *    application is searched for a FOCUSED element.
  *
  * AT-SPI has no z-order, so the caller passes what X knows about the window under
- * the pointer (struct uia_window_hint, see uia_hint_from_pointer): the element must
+ * the pointer (struct uia_window_hint, see pointer_hint in pointer.h): the element must
  * come from the application with that pid and from its window whose bounds match
  * the X window's (or, for a popup such as a menu or a combo box list, from a
  * showing popup that matches the popup's bounds); otherwise the result says "no
@@ -78,7 +78,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <xcb/xcb.h>
 
 /* Sizes of the strings in struct uia_element, terminating NUL included. Longer
  * values are cut at a UTF-8 character boundary. */
@@ -321,7 +320,7 @@ const char *uia_source_name(int source);
 /*
  * Opens a connection of uia's own to display (NULL: $DISPLAY) and starts a small
  * "pointer thread" on it, for uia_hover_at and uia_press_at: the X round trips
- * that find the window under the pointer (uia_hint_from_pointer, ~0.5-1 ms) then
+ * that find the window under the pointer (pointer_hint, ~0.5-1 ms) then
  * never run on the caller's (input) thread. Call once, after uia_start; uia_stop
  * ends it. Errors: -ENXIO (with *cause) when the display cannot be reached, -EBUSY
  * when already attached; without it uia_hover_at / uia_press_at post unhinted.
@@ -363,17 +362,5 @@ struct uia_focus {
  * with suspicion rather than rely on this alone.
  */
 int uia_focused(struct uia *u, struct uia_focus *out /* OUT */);
-
-/*
- * Fills *out for the window under the pointer, asking the X server on conn (a few
- * round trips): the top-level window under the pointer, and for a managed one
- * (reparented by a window manager) the client window inside it, its _NET_WM_PID
- * and its geometry in root coordinates; an override-redirect window (menu, combo
- * box list) is reported itself with popup = 1. *x and *y (NULL allowed) receive
- * the pointer's position. Returns 0, or -EIO when the server did not answer. When
- * only the root window is under the pointer, out->window is 0.
- */
-int uia_hint_from_pointer(xcb_connection_t *conn, xcb_window_t root,
-                          struct uia_window_hint *out /* OUT */, int32_t *x, int32_t *y);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * uia_bus: finds the accessibility bus the way libatspi will (AT_SPI_BUS_ADDRESS,
- * the AT_SPI_BUS property of the X root window, the session bus's org.a11y.Bus),
+ * the bus the desktop advertises (desktop.h: the AT_SPI_BUS property of the X
+ * root window), the session bus's org.a11y.Bus),
  * without ever letting libdbus autolaunch a session bus, and checks that it
  * answers before libatspi is started.
  */
@@ -11,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "desktop.h"
 
 /* Opens addr privately and says Hello within timeout_ms; NULL with *why on failure. */
 static DBusConnection *
@@ -54,43 +57,6 @@ close_bus(DBusConnection *c)
 	}
 }
 
-/* The AT_SPI_BUS property of the X root window, as libatspi reads it ("" when none). */
-static void
-x_bus_address(char *dst, size_t n)
-{
-	const char *display = getenv("DISPLAY");
-	xcb_connection_t *c;
-	xcb_intern_atom_reply_t *ar;
-	xcb_get_property_reply_t *pr;
-	const xcb_setup_t *setup;
-
-	dst[0] = '\0';
-	if (display == NULL || display[0] == '\0' || getenv("WAYLAND_DISPLAY") != NULL)
-		return;
-	c = xcb_connect(NULL, NULL);
-	if (xcb_connection_has_error(c)) {
-		xcb_disconnect(c);
-		return;
-	}
-	setup = xcb_get_setup(c);
-	ar = xcb_intern_atom_reply(c, xcb_intern_atom(c, 1, 10, "AT_SPI_BUS"), NULL);
-	if (ar != NULL && ar->atom != XCB_ATOM_NONE && setup != NULL) {
-		xcb_screen_iterator_t it = xcb_setup_roots_iterator(setup);
-		pr = xcb_get_property_reply(c, xcb_get_property(c, 0, it.data->root, ar->atom,
-		                                                XCB_GET_PROPERTY_TYPE_ANY, 0, 1024),
-		                            NULL);
-		if (pr != NULL && pr->format == 8 && xcb_get_property_value_length(pr) > 0) {
-			int len = xcb_get_property_value_length(pr);
-			size_t m = (size_t)len < n - 1 ? (size_t)len : n - 1;
-			memcpy(dst, xcb_get_property_value(pr), m);
-			dst[m] = '\0';
-		}
-		free(pr);
-	}
-	free(ar);
-	xcb_disconnect(c);
-}
-
 /*
  * Finds the accessibility bus the way libatspi will, without ever letting libdbus
  * autolaunch a session bus, and checks that it answers. Returns 0, or -1 with
@@ -106,7 +72,7 @@ uia_probe_bus(char *why, size_t n)
 	if (env != NULL && env[0] != '\0') {
 		set_str(addr, env, sizeof addr);
 	} else {
-		x_bus_address(addr, sizeof addr);
+		desktop_a11y_bus(addr, sizeof addr);
 	}
 	if (addr[0] == '\0') {
 		const char *sa = getenv("DBUS_SESSION_BUS_ADDRESS");

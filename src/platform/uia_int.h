@@ -18,7 +18,8 @@
  *  - uia_recent.c  the elements remembered by their point, for presses there;
  *  - uia_handle.c  hovers and presses;
  *  - uia_focus.c   focus events and typing runs;
- *  - uia_x.c       the pointer thread: asking X for the window under the pointer.
+ *  - uia_pointer.c the pointer thread: asking the display (pointer.h) for the
+ *                  window under the pointer.
  *
  * libatspi is used only from the uia thread: it is one global, single-threaded
  * state. Its property cache stays off (it only caches while atspi_event_main runs,
@@ -37,10 +38,11 @@
 #include <atspi/atspi.h>
 #pragma GCC diagnostic pop
 #include <dbus/dbus.h>
-#include <xcb/xcb.h>
 
 #include "uia.h"
 #include "util.h"
+
+struct pointer;
 
 #define QUEUE_MAX 64          /* press and typing requests waiting for the uia thread */
 #define RESULTS_MAX 128       /* results waiting for uia_take_results */
@@ -67,7 +69,6 @@
 #define RECHECK_MAX 3         /* remembered elements checked again per hover */
 #define FOCUS_DEFER_MS 5       /* a focus event is read this long after it came */
 #define FLOG_MAX 4            /* focus changes kept per remembered element */
-#define OR_MAX 64             /* override-redirect windows (popups) tracked as mapped */
 
 /* What a request asks for; how far the connection to AT-SPI got (struct uia's state). */
 enum { REQ_HOVER = 1, REQ_PRESS = 2, REQ_TYPING = 3 };
@@ -147,24 +148,16 @@ struct uia {
 	uint64_t press_calls;      /* uia_press and uia_press_at calls */
 	struct uia_focus focus;    /* the latest focused element, for uia_focused */
 
-	/* The pointer thread (uia_attach_x): asks X for the window under the pointer. */
+	/* The pointer thread (uia_attach_x): asks the display for the window under the
+	 * pointer (pointer.h). */
 	pthread_t x_thread;
 	int x_started;
-	xcb_connection_t *x_conn;
-	xcb_window_t x_root;
+	struct pointer *ptr;
 	pthread_mutex_t x_mu;
 	pthread_cond_t x_cond;
 	int x_stopping;
 	struct request x_q[QUEUE_MAX];
 	size_t x_len;
-	/* Pointer thread only: override-redirect windows (menus, popups, tooltips) mapped. */
-	struct {
-		xcb_window_t w;
-		int32_t x, y, w_, h;   /* its outer rectangle in root coordinates */
-	} x_or[OR_MAX];
-	int x_n_or;
-	int x_or_overflow;         /* more than OR_MAX: treated as a popup being mapped */
-	uint64_t x_popup_gen;      /* maps and unmaps of override-redirect windows seen */
 
 	/* uia thread only */
 	GMainLoop *loop;
@@ -363,7 +356,7 @@ void uia_do_typing(struct uia *u, const struct request *r);
 /* libatspi's listener for object:state-changed:focused (data: the uia). */
 void uia_on_focus(AtspiEvent *ev, void *data);
 
-/* --- uia_x.c: the pointer thread ------------------------------------------------------ */
+/* --- uia_pointer.c: the pointer thread ------------------------------------------------ */
 
 /* Stops the pointer thread and closes its connection, if uia_attach_x started one. */
 void uia_x_detach(struct uia *u);

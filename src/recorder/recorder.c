@@ -371,7 +371,7 @@ static int loop(struct recorder *r, char **cause)
 			recorder_handle_control(r);
 		if (pfd[3].revents & POLLIN)
 			recorder_elements_take(r);
-		/* Every turn: xcb may hold events it read while waiting for a reply. */
+		/* Every turn: a display connection may hold events it read while waiting for a reply. */
 		if (guard_dispatch(r->guard) != 0) {
 			util_fail(cause, -EPIPE, "lost the X server");
 			return RECORDER_END_X_GONE;

@@ -443,7 +443,7 @@ static void test_plain_getimage_matches_shm(void **state)
 static void test_cursor_position_after_xdotool(void **state)
 {
 	struct grab *g;
-	struct grab_cursor cur;
+	struct screen_cursor cur;
 	struct image img;
 	char *cause = NULL;
 	const int where[][2] = {{100, 100}, {640, 400}};
@@ -574,7 +574,7 @@ static void test_cursor_blended_premultiplied(void **state)
 	void *lib = NULL;
 	struct grab *g;
 	struct image img;
-	struct grab_cursor cur;
+	struct screen_cursor cur;
 	xcb_window_t win;
 	xcb_cursor_t cursor;
 	uint32_t values[3];
@@ -640,7 +640,7 @@ static void test_cursor_blended_premultiplied(void **state)
 static void test_monitors(void **state)
 {
 	struct grab *g;
-	struct grab_monitor *m = NULL;
+	struct screen_monitor *m = NULL;
 	size_t n = 0;
 	char *cause = NULL;
 

@@ -47,6 +47,7 @@
 #include <atspi/atspi.h>
 #pragma GCC diagnostic pop
 
+#include "pointer_x11.h"
 #include "uia.h"
 #include "util.h"
 
@@ -602,7 +603,7 @@ key(const char *k)
 static void
 hint_here(struct uia_window_hint *h, int32_t *x, int32_t *y)
 {
-	assert_int_equal(uia_hint_from_pointer(env.xc, env.root, h, x, y), 0);
+	assert_int_equal(pointer_x11_hint(env.xc, env.root, h, x, y), 0);
 }
 
 static xcb_atom_t

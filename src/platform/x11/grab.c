@@ -328,7 +328,7 @@ static void cursor_blend(struct image *img, const uint32_t *px, int cw, int ch, 
  * Reads the cursor reply; fills *cur and, when img is not NULL, blends the
  * cursor in. A missing cursor is not an error: cur->valid stays false.
  */
-static int cursor_finish(struct grab *g, struct cursor_req r, struct grab_cursor *cur,
+static int cursor_finish(struct grab *g, struct cursor_req r, struct screen_cursor *cur,
 			 struct image *img, char **cause)
 {
 	xcb_generic_error_t *e = NULL;
@@ -392,7 +392,7 @@ static int cursor_finish(struct grab *g, struct cursor_req r, struct grab_cursor
 	return 0;
 }
 
-int grab_query_cursor(struct grab *g, struct grab_cursor *cursor, char **cause)
+int grab_query_cursor(struct grab *g, struct screen_cursor *cursor, char **cause)
 {
 	return cursor_finish(g, cursor_send(g), cursor, NULL, cause);
 }
@@ -457,12 +457,12 @@ static int image_finish(struct grab *g, unsigned seq, bool discard, struct image
 }
 
 int grab_frame(struct grab *g, unsigned flags, struct image *img,
-	       struct grab_cursor *cursor, char **cause)
+	       struct screen_cursor *cursor, char **cause)
 {
 	xcb_generic_error_t *e = NULL;
 	xcb_get_geometry_cookie_t gck;
 	xcb_get_geometry_reply_t *geo;
-	struct grab_cursor scratch;
+	struct screen_cursor scratch;
 	struct cursor_req creq;
 	unsigned iseq;
 	int rc;
@@ -517,12 +517,12 @@ int grab_frame(struct grab *g, unsigned flags, struct image *img,
 	return 0;
 }
 
-int grab_monitors(struct grab *g, struct grab_monitor **out, size_t *n, char **cause)
+int grab_monitors(struct grab *g, struct screen_monitor **out, size_t *n, char **cause)
 {
 	xcb_generic_error_t *e = NULL;
 	xcb_randr_get_monitors_reply_t *rep = NULL;
 	xcb_get_atom_name_cookie_t *names = NULL;
-	struct grab_monitor *m = NULL;
+	struct screen_monitor *m = NULL;
 	size_t count = 0;
 
 	*out = NULL;

@@ -25,26 +25,12 @@
 #include <xcb/xcb.h>
 
 #include "image.h"
+#include "screen.h"
 
-/* One monitor of the screen, from RandR. */
-struct grab_monitor {
-	int32_t x;         /* position in the root window */
-	int32_t y;
-	uint32_t width;    /* pixels */
-	uint32_t height;
-	bool primary;
-	char name[64];     /* output name such as "HDMI-1", or "screen"; NUL-terminated */
-};
-
-/* The mouse cursor at the time of a grab. */
-struct grab_cursor {
-	bool valid;        /* false when the server did not report a cursor */
-	int32_t x;         /* pointer position (the cursor's hot spot) in root coordinates */
-	int32_t y;
-	uint32_t serial;   /* changes when the cursor image changes */
-	/* XFixes cursor name ("left_ptr", "xterm", "hand2", ...); "" if unnamed. */
-	char name[64];
-};
+/*
+ * The monitors (from RandR) and the cursor are screen.h's struct screen_monitor and
+ * struct screen_cursor: grab is how the X11 backend of screen takes its pixels.
+ */
 
 /* grab_open flags. */
 enum {
@@ -86,20 +72,20 @@ bool grab_uses_shm(const struct grab *g);
  * *cause set. On error *img is zeroed.
  */
 int grab_frame(struct grab *g, unsigned flags, struct image *img /* OUT */,
-	       struct grab_cursor *cursor /* OUT, may be NULL */, char **cause);
+	       struct screen_cursor *cursor /* OUT, may be NULL */, char **cause);
 
 /*
  * Reads only the cursor position and name (one round trip, no pixels), e.g. to
  * log where a click happened. Errors: -EIO with *cause set.
  */
-int grab_query_cursor(struct grab *g, struct grab_cursor *cursor /* OUT */, char **cause);
+int grab_query_cursor(struct grab *g, struct screen_cursor *cursor /* OUT */, char **cause);
 
 /*
  * Sets *out to a malloc'ed array of the monitors (the caller frees it) and *n to
  * their number, at least 1: without RandR 1.5 the whole root is one monitor
  * named "screen". Errors: -EIO with *cause set; then *out is NULL and *n 0.
  */
-int grab_monitors(struct grab *g, struct grab_monitor **out /* OUT */, size_t *n /* OUT */,
+int grab_monitors(struct grab *g, struct screen_monitor **out /* OUT */, size_t *n /* OUT */,
 		  char **cause);
 
 #endif
