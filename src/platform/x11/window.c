@@ -656,8 +656,14 @@ xcb_window_t window_client_of(xcb_connection_t *conn, xcb_window_t top, xcb_atom
 	int budget = CLIENT_SEARCH_MAX;
 	xcb_window_t client;
 
-	if (wm_state == XCB_ATOM_NONE || top == XCB_WINDOW_NONE)
+	if (top == XCB_WINDOW_NONE)
 		return top;
-	client = client_below(conn, top, wm_state, CLIENT_SEARCH_DEPTH, &budget);
+	client = wm_state == XCB_ATOM_NONE ? XCB_WINDOW_NONE :
+	         client_below(conn, top, wm_state, CLIENT_SEARCH_DEPTH, &budget);
+	if (client == XCB_WINDOW_NONE) {
+		/* No window manager manages anything here: the client names itself. */
+		budget = CLIENT_SEARCH_MAX;
+		client = client_below(conn, top, XCB_ATOM_WM_CLASS, CLIENT_SEARCH_DEPTH, &budget);
+	}
 	return client != XCB_WINDOW_NONE ? client : top;
 }

@@ -74,17 +74,18 @@ const struct context *window_context(const struct window *w);
  * The client window of the top-level window top (a child of the root): the
  * window at or below top, topmost child first and at most three levels down (a
  * window manager's frame, its decorations, a container), that carries WM_STATE;
- * top itself when none does. wm_state is the WM_STATE atom (XCB_ATOM_NONE: it
- * does not exist, so no window has it). Round trips: one per window looked at,
- * at most 64.
+ * when none does, the first such window that carries WM_CLASS; top itself when
+ * none does either. wm_state is the WM_STATE atom (XCB_ATOM_NONE: it does not
+ * exist, so no window has it). Round trips: one per window looked at, at most 64
+ * for each of the two searches.
  *
- * This is the rule of the ICCCM and of libXmu's XmuClientWindow (which xprop and
- * xwininfo use): a window manager puts WM_STATE on each client window it manages
- * and on nothing else. Without a window manager nothing carries WM_STATE, but
- * nothing is reparented either, and a top-level window is its own client. WM_CLASS
- * is no such sign: clients set it, but so do some window managers on their own
- * frames (i3 calls every frame "i3-frame"), and a search for it would take such a
- * frame for the client.
+ * WM_STATE first is the rule of the ICCCM and of libXmu's XmuClientWindow (which
+ * xprop and xwininfo use): a window manager puts WM_STATE on each client window it
+ * manages and on nothing else, whereas some window managers set WM_CLASS on their
+ * own frames too (i3 calls every frame "i3-frame"), and a search for WM_CLASS alone
+ * would take such a frame for the client. Without a window manager nothing carries
+ * WM_STATE, and a client is the window that names itself with WM_CLASS, which can
+ * sit below a window that embeds it or a frame left by a window manager that quit.
  */
 xcb_window_t window_client_of(xcb_connection_t *conn, xcb_window_t top, xcb_atom_t wm_state);
 
