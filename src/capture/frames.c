@@ -1483,24 +1483,3 @@ int frames_monitors_json(const char *display, char **json, char **cause)
 	xcb_disconnect(c);
 	return rc;
 }
-
-int frames_patch_apply(struct image *dst, const struct image *src,
-                       const struct store_frame *fr, char **cause)
-{
-	uint32_t row = 0;
-
-	for (int i = 0; i < fr->n_patch; i++) {
-		const struct store_rect *r = &fr->patch[i];
-
-		if (r->x < 0 || r->y < 0 || r->w <= 0 || r->h <= 0 ||
-		    (uint64_t)r->x + (uint64_t)r->w > dst->width ||
-		    (uint64_t)r->y + (uint64_t)r->h > dst->height ||
-		    (uint64_t)r->w > src->width || (uint64_t)row + (uint64_t)r->h > src->height)
-			return util_fail(cause, -EIO, "frame %lld: a patch does not fit the screen",
-			                 (long long)fr->id);
-		for (int32_t y = 0; y < r->h; y++, row++)
-			memcpy(dst->pixels + (size_t)(r->y + y) * dst->stride + (size_t)r->x * 4,
-			       src->pixels + (size_t)row * src->stride, (size_t)r->w * 4);
-	}
-	return 0;
-}

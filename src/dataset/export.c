@@ -5,9 +5,10 @@
  * order, each action it gives is held until the next one arrives (the frame
  * after an action is looked for up to the next action's start), then it is
  * placed in an episode, redacted, given its element and frames, and written.
- * Frames are rebuilt from their key frame and patches (docs/FRAMES.md) on one
- * working image that is moved forward as the steps go, so a patch chain is
- * decoded once, not once per step.
+ * Frames are scanned (scrub.h) as the steps reach them, in order, and the screen
+ * the scan put together from the frame's key frame and patches (docs/FRAMES.md)
+ * is handed on to the step: every frame is decoded once, by the scan, and a
+ * frame already scanned is put together from the one before it.
  */
 #include "export.h"
 
@@ -24,18 +25,12 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "blob.h"
-#include "frames.h"
 #include "paths.h"
 #include "pseudo.h"
 #include "redact.h"
 #include "scrub.h"
 #include "util.h"
 
-/* Largest blob read back (as `mimic frame`). */
-#define EXPORT_BLOB_MAX (256u * 1024 * 1024)
-/* Longest patch chain followed back to its key frame. */
-#define EXPORT_CHAIN_MAX 10000
 /* Encoded images kept for reuse (a frame is often the post of one step and the pre of the next). */
 #define EXPORT_ENC_CACHE 4
 /* Room for one action's step JSON. */
@@ -358,17 +353,15 @@ struct exporter {
 	int stats_only;
 	char *data_dir;
 	struct store *st;
-	struct blob *blobs[2];
-	char *blob_ext[2];
+	struct scrub *sc;             /* scans the frames and hands on their screens */
 	struct encode *enc;
 	struct redact *rd;
 	struct pseudo *ps;
 	char user_ps[PSEUDO_HEX_LEN + 1];
 	char *step_buf;
 
-	/* The working image: the whole screen of frame work_id of work_session. */
-	struct image work, scratch;
-	int64_t work_session, work_id;
+	/* The screen of a frame being prepared: a copy, the scan's stays as stored. */
+	struct image scratch;
 	struct enc_slot cache[EXPORT_ENC_CACHE];
 	size_t cache_next;
 
@@ -394,7 +387,7 @@ struct sess {
 	size_t n_ctxs;
 	char host_ps[PSEUDO_HEX_LEN + 1];
 	struct reduce *r;
-	struct scrub_typed *typed;   /* joins the pieces of typing runs before redaction */
+	struct redact_typed *typed;   /* joins the pieces of typing runs before redaction */
 	struct el_lookup lk;
 	struct export_split split;
 	int64_t episode;             /* the episode of the last written step, -1 none */
@@ -557,148 +550,14 @@ static void set_redacted(struct exporter *x, json_t *o, const char *key, const c
 
 /* ---- frames ---- */
 
-static int blobs_for(struct exporter *x, const char *format, struct blob **out, char **cause)
-{
-	char *fdir, *why = NULL;
-	int i, rc;
-
-	for (i = 0; i < 2; i++) {
-		if (x->blob_ext[i] != NULL && strcmp(x->blob_ext[i], format) == 0) {
-			*out = x->blobs[i];
-			return 0;
-		}
-		if (x->blob_ext[i] == NULL)
-			break;
-	}
-	if (i == 2)
-		return util_fail(cause, -EINVAL, "frames in more than two formats");
-	fdir = util_xasprintf("%s/frames", x->data_dir);
-	rc = blob_open(fdir, format, 0, &x->blobs[i], &why);
-	if (rc != 0)
-		rc = util_fail(cause, rc, "%s", why != NULL ? why : "cannot open the frames");
-	free(why);
-	free(fdir);
-	if (rc != 0)
-		return rc;
-	/* Frames are sealed at rest (blob.h): the store's vault opens them. */
-	{
-		struct vault *v = NULL;
-
-		rc = store_vault(x->st, &v, cause);
-		if (rc == -ENOENT) {
-			if (cause != NULL) {
-				free(*cause);
-				*cause = NULL;
-			}
-			v = NULL;
-		} else if (rc != 0) {
-			blob_close(x->blobs[i]);
-			x->blobs[i] = NULL;
-			return rc;
-		}
-		blob_set_vault(x->blobs[i], v);
-	}
-	x->blob_ext[i] = util_xstrdup(format);
-	*out = x->blobs[i];
-	return 0;
-}
-
-static int load_blob(struct exporter *x, const struct store_frame *fr, struct image *img,
-                     char **cause)
-{
-	struct blob *b = NULL;
-	void *data = NULL;
-	size_t len = 0;
-	int rc;
-
-	rc = blobs_for(x, fr->format, &b, cause);
-	if (rc == 0)
-		rc = blob_get(b, fr->blob, EXPORT_BLOB_MAX, &data, &len, cause);
-	if (rc == 0)
-		rc = encode_decode(x->enc, data, len, img, NULL, cause);
-	free(data);
-	return rc;
-}
-
-/*
- * Makes x->work the whole screen of frame id: from the working image when the
- * frame is a patch chain over it, else from the chain's key frame.
- */
-static int rebuild(struct exporter *x, int64_t session, int64_t id, char **cause)
-{
-	struct store_frame *chain = NULL;
-	size_t n = 0, cap = 4, from;
-	int rc = 0, use_work = 0;
-
-	if (x->work_id == id && x->work_session == session)
-		return 0;
-	chain = util_xmalloc(cap * sizeof(*chain));
-	rc = store_frame_get(x->st, session, id, &chain[0], cause);
-	if (rc != 0)
-		goto out;
-	n = 1;
-	while (chain[n - 1].base_id > 0) {
-		if (x->work_session == session && x->work_id == chain[n - 1].base_id) {
-			use_work = 1;
-			break;
-		}
-		if (n >= EXPORT_CHAIN_MAX) {
-			rc = util_fail(cause, -EIO, "frame %lld: its chain of patches does not end",
-			               (long long)id);
-			goto out;
-		}
-		if (n == cap) {
-			cap *= 2;
-			chain = util_xrealloc(chain, cap * sizeof(*chain));
-		}
-		rc = store_frame_get(x->st, session, chain[n - 1].base_id, &chain[n], cause);
-		if (rc != 0)
-			goto out;
-		n++;
-	}
-	if (use_work) {
-		from = n;
-	} else {
-		free(x->work.pixels);
-		memset(&x->work, 0, sizeof(x->work));
-		x->work_id = 0;
-		rc = load_blob(x, &chain[n - 1], &x->work, cause);
-		if (rc == 0 && ((int32_t)x->work.width != chain[n - 1].width ||
-		                (int32_t)x->work.height != chain[n - 1].height))
-			rc = util_fail(cause, -EIO, "frame %lld: its image has another size",
-			               (long long)chain[n - 1].id);
-		if (rc != 0)
-			goto out;
-		from = n - 1;
-	}
-	x->work_id = 0;
-	for (size_t i = from; i-- > 0;) {
-		struct image patch = { 0 };
-
-		rc = load_blob(x, &chain[i], &patch, cause);
-		if (rc == 0)
-			rc = frames_patch_apply(&x->work, &patch, &chain[i], cause);
-		free(patch.pixels);
-		if (rc != 0)
-			goto out;
-	}
-	x->work_id = id;
-	x->work_session = session;
-out:
-	if (rc != 0)
-		x->work_id = 0;
-	free(chain);
-	return rc;
-}
-
 int export_frame_prepare(struct image *img, const struct export_frame_info *info,
                          char **cause)
 {
 	int rc;
 
 	/*
-	 * Pixel redaction (scrub.h): export_run scanned every frame of the sessions
-	 * first (OCR of the changed regions, the text detector on the line text,
+	 * Pixel redaction (scrub.h): the export scanned every frame of the sessions
+	 * before it reached it (OCR of the changed regions, the text detector on the line text,
 	 * frames with high-risk findings or taken while high-risk text was typed
 	 * marked dropped). Here the scan's verdict is applied: a frame that is
 	 * dropped or, for any reason, still unscanned, or whose scan was made with
@@ -716,13 +575,50 @@ int export_frame_prepare(struct image *img, const struct export_frame_info *info
 }
 
 /*
- * Sets *slot to the encoded image of frame id (cached): verdict 0 with bytes,
- * 1 dropped by export_frame_prepare, < 0 missing.
+ * Copies the screen of frame f, as the scan put it together, to x->scratch and
+ * lets export_frame_prepare redact it. Returns its verdict or a negative errno.
  */
-static const struct enc_slot *frame_image(struct exporter *x, int64_t session,
-                                          const struct frame_ix *f, unsigned risk)
+static int prepare_frame(struct exporter *x, int64_t session, const struct frame_ix *f,
+                         unsigned risk, char **cause)
 {
 	struct export_frame_info info;
+	const struct image *screen;
+	size_t sz;
+	uint8_t *px;
+	int rc;
+
+	rc = scrub_session_pixels(x->sc, f->id, &screen, cause);
+	if (rc != 0)
+		return rc;
+	sz = (size_t)screen->stride * screen->height;
+	if (x->scratch.pixels == NULL || (size_t)x->scratch.stride * x->scratch.height < sz)
+		x->scratch.pixels = util_xrealloc(x->scratch.pixels, sz);
+	px = x->scratch.pixels;
+	x->scratch = *screen;
+	x->scratch.pixels = px;
+	memcpy(x->scratch.pixels, screen->pixels, sz);
+	memset(&info, 0, sizeof(info));
+	info.session = session;
+	info.frame_id = f->id;
+	info.event_id = f->event_id;
+	info.trigger = f->trigger == 'p' ? "pre" : f->trigger == 's' ? "settle"
+	             : f->trigger == 'f' ? "focus" : "idle";
+	info.text_risk = risk;
+	info.st = scrub_store(x->sc);
+	info.redact = x->rd;
+	return export_frame_prepare(&x->scratch, &info, cause);
+}
+
+/*
+ * Sets *slot to the encoded image of frame id (cached): verdict 0 with bytes,
+ * 1 dropped by export_frame_prepare, < 0 missing. The frames of the session up to
+ * this one are scanned first; when that fails, s->err ends the export.
+ */
+static const struct enc_slot *frame_image(struct sess *s, const struct frame_ix *f,
+                                          unsigned risk)
+{
+	struct exporter *x = s->x;
+	int64_t session = s->info.id;
 	struct encode_params ep;
 	struct enc_slot *slot;
 	const uint8_t *data = NULL;
@@ -741,28 +637,15 @@ static const struct enc_slot *frame_image(struct exporter *x, int64_t session,
 	slot->session = session;
 	slot->id = f->id;
 
-	rc = rebuild(x, session, f->id, &cause);
-	if (rc == 0) {
-		/* The working image stays as stored: preparation works on a copy. */
-		size_t sz = (size_t)x->work.stride * x->work.height;
-
-		if (x->scratch.pixels == NULL || (size_t)x->scratch.stride * x->scratch.height < sz)
-			x->scratch.pixels = util_xrealloc(x->scratch.pixels, sz);
-		uint8_t *px = x->scratch.pixels;
-		x->scratch = x->work;
-		x->scratch.pixels = px;
-		memcpy(x->scratch.pixels, x->work.pixels, sz);
-		memset(&info, 0, sizeof(info));
-		info.session = session;
-		info.frame_id = f->id;
-		info.event_id = f->event_id;
-		info.trigger = f->trigger == 'p' ? "pre" : f->trigger == 's' ? "settle"
-		             : f->trigger == 'f' ? "focus" : "idle";
-		info.text_risk = risk;
-		info.st = x->st;
-		info.redact = x->rd;
-		rc = export_frame_prepare(&x->scratch, &info, &cause);
+	/* Nothing leaves unscanned: the frames up to this one are scanned now. */
+	rc = scrub_session_upto(x->sc, f->id, &s->cause);
+	if (rc != 0) {
+		s->err = rc;
+		slot->id = 0;
+		slot->verdict = rc;
+		return slot;
 	}
+	rc = prepare_frame(x, session, f, risk, &cause);
 	if (rc == EXPORT_FRAME_DROP) {
 		slot->verdict = 1;
 		x->rep->frames_dropped++;
@@ -855,7 +738,7 @@ static json_t *jsonl_image(struct exporter *x, struct sess *s, const struct fram
 
 	if (f == NULL)
 		return json_null();
-	slot = frame_image(x, s->info.id, f, risk);
+	slot = frame_image(s, f, risk);
 	if (slot->verdict != 0)
 		return json_null();
 	snprintf(name, sizeof(name), "images/s%lld-f%lld.%s", (long long)s->info.id,
@@ -1015,7 +898,7 @@ static json_t *element_json(struct exporter *x, const struct store_element *el, 
 
 /* Places one action (next is the one after it, NULL at the end) in its episode and writes it. */
 /*
- * Writes action a as a step. typed_risk is what the joiner (scrub_typed_take)
+ * Writes action a as a step. typed_risk is what the joiner (redact_typed_take)
  * found and replaced in a's typed text before: it counts as found here too.
  */
 static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
@@ -1157,7 +1040,7 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 		}
 		x->rep->bytes += strlen(line) + 1;
 	} else {
-		const struct enc_slot *img = pre != NULL ? frame_image(x, s->info.id, pre, risk)
+		const struct enc_slot *img = pre != NULL ? frame_image(s, pre, risk)
 		                                         : NULL;
 		char name[160];
 
@@ -1206,8 +1089,8 @@ static void drain(struct sess *s)
 	 * are scanned as one text, so a number typed in two pieces is still found.
 	 */
 	while ((ra = reduce_take(s->r)) != NULL)
-		scrub_typed_push(s->typed, ra);
-	while ((a = scrub_typed_take(s->typed, &risk)) != NULL) {
+		redact_typed_push(s->typed, ra);
+	while ((a = redact_typed_take(s->typed, &risk)) != NULL) {
 		memcpy(&s->cur, a, sizeof(s->cur));
 		if (s->have_pending)
 			emit(s, &s->pending, s->pending_risk, &s->cur);
@@ -1244,7 +1127,7 @@ static int on_event(int64_t id, const struct event *ev, const struct context *ct
 static void sess_free(struct sess *s)
 {
 	reduce_free(s->r);
-	scrub_typed_free(s->typed);
+	redact_typed_free(s->typed);
 	free(s->by_t);
 	free(s->pre);
 	free(s->tasks);
@@ -1271,7 +1154,9 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 	else
 		util_strlcpy_utf8(s->host_ps, "0000000000000000", sizeof(s->host_ps));
 	if (!x->stats_only) {
-		rc = store_frames_foreach(x->st, id, collect_frame, s, cause);
+		rc = scrub_session_begin(x->sc, id, NULL, cause);
+		if (rc == 0)
+			rc = store_frames_foreach(x->st, id, collect_frame, s, cause);
 		if (rc != 0)
 			goto out;
 		qsort(s->by_t, s->n_by_t, sizeof(*s->by_t), cmp_by_t);
@@ -1285,7 +1170,7 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 		rc = util_fail(cause, rc, "bad reducer thresholds");
 		goto out;
 	}
-	s->typed = scrub_typed_new(x->rd);
+	s->typed = redact_typed_new(x->rd);
 	s->lk.st = x->st;
 	s->lk.session = id;
 	reduce_set_elements(s->r, lookup_element, &s->lk);
@@ -1296,11 +1181,14 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 	if (s->err == 0) {
 		reduce_finish(s->r);
 		drain(s);
-		scrub_typed_finish(s->typed);
+		redact_typed_finish(s->typed);
 		drain(s);
 		if (s->have_pending)
 			emit(s, &s->pending, s->pending_risk, NULL);
 	}
+	/* The frames after the last step are scanned too: every frame of the session is. */
+	if (s->err == 0 && !x->stats_only)
+		s->err = scrub_session_end(x->sc, &s->cause);
 	if (s->err != 0) {
 		if (rc != 0 && cause != NULL) {
 			free(*cause);
@@ -1493,10 +1381,6 @@ static void owner_name(const char *dir, char *out, size_t n)
 
 static void exporter_free(struct exporter *x)
 {
-	for (int i = 0; i < 2; i++) {
-		blob_close(x->blobs[i]);
-		free(x->blob_ext[i]);
-	}
 	for (size_t i = 0; i < EXPORT_ENC_CACHE; i++)
 		free(x->cache[i].data);
 	if (x->ar != NULL) {
@@ -1505,11 +1389,11 @@ static void exporter_free(struct exporter *x)
 	}
 	if (x->jsonl != NULL)
 		fclose(x->jsonl);
-	free(x->work.pixels);
 	free(x->scratch.pixels);
 	free(x->written);
 	free(x->step_buf);
 	encode_free(x->enc);
+	scrub_close(x->sc);
 	redact_close(x->rd);
 	pseudo_free(x->ps);
 	store_close(x->st);
@@ -1561,8 +1445,15 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 	rc = redact_open_files(o->redact_rules, o->n_redact_rules, &x.rd, cause);
 	if (rc != 0)
 		goto out;
-	/* Nothing leaves unscanned: every frame not yet scanned is scanned now (scrub.h). */
-	rc = scrub_sessions(x.data_dir, x.rd, o->sessions, o->n_sessions, NULL, cause);
+	/*
+	 * Nothing leaves unscanned (scrub.h): every frame not yet scanned is scanned
+	 * as the export reaches it. What would stop the scan stops the export here,
+	 * before anything is written.
+	 */
+	rc = scrub_open(&(struct scrub_opts){ .data_dir = x.data_dir, .redact = x.rd,
+	                                      .fill = SCRUB_FILL }, &x.sc, cause);
+	if (rc == 0)
+		rc = scrub_ready(x.sc, o->sessions, o->n_sessions, cause);
 	if (rc != 0)
 		goto out;
 	key = o->key_path != NULL ? util_xstrdup(o->key_path)
