@@ -43,150 +43,6 @@ static const char *const kind_names[] = {
 };
 #define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
-void export_params_defaults(struct export_params *p)
-{
-	memset(p, 0, sizeof(*p));
-	reduce_params_defaults(&p->reduce);
-	p->episode_idle_ms = 120000;
-	p->episode_split_app = 1;
-	p->post_max_ms = 10000;
-}
-
-void export_params_from_config(const struct config_export *c, struct export_params *p)
-{
-	int *const field[CONFIG_EXPORT_COUNT_] = {
-		[CONFIG_EXPORT_DOUBLE_CLICK_MS] = &p->reduce.double_click_ms,
-		[CONFIG_EXPORT_DOUBLE_CLICK_PX] = &p->reduce.double_click_px,
-		[CONFIG_EXPORT_DRAG_MIN_PX] = &p->reduce.drag_min_px,
-		[CONFIG_EXPORT_TYPE_GAP_MS] = &p->reduce.type_gap_ms,
-		[CONFIG_EXPORT_SCROLL_GAP_MS] = &p->reduce.scroll_gap_ms,
-		[CONFIG_EXPORT_WAIT_MS] = &p->reduce.wait_ms,
-		[CONFIG_EXPORT_FOCUS_FOLLOW_MS] = &p->reduce.focus_follow_ms,
-		[CONFIG_EXPORT_PATH_MAX] = &p->reduce.path_max,
-		[CONFIG_EXPORT_EPISODE_IDLE_MS] = &p->episode_idle_ms,
-		[CONFIG_EXPORT_EPISODE_SPLIT_APP] = &p->episode_split_app,
-	};
-
-	for (int k = 0; k < CONFIG_EXPORT_COUNT_; k++) {
-		if (c->set_mask & (1u << k))
-			*field[k] = c->value[k];
-	}
-}
-
-int export_params_check(const struct export_params *p, char **cause)
-{
-	int rc = reduce_params_check(&p->reduce, cause);
-
-	if (rc != 0)
-		return rc;
-	if (p->episode_idle_ms <= 0)
-		return util_fail(cause, -EINVAL, "episode_idle_ms must be > 0");
-	if (p->post_max_ms < 0)
-		return util_fail(cause, -EINVAL, "post_max_ms must be >= 0");
-	return 0;
-}
-
-int export_params_json(const struct export_params *p, char *buf, size_t n)
-{
-	char red[512];
-	int rc, len;
-
-	if (p == NULL || buf == NULL)
-		return -EINVAL;
-	rc = reduce_params_json(&p->reduce, red, sizeof(red));
-	if (rc != 0)
-		return rc;
-	len = snprintf(buf, n, "{\"reduce\":%s,\"episode_idle_ms\":%d,\"episode_split_app\":%s,"
-	               "\"post_max_ms\":%d}", red, p->episode_idle_ms,
-	               p->episode_split_app ? "true" : "false", p->post_max_ms);
-	return len < 0 || (size_t)len >= n ? -ENOSPC : 0;
-}
-
-void export_opts_defaults(struct export_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->format = EXPORT_JSONL;
-	o->image = ENCODE_PNG;
-	o->shard_bytes = INT64_C(256) * 1024 * 1024;
-	export_params_defaults(&o->params);
-}
-
-/* ---- episodes ---- */
-
-void export_split_init(struct export_split *s, const struct export_params *p,
-                       const struct store_task *tasks, size_t n_tasks)
-{
-	memset(s, 0, sizeof(*s));
-	s->p = p;
-	s->tasks = tasks;
-	s->n_tasks = n_tasks;
-	s->episode = -1;
-	s->fresh = 1;
-}
-
-/* The outcome of the task started by tasks[i]: its end marker's, 0 when it has none. */
-static int task_outcome(const struct export_split *s, size_t i)
-{
-	for (size_t j = i + 1; j < s->n_tasks; j++) {
-		if (s->tasks[j].kind == STORE_TASK_END)
-			return s->tasks[j].outcome;
-		if (s->tasks[j].kind == STORE_TASK_START)
-			break;
-	}
-	return STORE_TASK_NONE;
-}
-
-int64_t export_split_push(struct export_split *s, const struct reduce_action *a,
-                          const char *app)
-{
-	int64_t t = a->t_start_ns;
-	int64_t idle_ns = (int64_t)s->p->episode_idle_ms * 1000000;
-	int newep = 0;
-
-	if (app == NULL)
-		app = "";
-	/* Markers up to the action's start decide whether it is inside a task. */
-	while (s->next < s->n_tasks && s->tasks[s->next].t_ns <= t) {
-		const struct store_task *m = &s->tasks[s->next];
-
-		if (m->kind == STORE_TASK_START) {
-			s->task = m;
-			s->outcome = task_outcome(s, s->next);
-			s->start_ns = m->t_ns;
-			s->episode++;
-			s->fresh = 0;
-		} else if (m->kind == STORE_TASK_END && s->task != NULL) {
-			s->task = NULL;
-			s->outcome = 0;
-			s->fresh = 1;
-		}
-		s->next++;
-	}
-	if (s->task != NULL) {
-		s->last_end_ns = a->t_end_ns;
-		util_strlcpy_utf8(s->last_app, app, sizeof(s->last_app));
-		return s->episode;
-	}
-	if (a->kind == REDUCE_WAIT && a->duration_ns >= idle_ns) {
-		s->fresh = 1;
-		return -1;
-	}
-	if (s->fresh || s->episode < 0 || t - s->last_end_ns >= idle_ns)
-		newep = 1;
-	else if (s->p->episode_split_app && app[0] != '\0' && s->last_app[0] != '\0' &&
-	         strcmp(app, s->last_app) != 0)
-		newep = 1;
-	if (newep) {
-		s->episode++;
-		s->start_ns = t;
-		s->fresh = 0;
-	}
-	s->last_end_ns = a->t_end_ns;
-	if (app[0] != '\0')
-		util_strlcpy_utf8(s->last_app, app, sizeof(s->last_app));
-	return s->episode;
-}
-
 /* ---- counts by application ---- */
 
 struct app_counts {
@@ -896,32 +752,19 @@ static json_t *element_json(struct exporter *x, const struct store_element *el, 
 	return o;
 }
 
-/* Places one action (next is the one after it, NULL at the end) in its episode and writes it. */
 /*
- * Writes action a as a step. typed_risk is what the joiner (redact_typed_take)
- * found and replaced in a's typed text before: it counts as found here too.
+ * Places action a in its episode (the counts of episodes and steps follow).
+ * Returns the episode, or -1 for an idle gap, which belongs to none.
  */
-static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
-                 const struct reduce_action *next)
+static int64_t place(struct sess *s, const struct reduce_action *a, const char *app)
 {
 	struct exporter *x = s->x;
-	const struct ctx_ix *c = ctx_of(s, a->context);
-	const char *app = c != NULL && c->app[0] != '\0' ? c->app : "";
-	const struct frame_ix *pre = NULL, *post = NULL;
-	struct store_element el;
-	int has_el = 0, changed = 0;
-	unsigned risk = 0;
-	char epid[96], key[128], *line = NULL;
-	json_t *step = NULL, *act = NULL, *imgs = NULL;
-	int64_t ep, base;
+	int64_t ep = export_split_push(&s->split, a, app);
 
-	if (s->err != 0)
-		return;
-	ep = export_split_push(&s->split, a, app);
 	if (ep < 0) {
 		x->rep->idle_gaps++;
 		x->stats->idle_gaps++;
-		return;
+		return -1;
 	}
 	if (ep != s->episode) {
 		s->episode = ep;
@@ -936,46 +779,55 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	x->rep->steps++;
 	if (a->interaction >= 0 && a->interaction < REDUCE_I_MAX_)
 		x->rep->by_interaction[a->interaction]++;
-	if (x->stats_only) {
-		stats_count(x->stats, app[0] ? app : "unknown", a);
-		s->step++;
-		return;
+	return ep;
+}
+
+/*
+ * Redacts the typed text of a in place. typed_risk is what the joiner
+ * (redact_typed_take) found and replaced in it before: it counts as found here too.
+ */
+static void redact_typed_text(struct exporter *x, struct reduce_action *a, unsigned typed_risk,
+                              unsigned *risk, int *changed)
+{
+	char *t = redact_field(x, a->text, risk, changed);
+
+	/*
+	 * The joiner already put placeholders into the text, so this second pass
+	 * finds nothing there: its findings must still mark the step redacted and
+	 * reach export_frame_prepare (a high-risk run loses the step's screens).
+	 */
+	if (typed_risk != 0 && !*changed) {
+		x->rep->texts_redacted++;
+		*changed = 1;
 	}
+	*risk |= typed_risk;
 
-	/* Texts first: what they held decides what export_frame_prepare is told. */
-	if (a->kind == REDUCE_TYPE) {
-		char *t = redact_field(x, a->text, &risk, &changed);
+	util_strlcpy_utf8(a->text, t != NULL ? t : "", sizeof(a->text));
+	a->text_len = strlen(a->text);
+	free(t);
+}
 
-		/*
-		 * The joiner already put placeholders into the text, so this second pass
-		 * finds nothing there: its findings must still mark the step redacted and
-		 * reach export_frame_prepare (a high-risk run loses the step's screens).
-		 */
-		if (typed_risk != 0 && !changed) {
-			x->rep->texts_redacted++;
-			changed = 1;
-		}
-		risk |= typed_risk;
+/* The step's fields before its action: episode, task, times, host, window and element. */
+static json_t *step_head(struct sess *s, const struct reduce_action *a, const struct ctx_ix *c,
+                         const char *epid, unsigned *risk, int *changed)
+{
+	struct exporter *x = s->x;
+	json_t *step = json_object();
+	struct store_element el;
+	int has_el = 0;
+	int64_t base = s->split.start_ns;
 
-		util_strlcpy_utf8(a->text, t != NULL ? t : "", sizeof(a->text));
-		a->text_len = strlen(a->text);
-		free(t);
-	}
-	step = json_object();
-	snprintf(epid, sizeof(epid), "%.8s-s%lld-e%lld", s->host_ps, (long long)s->info.id,
-	         (long long)ep);
 	json_object_set_new(step, "episode", json_string(epid));
 	json_object_set_new(step, "step", json_integer(s->step));
 	json_object_set_new(step, "session", json_integer(s->info.id));
 	if (s->split.task != NULL) {
-		set_redacted(x, step, "task", s->split.task->description, &risk, &changed);
+		set_redacted(x, step, "task", s->split.task->description, risk, changed);
 		json_object_set_new(step, "outcome", json_string(outcome_name(s->split.outcome)));
 	} else {
 		json_object_set_new(step, "task", json_null());
 		json_object_set_new(step, "outcome", json_null());
 	}
 	json_object_set_new(step, "labelled", json_boolean(s->split.task != NULL));
-	base = s->split.start_ns;
 	json_object_set_new(step, "t_ms", json_real((double)(a->t_start_ns - base) / 1e6));
 	json_object_set_new(step, "t_end_ms", json_real((double)(a->t_end_ns - base) / 1e6));
 	json_object_set_new(step, "kind", json_string(reduce_action_name(a)));
@@ -986,8 +838,8 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	json_object_set_new(step, "screen", json_pack("[ii]", (int)s->info.screen_w,
 	                                              (int)s->info.screen_h));
 	if (c != NULL) {
-		set_redacted(x, step, "app", c->app, &risk, &changed);
-		set_redacted(x, step, "window_title", c->title, &risk, &changed);
+		set_redacted(x, step, "app", c->app, risk, changed);
+		set_redacted(x, step, "window_title", c->title, risk, changed);
 	} else {
 		json_object_set_new(step, "app", json_null());
 		json_object_set_new(step, "window_title", json_null());
@@ -995,20 +847,33 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	if (a->element_id > 0 &&
 	    store_element_get(x->st, s->info.id, a->element_id, &el, NULL) == 0 && el.status == 0)
 		has_el = 1;
-	json_object_set_new(step, "element", has_el ? element_json(x, &el, &risk, &changed)
+	json_object_set_new(step, "element", has_el ? element_json(x, &el, risk, changed)
 	                                            : json_null());
+	return step;
+}
 
-	pre = find_pre(s, a);
-	post = find_post(s, a, next != NULL ? next->t_start_ns : INT64_MAX);
+/*
+ * Finds a's frames (*pre, *post; NULL when none) and adds the action, with times
+ * relative to the episode, and the frame ids to step. Returns 0 or sets s->err.
+ */
+static int step_action(struct sess *s, struct reduce_action *a, const struct reduce_action *next,
+                       json_t *step, const struct frame_ix **pre, const struct frame_ix **post)
+{
+	struct exporter *x = s->x;
+	int64_t base = s->split.start_ns;
+	json_t *act;
+
+	*pre = find_pre(s, a);
+	*post = find_post(s, a, next != NULL ? next->t_start_ns : INT64_MAX);
 	/*
 	 * No grab after the action: the screen did not change again before the next
 	 * action (grabs follow damage), so the next action's pre-action frame is the
 	 * screen this one left.
 	 */
-	if (post == NULL && next != NULL)
-		post = find_pre(s, next);
-	a->pre_frame = pre != NULL ? pre->id : 0;
-	a->post_frame = post != NULL ? post->id : 0;
+	if (*post == NULL && next != NULL)
+		*post = find_pre(s, next);
+	a->pre_frame = *pre != NULL ? (*pre)->id : 0;
+	a->post_frame = *post != NULL ? (*post)->id : 0;
 	/* Times in the action are relative to the episode too. */
 	a->t_start_ns -= base;
 	a->t_end_ns -= base;
@@ -1017,63 +882,125 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	    (act = json_loads(x->step_buf, 0, NULL)) == NULL) {
 		s->err = util_fail(&s->cause, -EIO, "session %lld: a step could not be rendered",
 		                   (long long)s->info.id);
-		goto out;
+		return s->err;
 	}
 	json_object_set_new(step, "action", act);
 	json_object_set_new(step, "frames", json_pack("{s:o,s:o}",
-	                    "pre", pre != NULL ? json_integer(pre->id) : json_null(),
-	                    "post", post != NULL ? json_integer(post->id) : json_null()));
+	                    "pre", *pre != NULL ? json_integer((*pre)->id) : json_null(),
+	                    "post", *post != NULL ? json_integer((*post)->id) : json_null()));
+	return 0;
+}
 
-	snprintf(key, sizeof(key), "%s-%06lld", epid, (long long)s->step);
-	if (x->o->format == EXPORT_JSONL) {
-		imgs = json_object();
-		json_object_set_new(imgs, "pre", jsonl_image(x, s, pre, risk));
-		json_object_set_new(imgs, "post", jsonl_image(x, s, post, risk));
-		if (json_is_null(json_object_get(imgs, "pre")))
-			x->rep->steps_without_frame++;
-		json_object_set_new(step, "images", imgs);
-		json_object_set_new(step, "redacted", json_boolean(changed));
-		line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (line == NULL || fprintf(x->jsonl, "%s\n", line) < 0) {
-			s->err = util_fail(&s->cause, -EIO, "cannot write steps.jsonl");
-			goto out;
-		}
+/* JSONL: the step's line, with its pre and post images written as files. */
+static int write_jsonl_step(struct sess *s, json_t *step, const struct frame_ix *pre,
+                            const struct frame_ix *post, unsigned risk, int changed)
+{
+	struct exporter *x = s->x;
+	json_t *imgs = json_object();
+	char *line;
+	int rc = 0;
+
+	json_object_set_new(imgs, "pre", jsonl_image(x, s, pre, risk));
+	json_object_set_new(imgs, "post", jsonl_image(x, s, post, risk));
+	if (json_is_null(json_object_get(imgs, "pre")))
+		x->rep->steps_without_frame++;
+	json_object_set_new(step, "images", imgs);
+	json_object_set_new(step, "redacted", json_boolean(changed));
+	line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (line == NULL || fprintf(x->jsonl, "%s\n", line) < 0)
+		rc = s->err = util_fail(&s->cause, -EIO, "cannot write steps.jsonl");
+	else
 		x->rep->bytes += strlen(line) + 1;
-	} else {
-		const struct enc_slot *img = pre != NULL ? frame_image(s, pre, risk)
-		                                         : NULL;
-		char name[160];
-
-		if (img != NULL && img->verdict != 0)
-			img = NULL;
-		/*
-		 * Every sample has the same members (json + image): the Hugging Face
-		 * loader refuses shards whose samples differ. A step without its image
-		 * is left out and counted.
-		 */
-		if (img == NULL) {
-			x->rep->steps_without_frame++;
-			x->rep->steps_left_out++;
-			s->step++;
-			goto out;
-		}
-		snprintf(name, sizeof(name), "%s.%s", key, image_ext(x));
-		imgs = json_object();
-		json_object_set_new(imgs, "pre", img != NULL ? json_string(name) : json_null());
-		json_object_set_new(imgs, "post", json_null());
-		json_object_set_new(step, "images", imgs);
-		json_object_set_new(step, "redacted", json_boolean(changed));
-		line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (line == NULL) {
-			s->err = util_fail(&s->cause, -ENOMEM, "cannot render a step");
-			goto out;
-		}
-		s->err = wds_sample(x, key, line, img, &s->cause);
-	}
-	stats_count(x->stats, app[0] ? app : "unknown", a);
-	s->step++;
-out:
 	free(line);
+	return rc;
+}
+
+/*
+ * WebDataset: the step's sample, key.json and its pre-action image. Every sample
+ * has the same members (json + image): the Hugging Face loader refuses shards
+ * whose samples differ, so a step without its image is left out (returns 1) and
+ * counted. Returns 0 when the sample went to the shard (a write error is in
+ * s->err), or a negative errno when the step could not be rendered.
+ */
+static int write_wds_step(struct sess *s, json_t *step, const char *key,
+                          const struct frame_ix *pre, unsigned risk, int changed)
+{
+	struct exporter *x = s->x;
+	const struct enc_slot *img = pre != NULL ? frame_image(s, pre, risk) : NULL;
+	char name[160], *line;
+	json_t *imgs;
+
+	if (img != NULL && img->verdict != 0)
+		img = NULL;
+	if (img == NULL) {
+		x->rep->steps_without_frame++;
+		x->rep->steps_left_out++;
+		return 1;
+	}
+	snprintf(name, sizeof(name), "%s.%s", key, image_ext(x));
+	imgs = json_object();
+	json_object_set_new(imgs, "pre", img != NULL ? json_string(name) : json_null());
+	json_object_set_new(imgs, "post", json_null());
+	json_object_set_new(step, "images", imgs);
+	json_object_set_new(step, "redacted", json_boolean(changed));
+	line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (line == NULL)
+		return s->err = util_fail(&s->cause, -ENOMEM, "cannot render a step");
+	/* A write error ends the export (s->err); the step is counted as written. */
+	s->err = wds_sample(x, key, line, img, &s->cause);
+	free(line);
+	return 0;
+}
+
+/*
+ * Places action a (next is the one after it, NULL at the end) in its episode and
+ * writes it as a step. typed_risk is what the joiner (redact_typed_take) found
+ * and replaced in a's typed text before: it counts as found here too.
+ */
+static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
+                 const struct reduce_action *next)
+{
+	struct exporter *x = s->x;
+	const struct ctx_ix *c = ctx_of(s, a->context);
+	const char *app = c != NULL && c->app[0] != '\0' ? c->app : "";
+	const struct frame_ix *pre = NULL, *post = NULL;
+	int changed = 0, rc;
+	unsigned risk = 0;
+	char epid[96], key[128];
+	json_t *step;
+	int64_t ep;
+
+	if (s->err != 0)
+		return;
+	ep = place(s, a, app);
+	if (ep < 0)
+		return;
+	if (x->stats_only) {
+		stats_count(x->stats, app[0] ? app : "unknown", a);
+		s->step++;
+		return;
+	}
+	/* Texts first: what they held decides what export_frame_prepare is told. */
+	if (a->kind == REDUCE_TYPE)
+		redact_typed_text(x, a, typed_risk, &risk, &changed);
+	snprintf(epid, sizeof(epid), "%.8s-s%lld-e%lld", s->host_ps, (long long)s->info.id,
+	         (long long)ep);
+	step = step_head(s, a, c, epid, &risk, &changed);
+	rc = step_action(s, a, next, step, &pre, &post);
+	if (rc == 0) {
+		snprintf(key, sizeof(key), "%s-%06lld", epid, (long long)s->step);
+		if (x->o->format == EXPORT_JSONL)
+			rc = write_jsonl_step(s, step, pre, post, risk, changed);
+		else
+			rc = write_wds_step(s, step, key, pre, risk, changed);
+		/* A step left out for want of its image still takes its number. */
+		if (rc == 1)
+			s->step++;
+	}
+	if (rc == 0) {
+		stats_count(x->stats, app[0] ? app : "unknown", a);
+		s->step++;
+	}
 	json_decref(step);
 }
 
