@@ -85,7 +85,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t *map = malloc((size + 1) * sizeof(*map)), nlen;
 
 		check(norm != NULL && map != NULL, "out of memory");
-		nlen = scrub_ocr_normalise(text, size, norm, map);
+		nlen = ocr_normalise(text, size, norm, map);
 		check(nlen <= size, "normalised text is longer");
 		for (size_t i = 0; i < nlen; i++)
 			check(map[i] < size && (i == 0 || map[i] > map[i - 1]), "bad offset map");

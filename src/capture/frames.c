@@ -52,10 +52,6 @@
  * `mimic frame` decodes, and what one lost blob spoils.
  */
 #define KEY_EVERY 50
-/* Changes are found in 16x16 tiles: the blocks of JPEG 4:2:0 and WebP macroblocks. */
-#define TILE 16
-/* Changed tiles this close (in tiles) end up in one rectangle. */
-#define TILE_REACH 2
 /* WebP's largest side. */
 #define PACK_MAX_SIDE 16383
 
@@ -256,198 +252,6 @@ static bool has_error(struct frames *f)
 	e = f->stats.error != 0;
 	pthread_mutex_unlock(&f->mu);
 	return e;
-}
-
-/* ---------------------------------------------------------------- pixels */
-
-uint64_t frames_pixel_hash(const struct image *img)
-{
-	const uint64_t k = 0x9e3779b97f4a7c15ULL;
-	uint64_t h[4] = {k, k ^ 0x5bd1e995, k ^ 0xcc9e2d51, k ^ 0x1b873593};
-	size_t rowlen = (size_t)img->width * 4;
-
-	for (uint32_t y = 0; y < img->height; y++) {
-		const uint8_t *p = img->pixels + (size_t)y * img->stride;
-		size_t i = 0;
-
-		/* Four independent lanes keep the multiplier busy. */
-		for (; i + 32 <= rowlen; i += 32) {
-			for (int j = 0; j < 4; j++) {
-				uint64_t w;
-
-				memcpy(&w, p + i + 8 * j, 8);
-				h[j] = (h[j] ^ w) * k;
-				h[j] ^= h[j] >> 31;
-			}
-		}
-		for (; i + 4 <= rowlen; i += 4) {
-			uint32_t w;
-
-			memcpy(&w, p + i, 4);
-			h[0] = (h[0] ^ w) * k;
-			h[0] ^= h[0] >> 31;
-		}
-		h[1] ^= y;
-	}
-	uint64_t r = h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7) ^ img->width ^
-	             ((uint64_t)img->height << 32);
-
-	r ^= r >> 33;
-	r *= 0xff51afd7ed558ccdULL;
-	r ^= r >> 33;
-	return r;
-}
-
-static const uint32_t *row32(const struct image *img, uint32_t y)
-{
-	return (const uint32_t *)(const void *)(img->pixels + (size_t)y * img->stride);
-}
-
-/* True when n pixels at a and b are the same colours (the X byte may differ). */
-static bool pixels_equal(const uint32_t *a, const uint32_t *b, size_t n)
-{
-	const uint8_t *pa = (const uint8_t *)a, *pb = (const uint8_t *)b;
-	const uint64_t m = 0x00ffffff00ffffffULL;
-	size_t i = 0, bytes = n * 4;
-
-	for (; i + 32 <= bytes; i += 32) {
-		uint64_t x[4], y[4];
-
-		memcpy(x, pa + i, 32);
-		memcpy(y, pb + i, 32);
-		if ((((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) & m) != 0)
-			return false;
-	}
-	for (; i < bytes; i += 4) {
-		uint32_t x, y;
-
-		memcpy(&x, pa + i, 4);
-		memcpy(&y, pb + i, 4);
-		if (((x ^ y) & 0xffffffu) != 0)
-			return false;
-	}
-	return true;
-}
-
-static bool overlaps(const struct image_rect *a, const struct image_rect *b)
-{
-	return a->x < b->x + (int32_t)b->w && b->x < a->x + (int32_t)a->w &&
-	       a->y < b->y + (int32_t)b->h && b->y < a->y + (int32_t)a->h;
-}
-
-static int rect_cmp(const void *pa, const void *pb)
-{
-	const struct image_rect *a = pa, *b = pb;
-
-	if (a->y != b->y)
-		return a->y < b->y ? -1 : 1;
-	return a->x < b->x ? -1 : a->x > b->x;
-}
-
-size_t frames_diff_rects(const struct image *a, const struct image *b,
-                         struct image_rect *out, size_t max)
-{
-	uint32_t tw = (a->width + TILE - 1) / TILE, th = (a->height + TILE - 1) / TILE;
-	size_t ntiles = (size_t)tw * th, n = 0;
-	uint8_t *dirty;
-	uint32_t *queue;
-	struct image_rect *rects;
-	size_t cap = 64;
-
-	if (max == 0 || a->width == 0 || a->height == 0)
-		return 0;
-	if (a->width != b->width || a->height != b->height) {
-		out[0] = (struct image_rect){0, 0, a->width, a->height};
-		return 1;
-	}
-	dirty = util_xcalloc(ntiles, 1);
-	/* Rows are compared whole first: most rows of a frame did not change. */
-	for (uint32_t y = 0; y < a->height; y++) {
-		const uint32_t *pa = row32(a, y), *pb = row32(b, y);
-		uint8_t *d = dirty + (size_t)(y / TILE) * tw;
-
-		if (pixels_equal(pa, pb, a->width))
-			continue;
-		for (uint32_t tx = 0; tx < tw; tx++) {
-			uint32_t x0 = tx * TILE, w = a->width - x0 < TILE ? a->width - x0 : TILE;
-
-			if (!d[tx] && !pixels_equal(pa + x0, pb + x0, w))
-				d[tx] = 1;
-		}
-	}
-	/* Groups of changed tiles (TILE_REACH apart at most) become one rectangle each. */
-	queue = util_xmalloc(ntiles * sizeof(*queue));
-	rects = util_xmalloc(cap * sizeof(*rects));
-	for (size_t i = 0; i < ntiles; i++) {
-		uint32_t x0, x1, y0, y1;
-		size_t qh = 0, qt = 0;
-
-		if (dirty[i] != 1)
-			continue;
-		dirty[i] = 2;
-		queue[qt++] = (uint32_t)i;
-		x0 = x1 = (uint32_t)(i % tw);
-		y0 = y1 = (uint32_t)(i / tw);
-		while (qh < qt) {
-			uint32_t t = queue[qh++], tx = t % tw, ty = t / tw;
-
-			if (tx < x0) x0 = tx;
-			if (tx > x1) x1 = tx;
-			if (ty < y0) y0 = ty;
-			if (ty > y1) y1 = ty;
-			for (int dy = -TILE_REACH; dy <= TILE_REACH; dy++) {
-				for (int dx = -TILE_REACH; dx <= TILE_REACH; dx++) {
-					int64_t nx = (int64_t)tx + dx, ny = (int64_t)ty + dy;
-
-					if (nx < 0 || ny < 0 || nx >= tw || ny >= th)
-						continue;
-					size_t j = (size_t)ny * tw + (size_t)nx;
-					if (dirty[j] == 1) {
-						dirty[j] = 2;
-						queue[qt++] = (uint32_t)j;
-					}
-				}
-			}
-		}
-		if (n == cap) {
-			cap *= 2;
-			rects = util_xrealloc(rects, cap * sizeof(*rects));
-		}
-		rects[n++] = (struct image_rect){(int32_t)(x0 * TILE), (int32_t)(y0 * TILE),
-		                                (x1 - x0 + 1) * TILE, (y1 - y0 + 1) * TILE};
-	}
-	/* Overlapping rectangles merge, until none overlap. */
-	for (bool merged = true; merged;) {
-		merged = false;
-		for (size_t i = 0; i < n && !merged; i++) {
-			for (size_t j = i + 1; j < n; j++) {
-				if (!overlaps(&rects[i], &rects[j]))
-					continue;
-				rects[i] = image_rect_union(rects[i], rects[j]);
-				rects[j] = rects[--n];
-				merged = true;
-				break;
-			}
-		}
-	}
-	if (n > max) {
-		for (size_t i = 1; i < n; i++)
-			rects[0] = image_rect_union(rects[0], rects[i]);
-		n = 1;
-	}
-	/* Clipped to the image: the last tile column and row may be narrower. */
-	for (size_t i = 0; i < n; i++) {
-		if ((uint32_t)rects[i].x + rects[i].w > a->width)
-			rects[i].w = a->width - (uint32_t)rects[i].x;
-		if ((uint32_t)rects[i].y + rects[i].h > a->height)
-			rects[i].h = a->height - (uint32_t)rects[i].y;
-	}
-	qsort(rects, n, sizeof(*rects), rect_cmp);
-	memcpy(out, rects, n * sizeof(*rects));
-	free(rects);
-	free(queue);
-	free(dirty);
-	return n;
 }
 
 /* ---------------------------------------------------------------- worker */
@@ -734,6 +538,114 @@ static void pack_patch(struct frames *f, const struct image *img,
 	}
 }
 
+/* Fills the record of a frame of slot s: time, trigger, size and cursor. */
+static void job_init(struct job *job, const struct slot *s, const char *trigger,
+                     int64_t event_id)
+{
+	memset(job, 0, sizeof(*job));
+	job->rec.t_ns = s->t_ns;
+	job->rec.event_id = event_id;
+	util_strlcpy_utf8(job->rec.trigger, trigger, sizeof(job->rec.trigger));
+	job->rec.width = (int32_t)s->img.width;
+	job->rec.height = (int32_t)s->img.height;
+	if (s->cur.valid) {
+		job->rec.cursor_x = s->cur.x;
+		job->rec.cursor_y = s->cur.y;
+		util_strlcpy_utf8(job->rec.cursor_name, s->cur.name, sizeof(job->rec.cursor_name));
+	} else {
+		job->rec.cursor_x = job->rec.cursor_y = -1;
+	}
+}
+
+/*
+ * Waits until the job buffer (and, after a key frame, ref) is the engine's once
+ * the worker is done, copies the keep rectangles in force, and makes the last
+ * key frame ref. Returns false when frame storage failed meanwhile.
+ */
+static bool claim_buffers(struct frames *f, struct image_rect keep[FRAMES_KEEP_MAX],
+                          size_t *n_keep, bool *keep_set, uint64_t *keep_version)
+{
+	bool failed;
+
+	pthread_mutex_lock(&f->mu);
+	while (f->buf_busy && f->stats.error == 0)
+		pthread_cond_wait(&f->buf_cv, &f->mu);
+	failed = f->stats.error != 0;
+	*keep_set = f->keep_set;
+	*n_keep = f->n_keep;
+	memcpy(keep, f->keep, sizeof(f->keep));
+	*keep_version = f->keep_version;
+	pthread_mutex_unlock(&f->mu);
+	if (failed)
+		return false;
+	if (f->ref_in_buf) {
+		uint8_t *t = f->ref;
+		size_t tc = f->ref_cap;
+
+		f->ref = f->buf;
+		f->ref_cap = f->buf_cap;
+		f->buf = t;
+		f->buf_cap = tc;
+		f->ref_in_buf = false;
+		f->have_ref = true;
+	}
+	return true;
+}
+
+/*
+ * Compares img with the previous image (ref, of the same size) and, when the
+ * change is small enough, packs the changed rectangles into the job buffer as
+ * a patch (job->kind JOB_PATCH). Returns how many rectangles changed: 0 when
+ * img is the same as ref.
+ */
+static size_t make_patch(struct frames *f, const struct image *img, struct job *job)
+{
+	struct image ref = {f->ref, f->ref_w, f->ref_h, (size_t)f->ref_w * 4};
+	struct image_rect rects[STORE_PATCH_MAX];
+	uint64_t area = 0;
+	uint32_t pw = 0, ph = 0;
+	size_t n;
+
+	n = frames_diff_rects(img, &ref, rects, STORE_PATCH_MAX);
+	for (size_t i = 0; i < n; i++) {
+		area += (uint64_t)rects[i].w * rects[i].h;
+		pw = rects[i].w > pw ? rects[i].w : pw;
+		ph += rects[i].h;
+	}
+	if (n > 0 && f->since_key < KEY_EVERY && ph <= PACK_MAX_SIDE &&
+	    area * 100 <= (uint64_t)img->width * img->height * KEY_AREA_PERCENT &&
+	    (uint64_t)pw * ph <= (uint64_t)img->width * img->height) {
+		pack_patch(f, img, rects, n, pw, ph);
+		job->kind = JOB_PATCH;
+		job->w = pw;
+		job->h = ph;
+		job->rec.n_patch = (int32_t)n;
+		for (size_t i = 0; i < n; i++)
+			job->rec.patch[i] = (struct store_rect){rects[i].x, rects[i].y,
+			                                        (int32_t)rects[i].w,
+			                                        (int32_t)rects[i].h};
+		f->since_key++;
+	}
+	return n;
+}
+
+/* Copies img whole into the job buffer as a key frame, which becomes ref once encoded. */
+static void make_key(struct frames *f, const struct image *img, struct job *job)
+{
+	ensure_cap(&f->buf, &f->buf_cap, (size_t)img->width * img->height * 4);
+	copy_image(f->buf, img);
+	job->kind = JOB_KEY;
+	job->w = img->width;
+	job->h = img->height;
+	job->dedup = !f->cfg.patches;
+	if (f->cfg.patches) {
+		f->ref_in_buf = true;
+		f->ref_w = img->width;
+		f->ref_h = img->height;
+		f->since_key = 0;
+	}
+}
+
 /*
  * Hands slot s on as a frame. A "pre" frame always gets a record; the other
  * triggers are dropped when the screen is the same as the last frame's.
@@ -747,60 +659,24 @@ static void take_frame(struct frames *f, int idx, const char *trigger, int64_t e
 {
 	struct slot *s = &f->slots[idx];
 	struct image *img = &s->img;
-	struct image_rect rects[STORE_PATCH_MAX];
+	struct image_rect keep[FRAMES_KEEP_MAX];
 	struct job job;
 	uint64_t keep_version;
-	bool is_pre = strcmp(trigger, "pre") == 0;
-	size_t n = 0;
+	bool is_pre = strcmp(trigger, "pre") == 0, keep_set;
+	size_t n = 0, n_keep;
 	int64_t t0;
 
 	if (f->engine_failed || has_error(f) || s->seq == 0)
 		return;
-	memset(&job, 0, sizeof(job));
-	job.rec.t_ns = s->t_ns;
-	job.rec.event_id = event_id;
-	util_strlcpy_utf8(job.rec.trigger, trigger, sizeof(job.rec.trigger));
-	job.rec.width = (int32_t)img->width;
-	job.rec.height = (int32_t)img->height;
-	if (s->cur.valid) {
-		job.rec.cursor_x = s->cur.x;
-		job.rec.cursor_y = s->cur.y;
-		util_strlcpy_utf8(job.rec.cursor_name, s->cur.name, sizeof(job.rec.cursor_name));
-	} else {
-		job.rec.cursor_x = job.rec.cursor_y = -1;
-	}
+	job_init(&job, s, trigger, event_id);
 
 	pthread_mutex_lock(&f->mu);
 	keep_version = f->keep_version;
 	pthread_mutex_unlock(&f->mu);
 	if (s->seq == f->last_sub_seq && keep_version == f->last_sub_mask)
 		goto same;
-
-	/* The job buffer (and, after a key frame, ref) is ours once the worker is done. */
-	pthread_mutex_lock(&f->mu);
-	while (f->buf_busy && f->stats.error == 0)
-		pthread_cond_wait(&f->buf_cv, &f->mu);
-	bool failed = f->stats.error != 0;
-	bool keep_set = f->keep_set;
-	size_t n_keep = f->n_keep;
-	struct image_rect keep[FRAMES_KEEP_MAX];
-
-	memcpy(keep, f->keep, sizeof(keep));
-	keep_version = f->keep_version;
-	pthread_mutex_unlock(&f->mu);
-	if (failed)
+	if (!claim_buffers(f, keep, &n_keep, &keep_set, &keep_version))
 		return;
-	if (f->ref_in_buf) {
-		uint8_t *t = f->ref;
-		size_t tc = f->ref_cap;
-
-		f->ref = f->buf;
-		f->ref_cap = f->buf_cap;
-		f->buf = t;
-		f->buf_cap = tc;
-		f->ref_in_buf = false;
-		f->have_ref = true;
-	}
 
 	t0 = now_ns();
 	/*
@@ -812,47 +688,12 @@ static void take_frame(struct frames *f, int idx, const char *trigger, int64_t e
 	f->last_sub_seq = s->seq;
 	f->last_sub_mask = keep_version;
 	if (f->cfg.patches && f->have_ref && f->ref_w == img->width && f->ref_h == img->height) {
-		struct image ref = {f->ref, f->ref_w, f->ref_h, (size_t)f->ref_w * 4};
-		uint64_t area = 0;
-		uint32_t pw = 0, ph = 0;
-
-		n = frames_diff_rects(img, &ref, rects, STORE_PATCH_MAX);
+		n = make_patch(f, img, &job);
 		if (n == 0)
 			goto same;
-		for (size_t i = 0; i < n; i++) {
-			area += (uint64_t)rects[i].w * rects[i].h;
-			pw = rects[i].w > pw ? rects[i].w : pw;
-			ph += rects[i].h;
-		}
-		if (f->since_key < KEY_EVERY && ph <= PACK_MAX_SIDE &&
-		    area * 100 <= (uint64_t)img->width * img->height * KEY_AREA_PERCENT &&
-		    (uint64_t)pw * ph <= (uint64_t)img->width * img->height) {
-			pack_patch(f, img, rects, n, pw, ph);
-			job.kind = JOB_PATCH;
-			job.w = pw;
-			job.h = ph;
-			job.rec.n_patch = (int32_t)n;
-			for (size_t i = 0; i < n; i++)
-				job.rec.patch[i] = (struct store_rect){rects[i].x, rects[i].y,
-				                                       (int32_t)rects[i].w,
-				                                       (int32_t)rects[i].h};
-			f->since_key++;
-		}
 	}
-	if (n == 0 || job.kind != JOB_PATCH) {
-		ensure_cap(&f->buf, &f->buf_cap, (size_t)img->width * img->height * 4);
-		copy_image(f->buf, img);
-		job.kind = JOB_KEY;
-		job.w = img->width;
-		job.h = img->height;
-		job.dedup = !f->cfg.patches;
-		if (f->cfg.patches) {
-			f->ref_in_buf = true;
-			f->ref_w = img->width;
-			f->ref_h = img->height;
-			f->since_key = 0;
-		}
-	}
+	if (n == 0 || job.kind != JOB_PATCH)
+		make_key(f, img, &job);
 	double prep_ms = ms_since(t0);
 
 	pthread_mutex_lock(&f->mu);
@@ -1368,25 +1209,4 @@ int frames_monitors_json(const char *display, char **json, char **cause)
 	free(m);
 	screen_close(s);
 	return rc;
-}
-
-int frames_patch_apply(struct image *dst, const struct image *src,
-                       const struct store_frame *fr, char **cause)
-{
-	uint32_t row = 0;
-
-	for (int i = 0; i < fr->n_patch; i++) {
-		const struct store_rect *r = &fr->patch[i];
-
-		if (r->x < 0 || r->y < 0 || r->w <= 0 || r->h <= 0 ||
-		    (uint64_t)r->x + (uint64_t)r->w > dst->width ||
-		    (uint64_t)r->y + (uint64_t)r->h > dst->height ||
-		    (uint64_t)r->w > src->width || (uint64_t)row + (uint64_t)r->h > src->height)
-			return util_fail(cause, -EIO, "frame %lld: a patch does not fit the screen",
-			                 (long long)fr->id);
-		for (int32_t y = 0; y < r->h; y++, row++)
-			memcpy(dst->pixels + (size_t)(r->y + y) * dst->stride + (size_t)r->x * 4,
-			       src->pixels + (size_t)row * src->stride, (size_t)r->w * 4);
-	}
-	return 0;
 }

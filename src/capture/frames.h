@@ -149,15 +149,4 @@ uint64_t frames_pixel_hash(const struct image *img);
 size_t frames_diff_rects(const struct image *a, const struct image *b,
                          struct image_rect *out, size_t max);
 
-struct store_frame;
-
-/*
- * Puts the patch rectangles of frame fr, stacked top to bottom in src as the
- * worker stores them, back in their places in dst (the whole screen the patch
- * goes over). Returns 0, or -EIO with *cause naming the frame when a rectangle
- * does not fit dst or src (a damaged record must not write out of bounds).
- */
-int frames_patch_apply(struct image *dst, const struct image *src,
-                       const struct store_frame *fr, char **cause);
-
 #endif

@@ -13,23 +13,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blob.h"
-#include "frames.h"
 #include "cli.h"
 #include "encode.h"
 #include "paths.h"
+#include "pixels.h"
 #include "store.h"
 #include "util.h"
 
-/* Largest blob read back: a 16384x16384 PNG could not be larger in practice. */
-#define FRAME_BLOB_MAX (256u * 1024 * 1024)
-
-/* The data directory, its store and the blob stores of its frames directory. */
+/* The data directory, its store and the reader of its frames. */
 struct frames_ctx {
 	char *dir;
 	struct store *st;
-	struct blob *blobs[2];     /* webp, jpeg: opened when first needed */
-	char *blob_names[2];
+	struct pixels *px;
 	int64_t session;
 	int64_t start_mono_ns;
 	json_t *obj;
@@ -47,50 +42,18 @@ static int open_ctx(struct frames_ctx *c, const char *override, const char *spec
 		rc = store_session_resolve(c->st, spec, &c->session, cause);
 	if (rc == 0)
 		rc = store_session_get(c->st, c->session, &s, cause);
-	if (rc == 0)
+	if (rc == 0) {
 		c->start_mono_ns = s.start_mono_ns;
+		c->px = pixels_open(c->dir, c->st);
+	}
 	return rc;
 }
 
 static void close_ctx(struct frames_ctx *c)
 {
-	for (int i = 0; i < 2; i++) {
-		blob_close(c->blobs[i]);
-		free(c->blob_names[i]);
-	}
+	pixels_close(c->px);
 	store_close(c->st);
 	free(c->dir);
-}
-
-/* The blob store for a frame's format (its extension). */
-static int blobs_for(struct frames_ctx *c, const char *format, struct blob **out, char **cause)
-{
-	char *fdir, *why = NULL;
-	int i, rc;
-
-	for (i = 0; i < 2; i++) {
-		if (c->blob_names[i] != NULL && strcmp(c->blob_names[i], format) == 0) {
-			*out = c->blobs[i];
-			return 0;
-		}
-		if (c->blob_names[i] == NULL)
-			break;
-	}
-	if (i == 2)
-		return util_fail(cause, -EINVAL, "frames in more than two formats");
-	fdir = util_xasprintf("%s/frames", c->dir);
-	rc = blob_open(fdir, format, 0, &c->blobs[i], &why);
-	if (rc == -ENOENT)
-		rc = util_fail(cause, rc, "the frames directory %s is missing", fdir);
-	else if (rc != 0)
-		rc = util_fail(cause, rc, "%s", why);
-	free(why);
-	free(fdir);
-	if (rc != 0)
-		return rc;
-	c->blob_names[i] = util_xstrdup(format);
-	*out = c->blobs[i];
-	return 0;
 }
 
 static json_t *rect_json(int32_t x, int32_t y, int32_t w, int32_t h)
@@ -98,13 +61,13 @@ static json_t *rect_json(int32_t x, int32_t y, int32_t w, int32_t h)
 	return json_pack("[iiii]", (int)x, (int)y, (int)w, (int)h);
 }
 
-static json_t *path_json(struct blob *b, const char *hex)
-
+/* A missing frames directory still lists the records, with null paths. */
+static json_t *path_json(struct frames_ctx *c, const char *format, const char *hex)
 {
 	char *p = NULL;
 	json_t *j;
 
-	if (b == NULL || blob_path(b, hex, &p) != 0)
+	if (pixels_path(c->px, format, hex, &p) != 0)
 		return json_null();
 	j = json_string(p);
 	free(p);
@@ -115,11 +78,7 @@ static int print_frame(const struct store_frame *fr, void *arg)
 {
 	struct frames_ctx *c = arg;
 	json_t *o = c->obj;
-	struct blob *b = NULL;
 
-	/* A missing frames directory still lists the records, with null paths. */
-	if (blobs_for(c, fr->format, &b, NULL) != 0)
-		b = NULL;
 	json_object_clear(o);
 	json_object_set_new(o, "id", json_integer(fr->id));
 	json_object_set_new(o, "session", json_integer(c->session));
@@ -127,7 +86,7 @@ static int print_frame(const struct store_frame *fr, void *arg)
 	json_object_set_new(o, "offset_ns", json_integer(fr->t_ns - c->start_mono_ns));
 	json_object_set_new(o, "trigger", json_string(fr->trigger));
 	json_object_set_new(o, "event", fr->event_id > 0 ? json_integer(fr->event_id) : json_null());
-	json_object_set_new(o, "file", path_json(b, fr->blob));
+	json_object_set_new(o, "file", path_json(c, fr->format, fr->blob));
 	json_object_set_new(o, "format", json_string(fr->format));
 	json_object_set_new(o, "width", json_integer(fr->width));
 	json_object_set_new(o, "height", json_integer(fr->height));
@@ -191,93 +150,6 @@ int cmd_frames(int argc, char **argv)
 	return CLI_OK;
 }
 
-/* Reads and decodes one blob of a frame. */
-static int load_image(struct frames_ctx *c, struct encode *e, const struct store_frame *fr,
-                      const char *hex, struct image *img, char **cause)
-{
-	struct blob *b;
-	void *data = NULL;
-	size_t len = 0;
-	int rc;
-
-	rc = blobs_for(c, fr->format, &b, cause);
-	if (rc != 0)
-		return rc;
-	/* Frames are encrypted (docs/PRIVACY.md): a missing or wrong key is named in one line. */
-	if (b != NULL) {
-		struct vault *v = NULL;
-
-		rc = store_vault(c->st, &v, cause);
-		if (rc != 0 && rc != -ENOENT)
-			return rc;
-		if (rc == -ENOENT && cause != NULL) {
-			free(*cause);
-			*cause = NULL;
-		}
-		blob_set_vault(b, v);
-	}
-	rc = blob_get(b, hex, FRAME_BLOB_MAX, &data, &len, cause);
-	if (rc == 0)
-		rc = encode_decode(e, data, len, img, NULL, cause);
-	free(data);
-	return rc;
-}
-
-/*
- * Decodes frame fr as the whole screen: its key frame, then every patch from
- * there to fr, in order.
- */
-static int reconstruct(struct frames_ctx *c, struct encode *e, const struct store_frame *fr,
-                       struct image *img, char **cause)
-{
-	struct store_frame *chain = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0;
-
-	/* Walk back to the key frame; the engine keeps chains short (docs/FRAMES.md). */
-	chain = util_xmalloc(sizeof(*chain));
-	chain[n++] = *fr;
-	cap = 1;
-	while (chain[n - 1].base_id > 0) {
-		if (n > 10000) {
-			rc = util_fail(cause, -EIO, "frame %lld: its chain of patches does not end",
-			               (long long)fr->id);
-			goto out;
-		}
-		if (n == cap) {
-			cap *= 2;
-			chain = util_xrealloc(chain, cap * sizeof(*chain));
-		}
-		rc = store_frame_get(c->st, c->session, chain[n - 1].base_id, &chain[n], NULL);
-		if (rc != 0) {
-			rc = util_fail(cause, -EIO, "frame %lld: frame %lld it is a patch over is "
-			               "missing", (long long)chain[n - 1].id,
-			               (long long)chain[n - 1].base_id);
-			goto out;
-		}
-		n++;
-	}
-	rc = load_image(c, e, &chain[n - 1], chain[n - 1].blob, img, cause);
-	if (rc == 0 && ((int32_t)img->width != fr->width || (int32_t)img->height != fr->height))
-		rc = util_fail(cause, -EIO, "frame %lld: its key frame has another size",
-		               (long long)fr->id);
-	for (size_t i = n - 1; rc == 0 && i-- > 0;) {
-		struct image patch = { 0 };
-
-		rc = load_image(c, e, &chain[i], chain[i].blob, &patch, cause);
-		if (rc == 0)
-			rc = frames_patch_apply(img, &patch, &chain[i], cause);
-		free(patch.pixels);
-	}
-out:
-	free(chain);
-	if (rc != 0) {
-		free(img->pixels);
-		memset(img, 0, sizeof(*img));
-	}
-	return rc;
-}
-
 static int write_out(const char *path, const uint8_t *data, size_t len, char **cause)
 {
 	int fd, err;
@@ -322,7 +194,7 @@ int cmd_frame(int argc, char **argv)
 	                            "(-o - for standard output).\n";
 	struct frames_ctx c = { 0 };
 	struct store_frame fr;
-	struct image img = { 0 };
+	const struct image *img = NULL;
 	struct encode_params p;
 	struct encode *e = NULL;
 	const char *dir = NULL, *out = NULL;
@@ -358,14 +230,13 @@ int cmd_frame(int argc, char **argv)
 	if (rc == 0)
 		rc = encode_new(&e, &cause);
 	if (rc == 0)
-		rc = reconstruct(&c, e, &fr, &img, &cause);
+		rc = pixels_frame(c.px, c.session, &fr, &img, &cause);
 	if (rc == 0) {
 		encode_params_default(&p, ENCODE_PNG);
-		rc = encode_image(e, &img, &p, &png, &png_len, &cause);
+		rc = encode_image(e, img, &p, &png, &png_len, &cause);
 	}
 	if (rc == 0)
 		rc = write_out(out, png, png_len, &cause);
-	free(img.pixels);
 	encode_free(e);
 	close_ctx(&c);
 	if (rc != 0)

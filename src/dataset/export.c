@@ -5,9 +5,10 @@
  * order, each action it gives is held until the next one arrives (the frame
  * after an action is looked for up to the next action's start), then it is
  * placed in an episode, redacted, given its element and frames, and written.
- * Frames are rebuilt from their key frame and patches (docs/FRAMES.md) on one
- * working image that is moved forward as the steps go, so a patch chain is
- * decoded once, not once per step.
+ * Frames are scanned (scrub.h) as the steps reach them, in order, and the screen
+ * the scan put together from the frame's key frame and patches (docs/FRAMES.md)
+ * is handed on to the step: every frame is decoded once, by the scan, and a
+ * frame already scanned is put together from the one before it.
  */
 #include "export.h"
 
@@ -24,18 +25,12 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "blob.h"
-#include "frames.h"
 #include "paths.h"
 #include "pseudo.h"
 #include "redact.h"
 #include "scrub.h"
 #include "util.h"
 
-/* Largest blob read back (as `mimic frame`). */
-#define EXPORT_BLOB_MAX (256u * 1024 * 1024)
-/* Longest patch chain followed back to its key frame. */
-#define EXPORT_CHAIN_MAX 10000
 /* Encoded images kept for reuse (a frame is often the post of one step and the pre of the next). */
 #define EXPORT_ENC_CACHE 4
 
@@ -45,150 +40,6 @@ static const char *const kind_names[] = {
 	"forward_click", "drag", "scroll", "type", "hotkey", "press", "move", "wait", "switch",
 };
 #define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
-
-void export_params_defaults(struct export_params *p)
-{
-	memset(p, 0, sizeof(*p));
-	reduce_params_defaults(&p->reduce);
-	p->episode_idle_ms = 120000;
-	p->episode_split_app = 1;
-	p->post_max_ms = 10000;
-}
-
-void export_params_from_config(const struct config_export *c, struct export_params *p)
-{
-	int *const field[CONFIG_EXPORT_COUNT_] = {
-		[CONFIG_EXPORT_DOUBLE_CLICK_MS] = &p->reduce.double_click_ms,
-		[CONFIG_EXPORT_DOUBLE_CLICK_PX] = &p->reduce.double_click_px,
-		[CONFIG_EXPORT_DRAG_MIN_PX] = &p->reduce.drag_min_px,
-		[CONFIG_EXPORT_TYPE_GAP_MS] = &p->reduce.type_gap_ms,
-		[CONFIG_EXPORT_SCROLL_GAP_MS] = &p->reduce.scroll_gap_ms,
-		[CONFIG_EXPORT_WAIT_MS] = &p->reduce.wait_ms,
-		[CONFIG_EXPORT_FOCUS_FOLLOW_MS] = &p->reduce.focus_follow_ms,
-		[CONFIG_EXPORT_PATH_MAX] = &p->reduce.path_max,
-		[CONFIG_EXPORT_EPISODE_IDLE_MS] = &p->episode_idle_ms,
-		[CONFIG_EXPORT_EPISODE_SPLIT_APP] = &p->episode_split_app,
-	};
-
-	for (int k = 0; k < CONFIG_EXPORT_COUNT_; k++) {
-		if (c->set_mask & (1u << k))
-			*field[k] = c->value[k];
-	}
-}
-
-int export_params_check(const struct export_params *p, char **cause)
-{
-	int rc = reduce_params_check(&p->reduce, cause);
-
-	if (rc != 0)
-		return rc;
-	if (p->episode_idle_ms <= 0)
-		return util_fail(cause, -EINVAL, "episode_idle_ms must be > 0");
-	if (p->post_max_ms < 0)
-		return util_fail(cause, -EINVAL, "post_max_ms must be >= 0");
-	return 0;
-}
-
-int export_params_json(const struct export_params *p, char *buf, size_t n)
-{
-	char red[512];
-	int rc, len;
-
-	if (p == NULL || buf == NULL)
-		return -EINVAL;
-	rc = reduce_params_json(&p->reduce, red, sizeof(red));
-	if (rc != 0)
-		return rc;
-	len = snprintf(buf, n, "{\"reduce\":%s,\"episode_idle_ms\":%d,\"episode_split_app\":%s,"
-	               "\"post_max_ms\":%d}", red, p->episode_idle_ms,
-	               p->episode_split_app ? "true" : "false", p->post_max_ms);
-	return len < 0 || (size_t)len >= n ? -ENOSPC : 0;
-}
-
-void export_opts_defaults(struct export_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->format = EXPORT_JSONL;
-	o->image = ENCODE_PNG;
-	o->shard_bytes = INT64_C(256) * 1024 * 1024;
-	export_params_defaults(&o->params);
-}
-
-/* ---- episodes ---- */
-
-void export_split_init(struct export_split *s, const struct export_params *p,
-                       const struct store_task *tasks, size_t n_tasks)
-{
-	memset(s, 0, sizeof(*s));
-	s->p = p;
-	s->tasks = tasks;
-	s->n_tasks = n_tasks;
-	s->episode = -1;
-	s->fresh = 1;
-}
-
-/* The outcome of the task started by tasks[i]: its end marker's, 0 when it has none. */
-static int task_outcome(const struct export_split *s, size_t i)
-{
-	for (size_t j = i + 1; j < s->n_tasks; j++) {
-		if (s->tasks[j].kind == STORE_TASK_END)
-			return s->tasks[j].outcome;
-		if (s->tasks[j].kind == STORE_TASK_START)
-			break;
-	}
-	return STORE_TASK_NONE;
-}
-
-int64_t export_split_push(struct export_split *s, const struct reduce_action *a,
-                          const char *app)
-{
-	int64_t t = a->t_start_ns;
-	int64_t idle_ns = (int64_t)s->p->episode_idle_ms * 1000000;
-	int newep = 0;
-
-	if (app == NULL)
-		app = "";
-	/* Markers up to the action's start decide whether it is inside a task. */
-	while (s->next < s->n_tasks && s->tasks[s->next].t_ns <= t) {
-		const struct store_task *m = &s->tasks[s->next];
-
-		if (m->kind == STORE_TASK_START) {
-			s->task = m;
-			s->outcome = task_outcome(s, s->next);
-			s->start_ns = m->t_ns;
-			s->episode++;
-			s->fresh = 0;
-		} else if (m->kind == STORE_TASK_END && s->task != NULL) {
-			s->task = NULL;
-			s->outcome = 0;
-			s->fresh = 1;
-		}
-		s->next++;
-	}
-	if (s->task != NULL) {
-		s->last_end_ns = a->t_end_ns;
-		util_strlcpy_utf8(s->last_app, app, sizeof(s->last_app));
-		return s->episode;
-	}
-	if (a->kind == REDUCE_WAIT && a->duration_ns >= idle_ns) {
-		s->fresh = 1;
-		return -1;
-	}
-	if (s->fresh || s->episode < 0 || t - s->last_end_ns >= idle_ns)
-		newep = 1;
-	else if (s->p->episode_split_app && app[0] != '\0' && s->last_app[0] != '\0' &&
-	         strcmp(app, s->last_app) != 0)
-		newep = 1;
-	if (newep) {
-		s->episode++;
-		s->start_ns = t;
-		s->fresh = 0;
-	}
-	s->last_end_ns = a->t_end_ns;
-	if (app[0] != '\0')
-		util_strlcpy_utf8(s->last_app, app, sizeof(s->last_app));
-	return s->episode;
-}
 
 /* ---- counts by application ---- */
 
@@ -356,16 +207,14 @@ struct exporter {
 	int stats_only;
 	char *data_dir;
 	struct store *st;
-	struct blob *blobs[2];
-	char *blob_ext[2];
+	struct scrub *sc;             /* scans the frames and hands on their screens */
 	struct encode *enc;
 	struct redact *rd;
 	struct pseudo *ps;
 	char user_ps[PSEUDO_HEX_LEN + 1];
 
-	/* The working image: the whole screen of frame work_id of work_session. */
-	struct image work, scratch;
-	int64_t work_session, work_id;
+	/* The screen of a frame being prepared: a copy, the scan's stays as stored. */
+	struct image scratch;
 	struct enc_slot cache[EXPORT_ENC_CACHE];
 	size_t cache_next;
 
@@ -391,7 +240,7 @@ struct sess {
 	size_t n_ctxs;
 	char host_ps[PSEUDO_HEX_LEN + 1];
 	struct reduce *r;
-	struct scrub_typed *typed;   /* joins the pieces of typing runs before redaction */
+	struct redact_typed *typed;   /* joins the pieces of typing runs before redaction */
 	struct el_lookup lk;
 	struct export_split split;
 	int64_t episode;             /* the episode of the last written step, -1 none */
@@ -554,148 +403,14 @@ static void set_redacted(struct exporter *x, json_t *o, const char *key, const c
 
 /* ---- frames ---- */
 
-static int blobs_for(struct exporter *x, const char *format, struct blob **out, char **cause)
-{
-	char *fdir, *why = NULL;
-	int i, rc;
-
-	for (i = 0; i < 2; i++) {
-		if (x->blob_ext[i] != NULL && strcmp(x->blob_ext[i], format) == 0) {
-			*out = x->blobs[i];
-			return 0;
-		}
-		if (x->blob_ext[i] == NULL)
-			break;
-	}
-	if (i == 2)
-		return util_fail(cause, -EINVAL, "frames in more than two formats");
-	fdir = util_xasprintf("%s/frames", x->data_dir);
-	rc = blob_open(fdir, format, 0, &x->blobs[i], &why);
-	if (rc != 0)
-		rc = util_fail(cause, rc, "%s", why != NULL ? why : "cannot open the frames");
-	free(why);
-	free(fdir);
-	if (rc != 0)
-		return rc;
-	/* Frames are sealed at rest (blob.h): the store's vault opens them. */
-	{
-		struct vault *v = NULL;
-
-		rc = store_vault(x->st, &v, cause);
-		if (rc == -ENOENT) {
-			if (cause != NULL) {
-				free(*cause);
-				*cause = NULL;
-			}
-			v = NULL;
-		} else if (rc != 0) {
-			blob_close(x->blobs[i]);
-			x->blobs[i] = NULL;
-			return rc;
-		}
-		blob_set_vault(x->blobs[i], v);
-	}
-	x->blob_ext[i] = util_xstrdup(format);
-	*out = x->blobs[i];
-	return 0;
-}
-
-static int load_blob(struct exporter *x, const struct store_frame *fr, struct image *img,
-                     char **cause)
-{
-	struct blob *b = NULL;
-	void *data = NULL;
-	size_t len = 0;
-	int rc;
-
-	rc = blobs_for(x, fr->format, &b, cause);
-	if (rc == 0)
-		rc = blob_get(b, fr->blob, EXPORT_BLOB_MAX, &data, &len, cause);
-	if (rc == 0)
-		rc = encode_decode(x->enc, data, len, img, NULL, cause);
-	free(data);
-	return rc;
-}
-
-/*
- * Makes x->work the whole screen of frame id: from the working image when the
- * frame is a patch chain over it, else from the chain's key frame.
- */
-static int rebuild(struct exporter *x, int64_t session, int64_t id, char **cause)
-{
-	struct store_frame *chain = NULL;
-	size_t n = 0, cap = 4, from;
-	int rc = 0, use_work = 0;
-
-	if (x->work_id == id && x->work_session == session)
-		return 0;
-	chain = util_xmalloc(cap * sizeof(*chain));
-	rc = store_frame_get(x->st, session, id, &chain[0], cause);
-	if (rc != 0)
-		goto out;
-	n = 1;
-	while (chain[n - 1].base_id > 0) {
-		if (x->work_session == session && x->work_id == chain[n - 1].base_id) {
-			use_work = 1;
-			break;
-		}
-		if (n >= EXPORT_CHAIN_MAX) {
-			rc = util_fail(cause, -EIO, "frame %lld: its chain of patches does not end",
-			               (long long)id);
-			goto out;
-		}
-		if (n == cap) {
-			cap *= 2;
-			chain = util_xrealloc(chain, cap * sizeof(*chain));
-		}
-		rc = store_frame_get(x->st, session, chain[n - 1].base_id, &chain[n], cause);
-		if (rc != 0)
-			goto out;
-		n++;
-	}
-	if (use_work) {
-		from = n;
-	} else {
-		free(x->work.pixels);
-		memset(&x->work, 0, sizeof(x->work));
-		x->work_id = 0;
-		rc = load_blob(x, &chain[n - 1], &x->work, cause);
-		if (rc == 0 && ((int32_t)x->work.width != chain[n - 1].width ||
-		                (int32_t)x->work.height != chain[n - 1].height))
-			rc = util_fail(cause, -EIO, "frame %lld: its image has another size",
-			               (long long)chain[n - 1].id);
-		if (rc != 0)
-			goto out;
-		from = n - 1;
-	}
-	x->work_id = 0;
-	for (size_t i = from; i-- > 0;) {
-		struct image patch = { 0 };
-
-		rc = load_blob(x, &chain[i], &patch, cause);
-		if (rc == 0)
-			rc = frames_patch_apply(&x->work, &patch, &chain[i], cause);
-		free(patch.pixels);
-		if (rc != 0)
-			goto out;
-	}
-	x->work_id = id;
-	x->work_session = session;
-out:
-	if (rc != 0)
-		x->work_id = 0;
-	free(chain);
-	return rc;
-}
-
 int export_frame_prepare(struct image *img, const struct export_frame_info *info,
                          char **cause)
 {
 	int rc;
 
 	/*
-	 * Pixel redaction (scrub.h): export_run scanned every frame of the sessions
-	 * first (OCR of the changed regions, the text detector on the line text,
+	 * Pixel redaction (scrub.h): the export scanned every frame of the sessions
+	 * before it reached it (OCR of the changed regions, the text detector on the line text,
 	 * frames with high-risk findings or taken while high-risk text was typed
 	 * marked dropped). Here the scan's verdict is applied: a frame that is
 	 * dropped or, for any reason, still unscanned, or whose scan was made with
@@ -713,13 +428,50 @@ int export_frame_prepare(struct image *img, const struct export_frame_info *info
 }
 
 /*
- * Sets *slot to the encoded image of frame id (cached): verdict 0 with bytes,
- * 1 dropped by export_frame_prepare, < 0 missing.
+ * Copies the screen of frame f, as the scan put it together, to x->scratch and
+ * lets export_frame_prepare redact it. Returns its verdict or a negative errno.
  */
-static const struct enc_slot *frame_image(struct exporter *x, int64_t session,
-                                          const struct frame_ix *f, unsigned risk)
+static int prepare_frame(struct exporter *x, int64_t session, const struct frame_ix *f,
+                         unsigned risk, char **cause)
 {
 	struct export_frame_info info;
+	const struct image *screen;
+	size_t sz;
+	uint8_t *px;
+	int rc;
+
+	rc = scrub_session_pixels(x->sc, f->id, &screen, cause);
+	if (rc != 0)
+		return rc;
+	sz = (size_t)screen->stride * screen->height;
+	if (x->scratch.pixels == NULL || (size_t)x->scratch.stride * x->scratch.height < sz)
+		x->scratch.pixels = util_xrealloc(x->scratch.pixels, sz);
+	px = x->scratch.pixels;
+	x->scratch = *screen;
+	x->scratch.pixels = px;
+	memcpy(x->scratch.pixels, screen->pixels, sz);
+	memset(&info, 0, sizeof(info));
+	info.session = session;
+	info.frame_id = f->id;
+	info.event_id = f->event_id;
+	info.trigger = f->trigger == 'p' ? "pre" : f->trigger == 's' ? "settle"
+	             : f->trigger == 'f' ? "focus" : "idle";
+	info.text_risk = risk;
+	info.st = scrub_store(x->sc);
+	info.redact = x->rd;
+	return export_frame_prepare(&x->scratch, &info, cause);
+}
+
+/*
+ * Sets *slot to the encoded image of frame id (cached): verdict 0 with bytes,
+ * 1 dropped by export_frame_prepare, < 0 missing. The frames of the session up to
+ * this one are scanned first; when that fails, s->err ends the export.
+ */
+static const struct enc_slot *frame_image(struct sess *s, const struct frame_ix *f,
+                                          unsigned risk)
+{
+	struct exporter *x = s->x;
+	int64_t session = s->info.id;
 	struct encode_params ep;
 	struct enc_slot *slot;
 	const uint8_t *data = NULL;
@@ -738,28 +490,15 @@ static const struct enc_slot *frame_image(struct exporter *x, int64_t session,
 	slot->session = session;
 	slot->id = f->id;
 
-	rc = rebuild(x, session, f->id, &cause);
-	if (rc == 0) {
-		/* The working image stays as stored: preparation works on a copy. */
-		size_t sz = (size_t)x->work.stride * x->work.height;
-
-		if (x->scratch.pixels == NULL || (size_t)x->scratch.stride * x->scratch.height < sz)
-			x->scratch.pixels = util_xrealloc(x->scratch.pixels, sz);
-		uint8_t *px = x->scratch.pixels;
-		x->scratch = x->work;
-		x->scratch.pixels = px;
-		memcpy(x->scratch.pixels, x->work.pixels, sz);
-		memset(&info, 0, sizeof(info));
-		info.session = session;
-		info.frame_id = f->id;
-		info.event_id = f->event_id;
-		info.trigger = f->trigger == 'p' ? "pre" : f->trigger == 's' ? "settle"
-		             : f->trigger == 'f' ? "focus" : "idle";
-		info.text_risk = risk;
-		info.st = x->st;
-		info.redact = x->rd;
-		rc = export_frame_prepare(&x->scratch, &info, &cause);
+	/* Nothing leaves unscanned: the frames up to this one are scanned now. */
+	rc = scrub_session_upto(x->sc, f->id, &s->cause);
+	if (rc != 0) {
+		s->err = rc;
+		slot->id = 0;
+		slot->verdict = rc;
+		return slot;
 	}
+	rc = prepare_frame(x, session, f, risk, &cause);
 	if (rc == EXPORT_FRAME_DROP) {
 		slot->verdict = 1;
 		x->rep->frames_dropped++;
@@ -852,7 +591,7 @@ static json_t *jsonl_image(struct exporter *x, struct sess *s, const struct fram
 
 	if (f == NULL)
 		return json_null();
-	slot = frame_image(x, s->info.id, f, risk);
+	slot = frame_image(s, f, risk);
 	if (slot->verdict != 0)
 		return json_null();
 	snprintf(name, sizeof(name), "images/s%lld-f%lld.%s", (long long)s->info.id,
@@ -1010,32 +749,19 @@ static json_t *element_json(struct exporter *x, const struct store_element *el, 
 	return o;
 }
 
-/* Places one action (next is the one after it, NULL at the end) in its episode and writes it. */
 /*
- * Writes action a as a step. typed_risk is what the joiner (scrub_typed_take)
- * found and replaced in a's typed text before: it counts as found here too.
+ * Places action a in its episode (the counts of episodes and steps follow).
+ * Returns the episode, or -1 for an idle gap, which belongs to none.
  */
-static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
-                 const struct reduce_action *next)
+static int64_t place(struct sess *s, const struct reduce_action *a, const char *app)
 {
 	struct exporter *x = s->x;
-	const struct ctx_ix *c = ctx_of(s, a->context);
-	const char *app = c != NULL && c->app[0] != '\0' ? c->app : "";
-	const struct frame_ix *pre = NULL, *post = NULL;
-	struct store_element el;
-	int has_el = 0, changed = 0;
-	unsigned risk = 0;
-	char epid[96], key[128], *line = NULL;
-	json_t *step = NULL, *act = NULL, *imgs = NULL;
-	int64_t ep, base;
+	int64_t ep = export_split_push(&s->split, a, app);
 
-	if (s->err != 0)
-		return;
-	ep = export_split_push(&s->split, a, app);
 	if (ep < 0) {
 		x->rep->idle_gaps++;
 		x->stats->idle_gaps++;
-		return;
+		return -1;
 	}
 	if (ep != s->episode) {
 		s->episode = ep;
@@ -1050,46 +776,55 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	x->rep->steps++;
 	if (a->interaction >= 0 && a->interaction < REDUCE_I_MAX_)
 		x->rep->by_interaction[a->interaction]++;
-	if (x->stats_only) {
-		stats_count(x->stats, app[0] ? app : "unknown", a);
-		s->step++;
-		return;
+	return ep;
+}
+
+/*
+ * Redacts the typed text of a in place. typed_risk is what the joiner
+ * (redact_typed_take) found and replaced in it before: it counts as found here too.
+ */
+static void redact_typed_text(struct exporter *x, struct reduce_action *a, unsigned typed_risk,
+                              unsigned *risk, int *changed)
+{
+	char *t = redact_field(x, a->text, risk, changed);
+
+	/*
+	 * The joiner already put placeholders into the text, so this second pass
+	 * finds nothing there: its findings must still mark the step redacted and
+	 * reach export_frame_prepare (a high-risk run loses the step's screens).
+	 */
+	if (typed_risk != 0 && !*changed) {
+		x->rep->texts_redacted++;
+		*changed = 1;
 	}
+	*risk |= typed_risk;
 
-	/* Texts first: what they held decides what export_frame_prepare is told. */
-	if (a->kind == REDUCE_TYPE) {
-		char *t = redact_field(x, a->text, &risk, &changed);
+	util_strlcpy_utf8(a->text, t != NULL ? t : "", sizeof(a->text));
+	a->text_len = strlen(a->text);
+	free(t);
+}
 
-		/*
-		 * The joiner already put placeholders into the text, so this second pass
-		 * finds nothing there: its findings must still mark the step redacted and
-		 * reach export_frame_prepare (a high-risk run loses the step's screens).
-		 */
-		if (typed_risk != 0 && !changed) {
-			x->rep->texts_redacted++;
-			changed = 1;
-		}
-		risk |= typed_risk;
+/* The step's fields before its action: episode, task, times, host, window and element. */
+static json_t *step_head(struct sess *s, const struct reduce_action *a, const struct ctx_ix *c,
+                         const char *epid, unsigned *risk, int *changed)
+{
+	struct exporter *x = s->x;
+	json_t *step = json_object();
+	struct store_element el;
+	int has_el = 0;
+	int64_t base = s->split.start_ns;
 
-		util_strlcpy_utf8(a->text, t != NULL ? t : "", sizeof(a->text));
-		a->text_len = strlen(a->text);
-		free(t);
-	}
-	step = json_object();
-	snprintf(epid, sizeof(epid), "%.8s-s%lld-e%lld", s->host_ps, (long long)s->info.id,
-	         (long long)ep);
 	json_object_set_new(step, "episode", json_string(epid));
 	json_object_set_new(step, "step", json_integer(s->step));
 	json_object_set_new(step, "session", json_integer(s->info.id));
 	if (s->split.task != NULL) {
-		set_redacted(x, step, "task", s->split.task->description, &risk, &changed);
+		set_redacted(x, step, "task", s->split.task->description, risk, changed);
 		json_object_set_new(step, "outcome", json_string(outcome_name(s->split.outcome)));
 	} else {
 		json_object_set_new(step, "task", json_null());
 		json_object_set_new(step, "outcome", json_null());
 	}
 	json_object_set_new(step, "labelled", json_boolean(s->split.task != NULL));
-	base = s->split.start_ns;
 	json_object_set_new(step, "t_ms", json_real((double)(a->t_start_ns - base) / 1e6));
 	json_object_set_new(step, "t_end_ms", json_real((double)(a->t_end_ns - base) / 1e6));
 	json_object_set_new(step, "kind", json_string(reduce_action_name(a)));
@@ -1100,8 +835,8 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	json_object_set_new(step, "screen", json_pack("[ii]", (int)s->info.screen_w,
 	                                              (int)s->info.screen_h));
 	if (c != NULL) {
-		set_redacted(x, step, "app", c->app, &risk, &changed);
-		set_redacted(x, step, "window_title", c->title, &risk, &changed);
+		set_redacted(x, step, "app", c->app, risk, changed);
+		set_redacted(x, step, "window_title", c->title, risk, changed);
 	} else {
 		json_object_set_new(step, "app", json_null());
 		json_object_set_new(step, "window_title", json_null());
@@ -1109,83 +844,157 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	if (a->element_id > 0 &&
 	    store_element_get(x->st, s->info.id, a->element_id, &el, NULL) == 0 && el.status == 0)
 		has_el = 1;
-	json_object_set_new(step, "element", has_el ? element_json(x, &el, &risk, &changed)
+	json_object_set_new(step, "element", has_el ? element_json(x, &el, risk, changed)
 	                                            : json_null());
+	return step;
+}
 
-	pre = find_pre(s, a);
-	post = find_post(s, a, next != NULL ? next->t_start_ns : INT64_MAX);
+/*
+ * Finds a's frames (*pre, *post; NULL when none) and adds the action, with times
+ * relative to the episode, and the frame ids to step. Returns 0 or sets s->err.
+ */
+static int step_action(struct sess *s, struct reduce_action *a, const struct reduce_action *next,
+                       json_t *step, const struct frame_ix **pre, const struct frame_ix **post)
+{
+	int64_t base = s->split.start_ns;
+	json_t *act;
+
+	*pre = find_pre(s, a);
+	*post = find_post(s, a, next != NULL ? next->t_start_ns : INT64_MAX);
 	/*
 	 * No grab after the action: the screen did not change again before the next
 	 * action (grabs follow damage), so the next action's pre-action frame is the
 	 * screen this one left.
 	 */
-	if (post == NULL && next != NULL)
-		post = find_pre(s, next);
-	a->pre_frame = pre != NULL ? pre->id : 0;
-	a->post_frame = post != NULL ? post->id : 0;
+	if (*post == NULL && next != NULL)
+		*post = find_pre(s, next);
+	a->pre_frame = *pre != NULL ? (*pre)->id : 0;
+	a->post_frame = *post != NULL ? (*post)->id : 0;
 	/* Times in the action are relative to the episode too. */
 	a->t_start_ns -= base;
 	a->t_end_ns -= base;
 	if (reduce_action_step(a, s->info.screen_w, s->info.screen_h, &act) != 0) {
 		s->err = util_fail(&s->cause, -EIO, "session %lld: a step could not be rendered",
 		                   (long long)s->info.id);
-		goto out;
+		return s->err;
 	}
 	json_object_set_new(step, "action", act);
 	json_object_set_new(step, "frames", json_pack("{s:o,s:o}",
-	                    "pre", pre != NULL ? json_integer(pre->id) : json_null(),
-	                    "post", post != NULL ? json_integer(post->id) : json_null()));
+	                    "pre", *pre != NULL ? json_integer((*pre)->id) : json_null(),
+	                    "post", *post != NULL ? json_integer((*post)->id) : json_null()));
+	return 0;
+}
 
-	snprintf(key, sizeof(key), "%s-%06lld", epid, (long long)s->step);
-	if (x->o->format == EXPORT_JSONL) {
-		imgs = json_object();
-		json_object_set_new(imgs, "pre", jsonl_image(x, s, pre, risk));
-		json_object_set_new(imgs, "post", jsonl_image(x, s, post, risk));
-		if (json_is_null(json_object_get(imgs, "pre")))
-			x->rep->steps_without_frame++;
-		json_object_set_new(step, "images", imgs);
-		json_object_set_new(step, "redacted", json_boolean(changed));
-		line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (line == NULL || fprintf(x->jsonl, "%s\n", line) < 0) {
-			s->err = util_fail(&s->cause, -EIO, "cannot write steps.jsonl");
-			goto out;
-		}
+/* JSONL: the step's line, with its pre and post images written as files. */
+static int write_jsonl_step(struct sess *s, json_t *step, const struct frame_ix *pre,
+                            const struct frame_ix *post, unsigned risk, int changed)
+{
+	struct exporter *x = s->x;
+	json_t *imgs = json_object();
+	char *line;
+	int rc = 0;
+
+	json_object_set_new(imgs, "pre", jsonl_image(x, s, pre, risk));
+	json_object_set_new(imgs, "post", jsonl_image(x, s, post, risk));
+	if (json_is_null(json_object_get(imgs, "pre")))
+		x->rep->steps_without_frame++;
+	json_object_set_new(step, "images", imgs);
+	json_object_set_new(step, "redacted", json_boolean(changed));
+	line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (line == NULL || fprintf(x->jsonl, "%s\n", line) < 0)
+		rc = s->err = util_fail(&s->cause, -EIO, "cannot write steps.jsonl");
+	else
 		x->rep->bytes += strlen(line) + 1;
-	} else {
-		const struct enc_slot *img = pre != NULL ? frame_image(x, s->info.id, pre, risk)
-		                                         : NULL;
-		char name[160];
-
-		if (img != NULL && img->verdict != 0)
-			img = NULL;
-		/*
-		 * Every sample has the same members (json + image): the Hugging Face
-		 * loader refuses shards whose samples differ. A step without its image
-		 * is left out and counted.
-		 */
-		if (img == NULL) {
-			x->rep->steps_without_frame++;
-			x->rep->steps_left_out++;
-			s->step++;
-			goto out;
-		}
-		snprintf(name, sizeof(name), "%s.%s", key, image_ext(x));
-		imgs = json_object();
-		json_object_set_new(imgs, "pre", img != NULL ? json_string(name) : json_null());
-		json_object_set_new(imgs, "post", json_null());
-		json_object_set_new(step, "images", imgs);
-		json_object_set_new(step, "redacted", json_boolean(changed));
-		line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (line == NULL) {
-			s->err = util_fail(&s->cause, -ENOMEM, "cannot render a step");
-			goto out;
-		}
-		s->err = wds_sample(x, key, line, img, &s->cause);
-	}
-	stats_count(x->stats, app[0] ? app : "unknown", a);
-	s->step++;
-out:
 	free(line);
+	return rc;
+}
+
+/*
+ * WebDataset: the step's sample, key.json and its pre-action image. Every sample
+ * has the same members (json + image): the Hugging Face loader refuses shards
+ * whose samples differ, so a step without its image is left out (returns 1) and
+ * counted. Returns 0 when the sample went to the shard (a write error is in
+ * s->err), or a negative errno when the step could not be rendered.
+ */
+static int write_wds_step(struct sess *s, json_t *step, const char *key,
+                          const struct frame_ix *pre, unsigned risk, int changed)
+{
+	struct exporter *x = s->x;
+	const struct enc_slot *img = pre != NULL ? frame_image(s, pre, risk) : NULL;
+	char name[160], *line;
+	json_t *imgs;
+
+	if (img != NULL && img->verdict != 0)
+		img = NULL;
+	if (img == NULL) {
+		x->rep->steps_without_frame++;
+		x->rep->steps_left_out++;
+		return 1;
+	}
+	snprintf(name, sizeof(name), "%s.%s", key, image_ext(x));
+	imgs = json_object();
+	json_object_set_new(imgs, "pre", img != NULL ? json_string(name) : json_null());
+	json_object_set_new(imgs, "post", json_null());
+	json_object_set_new(step, "images", imgs);
+	json_object_set_new(step, "redacted", json_boolean(changed));
+	line = json_dumps(step, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (line == NULL)
+		return s->err = util_fail(&s->cause, -ENOMEM, "cannot render a step");
+	/* A write error ends the export (s->err); the step is counted as written. */
+	s->err = wds_sample(x, key, line, img, &s->cause);
+	free(line);
+	return 0;
+}
+
+/*
+ * Places action a (next is the one after it, NULL at the end) in its episode and
+ * writes it as a step. typed_risk is what the joiner (redact_typed_take) found
+ * and replaced in a's typed text before: it counts as found here too.
+ */
+static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
+                 const struct reduce_action *next)
+{
+	struct exporter *x = s->x;
+	const struct ctx_ix *c = ctx_of(s, a->context);
+	const char *app = c != NULL && c->app[0] != '\0' ? c->app : "";
+	const struct frame_ix *pre = NULL, *post = NULL;
+	int changed = 0, rc;
+	unsigned risk = 0;
+	char epid[96], key[128];
+	json_t *step;
+	int64_t ep;
+
+	if (s->err != 0)
+		return;
+	ep = place(s, a, app);
+	if (ep < 0)
+		return;
+	if (x->stats_only) {
+		stats_count(x->stats, app[0] ? app : "unknown", a);
+		s->step++;
+		return;
+	}
+	/* Texts first: what they held decides what export_frame_prepare is told. */
+	if (a->kind == REDUCE_TYPE)
+		redact_typed_text(x, a, typed_risk, &risk, &changed);
+	snprintf(epid, sizeof(epid), "%.8s-s%lld-e%lld", s->host_ps, (long long)s->info.id,
+	         (long long)ep);
+	step = step_head(s, a, c, epid, &risk, &changed);
+	rc = step_action(s, a, next, step, &pre, &post);
+	if (rc == 0) {
+		snprintf(key, sizeof(key), "%s-%06lld", epid, (long long)s->step);
+		if (x->o->format == EXPORT_JSONL)
+			rc = write_jsonl_step(s, step, pre, post, risk, changed);
+		else
+			rc = write_wds_step(s, step, key, pre, risk, changed);
+		/* A step left out for want of its image still takes its number. */
+		if (rc == 1)
+			s->step++;
+	}
+	if (rc == 0) {
+		stats_count(x->stats, app[0] ? app : "unknown", a);
+		s->step++;
+	}
 	json_decref(step);
 }
 
@@ -1201,8 +1010,8 @@ static void drain(struct sess *s)
 	 * are scanned as one text, so a number typed in two pieces is still found.
 	 */
 	while ((ra = reduce_take(s->r)) != NULL)
-		scrub_typed_push(s->typed, ra);
-	while ((a = scrub_typed_take(s->typed, &risk)) != NULL) {
+		redact_typed_push(s->typed, ra);
+	while ((a = redact_typed_take(s->typed, &risk)) != NULL) {
 		memcpy(&s->cur, a, sizeof(s->cur));
 		if (s->have_pending)
 			emit(s, &s->pending, s->pending_risk, &s->cur);
@@ -1239,7 +1048,7 @@ static int on_event(int64_t id, const struct event *ev, const struct context *ct
 static void sess_free(struct sess *s)
 {
 	reduce_free(s->r);
-	scrub_typed_free(s->typed);
+	redact_typed_free(s->typed);
 	free(s->by_t);
 	free(s->pre);
 	free(s->tasks);
@@ -1266,7 +1075,9 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 	else
 		util_strlcpy_utf8(s->host_ps, "0000000000000000", sizeof(s->host_ps));
 	if (!x->stats_only) {
-		rc = store_frames_foreach(x->st, id, collect_frame, s, cause);
+		rc = scrub_session_begin(x->sc, id, NULL, cause);
+		if (rc == 0)
+			rc = store_frames_foreach(x->st, id, collect_frame, s, cause);
 		if (rc != 0)
 			goto out;
 		qsort(s->by_t, s->n_by_t, sizeof(*s->by_t), cmp_by_t);
@@ -1280,7 +1091,7 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 		rc = util_fail(cause, rc, "bad reducer thresholds");
 		goto out;
 	}
-	s->typed = scrub_typed_new(x->rd);
+	s->typed = redact_typed_new(x->rd);
 	s->lk.st = x->st;
 	s->lk.session = id;
 	reduce_set_elements(s->r, lookup_element, &s->lk);
@@ -1291,11 +1102,14 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 	if (s->err == 0) {
 		reduce_finish(s->r);
 		drain(s);
-		scrub_typed_finish(s->typed);
+		redact_typed_finish(s->typed);
 		drain(s);
 		if (s->have_pending)
 			emit(s, &s->pending, s->pending_risk, NULL);
 	}
+	/* The frames after the last step are scanned too: every frame of the session is. */
+	if (s->err == 0 && !x->stats_only)
+		s->err = scrub_session_end(x->sc, &s->cause);
 	if (s->err != 0) {
 		if (rc != 0 && cause != NULL) {
 			free(*cause);
@@ -1488,10 +1302,6 @@ static void owner_name(const char *dir, char *out, size_t n)
 
 static void exporter_free(struct exporter *x)
 {
-	for (int i = 0; i < 2; i++) {
-		blob_close(x->blobs[i]);
-		free(x->blob_ext[i]);
-	}
 	for (size_t i = 0; i < EXPORT_ENC_CACHE; i++)
 		free(x->cache[i].data);
 	if (x->ar != NULL) {
@@ -1500,10 +1310,10 @@ static void exporter_free(struct exporter *x)
 	}
 	if (x->jsonl != NULL)
 		fclose(x->jsonl);
-	free(x->work.pixels);
 	free(x->scratch.pixels);
 	free(x->written);
 	encode_free(x->enc);
+	scrub_close(x->sc);
 	redact_close(x->rd);
 	pseudo_free(x->ps);
 	store_close(x->st);
@@ -1555,8 +1365,15 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 	rc = redact_open_files(o->redact_rules, o->n_redact_rules, &x.rd, cause);
 	if (rc != 0)
 		goto out;
-	/* Nothing leaves unscanned: every frame not yet scanned is scanned now (scrub.h). */
-	rc = scrub_sessions(x.data_dir, x.rd, o->sessions, o->n_sessions, NULL, cause);
+	/*
+	 * Nothing leaves unscanned (scrub.h): every frame not yet scanned is scanned
+	 * as the export reaches it. What would stop the scan stops the export here,
+	 * before anything is written.
+	 */
+	rc = scrub_open(&(struct scrub_opts){ .data_dir = x.data_dir, .redact = x.rd,
+	                                      .fill = SCRUB_FILL }, &x.sc, cause);
+	if (rc == 0)
+		rc = scrub_ready(x.sc, o->sessions, o->n_sessions, cause);
 	if (rc != 0)
 		goto out;
 	key = o->key_path != NULL ? util_xstrdup(o->key_path)

@@ -3,10 +3,12 @@
  * (ocr.h). Converts the region to grey (dark text on light), scales it up so
  * that screen fonts are large enough for Tesseract's models, adds a white
  * margin, recognises it with automatic page segmentation and maps every word
- * box back to image coordinates.
+ * box back to image coordinates. Undoes the misreadings of screen fonts in a
+ * copy of the text (ocr_normalise).
  */
 #include "ocr.h"
 
+#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -17,6 +19,7 @@
 
 #include <tesseract/capi.h>
 
+#include "redact.h"
 #include "util.h"
 
 /* Largest region recognised at once (pixels before scaling): a 4K screen. */
@@ -571,4 +574,619 @@ int ocr_read_at(struct ocr *o, const struct image *img, const struct image_rect 
 	free(buf);
 	res->ms = now_ms() - t0;
 	return 0;
+}
+
+/* ---- misreadings of OCR text undone --------------------------------------- */
+
+static bool digitlike(char c)
+{
+	return c != '\0' && strchr("0123456789OoDQlIi|!SsBZz?", c) != NULL;
+}
+
+static bool hexish(char c)
+{
+	return c != '\0' && (isxdigit((unsigned char)c) || strchr(":-lIOoQG?", c) != NULL);
+}
+
+/* The digit a look-alike stands for, or the character itself. */
+static char as_digit(char c)
+{
+	switch (c) {
+	case 'O': case 'o': case 'D': case 'Q': return '0';
+	case 'l': case 'I': case 'i': case '|': case '!': return '1';
+	case 'S': case 's': return '5';
+	case 'B': return '8';
+	case 'Z': case 'z': return '2';
+	case '?': return '7';
+	default: return c;
+	}
+}
+
+/* True when in[i..] starts a run of at least n letters and digits. */
+static bool alnum_run(const char *in, size_t len, size_t i, size_t n)
+{
+	size_t k = i;
+
+	while (k < len && isalnum((unsigned char)in[k]))
+		k++;
+	return k - i >= n;
+}
+
+/*
+ * True when out[i..len) starts a token of four digits or capitals (the next
+ * group of an IBAN: "8793", or a bank code "QVPT").
+ */
+static bool next_group(const char *out, size_t len, size_t i)
+{
+	while (i < len && out[i] == ' ')
+		i++;
+	for (size_t k = 0; k < 4; k++)
+		if (i + k >= len || !(isdigit((unsigned char)out[i + k]) ||
+		                      isupper((unsigned char)out[i + k])))
+			return false;
+	return i + 4 == len || isspace((unsigned char)out[i + 4]);
+}
+
+/*
+ * The start of an IBAN, as OCR reads it: "FRQ6 ...", "DE8? 8793 ...", "BES? 3952",
+ * "1T80467042...". Fixes the country code and check digits in place.
+ */
+static void fix_iban_head(char *out, size_t len, size_t s, size_t i)
+{
+	size_t n = i - s, digits = 0;
+
+	if (n < 4)
+		return;
+	for (size_t k = s + 4; k < i; k++)
+		digits += isdigit((unsigned char)out[k]) != 0;
+	/* Either grouped (a group of four digits follows) or long and mostly digits. */
+	if (!(n == 4 && next_group(out, len, i)) && !(n >= 14 && digits * 10 >= (n - 4) * 6))
+		return;
+	/* A group after a group of four ("NL05 EXDB") is inside an IBAN, not its head. */
+	if (n == 4 && s >= 5 && out[s - 1] == ' ' && (s == 5 || out[s - 6] == ' ') &&
+	    next_group(out, s - 1, s - 5))
+		return;
+	if (strchr("1l|", out[s]) != NULL && isupper((unsigned char)out[s + 1]) &&
+	    isdigit((unsigned char)out[s + 2]) && isdigit((unsigned char)out[s + 3]))
+		out[s] = 'I';
+	if (!isupper((unsigned char)out[s]) || !isupper((unsigned char)out[s + 1]))
+		return;
+	out[s + 2] = as_digit(out[s + 2]);
+	out[s + 3] = as_digit(out[s + 3]);
+	if (!isdigit((unsigned char)out[s + 2]) || !isdigit((unsigned char)out[s + 3]))
+		return;
+	/* In the account part an O next to a digit is a zero ("MWGFO7361..."). */
+	for (size_t k = s + 4; k + 1 < i; k++)
+		if (out[k] == 'O' && isdigit((unsigned char)out[k + 1]))
+			out[k] = '0';
+	/* A bank code of four letters ("GB90BOBT...") keeps letters: "B0BT" is BOBT. */
+	if (i - s >= 18) {
+		size_t letters = 0;
+
+		for (size_t k = s + 4; k < s + 8; k++)
+			letters += isupper((unsigned char)out[k]) != 0;
+		if (letters >= 2 && isdigit((unsigned char)out[s + 8])) {
+			for (size_t k = s + 4; k < s + 8; k++) {
+				switch (out[k]) {
+				case '0': out[k] = 'O'; break;
+				case '1': out[k] = 'I'; break;
+				case '5': out[k] = 'S'; break;
+				case '8': out[k] = 'B'; break;
+				case '2': out[k] = 'Z'; break;
+				default: break;
+				}
+			}
+		}
+	}
+}
+
+/* True when the output token being written (since the last blank) is all hex-like. */
+static bool out_token_hexish(const char *out, size_t o)
+{
+	size_t n = 0;
+
+	while (o > 0 && !isspace((unsigned char)out[o - 1])) {
+		if (!hexish(out[--o]))
+			return false;
+		n++;
+	}
+	return n > 0;
+}
+
+/*
+ * "erinmuller86Gexample.com": an e-mail address whose '@' was read as a capital
+ * G or B (the only capital in a lower-case token that ends in a domain).
+ */
+static void fix_email_at(char *out, size_t s, size_t e)
+{
+	size_t at = 0, caps = 0, dot = 0;
+
+	for (size_t k = s; k < e; k++) {
+		if (out[k] == '@')
+			return;
+		if (isupper((unsigned char)out[k])) {
+			caps++;
+			at = k;
+		}
+		if (out[k] == '.')
+			dot = k;
+	}
+	if (caps != 1 || (out[at] != 'G' && out[at] != 'B') || at == s || dot < at + 2 ||
+	    e - dot < 3 || !isalnum((unsigned char)out[at - 1]) ||
+	    !islower((unsigned char)out[at + 1]))
+		return;
+	for (size_t k = dot + 1; k < e; k++)
+		if (!islower((unsigned char)out[k]))
+			return;
+	out[at] = '@';
+}
+
+/*
+ * A MAC address whose colons OCR read as look-alikes: "80;6c3faz8e:253a9",
+ * "f4:6ftd53c43063e0" (small bitmap terminal fonts). Seventeen characters, six
+ * hex-like pairs, and in every third place a separator or a look-alike of one,
+ * at least two of them plainly not hex digits. Fixes the token in place.
+ */
+static void fix_mac_seps(char *out, size_t s, size_t e)
+{
+	size_t plain = 0;
+	char sep = ':';
+
+	if (e - s != 17)
+		return;
+	for (size_t k = 0; k < 17; k++) {
+		char c = out[s + k];
+
+		if (k % 3 == 2) {
+			if (strchr(":;-zst.,", c) != NULL)
+				plain++;
+			else if (strchr("372", c) == NULL)
+				return;
+			if (c == '-')
+				sep = '-';
+		} else if (!hexish(c) || c == ':' || c == '-') {
+			if (strchr("SsZz", c) == NULL)
+				return;
+		}
+	}
+	if (plain < 2)
+		return;
+	for (size_t k = 0; k < 17; k++) {
+		char *c = &out[s + k];
+
+		if (k % 3 == 2)
+			*c = sep;
+		else if (*c == 'S' || *c == 's')
+			*c = '5';
+		else if (*c == 'Z' || *c == 'z')
+			*c = '2';
+	}
+}
+
+/* What an OCR'd character of an IBAN's country code may stand for. */
+static const char *iban_letter_alts(char c, char self[2])
+{
+	switch (c) {
+	case '1': case 'l': case '|': case '!': return "ITL";
+	case '7': case '?': return "T";
+	case '(': case 'c': return "C";
+	case 'f': return "EF";
+	case '$': case '5': case 's': return "S";
+	case '0': case 'o': return "O";
+	case '8': return "B";
+	case '6': return "G";
+	case '2': case 'z': return "Z";
+	default:
+		if (!isupper((unsigned char)c))
+			return "";
+		self[0] = c;
+		self[1] = '\0';
+		return self;
+	}
+}
+
+/* What an OCR'd character of an IBAN's check digits may stand for. */
+static const char *iban_digit_alts(char c, char self[2])
+{
+	switch (c) {
+	case 'S': case 's': return "59";
+	case 'L': case 'l': case 'I': case 'i': case '|': case '!': return "1";
+	case 'O': case 'o': case 'D': case 'Q': return "0";
+	case 'B': return "836";
+	case 'Z': case 'z': return "2";
+	case 'G': return "6";
+	case '?': case 'T': return "7";
+	default:
+		if (!isdigit((unsigned char)c))
+			return "";
+		self[0] = c;
+		self[1] = '\0';
+		return self;
+	}
+}
+
+/* What a character of an IBAN's account part may stand for when OCR misread it. */
+static const char *iban_body_alts(char c)
+{
+	switch (c) {
+	case 'O': return "QD0";
+	case 'Q': return "O0";
+	case 'D': return "O0";
+	case '0': return "OQD";
+	case 'I': return "1L";
+	case '1': return "IL";
+	case 'L': return "1I";
+	case 'S': return "5";
+	case '5': return "S";
+	case 'B': return "8";
+	case '8': return "B";
+	case 'Z': return "2";
+	case '2': return "Z";
+	case 'G': return "6";
+	case '6': return "G";
+	default: return "";
+	}
+}
+
+/*
+ * An IBAN whose country code or check digits OCR misread ("NLSLHEZR97...",
+ * "117492358237...", "FRI3 7006 2074 ..."): tries the look-alikes of the first
+ * four characters and keeps the one reading that passes the country's length
+ * and the mod-97 check (redact_iban_valid); failing that, one look-alike in the
+ * rest of the number (iban_body_alts). Otherwise the number is taken as read,
+ * capitals and digits only. Fixes the characters it changed in place.
+ */
+static void fix_iban_checked(char *out, size_t len, size_t s, size_t e)
+{
+	char c[36], alt[4][4];
+	size_t n = 0, ends[12], n_ends = 0, k = s, digits = 0, pos[36];
+
+	if (e - s < 4 || (e - s > 4 && e - s < 15) || e - s > 34)
+		return;
+	/* The number: this token, or grouped: this group of four and those after it. */
+	while (k < len) {
+		size_t g = k == s ? k + 2 : k; /* the country code may be read as "(H", "E$" */
+		bool caps = true;
+
+		while (g < len && isalnum((unsigned char)out[g])) {
+			caps = caps && !islower((unsigned char)out[g]);
+			g++;
+		}
+		if (k == s && g != e)
+			return;
+		if (k > s && (g - k > 4 || g == k || !caps ||
+		              (g < len && !isspace((unsigned char)out[g]) &&
+		               strchr(",.;!?)", out[g]) == NULL)))
+			break;
+		if (n + (g - k) > 34)
+			break;
+		memcpy(c + n, out + k, g - k);
+		for (size_t q = 0; q < g - k; q++)
+			pos[n + q] = k + q;
+		n += g - k;
+		if (n >= 15 && n_ends < 12)
+			ends[n_ends++] = n;
+		if (e - s > 4 || (g - k < 4 && k > s) || g >= len || out[g] != ' ')
+			break;
+		k = g + 1;
+	}
+	if (n_ends == 0)
+		return;
+	for (size_t i = 4; i < n; i++) {
+		if (!isdigit((unsigned char)c[i]) && !isupper((unsigned char)c[i]))
+			return;
+		digits += isdigit((unsigned char)c[i]) != 0;
+	}
+	if (digits * 10 < (n - 4) * 6)
+		return;
+	for (size_t i = 0; i < n_ends; i++)
+		if (redact_iban_valid(c, ends[i]))
+			return;
+	for (size_t i = 0; i < 4; i++) {
+		char self[2];
+
+		snprintf(alt[i], sizeof(alt[i]), "%s",
+		         i < 2 ? iban_letter_alts(c[i], self) : iban_digit_alts(c[i], self));
+		if (alt[i][0] == '\0')
+			return;
+	}
+	for (const char *a = alt[0]; *a; a++)
+		for (const char *b = alt[1]; *b; b++)
+			for (const char *d = alt[2]; *d; d++)
+				for (const char *f = alt[3]; *f; f++) {
+					c[0] = *a, c[1] = *b, c[2] = *d, c[3] = *f;
+					for (size_t i = 0; i < n_ends; i++) {
+						if (!redact_iban_valid(c, ends[i]))
+							continue;
+						memcpy(out + s, c, 4);
+						return;
+					}
+				}
+	/*
+	 * The head as read, one look-alike in the rest ("NL37 BOMD ..." for BQMD,
+	 * "QS0G" for QSOG): the first substitution that passes is taken.
+	 */
+	memcpy(c, out + s, 4);
+	for (size_t i = 4; i < n; i++) {
+		const char *alts = iban_body_alts(c[i]);
+		char was = c[i];
+
+		for (const char *a = alts; *a; a++) {
+			c[i] = *a;
+			for (size_t j = 0; j < n_ends; j++) {
+				if (!redact_iban_valid(c, ends[j]))
+					continue;
+				out[pos[i]] = *a;
+				return;
+			}
+		}
+		c[i] = was;
+	}
+}
+
+bool ocr_next_token(const char *text, size_t len, size_t *i, size_t *s, size_t *e)
+{
+	while (*i < len && isspace((unsigned char)text[*i]))
+		(*i)++;
+	if (*i >= len)
+		return false;
+	*s = *i;
+	while (*i < len && !isspace((unsigned char)text[*i]))
+		(*i)++;
+	*e = *i;
+	while (*e > *s && strchr(",.;!?)'\"", text[*e - 1]) != NULL)
+		(*e)--;
+	return true;
+}
+
+/* Same-length look-alike fixes inside each token (a run without blanks) of out. */
+static void fix_tokens(char *out, size_t len)
+{
+	size_t i = 0, s, e;
+
+	while (ocr_next_token(out, len, &i, &s, &e)) {
+		size_t digits = 0, alike = 0, colons = 0, dashes = 0, hex = 0, n = e - s;
+
+		fix_mac_seps(out, s, e);
+		for (size_t k = s; k < e; k++) {
+			digits += isdigit((unsigned char)out[k]) != 0;
+			alike += !isdigit((unsigned char)out[k]) && digitlike(out[k]);
+			colons += out[k] == ':';
+			dashes += out[k] == '-';
+			hex += hexish(out[k]);
+		}
+		if (n == 0)
+			continue;
+		fix_iban_checked(out, len, s, i - s == 4 ? i : e);
+		fix_iban_head(out, len, s, i - s == 4 ? i : e);
+		fix_email_at(out, s, e);
+		/* An IBAN keeps its letters (the bank code of "GB77MWGF..."). */
+		if (n >= 14 && isupper((unsigned char)out[s]) && isupper((unsigned char)out[s + 1]) &&
+		    isdigit((unsigned char)out[s + 2]) && isdigit((unsigned char)out[s + 3]))
+			continue;
+		/* An IPv6 or MAC address: hex groups and colons (or the dashes of a MAC). */
+		if ((colons >= 2 || dashes == 5) && digits > 0 && hex == n) {
+			for (size_t k = s; k < e; k++) {
+				if (out[k] == 'l' || out[k] == 'I')
+					out[k] = '1';
+				else if (out[k] == 'O' || out[k] == 'o' || out[k] == 'Q')
+					out[k] = '0';
+				else if (out[k] == 'G')
+					out[k] = '6';
+				else if (out[k] == '?')
+					out[k] = '7';
+			}
+			continue;
+		}
+		if (digits < 2 || digits * 10 < n * 6 || alike == 0)
+			continue;
+		for (size_t k = s; k < e; k++)
+			out[k] = as_digit(out[k]);
+	}
+}
+
+/*
+ * True when the input token around i (between blanks) looks like a MAC or IPv6
+ * address: at least two colons, or five dashes, and only hex-like characters.
+ */
+static bool in_hex_token(const char *in, size_t len, size_t i)
+{
+	size_t s = i, e = i, colons = 0, dashes = 0;
+
+	while (s > 0 && !isspace((unsigned char)in[s - 1]))
+		s--;
+	while (e < len && !isspace((unsigned char)in[e]))
+		e++;
+	while (e > s && strchr(",.;!)'\"", in[e - 1]) != NULL)
+		e--;
+	for (size_t k = s; k < e; k++) {
+		if (!hexish(in[k]))
+			return false;
+		colons += in[k] == ':';
+		dashes += in[k] == '-';
+	}
+	return colons >= 2 || dashes == 5;
+}
+
+/* Colons in the output token being written (since the last blank). */
+static size_t token_colons(const char *out, size_t o)
+{
+	size_t n = 0;
+
+	while (o > 0 && !isspace((unsigned char)out[o - 1]))
+		n += out[--o] == ':';
+	return n;
+}
+
+/*
+ * Colons in the input token starting at i (up to the next blank), or 0 when
+ * it holds anything but hex digits, look-alikes of them and colons.
+ */
+static size_t token_colons_ahead(const char *in, size_t len, size_t i)
+{
+	size_t n = 0;
+
+	for (; i < len && !isspace((unsigned char)in[i]); i++) {
+		if (!hexish(in[i]) && strchr(",.;!)'\"", in[i]) == NULL)
+			return 0;
+		n += in[i] == ':';
+	}
+	return n;
+}
+
+/*
+ * True when the output token being written is exactly three numbers of one to
+ * three digits joined by dots or commas ("97,105,197"): the head of an IPv4
+ * address whose last dot was read as a blank.
+ */
+static bool dotted_triple(const char *out, size_t o)
+{
+	size_t groups = 0, digits = 0;
+
+	while (o > 0 && !isspace((unsigned char)out[o - 1])) {
+		char c = out[--o];
+
+		if (isdigit((unsigned char)c)) {
+			if (++digits > 3)
+				return false;
+		} else if ((c == '.' || c == ',') && digits > 0) {
+			groups++;
+			digits = 0;
+		} else {
+			return false;
+		}
+	}
+	return digits > 0 && groups == 2;
+}
+
+/* True when in[i..] is one to three digits followed by the end of a token. */
+static bool ends_octet(const char *in, size_t len, size_t i)
+{
+	size_t k = i;
+
+	while (k < len && k - i < 4 && isdigit((unsigned char)in[k]))
+		k++;
+	return k > i && k - i <= 3 &&
+	       (k == len || isspace((unsigned char)in[k]) || strchr(",;)!?'\"", in[k]) != NULL ||
+	        (in[k] == '.' && (k + 1 == len || !isdigit((unsigned char)in[k + 1]))));
+}
+
+/*
+ * True when in[i] starts the middle group of "123-007-3910": the output token
+ * so far is three digits and a dash, and in[i..] is a digit 0 or 1 read twice,
+ * one more digit, a dash and four digits ending the token. A North American
+ * phone number's exchange cannot start with 0 or 1, so this is an SSN whose
+ * group OCR read with a digit too many.
+ */
+static bool ssn_doubled(const char *out, size_t o, const char *in, size_t len, size_t i)
+{
+	if (o < 4 || out[o - 1] != '-' || (o > 4 && !isspace((unsigned char)out[o - 5])))
+		return false;
+	for (size_t k = o - 4; k < o - 1; k++)
+		if (!isdigit((unsigned char)out[k]))
+			return false;
+	if (i + 8 > len || (in[i] != '0' && in[i] != '1') || in[i + 1] != in[i] ||
+	    !isdigit((unsigned char)in[i + 2]) || in[i + 3] != '-')
+		return false;
+	for (size_t k = i + 4; k < i + 8; k++)
+		if (!isdigit((unsigned char)in[k]))
+			return false;
+	return i + 8 == len || !isalnum((unsigned char)in[i + 8]);
+}
+
+/* True when the output token being written (since the last blank) holds an '@'. */
+static bool token_has_at(const char *out, size_t o)
+{
+	while (o > 0 && !isspace((unsigned char)out[o - 1])) {
+		if (out[--o] == '@')
+			return true;
+	}
+	return false;
+}
+
+size_t ocr_normalise(const char *in, size_t len, char *out, size_t *map)
+{
+	size_t o = 0, gh = 0; /* gh: letters and digits still expected of a GitHub token */
+
+	for (size_t i = 0; i < len; i++) {
+		size_t at = i; /* where the output character comes from */
+		char c = in[i], prev = o > 0 ? out[o - 1] : '\0';
+		char prev2 = o > 1 ? out[o - 2] : '\0';
+		char next = i + 1 < len ? in[i + 1] : '\0';
+		char next2 = i + 2 < len ? in[i + 2] : '\0';
+
+		if (c == ' ') {
+			/* "583 -98-1034", "4928- 8584": a blank read into a dashed number. */
+			if ((isdigit((unsigned char)prev) && next == '-' && isdigit((unsigned char)next2)) ||
+			    (prev == '-' && isdigit((unsigned char)prev2) && isdigit((unsigned char)next)))
+				continue;
+			/* "244 .138", "244. 138": a blank read into a dotted number. */
+			if ((isdigit((unsigned char)prev) && (next == '.' || next == ',') &&
+			     isdigit((unsigned char)next2)) ||
+			    (prev == '.' && isdigit((unsigned char)prev2) && isdigit((unsigned char)next)))
+				continue;
+			/* "2001:db8: :73ab": the two colons of "::". */
+			if (prev == ':' && next == ':')
+				continue;
+			/*
+			 * "2001:db8:e8f ::1721", "2001:db8:3d4f :a:fc", "d3:9f :73:2c:eb:e4":
+			 * a blank before a colon of an IPv6 or MAC address.
+			 */
+			if (next == ':' && isxdigit((unsigned char)prev) && out_token_hexish(out, o) &&
+			    token_colons(out, o) + token_colons_ahead(in, len, i + 1) >= 3)
+				continue;
+			/* "97,105,197 54": the last dot of an IPv4 address read as a blank. */
+			if (dotted_triple(out, o) && ends_octet(in, len, i + 1))
+				c = '.';
+			/* "99: fc:1f:c0:68:1b": a blank after a colon of a MAC or IPv6 address. */
+			if (prev == ':' && isxdigit((unsigned char)prev2) && isxdigit((unsigned char)next) &&
+			    out_token_hexish(out, o) && in_hex_token(in, len, i + 1))
+				continue;
+			/* "example. com": a blank after a dot of an e-mail domain. */
+			if (prev == '.' && isalpha((unsigned char)next) && token_has_at(out, o))
+				continue;
+			/* "ghp_2Xvx4skj2Yy1CzhMj rsQRZ...": a blank read inside the token. */
+			if (gh > 0 && isalnum((unsigned char)prev) && isalnum((unsigned char)next))
+				continue;
+			/* "ghp DazlvkqF...": the underscore of a GitHub token read as a blank. */
+			if (o >= 3 && out[o - 3] == 'g' && out[o - 2] == 'h' &&
+			    strchr("pousr", out[o - 1]) != NULL &&
+			    (o == 3 || !isalnum((unsigned char)out[o - 4])) && alnum_run(in, len, i + 1, 16)) {
+				c = '_';
+				gh = 36 + 1;
+			}
+		} else if (c == '_' && gh == 0 && o >= 3 && out[o - 3] == 'g' && out[o - 2] == 'h' &&
+		           strchr("pousr", out[o - 1]) != NULL &&
+		           (o == 3 || !isalnum((unsigned char)out[o - 4]))) {
+			gh = 36 + 1;
+		} else if (ssn_doubled(out, o, in, len, i)) {
+			/* "123-007-3910": a digit of an SSN's group read twice. */
+			continue;
+		} else if (c == 'l' && (prev == '1' || next == '1') && in_hex_token(in, len, i)) {
+			/* "54-bf-1la", "ec-dl1": a 1 read twice, once as l. */
+			continue;
+		} else if ((unsigned char)c == 0xc2 && ((unsigned char)next == 0xa2 ||
+		                                        (unsigned char)next == 0xa3)) {
+			/* "¢" for c; "£" for E (before a capital) or f. */
+			c = (unsigned char)next == 0xa2 ? 'c' : isupper((unsigned char)next2) ? 'E' : 'f';
+			i++;
+		} else if ((unsigned char)c == 0xe2 && (unsigned char)next == 0x82 &&
+		           (unsigned char)next2 == 0xac) {
+			c = 'E'; /* "€" */
+			i += 2;
+		} else if (c == ',' && isalnum((unsigned char)prev) && isalnum((unsigned char)next)) {
+			c = '.';
+		} else if (c == '?' && isalnum((unsigned char)prev) && isalnum((unsigned char)next)) {
+			c = '7';
+		}
+		if (gh > 0 && !(isalnum((unsigned char)c) || c == '_' || c == ' '))
+			gh = 0;
+		else if (gh > 0)
+			gh -= c != ' ';
+		if (map != NULL)
+			map[o] = at;
+		out[o++] = c;
+	}
+	fix_tokens(out, o);
+	return o;
 }

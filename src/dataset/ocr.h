@@ -19,12 +19,17 @@
  * 'z' or 's'): a symbol whose columns hold exactly two small dots of one size,
  * one above the other, becomes ':'.
  *
+ * The misreadings of screen fonts that only the text gives away (a comma for a
+ * dot, O for 0 in a number, a blank read into a token) are undone in a copy of
+ * the text by ocr_normalise, which the scrubber scans besides the text itself.
+ *
  * Nothing here logs what was read.
  */
 #ifndef MIMIC_OCR_H
 #define MIMIC_OCR_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,5 +108,30 @@ int ocr_read_at(struct ocr *o, const struct image *img, const struct image_rect 
 
 /* Frees what ocr_read stored in res and zeroes it. NULL is allowed. */
 void ocr_result_free(struct ocr_result *res);
+
+/*
+ * Writes a copy of len bytes of OCR text into out (at least len bytes) in which
+ * the usual misreadings of screen fonts are undone, and returns its length (at
+ * most len). map (NULL, or len entries) receives for every output byte the
+ * offset of the input byte it came from. The fixes: ',' between two letters or
+ * digits becomes '.', '?' between them '7'; a blank read into a dashed number
+ * ("583 -98-1034"), between the colons of "::" or before a colon of an IPv6
+ * or MAC address is removed, one after "ghp" (and the other GitHub token
+ * prefixes) before 30 or more letters and digits becomes '_', and one after
+ * three dotted numbers before a fourth becomes '.' ("97.105.197 54"); inside a
+ * token that is mostly digits O/o/D/Q become 0, l/I/i/|/! 1, S/s 5, B 8, Z/z 2,
+ * ? 7; inside a token of hex groups and colons l/I become 1 and O/o 0; an
+ * IBAN-like token gets the one reading of its look-alikes that passes mod 97.
+ * scrub_find (scrub.h) scans both the text and this copy.
+ */
+size_t ocr_normalise(const char *in, size_t len, char *out, size_t *map);
+
+/*
+ * The next token of text at or after *i: a run without blanks, [*s, *e) without
+ * the punctuation after it, which is the sentence's, not the token's. *i moves
+ * past the token. Returns false when no token is left. ocr_normalise fixes
+ * tokens one at a time; the scrubber's lenient shapes are tokens too.
+ */
+bool ocr_next_token(const char *text, size_t len, size_t *i, size_t *s, size_t *e);
 
 #endif

@@ -10,8 +10,9 @@
  * rules file) are always active; rules files can only add rules (docs/REDACTION.md
  * describes the format and every built-in detector).
  *
- * Joining typed keys into text before scanning (safeguard 9) is the caller's job:
- * a number typed in two separate pieces is two texts to this module.
+ * Joining typed keys into text before scanning (safeguard 9) is redact_typed's
+ * job (redact_typed.c): a number typed in two separate pieces is two texts to
+ * redact_scan, so the joiner scans the pieces of a typing run as one.
  *
  * Text is treated as bytes (UTF-8 or not; NUL bytes allowed). Matching is
  * ASCII-based: full-width digits and other non-ASCII forms are not recognised.
@@ -24,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* What a span contains. The placeholder of a type is "<" + redact_type_name() + ">". */
 enum redact_type {
@@ -147,5 +149,46 @@ const char *redact_type_name(enum redact_type type);
 
 /* True when s[0..n), blanks ignored, is an IBAN: the country's length and mod 97. */
 bool redact_iban_valid(const char *s, size_t n);
+
+struct reduce_action;
+
+/*
+ * Joins typed text across the pieces of a typing run. Push every action the
+ * reducer produces, in order; take them back (same order) with their texts
+ * redacted. Consecutive `type` actions of the same window, with only `wait` and
+ * `move` actions between them, are held until the run ends (another kind of
+ * action, another window, or redact_typed_finish), then scanned as one text.
+ */
+struct redact_typed;
+
+/*
+ * Makes a joiner using r (which must outlive it). With r NULL (counting only)
+ * every typed text comes out empty. Never fails.
+ */
+struct redact_typed *redact_typed_new(const struct redact *r);
+
+/* Frees the joiner and the actions it still holds. NULL is allowed. */
+void redact_typed_free(struct redact_typed *t);
+
+/* Copies a in. Returns 0, or -ENOMEM never (allocation cannot fail in mimic). */
+int redact_typed_push(struct redact_typed *t, const struct reduce_action *a);
+
+/* Releases whatever is held back (at the end of a session). */
+void redact_typed_finish(struct redact_typed *t);
+
+/*
+ * Returns the next finished action with its text redacted ("<CARD>" in every
+ * piece a finding touches), or NULL when none is ready. *risk (may be NULL)
+ * receives the risks of the findings in that action's text (0: none). When
+ * scanning failed, the text is emptied and *risk is REDACT_RISK_HIGH. The
+ * pointer is valid until the next call on t.
+ */
+const struct reduce_action *redact_typed_take(struct redact_typed *t, unsigned *risk);
+
+/*
+ * The typing run of the action redact_typed_take returned last: a number that
+ * is the same for every piece of one run, 0 for an action of another kind.
+ */
+uint64_t redact_typed_run(const struct redact_typed *t);
 
 #endif

@@ -19,641 +19,19 @@
 #include <time.h>
 
 #include "blob.h"
-#include "frames.h"
 #include "encode.h"
 #include "log.h"
+#include "pixels.h"
 #include "store.h"
 #include "testbreak.h"
 #include "util.h"
 
 /* Most findings kept for one frame; a frame with more is dropped. */
 #define SCRUB_MAX_BOXES 4096
-/* Largest blob read back (as cmd_frames). */
-#define SCRUB_BLOB_MAX (256u * 1024 * 1024)
 /* Rows above and below a changed rectangle that are OCR'd with it. */
 #define SCRUB_BAND_MARGIN 12
-/* Most type actions joined into one text, and most bytes. */
-#define SCRUB_JOIN_MAX 64
 
 /* ---- OCR text to boxes ---------------------------------------------------- */
-
-static bool digitlike(char c)
-{
-	return c != '\0' && strchr("0123456789OoDQlIi|!SsBZz?", c) != NULL;
-}
-
-static bool hexish(char c)
-{
-	return c != '\0' && (isxdigit((unsigned char)c) || strchr(":-lIOoQG?", c) != NULL);
-}
-
-/* The digit a look-alike stands for, or the character itself. */
-static char as_digit(char c)
-{
-	switch (c) {
-	case 'O': case 'o': case 'D': case 'Q': return '0';
-	case 'l': case 'I': case 'i': case '|': case '!': return '1';
-	case 'S': case 's': return '5';
-	case 'B': return '8';
-	case 'Z': case 'z': return '2';
-	case '?': return '7';
-	default: return c;
-	}
-}
-
-/* True when in[i..] starts a run of at least n letters and digits. */
-static bool alnum_run(const char *in, size_t len, size_t i, size_t n)
-{
-	size_t k = i;
-
-	while (k < len && isalnum((unsigned char)in[k]))
-		k++;
-	return k - i >= n;
-}
-
-/*
- * True when out[i..len) starts a token of four digits or capitals (the next
- * group of an IBAN: "8793", or a bank code "QVPT").
- */
-static bool next_group(const char *out, size_t len, size_t i)
-{
-	while (i < len && out[i] == ' ')
-		i++;
-	for (size_t k = 0; k < 4; k++)
-		if (i + k >= len || !(isdigit((unsigned char)out[i + k]) ||
-		                      isupper((unsigned char)out[i + k])))
-			return false;
-	return i + 4 == len || isspace((unsigned char)out[i + 4]);
-}
-
-/*
- * The start of an IBAN, as OCR reads it: "FRQ6 ...", "DE8? 8793 ...", "BES? 3952",
- * "1T80467042...". Fixes the country code and check digits in place.
- */
-static void fix_iban_head(char *out, size_t len, size_t s, size_t i)
-{
-	size_t n = i - s, digits = 0;
-
-	if (n < 4)
-		return;
-	for (size_t k = s + 4; k < i; k++)
-		digits += isdigit((unsigned char)out[k]) != 0;
-	/* Either grouped (a group of four digits follows) or long and mostly digits. */
-	if (!(n == 4 && next_group(out, len, i)) && !(n >= 14 && digits * 10 >= (n - 4) * 6))
-		return;
-	/* A group after a group of four ("NL05 EXDB") is inside an IBAN, not its head. */
-	if (n == 4 && s >= 5 && out[s - 1] == ' ' && (s == 5 || out[s - 6] == ' ') &&
-	    next_group(out, s - 1, s - 5))
-		return;
-	if (strchr("1l|", out[s]) != NULL && isupper((unsigned char)out[s + 1]) &&
-	    isdigit((unsigned char)out[s + 2]) && isdigit((unsigned char)out[s + 3]))
-		out[s] = 'I';
-	if (!isupper((unsigned char)out[s]) || !isupper((unsigned char)out[s + 1]))
-		return;
-	out[s + 2] = as_digit(out[s + 2]);
-	out[s + 3] = as_digit(out[s + 3]);
-	if (!isdigit((unsigned char)out[s + 2]) || !isdigit((unsigned char)out[s + 3]))
-		return;
-	/* In the account part an O next to a digit is a zero ("MWGFO7361..."). */
-	for (size_t k = s + 4; k + 1 < i; k++)
-		if (out[k] == 'O' && isdigit((unsigned char)out[k + 1]))
-			out[k] = '0';
-	/* A bank code of four letters ("GB90BOBT...") keeps letters: "B0BT" is BOBT. */
-	if (i - s >= 18) {
-		size_t letters = 0;
-
-		for (size_t k = s + 4; k < s + 8; k++)
-			letters += isupper((unsigned char)out[k]) != 0;
-		if (letters >= 2 && isdigit((unsigned char)out[s + 8])) {
-			for (size_t k = s + 4; k < s + 8; k++) {
-				switch (out[k]) {
-				case '0': out[k] = 'O'; break;
-				case '1': out[k] = 'I'; break;
-				case '5': out[k] = 'S'; break;
-				case '8': out[k] = 'B'; break;
-				case '2': out[k] = 'Z'; break;
-				default: break;
-				}
-			}
-		}
-	}
-}
-
-/* True when the output token being written (since the last blank) is all hex-like. */
-static bool out_token_hexish(const char *out, size_t o)
-{
-	size_t n = 0;
-
-	while (o > 0 && !isspace((unsigned char)out[o - 1])) {
-		if (!hexish(out[--o]))
-			return false;
-		n++;
-	}
-	return n > 0;
-}
-
-/*
- * "erinmuller86Gexample.com": an e-mail address whose '@' was read as a capital
- * G or B (the only capital in a lower-case token that ends in a domain).
- */
-static void fix_email_at(char *out, size_t s, size_t e)
-{
-	size_t at = 0, caps = 0, dot = 0;
-
-	for (size_t k = s; k < e; k++) {
-		if (out[k] == '@')
-			return;
-		if (isupper((unsigned char)out[k])) {
-			caps++;
-			at = k;
-		}
-		if (out[k] == '.')
-			dot = k;
-	}
-	if (caps != 1 || (out[at] != 'G' && out[at] != 'B') || at == s || dot < at + 2 ||
-	    e - dot < 3 || !isalnum((unsigned char)out[at - 1]) ||
-	    !islower((unsigned char)out[at + 1]))
-		return;
-	for (size_t k = dot + 1; k < e; k++)
-		if (!islower((unsigned char)out[k]))
-			return;
-	out[at] = '@';
-}
-
-/*
- * A MAC address whose colons OCR read as look-alikes: "80;6c3faz8e:253a9",
- * "f4:6ftd53c43063e0" (small bitmap terminal fonts). Seventeen characters, six
- * hex-like pairs, and in every third place a separator or a look-alike of one,
- * at least two of them plainly not hex digits. Fixes the token in place.
- */
-static void fix_mac_seps(char *out, size_t s, size_t e)
-{
-	size_t plain = 0;
-	char sep = ':';
-
-	if (e - s != 17)
-		return;
-	for (size_t k = 0; k < 17; k++) {
-		char c = out[s + k];
-
-		if (k % 3 == 2) {
-			if (strchr(":;-zst.,", c) != NULL)
-				plain++;
-			else if (strchr("372", c) == NULL)
-				return;
-			if (c == '-')
-				sep = '-';
-		} else if (!hexish(c) || c == ':' || c == '-') {
-			if (strchr("SsZz", c) == NULL)
-				return;
-		}
-	}
-	if (plain < 2)
-		return;
-	for (size_t k = 0; k < 17; k++) {
-		char *c = &out[s + k];
-
-		if (k % 3 == 2)
-			*c = sep;
-		else if (*c == 'S' || *c == 's')
-			*c = '5';
-		else if (*c == 'Z' || *c == 'z')
-			*c = '2';
-	}
-}
-
-/* What an OCR'd character of an IBAN's country code may stand for. */
-static const char *iban_letter_alts(char c, char self[2])
-{
-	switch (c) {
-	case '1': case 'l': case '|': case '!': return "ITL";
-	case '7': case '?': return "T";
-	case '(': case 'c': return "C";
-	case 'f': return "EF";
-	case '$': case '5': case 's': return "S";
-	case '0': case 'o': return "O";
-	case '8': return "B";
-	case '6': return "G";
-	case '2': case 'z': return "Z";
-	default:
-		if (!isupper((unsigned char)c))
-			return "";
-		self[0] = c;
-		self[1] = '\0';
-		return self;
-	}
-}
-
-/* What an OCR'd character of an IBAN's check digits may stand for. */
-static const char *iban_digit_alts(char c, char self[2])
-{
-	switch (c) {
-	case 'S': case 's': return "59";
-	case 'L': case 'l': case 'I': case 'i': case '|': case '!': return "1";
-	case 'O': case 'o': case 'D': case 'Q': return "0";
-	case 'B': return "836";
-	case 'Z': case 'z': return "2";
-	case 'G': return "6";
-	case '?': case 'T': return "7";
-	default:
-		if (!isdigit((unsigned char)c))
-			return "";
-		self[0] = c;
-		self[1] = '\0';
-		return self;
-	}
-}
-
-/* What a character of an IBAN's account part may stand for when OCR misread it. */
-static const char *iban_body_alts(char c)
-{
-	switch (c) {
-	case 'O': return "QD0";
-	case 'Q': return "O0";
-	case 'D': return "O0";
-	case '0': return "OQD";
-	case 'I': return "1L";
-	case '1': return "IL";
-	case 'L': return "1I";
-	case 'S': return "5";
-	case '5': return "S";
-	case 'B': return "8";
-	case '8': return "B";
-	case 'Z': return "2";
-	case '2': return "Z";
-	case 'G': return "6";
-	case '6': return "G";
-	default: return "";
-	}
-}
-
-/*
- * An IBAN whose country code or check digits OCR misread ("NLSLHEZR97...",
- * "117492358237...", "FRI3 7006 2074 ..."): tries the look-alikes of the first
- * four characters and keeps the one reading that passes the country's length
- * and the mod-97 check (redact_iban_valid); failing that, one look-alike in the
- * rest of the number (iban_body_alts). Otherwise the number is taken as read,
- * capitals and digits only. Fixes the characters it changed in place.
- */
-static void fix_iban_checked(char *out, size_t len, size_t s, size_t e)
-{
-	char c[36], alt[4][4];
-	size_t n = 0, ends[12], n_ends = 0, k = s, digits = 0, pos[36];
-
-	if (e - s < 4 || (e - s > 4 && e - s < 15) || e - s > 34)
-		return;
-	/* The number: this token, or grouped: this group of four and those after it. */
-	while (k < len) {
-		size_t g = k == s ? k + 2 : k; /* the country code may be read as "(H", "E$" */
-		bool caps = true;
-
-		while (g < len && isalnum((unsigned char)out[g])) {
-			caps = caps && !islower((unsigned char)out[g]);
-			g++;
-		}
-		if (k == s && g != e)
-			return;
-		if (k > s && (g - k > 4 || g == k || !caps ||
-		              (g < len && !isspace((unsigned char)out[g]) &&
-		               strchr(",.;!?)", out[g]) == NULL)))
-			break;
-		if (n + (g - k) > 34)
-			break;
-		memcpy(c + n, out + k, g - k);
-		for (size_t q = 0; q < g - k; q++)
-			pos[n + q] = k + q;
-		n += g - k;
-		if (n >= 15 && n_ends < 12)
-			ends[n_ends++] = n;
-		if (e - s > 4 || (g - k < 4 && k > s) || g >= len || out[g] != ' ')
-			break;
-		k = g + 1;
-	}
-	if (n_ends == 0)
-		return;
-	for (size_t i = 4; i < n; i++) {
-		if (!isdigit((unsigned char)c[i]) && !isupper((unsigned char)c[i]))
-			return;
-		digits += isdigit((unsigned char)c[i]) != 0;
-	}
-	if (digits * 10 < (n - 4) * 6)
-		return;
-	for (size_t i = 0; i < n_ends; i++)
-		if (redact_iban_valid(c, ends[i]))
-			return;
-	for (size_t i = 0; i < 4; i++) {
-		char self[2];
-
-		snprintf(alt[i], sizeof(alt[i]), "%s",
-		         i < 2 ? iban_letter_alts(c[i], self) : iban_digit_alts(c[i], self));
-		if (alt[i][0] == '\0')
-			return;
-	}
-	for (const char *a = alt[0]; *a; a++)
-		for (const char *b = alt[1]; *b; b++)
-			for (const char *d = alt[2]; *d; d++)
-				for (const char *f = alt[3]; *f; f++) {
-					c[0] = *a, c[1] = *b, c[2] = *d, c[3] = *f;
-					for (size_t i = 0; i < n_ends; i++) {
-						if (!redact_iban_valid(c, ends[i]))
-							continue;
-						memcpy(out + s, c, 4);
-						return;
-					}
-				}
-	/*
-	 * The head as read, one look-alike in the rest ("NL37 BOMD ..." for BQMD,
-	 * "QS0G" for QSOG): the first substitution that passes is taken.
-	 */
-	memcpy(c, out + s, 4);
-	for (size_t i = 4; i < n; i++) {
-		const char *alts = iban_body_alts(c[i]);
-		char was = c[i];
-
-		for (const char *a = alts; *a; a++) {
-			c[i] = *a;
-			for (size_t j = 0; j < n_ends; j++) {
-				if (!redact_iban_valid(c, ends[j]))
-					continue;
-				out[pos[i]] = *a;
-				return;
-			}
-		}
-		c[i] = was;
-	}
-}
-
-/*
- * The next token of text at or after *i: a run without blanks, [*s, *e) without
- * the punctuation after it, which is the sentence's, not the token's. *i moves
- * past the token. Returns false when no token is left.
- */
-static bool next_token(const char *text, size_t len, size_t *i, size_t *s, size_t *e)
-{
-	while (*i < len && isspace((unsigned char)text[*i]))
-		(*i)++;
-	if (*i >= len)
-		return false;
-	*s = *i;
-	while (*i < len && !isspace((unsigned char)text[*i]))
-		(*i)++;
-	*e = *i;
-	while (*e > *s && strchr(",.;!?)'\"", text[*e - 1]) != NULL)
-		(*e)--;
-	return true;
-}
-
-/* Same-length look-alike fixes inside each token (a run without blanks) of out. */
-static void fix_tokens(char *out, size_t len)
-{
-	size_t i = 0, s, e;
-
-	while (next_token(out, len, &i, &s, &e)) {
-		size_t digits = 0, alike = 0, colons = 0, dashes = 0, hex = 0, n = e - s;
-
-		fix_mac_seps(out, s, e);
-		for (size_t k = s; k < e; k++) {
-			digits += isdigit((unsigned char)out[k]) != 0;
-			alike += !isdigit((unsigned char)out[k]) && digitlike(out[k]);
-			colons += out[k] == ':';
-			dashes += out[k] == '-';
-			hex += hexish(out[k]);
-		}
-		if (n == 0)
-			continue;
-		fix_iban_checked(out, len, s, i - s == 4 ? i : e);
-		fix_iban_head(out, len, s, i - s == 4 ? i : e);
-		fix_email_at(out, s, e);
-		/* An IBAN keeps its letters (the bank code of "GB77MWGF..."). */
-		if (n >= 14 && isupper((unsigned char)out[s]) && isupper((unsigned char)out[s + 1]) &&
-		    isdigit((unsigned char)out[s + 2]) && isdigit((unsigned char)out[s + 3]))
-			continue;
-		/* An IPv6 or MAC address: hex groups and colons (or the dashes of a MAC). */
-		if ((colons >= 2 || dashes == 5) && digits > 0 && hex == n) {
-			for (size_t k = s; k < e; k++) {
-				if (out[k] == 'l' || out[k] == 'I')
-					out[k] = '1';
-				else if (out[k] == 'O' || out[k] == 'o' || out[k] == 'Q')
-					out[k] = '0';
-				else if (out[k] == 'G')
-					out[k] = '6';
-				else if (out[k] == '?')
-					out[k] = '7';
-			}
-			continue;
-		}
-		if (digits < 2 || digits * 10 < n * 6 || alike == 0)
-			continue;
-		for (size_t k = s; k < e; k++)
-			out[k] = as_digit(out[k]);
-	}
-}
-
-/*
- * True when the input token around i (between blanks) looks like a MAC or IPv6
- * address: at least two colons, or five dashes, and only hex-like characters.
- */
-static bool in_hex_token(const char *in, size_t len, size_t i)
-{
-	size_t s = i, e = i, colons = 0, dashes = 0;
-
-	while (s > 0 && !isspace((unsigned char)in[s - 1]))
-		s--;
-	while (e < len && !isspace((unsigned char)in[e]))
-		e++;
-	while (e > s && strchr(",.;!)'\"", in[e - 1]) != NULL)
-		e--;
-	for (size_t k = s; k < e; k++) {
-		if (!hexish(in[k]))
-			return false;
-		colons += in[k] == ':';
-		dashes += in[k] == '-';
-	}
-	return colons >= 2 || dashes == 5;
-}
-
-/* Colons in the output token being written (since the last blank). */
-static size_t token_colons(const char *out, size_t o)
-{
-	size_t n = 0;
-
-	while (o > 0 && !isspace((unsigned char)out[o - 1]))
-		n += out[--o] == ':';
-	return n;
-}
-
-/*
- * Colons in the input token starting at i (up to the next blank), or 0 when
- * it holds anything but hex digits, look-alikes of them and colons.
- */
-static size_t token_colons_ahead(const char *in, size_t len, size_t i)
-{
-	size_t n = 0;
-
-	for (; i < len && !isspace((unsigned char)in[i]); i++) {
-		if (!hexish(in[i]) && strchr(",.;!)'\"", in[i]) == NULL)
-			return 0;
-		n += in[i] == ':';
-	}
-	return n;
-}
-
-/*
- * True when the output token being written is exactly three numbers of one to
- * three digits joined by dots or commas ("97,105,197"): the head of an IPv4
- * address whose last dot was read as a blank.
- */
-static bool dotted_triple(const char *out, size_t o)
-{
-	size_t groups = 0, digits = 0;
-
-	while (o > 0 && !isspace((unsigned char)out[o - 1])) {
-		char c = out[--o];
-
-		if (isdigit((unsigned char)c)) {
-			if (++digits > 3)
-				return false;
-		} else if ((c == '.' || c == ',') && digits > 0) {
-			groups++;
-			digits = 0;
-		} else {
-			return false;
-		}
-	}
-	return digits > 0 && groups == 2;
-}
-
-/* True when in[i..] is one to three digits followed by the end of a token. */
-static bool ends_octet(const char *in, size_t len, size_t i)
-{
-	size_t k = i;
-
-	while (k < len && k - i < 4 && isdigit((unsigned char)in[k]))
-		k++;
-	return k > i && k - i <= 3 &&
-	       (k == len || isspace((unsigned char)in[k]) || strchr(",;)!?'\"", in[k]) != NULL ||
-	        (in[k] == '.' && (k + 1 == len || !isdigit((unsigned char)in[k + 1]))));
-}
-
-/*
- * True when in[i] starts the middle group of "123-007-3910": the output token
- * so far is three digits and a dash, and in[i..] is a digit 0 or 1 read twice,
- * one more digit, a dash and four digits ending the token. A North American
- * phone number's exchange cannot start with 0 or 1, so this is an SSN whose
- * group OCR read with a digit too many.
- */
-static bool ssn_doubled(const char *out, size_t o, const char *in, size_t len, size_t i)
-{
-	if (o < 4 || out[o - 1] != '-' || (o > 4 && !isspace((unsigned char)out[o - 5])))
-		return false;
-	for (size_t k = o - 4; k < o - 1; k++)
-		if (!isdigit((unsigned char)out[k]))
-			return false;
-	if (i + 8 > len || (in[i] != '0' && in[i] != '1') || in[i + 1] != in[i] ||
-	    !isdigit((unsigned char)in[i + 2]) || in[i + 3] != '-')
-		return false;
-	for (size_t k = i + 4; k < i + 8; k++)
-		if (!isdigit((unsigned char)in[k]))
-			return false;
-	return i + 8 == len || !isalnum((unsigned char)in[i + 8]);
-}
-
-/* True when the output token being written (since the last blank) holds an '@'. */
-static bool token_has_at(const char *out, size_t o)
-{
-	while (o > 0 && !isspace((unsigned char)out[o - 1])) {
-		if (out[--o] == '@')
-			return true;
-	}
-	return false;
-}
-
-size_t scrub_ocr_normalise(const char *in, size_t len, char *out, size_t *map)
-{
-	size_t o = 0, gh = 0; /* gh: letters and digits still expected of a GitHub token */
-
-	for (size_t i = 0; i < len; i++) {
-		size_t at = i; /* where the output character comes from */
-		char c = in[i], prev = o > 0 ? out[o - 1] : '\0';
-		char prev2 = o > 1 ? out[o - 2] : '\0';
-		char next = i + 1 < len ? in[i + 1] : '\0';
-		char next2 = i + 2 < len ? in[i + 2] : '\0';
-
-		if (c == ' ') {
-			/* "583 -98-1034", "4928- 8584": a blank read into a dashed number. */
-			if ((isdigit((unsigned char)prev) && next == '-' && isdigit((unsigned char)next2)) ||
-			    (prev == '-' && isdigit((unsigned char)prev2) && isdigit((unsigned char)next)))
-				continue;
-			/* "244 .138", "244. 138": a blank read into a dotted number. */
-			if ((isdigit((unsigned char)prev) && (next == '.' || next == ',') &&
-			     isdigit((unsigned char)next2)) ||
-			    (prev == '.' && isdigit((unsigned char)prev2) && isdigit((unsigned char)next)))
-				continue;
-			/* "2001:db8: :73ab": the two colons of "::". */
-			if (prev == ':' && next == ':')
-				continue;
-			/*
-			 * "2001:db8:e8f ::1721", "2001:db8:3d4f :a:fc", "d3:9f :73:2c:eb:e4":
-			 * a blank before a colon of an IPv6 or MAC address.
-			 */
-			if (next == ':' && isxdigit((unsigned char)prev) && out_token_hexish(out, o) &&
-			    token_colons(out, o) + token_colons_ahead(in, len, i + 1) >= 3)
-				continue;
-			/* "97,105,197 54": the last dot of an IPv4 address read as a blank. */
-			if (dotted_triple(out, o) && ends_octet(in, len, i + 1))
-				c = '.';
-			/* "99: fc:1f:c0:68:1b": a blank after a colon of a MAC or IPv6 address. */
-			if (prev == ':' && isxdigit((unsigned char)prev2) && isxdigit((unsigned char)next) &&
-			    out_token_hexish(out, o) && in_hex_token(in, len, i + 1))
-				continue;
-			/* "example. com": a blank after a dot of an e-mail domain. */
-			if (prev == '.' && isalpha((unsigned char)next) && token_has_at(out, o))
-				continue;
-			/* "ghp_2Xvx4skj2Yy1CzhMj rsQRZ...": a blank read inside the token. */
-			if (gh > 0 && isalnum((unsigned char)prev) && isalnum((unsigned char)next))
-				continue;
-			/* "ghp DazlvkqF...": the underscore of a GitHub token read as a blank. */
-			if (o >= 3 && out[o - 3] == 'g' && out[o - 2] == 'h' &&
-			    strchr("pousr", out[o - 1]) != NULL &&
-			    (o == 3 || !isalnum((unsigned char)out[o - 4])) && alnum_run(in, len, i + 1, 16)) {
-				c = '_';
-				gh = 36 + 1;
-			}
-		} else if (c == '_' && gh == 0 && o >= 3 && out[o - 3] == 'g' && out[o - 2] == 'h' &&
-		           strchr("pousr", out[o - 1]) != NULL &&
-		           (o == 3 || !isalnum((unsigned char)out[o - 4]))) {
-			gh = 36 + 1;
-		} else if (ssn_doubled(out, o, in, len, i)) {
-			/* "123-007-3910": a digit of an SSN's group read twice. */
-			continue;
-		} else if (c == 'l' && (prev == '1' || next == '1') && in_hex_token(in, len, i)) {
-			/* "54-bf-1la", "ec-dl1": a 1 read twice, once as l. */
-			continue;
-		} else if ((unsigned char)c == 0xc2 && ((unsigned char)next == 0xa2 ||
-		                                        (unsigned char)next == 0xa3)) {
-			/* "¢" for c; "£" for E (before a capital) or f. */
-			c = (unsigned char)next == 0xa2 ? 'c' : isupper((unsigned char)next2) ? 'E' : 'f';
-			i++;
-		} else if ((unsigned char)c == 0xe2 && (unsigned char)next == 0x82 &&
-		           (unsigned char)next2 == 0xac) {
-			c = 'E'; /* "€" */
-			i += 2;
-		} else if (c == ',' && isalnum((unsigned char)prev) && isalnum((unsigned char)next)) {
-			c = '.';
-		} else if (c == '?' && isalnum((unsigned char)prev) && isalnum((unsigned char)next)) {
-			c = '7';
-		}
-		if (gh > 0 && !(isalnum((unsigned char)c) || c == '_' || c == ' '))
-			gh = 0;
-		else if (gh > 0)
-			gh -= c != ' ';
-		if (map != NULL)
-			map[o] = at;
-		out[o++] = c;
-	}
-	fix_tokens(out, o);
-	return o;
-}
 
 static void box_push(struct scrub_box **boxes, size_t *n, const struct scrub_box *b)
 {
@@ -811,7 +189,7 @@ static void lenient_spans(const char *text, size_t len, struct redact_span **sp,
 {
 	size_t i = 0, st, e;
 
-	while (next_token(text, len, &i, &st, &e)) {
+	while (ocr_next_token(text, len, &i, &st, &e)) {
 		size_t n, digits = 0, letters = 0, colons = 0, groups = 0, pairs = 0, run = 0;
 		bool aws, ip = true;
 
@@ -879,7 +257,7 @@ int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t im
 	text[len] = '\0';
 	norm = util_xmalloc(len + 1);
 	map = util_xmalloc((len + 1) * sizeof(*map));
-	nlen = scrub_ocr_normalise(text, len, norm, map);
+	nlen = ocr_normalise(text, len, norm, map);
 	norm[nlen] = '\0';
 
 	/* The text as read, then the normalised copy with the lenient shapes. */
@@ -1062,201 +440,18 @@ int scrub_image(struct ocr *o, const struct redact *r, struct image *img,
 	return 0;
 }
 
-/* ---- typed text across the pieces of a run -------------------------------- */
-
-struct scrub_typed {
-	const struct redact *r;
-	struct reduce_action *held;   /* actions pushed and not yet taken */
-	unsigned *risk;               /* per held action */
-	uint64_t *run;                /* per held action: its run (0 for other kinds) */
-	uint64_t run_seq;
-	uint64_t taken_run;           /* run of the action scrub_typed_take returned last */
-	size_t n, cap;
-	size_t ready;                 /* held[0..ready) are finished */
-	size_t next;                  /* next to hand out from held[0..ready) */
-	size_t run_first;             /* held[run_first..n) is the open run (may be empty) */
-	bool run_open;
-	int32_t run_context;
-	size_t run_types;             /* type actions in the open run */
-};
-
-struct scrub_typed *scrub_typed_new(const struct redact *r)
-{
-	struct scrub_typed *t = util_xcalloc(1, sizeof(*t));
-
-	t->r = r;
-	return t;
-}
-
-void scrub_typed_free(struct scrub_typed *t)
-{
-	if (t == NULL)
-		return;
-	free(t->held);
-	free(t->risk);
-	free(t->run);
-	free(t);
-}
-
-/* Writes text with [a,b) ranges replaced by placeholders into dst (REDUCE_TEXT_MAX). */
-static void rebuild_piece(struct reduce_action *a, size_t base, const struct redact_span *sp,
-                          size_t ns, unsigned *risk)
-{
-	char out[REDUCE_TEXT_MAX];
-	size_t o = 0, i = 0, len = a->text_len;
-
-	while (i < len) {
-		const struct redact_span *hit = NULL;
-
-		for (size_t k = 0; k < ns; k++) {
-			if (sp[k].start < base + len && sp[k].end > base + i &&
-			    sp[k].start <= base + i) {
-				hit = &sp[k];
-				break;
-			}
-		}
-		if (hit != NULL) {
-			const char *name = redact_type_name(hit->type);
-			size_t need = strlen(name) + 2;
-
-			if (o + need < sizeof(out))
-				o += (size_t)snprintf(out + o, sizeof(out) - o, "<%s>", name);
-			*risk |= hit->risk;
-			i = hit->end - base < len ? hit->end - base : len;
-			continue;
-		}
-		if (o + 1 < sizeof(out))
-			out[o++] = a->text[i];
-		i++;
-	}
-	out[o] = '\0';
-	memcpy(a->text, out, o + 1);
-	a->text_len = o;
-}
-
-/* Scans the open run, rewrites the texts of its type actions, and finishes it. */
-static void close_run(struct scrub_typed *t)
-{
-	size_t len = 0, ns = 0, pos = 0;
-	char *joined;
-	struct redact_span *sp = NULL;
-	int err;
-
-	if (!t->run_open) {
-		t->ready = t->n;
-		return;
-	}
-	for (size_t i = t->run_first; i < t->n; i++)
-		if (t->held[i].kind == REDUCE_TYPE)
-			len += t->held[i].text_len;
-	joined = util_xmalloc(len + 1);
-	for (size_t i = t->run_first; i < t->n; i++) {
-		if (t->held[i].kind != REDUCE_TYPE)
-			continue;
-		memcpy(joined + pos, t->held[i].text, t->held[i].text_len);
-		pos += t->held[i].text_len;
-	}
-	joined[len] = '\0';
-	/* Without a detector nothing can be shown to be safe: the texts are emptied. */
-	err = t->r != NULL ? redact_scan(t->r, joined, len, &sp, &ns) : -EINVAL;
-	pos = 0;
-	for (size_t i = t->run_first; i < t->n; i++) {
-		struct reduce_action *a = &t->held[i];
-
-		if (a->kind != REDUCE_TYPE)
-			continue;
-		if (err != 0) {
-			/* Unscannable: nothing of it may be kept. */
-			a->text[0] = '\0';
-			a->text_len = 0;
-			t->risk[i] = REDACT_RISK_HIGH;
-			continue;
-		}
-		{
-			size_t piece = a->text_len;
-
-			rebuild_piece(a, pos, sp, ns, &t->risk[i]);
-			pos += piece;
-		}
-	}
-	free(sp);
-	free(joined);
-	t->run_open = false;
-	t->run_types = 0;
-	t->ready = t->n;
-}
-
-int scrub_typed_push(struct scrub_typed *t, const struct reduce_action *a)
-{
-	bool joins = a->kind == REDUCE_WAIT || a->kind == REDUCE_MOVE;
-
-	if (a->kind == REDUCE_TYPE && t->run_open && a->context != t->run_context)
-		close_run(t);
-	if (a->kind != REDUCE_TYPE && !(joins && t->run_open))
-		close_run(t);
-	if (a->kind == REDUCE_TYPE && t->run_open && t->run_types >= SCRUB_JOIN_MAX)
-		close_run(t);
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 8;
-		t->held = util_xrealloc(t->held, t->cap * sizeof(*t->held));
-		t->risk = util_xrealloc(t->risk, t->cap * sizeof(*t->risk));
-		t->run = util_xrealloc(t->run, t->cap * sizeof(*t->run));
-	}
-	t->held[t->n] = *a;
-	t->risk[t->n] = 0;
-	t->run[t->n] = 0;
-	if (a->kind == REDUCE_TYPE) {
-		struct reduce_action *h = &t->held[t->n];
-
-		if (h->text_len >= REDUCE_TEXT_MAX)
-			h->text_len = strnlen(h->text, REDUCE_TEXT_MAX - 1);
-		if (!t->run_open) {
-			t->run_open = true;
-			t->run_first = t->n;
-			t->run_context = a->context;
-			t->run_seq++;
-		}
-		t->run[t->n] = t->run_seq;
-		t->run_types++;
-	}
-	t->n++;
-	if (!t->run_open)
-		t->ready = t->n;
-	return 0;
-}
-
-void scrub_typed_finish(struct scrub_typed *t)
-{
-	close_run(t);
-}
-
-const struct reduce_action *scrub_typed_take(struct scrub_typed *t, unsigned *risk)
-{
-	if (t->next >= t->ready) {
-		/* Everything handed out: drop it and move the open run to the front. */
-		if (t->next > 0) {
-			size_t keep = t->n - t->next;
-
-			memmove(t->held, t->held + t->next, keep * sizeof(*t->held));
-			memmove(t->risk, t->risk + t->next, keep * sizeof(*t->risk));
-			memmove(t->run, t->run + t->next, keep * sizeof(*t->run));
-			t->n = keep;
-			if (t->run_open)
-				t->run_first -= t->next;
-			t->ready -= t->next;
-			t->next = 0;
-		}
-		return NULL;
-	}
-	if (risk != NULL)
-		*risk = t->risk[t->next];
-	t->taken_run = t->run[t->next];
-	return &t->held[t->next++];
-}
-
 /* ---- stored frames -------------------------------------------------------- */
 
-#define SCRUB_FORMATS 4
+/* A time window (and event ids) in which frames are dropped for typed text. */
+struct typed_window {
+	int64_t t0, t1;
+	int64_t ev0, ev1;
+};
+
+struct frame_list {
+	struct store_frame *f;
+	size_t n, cap;
+};
 
 struct scrub {
 	char *dir;
@@ -1267,11 +462,19 @@ struct scrub {
 	struct ocr *ocr;
 	struct encode *enc;
 	uint32_t fill;
-	struct blob *blobs[SCRUB_FORMATS];
-	char fmt[SCRUB_FORMATS][8];
-	/* The newest frame put together, unscrubbed, so that a patch over it is cheap. */
-	int64_t cache_id;
-	struct image cache;
+	/* The frames' blobs and whole screens; the newest one is kept, so a patch over it is cheap. */
+	struct pixels *px;
+	/*
+	 * The session being scanned in order, from scrub_session_begin to
+	 * scrub_session_end: its frames, the windows of its high-risk typing, and
+	 * the next frame to look at.
+	 */
+	bool open;
+	int64_t session;
+	struct frame_list all;
+	struct typed_window *tw;
+	size_t ntw, next;
+	struct scrub_stats *stats, own_stats;
 	const atomic_int *cancel;     /* non-zero: stop scanning (the worker is stopping) */
 	/*
 	 * The background scanner's: scan only frames never scanned, and leave those an
@@ -1280,6 +483,8 @@ struct scrub {
 	 */
 	bool unscanned_only;
 };
+
+static void session_close(struct scrub *s);
 
 _Static_assert(STORE_SCAN_RULES_MAX == SCRUB_SCAN_KEY_LEN,
                "a frame's scan holds the key of how it was made");
@@ -1316,12 +521,6 @@ static bool scanned_with(const struct store_frame_scan *sc, const struct redact 
 	return strcmp(sc->rules, key) == 0;
 }
 
-/* A time window (and event ids) in which frames are dropped for typed text. */
-struct typed_window {
-	int64_t t0, t1;
-	int64_t ev0, ev1;
-};
-
 const char *scrub_state_name(int state)
 {
 	switch (state) {
@@ -1355,6 +554,7 @@ int scrub_open(const struct scrub_opts *opts, struct scrub **out, char **cause)
 	err = encode_new(&s->enc, cause);
 	if (err != 0)
 		goto fail;
+	s->px = pixels_open(s->dir, s->st);
 	*out = s;
 	return 0;
 fail:
@@ -1366,9 +566,8 @@ void scrub_close(struct scrub *s)
 {
 	if (s == NULL)
 		return;
-	for (int i = 0; i < SCRUB_FORMATS; i++)
-		blob_close(s->blobs[i]);
-	free(s->cache.pixels);
+	session_close(s);
+	pixels_close(s->px);
 	encode_free(s->enc);
 	ocr_free(s->ocr);
 	store_close(s->st);
@@ -1376,66 +575,6 @@ void scrub_close(struct scrub *s)
 	free(s->ocr_datapath);
 	free(s->dir);
 	free(s);
-}
-
-/* The blob store of DATA_DIR/frames for a format (its extension), opened once. */
-static int blobs_for(struct scrub *s, const char *format, unsigned flags, struct blob **out,
-                     char **cause)
-{
-	char *fdir;
-	int i, err;
-
-	for (i = 0; i < SCRUB_FORMATS && s->blobs[i] != NULL; i++) {
-		if (strcmp(s->fmt[i], format) == 0) {
-			*out = s->blobs[i];
-			return 0;
-		}
-	}
-	if (i == SCRUB_FORMATS || strlen(format) >= sizeof(s->fmt[0]))
-		return util_fail(cause, -EINVAL, "frames in an unknown format '%s'", format);
-	fdir = util_xasprintf("%s/frames", s->dir);
-	err = blob_open(fdir, format, flags, &s->blobs[i], cause);
-	free(fdir);
-	if (err != 0)
-		return err;
-	/* Frames are sealed at rest (blob.h): the store's vault opens them and seals ours. */
-	{
-		struct vault *v = NULL;
-		char *why = NULL;
-
-		err = store_vault(s->st, &v, &why);
-		if (err == -ENOENT) {
-			v = NULL;
-		} else if (err != 0) {
-			util_fail(cause, err, "%s", why);
-			free(why);
-			blob_close(s->blobs[i]);
-			s->blobs[i] = NULL;
-			return err;
-		}
-		free(why);
-		blob_set_vault(s->blobs[i], v);
-	}
-	strcpy(s->fmt[i], format);
-	*out = s->blobs[i];
-	return 0;
-}
-
-static int load_blob_image(struct scrub *s, const char *format, const char *hex,
-                           struct image *img, char **cause)
-{
-	struct blob *b;
-	void *data = NULL;
-	size_t len = 0;
-	int err;
-
-	err = blobs_for(s, format, 0, &b, cause);
-	if (err == 0)
-		err = blob_get(b, hex, SCRUB_BLOB_MAX, &data, &len, cause);
-	if (err == 0)
-		err = encode_decode(s->enc, data, len, img, NULL, cause);
-	free(data);
-	return err;
 }
 
 static void image_copy(struct image *dst, const struct image *src)
@@ -1451,76 +590,21 @@ static void image_copy(struct image *dst, const struct image *src)
 }
 
 /*
- * Puts frame fr together as the whole screen (unscrubbed) into *img (malloc'ed):
- * from the cached image when fr patches it, else from its key frame and every
- * patch up to it. Keeps a copy as the cache.
+ * Puts frame fr together as the whole screen (unscrubbed) into *img (malloc'ed,
+ * the caller's to change): from the kept screen when fr is it or patches it,
+ * else from its key frame and every patch up to it (pixels.h).
  */
 static int reconstruct(struct scrub *s, int64_t session, const struct store_frame *fr,
                        struct image *img, char **cause)
 {
-	struct store_frame *chain = util_xmalloc(sizeof(*chain));
-	size_t n = 1, cap = 1;
-	int err = 0;
-	bool from_cache = false;
+	const struct image *screen;
+	int err;
 
 	memset(img, 0, sizeof(*img));
-	chain[0] = *fr;
-	while (chain[n - 1].base_id > 0) {
-		if (s->cache.pixels != NULL && chain[n - 1].base_id == s->cache_id) {
-			from_cache = true;
-			break;
-		}
-		if (n > 10000) {
-			err = util_fail(cause, -EIO, "frame %lld: its chain of patches does not end",
-			                (long long)fr->id);
-			goto out;
-		}
-		if (n == cap) {
-			cap *= 2;
-			chain = util_xrealloc(chain, cap * sizeof(*chain));
-		}
-		err = store_frame_get(s->st, session, chain[n - 1].base_id, &chain[n], NULL);
-		if (err != 0) {
-			err = util_fail(cause, -EIO, "frame %lld: the frame it is a patch over is missing",
-			                (long long)chain[n - 1].id);
-			goto out;
-		}
-		n++;
-	}
-	if (from_cache) {
-		/* chain[0..n) are all patches over the cached image. */
-		image_copy(img, &s->cache);
-	} else {
-		err = load_blob_image(s, chain[n - 1].format, chain[n - 1].blob, img, cause);
-		if (err != 0)
-			goto out;
-		n--;
-	}
-	if ((int32_t)img->width != fr->width || (int32_t)img->height != fr->height) {
-		err = util_fail(cause, -EIO, "frame %lld: its key frame has another size",
-		                (long long)fr->id);
-		goto out;
-	}
-	/* chain[0..n) are patches still to apply, newest first. */
-	for (size_t i = n; err == 0 && i-- > 0;) {
-		struct image patch = { 0 };
-
-		err = load_blob_image(s, chain[i].format, chain[i].blob, &patch, cause);
-		if (err == 0)
-			err = frames_patch_apply(img, &patch, &chain[i], cause);
-		free(patch.pixels);
-	}
-out:
-	free(chain);
-	if (err != 0) {
-		free(img->pixels);
-		memset(img, 0, sizeof(*img));
-		return err;
-	}
-	free(s->cache.pixels);
-	image_copy(&s->cache, img);
-	s->cache_id = fr->id;
-	return 0;
+	err = pixels_frame(s->px, session, fr, &screen, cause);
+	if (err == 0)
+		image_copy(img, screen);
+	return err;
 }
 
 static char *boxes_json(const struct scrub_box *b, size_t n)
@@ -1635,7 +719,7 @@ static bool in_bands(const struct image_rect *b, const struct image_rect *bands,
 /* Collects the windows in which high-risk text was being typed. */
 struct typed_ctx {
 	struct reduce *red;
-	struct scrub_typed *joiner;
+	struct redact_typed *joiner;
 	struct typed_window *w;
 	size_t n, cap;
 	uint64_t last_run;    /* run of the newest window */
@@ -1648,12 +732,12 @@ static void typed_drain(struct typed_ctx *c)
 	unsigned risk;
 
 	while ((ra = reduce_take(c->red)) != NULL)
-		scrub_typed_push(c->joiner, ra);
-	while ((a = scrub_typed_take(c->joiner, &risk)) != NULL) {
+		redact_typed_push(c->joiner, ra);
+	while ((a = redact_typed_take(c->joiner, &risk)) != NULL) {
 		if (a->kind != REDUCE_TYPE || !(risk & REDACT_RISK_HIGH))
 			continue;
 		if (c->n > 0 && (c->w[c->n - 1].t1 >= a->t_start_ns ||
-		                 c->last_run == c->joiner->taken_run)) {
+		                 c->last_run == redact_typed_run(c->joiner))) {
 			/*
 			 * Another piece of the same run, or a window reaching this one: one
 			 * window for both, so the pause between the pieces is covered too.
@@ -1668,7 +752,7 @@ static void typed_drain(struct typed_ctx *c)
 		}
 		c->w[c->n++] = (struct typed_window){ a->t_start_ns, a->t_end_ns + SCRUB_TYPED_AFTER_NS,
 		                                      a->ev_first, a->ev_last };
-		c->last_run = c->joiner->taken_run;
+		c->last_run = redact_typed_run(c->joiner);
 	}
 }
 
@@ -1685,7 +769,7 @@ static int typed_event(int64_t id, const struct event *ev, const struct context 
 
 /*
  * The windows of high-risk typing of a session. Pieces of one run are joined
- * (scrub_typed), so the window of a card typed in two pieces spans both.
+ * (redact_typed), so the window of a card typed in two pieces spans both.
  */
 static int typed_windows(struct scrub *s, int64_t session, struct typed_window **out, size_t *n,
                          char **cause)
@@ -1696,16 +780,16 @@ static int typed_windows(struct scrub *s, int64_t session, struct typed_window *
 	*out = NULL;
 	*n = 0;
 	reduce_new(NULL, &c.red);
-	c.joiner = scrub_typed_new(s->redact);
+	c.joiner = redact_typed_new(s->redact);
 	err = store_events_foreach(s->st, session, typed_event, &c, cause);
 	if (err == 0) {
 		reduce_finish(c.red);
 		typed_drain(&c);
-		scrub_typed_finish(c.joiner);
+		redact_typed_finish(c.joiner);
 		typed_drain(&c);
 	}
 	reduce_free(c.red);
-	scrub_typed_free(c.joiner);
+	redact_typed_free(c.joiner);
 	if (err != 0) {
 		free(c.w);
 		return err;
@@ -1729,11 +813,6 @@ static bool in_typed_window(const struct store_frame *fr, const struct typed_win
 	}
 	return false;
 }
-
-struct frame_list {
-	struct store_frame *f;
-	size_t n, cap;
-};
 
 static int collect_frame(const struct store_frame *fr, void *arg)
 {
@@ -1768,62 +847,113 @@ static void count(struct scrub_stats *st, const struct store_frame_scan *sc, boo
 		st->dropped_typed++;
 }
 
+/* Loads the OCR engine when first needed. */
+static int ocr_ready(struct scrub *s, char **cause)
+{
+	struct ocr_opts o = { .datapath = s->ocr_datapath };
+	int err;
+
+	if (s->ocr != NULL)
+		return 0;
+	err = ocr_new(&o, &s->ocr, cause);
+	if (err != 0)
+		return err;
+	if (s->cancel != NULL)
+		ocr_set_cancel(s->ocr, s->cancel);
+	return 0;
+}
+
+/*
+ * The findings fr keeps from the frame it is a patch over, when that one was
+ * scanned with s's rules: appends them to *boxes / *nbox (ORing their risks into
+ * *risk) but for those its patches touched inside the bands to read again, and
+ * sets bands[0..*nband) to those bands. Returns false when the whole screen is to
+ * be read (a key frame, or a base without a usable scan).
+ */
+static bool inherit(struct scrub *s, const struct store_frame *fr, struct image_rect *bands,
+                    size_t *nband, struct scrub_box **boxes, size_t *nbox, unsigned *risk)
+{
+	struct store_frame_scan base = { 0 };
+	struct scrub_box *inh = NULL;
+	size_t ninh = 0;
+	char *bj = NULL;
+	int err;
+
+	if (fr->base_id <= 0)
+		return false;
+	err = store_frame_scan_get(s->st, fr->base_id, &base, &bj, NULL);
+	/* Findings of other rules are not this scan's: then the whole screen is read. */
+	if (err != 0 || !scanned_with(&base, s->redact) || strcmp(base.reason, "error") == 0) {
+		free(bj);
+		return false;
+	}
+	*nband = patch_bands(fr, bands);
+	boxes_parse(bj, &inh, &ninh);
+	for (size_t i = 0; i < ninh; i++) {
+		bool touched = false;
+
+		for (int p = 0; p < fr->n_patch && !touched; p++) {
+			struct image_rect pr = { fr->patch[p].x, fr->patch[p].y,
+			                        (uint32_t)fr->patch[p].w, (uint32_t)fr->patch[p].h };
+
+			touched = rects_touch(&inh[i].box, &pr);
+		}
+		/* A box the patches changed is read again with its band. */
+		if (touched && in_bands(&inh[i].box, bands, *nband))
+			continue;
+		*risk |= inh[i].risk;
+		box_push(boxes, nbox, &inh[i]);
+	}
+	free(inh);
+	free(bj);
+	return true;
+}
+
+/* Stores the scrubbed screen img as a PNG blob; a frame it cannot be stored for is dropped. */
+static void store_scrubbed(struct scrub *s, const struct store_frame *fr,
+                           const struct image *img, struct store_frame_scan *scan, char **why)
+{
+	struct encode_params p;
+	const uint8_t *png = NULL;
+	size_t png_len = 0;
+	struct blob *b = NULL;
+	int err;
+
+	encode_params_default(&p, ENCODE_PNG);
+	err = encode_image(s->enc, img, &p, &png, &png_len, why);
+	if (err == 0)
+		err = pixels_blobs(s->px, "png", BLOB_WRITE, &b, why);
+	if (err == 0)
+		err = blob_put(b, png, png_len, scan->blob, why);
+	if (err != 0) {
+		log_warn("scrub: frame %lld dropped: %s", (long long)fr->id, *why ? *why : "");
+		scan->state = STORE_SCAN_DROPPED;
+		strcpy(scan->reason, "error");
+		scan->blob[0] = '\0';
+	} else {
+		scan->state = STORE_SCAN_SCRUBBED;
+	}
+}
+
 /* Scans one frame; fills *scan and *boxes (malloc'ed JSON). Only store errors return. */
 static int scan_frame(struct scrub *s, int64_t session, const struct store_frame *fr,
                       const struct typed_window *tw, size_t ntw, struct scrub_stats *stats,
                       char **cause)
 {
-	struct store_frame_scan base = { 0 }, scan = { 0 };
+	struct store_frame_scan scan = { 0 };
 	struct scrub_box *boxes = NULL;
 	struct image_rect bands[STORE_PATCH_MAX];
 	size_t nbox = 0, nband = 0;
 	struct image img = { 0 };
 	unsigned risk = 0;
 	char *why = NULL, *json = NULL;
-	bool full = true;
+	bool full;
 	int err;
 
-	if (s->ocr == NULL) {
-		struct ocr_opts o = { .datapath = s->ocr_datapath };
-
-		err = ocr_new(&o, &s->ocr, cause);
-		if (err != 0)
-			return err; /* without OCR nothing can be scanned: stop, frames stay unscanned */
-		if (s->cancel != NULL)
-			ocr_set_cancel(s->ocr, s->cancel);
-	}
-	if (fr->base_id > 0) {
-		char *bj = NULL;
-
-		err = store_frame_scan_get(s->st, fr->base_id, &base, &bj, NULL);
-		/* Findings of other rules are not this scan's: then the whole screen is read. */
-		if (err == 0 && scanned_with(&base, s->redact) && strcmp(base.reason, "error") != 0) {
-			struct scrub_box *inh = NULL;
-			size_t ninh = 0;
-
-			full = false;
-			nband = patch_bands(fr, bands);
-			boxes_parse(bj, &inh, &ninh);
-			for (size_t i = 0; i < ninh; i++) {
-				bool touched = false;
-
-				for (int p = 0; p < fr->n_patch && !touched; p++) {
-					struct image_rect pr = { fr->patch[p].x, fr->patch[p].y,
-					                        (uint32_t)fr->patch[p].w,
-					                        (uint32_t)fr->patch[p].h };
-
-					touched = rects_touch(&inh[i].box, &pr);
-				}
-				/* A box the patches changed is read again with its band. */
-				if (touched && in_bands(&inh[i].box, bands, nband))
-					continue;
-				risk |= inh[i].risk;
-				box_push(&boxes, &nbox, &inh[i]);
-			}
-			free(inh);
-		}
-		free(bj);
-	}
+	err = ocr_ready(s, cause);
+	if (err != 0)
+		return err; /* without OCR nothing can be scanned: stop, frames stay unscanned */
+	full = !inherit(s, fr, bands, &nband, &boxes, &nbox, &risk);
 	err = reconstruct(s, session, fr, &img, &why);
 	if (err == 0) {
 		if (full || nband > 0)
@@ -1857,25 +987,7 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 		scan.state = STORE_SCAN_DROPPED;
 		strcpy(scan.reason, "typed");
 	} else if (nbox > 0) {
-		struct encode_params p;
-		const uint8_t *png = NULL;
-		size_t png_len = 0;
-		struct blob *b = NULL;
-
-		encode_params_default(&p, ENCODE_PNG);
-		err = encode_image(s->enc, &img, &p, &png, &png_len, &why);
-		if (err == 0)
-			err = blobs_for(s, "png", BLOB_WRITE, &b, &why);
-		if (err == 0)
-			err = blob_put(b, png, png_len, scan.blob, &why);
-		if (err != 0) {
-			log_warn("scrub: frame %lld dropped: %s", (long long)fr->id, why ? why : "");
-			scan.state = STORE_SCAN_DROPPED;
-			strcpy(scan.reason, "error");
-			scan.blob[0] = '\0';
-		} else {
-			scan.state = STORE_SCAN_SCRUBBED;
-		}
+		store_scrubbed(s, fr, &img, &scan, &why);
 	} else {
 		scan.state = STORE_SCAN_CLEAN;
 	}
@@ -1895,98 +1007,222 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 	return 0;
 }
 
-int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, char **cause)
+/* Forgets the session being scanned (what is left of it stays unscanned). */
+static void session_close(struct scrub *s)
 {
-	struct scrub_stats local;
-	struct frame_list all = { 0 };
-	struct typed_window *tw = NULL;
-	size_t ntw = 0;
+	free(s->tw);
+	free(s->all.f);
+	s->tw = NULL;
+	s->all.f = NULL;
+	s->all.n = s->all.cap = 0;
+	s->ntw = s->next = 0;
+	s->open = false;
+}
+
+int scrub_session_begin(struct scrub *s, int64_t session, struct scrub_stats *stats,
+                        char **cause)
+{
 	int err;
 
-	if (stats == NULL)
-		stats = &local;
-	memset(stats, 0, sizeof(*stats));
-	err = store_frames_foreach(s->st, session, collect_frame, &all, cause);
+	session_close(s);
+	s->stats = stats != NULL ? stats : &s->own_stats;
+	memset(s->stats, 0, sizeof(*s->stats));
+	s->session = session;
+	err = store_frames_foreach(s->st, session, collect_frame, &s->all, cause);
 	if (err == 0)
-		err = typed_windows(s, session, &tw, &ntw, cause);
-	stats->frames = all.n;
-	for (size_t i = 0; i < all.n && err == 0; i++) {
-		const struct store_frame *fr = &all.f[i];
-		struct store_frame_scan sc;
+		err = typed_windows(s, session, &s->tw, &s->ntw, cause);
+	s->stats->frames = s->all.n;
+	if (err != 0) {
+		session_close(s);
+		return err;
+	}
+	s->open = true;
+	return 0;
+}
 
-		if (s->cancel != NULL && atomic_load(s->cancel)) {
-			err = -ECANCELED;
-			break;
-		}
-		err = store_frame_scan_get(s->st, fr->id, &sc, NULL, cause);
-		if (err != 0)
-			continue;
-		if (scanned_with(&sc, s->redact)) {
-			/*
-			 * Scanned before the typing run it belongs to was complete (a
-			 * session scanned while it was recorded): the run's later pieces
-			 * can make it high-risk. The decision on typing is made again.
-			 */
-			if ((sc.state == STORE_SCAN_CLEAN || sc.state == STORE_SCAN_SCRUBBED) &&
-			    in_typed_window(fr, tw, ntw)) {
-				char *bj = NULL;
+/*
+ * A frame scanned with s's rules before the typing run it belongs to was
+ * complete (a session scanned while it was recorded): the run's later pieces can
+ * make it high-risk, so the decision on typing is made again.
+ */
+static int typed_again(struct scrub *s, const struct store_frame *fr,
+                       struct store_frame_scan *sc, char **cause)
+{
+	char *bj = NULL;
+	int err;
 
-				err = store_frame_scan_get(s->st, fr->id, &sc, &bj, cause);
-				sc.state = STORE_SCAN_DROPPED;
-				strcpy(sc.reason, "typed");
-				sc.blob[0] = '\0';
-				if (err == 0)
-					err = store_frame_scan_set(s->st, fr->id, &sc, bj, cause);
-				free(bj);
-				stats->dropped_typed += err == 0;
-			}
-			continue;
-		}
-		/* Scanned with other rules is unscanned to s, but not to the background scanner. */
-		if (sc.state != STORE_SCAN_UNSCANNED && s->unscanned_only)
-			continue;
-		/* A record naming the same pixels as the one before shares its scan. */
-		if (i > 0 && same_pixels(fr, &all.f[i - 1])) {
-			struct store_frame_scan prev;
-			char *bj = NULL;
-			bool reuse;
+	if ((sc->state != STORE_SCAN_CLEAN && sc->state != STORE_SCAN_SCRUBBED) ||
+	    !in_typed_window(fr, s->tw, s->ntw))
+		return 0;
+	err = store_frame_scan_get(s->st, fr->id, sc, &bj, cause);
+	sc->state = STORE_SCAN_DROPPED;
+	strcpy(sc->reason, "typed");
+	sc->blob[0] = '\0';
+	if (err == 0)
+		err = store_frame_scan_set(s->st, fr->id, sc, bj, cause);
+	free(bj);
+	s->stats->dropped_typed += err == 0;
+	return err;
+}
 
-			err = store_frame_scan_get(s->st, all.f[i - 1].id, &prev, &bj, cause);
-			/*
-			 * A frame dropped for typing kept no scrubbed image, and one scanned with
-			 * other rules (the background scanner leaves those) is no verdict for
-			 * these: scan this one itself.
-			 */
-			reuse = err == 0 && scanned_with(&prev, s->redact) &&
-			        strcmp(prev.reason, "error") != 0 && strcmp(prev.reason, "typed") != 0;
-			if (reuse) {
-				if (in_typed_window(fr, tw, ntw)) {
-					prev.state = STORE_SCAN_DROPPED;
-					strcpy(prev.reason, "typed");
-					prev.blob[0] = '\0';
-				}
-				err = store_frame_scan_set(s->st, fr->id, &prev, bj, cause);
-				if (err == 0)
-					count(stats, &prev, true);
-				if (s->cache_id == all.f[i - 1].id)
-					s->cache_id = fr->id;
-			}
-			free(bj);
-			if (reuse || err != 0)
-				continue;
+/*
+ * A record naming the same pixels as the one before (prev) shares its scan:
+ * sets *reused when it took it.
+ */
+static int reuse_scan(struct scrub *s, const struct store_frame *fr,
+                      const struct store_frame *prev, bool *reused, char **cause)
+{
+	struct store_frame_scan sc;
+	char *bj = NULL;
+	int err;
+
+	err = store_frame_scan_get(s->st, prev->id, &sc, &bj, cause);
+	/*
+	 * A frame dropped for typing kept no scrubbed image, and one scanned with
+	 * other rules (the background scanner leaves those) is no verdict for these:
+	 * scan this one itself.
+	 */
+	*reused = err == 0 && scanned_with(&sc, s->redact) &&
+	          strcmp(sc.reason, "error") != 0 && strcmp(sc.reason, "typed") != 0;
+	if (*reused) {
+		if (in_typed_window(fr, s->tw, s->ntw)) {
+			sc.state = STORE_SCAN_DROPPED;
+			strcpy(sc.reason, "typed");
+			sc.blob[0] = '\0';
 		}
-		err = scan_frame(s, session, fr, tw, ntw, stats, cause);
-		if (err == -ENOENT) {
-			/* Forgotten (mimic forget, retention) while it was scanned. */
-			if (cause != NULL) {
-				free(*cause);
-				*cause = NULL;
-			}
-			err = 0;
+		err = store_frame_scan_set(s->st, fr->id, &sc, bj, cause);
+		if (err == 0)
+			count(s->stats, &sc, true);
+		pixels_same(s->px, s->session, fr->id, prev->id);
+	}
+	free(bj);
+	return err;
+}
+
+/* Looks at the next frame of the session being scanned, and scans it when it is unscanned. */
+static int scan_next(struct scrub *s, char **cause)
+{
+	size_t i = s->next++;
+	const struct store_frame *fr = &s->all.f[i];
+	struct store_frame_scan sc;
+	bool reused = false;
+	int err;
+
+	if (s->cancel != NULL && atomic_load(s->cancel))
+		return -ECANCELED;
+	err = store_frame_scan_get(s->st, fr->id, &sc, NULL, cause);
+	if (err != 0)
+		return err;
+	if (scanned_with(&sc, s->redact))
+		return typed_again(s, fr, &sc, cause);
+	/* Scanned with other rules is unscanned to s, but not to the background scanner. */
+	if (sc.state != STORE_SCAN_UNSCANNED && s->unscanned_only)
+		return 0;
+	if (i > 0 && same_pixels(fr, &s->all.f[i - 1])) {
+		err = reuse_scan(s, fr, &s->all.f[i - 1], &reused, cause);
+		if (reused || err != 0)
+			return err;
+	}
+	err = scan_frame(s, s->session, fr, s->tw, s->ntw, s->stats, cause);
+	if (err == -ENOENT) {
+		/* Forgotten (mimic forget, retention) while it was scanned. */
+		if (cause != NULL) {
+			free(*cause);
+			*cause = NULL;
+		}
+		err = 0;
+	}
+	return err;
+}
+
+/* The index of frame id in the session being scanned (ordered by id), or n when absent. */
+static size_t frame_index(const struct scrub *s, int64_t id)
+{
+	size_t lo = 0, hi = s->all.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->all.f[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->all.n && s->all.f[lo].id == id ? lo : s->all.n;
+}
+
+int scrub_session_upto(struct scrub *s, int64_t id, char **cause)
+{
+	size_t k;
+	int err = 0;
+
+	if (!s->open)
+		return 0;
+	k = frame_index(s, id);
+	while (err == 0 && k < s->all.n && s->next <= k)
+		err = scan_next(s, cause);
+	return err;
+}
+
+int scrub_session_pixels(struct scrub *s, int64_t id, const struct image **img, char **cause)
+{
+	struct store_frame fr;
+	size_t k = s->open ? frame_index(s, id) : 0;
+	int err;
+
+	*img = NULL;
+	if (s->open && k < s->all.n)
+		return pixels_frame(s->px, s->session, &s->all.f[k], img, cause);
+	err = store_frame_get(s->st, s->session, id, &fr, cause);
+	if (err == 0)
+		err = pixels_frame(s->px, s->session, &fr, img, cause);
+	return err;
+}
+
+int scrub_session_end(struct scrub *s, char **cause)
+{
+	int err = 0;
+
+	while (err == 0 && s->open && s->next < s->all.n)
+		err = scan_next(s, cause);
+	session_close(s);
+	return err;
+}
+
+struct store *scrub_store(struct scrub *s)
+{
+	return s->st;
+}
+
+int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, char **cause)
+{
+	int err = scrub_session_begin(s, session, stats, cause);
+
+	if (err == 0)
+		err = scrub_session_end(s, cause);
+	return err;
+}
+
+int scrub_ready(struct scrub *s, const int64_t *sessions, size_t n, char **cause)
+{
+	struct frame_list all = { 0 };
+	bool need = false;
+	int err = 0;
+
+	for (size_t i = 0; i < n && err == 0 && !need && s->ocr == NULL; i++) {
+		all.n = 0;
+		err = store_frames_foreach(s->st, sessions[i], collect_frame, &all, cause);
+		for (size_t k = 0; k < all.n && err == 0 && !need; k++) {
+			struct store_frame_scan sc;
+
+			err = store_frame_scan_get(s->st, all.f[k].id, &sc, NULL, cause);
+			need = err == 0 && !scanned_with(&sc, s->redact) &&
+			       !(sc.state != STORE_SCAN_UNSCANNED && s->unscanned_only);
 		}
 	}
-	free(tw);
 	free(all.f);
+	if (err == 0 && need)
+		err = ocr_ready(s, cause);
 	return err;
 }
 
@@ -2017,7 +1253,7 @@ int scrub_frame_image(struct scrub *s, int64_t session, int64_t id, struct image
 	case STORE_SCAN_CLEAN:
 		return reconstruct(s, session, &fr, img, cause);
 	case STORE_SCAN_SCRUBBED:
-		err = load_blob_image(s, "png", sc.blob, img, cause);
+		err = pixels_load(s->px, "png", sc.blob, img, cause);
 		if (err == 0 && ((int32_t)img->width != fr.width || (int32_t)img->height != fr.height)) {
 			free(img->pixels);
 			memset(img, 0, sizeof(*img));

@@ -18,11 +18,10 @@
  * pixels of a dropped frame or the unfilled pixels of a scrubbed one.
  *
  * Typed text: a run of typing is split into several `type` actions when the
- * person pauses, so a number typed in two pieces is two texts to the reducer.
- * scrub_typed joins consecutive type actions of the same window before
- * detection, replaces findings by placeholders in each piece, and reports the
- * risk; scrub_session drops every frame taken while a high-risk value was being
- * typed (from the first key of the first piece to settle time after the last).
+ * person pauses; the joiner (redact_typed, redact.h) scans the pieces of a run
+ * as one text and reports the risk, and scrub_session drops every frame taken
+ * while a high-risk value was being typed (from the first key of the first
+ * piece to settle time after the last).
  *
  * Patches inherit: a frame stored as a patch over another is scanned only in
  * full-width bands around its changed rectangles, and keeps the findings of the
@@ -75,23 +74,6 @@ struct scrub_box {
 };
 
 /*
- * Writes a copy of len bytes of OCR text into out (at least len bytes) in which
- * the usual misreadings of screen fonts are undone, and returns its length (at
- * most len). map (NULL, or len entries) receives for every output byte the
- * offset of the input byte it came from. The fixes: ',' between two letters or
- * digits becomes '.', '?' between them '7'; a blank read into a dashed number
- * ("583 -98-1034"), between the colons of "::" or before a colon of an IPv6
- * or MAC address is removed, one after "ghp" (and the other GitHub token
- * prefixes) before 30 or more letters and digits becomes '_', and one after
- * three dotted numbers before a fourth becomes '.' ("97.105.197 54"); inside a
- * token that is mostly digits O/o/D/Q become 0, l/I/i/|/! 1, S/s 5, B 8, Z/z 2,
- * ? 7; inside a token of hex groups and colons l/I become 1 and O/o 0; an
- * IBAN-like token gets the one reading of its look-alikes that passes mod 97.
- * scrub_find scans both the text and this copy.
- */
-size_t scrub_ocr_normalise(const char *in, size_t len, char *out, size_t *map);
-
-/*
  * Finds the findings of one OCR result: joins its lines with '\n', scans the
  * text and its normalised copy (the latter also for the shapes small fonts
  * garble beyond the exact rules: an AWS key id with a misread prefix or a
@@ -136,39 +118,6 @@ int scrub_image(struct ocr *o, const struct redact *r, struct image *img,
                 struct scrub_box **boxes, size_t *n, unsigned *risk, double *ocr_ms,
                 char **cause);
 
-/*
- * Joins typed text across the pieces of a typing run. Push every action the
- * reducer produces, in order; take them back (same order) with their texts
- * redacted. Consecutive `type` actions of the same window, with only `wait` and
- * `move` actions between them, are held until the run ends (another kind of
- * action, another window, or scrub_typed_finish), then scanned as one text.
- */
-struct scrub_typed;
-
-/*
- * Makes a joiner using r (which must outlive it). With r NULL (counting only)
- * every typed text comes out empty. Never fails.
- */
-struct scrub_typed *scrub_typed_new(const struct redact *r);
-
-/* Frees the joiner and the actions it still holds. NULL is allowed. */
-void scrub_typed_free(struct scrub_typed *t);
-
-/* Copies a in. Returns 0, or -ENOMEM never (allocation cannot fail in mimic). */
-int scrub_typed_push(struct scrub_typed *t, const struct reduce_action *a);
-
-/* Releases whatever is held back (at the end of a session). */
-void scrub_typed_finish(struct scrub_typed *t);
-
-/*
- * Returns the next finished action with its text redacted ("<CARD>" in every
- * piece a finding touches), or NULL when none is ready. *risk (may be NULL)
- * receives the risks of the findings in that action's text (0: none). When
- * scanning failed, the text is emptied and *risk is REDACT_RISK_HIGH. The
- * pointer is valid until the next call on t.
- */
-const struct reduce_action *scrub_typed_take(struct scrub_typed *t, unsigned *risk);
-
 /* Scanning stored frames of a data directory. */
 struct scrub;
 
@@ -211,6 +160,43 @@ void scrub_close(struct scrub *s);
 int scrub_session(struct scrub *s, int64_t session, struct scrub_stats *stats, char **cause);
 
 /*
+ * scrub_session in steps, for a reader that needs frames' pixels while they are
+ * scanned (the export): every frame is read once, by the scan, and handed on.
+ * scrub_session_begin lists the frames of session (stats as scrub_session's;
+ * NULL allowed) and forgets a session begun before; scrub_session_upto scans
+ * them in order up to and including frame id (nothing when id is not one of
+ * them or was passed); scrub_session_end scans the rest and ends the session.
+ * Errors as scrub_session's, with *cause.
+ */
+int scrub_session_begin(struct scrub *s, int64_t session, struct scrub_stats *stats,
+                        char **cause);
+int scrub_session_upto(struct scrub *s, int64_t id, char **cause);
+int scrub_session_end(struct scrub *s, char **cause);
+
+/*
+ * Loads the OCR engine when a frame of sessions[0..n) is still to be scanned by
+ * s, so that a caller that scans as it goes (scrub_session_upto) fails before it
+ * writes anything when frames cannot be scanned. Errors: the store's and
+ * ocr_new's, with *cause.
+ */
+int scrub_ready(struct scrub *s, const int64_t *sessions, size_t n, char **cause);
+
+/*
+ * Sets *img to the whole screen of frame id of the session begun, as stored
+ * (unscrubbed: the caller fills the scan's findings, scrub_export_frame): the
+ * screen the scan put together when it was the last one scanned (pixels.h).
+ * *img is s's, valid until the next call on s. Errors (-ENOENT no such frame,
+ * -EIO unreadable) with *cause.
+ */
+int scrub_session_pixels(struct scrub *s, int64_t id, const struct image **img /* OUT */,
+                         char **cause);
+
+struct store;
+
+/* The store s scans into: where the scans scrub_export_frame reads are written. */
+struct store *scrub_store(struct scrub *s);
+
+/*
  * The pixels of frame id of session as they may leave the machine: scans the
  * session first when the frame is unscanned (or was scanned with other rules
  * than s's). On success *state is the frame's
@@ -225,12 +211,10 @@ int scrub_frame_image(struct scrub *s, int64_t session, int64_t id,
 /*
  * Scans every unscanned frame of sessions[0..n) of data_dir (scrub_open,
  * scrub_session for each, scrub_close), with r (NULL: the built-in rules).
- * total (may be NULL) receives the sums. Exports and uploads call this first.
+ * total (may be NULL) receives the sums.
  */
 int scrub_sessions(const char *data_dir, const struct redact *r, const int64_t *sessions,
                    size_t n, struct scrub_stats *total, char **cause);
-
-struct store;
 
 /*
  * The verdict on one frame about to leave the machine, for a caller that has

@@ -271,7 +271,7 @@ static void test_scrub_clean_image_unchanged(void **state)
 static void check_normalise(const char *in, const char *expect)
 {
 	char out[256];
-	size_t map[256], n = scrub_ocr_normalise(in, strlen(in), out, map);
+	size_t map[256], n = ocr_normalise(in, strlen(in), out, map);
 
 	out[n] = '\0';
 	assert_string_equal(out, expect);
@@ -527,7 +527,7 @@ static struct reduce_action type_action(const char *text, int32_t context, int64
 
 static void test_typed_joins_pieces(void **state)
 {
-	struct scrub_typed *t = scrub_typed_new(rd);
+	struct redact_typed *t = redact_typed_new(rd);
 	struct reduce_action a1 = type_action("pay 4111 1111 ", 1, 0);
 	struct reduce_action a2 = type_action("1111 1111 thanks", 1, 2000);
 	struct reduce_action click, a3 = type_action("4111 1111 1111 1111", 1, 9000);
@@ -537,50 +537,50 @@ static void test_typed_joins_pieces(void **state)
 	(void)state;
 	memset(&click, 0, sizeof(click));
 	click.kind = REDUCE_CLICK;
-	assert_int_equal(scrub_typed_push(t, &a1), 0);
-	assert_null(scrub_typed_take(t, &risk)); /* held until the run ends */
-	scrub_typed_push(t, &a2);
-	assert_null(scrub_typed_take(t, &risk));
-	scrub_typed_push(t, &click);
-	o = scrub_typed_take(t, &risk);
+	assert_int_equal(redact_typed_push(t, &a1), 0);
+	assert_null(redact_typed_take(t, &risk)); /* held until the run ends */
+	redact_typed_push(t, &a2);
+	assert_null(redact_typed_take(t, &risk));
+	redact_typed_push(t, &click);
+	o = redact_typed_take(t, &risk);
 	assert_non_null(o);
 	assert_string_equal(o->text, "pay <CARD>");
 	assert_int_equal(risk, REDACT_RISK_HIGH);
-	o = scrub_typed_take(t, &risk);
+	o = redact_typed_take(t, &risk);
 	assert_string_equal(o->text, "<CARD> thanks");
 	assert_int_equal(o->text_len, strlen("<CARD> thanks"));
 	assert_int_equal(risk, REDACT_RISK_HIGH);
-	o = scrub_typed_take(t, &risk);
+	o = redact_typed_take(t, &risk);
 	assert_int_equal(o->kind, REDUCE_CLICK);
 	assert_int_equal(risk, 0);
-	assert_null(scrub_typed_take(t, &risk));
+	assert_null(redact_typed_take(t, &risk));
 	/* Another window is another run; the end of the session releases it. */
 	a1 = type_action("4111 1111 ", 1, 10000);
 	a2 = type_action("1111 1111", 2, 11000);
-	scrub_typed_push(t, &a1);
-	scrub_typed_push(t, &a2);
-	o = scrub_typed_take(t, &risk);
+	redact_typed_push(t, &a1);
+	redact_typed_push(t, &a2);
+	o = redact_typed_take(t, &risk);
 	assert_string_equal(o->text, "4111 1111 ");
 	assert_int_equal(risk, 0);
-	assert_null(scrub_typed_take(t, &risk));
-	scrub_typed_push(t, &a3);
-	scrub_typed_finish(t);
-	o = scrub_typed_take(t, &risk);
+	assert_null(redact_typed_take(t, &risk));
+	redact_typed_push(t, &a3);
+	redact_typed_finish(t);
+	o = redact_typed_take(t, &risk);
 	assert_string_equal(o->text, "1111 1111");
-	o = scrub_typed_take(t, &risk);
+	o = redact_typed_take(t, &risk);
 	assert_string_equal(o->text, "<CARD>");
-	assert_null(scrub_typed_take(t, &risk));
-	scrub_typed_free(t);
+	assert_null(redact_typed_take(t, &risk));
+	redact_typed_free(t);
 
 	/* Without a detector nothing typed comes out. */
-	t = scrub_typed_new(NULL);
+	t = redact_typed_new(NULL);
 	a1 = type_action("hello", 1, 0);
-	scrub_typed_push(t, &a1);
-	scrub_typed_finish(t);
-	o = scrub_typed_take(t, &risk);
+	redact_typed_push(t, &a1);
+	redact_typed_finish(t);
+	o = redact_typed_take(t, &risk);
 	assert_string_equal(o->text, "");
 	assert_int_equal(risk, REDACT_RISK_HIGH);
-	scrub_typed_free(t);
+	redact_typed_free(t);
 }
 
 /* ---- a data directory ---- */
