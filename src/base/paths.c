@@ -246,8 +246,10 @@ int paths_control_socket(int create, char **out, char **cause)
 	/* lstat: in /tmp, a symbolic link planted by someone else must not be followed. */
 	if (lstat(dir, &st) < 0) {
 		int err = errno;
-		if (err == ENOENT && !create)
-			goto done; /* nothing runs; the caller will find no socket */
+		if (err == ENOENT && !create) {
+			ret = 0; /* nothing runs; the caller will find no socket */
+			goto fail;
+		}
 		ret = util_fail(cause, -err, "cannot use the control socket directory %s (%s)", dir,
 		                strerror(err));
 		goto fail;
@@ -271,12 +273,12 @@ int paths_control_socket(int create, char **out, char **cause)
 		                dir, (unsigned)(st.st_mode & 07777), dir);
 		goto fail;
 	}
-done:
-	free(dir);
-	*out = path;
-	return 0;
+	ret = 0;
 fail:
 	free(dir);
-	free(path);
+	if (ret == 0)
+		*out = path;
+	else
+		free(path);
 	return ret;
 }

@@ -502,7 +502,7 @@ static const struct enc_slot *frame_image(struct sess *s, const struct frame_ix 
 	if (rc == EXPORT_FRAME_DROP) {
 		slot->verdict = 1;
 		x->rep->frames_dropped++;
-		goto out;
+		goto fail;
 	}
 	if (rc == 0) {
 		encode_params_default(&ep, x->o->image);
@@ -511,12 +511,12 @@ static const struct enc_slot *frame_image(struct sess *s, const struct frame_ix 
 	if (rc != 0) {
 		slot->verdict = rc < 0 ? rc : -EIO;
 		x->rep->frames_missing++;
-		goto out;
+		goto fail;
 	}
 	slot->data = util_xmalloc(len);
 	memcpy(slot->data, data, len);
 	slot->len = len;
-out:
+fail:
 	free(cause);
 	return slot;
 }
@@ -659,7 +659,7 @@ static int shard_open(struct exporter *x, char **cause)
 	x->ar_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (x->ar_fd < 0) {
 		rc = util_fail(cause, -errno, "cannot create %s: %s", path, strerror(errno));
-		goto out;
+		goto fail;
 	}
 	x->ar = archive_write_new();
 	archive_write_set_format_pax_restricted(x->ar);
@@ -671,12 +671,12 @@ static int shard_open(struct exporter *x, char **cause)
 		x->ar = NULL;
 		close(x->ar_fd);
 		x->ar_fd = -1;
-		goto out;
+		goto fail;
 	}
 	x->shard_size = 1024; /* the end-of-archive blocks */
 	x->shard_samples = 0;
 	x->rep->shards++;
-out:
+fail:
 	free(path);
 	return rc;
 }
@@ -1065,7 +1065,7 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 	s->episode = -1;
 	rc = store_session_get(x->st, id, &s->info, cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	x->rep->sessions++;
 	x->stats->sessions++;
 	if (s->info.end_wall_ns == 0 || strcmp(s->info.end_reason, "interrupted") == 0)
@@ -1079,17 +1079,17 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 		if (rc == 0)
 			rc = store_frames_foreach(x->st, id, collect_frame, s, cause);
 		if (rc != 0)
-			goto out;
+			goto fail;
 		qsort(s->by_t, s->n_by_t, sizeof(*s->by_t), cmp_by_t);
 		qsort(s->pre, s->n_pre, sizeof(*s->pre), cmp_by_event);
 	}
 	rc = store_tasks_foreach(x->st, id, collect_task, s, cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	rc = reduce_new(&x->o->params.reduce, &s->r);
 	if (rc != 0) {
 		rc = util_fail(cause, rc, "bad reducer thresholds");
-		goto out;
+		goto fail;
 	}
 	s->typed = redact_typed_new(x->rd);
 	s->lk.st = x->st;
@@ -1098,7 +1098,7 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 	export_split_init(&s->split, &x->o->params, s->tasks, s->n_tasks);
 	rc = store_events_foreach(x->st, id, on_event, s, cause);
 	if (rc != 0 && s->err == 0)
-		goto out;
+		goto fail;
 	if (s->err == 0) {
 		reduce_finish(s->r);
 		drain(s);
@@ -1118,7 +1118,7 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 		rc = s->err;
 		util_fail(cause, rc, "%s", s->cause != NULL ? s->cause : "cannot write the export");
 	}
-out:
+fail:
 	sess_free(s);
 	free(s);
 	return rc;
@@ -1353,18 +1353,18 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 		return util_fail(cause, -EINVAL, "the shard size must be at least 4096 bytes");
 	rc = exporter_open(&x, o->data_dir, cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	/* Every session must exist before anything is written. */
 	for (size_t i = 0; i < o->n_sessions; i++) {
 		struct store_session s;
 
 		rc = store_session_get(x.st, o->sessions[i], &s, cause);
 		if (rc != 0)
-			goto out;
+			goto fail;
 	}
 	rc = redact_open_files(o->redact_rules, o->n_redact_rules, &x.rd, cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	/*
 	 * Nothing leaves unscanned (scrub.h): every frame not yet scanned is scanned
 	 * as the export reaches it. What would stop the scan stops the export here,
@@ -1375,7 +1375,7 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 	if (rc == 0)
 		rc = scrub_ready(x.sc, o->sessions, o->n_sessions, cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	key = o->key_path != NULL ? util_xstrdup(o->key_path)
 	                          : util_xasprintf("%s/%s", x.data_dir, PSEUDO_KEY_NAME);
 	/* The organisation's key is never made here: a new random one would split its ids. */
@@ -1388,21 +1388,21 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 			                        o->key_origin);
 			free(why);
 		}
-		goto out;
+		goto fail;
 	}
 	owner_name(x.data_dir, user, sizeof(user));
 	pseudo_id(x.ps, "user", user, x.user_ps);
 	rc = encode_new(&x.enc, cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	rc = prepare_out_dir(o->out_dir, cause);
 	if (rc != 0)
-		goto out;
+		goto fail;
 	if (o->format == EXPORT_JSONL) {
 		path = util_xasprintf("%s/images", o->out_dir);
 		if (mkdir(path, 0700) != 0) {
 			rc = util_fail(cause, -errno, "cannot create %s: %s", path, strerror(errno));
-			goto out;
+			goto fail;
 		}
 		free(path);
 		path = util_xasprintf("%s/steps.jsonl", o->out_dir);
@@ -1411,13 +1411,13 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 			rc = util_fail(cause, -errno, "cannot create %s: %s", path, strerror(errno));
 			if (fd >= 0)
 				close(fd);
-			goto out;
+			goto fail;
 		}
 	}
 	for (size_t i = 0; i < o->n_sessions; i++) {
 		rc = export_session(&x, o->sessions[i], cause);
 		if (rc != 0)
-			goto out;
+			goto fail;
 	}
 	if (x.jsonl != NULL) {
 		FILE *f = x.jsonl;
@@ -1425,7 +1425,7 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 		x.jsonl = NULL;
 		if (fclose(f) != 0) {
 			rc = util_fail(cause, -EIO, "cannot write %s/steps.jsonl", o->out_dir);
-			goto out;
+			goto fail;
 		}
 	}
 	rc = shard_close(&x, cause);
@@ -1433,7 +1433,7 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 		rc = write_card(&x, cause);
 	if (rc == 0)
 		rc = audit_export(&x, cause);
-out:
+fail:
 	exporter_free(&x);
 	free(key);
 	free(path);

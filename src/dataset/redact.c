@@ -32,44 +32,37 @@
  * ASCII character classes. The <ctype.h> ones follow the locale, and text here is
  * bytes whose meaning must not change with LC_CTYPE.
  */
-static bool
-is_digit(char c)
+static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-static bool
-is_upper(char c)
+static bool is_upper(char c)
 {
 	return c >= 'A' && c <= 'Z';
 }
 
-static bool
-is_lower(char c)
+static bool is_lower(char c)
 {
 	return c >= 'a' && c <= 'z';
 }
 
-static bool
-is_alnum(char c)
+static bool is_alnum(char c)
 {
 	return is_digit(c) || is_upper(c) || is_lower(c);
 }
 
-static bool
-is_xdigit(char c)
+static bool is_xdigit(char c)
 {
 	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static char
-to_lower(char c)
+static char to_lower(char c)
 {
 	return is_upper(c) ? (char)(c - 'A' + 'a') : c;
 }
 
-static char
-to_upper(char c)
+static char to_upper(char c)
 {
 	return is_lower(c) ? (char)(c - 'a' + 'A') : c;
 }
@@ -154,8 +147,7 @@ extern const size_t redact_builtin_rules_len;
 /* ------------------------------------------------------------------------- */
 /* Validators                                                                 */
 
-static double
-shannon_entropy(const unsigned char *s, size_t n)
+static double shannon_entropy(const unsigned char *s, size_t n)
 {
 	size_t counts[256] = {0};
 	double h = 0.0;
@@ -179,8 +171,7 @@ shannon_entropy(const unsigned char *s, size_t n)
  * Maestro. Numbers starting 0, 1, 7, 8 or 9 (epoch milliseconds, nanosecond
  * timestamps, airline and telecom numbers) are not cards for this module.
  */
-static bool
-iin_ok(const char *d, size_t n)
+static bool iin_ok(const char *d, size_t n)
 {
 	int p2 = (d[0] - '0') * 10 + (d[1] - '0');
 	int p3 = p2 * 10 + (d[2] - '0');
@@ -210,8 +201,7 @@ iin_ok(const char *d, size_t n)
 	}
 }
 
-static bool
-check_luhn(const char *s, size_t n)
+static bool check_luhn(const char *s, size_t n)
 {
 	char d[19];
 	size_t nd = 0;
@@ -270,8 +260,7 @@ static const struct {
 	{"VG", 24}, {"XK", 20}, {"YE", 30},
 };
 
-static bool
-check_iban(const char *s, size_t n)
+static bool check_iban(const char *s, size_t n)
 {
 	char c[40];
 	size_t nc = 0, want = 0;
@@ -314,8 +303,7 @@ bool redact_iban_valid(const char *s, size_t n)
 	return check_iban(s, n);
 }
 
-static int
-digits_value(const char *s, size_t n)
+static int digits_value(const char *s, size_t n)
 {
 	int v = 0;
 
@@ -325,8 +313,7 @@ digits_value(const char *s, size_t n)
 }
 
 /* AAA-GG-SSSS: area 001-899 except 666, group 01-99, serial 0001-9999. */
-static bool
-check_ssn(const char *s, size_t n)
+static bool check_ssn(const char *s, size_t n)
 {
 	int area, group, serial;
 
@@ -345,8 +332,7 @@ check_ssn(const char *s, size_t n)
  * the OID "2.5.29.19"): such quads are version and section numbers far more often
  * than addresses, and a random address is one with odds of about 1 in 250,000.
  */
-static bool
-check_ipv4(const char *s, size_t n)
+static bool check_ipv4(const char *s, size_t n)
 {
 	char buf[16];
 	struct in_addr a;
@@ -369,8 +355,7 @@ check_ipv4(const char *s, size_t n)
  * least two non-empty groups, so that C++ "Face::add" and the loopback "::1" (which
  * names no one) are not taken for addresses.
  */
-static bool
-check_ipv6(const char *s, size_t n)
+static bool check_ipv6(const char *s, size_t n)
 {
 	char buf[64];
 	struct in6_addr a;
@@ -402,8 +387,7 @@ check_ipv6(const char *s, size_t n)
 	return inet_pton(AF_INET6, buf, &a) == 1;
 }
 
-static bool
-check_mac(const char *s, size_t n)
+static bool check_mac(const char *s, size_t n)
 {
 	bool zero = true, ones = true;
 
@@ -429,8 +413,7 @@ static const char *const not_tlds[] = {
 	"tsx", "txt", "wav", "webp", "xml", "xz", "yaml", "yml", "zip", "zst",
 };
 
-static bool
-check_email(const char *s, size_t n)
+static bool check_email(const char *s, size_t n)
 {
 	const char *at = memchr(s, '@', n);
 	const char *tld = s + n;
@@ -453,8 +436,7 @@ check_email(const char *s, size_t n)
  * digit); a leading 0 is a national number (9 to 13 digits); anything else is North
  * American: 10 digits (11 with the leading 1) and an area code that starts 2-9.
  */
-static bool
-check_phone(const char *s, size_t n)
+static bool check_phone(const char *s, size_t n)
 {
 	char d[20];
 	size_t nd = 0, i = 0;
@@ -572,8 +554,7 @@ static const struct token_cut generic_cut = {-0.4, 0.6};
 static const struct token_cut b64secret_cut = {-2.5, 0.8};
 
 /* Mean letter_pairs score of a run of letters (case folded); -9 for one letter. */
-static double
-run_pair_score(const char *s, size_t n)
+static double run_pair_score(const char *s, size_t n)
 {
 	long sum = 0;
 
@@ -595,8 +576,7 @@ struct pieces {
  * Abbreviations without vowels that identifiers are made of ("XMLHttpRequest",
  * "TcpCtx", "StrBuf"): they count as words, like English pieces.
  */
-static bool
-abbreviation(const char *s, size_t n)
+static bool abbreviation(const char *s, size_t n)
 {
 	static const char *const abbr[] = {
 		"http", "https", "html", "xml", "tcp", "udp", "ssl", "tls", "dns", "ptr", "str",
@@ -624,8 +604,7 @@ abbreviation(const char *s, size_t n)
  * letter piece of three or more letters with a vowel and English-like letter pairs
  * counts as a word.
  */
-static void
-count_pieces(const char *s, size_t n, struct pieces *p)
+static void count_pieces(const char *s, size_t n, struct pieces *p)
 {
 	memset(p, 0, sizeof *p);
 	for (size_t i = 0; i < n;) {
@@ -672,8 +651,7 @@ count_pieces(const char *s, size_t n, struct pieces *p)
 }
 
 /* Mean English letter-pair score of adjacent letters (case folded); -9 without pairs. */
-static double
-pair_score(const char *s, size_t n)
+static double pair_score(const char *s, size_t n)
 {
 	long sum = 0;
 	size_t pairs = 0;
@@ -694,8 +672,7 @@ pair_score(const char *s, size_t n)
  * case or capitalised: "EVP_PKEY_CTX_get0" is all such parts, random base64url
  * almost none.
  */
-static double
-plain_parts(const char *s, size_t n)
+static double plain_parts(const char *s, size_t n)
 {
 	size_t total = 0, plain = 0;
 
@@ -725,8 +702,7 @@ plain_parts(const char *s, size_t n)
  * token_weights) and is not mostly words. Hex-only strings (git hashes, UUIDs,
  * checksums) and single-case identifiers never pass: they are not secrets here.
  */
-static bool
-check_token(const char *s, size_t n, const struct token_cut *cut)
+static bool check_token(const char *s, size_t n, const struct token_cut *cut)
 {
 	bool upper = false, lower = false, digit = false;
 	struct pieces p;
@@ -761,8 +737,7 @@ check_token(const char *s, size_t n, const struct token_cut *cut)
 }
 
 /* Exactly 40 characters of standard base64: the shape of an AWS secret access key. */
-static bool
-is_b64secret(const char *s, size_t n)
+static bool is_b64secret(const char *s, size_t n)
 {
 	if (n != 40)
 		return false;
@@ -773,8 +748,7 @@ is_b64secret(const char *s, size_t n)
 	return true;
 }
 
-static bool
-rule_check(const struct rule *rule, const char *s, size_t n)
+static bool rule_check(const struct rule *rule, const char *s, size_t n)
 {
 	switch (rule->check) {
 	case CHECK_NONE:
@@ -806,8 +780,7 @@ rule_check(const struct rule *rule, const char *s, size_t n)
 	return false;
 }
 
-static bool
-pem_body_char(unsigned char c)
+static bool pem_body_char(unsigned char c)
 {
 	return is_alnum((char)c) || c == '+' || c == '/' || c == '=' || c == ' ' || c == '\t' ||
 	    c == '\r' || c == '\n' || c == ':' || c == ',' || c == '.' || c == '-' || c == '\\';
@@ -818,8 +791,7 @@ pem_body_char(unsigned char c)
  * without an END line (cut off, or still being typed) extends over everything that
  * can be key material, so that a partial key is never left visible.
  */
-static size_t
-pem_extend(const char *t, size_t len, size_t e)
+static size_t pem_extend(const char *t, size_t len, size_t e)
 {
 	size_t i = e;
 
@@ -845,8 +817,7 @@ pem_extend(const char *t, size_t len, size_t e)
 /* Rules                                                                      */
 
 /* PCRE2 calls this at the (?C1) that ends every validated pattern. */
-static int
-callout_fn(pcre2_callout_block *cb, void *data)
+static int callout_fn(pcre2_callout_block *cb, void *data)
 {
 	const struct rule *rule = data;
 	const char *s = (const char *)cb->subject + cb->start_match;
@@ -854,8 +825,7 @@ callout_fn(pcre2_callout_block *cb, void *data)
 	return rule_check(rule, s, cb->current_position - cb->start_match) ? 0 : 1;
 }
 
-static int
-parse_type(const char *s, enum redact_type *t)
+static int parse_type(const char *s, enum redact_type *t)
 {
 	for (int i = 0; i < REDACT_TYPE_COUNT; i++) {
 		if (strcasecmp(s, type_names[i]) == 0) {
@@ -866,8 +836,7 @@ parse_type(const char *s, enum redact_type *t)
 	return -EINVAL;
 }
 
-static int
-parse_check(const char *s, enum check *c, double *min_entropy)
+static int parse_check(const char *s, enum check *c, double *min_entropy)
 {
 	if (strncmp(s, "entropy=", 8) == 0) {
 		char *end;
@@ -890,8 +859,7 @@ parse_check(const char *s, enum check *c, double *min_entropy)
 	return -EINVAL;
 }
 
-static bool
-valid_name(const char *s)
+static bool valid_name(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -911,9 +879,8 @@ valid_name(const char *s)
  * they do not change the fingerprint; a different rule, or the same rules in
  * another order (the earlier rule names a tie), does.
  */
-static void
-fingerprint_add(struct redact *r, const struct rule *rule, const char *check,
-    const char *pattern)
+static void fingerprint_add(struct redact *r, const struct rule *rule, const char *check,
+                            const char *pattern)
 {
 	const char *fields[] = {
 		rule->name, type_names[rule->type], rule->risk == REDACT_RISK_HIGH ? "high" : "low",
@@ -926,9 +893,8 @@ fingerprint_add(struct redact *r, const struct rule *rule, const char *check,
 }
 
 /* Compiles one rule and appends it. where names the rule in messages ("file:12"). */
-static int
-add_rule(struct redact *r, const char *where, const char *name, const char *type,
-    const char *risk, const char *check, const char *pattern, char **cause)
+static int add_rule(struct redact *r, const char *where, const char *name, const char *type,
+                    const char *risk, const char *check, const char *pattern, char **cause)
 {
 	struct rule rule = {0};
 	char *wrapped = NULL;
@@ -1006,8 +972,7 @@ fail:
 }
 
 /* Splits off the next whitespace-separated field of *p; returns NULL at the end. */
-static char *
-next_field(char **p)
+static char *next_field(char **p)
 {
 	char *s = *p, *start;
 
@@ -1029,8 +994,7 @@ next_field(char **p)
  * text is modified in place (fields are cut out of it). name goes into messages
  * as "name:LINE: reason". The one parser of the format (docs/REDACTION.md).
  */
-static int
-load_text(struct redact *r, const char *name, char *text, size_t len, char **cause)
+static int load_text(struct redact *r, const char *name, char *text, size_t len, char **cause)
 {
 	size_t lineno = 0, added = 0;
 	int err;
@@ -1076,8 +1040,7 @@ load_text(struct redact *r, const char *name, char *text, size_t len, char **cau
 	return 0;
 }
 
-static int
-load_file(struct redact *r, const char *path, char **cause)
+static int load_file(struct redact *r, const char *path, char **cause)
 {
 	struct dbuf b;
 	FILE *f;
@@ -1128,8 +1091,7 @@ fail:
  * The built-in rules, from the text embedded at build time. load_text cuts fields
  * out of the text it is given, so it gets a copy.
  */
-static int
-load_builtin(struct redact *r, char **cause)
+static int load_builtin(struct redact *r, char **cause)
 {
 	char *text = util_xmalloc(redact_builtin_rules_len + 1);
 	int err;
@@ -1142,8 +1104,7 @@ load_builtin(struct redact *r, char **cause)
 	return err;
 }
 
-int
-redact_open_files(const char *const *paths, size_t n, struct redact **out, char **cause)
+int redact_open_files(const char *const *paths, size_t n, struct redact **out, char **cause)
 {
 	struct redact *r = util_xcalloc(1, sizeof *r);
 	crypto_generichash_state hash; /* on the stack: libsodium wants it 64-byte aligned */
@@ -1181,14 +1142,12 @@ fail:
 	return err;
 }
 
-int
-redact_open(const char *rules_path, struct redact **out, char **cause)
+int redact_open(const char *rules_path, struct redact **out, char **cause)
 {
 	return redact_open_files(&rules_path, rules_path != NULL ? 1 : 0, out, cause);
 }
 
-void
-redact_close(struct redact *r)
+void redact_close(struct redact *r)
 {
 	if (r == NULL)
 		return;
@@ -1200,32 +1159,27 @@ redact_close(struct redact *r)
 	free(r);
 }
 
-size_t
-redact_rule_count(const struct redact *r)
+size_t redact_rule_count(const struct redact *r)
 {
 	return r->nrules;
 }
 
-size_t
-redact_builtin_count(const struct redact *r)
+size_t redact_builtin_count(const struct redact *r)
 {
 	return r->nbuiltin;
 }
 
-const char *
-redact_rule_name(const struct redact *r, size_t i)
+const char *redact_rule_name(const struct redact *r, size_t i)
 {
 	return i < r->nrules ? r->rules[i].name : NULL;
 }
 
-const char *
-redact_fingerprint(const struct redact *r)
+const char *redact_fingerprint(const struct redact *r)
 {
 	return r->fingerprint;
 }
 
-const char *
-redact_type_name(enum redact_type type)
+const char *redact_type_name(enum redact_type type)
 {
 	if ((int)type < 0 || type >= REDACT_TYPE_COUNT)
 		return "?";
@@ -1245,8 +1199,7 @@ struct cands {
 	size_t n, cap;
 };
 
-static void
-cands_add(struct cands *c, size_t start, size_t end, size_t rule)
+static void cands_add(struct cands *c, size_t start, size_t end, size_t rule)
 {
 	if (c->n == c->cap) {
 		c->cap = c->cap == 0 ? 16 : c->cap * 2;
@@ -1255,8 +1208,7 @@ cands_add(struct cands *c, size_t start, size_t end, size_t rule)
 	c->v[c->n++] = (struct cand){start, end, rule};
 }
 
-static int
-cand_cmp_start(const void *a, const void *b)
+static int cand_cmp_start(const void *a, const void *b)
 {
 	const struct cand *x = a, *y = b;
 
@@ -1268,8 +1220,7 @@ cand_cmp_start(const void *a, const void *b)
 }
 
 /* Whether candidate a labels a merged span rather than b: risk, then length, then rule. */
-static bool
-cand_better(const struct redact *r, const struct cand *a, const struct cand *b)
+static bool cand_better(const struct redact *r, const struct cand *a, const struct cand *b)
 {
 	enum redact_risk ra = r->rules[a->rule].risk, rb = r->rules[b->rule].risk;
 
@@ -1281,9 +1232,8 @@ cand_better(const struct redact *r, const struct cand *a, const struct cand *b)
 }
 
 /* Runs one rule over the whole text, appending what it finds. */
-static int
-scan_rule(const struct redact *r, size_t ri, const char *text, size_t len,
-    pcre2_match_data *md, pcre2_match_context *mc, struct cands *c)
+static int scan_rule(const struct redact *r, size_t ri, const char *text, size_t len,
+                     pcre2_match_data *md, pcre2_match_context *mc, struct cands *c)
 {
 	const struct rule *rule = &r->rules[ri];
 	size_t pos = 0;
@@ -1314,9 +1264,8 @@ scan_rule(const struct redact *r, size_t ri, const char *text, size_t len,
 	return 0;
 }
 
-int
-redact_scan(const struct redact *r, const char *text, size_t len,
-    struct redact_span **spans, size_t *n)
+int redact_scan(const struct redact *r, const char *text, size_t len,
+                struct redact_span **spans, size_t *n)
 {
 	struct cands c = {0};
 	struct redact_span *out = NULL;
@@ -1393,9 +1342,8 @@ fail:
 	return err;
 }
 
-int
-redact_apply(const struct redact *r, const char *text, size_t len, char **out,
-    size_t *outlen, unsigned *risk_mask)
+int redact_apply(const struct redact *r, const char *text, size_t len, char **out,
+                 size_t *outlen, unsigned *risk_mask)
 {
 	struct redact_span *spans = NULL;
 	size_t n = 0, size, pos = 0, o = 0;

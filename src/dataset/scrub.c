@@ -263,7 +263,7 @@ int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t im
 	/* The text as read, then the normalised copy with the lenient shapes. */
 	err = redact_scan(r, text, len, &sp, &ns);
 	if (err != 0)
-		goto done;
+		goto fail;
 	spans_to_boxes(res, text, line_off, sp, ns, img_w, img_h, boxes, n, risk);
 	free(sp);
 	sp = NULL;
@@ -272,7 +272,7 @@ int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t im
 	else
 		ns = 0; /* found above already */
 	if (err != 0)
-		goto done;
+		goto fail;
 	cap = ns;
 	lenient_spans(norm, nlen, &sp, &ns, &cap);
 	/* Back to offsets in the text as read. */
@@ -287,7 +287,7 @@ int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t im
 	spans_to_boxes(res, text, line_off, sp, ns, img_w, img_h, boxes, n, risk);
 	free(sp);
 	merge_boxes(*boxes, first, n);
-done:
+fail:
 	if (err != 0)
 		*risk |= REDACT_RISK_HIGH;
 	free(map);

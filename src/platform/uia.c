@@ -13,8 +13,7 @@
 
 #include "log.h"
 
-const char *
-uia_status_name(int status)
+const char *uia_status_name(int status)
 {
 	switch (status) {
 	case UIA_OK: return "ok";
@@ -27,8 +26,7 @@ uia_status_name(int status)
 	}
 }
 
-const char *
-uia_source_name(int source)
+const char *uia_source_name(int source)
 {
 	switch (source) {
 	case UIA_SOURCE_HOVER: return "hover";
@@ -41,8 +39,7 @@ uia_source_name(int source)
 	}
 }
 
-void
-uia_wake(int fd)
+void uia_wake(int fd)
 {
 	uint64_t one = 1;
 	ssize_t w = write(fd, &one, sizeof one);
@@ -50,8 +47,7 @@ uia_wake(int fd)
 	(void)w; /* EAGAIN only when the counter is saturated: it is readable anyway */
 }
 
-static void
-count_status_locked(struct uia *u, int status)
+static void count_status_locked(struct uia *u, int status)
 {
 	switch (status) {
 	case UIA_OK: u->stats.ok++; break;
@@ -65,8 +61,7 @@ count_status_locked(struct uia *u, int status)
 }
 
 /* Returns the ring slot for the next result, overwriting the oldest when full. */
-static struct uia_element *
-result_slot_locked(struct uia *u)
+static struct uia_element *result_slot_locked(struct uia *u)
 {
 	size_t i;
 
@@ -81,8 +76,7 @@ result_slot_locked(struct uia *u)
 }
 
 /* Queues a result without an element (degraded, dropped, timeout...). */
-void
-uia_push_empty_locked(struct uia *u, const struct request *r, int status)
+void uia_push_empty_locked(struct uia *u, const struct request *r, int status)
 {
 	struct uia_element *el = result_slot_locked(u);
 	int64_t lat = util_now_mono_ns() - r->t_ns;
@@ -98,16 +92,14 @@ uia_push_empty_locked(struct uia *u, const struct request *r, int status)
 	uia_wake(u->result_fd);
 }
 
-void
-uia_note_input(struct uia *u)
+void uia_note_input(struct uia *u)
 {
 	pthread_mutex_lock(&u->mu);
 	u->input_gen++;
 	pthread_mutex_unlock(&u->mu);
 }
 
-void
-uia_post(struct uia *u, const struct request *in)
+void uia_post(struct uia *u, const struct request *in)
 {
 	struct request rq = *in;
 	const struct request *r = &rq;
@@ -145,8 +137,7 @@ uia_post(struct uia *u, const struct request *in)
  * far, and the presses before it (counted here, when the input thread sees them,
  * not when the pointer thread passes them on).
  */
-static void
-stamp(struct uia *u, struct request *r)
+static void stamp(struct uia *u, struct request *r)
 {
 	pthread_mutex_lock(&u->mu);
 	r->gen = u->input_gen;
@@ -156,9 +147,8 @@ stamp(struct uia *u, struct request *r)
 	pthread_mutex_unlock(&u->mu);
 }
 
-void
-uia_fill_request(struct uia *u, struct request *r, int kind, int64_t event_id, int32_t x,
-                 int32_t y, int64_t t_ns, const struct uia_window_hint *hint)
+void uia_fill_request(struct uia *u, struct request *r, int kind, int64_t event_id, int32_t x,
+                      int32_t y, int64_t t_ns, const struct uia_window_hint *hint)
 {
 	memset(r, 0, sizeof *r);
 	r->kind = kind;
@@ -173,8 +163,8 @@ uia_fill_request(struct uia *u, struct request *r, int kind, int64_t event_id, i
 	stamp(u, r);
 }
 
-void
-uia_hover(struct uia *u, int32_t x, int32_t y, int64_t t_ns, const struct uia_window_hint *hint)
+void uia_hover(struct uia *u, int32_t x, int32_t y, int64_t t_ns,
+               const struct uia_window_hint *hint)
 {
 	struct request r;
 
@@ -182,9 +172,8 @@ uia_hover(struct uia *u, int32_t x, int32_t y, int64_t t_ns, const struct uia_wi
 	uia_post(u, &r);
 }
 
-void
-uia_press(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t t_ns,
-          const struct uia_window_hint *hint)
+void uia_press(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t t_ns,
+               const struct uia_window_hint *hint)
 {
 	struct request r;
 
@@ -192,8 +181,8 @@ uia_press(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t t_ns,
 	uia_post(u, &r);
 }
 
-void
-uia_typing_start(struct uia *u, int64_t event_id, int64_t t_ns, const struct uia_window_hint *hint)
+void uia_typing_start(struct uia *u, int64_t event_id, int64_t t_ns,
+                      const struct uia_window_hint *hint)
 {
 	struct request r;
 
@@ -201,8 +190,7 @@ uia_typing_start(struct uia *u, int64_t event_id, int64_t t_ns, const struct uia
 	uia_post(u, &r);
 }
 
-size_t
-uia_take_results(struct uia *u, struct uia_element *out, size_t max)
+size_t uia_take_results(struct uia *u, struct uia_element *out, size_t max)
 {
 	size_t n = 0;
 
@@ -221,22 +209,19 @@ uia_take_results(struct uia *u, struct uia_element *out, size_t max)
 	return n;
 }
 
-int
-uia_fd(struct uia *u)
+int uia_fd(struct uia *u)
 {
 	return u->result_fd;
 }
 
-void
-uia_get_stats(struct uia *u, struct uia_stats *out)
+void uia_get_stats(struct uia *u, struct uia_stats *out)
 {
 	pthread_mutex_lock(&u->mu);
 	*out = u->stats;
 	pthread_mutex_unlock(&u->mu);
 }
 
-int
-uia_is_degraded(struct uia *u, char *reason, size_t reason_size)
+int uia_is_degraded(struct uia *u, char *reason, size_t reason_size)
 {
 	int degraded;
 
@@ -253,8 +238,7 @@ uia_is_degraded(struct uia *u, char *reason, size_t reason_size)
 }
 
 /* Makes el (NULL: none) the focused element uia_focused reports (uia thread). */
-void
-uia_publish_focus(struct uia *u, const struct uia_element *el, int64_t read_ns)
+void uia_publish_focus(struct uia *u, const struct uia_element *el, int64_t read_ns)
 {
 	pthread_mutex_lock(&u->mu);
 	memset(&u->focus, 0, sizeof u->focus);
@@ -272,8 +256,7 @@ uia_publish_focus(struct uia *u, const struct uia_element *el, int64_t read_ns)
 	pthread_mutex_unlock(&u->mu);
 }
 
-int
-uia_focused(struct uia *u, struct uia_focus *out)
+int uia_focused(struct uia *u, struct uia_focus *out)
 {
 	pthread_mutex_lock(&u->mu);
 	*out = u->focus;
@@ -282,8 +265,7 @@ uia_focused(struct uia *u, struct uia_focus *out)
 }
 
 /* Called on the uia thread: from now on every request is answered UIA_DEGRADED. */
-void
-uia_set_degraded(struct uia *u, const char *why)
+void uia_set_degraded(struct uia *u, const char *why)
 {
 	struct request q[QUEUE_MAX];
 	size_t n;
@@ -303,8 +285,7 @@ uia_set_degraded(struct uia *u, const char *why)
 	log_warn("uia: working without UI elements: %s", why);
 }
 
-void
-uia_push_result(struct uia *u, struct uia_element *el)
+void uia_push_result(struct uia *u, struct uia_element *el)
 {
 	int64_t lat = util_now_mono_ns() - el->t_ns;
 
@@ -316,8 +297,7 @@ uia_push_result(struct uia *u, struct uia_element *el)
 	pthread_mutex_unlock(&u->mu);
 }
 
-void
-uia_base_result(struct uia_element *el, const struct request *r)
+void uia_base_result(struct uia_element *el, const struct request *r)
 {
 	memset(el, 0, sizeof *el);
 	el->event_id = r->event_id;

@@ -11,8 +11,7 @@
 
 #include "log.h"
 
-double
-uia_iou(const AtspiRect *r, const struct uia_window_hint *h)
+double uia_iou(const AtspiRect *r, const struct uia_window_hint *h)
 {
 	int64_t x0 = r->x > h->x ? r->x : h->x;
 	int64_t y0 = r->y > h->y ? r->y : h->y;
@@ -30,16 +29,14 @@ uia_iou(const AtspiRect *r, const struct uia_window_hint *h)
 }
 
 /* 1 when (x, y) lies in r, allowing `slack` pixels around it. */
-int
-uia_rect_has(const AtspiRect *r, int32_t x, int32_t y, int slack)
+int uia_rect_has(const AtspiRect *r, int32_t x, int32_t y, int slack)
 {
 	return r->width > 0 && r->height > 0 &&
 	       x >= r->x - slack && x < r->x + r->width + slack &&
 	       y >= r->y - slack && y < r->y + r->height + slack;
 }
 
-int
-uia_same_obj(AtspiAccessible *a, AtspiAccessible *b)
+int uia_same_obj(AtspiAccessible *a, AtspiAccessible *b)
 {
 	if (a == NULL || b == NULL)
 		return 0;
@@ -50,24 +47,21 @@ uia_same_obj(AtspiAccessible *a, AtspiAccessible *b)
 	       strcmp(ATSPI_OBJECT(a)->path, ATSPI_OBJECT(b)->path) == 0;
 }
 
-const char *
-uia_bus_of(AtspiAccessible *a)
+const char *uia_bus_of(AtspiAccessible *a)
 {
 	AtspiApplication *app = ATSPI_OBJECT(a)->app;
 
 	return app != NULL && app->bus_name != NULL ? app->bus_name : "";
 }
 
-void
-uia_lk_init(struct lookup *lk, struct uia *u, int64_t budget_ns)
+void uia_lk_init(struct lookup *lk, struct uia *u, int64_t budget_ns)
 {
 	memset(lk, 0, sizeof *lk);
 	lk->u = u;
 	lk->deadline = util_now_mono_ns() + budget_ns;
 }
 
-static void
-mark_hung(struct uia *u, struct app *app)
+static void mark_hung(struct uia *u, struct app *app)
 {
 	if (app == NULL)
 		return;
@@ -84,8 +78,7 @@ mark_hung(struct uia *u, struct app *app)
  * hangs (it is skipped for a while); an error ends the lookup when `hard`; the
  * budget ends it too. Returns 1 when the lookup must stop.
  */
-int
-uia_lk_after(struct lookup *lk, GError **err, int64_t t0, int hard)
+int uia_lk_after(struct lookup *lk, GError **err, int64_t t0, int hard)
 {
 	int64_t now = util_now_mono_ns();
 
@@ -104,8 +97,7 @@ uia_lk_after(struct lookup *lk, GError **err, int64_t t0, int hard)
 	return lk->stop != 0;
 }
 
-AtspiRole
-uia_lk_role(struct lookup *lk, AtspiAccessible *a, int hard)
+AtspiRole uia_lk_role(struct lookup *lk, AtspiAccessible *a, int hard)
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -121,8 +113,8 @@ uia_lk_role(struct lookup *lk, AtspiAccessible *a, int hard)
 }
 
 /* A text property read with get (never NULL; g_free it). */
-static char *
-lk_text(struct lookup *lk, AtspiAccessible *a, gchar *(*get)(AtspiAccessible *, GError **))
+static char *lk_text(struct lookup *lk, AtspiAccessible *a, gchar *(*get)(AtspiAccessible *,
+                     GError **))
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -136,22 +128,19 @@ lk_text(struct lookup *lk, AtspiAccessible *a, gchar *(*get)(AtspiAccessible *, 
 }
 
 /* The accessible name (never NULL; g_free it). */
-char *
-uia_lk_name(struct lookup *lk, AtspiAccessible *a)
+char *uia_lk_name(struct lookup *lk, AtspiAccessible *a)
 {
 	return lk_text(lk, a, atspi_accessible_get_name);
 }
 
 /* The accessible description (never NULL; g_free it). */
-char *
-uia_lk_description(struct lookup *lk, AtspiAccessible *a)
+char *uia_lk_description(struct lookup *lk, AtspiAccessible *a)
 {
 	return lk_text(lk, a, atspi_accessible_get_description);
 }
 
 /* The AT-SPI state bits (0 when unknown). */
-uint64_t
-uia_lk_states(struct lookup *lk, AtspiAccessible *a)
+uint64_t uia_lk_states(struct lookup *lk, AtspiAccessible *a)
 {
 	int64_t t0 = util_now_mono_ns();
 	AtspiStateSet *ss;
@@ -169,8 +158,7 @@ uia_lk_states(struct lookup *lk, AtspiAccessible *a)
 }
 
 /* Screen extents; 0 when known, -1 when not (r is then zeroed). */
-int
-uia_lk_extents(struct lookup *lk, AtspiAccessible *a, AtspiRect *r)
+int uia_lk_extents(struct lookup *lk, AtspiAccessible *a, AtspiRect *r)
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -193,8 +181,7 @@ uia_lk_extents(struct lookup *lk, AtspiAccessible *a, AtspiRect *r)
 	return 0;
 }
 
-AtspiAccessible *
-uia_lk_parent(struct lookup *lk, AtspiAccessible *a)
+AtspiAccessible *uia_lk_parent(struct lookup *lk, AtspiAccessible *a)
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -207,8 +194,7 @@ uia_lk_parent(struct lookup *lk, AtspiAccessible *a)
 	return p;
 }
 
-int
-uia_lk_child_count(struct lookup *lk, AtspiAccessible *a)
+int uia_lk_child_count(struct lookup *lk, AtspiAccessible *a)
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -221,8 +207,7 @@ uia_lk_child_count(struct lookup *lk, AtspiAccessible *a)
 	return n < 0 ? 0 : n;
 }
 
-AtspiAccessible *
-uia_lk_child(struct lookup *lk, AtspiAccessible *a, int i)
+AtspiAccessible *uia_lk_child(struct lookup *lk, AtspiAccessible *a, int i)
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -235,8 +220,7 @@ uia_lk_child(struct lookup *lk, AtspiAccessible *a, int i)
 	return c;
 }
 
-AtspiAccessible *
-uia_lk_at_point(struct lookup *lk, AtspiAccessible *a, int32_t x, int32_t y)
+AtspiAccessible *uia_lk_at_point(struct lookup *lk, AtspiAccessible *a, int32_t x, int32_t y)
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -251,9 +235,8 @@ uia_lk_at_point(struct lookup *lk, AtspiAccessible *a, int32_t x, int32_t y)
 }
 
 /* Collection.GetMatches under a rule; NULL when unsupported or failed (*failed = 1). */
-GArray *
-uia_lk_matches(struct lookup *lk, AtspiAccessible *a, AtspiMatchRule *rule, int count,
-               int *failed)
+GArray *uia_lk_matches(struct lookup *lk, AtspiAccessible *a, AtspiMatchRule *rule, int count,
+                       int *failed)
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -272,8 +255,7 @@ uia_lk_matches(struct lookup *lk, AtspiAccessible *a, AtspiMatchRule *rule, int 
 	return m;
 }
 
-void
-uia_free_matches(GArray *m)
+void uia_free_matches(GArray *m)
 {
 	if (m == NULL)
 		return;
@@ -287,8 +269,7 @@ uia_free_matches(GArray *m)
 
 /* --- applications --------------------------------------------------------------- */
 
-struct app *
-uia_app_by_bus(struct uia *u, const char *bus)
+struct app *uia_app_by_bus(struct uia *u, const char *bus)
 {
 	for (int i = 0; i < u->n_apps; i++)
 		if (strcmp(u->apps[i].bus, bus) == 0)
@@ -296,8 +277,7 @@ uia_app_by_bus(struct uia *u, const char *bus)
 	return NULL;
 }
 
-void
-uia_app_drop(struct uia *u, int i)
+void uia_app_drop(struct uia *u, int i)
 {
 	unref(&u->apps[i].root);
 	u->apps[i] = u->apps[u->n_apps - 1];
@@ -309,8 +289,7 @@ uia_app_drop(struct uia *u, int i)
  * Lists the applications on the desktop (asking the registry, and the bus for
  * the pid of each new one) and forgets those that are gone.
  */
-void
-uia_scan_desktop(struct lookup *lk)
+void uia_scan_desktop(struct lookup *lk)
 {
 	struct uia *u = lk->u;
 	AtspiAccessible *desktop = atspi_get_desktop(0);
@@ -352,8 +331,7 @@ uia_scan_desktop(struct lookup *lk)
 }
 
 /* The applications with pid (rescanning the desktop when none is known). */
-int
-uia_apps_by_pid(struct lookup *lk, int32_t pid, struct app **out, int max)
+int uia_apps_by_pid(struct lookup *lk, int32_t pid, struct app **out, int max)
 {
 	struct uia *u = lk->u;
 	int64_t now = util_now_mono_ns();
@@ -381,14 +359,12 @@ uia_apps_by_pid(struct lookup *lk, int32_t pid, struct app **out, int max)
 	return n;
 }
 
-int
-uia_app_hung(const struct app *app)
+int uia_app_hung(const struct app *app)
 {
 	return app->hung_until > util_now_mono_ns();
 }
 
-void
-uia_app_name(struct lookup *lk, struct app *app, char *dst, size_t n)
+void uia_app_name(struct lookup *lk, struct app *app, char *dst, size_t n)
 {
 	if (!app->have_name && !lk->stop) {
 		char *s = uia_lk_name(lk, app->root);

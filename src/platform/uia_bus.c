@@ -16,8 +16,7 @@
 #include "desktop.h"
 
 /* Opens addr privately and says Hello within timeout_ms; NULL with *why on failure. */
-static DBusConnection *
-open_bus(const char *addr, int timeout_ms, char *why, size_t n)
+static DBusConnection *open_bus(const char *addr, int timeout_ms, char *why, size_t n)
 {
 	DBusError err;
 	DBusConnection *c;
@@ -48,8 +47,7 @@ open_bus(const char *addr, int timeout_ms, char *why, size_t n)
 	return c;
 }
 
-static void
-close_bus(DBusConnection *c)
+static void close_bus(DBusConnection *c)
 {
 	if (c != NULL) {
 		dbus_connection_close(c);
@@ -62,8 +60,7 @@ close_bus(DBusConnection *c)
  * autolaunch a session bus, and checks that it answers. Returns 0, or -1 with
  * *why set.
  */
-int
-uia_probe_bus(char *why, size_t n)
+int uia_probe_bus(char *why, size_t n)
 {
 	char addr[1024], sess[1024], err[512];
 	const char *env = getenv("AT_SPI_BUS_ADDRESS");

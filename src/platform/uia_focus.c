@@ -9,8 +9,7 @@
 #include <string.h>
 
 /* Resolves the newest focus event into the focus snapshot. */
-static void
-flush_focus(struct uia *u)
+static void flush_focus(struct uia *u)
 {
 	AtspiAccessible *a = u->focus_pending;
 	struct lookup lk;
@@ -44,8 +43,7 @@ flush_focus(struct uia *u)
 	g_object_unref(a);
 }
 
-static gboolean
-focus_idle_cb(gpointer data)
+static gboolean focus_idle_cb(gpointer data)
 {
 	struct uia *u = data;
 
@@ -54,8 +52,7 @@ focus_idle_cb(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-void
-uia_on_focus(AtspiEvent *ev, void *data)
+void uia_on_focus(AtspiEvent *ev, void *data)
 {
 	struct uia *u = data;
 
@@ -84,8 +81,7 @@ uia_on_focus(AtspiEvent *ev, void *data)
 }
 
 /* Searches the focused window's application for its FOCUSED element. */
-static int
-search_focus(struct uia *u, const struct uia_window_hint *h, struct uia_element *el)
+static int search_focus(struct uia *u, const struct uia_window_hint *h, struct uia_element *el)
 {
 	struct lookup lk;
 	struct app *apps[8];
@@ -130,8 +126,7 @@ search_focus(struct uia *u, const struct uia_window_hint *h, struct uia_element 
 	return st;
 }
 
-void
-uia_do_typing(struct uia *u, const struct request *r)
+void uia_do_typing(struct uia *u, const struct request *r)
 {
 	struct uia_element *el = &u->work;
 	const struct uia_window_hint *h = r->has_hint ? &r->hint : NULL;

@@ -14,8 +14,7 @@
  * Resolves the element at the request's point into el and, when found, keeps it
  * as the hover snapshot (and among the remembered elements). Returns the status.
  */
-static int
-resolve_at(struct uia *u, const struct request *r, struct uia_element *el)
+static int resolve_at(struct uia *u, const struct request *r, struct uia_element *el)
 {
 	const struct uia_window_hint *h = r->has_hint ? &r->hint : NULL;
 	struct lookup lk;
@@ -59,8 +58,7 @@ resolve_at(struct uia *u, const struct request *r, struct uia_element *el)
 	return st;
 }
 
-void
-uia_do_hover(struct uia *u, const struct request *r)
+void uia_do_hover(struct uia *u, const struct request *r)
 {
 	struct uia_element *el = &u->work;
 	int st, rechecked;
@@ -80,8 +78,7 @@ uia_do_hover(struct uia *u, const struct request *r)
 }
 
 /* 1 when obj is a (near) descendant of anc. */
-static int
-inside(struct lookup *lk, AtspiAccessible *obj, AtspiAccessible *anc)
+static int inside(struct lookup *lk, AtspiAccessible *obj, AtspiAccessible *anc)
 {
 	AtspiAccessible *cur = g_object_ref(obj);
 	int found = 0;
@@ -98,8 +95,7 @@ inside(struct lookup *lk, AtspiAccessible *obj, AtspiAccessible *anc)
 	return found;
 }
 
-void
-uia_do_press(struct uia *u, const struct request *r)
+void uia_do_press(struct uia *u, const struct request *r)
 {
 	struct uia_element *el = &u->work;
 	struct snapshot *s = &u->hover_snap;

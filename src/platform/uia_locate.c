@@ -9,8 +9,7 @@
 #include <string.h>
 
 /* The deepest element at (x, y) below from (a new reference; from itself when none). */
-AtspiAccessible *
-uia_descend(struct lookup *lk, AtspiAccessible *from, int32_t x, int32_t y)
+AtspiAccessible *uia_descend(struct lookup *lk, AtspiAccessible *from, int32_t x, int32_t y)
 {
 	AtspiAccessible *cur = g_object_ref(from);
 
@@ -28,8 +27,7 @@ uia_descend(struct lookup *lk, AtspiAccessible *from, int32_t x, int32_t y)
 	return cur;
 }
 
-void
-uia_found_clear(struct found *f)
+void uia_found_clear(struct found *f)
 {
 	unref(&f->root);
 	unref(&f->obj);
@@ -37,8 +35,7 @@ uia_found_clear(struct found *f)
 	f->popup = 0;
 }
 
-void
-uia_windows_free(struct window_list *wl)
+void uia_windows_free(struct window_list *wl)
 {
 	for (int i = 0; i < wl->n; i++)
 		unref(&wl->w[i]);
@@ -46,8 +43,7 @@ uia_windows_free(struct window_list *wl)
 }
 
 /* The application's showing top-level windows. */
-void
-uia_list_windows(struct lookup *lk, struct app *app, struct window_list *wl)
+void uia_list_windows(struct lookup *lk, struct app *app, struct window_list *wl)
 {
 	int n = uia_lk_child_count(lk, app->root);
 
@@ -67,8 +63,7 @@ uia_list_windows(struct lookup *lk, struct app *app, struct window_list *wl)
 	}
 }
 
-static int
-role_is_popup(AtspiRole r)
+static int role_is_popup(AtspiRole r)
 {
 	return r == ATSPI_ROLE_MENU || r == ATSPI_ROLE_POPUP_MENU || r == ATSPI_ROLE_LIST ||
 	       r == ATSPI_ROLE_LIST_BOX || r == ATSPI_ROLE_TREE || r == ATSPI_ROLE_TREE_TABLE ||
@@ -76,8 +71,7 @@ role_is_popup(AtspiRole r)
 	       r == ATSPI_ROLE_SCROLL_PANE;
 }
 
-static int
-role_is_popup_item(AtspiRole r)
+static int role_is_popup_item(AtspiRole r)
 {
 	return uia_role_is_menu_item(r) || r == ATSPI_ROLE_LIST_ITEM || r == ATSPI_ROLE_TABLE_CELL ||
 	       r == ATSPI_ROLE_TREE_ITEM;
@@ -89,8 +83,8 @@ role_is_popup_item(AtspiRole r)
  * an item (menu item, list item...) must contain the point and lie inside the
  * popup, the smallest winning. Containers rank above items.
  */
-static double
-popup_score(const AtspiRect *r, int32_t x, int32_t y, const struct uia_window_hint *h, int item)
+static double popup_score(const AtspiRect *r, int32_t x, int32_t y,
+                          const struct uia_window_hint *h, int item)
 {
 	double area_rank = 1.0 / (2.0 + (double)r->width * r->height);
 
@@ -113,9 +107,9 @@ struct popup_best {
 	double score;
 };
 
-static void
-popup_consider(struct lookup *lk, struct popup_best *b, AtspiAccessible *c, int32_t x, int32_t y,
-               const struct uia_window_hint *h, int item)
+static void popup_consider(struct lookup *lk, struct popup_best *b, AtspiAccessible *c, int32_t x,
+                           int32_t y,
+            const struct uia_window_hint *h, int item)
 {
 	AtspiRect r;
 	double score;
@@ -132,9 +126,9 @@ popup_consider(struct lookup *lk, struct popup_best *b, AtspiAccessible *c, int3
 }
 
 /* Depth first over showing descendants, for applications without Collection. */
-static void
-popup_dfs(struct lookup *lk, struct popup_best *b, AtspiAccessible *top, int32_t x, int32_t y,
-          const struct uia_window_hint *h)
+static void popup_dfs(struct lookup *lk, struct popup_best *b, AtspiAccessible *top, int32_t x,
+                      int32_t y,
+            const struct uia_window_hint *h)
 {
 	AtspiAccessible *stack[64];
 	int sp = 0, nodes = 0;
@@ -177,9 +171,8 @@ popup_dfs(struct lookup *lk, struct popup_best *b, AtspiAccessible *top, int32_t
  * then for showing items; walks the tree itself when the application does not
  * implement Collection. Within UIA_POPUP_BUDGET_MS.
  */
-static AtspiAccessible *
-find_popup(struct lookup *lk, struct window_list *wl, int32_t x, int32_t y,
-           const struct uia_window_hint *h)
+static AtspiAccessible *find_popup(struct lookup *lk, struct window_list *wl, int32_t x, int32_t y,
+                                   const struct uia_window_hint *h)
 {
 	struct popup_best b = { NULL, 0.0 };
 	int64_t saved = lk->deadline;
@@ -216,9 +209,8 @@ find_popup(struct lookup *lk, struct window_list *wl, int32_t x, int32_t y,
  * Finds the element at (x, y) inside the window described by h (may be NULL).
  * Returns 0 with f filled, or a uia_status.
  */
-int
-uia_locate(struct lookup *lk, int32_t x, int32_t y, const struct uia_window_hint *h,
-           struct found *f)
+int uia_locate(struct lookup *lk, int32_t x, int32_t y, const struct uia_window_hint *h,
+               struct found *f)
 {
 	struct uia *u = lk->u;
 	struct app *apps[8];
@@ -301,8 +293,7 @@ uia_locate(struct lookup *lk, int32_t x, int32_t y, const struct uia_window_hint
  * opened it). Returns the owner (a new reference), the element pressed, or NULL
  * when obj is not in such a popup.
  */
-AtspiAccessible *
-uia_popup_owner(struct lookup *lk, AtspiAccessible *obj)
+AtspiAccessible *uia_popup_owner(struct lookup *lk, AtspiAccessible *obj)
 {
 	AtspiRole role = uia_lk_role(lk, obj, 0);
 	AtspiAccessible *prev;
@@ -341,8 +332,8 @@ uia_popup_owner(struct lookup *lk, AtspiAccessible *obj)
 }
 
 /* The X cross-check on a read element: the point in its bounds, its bounds in the window's. */
-int
-uia_cross_check(const struct uia_element *el, int32_t x, int32_t y, const struct uia_window_hint *h)
+int uia_cross_check(const struct uia_element *el, int32_t x, int32_t y,
+                    const struct uia_window_hint *h)
 {
 	AtspiRect r = { el->x, el->y, el->w, el->h };
 

@@ -14,8 +14,8 @@
 #include "pointer.h"
 
 /* Posts r with hint (NULL: unknown) as the request it stands for. */
-static void
-post_with_hint(struct uia *u, const struct request *r, const struct uia_window_hint *hint)
+static void post_with_hint(struct uia *u, const struct request *r,
+                           const struct uia_window_hint *hint)
 {
 	struct request q = *r;
 
@@ -35,8 +35,8 @@ post_with_hint(struct uia *u, const struct request *r, const struct uia_window_h
  * under the pointer *at* the press is then the one the hover saw. A new ordinary
  * window (a dialog that came up under the resting pointer) is believed.
  */
-static const struct uia_window_hint *
-press_hint(const struct uia_window_hint *now, const struct uia_window_hint *hover)
+static const struct uia_window_hint *press_hint(const struct uia_window_hint *now,
+                                                const struct uia_window_hint *hover)
 {
 	if (hover != NULL && now->window != hover->window && (now->popup || hover->popup))
 		return hover;
@@ -47,14 +47,12 @@ press_hint(const struct uia_window_hint *now, const struct uia_window_hint *hove
  * Stamps r with what is known of popups, right after its round trips: how many
  * came, went or moved so far, and whether none covers r's point.
  */
-static void
-stamp_popups(struct uia *u, struct request *r)
+static void stamp_popups(struct uia *u, struct request *r)
 {
 	r->popup_known = !pointer_popups_at(u->ptr, r->x, r->y, &r->popup_gen);
 }
 
-static void *
-x_main(void *arg)
+static void *x_main(void *arg)
 {
 	struct uia *u = arg;
 	struct uia_window_hint hover_hint;
@@ -147,8 +145,7 @@ x_main(void *arg)
 	return NULL;
 }
 
-int
-uia_attach_x(struct uia *u, const char *display, char **cause)
+int uia_attach_x(struct uia *u, const char *display, char **cause)
 {
 	int err;
 	sigset_t all, old;
@@ -176,8 +173,7 @@ uia_attach_x(struct uia *u, const char *display, char **cause)
 	return 0;
 }
 
-void
-uia_x_detach(struct uia *u)
+void uia_x_detach(struct uia *u)
 {
 	if (!u->x_started)
 		return;
@@ -194,8 +190,7 @@ uia_x_detach(struct uia *u)
 }
 
 /* Queues r for the pointer thread; without one (or when it is full) posts it unhinted. */
-static void
-x_post(struct uia *u, const struct request *r)
+static void x_post(struct uia *u, const struct request *r)
 {
 	if (!u->x_started) {
 		post_with_hint(u, r, NULL);
@@ -223,8 +218,7 @@ x_post(struct uia *u, const struct request *r)
 	pthread_mutex_unlock(&u->x_mu);
 }
 
-void
-uia_hover_at(struct uia *u, int32_t x, int32_t y, int64_t t_ns)
+void uia_hover_at(struct uia *u, int32_t x, int32_t y, int64_t t_ns)
 {
 	struct request r;
 
@@ -232,8 +226,7 @@ uia_hover_at(struct uia *u, int32_t x, int32_t y, int64_t t_ns)
 	x_post(u, &r);
 }
 
-void
-uia_press_at(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t t_ns)
+void uia_press_at(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t t_ns)
 {
 	struct request r;
 

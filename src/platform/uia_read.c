@@ -10,8 +10,7 @@
 #include <strings.h>
 
 /* Appends s to dst (of size n) after sep when dst is not empty, cutting at UTF-8. */
-static void
-append_str(char *dst, size_t n, const char *sep, const char *s)
+static void append_str(char *dst, size_t n, const char *sep, const char *s)
 {
 	size_t len = strlen(dst);
 
@@ -39,8 +38,7 @@ static const char *const state_names[] = {
 	"has-popup", "read-only",
 };
 
-void
-uia_format_states(uint64_t states, char *dst, size_t n)
+void uia_format_states(uint64_t states, char *dst, size_t n)
 {
 	dst[0] = '\0';
 	for (size_t i = 1; i < sizeof state_names / sizeof state_names[0]; i++)
@@ -50,8 +48,7 @@ uia_format_states(uint64_t states, char *dst, size_t n)
 		append_str(dst, n, " ", "password");
 }
 
-int
-uia_role_is_noise(AtspiRole r)
+int uia_role_is_noise(AtspiRole r)
 {
 	return r == ATSPI_ROLE_FILLER || r == ATSPI_ROLE_PANEL || r == ATSPI_ROLE_SECTION ||
 	       r == ATSPI_ROLE_UNKNOWN || r == ATSPI_ROLE_REDUNDANT_OBJECT ||
@@ -60,16 +57,14 @@ uia_role_is_noise(AtspiRole r)
 	       r == ATSPI_ROLE_SCROLL_PANE || r == ATSPI_ROLE_INVALID;
 }
 
-int
-uia_role_is_menu_item(AtspiRole r)
+int uia_role_is_menu_item(AtspiRole r)
 {
 	return r == ATSPI_ROLE_MENU_ITEM || r == ATSPI_ROLE_CHECK_MENU_ITEM ||
 	       r == ATSPI_ROLE_RADIO_MENU_ITEM || r == ATSPI_ROLE_TEAROFF_MENU_ITEM ||
 	       r == ATSPI_ROLE_MENU;
 }
 
-static int
-role_wants_label(AtspiRole r)
+static int role_wants_label(AtspiRole r)
 {
 	return r == ATSPI_ROLE_TEXT || r == ATSPI_ROLE_PASSWORD_TEXT || r == ATSPI_ROLE_ENTRY ||
 	       r == ATSPI_ROLE_COMBO_BOX || r == ATSPI_ROLE_SPIN_BUTTON ||
@@ -77,14 +72,12 @@ role_wants_label(AtspiRole r)
 	       r == ATSPI_ROLE_DATE_EDITOR || r == ATSPI_ROLE_AUTOCOMPLETE;
 }
 
-static int
-role_is_document(AtspiRole r)
+static int role_is_document(AtspiRole r)
 {
 	return r == ATSPI_ROLE_DOCUMENT_WEB || r == ATSPI_ROLE_DOCUMENT_FRAME;
 }
 
-static void
-role_name(AtspiRole role, char *dst, size_t n)
+static void role_name(AtspiRole role, char *dst, size_t n)
 {
 	char *s = role >= 0 && role < ATSPI_ROLE_COUNT ? atspi_role_get_name(role) : NULL;
 
@@ -97,8 +90,7 @@ role_name(AtspiRole role, char *dst, size_t n)
  * the element when it sits to its left on the same row, or just above it; -1 when
  * it does neither.
  */
-static int
-label_distance(const AtspiRect *l, const AtspiRect *e)
+static int label_distance(const AtspiRect *l, const AtspiRect *e)
 {
 	int ecy = e->y + e->height / 2;
 	int lcy = l->y + l->height / 2;
@@ -123,8 +115,8 @@ struct label_search {
 	int nodes;
 };
 
-static void
-label_walk(struct lookup *lk, struct label_search *ls, AtspiAccessible *container, int depth)
+static void label_walk(struct lookup *lk, struct label_search *ls, AtspiAccessible *container,
+                       int depth)
 {
 	int n = uia_lk_child_count(lk, container);
 
@@ -167,8 +159,8 @@ label_walk(struct lookup *lk, struct label_search *ls, AtspiAccessible *containe
  * beside or above it among its siblings, else among its parent's siblings' children
  * (GTK dialogs put labels and fields in separate boxes).
  */
-static void
-find_label(struct lookup *lk, AtspiAccessible *a, const AtspiRect *er, char *dst, size_t n)
+static void find_label(struct lookup *lk, AtspiAccessible *a, const AtspiRect *er, char *dst,
+                       size_t n)
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -225,8 +217,7 @@ find_label(struct lookup *lk, AtspiAccessible *a, const AtspiRect *er, char *dst
 }
 
 /* Turns a GTK accelerator ("<Control><Shift>t", "<Primary>q") into "ctrl+shift+t". */
-static void
-accel_to_chord(const char *accel, char *dst, size_t n)
+static void accel_to_chord(const char *accel, char *dst, size_t n)
 {
 	static const struct {
 		const char *tag, *name;
@@ -265,8 +256,7 @@ accel_to_chord(const char *accel, char *dst, size_t n)
 }
 
 /* The accelerator of a menu item, from its action's key binding. */
-static void
-read_shortcut(struct lookup *lk, AtspiAccessible *a, char *dst, size_t n)
+static void read_shortcut(struct lookup *lk, AtspiAccessible *a, char *dst, size_t n)
 {
 	GError *err = NULL;
 	int64_t t0 = util_now_mono_ns();
@@ -288,8 +278,7 @@ read_shortcut(struct lookup *lk, AtspiAccessible *a, char *dst, size_t n)
 	g_free(kb);
 }
 
-static void
-read_url(struct lookup *lk, AtspiAccessible *doc, char *dst, size_t n)
+static void read_url(struct lookup *lk, AtspiAccessible *doc, char *dst, size_t n)
 {
 	static const char *const attrs[] = { "DocURL", "URI" };
 
@@ -310,8 +299,8 @@ read_url(struct lookup *lk, AtspiAccessible *doc, char *dst, size_t n)
  * Walks up from a: fills the ancestors (skipping unnamed layout containers), the
  * menu path of a menu item, and the URL of the enclosing web document.
  */
-static void
-walk_ancestors(struct lookup *lk, AtspiAccessible *a, AtspiRole role, struct uia_element *el)
+static void walk_ancestors(struct lookup *lk, AtspiAccessible *a, AtspiRole role,
+                           struct uia_element *el)
 {
 	const char *menu_names[16];
 	char *owned[WALK_MAX];
@@ -395,8 +384,7 @@ walk_ancestors(struct lookup *lk, AtspiAccessible *a, AtspiRole role, struct uia
  * Reads everything about a into el (the request fields are left alone). Returns
  * 0, or the status when the lookup had to stop before the essentials were read.
  */
-int
-uia_read_element(struct lookup *lk, AtspiAccessible *a, struct app *app, struct uia_element *el)
+int uia_read_element(struct lookup *lk, AtspiAccessible *a, struct app *app, struct uia_element *el)
 {
 	AtspiRole role;
 	AtspiRect r;

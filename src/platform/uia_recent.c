@@ -10,16 +10,14 @@
 
 #include <string.h>
 
-void
-uia_snap_clear(struct snapshot *s)
+void uia_snap_clear(struct snapshot *s)
 {
 	unref(&s->obj);
 	unref(&s->root);
 	s->valid = 0;
 }
 
-void
-uia_gens_now(struct uia *u, struct check_gens *g)
+void uia_gens_now(struct uia *u, struct check_gens *g)
 {
 	pthread_mutex_lock(&u->mu);
 	g->gen = u->input_gen;
@@ -27,8 +25,7 @@ uia_gens_now(struct uia *u, struct check_gens *g)
 	pthread_mutex_unlock(&u->mu);
 }
 
-static int
-same_hint(const struct uia_window_hint *a, const struct uia_window_hint *b)
+static int same_hint(const struct uia_window_hint *a, const struct uia_window_hint *b)
 {
 	return a->window == b->window && a->pid == b->pid && a->x == b->x && a->y == b->y &&
 	       a->w == b->w && a->h == b->h && a->popup == b->popup;
@@ -40,10 +37,9 @@ same_hint(const struct uia_window_hint *a, const struct uia_window_hint *b)
  * popups known (a popup's items vanish with it), and only read while the pointer
  * rested: an element read right after a press may show the press half handled.
  */
-void
-uia_recent_put(struct uia *u, const struct request *r, const struct check_gens *g,
-               AtspiAccessible *obj, AtspiAccessible *root, int popup,
-               const struct uia_element *el)
+void uia_recent_put(struct uia *u, const struct request *r, const struct check_gens *g,
+                    AtspiAccessible *obj, AtspiAccessible *root, int popup,
+     const struct uia_element *el)
 {
 	struct snapshot *slot = NULL;
 
@@ -85,8 +81,7 @@ uia_recent_put(struct uia *u, const struct request *r, const struct check_gens *
 }
 
 /* A remembered element's states as of t_ns: as checked, then the focus changes before t_ns. */
-uint64_t
-uia_recent_states_at(const struct snapshot *e, int64_t t_ns)
+uint64_t uia_recent_states_at(const struct snapshot *e, int64_t t_ns)
 {
 	uint64_t st = e->el.states;
 
@@ -103,8 +98,7 @@ uia_recent_states_at(const struct snapshot *e, int64_t t_ns)
  * milliseconds after the click that moved the focus, which may be before uia gets
  * to the press).
  */
-void
-uia_recent_focus(struct uia *u, AtspiAccessible *src, int gained)
+void uia_recent_focus(struct uia *u, AtspiAccessible *src, int gained)
 {
 	int64_t now = util_now_mono_ns();
 
@@ -131,8 +125,7 @@ uia_recent_focus(struct uia *u, AtspiAccessible *src, int gained)
 	}
 }
 
-int
-uia_recent_count(struct uia *u)
+int uia_recent_count(struct uia *u)
 {
 	int n = 0;
 
@@ -148,8 +141,7 @@ uia_recent_count(struct uia *u)
  * mapped, unmapped or moved since the check began (the hint was asked right after
  * the press). NULL when none fits.
  */
-struct snapshot *
-uia_recent_for_press(struct uia *u, const struct request *r)
+struct snapshot *uia_recent_for_press(struct uia *u, const struct request *r)
 {
 	if (!r->has_hint || r->hint.window == 0 || r->hint.popup || !r->popup_known)
 		return NULL;
@@ -171,8 +163,7 @@ uia_recent_for_press(struct uia *u, const struct request *r)
  * window after something happened): is it still the element at its point, and
  * what are its name, states and bounds now. Forgets it when it is not.
  */
-static void
-recheck(struct uia *u, struct snapshot *e, uint64_t popup_gen)
+static void recheck(struct uia *u, struct snapshot *e, uint64_t popup_gen)
 {
 	struct lookup lk;
 	struct check_gens g;
@@ -233,8 +224,7 @@ recheck(struct uia *u, struct snapshot *e, uint64_t popup_gen)
  * moving and clicking at once) is known without waiting for the application to
  * handle the click. At most RECHECK_MAX of them.
  */
-int
-uia_recheck_window(struct uia *u, const struct request *r)
+int uia_recheck_window(struct uia *u, const struct request *r)
 {
 	struct check_gens g;
 	int64_t now = util_now_mono_ns();

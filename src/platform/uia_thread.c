@@ -37,8 +37,7 @@ static int drain(struct uia *u);
  * 1 with *out set, 0 when nothing is due (*wait_ns: until the next one, or -1), -1
  * when stopping.
  */
-static int
-take_next(struct uia *u, struct request *out, int64_t now, int64_t *wait_ns)
+static int take_next(struct uia *u, struct request *out, int64_t now, int64_t *wait_ns)
 {
 	int64_t grace = (int64_t)UIA_TYPING_GRACE_MS * MS_NS;
 	int ret = 0;
@@ -47,7 +46,7 @@ take_next(struct uia *u, struct request *out, int64_t now, int64_t *wait_ns)
 	pthread_mutex_lock(&u->mu);
 	if (u->stopping) {
 		ret = -1;
-		goto out;
+		goto fail;
 	}
 	/* A hover at the very point of a press that followed it goes first: the press then
 	 * finds the element as it was before it (the hover came too late to be done ahead). */
@@ -58,7 +57,7 @@ take_next(struct uia *u, struct request *out, int64_t now, int64_t *wait_ns)
 				*out = u->hover;
 				u->hover_pending = 0;
 				ret = 1;
-				goto out;
+				goto fail;
 			}
 		}
 	}
@@ -69,7 +68,7 @@ take_next(struct uia *u, struct request *out, int64_t now, int64_t *wait_ns)
 			memmove(&u->q[i], &u->q[i + 1], (u->q_len - i - 1) * sizeof u->q[0]);
 			u->q_len--;
 			ret = 1;
-			goto out;
+			goto fail;
 		}
 		if (*wait_ns < 0 || due - now < *wait_ns)
 			*wait_ns = due - now;
@@ -79,14 +78,13 @@ take_next(struct uia *u, struct request *out, int64_t now, int64_t *wait_ns)
 		u->hover_pending = 0;
 		ret = 1;
 	}
-out:
+fail:
 	pthread_mutex_unlock(&u->mu);
 	return ret;
 }
 
 /* Handles every due request; returns -1 when the thread must stop, else 0. */
-static int
-drain(struct uia *u)
+static int drain(struct uia *u)
 {
 	struct request r;
 	int64_t wait_ns;
@@ -125,8 +123,7 @@ drain(struct uia *u)
 	return 0;
 }
 
-static gboolean
-drain_cb(gpointer data)
+static gboolean drain_cb(gpointer data)
 {
 	struct uia *u = data;
 
@@ -136,8 +133,7 @@ drain_cb(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static gboolean
-wake_cb(gint fd, GIOCondition cond, gpointer data)
+static gboolean wake_cb(gint fd, GIOCondition cond, gpointer data)
 {
 	struct uia *u = data;
 	uint64_t v;
@@ -149,8 +145,7 @@ wake_cb(gint fd, GIOCondition cond, gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
-static AtspiMatchRule *
-make_rule(AtspiStateType state, const AtspiRole *roles, size_t n_roles)
+static AtspiMatchRule *make_rule(AtspiStateType state, const AtspiRole *roles, size_t n_roles)
 {
 	AtspiStateSet *ss = atspi_state_set_new(NULL);
 	GArray *ra = NULL;
@@ -172,8 +167,7 @@ make_rule(AtspiStateType state, const AtspiRole *roles, size_t n_roles)
 	return rule;
 }
 
-static void
-set_ready(struct uia *u)
+static void set_ready(struct uia *u)
 {
 	pthread_mutex_lock(&u->mu);
 	u->state = ST_READY;
@@ -182,8 +176,7 @@ set_ready(struct uia *u)
 }
 
 /* libatspi's GLib messages go to mimic's log (they never carry element content). */
-static void
-glib_log(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
+static void glib_log(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
 {
 	(void)data;
 	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
@@ -196,8 +189,7 @@ glib_log(const gchar *domain, GLogLevelFlags level, const gchar *message, gpoint
  * Starts libatspi on the accessibility bus, once per process. Returns 1 when it
  * was started (atspi_exit must follow), 0 when uia is degraded instead.
  */
-static int
-start_atspi(struct uia *u)
+static int start_atspi(struct uia *u)
 {
 	char why[1024];
 	int spent;
@@ -226,8 +218,7 @@ start_atspi(struct uia *u)
 }
 
 /* Sets libatspi's time limit, makes the Collection rules and follows focus events. */
-static void
-listen_atspi(struct uia *u)
+static void listen_atspi(struct uia *u)
 {
 	static const AtspiRole popup_roles[] = {
 		ATSPI_ROLE_MENU, ATSPI_ROLE_POPUP_MENU, ATSPI_ROLE_LIST, ATSPI_ROLE_LIST_BOX,
@@ -258,8 +249,7 @@ listen_atspi(struct uia *u)
 }
 
 /* Runs GLib's main loop on ctx, answering requests, until uia_stop. */
-static void
-run_loop(struct uia *u, GMainContext *ctx)
+static void run_loop(struct uia *u, GMainContext *ctx)
 {
 	struct lookup lk;
 
@@ -279,8 +269,7 @@ run_loop(struct uia *u, GMainContext *ctx)
 }
 
 /* Undoes what the thread set up, and stops libatspi when `inited`. */
-static void
-end_thread(struct uia *u, GMainContext *ctx, int inited)
+static void end_thread(struct uia *u, GMainContext *ctx, int inited)
 {
 	if (u->wake_source != NULL) {
 		g_source_destroy(u->wake_source);
@@ -328,8 +317,7 @@ end_thread(struct uia *u, GMainContext *ctx, int inited)
 	}
 }
 
-static void *
-uia_main(void *arg)
+static void *uia_main(void *arg)
 {
 	static const char *const domains[] = { "dbind", "atspi", NULL };
 	guint handlers[3];
@@ -359,8 +347,7 @@ uia_main(void *arg)
 }
 
 /* Frees u (its thread has ended or never started); another uia may start after. */
-static void
-free_uia(struct uia *u)
+static void free_uia(struct uia *u)
 {
 	if (u->wake_fd >= 0)
 		close(u->wake_fd);
@@ -375,8 +362,7 @@ free_uia(struct uia *u)
 	pthread_mutex_unlock(&instance_mu);
 }
 
-int
-uia_start(struct uia **out, char **cause)
+int uia_start(struct uia **out, char **cause)
 {
 	struct uia *u;
 	struct timespec ts;
@@ -434,8 +420,7 @@ fail:
 	return err;
 }
 
-void
-uia_stop(struct uia *u)
+void uia_stop(struct uia *u)
 {
 	if (u == NULL)
 		return;

@@ -361,13 +361,13 @@ int vault_open(const char *data_dir, unsigned flags, struct vault **out, char **
 		if (errno == ENOENT && (flags & VAULT_CREATE)) {
 			rc = create_key(data_dir, id_path, out, cause);
 			if (rc != -EEXIST)
-				goto done;
+				goto fail;
 			/* Another process made the key first: use theirs. */
 		} else {
 			rc = util_fail(cause, errno == ENOENT ? -ENOENT : -EACCES,
 		               "%s has no encryption key yet (no %s): record a session first",
 		               data_dir, VAULT_ID_FILE);
-			goto done;
+			goto fail;
 		}
 	}
 	o = json_load_file(id_path, 0, &jerr);
@@ -378,7 +378,7 @@ int vault_open(const char *data_dir, unsigned flags, struct vault **out, char **
 	    strlen(id) != 2 * ID_BYTES || strspn(id, "0123456789abcdef") != 2 * ID_BYTES) {
 		rc = util_fail(cause, -EIO, "%s is damaged: the encryption key of %s cannot be "
 		               "found without it", id_path, data_dir);
-		goto done;
+		goto fail;
 	}
 	if (strcmp(store, "keyring") == 0) {
 		rc = keyring_lookup(id, hexkey, &why);
@@ -387,36 +387,36 @@ int vault_open(const char *data_dir, unsigned flags, struct vault **out, char **
 			               "keyring, which %s%s%s: unlock the keyring in a desktop session",
 			               data_dir, rc == -ENOKEY ? "does not hold it" : "cannot be reached",
 			               why ? " - " : "", why ? why : "");
-			goto done;
+			goto fail;
 		}
 	} else {
 		rc = key_dir(&dir, cause);
 		if (rc != 0)
-			goto done;
+			goto fail;
 		path = util_xasprintf("%s/%s.key", dir, id);
 		rc = file_read_key(path, hexkey);
 		if (rc != 0) {
 			rc = util_fail(cause, -ENOKEY, "the encryption key of %s is missing (%s: %s); "
 			               "without it the recorded data cannot be read", data_dir, path,
 			               rc == -ENOKEY ? "too short" : strerror(-rc));
-			goto done;
+			goto fail;
 		}
 	}
 	if (sodium_hex2bin(key, sizeof(key), hexkey, 2 * VAULT_KEY_BYTES, NULL, NULL, NULL) != 0) {
 		rc = util_fail(cause, -EKEYREJECTED, "the encryption key of %s (%s) is not 64 hex "
 		               "digits", data_dir, path ? path : "desktop keyring");
-		goto done;
+		goto fail;
 	}
 	key_check(key, check);
 	if (strcmp(check, want) != 0) {
 		rc = util_fail(cause, -EKEYREJECTED, "the encryption key in %s is not the key of %s "
 		               "(check value differs): restore the right key", path ? path :
 		               "the desktop keyring", data_dir);
-		goto done;
+		goto fail;
 	}
 	*out = vault_kept(key, path);
 	rc = 0;
-done:
+fail:
 	sodium_memzero(key, sizeof(key));
 	sodium_memzero(hexkey, sizeof(hexkey));
 	json_decref(o);

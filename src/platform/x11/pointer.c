@@ -32,17 +32,15 @@ struct pointer {
 static int hint_query(xcb_connection_t *conn, xcb_window_t root, struct uia_window_hint *out,
                       int32_t *x, int32_t *y, xcb_window_t *top_out);
 
-int
-pointer_x11_hint(xcb_connection_t *conn, xcb_window_t root, struct uia_window_hint *out,
-                 int32_t *x, int32_t *y)
+int pointer_x11_hint(xcb_connection_t *conn, xcb_window_t root, struct uia_window_hint *out,
+                     int32_t *x, int32_t *y)
 {
 	return hint_query(conn, root, out, x, y, NULL);
 }
 
 /* pointer_x11_hint, also giving the top-level window under the pointer (0: none). */
-static int
-hint_query(xcb_connection_t *conn, xcb_window_t root, struct uia_window_hint *out,
-           int32_t *x, int32_t *y, xcb_window_t *top_out)
+static int hint_query(xcb_connection_t *conn, xcb_window_t root, struct uia_window_hint *out,
+                      int32_t *x, int32_t *y, xcb_window_t *top_out)
 {
 	xcb_intern_atom_cookie_t cs = xcb_intern_atom(conn, 1, 8, "WM_STATE");
 	xcb_intern_atom_cookie_t cp = xcb_intern_atom(conn, 1, 11, "_NET_WM_PID");
@@ -109,8 +107,7 @@ hint_query(xcb_connection_t *conn, xcb_window_t root, struct uia_window_hint *ou
 	return ret;
 }
 
-int
-pointer_still(struct pointer *u, int32_t x, int32_t y, uint32_t top)
+int pointer_still(struct pointer *u, int32_t x, int32_t y, uint32_t top)
 {
 	xcb_query_pointer_reply_t *q = xcb_query_pointer_reply(u->conn,
 	        xcb_query_pointer(u->conn, u->root), NULL);
@@ -121,8 +118,7 @@ pointer_still(struct pointer *u, int32_t x, int32_t y, uint32_t top)
 }
 
 /* forgets w as a mapped popup; returns 1 when it was one. */
-static int
-or_forget(struct pointer *u, xcb_window_t w)
+static int or_forget(struct pointer *u, xcb_window_t w)
 {
 	for (int i = 0; i < u->n_or; i++) {
 		if (u->or[i].w == w) {
@@ -133,8 +129,7 @@ or_forget(struct pointer *u, xcb_window_t w)
 	return 0;
 }
 
-static void
-or_add(struct pointer *u, xcb_window_t w, const int32_t rect[4])
+static void or_add(struct pointer *u, xcb_window_t w, const int32_t rect[4])
 {
 	int i;
 
@@ -154,8 +149,7 @@ or_add(struct pointer *u, xcb_window_t w, const int32_t rect[4])
 }
 
 /* 1 when a mapped popup window covers (x, y), or when that is unknown. */
-static int
-or_covers(struct pointer *u, int32_t x, int32_t y)
+static int or_covers(struct pointer *u, int32_t x, int32_t y)
 {
 	if (u->or_overflow)
 		return 1;
@@ -171,8 +165,7 @@ or_covers(struct pointer *u, int32_t x, int32_t y)
  * input-only window (GTK keeps one mapped off screen per application) or one
  * entirely off screen cannot.
  */
-static int
-or_visible(struct pointer *u, xcb_window_t w, int32_t rect[4])
+static int or_visible(struct pointer *u, xcb_window_t w, int32_t rect[4])
 {
 	xcb_get_window_attributes_cookie_t ca = xcb_get_window_attributes(u->conn, w);
 	xcb_get_geometry_cookie_t cg = xcb_get_geometry(u->conn, w);
@@ -204,8 +197,7 @@ or_visible(struct pointer *u, xcb_window_t w, int32_t rect[4])
  * tooltips) being mapped and unmapped. Called right after a request's round trips,
  * it has then seen every map and unmap X made before answering them.
  */
-void
-pointer_take_events(struct pointer *u)
+void pointer_take_events(struct pointer *u)
 {
 	xcb_generic_event_t *ev;
 
@@ -254,8 +246,7 @@ pointer_take_events(struct pointer *u)
 	}
 }
 
-int
-pointer_popups_at(struct pointer *u, int32_t x, int32_t y, uint64_t *gen)
+int pointer_popups_at(struct pointer *u, int32_t x, int32_t y, uint64_t *gen)
 {
 	pointer_take_events(u);
 	*gen = u->popup_gen;
@@ -263,8 +254,7 @@ pointer_popups_at(struct pointer *u, int32_t x, int32_t y, uint64_t *gen)
 }
 
 /* Follows the override-redirect windows mapped now, and selects the events of the rest. */
-void
-pointer_follow_popups(struct pointer *u)
+void pointer_follow_popups(struct pointer *u)
 {
 	uint32_t mask = XCB_EVENT_MASK_SUBSTRUCTURE_NOTIFY;
 	xcb_query_tree_reply_t *t;
@@ -294,8 +284,7 @@ pointer_follow_popups(struct pointer *u)
 	pointer_take_events(u);
 }
 
-int
-pointer_open(const char *display, struct pointer **out, char **cause)
+int pointer_open(const char *display, struct pointer **out, char **cause)
 {
 	struct pointer *p;
 	xcb_screen_iterator_t it;
@@ -318,8 +307,7 @@ pointer_open(const char *display, struct pointer **out, char **cause)
 	return 0;
 }
 
-void
-pointer_close(struct pointer *p)
+void pointer_close(struct pointer *p)
 {
 	if (p == NULL)
 		return;
@@ -327,15 +315,13 @@ pointer_close(struct pointer *p)
 	free(p);
 }
 
-int
-pointer_broken(struct pointer *p)
+int pointer_broken(struct pointer *p)
 {
 	return xcb_connection_has_error(p->conn) != 0;
 }
 
-int
-pointer_hint(struct pointer *p, struct uia_window_hint *out, int32_t *x, int32_t *y,
-             uint32_t *top)
+int pointer_hint(struct pointer *p, struct uia_window_hint *out, int32_t *x, int32_t *y,
+                 uint32_t *top)
 {
 	xcb_window_t t = 0;
 	int rc = hint_query(p->conn, p->root, out, x, y, &t);
