@@ -413,42 +413,41 @@ static int image_finish(struct grab *g, unsigned seq, bool discard, struct image
 			char **cause)
 {
 	xcb_generic_error_t *e = NULL;
+	size_t have = 0, need = (size_t)g->width * g->height * 4;
+	void *rep;
 
+	/* The two kinds of reply differ only in where the pixels are. */
 	if (g->shm) {
-		xcb_shm_get_image_cookie_t ck = {seq};
-		xcb_shm_get_image_reply_t *rep = xcb_shm_get_image_reply(g->c, ck, &e);
+		xcb_shm_get_image_reply_t *r =
+			xcb_shm_get_image_reply(g->c, (xcb_shm_get_image_cookie_t){seq}, &e);
 
-		if (discard) {
-			free(rep);
-			free(e);
-			return 0;
-		}
-		if (rep == NULL)
-			return fail_x(cause, "cannot grab the screen", g->c, e);
-		if ((size_t)rep->size < (size_t)g->width * g->height * 4) {
-			free(rep);
-			return util_fail(cause, -EIO, "cannot grab the screen: short image");
-		}
+		have = r != NULL ? (size_t)r->size : 0;
+		rep = r;
+	} else {
+		xcb_get_image_reply_t *r = xcb_get_image_reply(g->c, (xcb_get_image_cookie_t){seq}, &e);
+
+		have = r != NULL ? (size_t)xcb_get_image_data_length(r) : 0;
+		rep = r;
+	}
+	if (discard) {
+		free(rep);
+		free(e);
+		return 0;
+	}
+	if (rep == NULL)
+		return fail_x(cause, "cannot grab the screen", g->c, e);
+	if (have < need) {
+		free(rep);
+		return util_fail(cause, -EIO, g->shm ? "cannot grab the screen: short image"
+		                                     : "cannot grab the screen: short image reply");
+	}
+	if (g->shm) {
 		free(rep);
 		img->pixels = g->shm_addr;
 	} else {
-		xcb_get_image_cookie_t ck = {seq};
-		xcb_get_image_reply_t *rep = xcb_get_image_reply(g->c, ck, &e);
-
-		if (discard) {
-			free(rep);
-			free(e);
-			return 0;
-		}
-		if (rep == NULL)
-			return fail_x(cause, "cannot grab the screen", g->c, e);
-		if ((size_t)xcb_get_image_data_length(rep) < (size_t)g->width * g->height * 4) {
-			free(rep);
-			return util_fail(cause, -EIO, "cannot grab the screen: short image reply");
-		}
 		free(g->plain);
 		g->plain = rep;
-		img->pixels = xcb_get_image_data(rep);
+		img->pixels = xcb_get_image_data(g->plain);
 	}
 	img->width = g->width;
 	img->height = g->height;
