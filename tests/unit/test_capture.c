@@ -89,22 +89,6 @@ static void forget(void)
 
 static struct testenv_x X;   /* the private X server; X.why says why there is none */
 
-/* Runs a shell command with DISPLAY set to our server; returns its exit status. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	char cmd[16384];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static int64_t now_ms(void)
 {
 	return util_now_mono_ns() / 1000000;
@@ -309,7 +293,7 @@ static void test_type_text(void **state)
 	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
 	c = open_capture();
-	assert_int_equal(run("xdotool type 'Hello, World!'"), 0);
+	assert_int_equal(testenv_shell("xdotool type 'Hello, World!'"), 0);
 	pump(c);
 	typed_text(0, text, sizeof text);
 	assert_string_equal(text, "Hello, World!");
@@ -348,7 +332,7 @@ static void test_hotkey_has_no_text(void **state)
 	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
 	c = open_capture();
-	assert_int_equal(run("xdotool key ctrl+s Return"), 0);
+	assert_int_equal(testenv_shell("xdotool key ctrl+s Return"), 0);
 	pump(c);
 	for (int i = 0; i < seen.n_ev; i++) {
 		const struct event *e = &seen.ev[i];
@@ -376,7 +360,7 @@ static void test_click_position(void **state)
 	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
 	c = open_capture();
-	assert_int_equal(run("xdotool mousemove 321 234 click 1"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 321 234 click 1"), 0);
 	pump(c);
 	for (int i = 0; i < seen.n_ev; i++) {
 		if (seen.ev[i].kind == EVENT_BUTTON_PRESS)
@@ -410,7 +394,8 @@ static void test_wheel_buttons(void **state)
 	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
 	c = open_capture();
-	assert_int_equal(run("xdotool mousemove 200 300 click 4 click 5 click 6 click 7"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 200 300 click 4 click 5 click 6 click 7"),
+	                 0);
 	pump(c);
 	for (int i = 0; i < seen.n_ev; i++) {
 		const struct event *e = &seen.ev[i];
@@ -442,7 +427,7 @@ static void test_motion_thinning(void **state)
 	(void)state;
 	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
-	assert_int_equal(run("xdotool mousemove 100 100"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 100 100"), 0);
 	c = open_capture();
 	/* 200 relative moves in one process: far more raw motion than 60 per second. */
 	o = (size_t)snprintf(cmd, sizeof cmd, "xdotool");
@@ -490,7 +475,7 @@ static void test_layout_change(void **state)
 	testenv_need_x(&X);
 	testenv_need_tools("setxkbmap", "xdotool");
 	c = open_capture();
-	assert_int_equal(run("setxkbmap -display %s de", X.display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s de", X.display), 0);
 	pump(c);
 	for (int i = 0; i < seen.n_ev; i++)
 		if (seen.ev[i].kind == EVENT_LAYOUT)
@@ -501,7 +486,7 @@ static void test_layout_change(void **state)
 	assert_string_equal(info.keymap, "evdev/pc105/de");
 
 	from = seen.n_ev;
-	assert_int_equal(run("xdotool type 'äö@yz'"), 0);
+	assert_int_equal(testenv_shell("xdotool type 'äö@yz'"), 0);
 	pump(c);
 	typed_text(from, text, sizeof text);
 	assert_string_equal(text, "äö@yz");
@@ -516,7 +501,7 @@ static void test_layout_change(void **state)
 			assert_int_equal(e->detail, 29);
 	}
 
-	assert_int_equal(run("setxkbmap -display %s us", X.display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s us", X.display), 0);
 	pump(c);
 	capture_get_info(c, &info);
 	assert_string_equal(info.keymap, "evdev/pc105/us");
@@ -754,12 +739,13 @@ static void test_focus_without_wm(void **state)
 	testenv_need_tools("xterm", "xdotool");
 	xterm = start_xterm("no wm", "40x10+100+100");
 	/* Wait for it to be mapped: xdotool finds it by name. */
-	assert_int_equal(run("xdotool search --sync --onlyvisible --name '^no wm$' >/dev/null"), 0);
+	assert_int_equal(testenv_shell("xdotool search --sync --onlyvisible --name '^no wm$' "
+	                               ">/dev/null"), 0);
 	c = open_capture();
 	assert_int_equal(window_has_wm(c->window), 0);
 
 	/* Focus follows the pointer: a click on the window makes it the context. */
-	assert_int_equal(run("xdotool mousemove 150 150 click 1"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 150 150 click 1"), 0);
 	pump(c);
 	assert_true(seen.n_ctx >= 2);
 	assert_string_equal(seen.ctx[seen.n_ctx - 1].wm_class, "XTerm");
@@ -781,7 +767,7 @@ static void test_focus_without_wm(void **state)
 
 	/* Typing elsewhere: the first key looks again. */
 	from = seen.n_ctx;
-	assert_int_equal(run("xdotool mousemove 900 700 type q"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 900 700 type q"), 0);
 	pump(c);
 	assert_int_equal(seen.n_ctx, from + 1);
 	assert_int_equal(seen.ctx[from].window, 0);
@@ -910,7 +896,8 @@ static void test_focus_with_openbox(void **state)
 	assert_int_equal(seen.ev[seen.n_ev - 1].context, ctx->seq);
 
 	/* Title changes of the active window (xterm sets WM_NAME only). */
-	assert_int_equal(run("xdotool set_window --name 'renamed' %u", (unsigned)ctx->window), 0);
+	assert_int_equal(testenv_shell("xdotool set_window --name 'renamed' %u",
+	                               (unsigned)ctx->window), 0);
 	want_title = "renamed";
 	pump_until(c, have_title, 0, 3000);
 	assert_string_equal(seen.ctx[seen.n_ctx - 1].title, "renamed");

@@ -53,21 +53,6 @@ static int stop_xvfb(void **state)
 	return 0;
 }
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 struct fixture {
 	xcb_connection_t *conn;
 	xcb_window_t root;
@@ -86,7 +71,7 @@ static int setup(void **state)
 		return 0;
 	}
 	/* Every test starts from the US layout with no modifier held. */
-	if (run("setxkbmap -display %s -layout us -variant '' -option ''", X.display) != 0)
+	if (testenv_shell("setxkbmap -display %s -layout us -variant '' -option ''", X.display) != 0)
 		return -1;
 	f = calloc(1, sizeof *f);
 	assert_non_null(f);
@@ -174,19 +159,19 @@ static void test_state_follows_server(void **state)
 {
 	struct fixture *f = need(state);
 
-	assert_int_equal(run("xdotool keydown shift"), 0);
+	assert_int_equal(testenv_shell("xdotool keydown shift"), 0);
 	sync_events(f);
 	assert_true(keymap_mods(f->km) & 1);
 	assert_string_equal(key(f, KC_A), "A A");
-	assert_int_equal(run("xdotool keyup shift keydown ctrl"), 0);
+	assert_int_equal(testenv_shell("xdotool keyup shift keydown ctrl"), 0);
 	sync_events(f);
 	assert_int_equal(keymap_mods(f->km), 4);
 	/* Ctrl+S types nothing. */
 	assert_string_equal(key(f, KC_S), "s ");
-	assert_int_equal(run("xdotool keyup ctrl key Caps_Lock"), 0);
+	assert_int_equal(testenv_shell("xdotool keyup ctrl key Caps_Lock"), 0);
 	sync_events(f);
 	assert_string_equal(key(f, KC_A), "A A");
-	assert_int_equal(run("xdotool key Caps_Lock"), 0);
+	assert_int_equal(testenv_shell("xdotool key Caps_Lock"), 0);
 	sync_events(f);
 	assert_string_equal(key(f, KC_A), "a a");
 	assert_int_equal(keymap_mods(f->km), 0);
@@ -198,7 +183,7 @@ static void test_setxkbmap_de(void **state)
 	struct fixture *f = need(state);
 	char layout[32];
 
-	assert_int_equal(run("setxkbmap -display %s de", X.display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s de", X.display), 0);
 	assert_int_equal(sync_events(f), 1);
 	assert_string_equal(keymap_summary(f->km), "evdev/pc105/de");
 	keymap_layout(f->km, layout, sizeof layout);
@@ -207,21 +192,23 @@ static void test_setxkbmap_de(void **state)
 	assert_string_equal(key(f, KC_Y_US), "z z");
 	assert_string_equal(key(f, KC_APOSTROPHE), "adiaeresis ä");
 	assert_string_equal(key(f, KC_Q), "q q");
-	assert_int_equal(run("xdotool keydown ISO_Level3_Shift"), 0);
+	assert_int_equal(testenv_shell("xdotool keydown ISO_Level3_Shift"), 0);
 	sync_events(f);
 	assert_string_equal(key(f, KC_Q), "at @");
-	assert_int_equal(run("xdotool keyup ISO_Level3_Shift"), 0);
+	assert_int_equal(testenv_shell("xdotool keyup ISO_Level3_Shift"), 0);
 	sync_events(f);
 	assert_string_equal(key(f, KC_Q), "q q");
 
 	/* A variant shows in the summary and the layout. */
-	assert_int_equal(run("setxkbmap -display %s -layout de -variant nodeadkeys", X.display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s -layout de -variant nodeadkeys",
+	                               X.display), 0);
 	assert_int_equal(sync_events(f), 1);
 	assert_string_equal(keymap_summary(f->km), "evdev/pc105/de/nodeadkeys");
 	keymap_layout(f->km, layout, sizeof layout);
 	assert_string_equal(layout, "de(nodeadkeys)");
 	/* The same keymap again is no change. */
-	assert_int_equal(run("setxkbmap -display %s -layout de -variant nodeadkeys", X.display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s -layout de -variant nodeadkeys",
+	                               X.display), 0);
 	assert_int_equal(sync_events(f), 0);
 }
 
@@ -230,7 +217,7 @@ static void test_group_switch(void **state)
 	struct fixture *f = need(state);
 	char layout[32];
 
-	assert_int_equal(run("setxkbmap -display %s -layout us,de", X.display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s -layout us,de", X.display), 0);
 	assert_int_equal(sync_events(f), 1);
 	assert_string_equal(keymap_summary(f->km), "evdev/pc105/us,de");
 	assert_string_equal(key(f, KC_Y_US), "y y");
@@ -257,7 +244,7 @@ static void test_small_buffers(void **state)
 	struct fixture *f = need(state);
 	char keysym[4], text[2], layout[2];
 
-	assert_int_equal(run("setxkbmap -display %s de", X.display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s de", X.display), 0);
 	sync_events(f);
 	/* Cut, never overrun, never half a character. */
 	keymap_key(f->km, KC_APOSTROPHE, keysym, sizeof keysym, text, sizeof text);

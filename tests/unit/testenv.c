@@ -431,6 +431,22 @@ int testenv_exit_status(pid_t pid)
 	return r == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int testenv_shell(const char *fmt, ...)
+{
+	char *cmd = NULL;
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	rc = system(cmd);
+	free(cmd);
+	return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 bool testenv_wait(bool (*done)(void *), void *arg, int ms)
 {
 	int64_t end = now_ms() + ms;

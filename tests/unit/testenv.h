@@ -76,9 +76,8 @@ void testenv_as_user_(const char *file, int line, const char *dir, int (*fn)(voi
 /*
  * Makes a fresh directory $TMPDIR/<prefix>-XXXXXX (under /tmp when TMPDIR is
  * not set) and returns its path, which testenv_tmpdir_remove frees, or NULL with
- * errno set, as mkdtemp does. What a case leaves behind, because it failed before its
- * teardown or never removed it, goes at exit: the process that made a directory
- * removes it then.
+ * errno set, as mkdtemp does. A directory that a case leaves behind, because it
+ * failed before its teardown, goes at exit: the process that made it removes it.
  */
 char *testenv_tmpdir(const char *prefix);
 
@@ -128,8 +127,14 @@ void testenv_stop_all(void);
  */
 bool testenv_ended(pid_t pid, int *status);
 
-/* Waits for the child to end, reaps it and forgets it; its exit status, or -1 when it was killed. */
+/* Waits for the child to end, reaps and forgets it: its exit status, or -1 if it was killed. */
 int testenv_exit_status(pid_t pid);
+
+/*
+ * Runs a shell command (a printf format) to completion; gives its exit status, or
+ * -1 when it could not run or was killed.
+ */
+int testenv_shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Asks done(arg) until it is true, at first often and then every 100 ms, for up
