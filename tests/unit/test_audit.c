@@ -22,17 +22,9 @@
 #include "audit.h"
 
 struct fixture {
-	char dir[64];
+	char *dir;
 	char *path;
 };
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -40,8 +32,8 @@ static int setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/mimic-test-audit-XXXXXX");
-	if (mkdtemp(f->dir) == NULL || asprintf(&f->path, "%s/%s", f->dir, AUDIT_FILE) < 0)
+	f->dir = testenv_tmpdir("mimic-test-audit");
+	if (f->dir == NULL || asprintf(&f->path, "%s/%s", f->dir, AUDIT_FILE) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -51,7 +43,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	testenv_tmpdir_remove(f->dir);
 	free(f->path);
 	free(f);
 	return 0;

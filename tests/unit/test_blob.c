@@ -26,26 +26,10 @@
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct fixture {
-	char base[64];    /* a fresh temporary directory */
+	char *base;       /* a fresh temporary directory */
 	char *dir;        /* base/blobs */
 	struct blob *b;
 };
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	chmod(path, 0700);
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	/* Make read-only directories writable again first, or their entries stay. */
-	chmod(path, 0700);
-	nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int setup(void **state)
 {
@@ -54,8 +38,8 @@ static int setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->base, "/tmp/mimic-test-blob-XXXXXX");
-	if (mkdtemp(f->base) == NULL)
+	f->base = testenv_tmpdir("mimic-test-blob");
+	if (f->base == NULL)
 		return -1;
 	if (asprintf(&f->dir, "%s/blobs", f->base) < 0)
 		return -1;
@@ -73,7 +57,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	blob_close(f->b);
-	rm_rf(f->base);
+	testenv_tmpdir_remove(f->base);
 	free(f->dir);
 	free(f);
 	return 0;

@@ -87,176 +87,34 @@ static void forget(void)
 
 /* --- the X server and its clients ------------------------------------------------ */
 
-static pid_t xvfb_pid;
-static char display[32];
-static char x_why[160];   /* why there is no X server, for the cases that need one */
-
-/* Clients started by a test, stopped by its teardown even when it failed. */
-#define MAX_CHILDREN 16
-static pid_t children[MAX_CHILDREN];
-
-/* Starts argv with stdout and stderr on /dev/null; returns its pid. */
-static pid_t spawn(char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid > 0) {
-		for (int i = 0; i < MAX_CHILDREN; i++) {
-			if (children[i] == 0) {
-				children[i] = pid;
-				break;
-			}
-		}
-	}
-	if (pid == 0) {
-		FILE *null = freopen("/dev/null", "w", stdout);
-		(void)null;
-		null = freopen("/dev/null", "w", stderr);
-		(void)null;
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static void stop(pid_t pid)
-{
-	if (pid <= 0)
-		return;
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] == pid)
-			children[i] = 0;
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 200; i++) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-}
-
-/* Runs a shell command with DISPLAY set to our server; returns its exit status. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	char cmd[16384];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+static struct testenv_x X;   /* the private X server; X.why says why there is none */
 
 static int64_t now_ms(void)
 {
 	return util_now_mono_ns() / 1000000;
 }
 
+/* Clients started by a test are stopped by its teardown, even when it failed. */
 static int stop_children(void **state)
 {
 	(void)state;
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		stop(children[i]);
+	testenv_stop_all();
 	return 0;
 }
 
-/*
- * Starts Xvfb on display `number`; -displayfd tells when it is ready. Returns its
- * pid, or 0 when it did not start (the number is taken, most likely).
- */
-static pid_t try_xvfb(int number)
-{
-	int fds[2];
-	char buf[16] = "";
-	ssize_t n = 0;
-	struct pollfd p;
-	pid_t pid;
-
-	if (pipe(fds) != 0)
-		return 0;
-	pid = fork();
-	if (pid == 0) {
-		char fd[16], disp[16];
-		FILE *null;
-
-		close(fds[0]);
-		snprintf(fd, sizeof fd, "%d", fds[1]);
-		snprintf(disp, sizeof disp, ":%d", number);
-		null = freopen("/dev/null", "w", stderr);
-		(void)null;
-		/* -noreset: the server would otherwise reset its keymap when xdotool quits. */
-		execlp("Xvfb", "Xvfb", disp, "-displayfd", fd, "-screen", "0", "1280x800x24",
-		       "-nolisten", "tcp", "-noreset", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	/*
-	 * Xvfb writes the number and the newline separately and dies when the second
-	 * write fails: read up to the newline before closing the pipe.
-	 */
-	while (pid > 0 && (n == 0 || buf[n - 1] != '\n') && n < (ssize_t)sizeof buf - 1) {
-		ssize_t got;
-
-		p = (struct pollfd){ .fd = fds[0], .events = POLLIN };
-		if (poll(&p, 1, 10000) != 1)
-			break;
-		got = read(fds[0], buf + n, sizeof buf - 1 - (size_t)n);
-		if (got <= 0)
-			break;
-		n += got;
-	}
-	close(fds[0]);
-	if (n <= 0 || buf[n - 1] != '\n') {
-		if (pid > 0) {
-			kill(pid, SIGTERM);
-			waitpid(pid, NULL, 0);
-		}
-		return 0;
-	}
-	return pid;
-}
-
-/* Starts a private Xvfb on a free display number (high ones: :0 is a person's). */
+/* A private Xvfb on a display number of its own (never a person's :0). */
 static int start_xvfb(void **state)
 {
 	(void)state;
-	if (!testenv_in_path("Xvfb")) {
-		snprintf(x_why, sizeof x_why, "Xvfb is not installed (not found in PATH)");
-		return 0;
-	}
-	srand((unsigned)getpid() ^ (unsigned)time(NULL));
-	for (int attempt = 0; attempt < 8 && xvfb_pid <= 0; attempt++) {
-		int number = 100 + rand() % 800;
-		xvfb_pid = try_xvfb(number);
-		snprintf(display, sizeof display, ":%d", number);
-	}
-	if (xvfb_pid > 0)
-		setenv("DISPLAY", display, 1);
-	else
-		snprintf(x_why, sizeof x_why, "Xvfb did not start on any of 8 display numbers");
+	testenv_xvfb_start(&X, "1280x800x24");
 	return 0;
 }
 
 static int stop_xvfb(void **state)
 {
 	stop_children(state);
-	if (xvfb_pid > 0) {
-		kill(xvfb_pid, SIGTERM);
-		waitpid(xvfb_pid, NULL, 0);
-	}
+	testenv_xvfb_stop(&X);
 	return 0;
-}
-
-/* The case needs the private X server; one that drives it also names xdotool. */
-static void need_x(void)
-{
-	if (xvfb_pid <= 0)
-		testenv_skip("%s", x_why);
 }
 
 static struct capture *open_capture(void)
@@ -269,10 +127,10 @@ static struct capture *open_capture(void)
 	rc = capture_open(NULL, &sink, NULL, &c, &cause);
 	if (rc != 0) {
 		int status = 0;
-		pid_t gone = waitpid(xvfb_pid, &status, WNOHANG);
+		pid_t gone = waitpid(X.pid, &status, WNOHANG);
 		fail_msg("capture_open: %d %s (Xvfb %s, signal %d)", rc, cause != NULL ? cause : "",
-		         gone == xvfb_pid ? "exited" : "running",
-		         gone == xvfb_pid && WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		         gone == X.pid ? "exited" : "running",
+		         gone == X.pid && WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	}
 	return c;
 }
@@ -318,12 +176,7 @@ static pid_t async_pid;
 
 static int async_done(void)
 {
-	if (waitpid(async_pid, NULL, WNOHANG) != async_pid)
-		return 0;
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] == async_pid)
-			children[i] = 0;
-	return 1;
+	return testenv_ended(async_pid, NULL);
 }
 
 /* Runs a shell command while capture keeps running, as it would in the recorder. */
@@ -331,7 +184,7 @@ static void run_while_capturing(struct capture *c, const char *cmd)
 {
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 
-	async_pid = spawn(argv);
+	async_pid = testenv_spawn(argv);
 	pump_until(c, async_done, 0, 10000);
 	pump(c);
 }
@@ -402,7 +255,7 @@ static void test_open_info_devices(void **state)
 	int xtest_kbd = 0, xvfb_kbd = 0;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	c = open_capture();
 	capture_get_info(c, &info);
 	assert_int_equal(info.screen_w, 1280);
@@ -437,10 +290,10 @@ static void test_type_text(void **state)
 	int presses = 0, releases = 0;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
 	c = open_capture();
-	assert_int_equal(run("xdotool type 'Hello, World!'"), 0);
+	assert_int_equal(testenv_shell("xdotool type 'Hello, World!'"), 0);
 	pump(c);
 	typed_text(0, text, sizeof text);
 	assert_string_equal(text, "Hello, World!");
@@ -476,10 +329,10 @@ static void test_hotkey_has_no_text(void **state)
 	int found = 0;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
 	c = open_capture();
-	assert_int_equal(run("xdotool key ctrl+s Return"), 0);
+	assert_int_equal(testenv_shell("xdotool key ctrl+s Return"), 0);
 	pump(c);
 	for (int i = 0; i < seen.n_ev; i++) {
 		const struct event *e = &seen.ev[i];
@@ -504,10 +357,10 @@ static void test_click_position(void **state)
 	int press = -1, release = -1;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
 	c = open_capture();
-	assert_int_equal(run("xdotool mousemove 321 234 click 1"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 321 234 click 1"), 0);
 	pump(c);
 	for (int i = 0; i < seen.n_ev; i++) {
 		if (seen.ev[i].kind == EVENT_BUTTON_PRESS)
@@ -538,10 +391,11 @@ static void test_wheel_buttons(void **state)
 	int n = 0;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
 	c = open_capture();
-	assert_int_equal(run("xdotool mousemove 200 300 click 4 click 5 click 6 click 7"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 200 300 click 4 click 5 click 6 click 7"),
+	                 0);
 	pump(c);
 	for (int i = 0; i < seen.n_ev; i++) {
 		const struct event *e = &seen.ev[i];
@@ -571,9 +425,9 @@ static void test_motion_thinning(void **state)
 	int samples = 0, press = -1, last_motion = -1;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	testenv_need_tools("xdotool");
-	assert_int_equal(run("xdotool mousemove 100 100"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 100 100"), 0);
 	c = open_capture();
 	/* 200 relative moves in one process: far more raw motion than 60 per second. */
 	o = (size_t)snprintf(cmd, sizeof cmd, "xdotool");
@@ -618,10 +472,10 @@ static void test_layout_change(void **state)
 	int layout = -1, from;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	testenv_need_tools("setxkbmap", "xdotool");
 	c = open_capture();
-	assert_int_equal(run("setxkbmap -display %s de", display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s de", X.display), 0);
 	pump(c);
 	for (int i = 0; i < seen.n_ev; i++)
 		if (seen.ev[i].kind == EVENT_LAYOUT)
@@ -632,7 +486,7 @@ static void test_layout_change(void **state)
 	assert_string_equal(info.keymap, "evdev/pc105/de");
 
 	from = seen.n_ev;
-	assert_int_equal(run("xdotool type 'äö@yz'"), 0);
+	assert_int_equal(testenv_shell("xdotool type 'äö@yz'"), 0);
 	pump(c);
 	typed_text(from, text, sizeof text);
 	assert_string_equal(text, "äö@yz");
@@ -647,7 +501,7 @@ static void test_layout_change(void **state)
 			assert_int_equal(e->detail, 29);
 	}
 
-	assert_int_equal(run("setxkbmap -display %s us", display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s us", X.display), 0);
 	pump(c);
 	capture_get_info(c, &info);
 	assert_string_equal(info.keymap, "evdev/pc105/us");
@@ -689,7 +543,7 @@ static void test_device_hierarchy(void **state)
 	int xtest_id = 0, master_id = 0, n_before;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	c = open_capture();
 	n_before = seen.n_dev;
 	other = xcb_connect(NULL, NULL);
@@ -760,7 +614,7 @@ static void test_smooth_scroll(void **state)
 	const double up[] = { -15.0 };
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	c = open_capture();
 	/* A touchpad as libinput describes it: axes 2 (horizontal) and 3 (vertical). */
 	assert_true(c->n_devs < MAX_DEVICES);
@@ -828,7 +682,7 @@ static void test_connection_lost(void **state)
 	int rc = 0;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	c = open_capture();
 	/* KillClient needs a resource of the client to kill: a window nobody sees. */
 	victim = xcb_generate_id(c->conn);
@@ -870,7 +724,7 @@ static int have_no_window(void)
 static pid_t start_xterm(const char *title, const char *geometry)
 {
 	char *argv[] = { "xterm", "-T", (char *)title, "-geometry", (char *)geometry, NULL };
-	return spawn(argv);
+	return testenv_spawn(argv);
 }
 
 static void test_focus_without_wm(void **state)
@@ -881,16 +735,17 @@ static void test_focus_without_wm(void **state)
 	int from;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	testenv_need_tools("xterm", "xdotool");
 	xterm = start_xterm("no wm", "40x10+100+100");
 	/* Wait for it to be mapped: xdotool finds it by name. */
-	assert_int_equal(run("xdotool search --sync --onlyvisible --name '^no wm$' >/dev/null"), 0);
+	assert_int_equal(testenv_shell("xdotool search --sync --onlyvisible --name '^no wm$' "
+	                               ">/dev/null"), 0);
 	c = open_capture();
 	assert_int_equal(window_has_wm(c->window), 0);
 
 	/* Focus follows the pointer: a click on the window makes it the context. */
-	assert_int_equal(run("xdotool mousemove 150 150 click 1"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 150 150 click 1"), 0);
 	pump(c);
 	assert_true(seen.n_ctx >= 2);
 	assert_string_equal(seen.ctx[seen.n_ctx - 1].wm_class, "XTerm");
@@ -912,13 +767,13 @@ static void test_focus_without_wm(void **state)
 
 	/* Typing elsewhere: the first key looks again. */
 	from = seen.n_ctx;
-	assert_int_equal(run("xdotool mousemove 900 700 type q"), 0);
+	assert_int_equal(testenv_shell("xdotool mousemove 900 700 type q"), 0);
 	pump(c);
 	assert_int_equal(seen.n_ctx, from + 1);
 	assert_int_equal(seen.ctx[from].window, 0);
 	assert_int_equal(seen.misordered, 0);
 	capture_close(c);
-	stop(xterm);
+	testenv_stop(xterm);
 }
 
 static xcb_atom_t atom(xcb_connection_t *conn, const char *name)
@@ -953,7 +808,7 @@ static void test_window_properties(void **state)
 	const struct context *ctx;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	other = xcb_connect(NULL, NULL);
 	assert_int_equal(xcb_connection_has_error(other), 0);
 	screen = xcb_setup_roots_iterator(xcb_get_setup(other)).data;
@@ -1016,10 +871,10 @@ static void test_focus_with_openbox(void **state)
 	const struct context *ctx;
 
 	(void)state;
-	need_x();
+	testenv_need_x(&X);
 	testenv_need_tools("openbox", "xterm", "xdotool");
 	c = open_capture();
-	openbox = spawn(ob_argv);
+	openbox = testenv_spawn(ob_argv);
 	/* capture notices the window manager starting. */
 	for (int i = 0; i < 100 && !window_has_wm(c->window); i++)
 		pump_until(c, NULL, 50, 50);
@@ -1041,7 +896,8 @@ static void test_focus_with_openbox(void **state)
 	assert_int_equal(seen.ev[seen.n_ev - 1].context, ctx->seq);
 
 	/* Title changes of the active window (xterm sets WM_NAME only). */
-	assert_int_equal(run("xdotool set_window --name 'renamed' %u", (unsigned)ctx->window), 0);
+	assert_int_equal(testenv_shell("xdotool set_window --name 'renamed' %u",
+	                               (unsigned)ctx->window), 0);
 	want_title = "renamed";
 	pump_until(c, have_title, 0, 3000);
 	assert_string_equal(seen.ctx[seen.n_ctx - 1].title, "renamed");
@@ -1055,7 +911,7 @@ static void test_focus_with_openbox(void **state)
 	pump_until(c, have_title, 0, 8000);
 	assert_string_equal(seen.ctx[seen.n_ctx - 1].title, "mimic second");
 	from = seen.n_ctx;
-	stop(second);
+	testenv_stop(second);
 	want_title = "renamed";
 	pump_until(c, have_title, 0, 5000);
 	pump(c);
@@ -1063,12 +919,12 @@ static void test_focus_with_openbox(void **state)
 	assert_string_equal(seen.ctx[from].title, "renamed");
 
 	/* The last window closing: openbox leaves _NET_ACTIVE_WINDOW stale; still "none". */
-	stop(first);
+	testenv_stop(first);
 	pump_until(c, have_no_window, 0, 3000);
 	assert_int_equal(seen.ctx[seen.n_ctx - 1].window, 0);
 	assert_int_equal(seen.misordered, 0);
 
-	stop(openbox);
+	testenv_stop(openbox);
 	for (int i = 0; i < 100 && window_has_wm(c->window); i++)
 		pump_until(c, NULL, 50, 50);
 	assert_int_equal(window_has_wm(c->window), 0);

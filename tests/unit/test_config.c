@@ -24,19 +24,17 @@
 #include "inifile.h"
 
 struct fixture {
-	char dir[256];
+	char *dir;
 	char path[320];
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "%s/mimic-test-config-XXXXXX",
-	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
+	f->dir = testenv_tmpdir("mimic-test-config");
+	assert_non_null(f->dir);
 	snprintf(f->path, sizeof(f->path), "%s/mimic.conf", f->dir);
 	*state = f;
 	return 0;
@@ -45,11 +43,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[400];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", f->dir);
+	testenv_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

@@ -228,7 +228,7 @@ static void test_pseudo(void **state)
 	unsigned char k1[PSEUDO_KEY_LEN] = { 1 }, k2[PSEUDO_KEY_LEN] = { 2 };
 	struct pseudo *a = pseudo_from_key(k1), *b = pseudo_from_key(k2), *c = NULL, *d = NULL;
 	char h1[PSEUDO_HEX_LEN + 1], h2[PSEUDO_HEX_LEN + 1], h3[PSEUDO_HEX_LEN + 1];
-	char dir[] = "/tmp/mimic-test-pseudo-XXXXXX", path[256];
+	char *dir, path[256];
 	char *cause = NULL;
 	FILE *f;
 
@@ -244,7 +244,8 @@ static void test_pseudo(void **state)
 	assert_string_not_equal(h1, h3);          /* domain-separated */
 
 	/* A key file is made 0600 on first use and gives the same pseudonyms after. */
-	assert_non_null(mkdtemp(dir));
+	dir = testenv_tmpdir("mimic-test-pseudo");
+	assert_non_null(dir);
 	snprintf(path, sizeof(path), "%s/pseudonym.key", dir);
 	assert_int_equal(pseudo_open(path, 0, &c, &cause), -ENOENT);
 	free(cause);
@@ -301,8 +302,7 @@ static void test_pseudo(void **state)
 	chmod(path, 0600);
 	assert_int_equal(pseudo_open(path, 1, &d, &cause), -EINVAL);
 	free(cause);
-	unlink(path);
-	rmdir(dir);
+	testenv_tmpdir_remove(dir);
 	pseudo_free(a);
 	pseudo_free(b);
 	pseudo_free(c);
@@ -368,7 +368,7 @@ static int collect(const struct store_task *t, void *arg)
 
 static void test_task_store(void **state)
 {
-	char dir[] = "/tmp/mimic-test-tasks-XXXXXX", cmd[128];
+	char *dir;
 	struct store *st = NULL;
 	struct store_session s;
 	struct writer *w = NULL;
@@ -377,7 +377,8 @@ static void test_task_store(void **state)
 	int64_t id;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	dir = testenv_tmpdir("mimic-test-tasks");
+	assert_non_null(dir);
 	assert_int_equal(store_open(dir, 0, &st, NULL), 0);
 	memset(&s, 0, sizeof(s));
 	s.start_wall_ns = 1;
@@ -411,8 +412,7 @@ static void test_task_store(void **state)
 	assert_int_equal(got[1].t_ns, 9);
 	assert_int_equal(got[2].kind, 0);
 	store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(testenv_tmpdir_remove(dir), 0);
 }
 
 int main(void)

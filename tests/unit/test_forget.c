@@ -29,19 +29,11 @@
 #define SEC INT64_C(1000000000)
 
 struct fixture {
-	char dir[64];
+	char *dir;
 	struct store *st;
 	struct vault *v;
 	struct blob *b;
 };
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -51,8 +43,8 @@ static int setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/mimic-test-forget-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	f->dir = testenv_tmpdir("mimic-test-forget");
+	if (f->dir == NULL)
 		return -1;
 	if (store_open(f->dir, 0, &f->st, &cause) != 0)
 		return -1;
@@ -75,7 +67,7 @@ static int teardown(void **state)
 	store_close(f->st);
 	blob_close(f->b);
 	vault_close(f->v);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	testenv_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

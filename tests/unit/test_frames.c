@@ -40,10 +40,7 @@
 #define SCREEN_H 480
 
 struct xenv {
-	bool ok;
-	char why[160];
-	pid_t xvfb;
-	char display[32];
+	struct testenv_x xvfb;
 	xcb_connection_t *c;   /* the "application": draws windows */
 	xcb_screen_t *scr;
 };
@@ -59,106 +56,30 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static bool in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char buf[4096];
-
-	if (path == NULL)
-		path = "/usr/bin:/bin";
-	while (*path != '\0') {
-		size_t n = strcspn(path, ":");
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
-		if (access(buf, X_OK) == 0)
-			return true;
-		path += n;
-		if (*path == ':')
-			path++;
-	}
-	return false;
-}
-
 static int group_setup(void **state)
 {
-	int fds[2];
-	char fdarg[16], buf[32] = "";
-	size_t got = 0;
-
 	(void)state;
 	memset(&X, 0, sizeof(X));
-	if (!in_path("Xvfb")) {
-		snprintf(X.why, sizeof(X.why), "Xvfb is not installed");
+	if (testenv_xvfb_start(&X.xvfb, "640x480x24") != 0)
 		return 0;
-	}
-	if (pipe(fds) < 0)
-		return -1;
-	snprintf(fdarg, sizeof(fdarg), "%d", fds[1]);
-	X.xvfb = fork();
-	if (X.xvfb == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int devnull = open("/dev/null", O_RDWR);
-
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		close(fds[0]);
-		execlp("Xvfb", "Xvfb", "-displayfd", fdarg, "-screen", "0", "640x480x24",
-		       "-nolisten", "tcp", "-noreset", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	for (int waited = 0; waited < 15000 && got < sizeof(buf) - 1;) {
-		struct pollfd p = {fds[0], POLLIN, 0};
-
-		if (poll(&p, 1, 100) > 0) {
-			ssize_t r = read(fds[0], buf + got, sizeof(buf) - 1 - got);
-
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-			if (memchr(buf, '\n', got) != NULL)
-				break;
-		} else {
-			waited += 100;
-		}
-	}
-	close(fds[0]);
-	buf[got] = '\0';
-	if (got == 0 || buf[0] < '0' || buf[0] > '9') {
-		snprintf(X.why, sizeof(X.why), "Xvfb did not start");
-		return 0;
-	}
-	snprintf(X.display, sizeof(X.display), ":%d", atoi(buf));
-	X.c = xcb_connect(X.display, NULL);
+	X.c = xcb_connect(X.xvfb.display, NULL);
 	if (xcb_connection_has_error(X.c)) {
-		snprintf(X.why, sizeof(X.why), "cannot connect to Xvfb");
+		snprintf(X.xvfb.why, sizeof(X.xvfb.why), "cannot connect to Xvfb");
+		testenv_xvfb_stop(&X.xvfb);
 		return 0;
 	}
 	X.scr = xcb_setup_roots_iterator(xcb_get_setup(X.c)).data;
-	X.ok = true;
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	int status;
-
 	(void)state;
 	if (X.c != NULL)
 		xcb_disconnect(X.c);
-	if (X.xvfb > 0) {
-		kill(X.xvfb, SIGTERM);
-		waitpid(X.xvfb, &status, 0);
-	}
+	testenv_xvfb_stop(&X.xvfb);
 	return 0;
 }
-
-/* A case that needs the X server names why it could not start. */
-#define NEED_X()                                                               \
-	do {                                                                   \
-		if (!X.ok)                                                     \
-			testenv_skip("%s", X.why);                             \
-	} while (0)
 
 /* A mapped window filled with colour (0xRRGGBB), drawn at once. */
 static xcb_window_t make_window(int x, int y, int w, int h, uint32_t colour)
@@ -191,7 +112,7 @@ static void clear_root(uint32_t colour)
 }
 
 struct rig {
-	char dir[256];
+	char *dir;
 	char blobs[300];
 	struct store *st;
 	struct writer *w;
@@ -206,12 +127,10 @@ static void rig_start(struct rig *r, void (*tune)(struct config_frames *))
 	struct store_session s;
 	struct frames_opts o;
 	char *cause = NULL;
-	const char *tmp = getenv("TMPDIR");
 
 	memset(r, 0, sizeof(*r));
-	snprintf(r->dir, sizeof(r->dir), "%s/mimic-test-frames-XXXXXX",
-	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	assert_non_null(mkdtemp(r->dir));
+	r->dir = testenv_tmpdir("mimic-test-frames");
+	assert_non_null(r->dir);
 	snprintf(r->blobs, sizeof(r->blobs), "%s/frames", r->dir);
 	assert_int_equal(store_open(r->dir, 0, &r->st, &cause), 0);
 	memset(&s, 0, sizeof(s));
@@ -230,7 +149,7 @@ static void rig_start(struct rig *r, void (*tune)(struct config_frames *))
 	if (tune != NULL)
 		tune(&r->cfg);
 	memset(&o, 0, sizeof(o));
-	o.display = X.display;
+	o.display = X.xvfb.display;
 	o.blob_dir = r->blobs;
 	o.cfg = &r->cfg;
 	o.writer = r->w;
@@ -252,12 +171,9 @@ static int rig_stop(struct rig *r, char **cause)
 
 static void rig_free(struct rig *r)
 {
-	char cmd[400];
-
 	store_close(r->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", r->dir);
+	testenv_tmpdir_remove(r->dir);
+	r->dir = NULL;
 }
 
 static struct frames_stats stats_of(struct rig *r)
@@ -518,7 +434,7 @@ static void test_pre_action_before_effect_and_settle_after(void **state)
 	const struct store_frame *fpre = NULL, *fset = NULL;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	clear_root(0x202020);
 	xcb_window_t win = make_window(100, 100, 200, 120, 0xffffff);
 	rig_start(&r, NULL);
@@ -573,7 +489,7 @@ static void test_unchanged_screen_reuses_and_idle_grabs_nothing(void **state)
 	uint64_t grabs;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	clear_root(0x303030);
 	sleep_ms(100);
 	rig_start(&r, NULL);
@@ -628,7 +544,7 @@ static void test_keep_rectangle(void **state)
 	int bad = 0;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	clear_root(0x808080);
 	xcb_window_t win = make_window(0, 0, 640, 480, 0xff0000);
 	rig_start(&r, keep_one);
@@ -664,7 +580,7 @@ static void test_blob_dir_removed(void **state)
 	struct event ev;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	clear_root(0x101010);
 	rig_start(&r, NULL);
 	notify(&r, 1, EVENT_BUTTON_PRESS);

@@ -38,11 +38,8 @@
 #define FILL 0x00ff00ffu   /* magenta: appears nowhere on the test screen */
 
 struct xenv {
-	bool ok;               /* Xvfb runs and we are connected */
-	char why[160];         /* why the screen tests are skipped */
-	pid_t xvfb;
+	struct testenv_x xvfb; /* runs while we are connected; why says why the screen tests skip */
 	pid_t xterm;
-	char display[32];
 	xcb_connection_t *c;
 	int screen;
 	xcb_window_t root;
@@ -52,26 +49,6 @@ static struct xenv X;
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static bool in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char buf[4096];
-
-	if (path == NULL)
-		path = "/usr/bin:/bin";
-	while (*path != '\0') {
-		size_t n = strcspn(path, ":");
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
-		if (access(buf, X_OK) == 0)
-			return true;
-		path += n;
-		if (*path == ':')
-			path++;
-	}
-	return false;
-}
-
 static void sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -79,66 +56,19 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Forks and execs argv with DISPLAY set, output discarded, dying with us. */
-static pid_t spawn(char *const argv[], int keep_fd)
-{
-	pid_t pid = fork();
-
-	if (pid != 0)
-		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	int devnull = open("/dev/null", O_RDWR);
-
-	if (devnull >= 0) {
-		dup2(devnull, 0);
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-	}
-	for (int fd = 3; fd < 256; fd++)
-		if (fd != keep_fd)
-			close(fd);
-	if (X.display[0] != '\0')
-		setenv("DISPLAY", X.display, 1);
-	execvp(argv[0], argv);
-	_exit(127);
-}
-
 /* Runs a command to completion; returns its exit status or -1. */
 static int run(char *const argv[])
 {
-	int status = 0;
-	pid_t pid = spawn(argv, -1);
-
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
-static void stop(pid_t *pid)
-{
-	int status;
-
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	for (int i = 0; i < 50; i++) {
-		if (waitpid(*pid, &status, WNOHANG) == *pid) {
-			*pid = 0;
-			return;
-		}
-		sleep_ms(20);
-	}
-	kill(*pid, SIGKILL);
-	waitpid(*pid, &status, 0);
-	*pid = 0;
+	return testenv_exit_status(testenv_spawn(argv));
 }
 
 /* True when the root has a viewable child (the xterm has mapped). */
-static bool has_viewable_child(void)
+static bool has_viewable_child(void *arg)
 {
 	xcb_query_tree_reply_t *t = xcb_query_tree_reply(X.c, xcb_query_tree(X.c, X.root), NULL);
 	bool found = false;
 
+	(void)arg;
 	if (t == NULL)
 		return false;
 	xcb_window_t *kids = xcb_query_tree_children(t);
@@ -157,87 +87,41 @@ static bool has_viewable_child(void)
 
 static int group_setup(void **state)
 {
-	int fds[2];
-	char fdarg[16], buf[32] = "";
-	size_t got = 0;
-
 	(void)state;
 	memset(&X, 0, sizeof(X));
-	if (!in_path("Xvfb")) {
-		snprintf(X.why, sizeof(X.why), "Xvfb is not installed");
+	if (testenv_xvfb_start(&X.xvfb, "1280x800x24") != 0)
 		return 0;
-	}
-	/* -displayfd: Xvfb picks a free display and writes its number once it is ready. */
-	if (pipe(fds) < 0)
-		return -1;
-	snprintf(fdarg, sizeof(fdarg), "%d", fds[1]);
-	char *xvfb[] = {"Xvfb", "-displayfd", fdarg, "-screen", "0", "1280x800x24",
-			"-nolisten", "tcp", "-noreset", NULL};
-
-	X.xvfb = spawn(xvfb, fds[1]);
-	close(fds[1]);
-	for (int waited = 0; waited < 15000 && got < sizeof(buf) - 1;) {
-		struct pollfd p = {fds[0], POLLIN, 0};
-
-		if (poll(&p, 1, 100) > 0) {
-			ssize_t r = read(fds[0], buf + got, sizeof(buf) - 1 - got);
-
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-			if (memchr(buf, '\n', got) != NULL)
-				break;
-		} else {
-			waited += 100;
-		}
-	}
-	close(fds[0]);
-	buf[got] = '\0';
-	if (got == 0 || buf[0] < '0' || buf[0] > '9') {
-		snprintf(X.why, sizeof(X.why), "Xvfb did not start");
-		stop(&X.xvfb);
-		return 0;
-	}
-	snprintf(X.display, sizeof(X.display), ":%d", atoi(buf));
-	X.c = xcb_connect(X.display, &X.screen);
+	X.c = xcb_connect(X.xvfb.display, &X.screen);
 	if (xcb_connection_has_error(X.c)) {
-		snprintf(X.why, sizeof(X.why), "cannot connect to Xvfb on %s", X.display);
+		snprintf(X.xvfb.why, sizeof(X.xvfb.why), "cannot connect to Xvfb on %s",
+		         X.xvfb.display);
 		xcb_disconnect(X.c);
 		X.c = NULL;
-		stop(&X.xvfb);
+		testenv_xvfb_stop(&X.xvfb);
 		return 0;
 	}
 	X.root = xcb_setup_roots_iterator(xcb_get_setup(X.c)).data->root;
-	if (in_path("xterm")) {
+	if (testenv_in_path("xterm")) {
 		char *xterm[] = {"xterm", "-geometry", "80x24+0+0", "-e", "sh", "-c",
 				 "ls -la /usr /etc; exec sleep 600", NULL};
 
-		X.xterm = spawn(xterm, -1);
-		for (int i = 0; i < 150 && !has_viewable_child(); i++)
-			sleep_ms(100);
+		X.xterm = testenv_spawn(xterm);
+		testenv_wait(has_viewable_child, NULL, 15000);
 		sleep_ms(300);   /* let it draw its text */
 	}
-	X.ok = true;
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	stop(&X.xterm);
+	testenv_stop(X.xterm);
 	if (X.c != NULL)
 		xcb_disconnect(X.c);
 	X.c = NULL;
-	stop(&X.xvfb);
+	testenv_xvfb_stop(&X.xvfb);
 	return 0;
 }
-
-/* A case that needs the X server names why it could not start. */
-#define NEED_X()                                                               \
-	do {                                                                   \
-		if (!X.ok)                                                     \
-			testenv_skip("%s", X.why);                             \
-	} while (0)
 
 static uint32_t px(const struct image *img, uint32_t x, uint32_t y)
 {
@@ -389,7 +273,7 @@ static void test_grab_size_is_root_size(void **state)
 	xcb_get_geometry_reply_t *geo;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	g = open_grab(0);
 	assert_true(grab_uses_shm(g));
 	assert_int_equal(grab_frame(g, GRAB_FRAME_CURSOR, &img, NULL, &cause), 0);
@@ -415,7 +299,7 @@ static void test_plain_getimage_matches_shm(void **state)
 	bool same = false;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	a = open_grab(0);
 	b = open_grab(GRAB_OPEN_NO_SHM);
 	assert_false(grab_uses_shm(b));
@@ -449,7 +333,7 @@ static void test_cursor_position_after_xdotool(void **state)
 	const int where[][2] = {{100, 100}, {640, 400}};
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	testenv_need_tools("xdotool");
 	g = open_grab(0);
 	for (size_t i = 0; i < 2; i++) {
@@ -581,7 +465,7 @@ static void test_cursor_blended_premultiplied(void **state)
 	uint32_t blended, plain;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	if (!load_render(&r, &lib)) {
 		if (lib != NULL)
 			dlclose(lib);
@@ -645,7 +529,7 @@ static void test_monitors(void **state)
 	char *cause = NULL;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	g = open_grab(0);
 	assert_int_equal(grab_monitors(g, &m, &n, &cause), 0);
 	assert_true(n >= 1);
@@ -668,7 +552,7 @@ static void test_mask_on_real_frame(void **state)
 	size_t kept_not_fill = 0;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	g = open_grab(0);
 	assert_int_equal(grab_frame(g, GRAB_FRAME_CURSOR, &img, NULL, NULL), 0);
 	image_apply_mask(&img, &keep, 1, FILL);
@@ -693,7 +577,7 @@ static void test_open_errors(void **state)
 	char *cause = NULL;
 
 	(void)state;
-	NEED_X();
+	testenv_need_x(&X.xvfb);
 	assert_int_equal(grab_open(X.c, 5, 0, &g, &cause), -EINVAL);
 	assert_null(g);
 	assert_non_null(cause);

@@ -39,8 +39,8 @@ setup(void **state)
 {
 	struct fixture *f = util_xcalloc(1, sizeof *f);
 
-	f->dir = util_xstrdup("/tmp/mimic-test-ipc-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	f->dir = testenv_tmpdir("mimic-test-ipc");
+	if (f->dir == NULL)
 		return -1;
 	f->path = util_xasprintf("%s/control.sock", f->dir);
 	*state = f;
@@ -52,10 +52,8 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	unlink(f->path);
-	rmdir(f->dir);
+	testenv_tmpdir_remove(f->dir);
 	free(f->path);
-	free(f->dir);
 	free(f);
 	return 0;
 }

@@ -31,106 +31,26 @@
 /* Keycodes of the evdev keymap (the X keycode is the evdev code + 8). */
 enum { KC_Q = 24, KC_Y_US = 29, KC_A = 38, KC_S = 39, KC_APOSTROPHE = 48, KC_RETURN = 36 };
 
-static pid_t xvfb_pid;
-static char display[32];
-static char x_why[160];   /* why there is no X server, for every case to name */
+static struct testenv_x X;   /* the private X server; X.why says why there is none */
 
-/* Starts Xvfb on display `number`; returns its pid once it accepts clients, else 0. */
-static pid_t try_xvfb(int number)
-{
-	int fds[2];
-	char buf[16] = "";
-	ssize_t n = 0;
-	pid_t pid;
-
-	if (pipe(fds) != 0)
-		return 0;
-	pid = fork();
-	if (pid == 0) {
-		char fd[16], disp[16];
-		FILE *null;
-
-		close(fds[0]);
-		snprintf(fd, sizeof fd, "%d", fds[1]);
-		snprintf(disp, sizeof disp, ":%d", number);
-		null = freopen("/dev/null", "w", stderr);
-		(void)null;
-		execlp("Xvfb", "Xvfb", disp, "-displayfd", fd, "-screen", "0", "1024x768x24",
-		       "-nolisten", "tcp", "-noreset", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	/* Xvfb writes the number and the newline separately; it dies if the pipe closes between. */
-	while (pid > 0 && (n == 0 || buf[n - 1] != '\n') && n < (ssize_t)sizeof buf - 1) {
-		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		ssize_t got;
-
-		if (poll(&p, 1, 10000) != 1)
-			break;
-		got = read(fds[0], buf + n, sizeof buf - 1 - (size_t)n);
-		if (got <= 0)
-			break;
-		n += got;
-	}
-	close(fds[0]);
-	if (n <= 0 || buf[n - 1] != '\n') {
-		if (pid > 0) {
-			kill(pid, SIGTERM);
-			waitpid(pid, NULL, 0);
-		}
-		return 0;
-	}
-	return pid;
-}
-
+/* The server, unless a tool every case needs is missing. */
 static int start_xvfb(void **state)
 {
-	static const char *const tools[] = { "Xvfb", "xdotool", "setxkbmap" };
+	const char *missing = testenv_missing("Xvfb", "xdotool", "setxkbmap");
 
 	(void)state;
-	for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
-		if (!testenv_in_path(tools[i])) {
-			snprintf(x_why, sizeof x_why, "%s is not installed (not found in PATH)",
-			         tools[i]);
-			return 0;
-		}
-	}
-	srand((unsigned)getpid() ^ (unsigned)time(NULL));
-	for (int attempt = 0; attempt < 8 && xvfb_pid <= 0; attempt++) {
-		int number = 100 + rand() % 800;
-		xvfb_pid = try_xvfb(number);
-		snprintf(display, sizeof display, ":%d", number);
-	}
-	if (xvfb_pid > 0)
-		setenv("DISPLAY", display, 1);
+	if (missing != NULL)
+		snprintf(X.why, sizeof X.why, "%s is not installed (not found in PATH)", missing);
 	else
-		snprintf(x_why, sizeof x_why, "Xvfb did not start on any of 8 display numbers");
+		testenv_xvfb_start(&X, "1024x768x24");
 	return 0;
 }
 
 static int stop_xvfb(void **state)
 {
 	(void)state;
-	if (xvfb_pid > 0) {
-		kill(xvfb_pid, SIGTERM);
-		waitpid(xvfb_pid, NULL, 0);
-	}
+	testenv_xvfb_stop(&X);
 	return 0;
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 struct fixture {
@@ -146,16 +66,16 @@ static int setup(void **state)
 	uint32_t mask = XCB_EVENT_MASK_PROPERTY_CHANGE;
 	char *cause = NULL;
 
-	if (xvfb_pid <= 0) {
+	if (X.pid <= 0) {
 		*state = NULL;
 		return 0;
 	}
 	/* Every test starts from the US layout with no modifier held. */
-	if (run("setxkbmap -display %s -layout us -variant '' -option ''", display) != 0)
+	if (testenv_shell("setxkbmap -display %s -layout us -variant '' -option ''", X.display) != 0)
 		return -1;
 	f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	f->conn = xcb_connect(display, NULL);
+	f->conn = xcb_connect(X.display, NULL);
 	assert_int_equal(xcb_connection_has_error(f->conn), 0);
 	f->root = xcb_setup_roots_iterator(xcb_get_setup(f->conn)).data->root;
 	/* keymap reads the layout names from root: its caller selects their changes. */
@@ -180,8 +100,7 @@ static int teardown(void **state)
 
 static struct fixture *need(void **state)
 {
-	if (*state == NULL)
-		testenv_skip("%s", x_why);
+	testenv_need_x(&X);
 	return *state;
 }
 
@@ -240,19 +159,19 @@ static void test_state_follows_server(void **state)
 {
 	struct fixture *f = need(state);
 
-	assert_int_equal(run("xdotool keydown shift"), 0);
+	assert_int_equal(testenv_shell("xdotool keydown shift"), 0);
 	sync_events(f);
 	assert_true(keymap_mods(f->km) & 1);
 	assert_string_equal(key(f, KC_A), "A A");
-	assert_int_equal(run("xdotool keyup shift keydown ctrl"), 0);
+	assert_int_equal(testenv_shell("xdotool keyup shift keydown ctrl"), 0);
 	sync_events(f);
 	assert_int_equal(keymap_mods(f->km), 4);
 	/* Ctrl+S types nothing. */
 	assert_string_equal(key(f, KC_S), "s ");
-	assert_int_equal(run("xdotool keyup ctrl key Caps_Lock"), 0);
+	assert_int_equal(testenv_shell("xdotool keyup ctrl key Caps_Lock"), 0);
 	sync_events(f);
 	assert_string_equal(key(f, KC_A), "A A");
-	assert_int_equal(run("xdotool key Caps_Lock"), 0);
+	assert_int_equal(testenv_shell("xdotool key Caps_Lock"), 0);
 	sync_events(f);
 	assert_string_equal(key(f, KC_A), "a a");
 	assert_int_equal(keymap_mods(f->km), 0);
@@ -264,7 +183,7 @@ static void test_setxkbmap_de(void **state)
 	struct fixture *f = need(state);
 	char layout[32];
 
-	assert_int_equal(run("setxkbmap -display %s de", display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s de", X.display), 0);
 	assert_int_equal(sync_events(f), 1);
 	assert_string_equal(keymap_summary(f->km), "evdev/pc105/de");
 	keymap_layout(f->km, layout, sizeof layout);
@@ -273,21 +192,23 @@ static void test_setxkbmap_de(void **state)
 	assert_string_equal(key(f, KC_Y_US), "z z");
 	assert_string_equal(key(f, KC_APOSTROPHE), "adiaeresis ä");
 	assert_string_equal(key(f, KC_Q), "q q");
-	assert_int_equal(run("xdotool keydown ISO_Level3_Shift"), 0);
+	assert_int_equal(testenv_shell("xdotool keydown ISO_Level3_Shift"), 0);
 	sync_events(f);
 	assert_string_equal(key(f, KC_Q), "at @");
-	assert_int_equal(run("xdotool keyup ISO_Level3_Shift"), 0);
+	assert_int_equal(testenv_shell("xdotool keyup ISO_Level3_Shift"), 0);
 	sync_events(f);
 	assert_string_equal(key(f, KC_Q), "q q");
 
 	/* A variant shows in the summary and the layout. */
-	assert_int_equal(run("setxkbmap -display %s -layout de -variant nodeadkeys", display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s -layout de -variant nodeadkeys",
+	                               X.display), 0);
 	assert_int_equal(sync_events(f), 1);
 	assert_string_equal(keymap_summary(f->km), "evdev/pc105/de/nodeadkeys");
 	keymap_layout(f->km, layout, sizeof layout);
 	assert_string_equal(layout, "de(nodeadkeys)");
 	/* The same keymap again is no change. */
-	assert_int_equal(run("setxkbmap -display %s -layout de -variant nodeadkeys", display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s -layout de -variant nodeadkeys",
+	                               X.display), 0);
 	assert_int_equal(sync_events(f), 0);
 }
 
@@ -296,7 +217,7 @@ static void test_group_switch(void **state)
 	struct fixture *f = need(state);
 	char layout[32];
 
-	assert_int_equal(run("setxkbmap -display %s -layout us,de", display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s -layout us,de", X.display), 0);
 	assert_int_equal(sync_events(f), 1);
 	assert_string_equal(keymap_summary(f->km), "evdev/pc105/us,de");
 	assert_string_equal(key(f, KC_Y_US), "y y");
@@ -323,7 +244,7 @@ static void test_small_buffers(void **state)
 	struct fixture *f = need(state);
 	char keysym[4], text[2], layout[2];
 
-	assert_int_equal(run("setxkbmap -display %s de", display), 0);
+	assert_int_equal(testenv_shell("setxkbmap -display %s de", X.display), 0);
 	sync_events(f);
 	/* Cut, never overrun, never half a character. */
 	keymap_key(f->km, KC_APOSTROPHE, keysym, sizeof keysym, text, sizeof text);

@@ -25,26 +25,12 @@
 #include "util.h"
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-static int
 setup_tmp(void **state)
 {
-	char *dir = util_xstrdup("/tmp/mimic-test-paths-XXXXXX");
+	char *dir = testenv_tmpdir("mimic-test-paths");
 
-	if (mkdtemp(dir) == NULL) {
-		free(dir);
+	if (dir == NULL)
 		return -1;
-	}
 	*state = dir;
 	return 0;
 }
@@ -52,11 +38,7 @@ setup_tmp(void **state)
 static int
 teardown_tmp(void **state)
 {
-	char *dir = *state;
-
-	chmod(dir, 0700);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(dir);
+	testenv_tmpdir_remove(*state);
 	return 0;
 }
 

@@ -365,13 +365,14 @@ static void test_user_file(void **state)
 
 static void test_load_files(void **state)
 {
-	char dir[] = "/tmp/mimic-policy-XXXXXX";
+	char *dir;
 	char path[256], udir[256], upath[300];
 	struct policy *p = NULL;
 	char *cause = NULL;
 	FILE *f;
 
-	assert_non_null(mkdtemp(dir));
+	dir = testenv_tmpdir("mimic-policy");
+	assert_non_null(dir);
 	snprintf(path, sizeof(path), "%s/policy.conf", dir);
 	snprintf(udir, sizeof(udir), "%s/mimic", dir);
 	snprintf(upath, sizeof(upath), "%s/policy.conf", udir);
@@ -406,10 +407,7 @@ static void test_load_files(void **state)
 	assert_non_null(strstr(cause, "cannot read policy /nonexistent/policy.conf"));
 	free(cause);
 
-	unlink(upath);
-	rmdir(udir);
-	unlink(path);
-	rmdir(dir);
+	testenv_tmpdir_remove(dir);
 	unsetenv("XDG_CONFIG_HOME");
 }
 

@@ -540,7 +540,7 @@ test_threads_share(void **state)
 /* ------------------------------------------------------------------------- */
 /* Rules files                                                                */
 
-static char tmpdir[PATH_MAX];
+static char *tmpdir;   /* made by the first rules file, removed by the group teardown */
 
 static const char *
 write_rules(const char *name, const char *content)
@@ -548,11 +548,9 @@ write_rules(const char *name, const char *content)
 	static char path[PATH_MAX + 64];
 	FILE *f;
 
-	if (tmpdir[0] == '\0') {
-		const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-
-		snprintf(tmpdir, sizeof tmpdir, "%s/test_redact.XXXXXX", base);
-		assert_non_null(mkdtemp(tmpdir));
+	if (tmpdir == NULL) {
+		tmpdir = testenv_tmpdir("test_redact");
+		assert_non_null(tmpdir);
 	}
 	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
 	f = fopen(path, "w");
@@ -830,18 +828,8 @@ test_builtin_rules_are_the_file(void **state)
 static int
 cleanup_tmpdir(void **state)
 {
-	char cmd[PATH_MAX + 32];
-
-	(void)state;
-	if (tmpdir[0] != '\0') {
-		const char *names[] = {"ok.rules", "bad.rules", "big.rules", "nul.rules"};
-
-		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-			snprintf(cmd, sizeof cmd, "%s/%s", tmpdir, names[i]);
-			unlink(cmd);
-		}
-		rmdir(tmpdir);
-	}
+	testenv_tmpdir_remove(tmpdir);
+	tmpdir = NULL;
 	return group_teardown(state);
 }
 

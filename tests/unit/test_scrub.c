@@ -651,7 +651,7 @@ static void test_session_states(void **state)
 	static const char *const l2[] = { "mail alice.smith@example.com now",
 	                                  "card 4111 1111 1111 1111 ok", "" };
 	static const char *const l4[] = { "nothing to see here today" };
-	char tmpl[] = "/tmp/mimic-scrub-XXXXXX", *dir, *fdir, *cause = NULL;
+	char *dir, *fdir, *cause = NULL;
 	struct store *st;
 	struct blob *b;
 	struct encode *e;
@@ -665,7 +665,7 @@ static void test_session_states(void **state)
 	int verdict;
 
 	(void)state;
-	dir = mkdtemp(tmpl);
+	dir = testenv_tmpdir("mimic-scrub");
 	assert_non_null(dir);
 	open_session(dir, 600, 130, fr, 5, &st, &sid, &fdir, &b, &e);
 	/* 1: a key frame with an email. */
@@ -778,12 +778,7 @@ static void test_session_states(void **state)
 	free(i1.pixels);
 	free(i2.pixels);
 	free(i4.pixels);
-	{
-		char cmd[256];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		assert_int_equal(system(cmd), 0);
-	}
+	assert_int_equal(testenv_tmpdir_remove(dir), 0);
 	free(fdir);
 }
 
@@ -792,7 +787,7 @@ static void test_session_typed(void **state)
 {
 	static const char *const none[] = { "" };
 	const char *typed = "4111 1111 \x01" "1111 1111\n";  /* \x01: a 2 s pause */
-	char tmpl[] = "/tmp/mimic-scrub-XXXXXX", *dir, *fdir, *cause = NULL;
+	char *dir, *fdir, *cause = NULL;
 	struct store *st;
 	struct store_session s = { 0 };
 	struct event ev[64];
@@ -808,7 +803,7 @@ static void test_session_typed(void **state)
 	size_t nev = 0;
 
 	(void)state;
-	dir = mkdtemp(tmpl);
+	dir = testenv_tmpdir("mimic-scrub");
 	assert_non_null(dir);
 	so.data_dir = dir;
 	assert_int_equal(store_open(dir, 0, &st, &cause), 0);
@@ -900,12 +895,7 @@ static void test_session_typed(void **state)
 	blob_close(b);
 	store_close(st);
 	free(blank.pixels);
-	{
-		char cmd[256];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		assert_int_equal(system(cmd), 0);
-	}
+	assert_int_equal(testenv_tmpdir_remove(dir), 0);
 	free(fdir);
 }
 
@@ -956,7 +946,7 @@ static void test_session_rules_change(void **state)
 {
 	static const char *const l1[] = { "staff EMP-123456 here", "" };
 	static const char *const l2[] = { "nothing to see here today" };
-	char tmpl[] = "/tmp/mimic-scrub-XXXXXX", *dir, *fdir, *cause = NULL;
+	char *dir, *fdir, *cause = NULL;
 	char rules_path[64], fp[STORE_SCAN_RULES_MAX + 1];
 	const char *paths[1] = { rules_path };
 	struct store *st;
@@ -974,7 +964,7 @@ static void test_session_rules_change(void **state)
 	FILE *f;
 
 	(void)state;
-	dir = mkdtemp(tmpl);
+	dir = testenv_tmpdir("mimic-scrub");
 	assert_non_null(dir);
 	snprintf(rules_path, sizeof(rules_path), "%s/org.rules", dir);
 	f = fopen(rules_path, "w");
@@ -1096,12 +1086,7 @@ static void test_session_rules_change(void **state)
 	store_close(st);
 	free(i1.pixels);
 	free(i2.pixels);
-	{
-		char cmd[256];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		assert_int_equal(system(cmd), 0);
-	}
+	assert_int_equal(testenv_tmpdir_remove(dir), 0);
 	free(fdir);
 }
 

@@ -27,7 +27,7 @@
 
 /* A fresh directory under $TMPDIR for one test; removed by the teardown. */
 struct fixture {
-	char dir[256];
+	char *dir;
 	char data[300];   /* dir/data: the data directory, not created yet */
 	char db[340];     /* data/mimic.db */
 };
@@ -35,12 +35,10 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "%s/mimic-test-store-XXXXXX",
-	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
+	f->dir = testenv_tmpdir("mimic-test-store");
+	assert_non_null(f->dir);
 	snprintf(f->data, sizeof(f->data), "%s/data", f->dir);
 	snprintf(f->db, sizeof(f->db), "%s/%s", f->data, STORE_DB_NAME);
 	*state = f;
@@ -50,13 +48,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[600];
 
-	chmod(f->dir, 0700);
-	chmod(f->data, 0700);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", f->dir);
+	testenv_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

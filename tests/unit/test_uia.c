@@ -252,10 +252,10 @@ gtk_menu_main(void)
 
 static struct {
 	int ready;                 /* the environment is up */
-	char tmp[64];              /* private directory: XDG_RUNTIME_DIR and friends */
-	char display[48];
+	char *tmp;                 /* private directory: XDG_RUNTIME_DIR and friends */
+	struct testenv_x x;        /* the private X server */
 	char bus[512];             /* session bus address */
-	pid_t xvfb, dbus, openbox;
+	pid_t dbus, openbox;
 	pid_t forms, password, question;
 	xcb_connection_t *xc;
 	xcb_window_t root;
@@ -266,23 +266,6 @@ static struct {
 	int x_attached;            /* uia_attach_x was called on env.u */
 	int threads0, fds0;        /* this process's threads and descriptors before any uia */
 } env;
-
-/* Starts argv with stdout and stderr on /dev/null; returns its pid. */
-static pid_t
-spawn(char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
 
 /* Runs argv, puts up to n-1 bytes of its stdout in out; returns its exit status or -1. */
 static int
@@ -377,7 +360,7 @@ stop_all(void)
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 
-	if (env.tmp[0] == '\0' || d == NULL) {
+	if (env.tmp == NULL || d == NULL) {
 		if (d != NULL)
 			closedir(d);
 		return;
@@ -745,7 +728,7 @@ print_el(const char *what, const struct uia_element *el)
 static pid_t
 start_zenity(char *const argv[], const char *role, const char *name)
 {
-	pid_t pid = spawn(argv);
+	pid_t pid = testenv_spawn(argv);
 	struct rect r;
 
 	if (pid > 0 && wait_el(pid, role, name, &r, 20000) != 0)
@@ -758,28 +741,23 @@ static int teardown(void **state);
 static int
 setup_env(void)
 {
-	static const char *const tools[] = { "Xvfb", "openbox", "dbus-daemon", "xdotool", "zenity" };
-	int fds[2];
-	char num[32] = "", path[128];
-	ssize_t len = 0;
-	int64_t end;
+	char *dbus[] = { "dbus-daemon", "--session", "--nofork", "--print-address=3", NULL };
+	char *openbox[] = { "openbox", "--sm-disable", NULL };
+	char path[512];
 	xcb_screen_iterator_t it;
 	ssize_t sl;
 
-	for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
-		if (!testenv_in_path(tools[i])) {
-			/* Each case names it when it runs (testenv_skip). */
-			env.missing = tools[i];
-			return 0;
-		}
-	}
+	/* Each case names a missing one when it runs (testenv_skip). */
+	env.missing = testenv_missing("Xvfb", "openbox", "dbus-daemon", "xdotool", "zenity");
+	if (env.missing != NULL)
+		return 0;
 	sl = readlink("/proc/self/exe", env.self, sizeof env.self - 1);
 	if (sl <= 0)
 		return -1;
 	env.self[sl] = '\0';
 
-	snprintf(env.tmp, sizeof env.tmp, "/tmp/mimic-uia-XXXXXX");
-	if (mkdtemp(env.tmp) == NULL)
+	env.tmp = testenv_tmpdir("mimic-uia");
+	if (env.tmp == NULL)
 		return -1;
 	/* Everything we start gets private directories (and is found by them later). */
 	setenv("XDG_RUNTIME_DIR", env.tmp, 1);
@@ -794,75 +772,19 @@ setup_env(void)
 	setenv("NO_AT_BRIDGE", "0", 1);
 	setenv("GTK_THEME", "Adwaita", 1);
 
-	/* Xvfb on a display number it picks itself. */
-	if (pipe(fds) != 0)
+	if (testenv_xvfb_start(&env.x, "1280x800x24") != 0)
 		return -1;
-	env.xvfb = fork();
-	if (env.xvfb == 0) {
-		char fdstr[16];
-		int null = open("/dev/null", O_RDWR);
-		snprintf(fdstr, sizeof fdstr, "%d", fds[1]);
-		close(fds[0]);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		execlp("Xvfb", "Xvfb", "-displayfd", fdstr, "-screen", "0", "1280x800x24",
-		       "-nolisten", "tcp", "-noreset", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (len < (ssize_t)sizeof num - 1 && strchr(num, '\n') == NULL) {
-		ssize_t r = read(fds[0], num + len, sizeof num - 1 - (size_t)len);
-		if (r <= 0)
-			break;
-		len += r;
-		num[len] = '\0';
-	}
-	close(fds[0]);
-	if (strchr(num, '\n') == NULL)
-		return -1;
-	num[strcspn(num, "\n")] = '\0';
-	snprintf(env.display, sizeof env.display, ":%s", num);
-	setenv("DISPLAY", env.display, 1);
-	env.xc = xcb_connect(env.display, NULL);
+	env.xc = xcb_connect(env.x.display, NULL);
 	if (xcb_connection_has_error(env.xc))
 		return -1;
 	it = xcb_setup_roots_iterator(xcb_get_setup(env.xc));
 	env.root = it.data->root;
-
-	{
-		char *argv[] = { "openbox", "--sm-disable", NULL };
-		env.openbox = spawn(argv);
-	}
+	env.openbox = testenv_spawn(openbox);
 
 	/* A session bus of our own, as our child (it activates the accessibility bus). */
-	if (pipe(fds) != 0)
+	env.dbus = testenv_spawn_ready(dbus, env.bus, sizeof env.bus, 10000);
+	if (env.dbus <= 0)
 		return -1;
-	env.dbus = fork();
-	if (env.dbus == 0) {
-		int null = open("/dev/null", O_RDWR);
-		close(fds[0]);
-		dup2(fds[1], 3);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		execlp("dbus-daemon", "dbus-daemon", "--session", "--nofork", "--print-address=3",
-		       (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	len = 0;
-	end = now_ms() + 10000;
-	while (len < (ssize_t)sizeof env.bus - 1 && strchr(env.bus, '\n') == NULL &&
-	       now_ms() < end) {
-		ssize_t r = read(fds[0], env.bus + len, sizeof env.bus - 1 - (size_t)len);
-		if (r <= 0)
-			break;
-		len += r;
-		env.bus[len] = '\0';
-	}
-	close(fds[0]);
-	if (strchr(env.bus, '\n') == NULL)
-		return -1;
-	env.bus[strcspn(env.bus, "\n")] = '\0';
 	setenv("DBUS_SESSION_BUS_ADDRESS", env.bus, 1);
 
 	{
@@ -911,14 +833,9 @@ teardown(void **state)
 	if (env.xc != NULL)
 		xcb_disconnect(env.xc);
 	stop_all();
-	if (env.xvfb > 0) {
-		kill(env.xvfb, SIGTERM);
-		waitpid(env.xvfb, NULL, 0);
-	}
-	if (env.tmp[0] != '\0') {
-		char *argv[] = { "rm", "-rf", env.tmp, NULL };
-		run(argv);
-	}
+	testenv_xvfb_stop(&env.x);
+	testenv_tmpdir_remove(env.tmp);
+	env.tmp = NULL;
 	return 0;
 }
 
@@ -1073,7 +990,7 @@ need_pointer_thread(void)
 	need_uia();
 	if (env.x_attached)
 		return;
-	if (uia_attach_x(env.u, env.display, &cause) != 0) {
+	if (uia_attach_x(env.u, env.x.display, &cause) != 0) {
 		print_error("uia_attach_x: %s\n", cause != NULL ? cause : "?");
 		free(cause);
 		fail();
@@ -1424,7 +1341,7 @@ test_menu_bar(void **state)
 	(void)state;
 	need_uia();
 	need_gtk();
-	pid = spawn(argv);
+	pid = testenv_spawn(argv);
 	wait_gtk_menu(pid, &r);
 	activate(pid);
 	assert_int_equal(find_el(pid, "menu", "File", &r), 0);
@@ -1601,10 +1518,10 @@ test_pointer_thread(void **state)
 	(void)state;
 	need_uia();
 	if (!env.x_attached) {
-		assert_int_equal(uia_attach_x(env.u, env.display, &cause), 0);
+		assert_int_equal(uia_attach_x(env.u, env.x.display, &cause), 0);
 		env.x_attached = 1;
 	}
-	assert_int_equal(uia_attach_x(env.u, env.display, &cause), -EBUSY);
+	assert_int_equal(uia_attach_x(env.u, env.x.display, &cause), -EBUSY);
 	free(cause);
 	activate(env.forms);
 	assert_int_equal(find_el(env.forms, "combo box", "*", &combo), 0);

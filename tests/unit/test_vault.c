@@ -34,20 +34,12 @@
 #include "vault.h"
 
 struct fixture {
-	char base[64];      /* a fresh temporary directory: HOME-like */
+	char *base;         /* a fresh temporary directory: HOME-like */
 	char *data;         /* base/data */
 	char *config;       /* base/config: XDG_CONFIG_HOME, where key files go */
 	pid_t bus;          /* the private session bus of the keyring case, or 0 */
 	pid_t keyring;      /* its GNOME Keyring daemon, or 0 */
 };
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -55,8 +47,8 @@ static int setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->base, "/tmp/mimic-test-vault-XXXXXX");
-	if (mkdtemp(f->base) == NULL)
+	f->base = testenv_tmpdir("mimic-test-vault");
+	if (f->base == NULL)
 		return -1;
 	if (asprintf(&f->data, "%s/data", f->base) < 0 ||
 	    asprintf(&f->config, "%s/config", f->base) < 0)
@@ -70,20 +62,18 @@ static int setup(void **state)
 	return 0;
 }
 
-static void stop(pid_t pid);
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
 	/* A failed keyring case leaves its daemons running: stop them here. */
-	stop(f->keyring);
-	stop(f->bus);
+	testenv_stop(f->keyring);
+	testenv_stop(f->bus);
 	if (f->bus != 0) {
 		unsetenv("DBUS_SESSION_BUS_ADDRESS");
 		setenv("MIMIC_KEY_STORE", "file", 1);
 	}
-	nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	testenv_tmpdir_remove(f->base);
 	free(f->data);
 	free(f->config);
 	free(f);
@@ -387,31 +377,6 @@ static const SecretSchema test_key_schema = {
 	0, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 };
 
-/* Starts argv with stdin from in_fd (or /dev/null) and stdout, stderr to /dev/null. */
-static pid_t spawn(char *const argv[], int in_fd)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		dup2(in_fd >= 0 ? in_fd : null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static void stop(pid_t pid)
-{
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, NULL, 0);
-	}
-}
-
 /*
  * A session bus with no service directory: nothing is activated behind the
  * test's back, so the Secret Service is the daemon the test starts, and nobody
@@ -419,11 +384,9 @@ static void stop(pid_t pid)
  */
 static pid_t start_bus(const char *base)
 {
-	char conf[256], addr[512], fdarg[64], cfgarg[300];
-	char *argv[] = { "dbus-daemon", cfgarg, "--nofork", fdarg, NULL };
+	char conf[256], addr[512], cfgarg[300];
+	char *argv[] = { "dbus-daemon", cfgarg, "--nofork", "--print-address=3", NULL };
 	FILE *fp;
-	size_t n = 0;
-	int p[2];
 	pid_t pid;
 
 	snprintf(conf, sizeof conf, "%s/bus.conf", base);
@@ -436,24 +399,12 @@ static pid_t start_bus(const char *base)
 	        "<allow send_destination=\"*\" eavesdrop=\"true\"/><allow eavesdrop=\"true\"/>"
 	        "<allow own=\"*\"/></policy></busconfig>\n", base);
 	fclose(fp);
-	assert_int_equal(pipe(p), 0);
 	snprintf(cfgarg, sizeof cfgarg, "--config-file=%s", conf);
-	snprintf(fdarg, sizeof fdarg, "--print-address=%d", p[1]);
-	pid = spawn(argv, -1);
-	close(p[1]);
+	pid = testenv_spawn_ready(argv, addr, sizeof addr, 30000);
 	assert_true(pid > 0);
-	while (n + 1 < sizeof addr) {
-		ssize_t r = read(p[0], addr + n, 1);
-
-		if (r <= 0 || addr[n] == '\n')
-			break;
-		n++;
-	}
-	close(p[0]);
-	addr[n] = '\0';
-	if (n == 0)
-		stop(pid);
-	assert_true(n > 0);
+	if (addr[0] == '\0')
+		testenv_stop(pid);
+	assert_true(addr[0] != '\0');
 	setenv("DBUS_SESSION_BUS_ADDRESS", addr, 1);
 	return pid;
 }
@@ -466,17 +417,16 @@ static int secrets_owned(void)
 	              "string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'") == 0;
 }
 
+static bool secrets_owned_is(void *want)
+{
+	return secrets_owned() == *(int *)want;
+}
+
 /* Polls secrets_owned() until it is `want`, for at most 30 seconds. */
 static void wait_secrets(int want)
 {
-	struct timespec tick = { 0, 100 * 1000 * 1000 };
-
-	for (int i = 0; i < 300; i++) {
-		if (secrets_owned() == want)
-			return;
-		nanosleep(&tick, NULL);
-	}
-	fail_msg("the Secret Service did not %s within 30 s", want ? "start" : "stop");
+	if (!testenv_wait(secrets_owned_is, &want, 30000))
+		fail_msg("the Secret Service did not %s within 30 s", want ? "start" : "stop");
 }
 
 /*
@@ -635,7 +585,7 @@ static void test_key_in_the_keyring(void **state)
 	cause = NULL;
 
 	/* The keyring stopped: one line saying it cannot be reached. */
-	stop(f->keyring);
+	testenv_stop(f->keyring);
 	f->keyring = 0;
 	wait_secrets(0);
 	assert_int_equal(vault_open(f->data, 0, &v2, &cause), -ENOKEY);

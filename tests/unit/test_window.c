@@ -42,14 +42,7 @@
 /* The bound of every wait on a real client (openbox, xterm) to do something. */
 #define WAIT_MS 20000
 
-static struct {
-	bool ok;
-	char why[160];
-	pid_t pid;
-	char display[32];
-} X;
-
-#define MAX_KIDS 4
+static struct testenv_x X;   /* the private X server; X.why says why there is none */
 
 /* One case: the recorder's connection, an "applications" connection, window. */
 struct fx {
@@ -57,72 +50,23 @@ struct fx {
 	xcb_connection_t *app;    /* creates windows and sets their properties */
 	xcb_window_t root;
 	struct window *w;
-	pid_t kids[MAX_KIDS];
 	char trigger[64];         /* a file that tells an xterm to rename itself */
 };
 
 /* ---- the X server ---------------------------------------------------------- */
 
-/* Starts Xvfb on a display it picks (-displayfd); X.why says why when it cannot. */
+/* Starts Xvfb on a display it picks; X.why says why when it cannot. */
 static int group_setup(void **state)
 {
-	int fds[2];
-	char fdarg[16], buf[32] = "";
-	size_t got = 0;
-
 	(void)state;
-	memset(&X, 0, sizeof X);
-	if (!testenv_in_path("Xvfb")) {
-		snprintf(X.why, sizeof X.why, "Xvfb is not installed (not found in PATH)");
-		return 0;
-	}
-	if (pipe(fds) < 0)
-		return -1;
-	snprintf(fdarg, sizeof fdarg, "%d", fds[1]);
-	X.pid = fork();
-	if (X.pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(null, 1);
-		dup2(null, 2);
-		close(fds[0]);
-		execlp("Xvfb", "Xvfb", "-displayfd", fdarg, "-screen", "0", "1280x800x24",
-		       "-nolisten", "tcp", "-noreset", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	/* Xvfb writes the number, then the newline: read up to the newline. */
-	while (got < sizeof buf - 1 && memchr(buf, '\n', got) == NULL) {
-		struct pollfd p = { fds[0], POLLIN, 0 };
-		ssize_t r;
-
-		if (poll(&p, 1, 15000) != 1)
-			break;
-		r = read(fds[0], buf + got, sizeof buf - 1 - got);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		buf[got] = '\0';
-	}
-	close(fds[0]);
-	if (memchr(buf, '\n', got) == NULL || buf[0] < '0' || buf[0] > '9') {
-		snprintf(X.why, sizeof X.why, "Xvfb did not start");
-		return 0;
-	}
-	snprintf(X.display, sizeof X.display, ":%d", atoi(buf));
-	setenv("DISPLAY", X.display, 1);
-	X.ok = true;
+	testenv_xvfb_start(&X, "1280x800x24");
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (X.pid > 0) {
-		kill(X.pid, SIGTERM);
-		waitpid(X.pid, NULL, 0);
-	}
+	testenv_xvfb_stop(&X);
 	return 0;
 }
 
@@ -307,7 +251,7 @@ static int setup(void **state)
 	struct fx *f;
 
 	*state = NULL;
-	if (!X.ok)
+	if (X.pid <= 0)
 		return 0;
 	f = util_xcalloc(1, sizeof *f);
 	f->conn = xcb_connect(X.display, NULL);
@@ -320,15 +264,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static void stop_kid(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	waitpid(*pid, NULL, 0);
-	*pid = 0;
-}
-
 static int teardown(void **state)
 {
 	struct fx *f = *state;
@@ -336,8 +271,7 @@ static int teardown(void **state)
 	if (f == NULL)
 		return 0;
 	window_close(f->w);
-	for (int i = 0; i < MAX_KIDS; i++)
-		stop_kid(&f->kids[i]);
+	testenv_stop_all();
 	if (f->trigger[0] != '\0')
 		unlink(f->trigger);
 	clear_root(f);
@@ -349,42 +283,18 @@ static int teardown(void **state)
 
 static struct fx *need_x(void **state)
 {
-	if (!X.ok)
-		testenv_skip("%s", X.why);
+	testenv_need_x(&X);
 	assert_non_null(*state);
 	return *state;
 }
 
-static pid_t spawn(struct fx *f, char *const argv[])
+/* Starts a client; the teardown stops it should the case not. */
+static pid_t spawn(char *const argv[])
 {
-	pid_t pid = fork();
+	pid_t pid = testenv_spawn(argv);
 
 	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	for (int i = 0; i < MAX_KIDS; i++) {
-		if (f->kids[i] == 0) {
-			f->kids[i] = pid;
-			return pid;
-		}
-	}
-	fail_msg("too many clients");
 	return pid;
-}
-
-static void stop_spawned(struct fx *f, pid_t pid)
-{
-	for (int i = 0; i < MAX_KIDS; i++)
-		if (f->kids[i] == pid)
-			stop_kid(&f->kids[i]);
 }
 
 /* ---- opening ------------------------------------------------------------- */
@@ -965,7 +875,7 @@ static void test_xterm_without_wm(void **state)
 
 	testenv_need_tools("xterm");
 	open_window(f, now());
-	xterm = spawn(f, argv);
+	xterm = spawn(argv);
 	pointer_to(f, 150, 150);
 	sync_conn(f->app);
 	if (!wait_until(f, xterm_under_pointer))
@@ -1021,11 +931,11 @@ static void test_openbox_and_xterm(void **state)
 
 	open_window(f, now());
 	assert_int_equal(window_has_wm(f->w), 0);
-	openbox = spawn(f, ob_argv);
+	openbox = spawn(ob_argv);
 	if (!wait_until(f, have_wm))
 		fail_msg("openbox was not noticed within %d ms", WAIT_MS);
 
-	first = spawn(f, first_argv);
+	first = spawn(first_argv);
 	want_title = "mimic first";
 	if (!wait_until(f, has_title))
 		fail_msg("the first xterm did not become the context within %d ms", WAIT_MS);
@@ -1070,13 +980,13 @@ static void test_openbox_and_xterm(void **state)
 	assert_int_equal(ctx(f)->window, first_win);
 
 	/* A second xterm takes the focus; closing it gives it back, with no "none" between. */
-	second = spawn(f, second_argv);
+	second = spawn(second_argv);
 	want_title = "mimic second";
 	if (!wait_until(f, has_title))
 		fail_msg("the second xterm did not become the context within %d ms", WAIT_MS);
 	assert_int_equal(ctx(f)->pid, second);
 	seq = ctx(f)->seq;
-	stop_spawned(f, second);
+	testenv_stop(second);
 	want_title = "plain xterm";
 	if (!wait_until(f, has_title))
 		fail_msg("the focus did not come back within %d ms", WAIT_MS);
@@ -1084,11 +994,11 @@ static void test_openbox_and_xterm(void **state)
 	assert_int_equal(ctx(f)->seq, seq + 1);
 
 	/* The last window closing: no window, although openbox leaves the old id. */
-	stop_spawned(f, first);
+	testenv_stop(first);
 	if (!wait_until(f, no_window))
 		fail_msg("the closed xterm was still the context after %d ms", WAIT_MS);
 
-	stop_spawned(f, openbox);
+	testenv_stop(openbox);
 	if (!wait_until(f, no_wm))
 		fail_msg("openbox leaving was not noticed within %d ms", WAIT_MS);
 }

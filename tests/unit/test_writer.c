@@ -25,7 +25,7 @@
 #include "writer.h"
 
 struct fixture {
-	char dir[256];
+	char *dir;
 	char db[300];
 	struct store *st;
 	int64_t session;
@@ -34,14 +34,12 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
 	struct store_session s;
 	char *cause = NULL;
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "%s/mimic-test-writer-XXXXXX",
-	         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
+	f->dir = testenv_tmpdir("mimic-test-writer");
+	assert_non_null(f->dir);
 	snprintf(f->db, sizeof(f->db), "%s/%s", f->dir, STORE_DB_NAME);
 	assert_int_equal(store_open(f->dir, 0, &f->st, &cause), 0);
 	memset(&s, 0, sizeof(s));
@@ -56,12 +54,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[600];
 
 	store_close(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", f->dir);
+	testenv_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }
