@@ -194,7 +194,10 @@ class ForgetTest(unittest.TestCase):
         frames = self.frames()
         self.assertTrue(frames, "no frame after the forget")
         seen = self.ocr([f["id"] for f in frames])
-        self.assertIn(kept, seen)
+        # The control for the check below, with its own sensitivity: a piece of the word
+        # typed after the forget is read (OCR may split a word across the reading).
+        self.assertTrue([p for p in pieces(kept) if p in seen],
+                        "OCR reads no piece of %r in the frames left: %r" % (kept, seen))
         self.assertEqual([p for p in pieces(marker) if p in seen], [], seen)
         # No frame file is left that no frame names.
         named = sorted({f["file"] for f in frames})
