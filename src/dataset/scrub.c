@@ -1267,33 +1267,6 @@ int scrub_frame_image(struct scrub *s, int64_t session, int64_t id, struct image
 	}
 }
 
-int scrub_sessions(const char *data_dir, const struct redact *r, const int64_t *sessions,
-                   size_t n, struct scrub_stats *total, char **cause)
-{
-	struct scrub_opts o = { .data_dir = data_dir, .redact = r, .fill = SCRUB_FILL };
-	struct scrub_stats one, sum = { 0 };
-	struct scrub *s = NULL;
-	int err;
-
-	err = scrub_open(&o, &s, cause);
-	for (size_t i = 0; i < n && err == 0; i++) {
-		err = scrub_session(s, sessions[i], &one, cause);
-		sum.frames += one.frames;
-		sum.scanned += one.scanned;
-		sum.clean += one.clean;
-		sum.scrubbed += one.scrubbed;
-		sum.dropped += one.dropped;
-		sum.dropped_typed += one.dropped_typed;
-		sum.reused += one.reused;
-		sum.regions += one.regions;
-		sum.ocr_ms += one.ocr_ms;
-	}
-	scrub_close(s);
-	if (total != NULL)
-		*total = sum;
-	return err;
-}
-
 int scrub_export_frame(struct store *st, const struct redact *r, int64_t id,
                        struct image *img, uint32_t fill, char **cause)
 {

@@ -209,14 +209,6 @@ int scrub_frame_image(struct scrub *s, int64_t session, int64_t id,
                       struct image *img /* OUT */, int *state /* OUT */, char **cause);
 
 /*
- * Scans every unscanned frame of sessions[0..n) of data_dir (scrub_open,
- * scrub_session for each, scrub_close), with r (NULL: the built-in rules).
- * total (may be NULL) receives the sums.
- */
-int scrub_sessions(const char *data_dir, const struct redact *r, const int64_t *sessions,
-                   size_t n, struct scrub_stats *total, char **cause);
-
-/*
  * The verdict on one frame about to leave the machine, for a caller that has
  * put the frame's whole screen together itself from the stored blobs (export.c,
  * export_frame_prepare): reads the scan of frame id from st and returns 1 (drop)

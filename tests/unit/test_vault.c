@@ -471,19 +471,27 @@ static pid_t start_keyring(const char *base)
 	return pid;
 }
 
-/* What key.id of data_dir says about the key's store ("keyring" or "file"). */
-static int key_id_says(const char *data_dir, const char *what)
+/* The text of data_dir's key.id into buf (at most size - 1 bytes). */
+static void read_key_id_file(const char *data_dir, char *buf, size_t size)
 {
-	char path[256], buf[512], want[64];
+	char path[256];
 	size_t n;
 	FILE *fp;
 
 	snprintf(path, sizeof path, "%s/%s", data_dir, VAULT_ID_FILE);
 	fp = fopen(path, "r");
 	assert_non_null(fp);
-	n = fread(buf, 1, sizeof buf - 1, fp);
+	n = fread(buf, 1, size - 1, fp);
 	fclose(fp);
 	buf[n] = '\0';
+}
+
+/* What key.id of data_dir says about the key's store ("keyring" or "file"). */
+static int key_id_says(const char *data_dir, const char *what)
+{
+	char buf[512], want[64];
+
+	read_key_id_file(data_dir, buf, sizeof buf);
 	snprintf(want, sizeof want, "\"store\":\"%s\"", what);
 	return strstr(buf, want) != NULL;
 }
@@ -491,17 +499,10 @@ static int key_id_says(const char *data_dir, const char *what)
 /* The key id of data_dir's key.id (32 hex digits) into id. */
 static void key_id_of(const char *data_dir, char id[33])
 {
-	char path[256], buf[512];
+	char buf[512];
 	const char *p;
-	size_t n;
-	FILE *fp;
 
-	snprintf(path, sizeof path, "%s/%s", data_dir, VAULT_ID_FILE);
-	fp = fopen(path, "r");
-	assert_non_null(fp);
-	n = fread(buf, 1, sizeof buf - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
+	read_key_id_file(data_dir, buf, sizeof buf);
 	p = strstr(buf, "\"id\":\"");
 	assert_non_null(p);
 	memcpy(id, p + 6, 32);
