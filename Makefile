@@ -5,8 +5,10 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 BENCH_BUILD ?= build-bench
 BREAK_BUILD ?= build-break
+DEB_BUILD  ?= build-deb
+DEB_OUT    ?= dist
 
-.PHONY: all deps build asan breakbuild fuzzbuild check check-fast demo bench fuzz clean
+.PHONY: all deps build asan breakbuild fuzzbuild check check-fast demo bench fuzz deb clean
 
 all: build
 
@@ -38,11 +40,11 @@ breakbuild: $(BREAK_BUILD)/build.ninja
 fuzzbuild: $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 
-# Every test, in the plain build and again under AddressSanitizer + UBSan; then the
-# proof that the tests can fail (each guarding test against its deliberate fault)
-# and every fuzz target for 30 s.
+# Every test, in the plain build and again under AddressSanitizer + UBSan (but for
+# the slow tests in real browsers, run once); then the proof that the tests can
+# fail (each guarding test against its deliberate fault) and every fuzz target for 30 s.
 check: deps build asan breakbuild fuzzbuild
-	tests/run $(BUILD) $(ASAN_BUILD) $(BREAK_BUILD):breaks $(FUZZ_BUILD):fuzz
+	tests/run $(BUILD) $(ASAN_BUILD):-browser,-package,-engines $(BREAK_BUILD):breaks $(FUZZ_BUILD):fuzz
 
 # Only the plain build, for a quick loop while working.
 check-fast: build
@@ -61,5 +63,9 @@ bench: deps $(BENCH_BUILD)/build.ninja
 fuzz: deps fuzzbuild
 	scripts/run-fuzz $(FUZZ_BUILD)
 
+# The Debian package(s) in $(DEB_OUT)/ (docs/FLEET.md, "Package and autostart").
+deb: deps
+	scripts/make-deb --build-dir $(DEB_BUILD) --out $(DEB_OUT)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(BREAK_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(BREAK_BUILD) $(DEB_BUILD) $(DEB_OUT)

@@ -16,7 +16,12 @@
    two-line band (the typical changed region of a typing frame), single-threaded
    and pinned to one core, in all and for the first reading alone.
 
+With --any-grouping, card numbers, IBANs and SSNs on the pages (and in the text
+corpus, bench/redact_text -g) are written as people type them into forms: groups
+of 2 to 8 characters anywhere, spaces, dashes or dots, one kind or mixed (issue 14).
+
 usage: python3 bench/redact_eval.py BUILD_DIR [--pages N] [--seed S] [--no-text]
+       [--any-grouping]
 Standard library only; needs Xvfb and xterm (scripts/install-deps).
 """
 
@@ -53,7 +58,31 @@ def luhn_complete(digits):
     return digits + str((10 - s % 10) % 10)
 
 
+ANY_GROUPING = False
+
+
+def regroup(r, s, seps, first_min=2):
+    """s's characters (blanks, dashes and dots left out) in groups of 2 to 8, no group of one."""
+    c = [ch for ch in s if ch not in " -."]
+    mixed, sep, out, i = r.random() < 1 / 3, r.choice(seps), [], 0
+    while i < len(c):
+        g = r.randint(first_min if i == 0 else 2, 8)
+        if g + 1 >= len(c) - i:
+            g = len(c) - i
+        if out:
+            out.append(r.choice(seps) if mixed else sep)
+        out.append("".join(c[i:i + g]))
+        i += g
+    return "".join(out)
+
+
 def gen_card(r):
+    if ANY_GROUPING:
+        return regroup(r, gen_card_printed(r), " -.")
+    return gen_card_printed(r)
+
+
+def gen_card_printed(r):
     kind = r.choice(["visa", "mc", "amex", "disc"])
     if kind == "visa":
         num = luhn_complete("4" + "".join(r.choice(string.digits) for _ in range(14)))
@@ -86,6 +115,8 @@ def gen_iban(r):
         bban = "".join(r.choice(string.digits) for _ in range(n))
     conv = "".join(str(int(ch, 36)) for ch in bban + cc + "00")
     iban = cc + "%02d" % (98 - int(conv) % 97) + bban
+    if ANY_GROUPING:
+        return regroup(r, iban, " -")
     if r.random() < 0.5:
         iban = " ".join(iban[i:i + 4] for i in range(0, len(iban), 4))
     return iban
@@ -93,7 +124,8 @@ def gen_iban(r):
 
 def gen_ssn(r):
     area = r.choice([a for a in range(1, 900) if a != 666])
-    return "%03d-%02d-%04d" % (area, r.randint(1, 99), r.randint(1, 9999))
+    sep = r.choice(" .-") if ANY_GROUPING else "-"
+    return "%03d%s%02d%s%04d" % (area, sep, r.randint(1, 99), sep, r.randint(1, 9999))
 
 
 FIRST = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
@@ -186,14 +218,42 @@ def make_pages(r, n_pages):
             if row % 2 == 0:
                 t = r.choice(TYPES)
                 v = GEN[t](r)
-                page.append((t, r.choice(TEMPLATES) % v))
+                page.append((t, r.choice(TEMPLATES) % v, v))
             else:
-                page.append((None, rt.choice(tech)))
+                page.append((None, rt.choice(tech), None))
         pages.append(page)
     return pages
 
 
 # ---- screenshots --------------------------------------------------------------
+
+# The validator-backed types whose digits an independent reading looks for.
+LEAK_TYPES = ["CARD", "IBAN", "SSN"]
+
+
+def independent_reading(ppm, line_h):
+    """Row -> the text the tesseract command reads there on the filled page (2x)."""
+    out = subprocess.run(["tesseract", ppm, "stdout", "--psm", "6", "tsv"],
+                         capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise SystemExit("tesseract failed on %s: %s" % (ppm, out.stderr.strip()))
+    rows = {}
+    for line in out.stdout.splitlines()[1:]:
+        f = line.split("\t")
+        if len(f) < 12 or f[0] != "5" or not f[11].strip():
+            continue
+        top, height = int(f[7]), int(f[9])
+        row = int(((top + height / 2) / 2 - 2) // line_h)
+        rows[row] = (rows.get(row, "") + " " + f[11]).strip()
+    return rows
+
+
+def leaks(value, read):
+    """Whether 4 consecutive digits of value are among the digits read on its line."""
+    want = re.sub(r"\D", "", value)
+    got = re.sub(r"\D", "", read)
+    return any(want[k:k + 4] in got for k in range(len(want) - 3))
+
 
 
 class Xvfb:
@@ -244,11 +304,16 @@ def run_pages(build, pages, font, tmp, bands_pages, verbose=False):
     finds = {t: 0 for t in TYPES}      # findings of type t
     fp, neg_tokens, region_ms, band_ms, sizes = 0, 0, [], [], []
     region_first, band_first = [], []
+    high_pages, kept_pages = 0, 0   # pages with high-risk findings; of them, kept filled
+    covers, covers_tech = 0, 0      # unread words filled (scrub_cover_unread); on technical lines
+    independent = shutil.which("tesseract") is not None
+    ind_total = {t: 0 for t in LEAK_TYPES}   # items of the page as exported (kept or dropped)
+    ind_leaks = {t: 0 for t in LEAK_TYPES}   # of them, read back by the tesseract command
     try:
         for i, page in enumerate(pages):
             path = os.path.join(tmp, "page%d.txt" % i)
             with open(path, "w") as f:
-                f.write("\n".join(text for _t, text in page) + "\n")
+                f.write("\n".join(text for _t, text, _v in page) + "\n")
             name = "redactbench%d" % i
             argv = ["xterm", "-name", name, "-geometry", "%dx%d+0+0" % (COLS, ROWS)]
             if font:
@@ -278,6 +343,9 @@ def run_pages(build, pages, font, tmp, bands_pages, verbose=False):
                     cmd += ["--verbose"]
                 if SCALE:
                     cmd += ["--scale", str(SCALE)]
+                ppm = os.path.join(tmp, "page%d.ppm" % i)
+                if independent:
+                    cmd += ["--out", ppm]
                 out = subprocess.run(cmd, env=x.env, capture_output=True, text=True,
                                      timeout=300)
                 if out.returncode != 0:
@@ -293,15 +361,43 @@ def run_pages(build, pages, font, tmp, bands_pages, verbose=False):
                 elif "find" in o:
                     fd = o["find"]
                     row = int((fd["y"] + fd["h"] / 2 - wy - 2) // line_h)
+                    if fd["type"] == "UNREAD":
+                        # Words OCR could not read, filled: no finding of a type.
+                        covers += 1
+                        covers_tech += 0 <= row < len(page) and page[row][0] is None
+                        continue
                     on_line.setdefault(row, []).append(fd["type"])
                 elif "region_ms" in o:
+                    # A frame with high-risk findings is kept (filled) unless the scan
+                    # left part of it unread (SCRUB_RISK_UNREAD, 0x100).
+                    if "risk" in o and o["risk"] & 2:
+                        high_pages += 1
+                        kept_pages += not o["risk"] & 0x100
                     region_ms.append(o["region_ms"])
                     region_first.append(o["first_ms"])
                     sizes.append((o["w"], o["h"]))
                 elif "band_ms" in o:
                     band_ms.append(o["band_ms"])
                     band_first.append(o["first_ms"])
-            for row, (t, text) in enumerate(page):
+            kept = True
+            for line in out.stdout.splitlines():
+                o = json.loads(line)
+                if "region_ms" in o and "risk" in o:
+                    kept = not o["risk"] & 0x100
+            if independent and kept:
+                seen = independent_reading(ppm, line_h)
+                for row, (t, text, v) in enumerate(page):
+                    if t in LEAK_TYPES:
+                        ind_total[t] += 1
+                        if leaks(v, seen.get(row, "")):
+                            ind_leaks[t] += 1
+                            if verbose:
+                                print("leak %s: %r, the tesseract command read %r" % (
+                                    t, text, seen.get(row, "")))
+            elif independent:
+                for t, _text, _v in page:
+                    ind_total[t] += t in LEAK_TYPES
+            for row, (t, text, _v) in enumerate(page):
                 got = on_line.get(row, [])
                 if t is None:
                     neg_tokens += len(text.split())
@@ -328,7 +424,9 @@ def run_pages(build, pages, font, tmp, bands_pages, verbose=False):
         x.close()
     return dict(found=found, total=total, found_any=found_any, hits=hits, finds=finds, fp=fp,
                 neg_tokens=neg_tokens, region_ms=region_ms, band_ms=band_ms, sizes=sizes,
-                region_first=region_first, band_first=band_first)
+                region_first=region_first, band_first=band_first, high_pages=high_pages,
+                kept_pages=kept_pages, independent=independent, ind_total=ind_total,
+                ind_leaks=ind_leaks, covers=covers, covers_tech=covers_tech)
 
 
 def report(title, res):
@@ -346,6 +444,23 @@ def report(title, res):
                                                            prec, f2))
     print("false positives on technical lines: %d in %d tokens = %.2f per 10,000 tokens" % (
         res["fp"], res["neg_tokens"], 1e4 * res["fp"] / max(1, res["neg_tokens"])))
+    if res["high_pages"]:
+        print("frame retention: %d of %d pages with high-risk findings kept with them filled "
+              "(%.1f %%); the others had a finding that could not be placed" % (
+                  res["kept_pages"], res["high_pages"],
+                  100.0 * res["kept_pages"] / res["high_pages"]))
+    print("words OCR could not read, filled with their neighbours: %d (%d on technical lines)" % (
+        res["covers"], res["covers_tech"]))
+    if res["independent"]:
+        print("independent reading of the pages as exported (the tesseract command at 2x, "
+              "--psm 6): an item leaks when 4 of its digits in a row are read on its line")
+        print("| type | items | leaked | pixel recall |")
+        print("|---|---|---|---|")
+        for t in LEAK_TYPES:
+            n = res["ind_total"][t]
+            if n:
+                print("| %s | %d | %d | %.3f |" % (t, n, res["ind_leaks"][t],
+                                                   1 - res["ind_leaks"][t] / n))
     if res["region_ms"]:
         w, h = res["sizes"][0]
         print("OCR of a whole terminal window (%dx%d): median %.0f ms, p90 %.0f ms (n=%d); "
@@ -371,14 +486,17 @@ def main():
                     help="print the misses with what OCR read (generated text only)")
     ap.add_argument("--scale", type=int, default=0, help="OCR enlargement (default: automatic)")
     ap.add_argument("--small-only", action="store_true", help="only the 6x13 font pages")
+    ap.add_argument("--any-grouping", action="store_true",
+                    help="numbers grouped as typed into forms (issue 14)")
     a = ap.parse_args()
-    global SCALE
+    global SCALE, ANY_GROUPING
     SCALE = a.scale
+    ANY_GROUPING = a.any_grouping
     build = os.path.abspath(a.build)
     if not a.no_text:
         print("## Text (bench/redact_text -s %d -n 2000)" % a.seed, flush=True)
         subprocess.run([os.path.join(build, "bench", "redact_text"), "-s", str(a.seed),
-                        "-n", "2000"], check=True)
+                        "-n", "2000"] + (["-g"] if a.any_grouping else []), check=True)
     tmp = tempfile.mkdtemp(prefix="mimic-redact-bench-")
     try:
         r = random.Random(a.seed)

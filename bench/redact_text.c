@@ -9,11 +9,14 @@
  * then reads real technical text from this machine (/usr/include headers and
  * /usr/share/doc changelogs, gzip or plain). It prints per type precision, recall
  * and F2, false positives per 10,000 whitespace-separated tokens of technical text,
- * and throughput.
+ * and throughput. With -g, card numbers, IBANs, SSNs and phone numbers are written
+ * the way people type them into forms rather than in their printed groupings:
+ * cards and IBANs split into groups of 2 to 8 characters anywhere (4-8-4 and the
+ * like) by spaces, dashes or dots, one kind or mixed (issue 14).
  *
  * Built with the tree (bench/meson.build); bench/redact_eval.py runs it. Run:
  *   BUILD/bench/redact_text [-s seed] [-n items per type] [-m MiB of machine text]
- *      [-v (print misses and false positives)]
+ *      [-g (any grouping)] [-v (print misses and false positives)]
  */
 #include "redact.h"
 
@@ -146,6 +149,42 @@ rand_chars(char *p, const char *set, int n)
 	return p;
 }
 
+/* -g: numbers are written with any grouping, as typed into forms. */
+static bool any_grouping;
+
+/*
+ * Writes the characters of s other than blanks, dashes and dots back into s in
+ * groups of 2 to 9 (a last group of 9 takes a character that would be alone), the first at least first_min long, separated by a space, a
+ * dash or a dot from seps: one kind for the whole number or, one time in three,
+ * a kind drawn anew for every gap.
+ */
+static void
+regroup(char *s, const char *seps, int first_min)
+{
+	char c[64], out[128];
+	size_t nc = 0, o = 0, k = strlen(seps);
+	bool mixed = rnd(3) == 0;
+	char sep = seps[rnd((unsigned)k)];
+
+	for (const char *p = s; *p != '\0' && nc < sizeof c; p++)
+		if (*p != ' ' && *p != '-' && *p != '.')
+			c[nc++] = *p;
+	for (size_t i = 0; i < nc;) {
+		size_t g = (size_t)rnd_range(i == 0 ? first_min : 2, 8);
+
+		/* No group of one: a single character left over joins the last group. */
+		if (g + 1 >= nc - i)
+			g = nc - i;
+		if (i > 0)
+			out[o++] = mixed ? seps[rnd((unsigned)k)] : sep;
+		memcpy(out + o, c + i, g);
+		o += g;
+		i += g;
+	}
+	out[o] = '\0';
+	strcpy(s, out);
+}
+
 static void
 gen_card(char *out)
 {
@@ -180,6 +219,11 @@ gen_card(char *out)
 	d[len - 1] = (char)('0' + (10 - sum % 10) % 10);
 	d[len] = '\0';
 
+	if (any_grouping) {
+		strcpy(out, d);
+		regroup(out, " -.", 2);
+		return;
+	}
 	switch (rnd(4)) {
 	case 0:
 		strcpy(out, d);
@@ -243,7 +287,17 @@ gen_iban(char *out)
 	}
 	check = 98 - (int)rem;
 	snprintf(full, sizeof full, "%s%02d%s", fmts[fi].cc, check, bban);
-	if (rnd(2) == 0) {
+	if (any_grouping) {
+		/* Lower case is typed as one word with its check digits ("de89"). */
+		bool lower = rnd(10) == 0;
+
+		strcpy(out, full);
+		regroup(out, " -", lower ? 4 : 2);
+		for (char *q = out; lower && *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+		return;
+	} else if (rnd(2) == 0) {
 		strcpy(out, full);
 	} else {
 		for (int i = 0; full[i]; i++) {
@@ -268,6 +322,13 @@ gen_ssn(char *out)
 	do {
 		area = rnd_range(1, 899);
 	} while (area == 666);
+	if (any_grouping) {
+		char sep = " .-"[rnd(3)];
+
+		sprintf(out, "%03d%c%02d%c%04d", area, sep, rnd_range(1, 99), sep,
+		    rnd_range(1, 9999));
+		return;
+	}
 	sprintf(out, rnd(10) == 0 ? "%03d %02d %04d" : "%03d-%02d-%04d", area, rnd_range(1, 99),
 	    rnd_range(1, 9999));
 }
@@ -319,6 +380,24 @@ gen_phone(char *out)
 	int a = rnd_range(2, 9), b = rnd_range(0, 99), e = rnd_range(2, 9), f = rnd_range(0, 99);
 	int s4 = rnd_range(0, 9999), s8 = rnd_range(1000000, 99999999);
 
+	if (any_grouping && rnd(2) == 0) {
+		/* North American numbers as typed: mixed separators, 3-7, no blank after ')'. */
+		switch (rnd(4)) {
+		case 0:
+			sprintf(out, "%d%02d %d%02d-%04d", a, b, e, f, s4);
+			break;
+		case 1:
+			sprintf(out, "%d%02d.%d%02d %04d", a, b, e, f, s4);
+			break;
+		case 2:
+			sprintf(out, "(%d%02d)%d%02d-%04d", a, b, e, f, s4);
+			break;
+		default:
+			sprintf(out, "%d%02d-%d%02d%04d", a, b, e, f, s4);
+			break;
+		}
+		return;
+	}
 	switch (rnd(14)) {
 	case 0:
 		sprintf(out, "+49%d%08d", rnd_range(30, 89), s8);
@@ -975,14 +1054,15 @@ main(int argc, char **argv)
 	uint64_t seed = 1;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "s:n:m:v")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:m:gv")) != -1) {
 		switch (opt) {
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'n': per_type = strtoul(optarg, NULL, 0); break;
 		case 'm': max_mib = strtoul(optarg, NULL, 0); break;
+		case 'g': any_grouping = true; break;
 		case 'v': verbose = true; break;
 		default:
-			fprintf(stderr, "usage: %s [-s seed] [-n per type] [-m MiB] [-v]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-s seed] [-n per type] [-m MiB] [-g] [-v]\n", argv[0]);
 			return 2;
 		}
 	}

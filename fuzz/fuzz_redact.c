@@ -2,11 +2,15 @@
  * fuzz_redact: libFuzzer target for the text detector. Arbitrary bytes go through
  * redact_scan and redact_apply with the built-in rules; the spans must lie within
  * the input, be sorted and not overlap, and the redacted text must be exactly the
- * input with each span replaced by its placeholder.
+ * input with each span replaced by its placeholder. The same bytes, as a URL, go
+ * through redact_url_apply (an odd length keeping the query):
+ * it must accept or refuse them cleanly, and what it writes must start with the
+ * input's scheme and hold no fragment, no user info and, unless asked, no query.
  */
 #include "redact.h"
 #include "scrub.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +82,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(memcmp(out + o, text + pos, size - pos) == 0, "tail changed");
 	free(out);
 	free(sp);
+
+	/* The same bytes as a page's URL (redact_url.c). */
+	{
+		unsigned flags = (size & 1) ? REDACT_URL_QUERY : 0;
+		int rc = redact_url_apply(rules, text, size, flags, &out, &outlen, &mask);
+
+		check(rc == 0 || rc == -EINVAL || rc == -E2BIG, "redact_url_apply failed");
+		if (rc != 0) {
+			check(out == NULL && outlen == 0 && mask == 0, "a refused URL left output");
+		} else {
+			const char *colon = memchr(text, ':', size), *auth, *end;
+
+			check(out != NULL && out[outlen] == '\0' && strlen(out) == outlen,
+			      "URL output not terminated or with a NUL inside");
+			check(colon != NULL && outlen > (size_t)(colon - text) &&
+			      memcmp(out, text, (size_t)(colon - text) + 1) == 0,
+			      "URL output does not start with the scheme");
+			check(strchr(out, '#') == NULL, "URL output has a fragment");
+			check(flags != 0 || strchr(out, '?') == NULL, "URL output has a query");
+			auth = strncmp(out + (colon - text) + 1, "//", 2) == 0
+			       ? out + (colon - text) + 3 : NULL;
+			end = auth != NULL ? auth + strcspn(auth, "/?") : NULL;
+			check(auth == NULL || memchr(auth, '@', (size_t)(end - auth)) == NULL,
+			      "URL output has user info");
+			check((mask & ~(unsigned)(REDACT_RISK_LOW | REDACT_RISK_HIGH)) == 0,
+			      "URL risk mask has other bits");
+		}
+		free(out);
+		out = NULL;
+	}
 
 	/* The OCR normaliser of the pixel scrubber (scrub.h): shorter or equal, offsets in order. */
 	{

@@ -29,6 +29,7 @@ static const char *const kind_names[EVENT_KIND_MAX_] = {
 static const char *const source_names[] = {
 	[EVENT_SOURCE_HUMAN] = "human",
 	[EVENT_SOURCE_SYNTHETIC] = "synthetic",
+	[EVENT_SOURCE_AGENT] = "agent",
 };
 
 static const char *const scroll_names[] = {

@@ -32,7 +32,9 @@ enum event_kind {
 
 enum event_source {
 	EVENT_SOURCE_HUMAN = 0,     /* from a physical (non-XTEST) slave device */
-	EVENT_SOURCE_SYNTHETIC = 1, /* from an XTEST slave device (xdotool, agents) */
+	EVENT_SOURCE_SYNTHETIC = 1, /* from an XTEST slave device (xdotool, other programs) */
+	/* 2 is left out: it means "mixed" for actions (reduce.h), which share these numbers. */
+	EVENT_SOURCE_AGENT = 3,     /* from the input devices of `mimic agent serve` (docs/AGENTS.md) */
 };
 
 enum scroll_dir { SCROLL_UP = 1, SCROLL_DOWN = 2, SCROLL_LEFT = 3, SCROLL_RIGHT = 4 };
@@ -44,7 +46,9 @@ struct event {
 	int64_t id;            /* the event's id in the store, assigned by the recorder in
 	                          push order so that frames and elements can refer to it
 	                          before it is stored; 0 lets the store assign one */
-	int64_t t_ns;          /* CLOCK_MONOTONIC when the recorder received it */
+	int64_t t_ns;          /* CLOCK_MONOTONIC when it happened: input carries the display
+	                          server's own time mapped onto it (clockmap.h), other
+	                          events the time the recorder noticed them */
 	int32_t kind;          /* enum event_kind */
 	int32_t source;        /* enum event_source */
 	int32_t device;        /* XInput source (slave) device id; 0 when none */
@@ -55,9 +59,14 @@ struct event {
 	double amount;         /* scroll: clicks of the wheel (fractional for smooth) */
 	char keysym[EVENT_KEYSYM_MAX]; /* keys: xkb keysym name, e.g. "a", "Return", "adiaeresis" */
 	char text[EVENT_TEXT_MAX];     /* keys: UTF-8 the key produced ("" for none) */
+	uint32_t server_ms;    /* input: the display server's own time of it (ms, wraps
+	                          around), which other connections to the server see too;
+	                          0 for other events. Not stored. */
 };
 
 #define CONTEXT_STR_MAX 512
+/* Size of a context's URL, terminating NUL included (as UIA_URL_MAX). */
+#define CONTEXT_URL_MAX 1024
 
 /* A snapshot of the focused top-level window. */
 struct context {
@@ -70,6 +79,8 @@ struct context {
 	char wm_class[128];    /* WM_CLASS class part, e.g. "XTerm" */
 	char title[CONTEXT_STR_MAX]; /* _NET_WM_NAME, else WM_NAME; cut at a UTF-8 boundary */
 	char exe[CONTEXT_STR_MAX];   /* /proc/PID/exe target, "" when unknown */
+	char url[CONTEXT_URL_MAX];   /* a browser window: the URL of its active page, read from
+	                                the browser over AT-SPI; "" otherwise or when unknown */
 };
 
 /* Stable lower-case names: "key_press", "button_release", "scroll", ... NULL if unknown. */
@@ -78,7 +89,7 @@ const char *event_kind_name(int kind);
 /* The inverse of event_kind_name; returns 0 when the name is unknown. */
 int event_kind_from_name(const char *name);
 
-/* "human" or "synthetic"; NULL if unknown. */
+/* "human", "synthetic" or "agent"; NULL if unknown. */
 const char *event_source_name(int source);
 
 /* "up", "down", "left", "right"; NULL if unknown. */

@@ -100,6 +100,15 @@ int inifile_parse(struct inifile *r, ini_handler handler, void *user)
 	 * above it; mimic has no multi-line values.
 	 */
 	ini_allow_multiline = false;
+	/*
+	 * inih's own line buffer (INI_MAX_LINE, 200 bytes in Debian's build) would cut
+	 * a valid title pattern of 247 characters; a heap buffer of INIFILE_MAX_LINE
+	 * holds any line a pattern list allows (docs/POLICY.md, Limits).
+	 */
+	ini_use_stack = false;
+	ini_allow_realloc = false;
+	ini_initial_alloc = INIFILE_MAX_LINE + 3;
+	ini_max_line = INIFILE_MAX_LINE + 3;
 	rc = ini_parse_stream(reader, r, handler, user);
 	if (rc == 0 && r->err == NULL && ferror(r->f))
 		inifile_fail(r, r->line, "read error: %s", strerror(errno));

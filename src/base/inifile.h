@@ -16,6 +16,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/*
+ * The longest line of a settings or policy file, in bytes without its line end;
+ * a longer line is refused with "line longer than INIFILE_MAX_LINE characters".
+ */
+#define INIFILE_MAX_LINE 1024
+
 struct inifile {
 	FILE *f;
 	size_t max_bytes;          /* a larger file is refused */

@@ -3,9 +3,11 @@
  * of JSON each way over a Unix stream socket, one request per connection.
  *
  * Everything read from the socket is untrusted (any local process of the same user
- * may connect, and the parser is fuzzed): messages are bounded by IPC_MAX_MSG, reads
- * have deadlines so a silent peer cannot stall the recorder, and bytes from a peer
- * that end up in a cause are cut short and stripped to printable ASCII.
+ * may connect, and the parser is fuzzed): messages are bounded by IPC_MAX_MSG, the
+ * recorder's side never waits on a peer (non-blocking reads and writes, a bounded
+ * number of connections, each with a deadline), so a silent or slow peer cannot
+ * stall the recorder, and bytes from a peer that end up in a cause are cut short
+ * and stripped to printable ASCII.
  */
 #include "ipc.h"
 
@@ -13,6 +15,7 @@
 #include "testbreak.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -27,8 +30,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* How long the recorder waits for a request once a client has connected. */
-#define IPC_ACCEPT_TIMEOUT_MS 2000
 /* How long the CLI waits for the recorder's reply. */
 #define IPC_CALL_TIMEOUT_MS 5000
 /* The longest pause a request may ask for: a year. */
@@ -43,6 +44,7 @@ static const char *const cmd_names[] = {
 	[IPC_CMD_RESUME] = "resume",
 	[IPC_CMD_TASK] = "task",
 	[IPC_CMD_FORGET] = "forget",
+	[IPC_CMD_AGENT] = "agent",
 };
 #define IPC_CMD_COUNT (sizeof cmd_names / sizeof cmd_names[0])
 
@@ -139,6 +141,68 @@ static int parse_task(json_t *root, int cmd, struct ipc_request *out, char **cau
 		return 0;
 	}
 	return util_fail(cause, -EINVAL, "\"task\" is \"start\" or \"end\"");
+}
+
+/*
+ * The members of an agent request: "agent" (attach, detach, handback, refused),
+ * "pid" (attach, detach), "idle_ms" (attach, optional), "action" (refused: a JSON
+ * text of at most IPC_TASK_DESC_MAX bytes).
+ */
+static int parse_agent(json_t *root, int cmd, struct ipc_request *out, char **cause)
+{
+	static const char *const ops[] = { NULL, "attach", "detach", "handback", "refused" };
+	json_t *ja = json_object_get(root, "agent");
+	json_t *jp = json_object_get(root, "pid");
+	json_t *ji = json_object_get(root, "idle_ms");
+	json_t *jx = json_object_get(root, "action");
+	size_t n;
+
+	if (cmd != IPC_CMD_AGENT) {
+		if (ja != NULL || jp != NULL || ji != NULL || jx != NULL)
+			return util_fail(cause, -EINVAL, "agent, pid, idle_ms and action only go with "
+			                 "the agent command");
+		return 0;
+	}
+	for (int i = 1; i < 5 && json_is_string(ja); i++)
+		if (strcmp(json_string_value(ja), ops[i]) == 0)
+			out->agent = i;
+	if (out->agent == 0)
+		return util_fail(cause, -EINVAL, "an agent request needs \"agent\": \"attach\", "
+		                 "\"detach\", \"handback\" or \"refused\"");
+	if (out->agent == IPC_AGENT_ATTACH || out->agent == IPC_AGENT_DETACH) {
+		if (!json_is_integer(jp) || json_integer_value(jp) <= 0 ||
+		    json_integer_value(jp) > INT32_MAX)
+			return util_fail(cause, -EINVAL, "agent attach and detach need \"pid\", the "
+			                 "agent server's process id");
+		out->agent_pid = json_integer_value(jp);
+	} else if (jp != NULL) {
+		return util_fail(cause, -EINVAL, "pid only goes with agent attach and detach");
+	}
+	if (ji != NULL) {
+		if (out->agent != IPC_AGENT_ATTACH || !json_is_integer(ji) ||
+		    json_integer_value(ji) < 0 || json_integer_value(ji) > IPC_IDLE_MS_MAX)
+			return util_fail(cause, -EINVAL, "idle_ms goes with agent attach only, 0 to %d "
+			                 "milliseconds", IPC_IDLE_MS_MAX);
+		out->idle_ms = json_integer_value(ji);
+	}
+	if (out->agent == IPC_AGENT_REFUSED) {
+		if (!json_is_string(jx))
+			return util_fail(cause, -EINVAL, "agent refused needs \"action\", a string");
+		n = json_string_length(jx);
+		if (n > IPC_TASK_DESC_MAX)
+			return util_fail(cause, -E2BIG, "the refused action is %zu bytes, more than %d",
+			                 n, IPC_TASK_DESC_MAX);
+		/* Text of the agent's: one line, whatever it holds. */
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)json_string_value(jx)[i] < 0x20)
+				return util_fail(cause, -EINVAL, "the refused action has a control "
+				                 "character");
+		memcpy(out->description, json_string_value(jx), n);
+		out->description[n] = '\0';
+	} else if (jx != NULL) {
+		return util_fail(cause, -EINVAL, "action only goes with agent refused");
+	}
+	return 0;
 }
 
 /* The members of a forget request: exactly one of last_ms, session and all. */
@@ -240,7 +304,7 @@ int ipc_parse_request(const char *buf, size_t len, struct ipc_request *out, char
 		quote_safe(quoted, sizeof quoted, json_string_value(jcmd), json_string_length(jcmd));
 		ret = util_fail(cause, -EINVAL,
 		                "unknown command \"%s\"; known: status, stop, pause, resume, task, "
-		                "forget", quoted);
+		                "forget, agent", quoted);
 		goto fail;
 	}
 
@@ -268,6 +332,9 @@ int ipc_parse_request(const char *buf, size_t len, struct ipc_request *out, char
 	}
 
 	ret = parse_task(root, cmd, out, cause);
+	if (ret != 0)
+		goto fail;
+	ret = parse_agent(root, cmd, out, cause);
 	if (ret != 0)
 		goto fail;
 	ret = parse_forget(root, cmd, out, cause);
@@ -473,66 +540,6 @@ static void set_send_timeout(int fd, int ms)
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-int ipc_reply(int cfd, const char *reply_json)
-{
-	char line[IPC_MAX_MSG + 1];
-	size_t n;
-	int ret;
-
-	if (cfd < 0)
-		return -EBADF;
-	if (reply_json == NULL) {
-		ret = -EINVAL;
-		goto fail;
-	}
-	n = strlen(reply_json);
-	if (n > IPC_MAX_MSG) {
-		ret = -E2BIG;
-		goto fail;
-	}
-	if (memchr(reply_json, '\n', n) != NULL) {
-		ret = -EINVAL;
-		goto fail;
-	}
-	memcpy(line, reply_json, n);
-	line[n] = '\n';
-	ret = send_all(cfd, line, n + 1);
-fail:
-	close(cfd);
-	return ret;
-}
-
-int ipc_reply_error(int cfd, const char *error)
-{
-	json_t *o;
-	char *s;
-	int ret;
-
-	if (cfd < 0)
-		return -EBADF;
-	o = json_pack("{s:i,s:b,s:s}", "v", IPC_VERSION, "ok", 0, "error",
-	              error != NULL ? error : "unknown error");
-	if (o == NULL) {
-		/* Not valid UTF-8: say that much rather than nothing. */
-		o = json_pack("{s:i,s:b,s:s}", "v", IPC_VERSION, "ok", 0, "error",
-		              "request refused");
-	}
-	s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (s == NULL) {
-		close(cfd);
-		return -ENOMEM;
-	}
-	if (strlen(s) > IPC_MAX_MSG) {
-		free(s);
-		s = util_xasprintf("{\"v\":%d,\"ok\":false,\"error\":\"error too long\"}",
-		                   IPC_VERSION);
-	}
-	ret = ipc_reply(cfd, s);
-	free(s);
-	return ret;
-}
-
 char *ipc_simple_reply(int ok, const char *error)
 {
 	json_t *o = json_object();
@@ -547,76 +554,401 @@ char *ipc_simple_reply(int ok, const char *error)
 	return s;
 }
 
-int ipc_accept(int lfd, int *cfd, struct ipc_request *req, char **cause)
-{
+/* --- the recorder's side: a server that never waits on a client ------------------------ */
+
+/* Where a connection is in its one conversation. */
+enum conn_state {
+	CONN_FREE = 0,
+	CONN_READING,  /* accepted: gathering the request line until the deadline */
+	CONN_READY,    /* a parsed request waits for ipc_server_next */
+	CONN_TAKEN,    /* the caller holds the request; its reply comes with ipc_server_reply */
+	CONN_WRITING,  /* a reply is going out as the socket drains; closed when done */
+};
+
+struct conn {
+	int fd;
+	enum conn_state state;
+	uint32_t gen;           /* bumped at every accept, so a stale handle finds nothing */
+	uint64_t order;         /* when the request completed (READY), or was accepted */
+	int64_t deadline_ns;    /* READING and WRITING: dropped past this */
+	size_t have;            /* READING: bytes in buf; WRITING: bytes of the reply */
+	size_t sent;            /* WRITING: bytes of the reply written */
+	struct ipc_request req; /* READY and TAKEN */
 	char buf[IPC_MAX_MSG + 1];
-	struct ucred cred;
-	socklen_t credlen = sizeof cred;
-	char *why = NULL;
-	size_t len;
-	int fd, ret, eof;
+};
 
-	*cfd = -1;
-	memset(req, 0, sizeof *req);
+struct ipc_server {
+	int lfd;
+	char *path;
+	uint64_t counter;       /* orders accepts and completions */
+	struct conn conns[IPC_SERVER_CONNS];
+};
 
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0) {
-		int err = errno;
-		if (err == EAGAIN || err == EWOULDBLOCK)
-			return util_fail(cause, -EAGAIN, "no control connection is waiting");
-		return util_fail(cause, -err, "cannot accept a control connection (%s)",
-		                 strerror(err));
-	}
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->state = CONN_FREE;
+	c->have = c->sent = 0;
+}
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0) {
-		ret = util_fail(cause, -errno, "cannot tell who connected to the control socket (%s)",
-		                strerror(errno));
-		close(fd);
-		return ret;
+/* Writes what the socket takes now of c's reply; closes c when it is all out or failed. */
+static void conn_flush(struct conn *c)
+{
+	while (c->sent < c->have) {
+		ssize_t w = send(c->fd, c->buf + c->sent, c->have - c->sent,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return; /* the rest goes when the socket drains (POLLOUT) */
+			log_debug("a control client went away before its reply (%s)", strerror(errno));
+			conn_close(c);
+			return;
+		}
+		c->sent += (size_t)w;
 	}
-	if (cred.uid != geteuid() && !testbreak("ipc-peer-uid-ignored")) {
-		close(fd);
-		return util_fail(cause, -EPERM,
-		                 "refused a control connection from uid %u (pid %ld): "
-		                 "only uid %u may control this recorder",
-		                 (unsigned)cred.uid, (long)cred.pid, (unsigned)geteuid());
-	}
-	/* A client that stops reading must not block the recorder on the reply. */
-	set_send_timeout(fd, IPC_ACCEPT_TIMEOUT_MS);
+	conn_close(c);
+}
 
-	ret = read_line(fd, buf, &len, &eof, IPC_ACCEPT_TIMEOUT_MS);
-	if (ret == -ETIMEDOUT) {
-		why = util_xasprintf("no request arrived within %d ms", IPC_ACCEPT_TIMEOUT_MS);
-		goto refuse;
-	}
-	if (ret == -E2BIG) {
-		why = util_xasprintf("request is longer than the limit of %d bytes", IPC_MAX_MSG);
-		goto refuse;
-	}
-	if (ret < 0) {
-		ret = util_fail(cause, ret, "cannot read the control request (%s)", strerror(-ret));
-		close(fd);
-		return ret;
-	}
-	if (eof && len == 0) {
-		/* ipc_listen's probe for a live recorder does exactly this. */
-		close(fd);
-		return util_fail(cause, -ECONNABORTED,
-		                 "a control client disconnected without sending a request");
-	}
+/* Starts writing line (no newline, at most IPC_MAX_MSG bytes) as c's reply. */
+static void conn_send(struct conn *c, const char *line, int64_t now)
+{
+	size_t n = strlen(line);
 
-	ret = ipc_parse_request(buf, len, req, &why);
-	if (ret < 0)
-		goto refuse;
-	*cfd = fd;
+	assert(n <= IPC_MAX_MSG);
+	memcpy(c->buf, line, n);
+	c->buf[n] = '\n';
+	c->have = n + 1;
+	c->sent = 0;
+	c->state = CONN_WRITING;
+	c->deadline_ns = now + (int64_t)IPC_REQUEST_DEADLINE_MS * 1000000;
+	conn_flush(c);
+}
+
+/* The error reply {"v":1,"ok":false,"error":why}, as one line of at most IPC_MAX_MSG bytes. */
+static char *error_line(const char *why)
+{
+	json_t *o;
+	char *s;
+
+	o = json_pack("{s:i,s:b,s:s}", "v", IPC_VERSION, "ok", 0, "error",
+	              why != NULL ? why : "unknown error");
+	if (o == NULL) {
+		/* Not valid UTF-8: say that much rather than nothing. */
+		o = json_pack("{s:i,s:b,s:s}", "v", IPC_VERSION, "ok", 0, "error",
+		              "request refused");
+	}
+	s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (s == NULL || strlen(s) > IPC_MAX_MSG) {
+		free(s);
+		s = util_xasprintf("{\"v\":%d,\"ok\":false,\"error\":\"error too long\"}",
+		                   IPC_VERSION);
+	}
+	return s;
+}
+
+/* Answers c with an error carrying why (logged too), and closes it once written. */
+static void conn_refuse(struct conn *c, const char *why, int64_t now)
+{
+	char *line = error_line(why);
+
+	log_warn("control request refused: %s", why);
+	conn_send(c, line, now);
+	free(line);
+}
+
+int ipc_server_open(const char *path, struct ipc_server **out, char **cause)
+{
+	struct ipc_server *s;
+	int rc, lfd;
+
+	*out = NULL;
+	rc = ipc_listen(path, &lfd, cause);
+	if (rc != 0)
+		return rc;
+	s = util_xcalloc(1, sizeof *s);
+	s->lfd = lfd;
+	s->path = util_xstrdup(path);
+	for (size_t i = 0; i < IPC_SERVER_CONNS; i++)
+		s->conns[i].fd = -1;
+	*out = s;
 	return 0;
+}
 
-refuse:
-	/* Tell the client why, so that the person who typed the command sees it too. */
-	ipc_reply_error(fd, why);
-	util_fail(cause, ret, "%s", why);
-	free(why);
-	return ret;
+void ipc_server_close(struct ipc_server *s, int remove_path)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < IPC_SERVER_CONNS; i++)
+		conn_close(&s->conns[i]);
+	close(s->lfd);
+	if (remove_path)
+		unlink(s->path);
+	free(s->path);
+	free(s);
+}
+
+void ipc_server_pollfds(const struct ipc_server *s, struct pollfd *pfd)
+{
+	pfd[0] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+	for (size_t i = 0; i < IPC_SERVER_CONNS; i++) {
+		const struct conn *c = &s->conns[i];
+
+		/* READY and TAKEN wait for the recorder, not the client: a hangup there must
+		 * not wake every poll. */
+		pfd[1 + i] = (struct pollfd){ .fd = -1 };
+		if (c->state == CONN_READING)
+			pfd[1 + i] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+		else if (c->state == CONN_WRITING)
+			pfd[1 + i] = (struct pollfd){ .fd = c->fd, .events = POLLOUT };
+	}
+}
+
+int ipc_server_timeout_ms(const struct ipc_server *s, int64_t now)
+{
+	int64_t next = INT64_MAX;
+
+	for (size_t i = 0; i < IPC_SERVER_CONNS; i++) {
+		const struct conn *c = &s->conns[i];
+
+		if ((c->state == CONN_READING || c->state == CONN_WRITING) && c->deadline_ns < next)
+			next = c->deadline_ns;
+	}
+	if (next == INT64_MAX)
+		return -1;
+	if (next <= now)
+		return 0;
+	return (int)((next - now + 999999) / 1000000);
+}
+
+/*
+ * The slot for a new connection: a free one, else the oldest still reading its
+ * request (its client had its chance), else none.
+ */
+static struct conn *free_slot(struct ipc_server *s, int64_t now)
+{
+	struct conn *oldest = NULL;
+
+	for (size_t i = 0; i < IPC_SERVER_CONNS; i++) {
+		struct conn *c = &s->conns[i];
+
+		if (c->state == CONN_FREE)
+			return c;
+		if (c->state == CONN_READING && (oldest == NULL || c->order < oldest->order))
+			oldest = c;
+	}
+	if (oldest != NULL) {
+		/* A fresh error line always fits an empty socket buffer: it goes at once. */
+		conn_refuse(oldest, "dropped: too many control connections are open and this one "
+		            "sent no request", now);
+		if (oldest->state != CONN_FREE)
+			conn_close(oldest);
+	}
+	return oldest;
+}
+
+static void conn_read(struct ipc_server *s, struct conn *c, int64_t now);
+
+/*
+ * Accepts what waits on the listening socket (at most a slot's worth per call,
+ * so that a flood of connections cannot hold the loop), checking each peer's uid.
+ */
+static void accept_some(struct ipc_server *s, int64_t now)
+{
+	for (int k = 0; k < IPC_SERVER_CONNS; k++) {
+		struct ucred cred;
+		socklen_t credlen = sizeof cred;
+		struct conn *c;
+		int fd;
+
+		fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("cannot accept a control connection (%s)", strerror(errno));
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0) {
+			log_warn("cannot tell who connected to the control socket (%s)",
+			         strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (cred.uid != geteuid() && !testbreak("ipc-peer-uid-ignored")) {
+			/* No answer at all: another user learns nothing from this socket. */
+			log_warn("refused a control connection from uid %u (pid %ld): only uid %u may "
+			         "control this recorder", (unsigned)cred.uid, (long)cred.pid,
+			         (unsigned)geteuid());
+			close(fd);
+			continue;
+		}
+		c = free_slot(s, now);
+		if (c == NULL) {
+			struct conn tmp = { .fd = fd };
+
+			conn_refuse(&tmp, "too many control connections are waiting for their answers; "
+			            "try again in a moment", now);
+			if (tmp.state != CONN_FREE)
+				conn_close(&tmp);
+			continue;
+		}
+		c->fd = fd;
+		c->state = CONN_READING;
+		c->gen++;
+		c->order = ++s->counter;
+		c->have = c->sent = 0;
+		c->deadline_ns = now + (int64_t)IPC_REQUEST_DEADLINE_MS * 1000000;
+		if (testbreak("control-waits-for-request")) {
+			/* The old way: wait on this one client, whatever else is going on. */
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+
+			(void)poll(&p, 1, IPC_REQUEST_DEADLINE_MS);
+			now = util_now_mono_ns();
+		}
+		/* A client usually sends its request with the connect: read it now. */
+		conn_read(s, c, now);
+	}
+}
+
+/* The request line in c->buf (len bytes, newline excluded) is complete: parse it. */
+static void conn_complete(struct ipc_server *s, struct conn *c, size_t len, int64_t now)
+{
+	char *why = NULL;
+
+	if (ipc_parse_request(c->buf, len, &c->req, &why) != 0) {
+		conn_refuse(c, why, now);
+		free(why);
+		return;
+	}
+	c->state = CONN_READY;
+	c->order = ++s->counter;
+}
+
+/* Reads what has arrived on c without waiting. */
+static void conn_read(struct ipc_server *s, struct conn *c, int64_t now)
+{
+	const size_t cap = sizeof c->buf;
+
+	while (c->state == CONN_READING) {
+		ssize_t n = recv(c->fd, c->buf + c->have, cap - c->have, MSG_DONTWAIT);
+		char *nl;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				log_debug("a control client's connection failed (%s)", strerror(errno));
+				conn_close(c);
+			}
+			return;
+		}
+		if (n == 0) {
+			/* ipc_listen's probe for a live recorder sends nothing: no word about it. */
+			if (c->have == 0)
+				conn_close(c);
+			else
+				conn_complete(s, c, c->have, now);
+			return;
+		}
+		nl = memchr(c->buf + c->have, '\n', (size_t)n);
+		c->have += (size_t)n;
+		if (nl != NULL) {
+			conn_complete(s, c, (size_t)(nl - c->buf), now);
+			return;
+		}
+		if (c->have >= cap) {
+			char why[96];
+
+			snprintf(why, sizeof why, "request is longer than the limit of %d bytes",
+			         IPC_MAX_MSG);
+			conn_refuse(c, why, now);
+			return;
+		}
+	}
+}
+
+void ipc_server_dispatch(struct ipc_server *s, const struct pollfd *pfd, int64_t now)
+{
+	const short ready = POLLIN | POLLOUT | POLLERR | POLLHUP;
+
+	for (size_t i = 0; i < IPC_SERVER_CONNS; i++) {
+		struct conn *c = &s->conns[i];
+
+		/* Only a descriptor polled in this state: a slot may have changed hands. */
+		if (pfd != NULL && (pfd[1 + i].fd != c->fd || !(pfd[1 + i].revents & ready)))
+			continue;
+		if (c->state == CONN_READING)
+			conn_read(s, c, now);
+		else if (c->state == CONN_WRITING)
+			conn_flush(c);
+	}
+	if (pfd == NULL || (pfd[0].revents & POLLIN))
+		accept_some(s, now);
+	for (size_t i = 0; i < IPC_SERVER_CONNS; i++) {
+		struct conn *c = &s->conns[i];
+
+		if (c->state == CONN_READING && now >= c->deadline_ns) {
+			char why[96];
+
+			snprintf(why, sizeof why, "no request arrived within %d ms",
+			         IPC_REQUEST_DEADLINE_MS);
+			conn_refuse(c, why, now);
+			/* The answer is offered once; a client that does not take it is gone. */
+			if (c->state != CONN_FREE)
+				conn_close(c);
+		} else if (c->state == CONN_WRITING && now >= c->deadline_ns) {
+			log_debug("a control client did not take its reply within %d ms",
+			          IPC_REQUEST_DEADLINE_MS);
+			conn_close(c);
+		}
+	}
+}
+
+int ipc_server_next(struct ipc_server *s, struct ipc_request *req, uint32_t *conn)
+{
+	struct conn *first = NULL;
+	size_t at = 0;
+
+	for (size_t i = 0; i < IPC_SERVER_CONNS; i++) {
+		struct conn *c = &s->conns[i];
+
+		if (c->state == CONN_READY && (first == NULL || c->order < first->order)) {
+			first = c;
+			at = i;
+		}
+	}
+	if (first == NULL)
+		return 0;
+	first->state = CONN_TAKEN;
+	*req = first->req;
+	*conn = (first->gen << 8) | (uint32_t)at;
+	return 1;
+}
+
+int ipc_server_reply(struct ipc_server *s, uint32_t conn, const char *reply_json)
+{
+	size_t at = conn & 0xff;
+	struct conn *c;
+	int64_t now = util_now_mono_ns();
+
+	if (at >= IPC_SERVER_CONNS)
+		return -ENOENT;
+	c = &s->conns[at];
+	if (c->state != CONN_TAKEN || (c->gen << 8) != (conn & ~UINT32_C(0xff)))
+		return -ENOENT;
+	if (reply_json == NULL || strchr(reply_json, '\n') != NULL) {
+		conn_refuse(c, "the recorder's reply was malformed", now);
+		return -EINVAL;
+	}
+	if (strlen(reply_json) > IPC_MAX_MSG) {
+		conn_refuse(c, "the recorder's reply was too long", now);
+		return -E2BIG;
+	}
+	conn_send(c, reply_json, now);
+	return 0;
 }
 
 /*
@@ -680,6 +1012,26 @@ static int build_request(const struct ipc_request *req, const char *name, char *
 			             req->outcome == IPC_OUTCOME_SUCCESS ? "success" : "fail"));
 		if (e != 0) {
 			ret = util_fail(cause, -EINVAL, "the task description is not valid UTF-8");
+			goto fail;
+		}
+	}
+	if (req->cmd == IPC_CMD_AGENT) {
+		static const char *const ops[] = { NULL, "attach", "detach", "handback", "refused" };
+		int e = 0;
+
+		if (req->agent < 1 || req->agent > 4) {
+			ret = util_fail(cause, -EINVAL, "unknown agent request");
+			goto fail;
+		}
+		e |= json_object_set_new(o, "agent", json_string(ops[req->agent]));
+		if (req->agent == IPC_AGENT_ATTACH || req->agent == IPC_AGENT_DETACH)
+			e |= json_object_set_new(o, "pid", json_integer(req->agent_pid));
+		if (req->agent == IPC_AGENT_ATTACH && req->idle_ms > 0)
+			e |= json_object_set_new(o, "idle_ms", json_integer(req->idle_ms));
+		if (req->agent == IPC_AGENT_REFUSED)
+			e |= json_object_set_new(o, "action", json_string(req->description));
+		if (e != 0) {
+			ret = util_fail(cause, -EINVAL, "the refused action is not valid UTF-8");
 			goto fail;
 		}
 	}

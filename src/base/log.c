@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* Lines longer than this are cut and end with "..."; log lines are short by design. */
 #define LOG_LINE_MAX 1024
 
@@ -72,6 +74,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	int saved_errno = errno;
 	int cur = atomic_load(&log_level);
 	va_list ap;
+	char *esc;
 	int n;
 
 	if ((int)level > cur || (int)level < LOG_ERROR)
@@ -104,10 +107,23 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		memcpy(line + len - 3, "...", 3);
 	}
 
-	/* One message is one line: causes from other code may carry newlines. */
+	/*
+	 * One message is one line: causes from other code may carry newlines. Other
+	 * control bytes (a policy file's text quoted in an error) are written out, so
+	 * that no file can act on the terminal that shows the log.
+	 */
 	for (i = start; i < len; i++) {
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
+	}
+	line[len] = '\0';
+	esc = util_escape_ctl(line + start);
+	n = snprintf(line + start, sizeof line - start - 1, "%s", esc);
+	free(esc);
+	len = start + (n < 0 ? 0 : (size_t)n);
+	if (len > sizeof line - 2) {
+		len = sizeof line - 2;
+		memcpy(line + len - 3, "...", 3);
 	}
 	line[len++] = '\n';
 

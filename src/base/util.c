@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testbreak.h"
+
 int64_t util_now_mono_ns(void)
 {
 	struct timespec ts;
@@ -210,6 +212,27 @@ int util_parse_duration(const char *s, int64_t *ns)
 	return -EINVAL;
 }
 
+int util_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || v <= 0)
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		v *= 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		v *= 1024 * 1024, end++;
+	else if (*end == 'G' || *end == 'g')
+		v *= 1024LL * 1024 * 1024, end++;
+	if (*end != '\0')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 int util_sibling_exe(const char *name, char **out, char **cause)
 {
 	char self[PATH_MAX], *slash, *path;
@@ -250,4 +273,29 @@ int util_parse_bool(const char *v, bool *out)
 		}
 	}
 	return -EINVAL;
+}
+
+char *util_escape_ctl(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	size_t n = strlen((const char *)p), o = 0;
+	/* At most 6 bytes ("\u00NN") for every 2 of a C1, 4 ("\xNN") for every 1 of a C0. */
+	char *out = util_xmalloc(4 * n + 1);
+
+	if (testbreak("error-escapes-kept")) {
+		memcpy(out, p, n + 1);
+		return out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f) {
+			o += (size_t)sprintf(out + o, "\\x%02x", p[i]);
+		} else if (p[i] == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) {
+			o += (size_t)sprintf(out + o, "\\u%04x", p[i + 1]);
+			i++;
+		} else {
+			out[o++] = (char)p[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
 }

@@ -43,10 +43,26 @@ int util_fail(char **cause, int err, const char *fmt, ...) __attribute__((format
 size_t util_strlcpy_utf8(char *dst, const char *src, size_t n);
 
 /*
+ * Returns a copy of s (malloc'ed, the caller frees; "" for NULL) in which the
+ * bytes a terminal would act on are written out: the C0 controls and DEL as
+ * \xNN (a newline or a tab too: an error is one line) and the UTF-8 encoded C1
+ * controls (U+0080..U+009F) as \u00NN. Used on every line that may quote a
+ * file's text (policy, settings, rules), so that a file cannot move the cursor,
+ * recolour or retitle the person's terminal.
+ */
+char *util_escape_ctl(const char *s);
+
+/*
  * Parses a duration such as "250ms", "15m", "30s", "2h", "7d" (a bare number means
  * seconds) into nanoseconds. Returns 0 or -EINVAL.
  */
 int util_parse_duration(const char *s, int64_t *ns /* OUT */);
+
+/*
+ * Parses a positive size such as "4096", "500K", "100M" or "2G" (binary units,
+ * either case) into bytes. Returns 0 or -EINVAL.
+ */
+int util_parse_size(const char *s, int64_t *bytes /* OUT */);
 
 /*
  * A settings file's boolean: true/yes/on/1 or false/no/off/0, any case.

@@ -55,6 +55,7 @@ int cli_parse_opts(int argc, char **argv, const char *shortopts, const struct op
 int cli_usage_error(const char *usage);
 
 int cmd_record(int argc, char **argv);
+int cmd_agent(int argc, char **argv);     /* agent serve: the MCP tool server (docs/AGENTS.md) */
 int cmd_control(int argc, char **argv);   /* stop, status, pause, resume */
 int cmd_sessions(int argc, char **argv);
 int cmd_events(int argc, char **argv);
@@ -66,6 +67,7 @@ int cmd_audit(int argc, char **argv);     /* print or verify the audit log */
 int cmd_task(int argc, char **argv);      /* task start|end markers */
 int cmd_export(int argc, char **argv);    /* export sessions as a dataset */
 int cmd_stats(int argc, char **argv);     /* counts of steps by action, type and app */
+int cmd_review(int argc, char **argv);    /* mimic-data only: the local review page */
 int cmd_scan_worker(int argc, char **argv); /* mimic-data only: the recorder's OCR scanner */
 
 #endif

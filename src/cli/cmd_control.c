@@ -56,6 +56,15 @@ static void print_status(json_t *o)
 	printf("data dir: %s\n", json_string_value(json_object_get(o, "data_dir")));
 	if (json_is_true(json_object_get(o, "task")))
 		printf("task:     running (end it with `mimic task end --success` or `--fail`)\n");
+	json_t *ag = json_object_get(o, "agent");
+	if (json_is_true(json_object_get(ag, "takeover")))
+		printf("agent:    you have taken over from the agent; its actions are refused until "
+		       "`mimic agent handback`\n");
+	else if (json_is_true(json_object_get(ag, "attached")))
+		printf("agent:    an agent acts through `mimic agent serve`; your input takes over\n");
+	if (json_integer_value(json_object_get(ag, "interventions")) > 0)
+		printf("agent:    %lld interventions stored in this session\n",
+		       (long long)json_integer_value(json_object_get(ag, "interventions")));
 	printf("events:   %lld stored, %lld queued, %lld dropped\n",
 	       (long long)json_integer_value(json_object_get(o, "events_stored")),
 	       (long long)json_integer_value(json_object_get(o, "events_queued")),
@@ -104,6 +113,17 @@ static void print_status(json_t *o)
 			       "found by window title only\n", why ? why : "no accessibility bus");
 		else
 			printf("protection: password fields found over accessibility (AT-SPI)\n");
+		json_t *br = json_object_get(sg, "browser");
+		if (json_is_object(br)) {
+			const char *page = json_string_value(json_object_get(br, "page"));
+			const char *hint = json_string_value(json_object_get(br, "hint"));
+
+			printf("browser:  page %s%s\n", page ? page : "unknown",
+			       json_is_true(json_object_get(br, "private")) ?
+			       ", a private window: nothing is recorded" : "");
+			if (hint != NULL)
+				printf("browser:  %s\n", hint);
+		}
 	}
 }
 
@@ -169,8 +189,8 @@ int cmd_control(int argc, char **argv)
 		goto fail;
 	if (!json_is_true(json_object_get(o, "ok"))) {
 		const char *e = json_string_value(json_object_get(o, "error"));
-		fprintf(stderr, "mimic: the recorder refused %s: %s\n", name, e ? e : "no reason given");
-		rc = CLI_ERROR;
+		rc = cli_fail(util_xasprintf("the recorder refused %s: %s", name,
+		                             e ? e : "no reason given"));
 		goto fail;
 	}
 	if (co.json) {
@@ -252,8 +272,7 @@ int cmd_task(int argc, char **argv)
 	if (!json_is_true(json_object_get(o, "ok"))) {
 		const char *e = json_string_value(json_object_get(o, "error"));
 
-		fprintf(stderr, "mimic: %s\n", e ? e : "the recorder refused the task marker");
-		rc = CLI_ERROR;
+		rc = cli_fail(util_xstrdup(e ? e : "the recorder refused the task marker"));
 		goto fail;
 	}
 	printf("mimic: task %s in session %lld\n", req.task == IPC_TASK_START ? "started" : "ended",

@@ -65,28 +65,6 @@ static int resolve_sessions(const char *dir, const char *spec, int all, struct i
 	return rc;
 }
 
-/* A size such as 4096, 500K, 100M or 2G. */
-static int parse_size(const char *s, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || v <= 0)
-		return -EINVAL;
-	if (*end == 'K' || *end == 'k')
-		v *= 1024, end++;
-	else if (*end == 'M' || *end == 'm')
-		v *= 1024 * 1024, end++;
-	else if (*end == 'G' || *end == 'g')
-		v *= 1024LL * 1024 * 1024, end++;
-	if (*end != '\0')
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 enum { OPT_EPISODE_IDLE = 256, OPT_NO_SPLIT_APP, OPT_KEY, OPT_RULES, OPT_IMAGE, OPT_SHARD,
        OPT_CONFIG, OPT_POLICY };
 
@@ -120,6 +98,7 @@ static int apply_policy(const struct policy *pol, const char **rules, const char
 		rules[n++] = args[i];
 	o->redact_rules = rules;
 	o->n_redact_rules = n;
+	o->url_query = policy_url_query(pol);
 	key = policy_pseudonym_key(pol, &where);
 	if (key == NULL)
 		return 0;
@@ -223,7 +202,7 @@ static int export_option(int ch, struct export_opts *o, struct export_args *a,
 		}
 		break;
 	case OPT_SHARD:
-		if (parse_size(optarg, &o->shard_bytes) != 0 || o->shard_bytes < 4096) {
+		if (util_parse_size(optarg, &o->shard_bytes) != 0 || o->shard_bytes < 4096) {
 			fprintf(stderr, "mimic: --shard-size takes a size of at least 4096 bytes, "
 			                "such as 500M ('%s')\n", optarg);
 			return CLI_USAGE;
@@ -269,7 +248,7 @@ int cmd_export(int argc, char **argv)
 		"         [--image png|jpeg|webp] [--shard-size SIZE] [--episode-idle DURATION]\n"
 		"         [--no-split-app] [--key FILE] [--rules FILE]... [--config FILE]\n"
 		"         [--policy FILE] [--data-dir DIR]\n"
-		"SESSION is a session id, a session name, or `last`. DIR must be new or empty.\n"
+		"SESSION is a session id, a session name, or `last`. DIR must be new, or empty and yours.\n"
 		"The policy (FILE, else /etc/mimic/policy.conf when it exists) may add redaction\n"
 		"rules and set the pseudonym key ([redaction], docs/POLICY.md).\n";
 	struct export_opts o;
@@ -315,6 +294,9 @@ int cmd_export(int argc, char **argv)
 	        "(%llu images, %.1f MB, %.1f s)\n", (unsigned long long)rep.steps,
 	        (unsigned long long)rep.episodes, (unsigned long long)rep.sessions, o.out_dir,
 	        (unsigned long long)rep.images, (double)rep.bytes / 1e6, rep.seconds);
+	if (rep.steps_excluded > 0)
+		fprintf(stderr, "mimic: left out %llu steps of episodes marked \"do not use\" "
+		        "(mimic review)\n", (unsigned long long)rep.steps_excluded);
 	if (rep.frames_missing > 0 || rep.frames_dropped > 0 || rep.steps_without_frame > 0 ||
 	    rep.texts_dropped > 0 || rep.sessions_unclosed > 0)
 		fprintf(stderr, "mimic: skipped: %llu frames missing or unreadable, %llu frames "

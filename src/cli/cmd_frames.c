@@ -145,6 +145,8 @@ int cmd_frames(int argc, char **argv)
 	close_ctx(&c);
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = util_fail(&cause, -EIO, "cannot write the frames: %s", strerror(errno));
+	if (rc != 0 && cause == NULL)
+		cause = util_xasprintf("cannot write the frames: %s", strerror(-rc));
 	if (rc != 0)
 		return cli_fail(cause);
 	return CLI_OK;
@@ -152,33 +154,17 @@ int cmd_frames(int argc, char **argv)
 
 static int write_out(const char *path, const uint8_t *data, size_t len, char **cause)
 {
-	int fd, err;
-	size_t off = 0;
-
 	if (strcmp(path, "-") == 0) {
 		if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
 			return util_fail(cause, -EIO, "cannot write the image: %s", strerror(errno));
 		return 0;
 	}
-	/* Frames show what was on a person's screen: private, like the data directory. */
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return util_fail(cause, -errno, "cannot write %s: %s", path, strerror(errno));
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = errno;
-			close(fd);
-			return util_fail(cause, -err, "cannot write %s: %s", path, strerror(err));
-		}
-		off += (size_t)n;
-	}
-	if (close(fd) != 0)
-		return util_fail(cause, -errno, "cannot write %s: %s", path, strerror(errno));
-	return 0;
+	/*
+	 * Frames show what was on a person's screen: private, like the data directory.
+	 * An existing file of the person's is replaced by a new 0600 one; a symbolic
+	 * link or another user's file is refused.
+	 */
+	return paths_write_file(path, data, len, PATHS_REPLACE, cause);
 }
 
 int cmd_frame(int argc, char **argv)

@@ -75,8 +75,8 @@ static int forget_remote(const char *dir, struct ipc_request *req, const char *w
 	if (!json_is_true(json_object_get(o, "ok"))) {
 		const char *e = json_string_value(json_object_get(o, "error"));
 
-		fprintf(stderr, "mimic: the recorder could not forget: %s\n", e ? e : "no reason given");
-		rc = CLI_ERROR;
+		rc = cli_fail(util_xasprintf("the recorder could not forget: %s",
+		                             e ? e : "no reason given"));
 		goto fail;
 	}
 	print_result(what, json_integer_value(json_object_get(o, "sessions")),
@@ -96,47 +96,20 @@ fail:
 /* Forgets with no recorder running: holds the data directory's lock meanwhile. */
 static int forget_local(const char *dir, const struct ipc_request *req, const char *what)
 {
-	char *lock = util_xasprintf("%s/recorder.lock", dir), *cause = NULL, *details;
 	struct store_forget spec = { 0, INT64_MIN, INT64_MAX, 0 };
 	struct forget_result res;
-	struct store *st = NULL;
-	json_t *o;
-	int fd, rc;
+	char *cause = NULL;
+	int rc;
 
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		rc = util_fail(&cause, -EBUSY, "a recorder is writing to %s but does not answer; "
-		               "stop it (mimic stop) and run forget again", dir);
-		goto fail;
-	}
-	rc = store_open(dir, 0, &st, &cause);
-	if (rc != 0)
-		goto fail;
 	if (req->forget_last_ms > 0)
 		spec.from_wall_ns = util_now_wall_ns() - req->forget_last_ms * 1000000;
 	spec.session = req->forget_session;
-	rc = forget_run(st, dir, &spec, &res, &cause);
+	rc = forget_locked(dir, &spec, what, &res, &cause);
 	if (rc != 0)
-		goto fail;
-	o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "what", what,
-	              "sessions", (json_int_t)res.rows.sessions,
-	              "events", (json_int_t)res.rows.events, "frames", (json_int_t)res.rows.frames,
-	              "windows", (json_int_t)res.rows.contexts,
-	              "derived", (json_int_t)res.rows.other, "files", (json_int_t)res.files);
-	details = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	rc = audit_append(dir, "forget", details, &cause);
-	free(details);
-	if (rc != 0)
-		goto fail;
+		return cli_fail(cause);
 	print_result(what, res.rows.sessions, res.rows.events, res.rows.frames,
 	             res.rows.contexts, res.files);
-fail:
-	store_close(st);
-	if (fd >= 0)
-		close(fd);
-	free(lock);
-	return rc != 0 ? cli_fail(cause) : CLI_OK;
+	return CLI_OK;
 }
 
 int cmd_forget(int argc, char **argv)
@@ -276,6 +249,13 @@ int cmd_audit(int argc, char **argv)
 		if (rc == -EBADMSG) {
 			fprintf(stderr, "mimic: the audit log %s/%s has been tampered with: %s\n", dir,
 			        AUDIT_FILE, cause);
+			free(cause);
+			free(dir);
+			return CLI_ERROR;
+		}
+		if (rc == -ENODATA) {
+			fprintf(stderr, "mimic: the audit log %s/%s cannot be verified to its end: "
+			        "%s\n", dir, AUDIT_FILE, cause);
 			free(cause);
 			free(dir);
 			return CLI_ERROR;

@@ -3,6 +3,7 @@
  * (read-only, so they work while a recorder writes).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,10 @@
 
 #include "cli.h"
 #include "event.h"
+#include "inject.h"
 #include "paths.h"
 #include "store.h"
+#include "testbreak.h"
 #include "util.h"
 
 static int open_store(const char *override, struct store **st, char **cause)
@@ -44,6 +47,7 @@ struct sessions_ctx {
 	struct store *st;
 	int json;
 	int n;
+	char *cause; /* why print_session failed */
 };
 
 static int device_to_json(const struct store_device *d, void *arg)
@@ -52,7 +56,10 @@ static int device_to_json(const struct store_device *d, void *arg)
 
 	json_object_set_new(o, "id", json_integer(d->id));
 	json_object_set_new(o, "name", json_string(d->name));
-	json_object_set_new(o, "source", json_string(event_source_name(d->synthetic)));
+	/* The agent server's devices are XTEST devices of its own (docs/AGENTS.md). */
+	json_object_set_new(o, "source", json_string(event_source_name(
+		strncmp(d->name, INJECT_DEVICE_NAME " ", strlen(INJECT_DEVICE_NAME " ")) == 0 ?
+		EVENT_SOURCE_AGENT : d->synthetic)));
 	json_array_append_new(arg, o);
 	return 0;
 }
@@ -63,11 +70,15 @@ static int print_session(const struct store_session *s, void *arg)
 	int64_t counts[EVENT_KIND_MAX_];
 	int64_t total = 0;
 	char start[32], end[32];
-	char *cause = NULL;
 
-	if (store_session_counts(c->st, s->id, counts, &cause) != 0) {
-		fprintf(stderr, "mimic: %s\n", cause);
-		free(cause);
+	/* The cause goes back to cmd_sessions, which prints it: one line per failure. */
+	if (store_session_counts(c->st, s->id, counts, &c->cause) != 0) {
+		if (testbreak("error-twice")) {
+			/* The fault: printed here and again, without its cause, by cli_fail. */
+			fprintf(stderr, "mimic: %s\n", c->cause);
+			free(c->cause);
+			c->cause = NULL;
+		}
 		return -EIO;
 	}
 	for (int k = 1; k < EVENT_KIND_MAX_; k++)
@@ -147,6 +158,13 @@ int cmd_sessions(int argc, char **argv)
 		       "EVENTS");
 	rc = store_sessions_foreach(c.st, print_session, &c, &cause);
 	store_close(c.st);
+	if (rc != 0 && cause == NULL) {
+		cause = c.cause;
+		c.cause = NULL;
+	}
+	free(c.cause);
+	if (rc != 0 && cause == NULL && !testbreak("error-twice"))
+		cause = util_xasprintf("cannot list the sessions: %s", strerror(-rc));
 	if (rc != 0)
 		return cli_fail(cause);
 	return CLI_OK;
@@ -270,6 +288,9 @@ static int print_event(int64_t id, const struct event *ev, const struct context 
 			json_object_set_new(w, "wm_instance", json_string(ctx->wm_instance));
 			json_object_set_new(w, "wm_class", json_string(ctx->wm_class));
 			json_object_set_new(w, "title", json_string(ctx->title));
+			/* A browser window's page, opened from its sealed copy. */
+			if (ctx->url[0] != '\0')
+				json_object_set_new(w, "url", json_string(ctx->url));
 			json_object_set_new(w, "pid", json_integer(ctx->pid));
 			json_object_set_new(w, "exe", json_string(ctx->exe));
 			json_object_set_new(w, "geometry",
@@ -303,13 +324,40 @@ static int print_event(int64_t id, const struct event *ev, const struct context 
 	return cli_print_json_line(o);
 }
 
+/* One intervention as a line of `mimic events --interventions` (docs/AGENTS.md). */
+static int print_intervention(const struct store_intervention *iv, void *arg)
+{
+	struct events_ctx *c = arg;
+	json_t *o, *pending = iv->pending[0] ? json_loads(iv->pending, 0, NULL) : NULL;
+	char *line;
+
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:i, s:o}", "intervention", (json_int_t)iv->id,
+	              "t_ms", (json_int_t)((iv->t_ns - c->start_mono_ns) / 1000000),
+	              "end_ms", (json_int_t)((iv->end_ns - c->start_mono_ns) / 1000000),
+	              "first_event", (json_int_t)iv->first_event,
+	              "end_event", (json_int_t)iv->end_event,
+	              "handback", store_handback_name(iv->handback),
+	              "refused", iv->refused, "pending", pending ? pending : json_null());
+	line = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (line == NULL)
+		return -ENOMEM;
+	puts(line);
+	free(line);
+	return 0;
+}
+
 int cmd_events(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		CLI_OPTION_DATA_DIR, CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
+		CLI_OPTION_DATA_DIR, CLI_OPTION_HELP,
+		{ "interventions", no_argument, NULL, 'I' }, { NULL, 0, NULL, 0 },
 	};
-	static const char usage[] = "usage: mimic events SESSION [--data-dir DIR]\n"
-	                            "SESSION is a session id, a session name, or `last`.\n";
+	static const char usage[] = "usage: mimic events SESSION [--interventions] [--data-dir DIR]\n"
+	                            "SESSION is a session id, a session name, or `last`.\n"
+	                            "--interventions: the takeovers of agent runs instead of the "
+	                            "events (docs/AGENTS.md).\n";
+	int interventions = 0, ch;
 	struct events_ctx c = { 0 };
 	struct cli_opts co = { 0 };
 	struct store_session s;
@@ -317,9 +365,15 @@ int cmd_events(int argc, char **argv)
 	char *cause = NULL;
 	int rc;
 
-	rc = cli_parse_opts(argc, argv, "d:h", longopts, &co, usage);
-	if (rc >= 0)
-		return rc;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+		if (ch == 'I') {
+			interventions = 1;
+			continue;
+		}
+		if ((rc = cli_opt(ch, &co, usage)) >= 0)
+			return rc;
+	}
 	if (optind + 1 != argc)
 		return cli_usage_error(usage);
 	if (open_store(co.data_dir, &st, &cause) != 0)
@@ -332,13 +386,18 @@ int cmd_events(int argc, char **argv)
 		c.obj = json_object();
 		c.st = st;
 		c.el = util_xmalloc(sizeof(*c.el));
-		rc = store_events_foreach(st, c.session, print_event, &c, &cause);
+		if (interventions)
+			rc = store_interventions_foreach(st, c.session, print_intervention, &c, &cause);
+		else
+			rc = store_events_foreach(st, c.session, print_event, &c, &cause);
 		free(c.el);
 		json_decref(c.obj);
 	}
 	store_close(st);
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = util_fail(&cause, -EIO, "cannot write the events: %s", strerror(errno));
+	if (rc != 0 && cause == NULL)
+		cause = util_xasprintf("cannot write the events: %s", strerror(-rc));
 	if (rc != 0)
 		return cli_fail(cause);
 	return CLI_OK;

@@ -17,7 +17,7 @@
  * Two programs are built from this file. `mimic` (MIMIC_LEAN) holds recording
  * and everything a person runs day to day, and links none of the dataset
  * libraries (Tesseract, Leptonica, libarchive), so the recorder stays small;
- * it hands `export` and `stats` to `mimic-data`, installed beside it, which
+ * it hands `export`, `stats` and `review` to `mimic-data`, installed beside it, which
  * holds every command.
  */
 #ifdef MIMIC_LEAN
@@ -35,6 +35,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "record", cmd_record, "record input and window context until stopped (foreground)" },
+	{ "agent", cmd_agent, "agent serve: an agent acts over MCP (stdio), recorded; agent handback" },
 	{ "stop", cmd_control, "stop the running recorder and close its session" },
 	{ "status", cmd_control, "show whether a recorder runs and what it has stored (--json)" },
 	{ "pause", cmd_control, "pause recording (--for 15m to resume by itself)" },
@@ -50,6 +51,8 @@ static const struct command commands[] = {
 	{ "export", DATA_CMD(cmd_export),
 	  "export sessions as a dataset (--format jsonl|webdataset --out DIR)" },
 	{ "stats", DATA_CMD(cmd_stats), "count steps by action, interaction type and application" },
+	{ "review", DATA_CMD(cmd_review),
+	  "a local web page to see what was recorded and delete what you won't give" },
 #ifndef MIMIC_LEAN
 	{ "scan-worker", cmd_scan_worker, "(internal) the recorder's background OCR scan of frames" },
 #endif
@@ -77,7 +80,11 @@ static int exec_data(int argc, char **argv)
 
 int cli_fail(char *cause)
 {
-	fprintf(stderr, "mimic: %s\n", cause != NULL ? cause : "failed (no reason given)");
+	/* A cause may quote a file (a policy, the settings): its control bytes are escaped. */
+	char *line = util_escape_ctl(cause != NULL ? cause : "failed (no reason given)");
+
+	fprintf(stderr, "mimic: %s\n", line);
+	free(line);
 	free(cause);
 	return CLI_ERROR;
 }

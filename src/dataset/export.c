@@ -29,8 +29,11 @@
 #include "pseudo.h"
 #include "redact.h"
 #include "scrub.h"
+#include "testbreak.h"
 #include "util.h"
 
+/* Most typed-into fields masked at once in one window; more replace the oldest. */
+#define EXPORT_MASKS_MAX 16
 /* Encoded images kept for reuse (a frame is often the post of one step and the pre of the next). */
 #define EXPORT_ENC_CACHE 4
 
@@ -182,6 +185,7 @@ struct frame_ix {
 struct ctx_ix {
 	char app[STORE_EL_APP_MAX];
 	char title[CONTEXT_STR_MAX];
+	char *url;                    /* a browser page's URL (malloc'ed), NULL when none */
 };
 
 struct enc_slot {
@@ -205,6 +209,9 @@ struct exporter {
 	struct export_report *rep;
 	struct export_stats *stats;   /* counts by application (both modes) */
 	int stats_only;
+	export_step_fn walk_fn;       /* export_walk: each step goes here, nothing is written */
+	void *walk_arg;
+	int walk_rc;                  /* the callback's non-zero value, which ends the walk */
 	char *data_dir;
 	struct store *st;
 	struct scrub *sc;             /* scans the frames and hands on their screens */
@@ -218,6 +225,11 @@ struct exporter {
 	struct enc_slot cache[EXPORT_ENC_CACHE];
 	size_t cache_next;
 
+	/* interventions.jsonl (both formats), created with its first sample */
+	FILE *ivf;
+	struct iv_count { char app[STORE_EL_APP_MAX]; int interaction; uint64_t n; } *iv_counts;
+	size_t n_iv_counts;
+
 	/* JSONL */
 	FILE *jsonl;
 	int64_t *written;             /* open-addressing set of frame keys written as files */
@@ -227,6 +239,14 @@ struct exporter {
 	struct archive *ar;
 	int ar_fd;
 	int64_t shard_no, shard_size, shard_samples;
+	/*
+	 * The bounds of the elements flagged text was typed into, filled in every
+	 * frame exported while actions stay in the window of mask_ctx (masks_add).
+	 */
+	struct image_rect masks[EXPORT_MASKS_MAX];
+	size_t n_masks;
+	int64_t mask_session;
+	int32_t mask_ctx;
 };
 
 struct sess {
@@ -236,6 +256,11 @@ struct sess {
 	size_t n_by_t, n_pre, cap_by_t, cap_pre;
 	struct store_task *tasks;
 	size_t n_tasks;
+	struct store_span *excl;     /* spans marked "do not use" */
+	struct store_intervention *ivs; /* agent takeovers (export_interventions.c) */
+	size_t n_ivs;
+	struct export_iv iv;
+	size_t n_excl;
 	struct ctx_ix *ctxs;         /* indexed by context seq */
 	size_t n_ctxs;
 	char host_ps[PSEUDO_HEX_LEN + 1];
@@ -296,6 +321,15 @@ static int collect_task(const struct store_task *t, void *arg)
 
 	s->tasks = util_xrealloc(s->tasks, (s->n_tasks + 1) * sizeof(*s->tasks));
 	s->tasks[s->n_tasks++] = *t;
+	return 0;
+}
+
+static int collect_intervention(const struct store_intervention *iv, void *arg)
+{
+	struct sess *s = arg;
+
+	s->ivs = util_xrealloc(s->ivs, (s->n_ivs + 1) * sizeof(*s->ivs));
+	s->ivs[s->n_ivs++] = *iv;
 	return 0;
 }
 
@@ -401,6 +435,32 @@ static void set_redacted(struct exporter *x, json_t *o, const char *key, const c
 	free(r);
 }
 
+/*
+ * Sets "url" of o to a page's URL redacted by redact_url_apply (the query kept
+ * only when the policy says so), or to null when it is not a URL or could not
+ * be scanned.
+ */
+static void set_redacted_url(struct exporter *x, json_t *o, const char *url, unsigned *risk,
+                             int *changed)
+{
+	char *out = NULL;
+	size_t outlen = 0;
+	unsigned mask = 0;
+
+	if (redact_url_apply(x->rd, url, strlen(url), x->o->url_query ? REDACT_URL_QUERY : 0,
+	                     &out, &outlen, &mask) != 0) {
+		x->rep->texts_dropped++;
+		*changed = 1;
+	} else if (mask != 0) {
+		x->rep->texts_redacted++;
+		*changed = 1;
+	}
+	*risk |= mask;
+	x->rep->urls++;
+	json_object_set_new(o, "url", out != NULL ? json_string(out) : json_null());
+	free(out);
+}
+
 /* ---- frames ---- */
 
 int export_frame_prepare(struct image *img, const struct export_frame_info *info,
@@ -424,6 +484,12 @@ int export_frame_prepare(struct image *img, const struct export_frame_info *info
 	rc = scrub_export_frame(info->st, info->redact, info->frame_id, img, SCRUB_FILL, cause);
 	if (rc < 0)
 		return rc;
+	/*
+	 * The fields flagged text was typed into are filled whatever OCR read: a narrow
+	 * entry that scrolled its start out of view shows no whole address to find.
+	 */
+	if (rc == 0 && info->n_masks > 0 && !testbreak("typed-field-masks-off"))
+		image_fill_rects(img, info->masks, info->n_masks, SCRUB_FILL);
 	return rc == 0 ? EXPORT_FRAME_KEEP : EXPORT_FRAME_DROP;
 }
 
@@ -459,6 +525,8 @@ static int prepare_frame(struct exporter *x, int64_t session, const struct frame
 	info.text_risk = risk;
 	info.st = scrub_store(x->sc);
 	info.redact = x->rd;
+	info.masks = x->masks;
+	info.n_masks = x->n_masks;
 	return export_frame_prepare(&x->scratch, &info, cause);
 }
 
@@ -526,10 +594,10 @@ fail:
 static int write_file(const char *path, const void *data, size_t len, char **cause)
 {
 	size_t off = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = paths_create_file(path, O_WRONLY, cause);
 
 	if (fd < 0)
-		return util_fail(cause, -errno, "cannot write %s: %s", path, strerror(errno));
+		return fd;
 	while (off < len) {
 		ssize_t n = write(fd, (const char *)data + off, len - off);
 
@@ -656,9 +724,9 @@ static int shard_open(struct exporter *x, char **cause)
 	char *path = util_xasprintf("%s/shard-%06lld.tar", x->o->out_dir, (long long)x->shard_no);
 	int rc = 0;
 
-	x->ar_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	x->ar_fd = paths_create_file(path, O_WRONLY, cause);
 	if (x->ar_fd < 0) {
-		rc = util_fail(cause, -errno, "cannot create %s: %s", path, strerror(errno));
+		rc = x->ar_fd;
 		goto fail;
 	}
 	x->ar = archive_write_new();
@@ -753,6 +821,15 @@ static json_t *element_json(struct exporter *x, const struct store_element *el, 
  * Places action a in its episode (the counts of episodes and steps follow).
  * Returns the episode, or -1 for an idle gap, which belongs to none.
  */
+static int excluded(const struct sess *s, int64_t t_ns)
+{
+	for (size_t i = 0; i < s->n_excl; i++) {
+		if (t_ns >= s->excl[i].start_ns && t_ns <= s->excl[i].end_ns)
+			return 1;
+	}
+	return 0;
+}
+
 static int64_t place(struct sess *s, const struct reduce_action *a, const char *app)
 {
 	struct exporter *x = s->x;
@@ -762,6 +839,16 @@ static int64_t place(struct sess *s, const struct reduce_action *a, const char *
 		x->rep->idle_gaps++;
 		x->stats->idle_gaps++;
 		return -1;
+	}
+	/*
+	 * The person marked its episode "do not use" (the review page): it is left
+	 * out, and counted. The splitter saw it, so the other episodes are cut as
+	 * they would be without the mark.
+	 */
+	if (excluded(s, a->t_start_ns) && !(x->walk_fn != NULL && x->o->show_excluded) &&
+	    !testbreak("export-excluded-kept")) {
+		x->rep->steps_excluded++;
+		return -2;
 	}
 	if (ep != s->episode) {
 		s->episode = ep;
@@ -837,6 +924,9 @@ static json_t *step_head(struct sess *s, const struct reduce_action *a, const st
 	if (c != NULL) {
 		set_redacted(x, step, "app", c->app, risk, changed);
 		set_redacted(x, step, "window_title", c->title, risk, changed);
+		/* Only a browser page has a URL: other steps are as they were without one. */
+		if (c->url != NULL)
+			set_redacted_url(x, step, c->url, risk, changed);
 	} else {
 		json_object_set_new(step, "app", json_null());
 		json_object_set_new(step, "window_title", json_null());
@@ -946,6 +1036,93 @@ static int write_wds_step(struct sess *s, json_t *step, const char *key,
 	return 0;
 }
 
+/* export_walk: hands the step, with its pre-action image, to the callback. */
+static int walk_step(struct sess *s, json_t *step, int64_t ep, int64_t t_start, int64_t t_end,
+                     const struct frame_ix *pre, unsigned risk, int changed)
+{
+	struct exporter *x = s->x;
+	const struct enc_slot *img = pre != NULL ? frame_image(s, pre, risk) : NULL;
+	struct export_step st;
+	int rc;
+
+	if (s->err != 0)
+		return s->err;
+	memset(&st, 0, sizeof(st));
+	st.session = s->info.id;
+	st.episode = ep;
+	st.step = s->step;
+	st.json = step;
+	st.redacted = changed;
+	st.excluded = excluded(s, t_start);
+	st.t_start_ns = t_start;
+	st.t_end_ns = t_end;
+	st.episode_start_ns = s->split.start_ns;
+	st.pre_frame_ns = pre != NULL ? pre->t_ns : 0;
+	if (s->split.task != NULL) {
+		for (size_t j = (size_t)(s->split.task - s->tasks) + 1; j < s->n_tasks; j++) {
+			if (s->tasks[j].kind == STORE_TASK_START)
+				break;
+			if (s->tasks[j].kind == STORE_TASK_END) {
+				st.episode_end_ns = s->tasks[j].t_ns;
+				break;
+			}
+		}
+	}
+	st.image_verdict = img != NULL ? img->verdict : -ENOENT;
+	if (img != NULL && img->verdict == 0) {
+		st.image = img->data;
+		st.image_len = img->len;
+	}
+	if (img == NULL || img->verdict != 0)
+		x->rep->steps_without_frame++;
+	rc = x->walk_fn(x->walk_arg, &st);
+	if (rc != 0) {
+		x->walk_rc = rc;
+		s->err = rc;
+		util_fail(&s->cause, rc < 0 ? rc : -ECANCELED, "the walk was stopped");
+	}
+	return rc;
+}
+
+/*
+ * The masks of typed-into fields last while the actions stay in one window (one
+ * context of one session): another window, or another session, ends them. A
+ * field can be cleared or moved while its window stays; the mask then covers
+ * what took its place, which costs pixels, never privacy.
+ */
+static void masks_follow(struct exporter *x, struct sess *s, const struct reduce_action *a)
+{
+	if (x->n_masks > 0 && (x->mask_session != s->info.id || x->mask_ctx != a->context))
+		x->n_masks = 0;
+}
+
+/*
+ * Text the detector flagged was typed in a: the element it was typed into (its
+ * screen bounds, docs/ELEMENTS.md) is filled in the frames from now on, whatever
+ * OCR reads there (issue 14).
+ */
+static void masks_add(struct exporter *x, struct sess *s, const struct reduce_action *a)
+{
+	struct store_element el;
+	struct image_rect r;
+
+	if (a->element_id <= 0 ||
+	    store_element_get(x->st, s->info.id, a->element_id, &el, NULL) != 0 || el.status != 0 ||
+	    el.w <= 0 || el.h <= 0)
+		return;
+	r = (struct image_rect){ el.x, el.y, (uint32_t)el.w, (uint32_t)el.h };
+	for (size_t i = 0; i < x->n_masks; i++)
+		if (memcmp(&x->masks[i], &r, sizeof(r)) == 0)
+			return;
+	if (x->n_masks == EXPORT_MASKS_MAX) {
+		memmove(x->masks, x->masks + 1, (EXPORT_MASKS_MAX - 1) * sizeof(x->masks[0]));
+		x->n_masks--;
+	}
+	x->masks[x->n_masks++] = r;
+	x->mask_session = s->info.id;
+	x->mask_ctx = a->context;
+}
+
 /*
  * Places action a (next is the one after it, NULL at the end) in its episode and
  * writes it as a step. typed_risk is what the joiner (redact_typed_take) found
@@ -962,7 +1139,7 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	unsigned risk = 0;
 	char epid[96], key[128];
 	json_t *step;
-	int64_t ep;
+	int64_t ep, t_start, t_end;
 
 	if (s->err != 0)
 		return;
@@ -975,15 +1152,23 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 		return;
 	}
 	/* Texts first: what they held decides what export_frame_prepare is told. */
-	if (a->kind == REDUCE_TYPE)
+	masks_follow(x, s, a);
+	if (a->kind == REDUCE_TYPE) {
 		redact_typed_text(x, a, typed_risk, &risk, &changed);
+		if (risk != 0)
+			masks_add(x, s, a);
+	}
+	t_start = a->t_start_ns;
+	t_end = a->t_end_ns;
 	snprintf(epid, sizeof(epid), "%.8s-s%lld-e%lld", s->host_ps, (long long)s->info.id,
 	         (long long)ep);
 	step = step_head(s, a, c, epid, &risk, &changed);
 	rc = step_action(s, a, next, step, &pre, &post);
 	if (rc == 0) {
 		snprintf(key, sizeof(key), "%s-%06lld", epid, (long long)s->step);
-		if (x->o->format == EXPORT_JSONL)
+		if (x->walk_fn != NULL)
+			rc = walk_step(s, step, ep, t_start, t_end, pre, risk, changed);
+		else if (x->o->format == EXPORT_JSONL)
 			rc = write_jsonl_step(s, step, pre, post, risk, changed);
 		else
 			rc = write_wds_step(s, step, key, pre, risk, changed);
@@ -993,6 +1178,10 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	}
 	if (rc == 0) {
 		stats_count(x->stats, app[0] ? app : "unknown", a);
+		/* The step as written (redacted, its images gated) may be part of an intervention. */
+		if (x->walk_fn == NULL && s->err == 0 &&
+		    (rc = export_iv_step(&s->iv, a->anchor_id, a->source, step)) != 0)
+			s->err = rc;
 		s->step++;
 	}
 	json_decref(step);
@@ -1038,6 +1227,15 @@ static int on_event(int64_t id, const struct event *ev, const struct context *ct
 		                  sizeof(s->ctxs[ctx->seq].app));
 		util_strlcpy_utf8(s->ctxs[ctx->seq].title, ctx->title,
 		                  sizeof(s->ctxs[ctx->seq].title));
+		free(s->ctxs[ctx->seq].url);
+		s->ctxs[ctx->seq].url = NULL;
+		if (ctx->url[0] != '\0') {
+			size_t n = strnlen(ctx->url, sizeof(ctx->url) - 1);
+
+			s->ctxs[ctx->seq].url = util_xmalloc(n + 1);
+			memcpy(s->ctxs[ctx->seq].url, ctx->url, n);
+			s->ctxs[ctx->seq].url[n] = '\0';
+		}
 	}
 	e.id = id;
 	reduce_push(s->r, &e);
@@ -1052,8 +1250,85 @@ static void sess_free(struct sess *s)
 	free(s->by_t);
 	free(s->pre);
 	free(s->tasks);
+	for (size_t i = 0; i < s->n_ctxs; i++)
+		free(s->ctxs[i].url);
+	free(s->excl);
+	free(s->ivs);
+	export_iv_free(&s->iv);
 	free(s->ctxs);
 	free(s->cause);
+}
+
+/* export_iv_redact_fn: a text of the agent's pending call through the redaction. */
+static char *iv_redact(void *arg, const char *text)
+{
+	struct sess *s = arg;
+	unsigned risk = 0;
+	int changed = 0;
+
+	return redact_field(s->x, text, &risk, &changed);
+}
+
+/* Counts an intervention for the card, by application and interaction type. */
+static void iv_count(struct exporter *x, json_t *sample)
+{
+	const char *app = json_string_value(json_object_get(sample, "app"));
+	const char *in = json_string_value(json_object_get(sample, "interaction"));
+	int k = 0;
+	size_t i;
+
+	for (int j = 0; j < REDUCE_I_MAX_ && in != NULL; j++)
+		if (strcmp(reduce_interaction_name(j), in) == 0)
+			k = j;
+	if (app == NULL)
+		app = "unknown";
+	for (i = 0; i < x->n_iv_counts; i++)
+		if (x->iv_counts[i].interaction == k && strcmp(x->iv_counts[i].app, app) == 0)
+			break;
+	if (i == x->n_iv_counts) {
+		x->iv_counts = util_xrealloc(x->iv_counts, (i + 1) * sizeof(*x->iv_counts));
+		memset(&x->iv_counts[i], 0, sizeof(x->iv_counts[i]));
+		util_strlcpy_utf8(x->iv_counts[i].app, app, sizeof(x->iv_counts[i].app));
+		x->iv_counts[i].interaction = k;
+		x->n_iv_counts++;
+	}
+	x->iv_counts[i].n++;
+}
+
+/* export_iv_emit_fn: one line of interventions.jsonl, the file made with the first. */
+static int iv_emit(void *arg, const struct store_intervention *iv, json_t *sample)
+{
+	struct sess *s = arg;
+	struct exporter *x = s->x;
+	char *line, *path;
+	int fd;
+
+	if (x->ivf == NULL) {
+		path = util_xasprintf("%s/interventions.jsonl", x->o->out_dir);
+		fd = paths_create_file(path, O_WRONLY, &s->cause);
+		free(path);
+		if (fd < 0 || (x->ivf = fdopen(fd, "w")) == NULL) {
+			if (fd >= 0)
+				close(fd);
+			return fd < 0 ? fd : util_fail(&s->cause, -EIO, "cannot write "
+			                               "interventions.jsonl");
+		}
+	}
+	/* One sft sample opens each intervention's lines. */
+	if (strcmp(json_string_value(json_object_get(sample, "type")), "sft") == 0) {
+		x->rep->interventions++;
+		iv_count(x, sample);
+	}
+	(void)iv;
+	line = json_dumps(sample, JSON_COMPACT | JSON_SORT_KEYS);
+	if (line == NULL || fprintf(x->ivf, "%s\n", line) < 0) {
+		free(line);
+		return util_fail(&s->cause, -EIO, "cannot write interventions.jsonl");
+	}
+	x->rep->intervention_samples++;
+	x->rep->bytes += strlen(line) + 1;
+	free(line);
+	return 0;
 }
 
 static int export_session(struct exporter *x, int64_t id, char **cause)
@@ -1080,10 +1355,18 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 			rc = store_frames_foreach(x->st, id, collect_frame, s, cause);
 		if (rc != 0)
 			goto fail;
-		qsort(s->by_t, s->n_by_t, sizeof(*s->by_t), cmp_by_t);
-		qsort(s->pre, s->n_pre, sizeof(*s->pre), cmp_by_event);
+		/* A session may have no frames at all (qsort must not be given NULL). */
+		if (s->n_by_t > 0)
+			qsort(s->by_t, s->n_by_t, sizeof(*s->by_t), cmp_by_t);
+		if (s->n_pre > 0)
+			qsort(s->pre, s->n_pre, sizeof(*s->pre), cmp_by_event);
 	}
 	rc = store_tasks_foreach(x->st, id, collect_task, s, cause);
+	if (rc == 0)
+		rc = store_excluded_get(x->st, id, &s->excl, &s->n_excl, cause);
+	if (rc == 0 && !x->stats_only && x->walk_fn == NULL)
+		rc = store_interventions_foreach(x->st, id, collect_intervention, s, cause);
+	export_iv_init(&s->iv, s->ivs, s->n_ivs, iv_redact, iv_emit, s);
 	if (rc != 0)
 		goto fail;
 	rc = reduce_new(&x->o->params.reduce, &s->r);
@@ -1106,6 +1389,8 @@ static int export_session(struct exporter *x, int64_t id, char **cause)
 		drain(s);
 		if (s->have_pending)
 			emit(s, &s->pending, s->pending_risk, NULL);
+		if (s->err == 0 && (rc = export_iv_finish(&s->iv)) != 0)
+			s->err = rc;
 	}
 	/* The frames after the last step are scanned too: every frame of the session is. */
 	if (s->err == 0 && !x->stats_only)
@@ -1155,10 +1440,11 @@ static int write_card(struct exporter *x, char **cause)
 	char *path = util_xasprintf("%s/README.md", x->o->out_dir);
 	FILE *f;
 	int rc = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = paths_create_file(path, O_WRONLY, cause);
 
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-		rc = util_fail(cause, -errno, "cannot write %s: %s", path, strerror(errno));
+		rc = fd < 0 ? fd : util_fail(cause, -errno, "cannot write %s: %s", path,
+		                             strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		free(path);
@@ -1197,6 +1483,21 @@ static int write_card(struct exporter *x, char **cause)
 		fprintf(f, " | %llu |\n", (unsigned long long)x->stats->apps[i].steps);
 		free(app);
 	}
+	/* Said only where there are some: a card without them reads as it always did. */
+	if (r->interventions > 0) {
+		fprintf(f, "\n### Interventions (agent takeovers)\n\n`interventions.jsonl`: %llu "
+		        "interventions, %llu samples (supervised `sft` and `preference` pairs, "
+		        "docs/EXPORT.md of mimic).\n\n| application | interaction type | "
+		        "interventions |\n|---|---|---|\n", (unsigned long long)r->interventions,
+		        (unsigned long long)r->intervention_samples);
+		for (size_t i = 0; i < x->n_iv_counts; i++) {
+			fputs("| ", f);
+			card_cell(f, x->iv_counts[i].app);
+			fprintf(f, " | %s | %llu |\n",
+			        reduce_interaction_name(x->iv_counts[i].interaction),
+			        (unsigned long long)x->iv_counts[i].n);
+		}
+	}
 	fprintf(f, "\n## Skipped and redacted\n\n| | |\n|---|---|\n"
 	        "| frames that could not be read or decoded (missing or corrupt files) | %llu |\n"
 	        "| frames dropped by redaction | %llu |\n"
@@ -1227,6 +1528,15 @@ static int write_card(struct exporter *x, char **cause)
 	        redact_builtin_count(x->rd), redact_rule_count(x->rd) - redact_builtin_count(x->rd),
 	        x->o->key_origin != NULL ? "the organisation's key, set by its policy"
 	                                 : "a key that stays on the recording machine");
+	/* Said only where there are URLs: a card without them reads as it always did. */
+	if (r->urls > 0)
+		fprintf(f, "- Steps in a browser carry their page's URL (`url`, %llu steps): scheme and host "
+		        "as they were, each path segment through the text redaction, no user name, "
+		        "password or fragment, and %s; `null` where it was not a URL.\n",
+		        (unsigned long long)r->urls, x->o->url_query
+		        ? "the query string kept with each parameter redacted (the policy's "
+		          "`[capture] url_query = on`)"
+		        : "no query string (the policy's `[capture] url_query` is off)");
 	if (fclose(f) != 0 && rc == 0)
 		rc = util_fail(cause, -EIO, "cannot write %s", path);
 	free(path);
@@ -1262,15 +1572,30 @@ static int audit_export(struct exporter *x, char **cause)
 	return rc;
 }
 
+/*
+ * The export directory: made 0700, or an existing one that is empty and belongs
+ * to the user (docs/EXPORT.md). Another user's directory, even an empty one, is
+ * refused: its owner could read or replace what is written there.
+ */
 static int prepare_out_dir(const char *dir, char **cause)
 {
 	DIR *d;
 	struct dirent *de;
+	struct stat sb;
 
 	if (mkdir(dir, 0700) == 0)
 		return 0;
 	if (errno != EEXIST)
 		return util_fail(cause, -errno, "cannot create %s: %s", dir, strerror(errno));
+	if (stat(dir, &sb) != 0)
+		return util_fail(cause, -errno, "cannot open %s: %s", dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return util_fail(cause, -ENOTDIR, "%s is not a directory; give a new directory "
+		                 "to --out", dir);
+	if (sb.st_uid != geteuid())
+		return util_fail(cause, -EPERM, "%s belongs to uid %u, not to you (uid %u); give "
+		                 "a new directory to --out", dir, (unsigned)sb.st_uid,
+		                 (unsigned)geteuid());
 	d = opendir(dir);
 	if (d == NULL)
 		return util_fail(cause, -errno, "cannot open %s: %s", dir, strerror(errno));
@@ -1310,6 +1635,9 @@ static void exporter_free(struct exporter *x)
 	}
 	if (x->jsonl != NULL)
 		fclose(x->jsonl);
+	if (x->ivf != NULL)
+		fclose(x->ivf);
+	free(x->iv_counts);
 	free(x->scratch.pixels);
 	free(x->written);
 	encode_free(x->enc);
@@ -1406,9 +1734,10 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 		}
 		free(path);
 		path = util_xasprintf("%s/steps.jsonl", o->out_dir);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = paths_create_file(path, O_WRONLY, cause);
 		if (fd < 0 || (x.jsonl = fdopen(fd, "w")) == NULL) {
-			rc = util_fail(cause, -errno, "cannot create %s: %s", path, strerror(errno));
+			rc = fd < 0 ? fd : util_fail(cause, -errno, "cannot create %s: %s", path,
+			                             strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			goto fail;
@@ -1428,6 +1757,15 @@ int export_run(const struct export_opts *o, struct export_report *rep, char **ca
 			goto fail;
 		}
 	}
+	if (x.ivf != NULL) {
+		FILE *f = x.ivf;
+
+		x.ivf = NULL;
+		if (fclose(f) != 0) {
+			rc = util_fail(cause, -EIO, "cannot write %s/interventions.jsonl", o->out_dir);
+			goto fail;
+		}
+	}
 	rc = shard_close(&x, cause);
 	if (rc == 0)
 		rc = write_card(&x, cause);
@@ -1437,6 +1775,47 @@ fail:
 	exporter_free(&x);
 	free(key);
 	free(path);
+	rep->seconds = (double)(util_now_mono_ns() - t0) / 1e9;
+	return rc;
+}
+
+int export_walk(const struct export_opts *o, export_step_fn fn, void *arg,
+                struct export_report *rep, char **cause)
+{
+	struct exporter x;
+	int64_t t0 = util_now_mono_ns();
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&x, 0, sizeof(x));
+	x.o = o;
+	x.rep = rep;
+	x.walk_fn = fn;
+	x.walk_arg = arg;
+	rc = export_params_check(&o->params, cause);
+	if (rc == 0)
+		rc = exporter_open(&x, o->data_dir, cause);
+	for (size_t i = 0; rc == 0 && i < o->n_sessions; i++)
+		rc = store_session_get(x.st, o->sessions[i], &(struct store_session){ 0 }, cause);
+	if (rc == 0)
+		rc = redact_open_files(o->redact_rules, o->n_redact_rules, &x.rd, cause);
+	if (rc == 0)
+		rc = scrub_open(&(struct scrub_opts){ .data_dir = x.data_dir, .redact = x.rd,
+		                                      .fill = SCRUB_FILL }, &x.sc, cause);
+	if (rc == 0)
+		rc = scrub_ready(x.sc, o->sessions, o->n_sessions, cause);
+	if (rc == 0)
+		rc = encode_new(&x.enc, cause);
+	for (size_t i = 0; rc == 0 && i < o->n_sessions; i++)
+		rc = export_session(&x, o->sessions[i], cause);
+	if (x.walk_rc != 0) {
+		rc = x.walk_rc;
+		if (cause != NULL) {
+			free(*cause);
+			*cause = NULL;
+		}
+	}
+	exporter_free(&x);
 	rep->seconds = (double)(util_now_mono_ns() - t0) / 1e9;
 	return rc;
 }

@@ -6,7 +6,7 @@
  *
  * Everything that leaves through an export is redacted first: every text field
  * (typed text, window titles, element names, URLs, task descriptions) goes
- * through redact.h, and every frame goes through export_frame_prepare, the one
+ * through redact.h (a page's URL through redact_url_apply), and every frame goes through export_frame_prepare, the one
  * function where pixels are scrubbed or a frame is dropped. Host and user are
  * pseudonyms (pseudo.h).
  *
@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "config.h"
 #include "encode.h"
@@ -81,6 +83,49 @@ void export_split_init(struct export_split *s, const struct export_params *p,
 int64_t export_split_push(struct export_split *s, const struct reduce_action *a,
                           const char *app);
 
+/*
+ * Interventions (export_interventions.c, docs/EXPORT.md): the corrective samples
+ * of the takeovers of agent runs, built from the steps as the export wrote them.
+ * export_iv_init with a session's interventions (borrowed, in store order), then
+ * export_iv_step with every step written, in order, then export_iv_finish. An
+ * intervention whose span is over gives its samples to emit (0 goes on; non-zero
+ * stops and is returned); redact passes a text of the agent's pending call
+ * through the export's redaction (a malloc'ed text, or NULL to drop it).
+ */
+#define EXPORT_IV_CONTEXT 5  /* the agent's steps before a takeover given as context */
+
+typedef char *export_iv_redact_fn(void *arg, const char *text);
+typedef int export_iv_emit_fn(void *arg, const struct store_intervention *iv, json_t *sample);
+
+struct export_iv {
+	const struct store_intervention *ivs;
+	size_t n, next;
+	json_t *recent;   /* the agent's last steps since the previous intervention */
+	json_t *human;    /* the person's steps in the current one */
+	export_iv_redact_fn *redact;
+	export_iv_emit_fn *emit;
+	void *arg;
+};
+
+void export_iv_init(struct export_iv *v, const struct store_intervention *ivs, size_t n,
+                    export_iv_redact_fn *redact, export_iv_emit_fn *emit, void *arg);
+void export_iv_free(struct export_iv *v);
+
+/* A step written: its action's anchor event, source (enum event_source, 2 mixed) and JSON. */
+int export_iv_step(struct export_iv *v, int64_t anchor_id, int source, json_t *step);
+
+/* The session's steps are all written: the interventions left give their samples. */
+int export_iv_finish(struct export_iv *v);
+
+/*
+ * The samples of one intervention (a new array: none without a step of the
+ * person's; else an "sft" sample, and a "preference" pair when there is a
+ * rejected action: pending, a computer-use object or NULL, else the last of
+ * agent_steps). agent_steps and human_steps are step objects as written.
+ */
+json_t *export_iv_samples(const struct store_intervention *iv, json_t *agent_steps,
+                          json_t *human_steps, json_t *pending);
+
 enum export_format { EXPORT_JSONL = 0, EXPORT_WEBDATASET = 1 };
 
 struct export_opts {
@@ -102,7 +147,17 @@ struct export_opts {
 	/* Redaction rules files added to the built-in rules, in order (policy, then --rules). */
 	const char *const *redact_rules;
 	size_t n_redact_rules;
+	/*
+	 * 1: the URL of a step's page keeps its query string, each parameter redacted
+	 * (the policy's [capture] url_query); 0 (the default): the query is left out.
+	 */
+	int url_query;
 	struct export_params params;
+	/*
+	 * export_walk only: also give the steps of episodes marked "do not use"
+	 * (store_exclude_set), with export_step.excluded set. Every export leaves them out.
+	 */
+	int show_excluded;
 };
 
 /* Fills *o with the defaults: JSONL, PNG images, shards of 256 MB, default params. */
@@ -121,8 +176,12 @@ struct export_report {
 	uint64_t steps_left_out;           /* webdataset: steps not written, having no image */
 	uint64_t texts_redacted;           /* text fields in which redaction replaced something */
 	uint64_t texts_dropped;            /* text fields dropped because they could not be scanned */
+	uint64_t urls;                     /* steps in a browser page, with its URL (or null) */
 	uint64_t sessions_unclosed;        /* sessions whose recorder was killed (torn end) */
 	uint64_t idle_gaps;                /* long waits dropped as episode boundaries */
+	uint64_t steps_excluded;           /* steps of episodes marked "do not use", left out */
+	uint64_t interventions;            /* agent takeovers with samples in interventions.jsonl */
+	uint64_t intervention_samples;     /* lines of interventions.jsonl */
 	uint64_t by_interaction[REDUCE_I_MAX_];
 	double seconds;                    /* wall time the export took */
 };
@@ -136,6 +195,45 @@ struct export_report {
  */
 int export_run(const struct export_opts *o, struct export_report *rep /* OUT */,
                char **cause);
+
+/*
+ * One step as an export would write it, handed to export_walk's callback (the
+ * review page, src/review/). Everything is valid during the callback only.
+ */
+struct export_step {
+	int64_t session;
+	int64_t episode;            /* the episode number in the session (0, 1, ...) */
+	int64_t step;               /* the step number in the episode */
+	const json_t *json;         /* the step's JSON as exported: redacted, no "images" */
+	int redacted;               /* a text field of the step was redacted */
+	int excluded;               /* its episode is marked "do not use" (show_excluded) */
+	int64_t t_start_ns;         /* the action's recorded times (CLOCK_MONOTONIC, as events) */
+	int64_t t_end_ns;
+	/* The episode's start (its task's start marker, or its first action) and, for a
+	 * task, its end marker (0 when it has none or is not a task). Monotonic too. */
+	int64_t episode_start_ns;
+	int64_t episode_end_ns;
+	int64_t pre_frame_ns;       /* when the pre-action frame was taken (0: none) */
+	/* The pre-action image: 0 with its encoded bytes (o->image format), 1 when
+	 * export_frame_prepare dropped it, < 0 when there is no frame or it is missing. */
+	int image_verdict;
+	const uint8_t *image;
+	size_t image_len;
+};
+
+/* Returns 0 to go on, non-zero to stop the walk with that value. */
+typedef int (*export_step_fn)(void *arg, const struct export_step *st);
+
+/*
+ * Reduces, redacts and renders the sessions of o exactly as export_run does (the
+ * same steps, texts, episodes and pre-action images, encoded as o->image), but
+ * writes nothing: each step goes to fn. o->out_dir, format and key_path are not
+ * used (host and user are not pseudonymised: nothing leaves); no audit record is
+ * added. Frames not yet scanned are scanned (scrub.h). Returns 0, fn's non-zero
+ * value, or a negative errno with *cause as export_run.
+ */
+int export_walk(const struct export_opts *o, export_step_fn fn, void *arg,
+                struct export_report *rep /* OUT */, char **cause);
 
 struct redact;
 
@@ -155,6 +253,13 @@ struct export_frame_info {
 	 * verdict (the frame is dropped). NULL: every frame is dropped.
 	 */
 	const struct redact *redact;
+	/*
+	 * Screen rectangles filled whatever the scan found (may be NULL when n_masks
+	 * is 0): the bounds of the elements that text the detector flagged was typed
+	 * into, while their window is the one acted on (issue 14, docs/REDACTION.md).
+	 */
+	const struct image_rect *masks;
+	size_t n_masks;
 };
 
 enum export_frame_verdict { EXPORT_FRAME_KEEP = 0, EXPORT_FRAME_DROP = 1 };

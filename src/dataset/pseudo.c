@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "paths.h"
 #include "util.h"
 
 struct pseudo {
@@ -34,34 +35,24 @@ void pseudo_free(struct pseudo *p)
 	free(p);
 }
 
-/* Writes a new random key to path through a temporary file. */
+/*
+ * Writes a new random key to path through a 0600 temporary file linked into
+ * place; a key another export made meanwhile is kept (0) and then read.
+ */
 static int create_key(const char *path, char **cause)
 {
 	unsigned char key[PSEUDO_KEY_LEN];
-	char *tmp = util_xasprintf("%s.tmp.%d", path, (int)getpid());
-	int fd, rc = 0;
+	char *why = NULL;
+	int rc;
 
 	randombytes_buf(key, sizeof(key));
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = util_fail(cause, -errno, "cannot create the pseudonym key %s: %s", path,
-		               strerror(errno));
-		goto fail;
-	}
-	if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key)) {
-		rc = util_fail(cause, -EIO, "cannot write the pseudonym key %s", path);
-		close(fd);
-		unlink(tmp);
-		goto fail;
-	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		rc = util_fail(cause, -EIO, "cannot write the pseudonym key %s: %s", path,
-		               strerror(errno));
-		unlink(tmp);
-	}
-fail:
+	rc = paths_write_file(path, key, sizeof(key), 0, &why);
+	if (rc == -EEXIST)
+		rc = 0;
+	else if (rc != 0)
+		rc = util_fail(cause, rc, "cannot create the pseudonym key: %s", why);
+	free(why);
 	sodium_memzero(key, sizeof(key));
-	free(tmp);
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 
 #include "dbuf.h"
 #include "log.h"
+#include "testbreak.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -201,6 +202,33 @@ static bool iin_ok(const char *d, size_t n)
 	}
 }
 
+/*
+ * Whether s[0..n) is grouped as card numbers are printed: one group, or groups
+ * of four with a last of three or four, or 4-6-4/5. Only for the deliberate
+ * fault "card-any-grouping-off", which brings back the old printed-only rule.
+ */
+static bool printed_grouping(const char *s, size_t n)
+{
+	size_t g[20], ng = 0, run = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && is_digit(s[i])) {
+			run++;
+		} else if (ng < 20) {
+			g[ng++] = run;
+			run = 0;
+		}
+	}
+	if (ng == 1)
+		return true;
+	if (ng == 3 && g[0] == 4 && g[1] == 6 && (g[2] == 4 || g[2] == 5))
+		return true;
+	for (size_t i = 0; i + 1 < ng; i++)
+		if (g[i] != 4)
+			return false;
+	return g[ng - 1] == 3 || g[ng - 1] == 4;
+}
+
 static bool check_luhn(const char *s, size_t n)
 {
 	char d[19];
@@ -216,6 +244,8 @@ static bool check_luhn(const char *s, size_t n)
 		}
 	}
 	if (nd < 13)
+		return false;
+	if (testbreak("card-any-grouping-off") && !printed_grouping(s, n))
 		return false;
 	for (size_t i = 1; i < nd; i++)
 		same = same && d[i] == d[0];
@@ -266,8 +296,9 @@ static bool check_iban(const char *s, size_t n)
 	size_t nc = 0, want = 0;
 	unsigned rem = 0;
 
+	/* People group an IBAN by spaces or dashes anywhere; neither is part of it. */
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] == ' ')
+		if (s[i] == ' ' || s[i] == '-')
 			continue;
 		if (nc == 34)
 			return false;

@@ -10,6 +10,8 @@
  * rules file) are always active; rules files can only add rules (docs/REDACTION.md
  * describes the format and every built-in detector).
  *
+ * A page's URL is redacted part by part (redact_url_apply, redact_url.c).
+ *
  * Joining typed keys into text before scanning (safeguard 9) is redact_typed's
  * job (redact_typed.c): a number typed in two separate pieces is two texts to
  * redact_scan, so the joiner scans the pieces of a typing run as one.
@@ -143,11 +145,41 @@ int redact_scan(const struct redact *r, const char *text, size_t len,
 int redact_apply(const struct redact *r, const char *text, size_t len,
     char **out /* OUT */, size_t *outlen /* OUT */, unsigned *risk_mask /* OUT */);
 
+/* Flags of redact_url_apply. */
+enum {
+	REDACT_URL_QUERY = 1u << 0, /* keep the query string, each name and value redacted */
+};
+
+/* Longest URL redact_url_apply accepts, in bytes; longer gives -E2BIG. */
+#define REDACT_URL_MAX 8192
+
+/*
+ * Redacts a page's URL for an export (redact_url.c, docs/REDACTION.md "URLs"):
+ * the scheme and the host with its port are kept as they are; the user name and
+ * password (user:pass@) and the fragment (#...) are left out; each path segment
+ * between slashes goes through the detector, also in its percent-decoded form
+ * (where that has findings, it is written decoded with its placeholders, and
+ * escaped again: "/users/<EMAIL>/"); the query string (?...) is left out unless
+ * flags has REDACT_URL_QUERY, then each parameter's name and value go through
+ * the detector in the same way. A data: or javascript: URL keeps its scheme only
+ * (what follows is page content, not a place).
+ *
+ * *out (malloc'ed, NUL-terminated, *outlen bytes without the NUL) and *risk_mask
+ * (when not NULL: the OR of the risks found) as redact_apply. Returns 0;
+ * -EINVAL when url[0..len) is not a URL (no scheme, blanks or control
+ * characters, malformed UTF-8, a malformed host or port; an escape in the host),
+ * -E2BIG when len >
+ * REDACT_URL_MAX: then *out is NULL and *risk_mask 0, and the caller leaves the
+ * URL out; or the errors of redact_scan, with *risk_mask REDACT_RISK_HIGH.
+ */
+int redact_url_apply(const struct redact *r, const char *url, size_t len, unsigned flags,
+    char **out /* OUT */, size_t *outlen /* OUT */, unsigned *risk_mask /* OUT */);
+
 /* "EMAIL", "PHONE", "IP", "MAC", "CARD", "IBAN", "SSN", "NATIONAL_ID", "SECRET",
  * "PRIVATE_KEY"; "?" for a value out of range. */
 const char *redact_type_name(enum redact_type type);
 
-/* True when s[0..n), blanks ignored, is an IBAN: the country's length and mod 97. */
+/* True when s[0..n), spaces and dashes ignored, is an IBAN: the country's length and mod 97. */
 bool redact_iban_valid(const char *s, size_t n);
 
 struct reduce_action;

@@ -90,9 +90,11 @@ int reduce_params_json(const struct reduce_params *p, char *buf, size_t n)
 
 static int src_enum(unsigned mask)
 {
-	if (mask == (SRC_HUMAN | SRC_SYNTH))
-		return REDUCE_SOURCE_MIXED;
-	return mask == SRC_SYNTH ? REDUCE_SOURCE_SYNTHETIC : REDUCE_SOURCE_HUMAN;
+	if (mask == SRC_SYNTH)
+		return REDUCE_SOURCE_SYNTHETIC;
+	if (mask == SRC_AGENT)
+		return REDUCE_SOURCE_AGENT;
+	return mask == SRC_HUMAN || mask == 0 ? REDUCE_SOURCE_HUMAN : REDUCE_SOURCE_MIXED;
 }
 
 

@@ -100,7 +100,8 @@ enum reduce_interaction {
 enum reduce_source {
 	REDUCE_SOURCE_HUMAN = 0,
 	REDUCE_SOURCE_SYNTHETIC = 1,
-	REDUCE_SOURCE_MIXED = 2, /* some events human, some synthetic */
+	REDUCE_SOURCE_MIXED = 2, /* events of more than one source */
+	REDUCE_SOURCE_AGENT = 3, /* from the agent server's devices (docs/AGENTS.md) */
 };
 
 /* Modifier bits of reduce_action.mods: the xkb mask values of docs/EVENTS.md. */

@@ -28,6 +28,7 @@
 /* Source bits while an action is built; turned into enum reduce_source on emit. */
 #define SRC_HUMAN 1u
 #define SRC_SYNTH 2u
+#define SRC_AGENT 4u
 
 #define MOD_ALTGR 128u
 #define MODS_CHORD (REDUCE_MOD_CTRL | REDUCE_MOD_ALT | REDUCE_MOD_SUPER)
@@ -126,7 +127,8 @@ struct reduce {
  */
 static inline unsigned src_bit(const struct event *ev)
 {
-	return ev->source == EVENT_SOURCE_SYNTHETIC ? SRC_SYNTH : SRC_HUMAN;
+	return ev->source == EVENT_SOURCE_SYNTHETIC ? SRC_SYNTH :
+	       ev->source == EVENT_SOURCE_AGENT ? SRC_AGENT : SRC_HUMAN;
 }
 
 static inline int64_t dist2(int32_t x1, int32_t y1, int32_t x2, int32_t y2)

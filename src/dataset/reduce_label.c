@@ -216,6 +216,7 @@ const char *reduce_source_name(int source)
 	case REDUCE_SOURCE_HUMAN: return "human";
 	case REDUCE_SOURCE_SYNTHETIC: return "synthetic";
 	case REDUCE_SOURCE_MIXED: return "mixed";
+	case REDUCE_SOURCE_AGENT: return "agent";
 	default: return NULL;
 	}
 }

@@ -132,6 +132,8 @@ static void spans_to_boxes(const struct ocr_result *res, const char *text,
 		if ((sp[k].type == REDACT_CARD || sp[k].type == REDACT_SECRET) &&
 		    testbreak("pixel-redaction-cards-keys-off"))
 			continue;
+		size_t before = *n;
+
 		*risk |= sp[k].risk;
 		for (size_t li = 0; li < res->n_lines; li++) {
 			const struct ocr_line *l = &res->lines[li];
@@ -152,7 +154,88 @@ static void spans_to_boxes(const struct ocr_result *res, const char *text,
 			if (b.box.w > 0 && b.box.h > 0)
 				box_push(boxes, n, &b);
 		}
+		/* A finding with no place on the image cannot be filled. */
+		if (*n == before)
+			*risk |= SCRUB_RISK_UNREAD;
 	}
+}
+
+bool scrub_unread(const struct ocr_result *res, const struct scrub_box *boxes, size_t n)
+{
+	for (size_t wi = 0; wi < res->n_words; wi++) {
+		const struct ocr_word *w = &res->words[wi];
+		const struct ocr_line *l = &res->lines[w->line];
+		bool data, covered = false;
+		size_t digits = 0;
+
+		if (w->conf >= SCRUB_MIN_CONF || testbreak("unread-ignored"))
+			continue;
+		for (size_t i = w->start; i < w->end && i < l->len; i++)
+			digits += isdigit((unsigned char)l->text[i]) != 0;
+		/* A group of a card, an IBAN or an SSN has four digits or more (two, rarely). */
+		data = digits >= SCRUB_UNREAD_DIGITS;
+		for (size_t i = 0; i < n && data && !covered; i++) {
+			struct image_rect m;
+
+			image_rect_intersect(&w->box, &boxes[i].box, &m);
+			covered = 2 * (int64_t)m.w * m.h >= (int64_t)w->box.w * w->box.h;
+		}
+		if (data && !covered)
+			return true;
+	}
+	return false;
+}
+
+/* Whether word w of its line could be a part of the number an unread word is in. */
+static bool number_part(const struct ocr_result *res, const struct ocr_word *w)
+{
+	const struct ocr_line *l = &res->lines[w->line];
+	size_t digits = 0, alnum_upper = 0, len = 0;
+
+	for (size_t i = w->start; i < w->end && i < l->len; i++) {
+		unsigned char c = (unsigned char)l->text[i];
+
+		len++;
+		digits += isdigit(c) != 0;
+		alnum_upper += isdigit(c) || isupper(c);
+	}
+	if (testbreak("unread-run-ignored"))
+		return false;
+	return digits > 0 || (len > 0 && len <= 4 && alnum_upper == len);
+}
+
+size_t scrub_cover_unread(const struct ocr_result *res, uint32_t img_w, uint32_t img_h,
+                          struct scrub_box **boxes, size_t *n)
+{
+	size_t added = 0;
+
+	for (size_t wi = 0; wi < res->n_words; wi++) {
+		const struct ocr_word *w = &res->words[wi];
+		const struct ocr_line *l = &res->lines[w->line];
+		struct scrub_box b = { .box = w->box, .type = SCRUB_TYPE_UNREAD,
+		                       .risk = REDACT_RISK_HIGH };
+		size_t first = wi, last = wi;
+		struct ocr_result one = *res;
+
+		/* scrub_unread on this word alone, against every box so far. */
+		one.words = (struct ocr_word *)w;
+		one.n_words = 1;
+		if (!scrub_unread(&one, *boxes, *n))
+			continue;
+		/* The run of neighbours on its line that could belong to the same number. */
+		while (first > l->first_word && number_part(res, &res->words[first - 1]))
+			first--;
+		while (last + 1 < l->first_word + l->n_words && number_part(res, &res->words[last + 1]))
+			last++;
+		for (size_t k = first; k <= last; k++)
+			b.box = image_rect_union(b.box, res->words[k].box);
+		clip_pad(&b.box, img_w, img_h);
+		if (b.box.w == 0 || b.box.h == 0)
+			continue;
+		box_push(boxes, n, &b);
+		added++;
+	}
+	return added;
 }
 
 /* The number of different bytes in s[0..n). */
@@ -234,6 +317,165 @@ static void lenient_spans(const char *text, size_t len, struct redact_span **sp,
 	}
 }
 
+static void span_push(struct redact_span **sp, size_t *ns, size_t *cap, size_t st, size_t e,
+                      enum redact_type type, enum redact_risk risk)
+{
+	if (*ns == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		*sp = util_xrealloc(*sp, *cap * sizeof(**sp));
+	}
+	(*sp)[(*ns)++] = (struct redact_span){ .start = st, .end = e, .type = type, .risk = risk };
+}
+
+/* Whether the detector finds, in s[0..n), anything that overlaps [from, to). */
+static bool finding_overlaps(const struct redact *r, const char *s, size_t n, size_t from,
+                             size_t to)
+{
+	struct redact_span *sp = NULL;
+	size_t ns = 0;
+	bool hit = false;
+
+	if (redact_scan(r, s, n, &sp, &ns) != 0)
+		return true; /* cannot tell: as found, so that nothing is added on a guess */
+	for (size_t i = 0; i < ns && !hit; i++)
+		hit = sp[i].start < to && sp[i].end > from;
+	free(sp);
+	return hit;
+}
+
+/* Whether the detector finds anything at all in s[0..n). */
+static bool detector_finds(const struct redact *r, const char *s, size_t n, enum redact_type *type)
+{
+	struct redact_span *sp = NULL;
+	size_t ns = 0;
+	bool found;
+
+	if (redact_scan(r, s, n, &sp, &ns) != 0)
+		return true; /* cannot tell: as found, so that nothing is added on a guess */
+	found = ns > 0;
+	if (found && type != NULL)
+		*type = ns == 1 && sp[0].start == 0 && sp[0].end == n ? sp[0].type : REDACT_TYPE_COUNT;
+	free(sp);
+	return found;
+}
+
+static bool card_char(char c)
+{
+	return isdigit((unsigned char)c) || c == ' ' || c == '-';
+}
+
+/*
+ * The number of digits of s[0..n) when it is a card number's shape cut short:
+ * digits in groups of two or more separated by single blanks or dashes, 10 to 19
+ * digits, at least 12 when there is no separator; 0 otherwise.
+ */
+static size_t partial_card_digits(const char *s, size_t n)
+{
+	size_t digits = 0, group = 0, seps = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (isdigit((unsigned char)s[i])) {
+			digits++;
+			group++;
+		} else if ((s[i] == ' ' || s[i] == '-') && group >= 2) {
+			seps++;
+			group = 0;
+		} else {
+			return 0;
+		}
+	}
+	if (group < 2 || digits < 10 || digits > 19 || (seps == 0 && digits < 12))
+		return 0;
+	return digits;
+}
+
+/*
+ * What is cut by the edge of a field, a scroll boundary or a window, and so no
+ * longer has the whole shape the detector's rules need (issue 14, "partial
+ * visibility"):
+ *
+ * - an e-mail address whose local part scrolled out of a narrow entry: a token
+ *   "@domain.tld" that, given any local part, is an address by the detector's
+ *   own rule (so "@2x.png" and "@decorator" stay);
+ * - a card number of which 10 or more digits show at the start or the end of a
+ *   line (where a field's edge cuts it): digits grouped as in a card
+ *   (partial_card_digits) that the detector finds nothing else in (a phone
+ *   number stays a phone number). Dots are left out: decimal numbers and
+ *   timestamps at the start of log lines have them.
+ *
+ * Appends spans of text to *sp (capacity *cap, count *ns).
+ */
+static void partial_spans(const struct redact *r, const char *text, size_t len,
+                          struct redact_span **sp, size_t *ns, size_t *cap)
+{
+	size_t i = 0, st, e;
+
+	while (ocr_next_token(text, len, &i, &st, &e)) {
+		char buf[256];
+		enum redact_type t;
+
+		while (st < e && strchr(",;:!?(<>'\"[{|", text[st]) != NULL)
+			st++;
+		while (e > st && strchr(",;:.!?)>'\"]}|", text[e - 1]) != NULL)
+			e--;
+		if (e - st < 5 || e - st >= sizeof(buf) - 1 || text[st] != '@')
+			continue;
+		buf[0] = 'x';
+		memcpy(buf + 1, text + st, e - st);
+		if (detector_finds(r, buf, e - st + 1, &t) && t == REDACT_EMAIL &&
+		    !testbreak("partial-email-off"))
+			span_push(sp, ns, cap, st, e, REDACT_EMAIL, REDACT_RISK_LOW);
+	}
+	for (size_t ls = 0; ls < len;) {
+		size_t le = ls, a, b;
+
+		while (le < len && text[le] != '\n')
+			le++;
+		a = ls;
+		b = le;
+		while (a < b && isspace((unsigned char)text[a]))
+			a++;
+		while (b > a && isspace((unsigned char)text[b - 1]))
+			b--;
+		/* The longest run of digits, blanks and dashes at each end of the line. */
+		for (int side = 0; side < 2 && a < b; side++) {
+			size_t x = a, y = b;
+
+			if (side == 0) {
+				for (y = a; y < b && card_char(text[y]); y++)
+					;
+			} else {
+				for (x = b; x > a && card_char(text[x - 1]); x--)
+					;
+			}
+			/* A run that fills the line is looked at once. */
+			if (side == 1 && x == a)
+				continue;
+			/* Blanks and dashes at the ends of the run are not the number's. */
+			while (x < y && !isdigit((unsigned char)text[x]))
+				x++;
+			while (y > x && !isdigit((unsigned char)text[y - 1]))
+				y--;
+			/*
+			 * The number must reach the edge of the line (where a field cut it), and
+			 * end at a blank on its other side: "2024-11-30 12:00" is no number.
+			 */
+			if (x >= y || (side == 0 && x != a) || (side == 1 && y != b) ||
+			    (side == 0 && y < b && !isspace((unsigned char)text[y])) ||
+			    (side == 1 && x > a && !isspace((unsigned char)text[x - 1])))
+				continue;
+			/* Part of what the line holds whole (the account of an IBAN) is that. */
+			if (partial_card_digits(text + x, y - x) == 0 ||
+			    detector_finds(r, text + x, y - x, NULL) ||
+			    finding_overlaps(r, text + a, b - a, x - a, y - a))
+				continue;
+			if (!testbreak("partial-card-off"))
+				span_push(sp, ns, cap, x, y, REDACT_CARD, REDACT_RISK_HIGH);
+		}
+		ls = le + 1;
+	}
+}
+
 int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t img_w,
                uint32_t img_h, struct scrub_box **boxes, size_t *n, unsigned *risk)
 {
@@ -275,6 +517,7 @@ int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t im
 		goto fail;
 	cap = ns;
 	lenient_spans(norm, nlen, &sp, &ns, &cap);
+	partial_spans(r, norm, nlen, &sp, &ns, &cap);
 	/* Back to offsets in the text as read. */
 	for (size_t k = 0; k < ns; k++) {
 		if (misread_hex(norm, &sp[k])) {
@@ -395,6 +638,14 @@ int scrub_read(struct ocr *o, const struct redact *r, const struct image *img,
 	}
 	free(bands);
 	merge_boxes(*boxes, before, n);
+	/*
+	 * What the first reading, which covers the whole region, could not read with
+	 * confidence and no finding of either reading covers is filled with the
+	 * words around it that could belong to the same number, so that the frame
+	 * can be kept. The second reading's doubts are not counted: it reads again
+	 * lines the first one read.
+	 */
+	scrub_cover_unread(&res, img->width, img->height, boxes, n);
 	if (first != NULL)
 		*first = res;
 	else
@@ -888,6 +1139,9 @@ static bool inherit(struct scrub *s, const struct store_frame *fr, struct image_
 		return false;
 	}
 	*nband = patch_bands(fr, bands);
+	/* What left the frame below unread may still be on screen: not kept on this scan. */
+	if (base.state == STORE_SCAN_DROPPED && strcmp(base.reason, "pixels") == 0)
+		*risk |= SCRUB_RISK_UNREAD;
 	boxes_parse(bj, &inh, &ninh);
 	for (size_t i = 0; i < ninh; i++) {
 		bool touched = false;
@@ -980,7 +1234,13 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 		log_warn("scrub: frame %lld dropped: %s", (long long)fr->id, why ? why : "error");
 		scan.state = STORE_SCAN_DROPPED;
 		strcpy(scan.reason, "error");
-	} else if (nbox > SCRUB_MAX_BOXES || (risk & REDACT_RISK_HIGH)) {
+	} else if (nbox > SCRUB_MAX_BOXES ||
+	           ((risk & REDACT_RISK_HIGH) &&
+	            ((risk & SCRUB_RISK_UNREAD) || testbreak("high-risk-frames-dropped")))) {
+		/*
+		 * High-risk findings are filled and the frame kept only when every one of
+		 * them was placed and nothing that could hold one was left unread.
+		 */
 		scan.state = STORE_SCAN_DROPPED;
 		strcpy(scan.reason, "pixels");
 	} else if (in_typed_window(fr, tw, ntw)) {
@@ -988,6 +1248,7 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 		strcpy(scan.reason, "typed");
 	} else if (nbox > 0) {
 		store_scrubbed(s, fr, &img, &scan, &why);
+		stats->filled_high += scan.state == STORE_SCAN_SCRUBBED && (risk & REDACT_RISK_HIGH);
 	} else {
 		scan.state = STORE_SCAN_CLEAN;
 	}

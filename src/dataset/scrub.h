@@ -5,8 +5,11 @@
  * Pixels: the text of a frame's changed regions is read with OCR (ocr.h), at
  * two sizes for the lines that could hold personal data (scrub_read), the
  * text detector (redact.h) runs on the line text, and the boxes of the matched
- * words are filled with a flat colour; a frame with a high-risk finding (card,
- * national id, secret, private key) is dropped. Every frame has a scan state in
+ * words are filled with a flat colour. A frame with a high-risk finding (card,
+ * national id, secret, private key) is kept with its findings filled when every
+ * finding was placed (SCRUB_RISK_UNREAD otherwise), and dropped otherwise; a
+ * word OCR could not read with confidence that could be part of a number is
+ * filled with its neighbours (scrub_cover_unread). Every frame has a scan state in
  * the store (enum store_scan): `unscanned` until scrub_session has looked at it,
  * then `clean`, `scrubbed` (the filled screen is stored as its own blob) or
  * `dropped`. A scan records the key of how it was made (scrub_scan_key: the
@@ -54,7 +57,7 @@
  * reading, the normalisation of OCR text): raised with every change that can
  * find more, so that frames scanned by an older mimic are scanned again.
  */
-#define SCRUB_READING_VERSION 2
+#define SCRUB_READING_VERSION 4
 
 /* Length of a scan key in hex digits (store.h's STORE_SCAN_RULES_MAX). */
 #define SCRUB_SCAN_KEY_LEN 64
@@ -66,10 +69,30 @@
  */
 void scrub_scan_key(const struct redact *r, char out[SCRUB_SCAN_KEY_LEN + 1]);
 
+/*
+ * Not a risk level of redact.h but a flag ORed into the same mask: by scrub_find
+ * for a finding it could not place on the image (and by the scan for a frame whose
+ * base frame was dropped for that). The frame then has a region left unread, and a
+ * frame with high-risk findings is kept (filled) only without it.
+ */
+#define SCRUB_RISK_UNREAD (1u << 8)
+
+/* Below this confidence (0..100) a word is not read (scrub_unread). */
+#define SCRUB_MIN_CONF 40.0f
+
+/* Digits a word needs to count as possibly part of a high-risk number (scrub_unread). */
+#define SCRUB_UNREAD_DIGITS 4
+
+/*
+ * The type of a box that covers a run of words OCR could not read with
+ * confidence (scrub_cover_unread), beside the enum redact_type values.
+ */
+#define SCRUB_TYPE_UNREAD ((int)REDACT_TYPE_COUNT)
+
 /* One finding in pixels: the box that is (or is to be) filled. */
 struct scrub_box {
 	struct image_rect box;
-	int type;              /* enum redact_type */
+	int type;              /* enum redact_type, or SCRUB_TYPE_UNREAD */
 	unsigned risk;         /* REDACT_RISK_LOW or REDACT_RISK_HIGH */
 };
 
@@ -86,6 +109,23 @@ struct scrub_box {
  */
 int scrub_find(const struct redact *r, const struct ocr_result *res, uint32_t img_w,
                uint32_t img_h, struct scrub_box **boxes, size_t *n, unsigned *risk);
+
+/*
+ * Whether a word of res that could be part of a high-risk number (at least
+ * SCRUB_UNREAD_DIGITS digits) was read with a confidence below SCRUB_MIN_CONF and
+ * lies outside every box of boxes[0..n) (by at least half of its area).
+ */
+bool scrub_unread(const struct ocr_result *res, const struct scrub_box *boxes, size_t n);
+
+/*
+ * Covers what OCR could not read: for each word scrub_unread would name, appends
+ * to *boxes / *n (SCRUB_TYPE_UNREAD, high risk) one box over the run of words of
+ * its line that could belong to the same number: the neighbours holding a digit,
+ * or of at most four letters and digits in upper case (an IBAN's bank code),
+ * padded and clipped to img_w x img_h. Returns the number of boxes appended.
+ */
+size_t scrub_cover_unread(const struct ocr_result *res, uint32_t img_w, uint32_t img_h,
+                          struct scrub_box **boxes, size_t *n);
 
 /*
  * Reads one region of img (NULL: the whole image) and finds what is in it
@@ -133,6 +173,7 @@ struct scrub_stats {
 	uint64_t scanned;        /* scanned now */
 	uint64_t clean, scrubbed, dropped; /* states of those scanned now */
 	uint64_t dropped_typed;  /* of the dropped, for typed high-risk text */
+	uint64_t filled_high;    /* of the scrubbed, frames with high-risk findings filled */
 	uint64_t reused;         /* scanned by copying an identical previous record */
 	uint64_t regions;        /* regions OCR'd */
 	double ocr_ms;           /* total OCR time */

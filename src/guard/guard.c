@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,12 @@ enum { AUTO_PAUSE_LOCK = 1, AUTO_PAUSE_IDLE = 2 };
 
 #define GUARD_TICK_MS 1000        /* how often the screen lock and idle time are checked */
 
+/* What a held event waits for. */
+struct held_mark {
+	uint64_t seq;            /* the page read that answers for it */
+	int was_out;             /* input held while the page known before it was out of scope */
+};
+
 struct guard {
 	struct guard_hooks hooks;
 	const char *data_dir;    /* where the audit log is (borrowed) */
@@ -46,6 +54,7 @@ struct guard {
 
 	int paused;
 	int64_t pause_until_ns;  /* 0: until resumed */
+	int64_t resumed_ns;      /* when recording last resumed: input from before is dropped */
 	int out_of_scope;        /* the focused window is out of scope: nothing is stored */
 	int frames_paused;       /* what the frames engine was last told */
 	int verdict;             /* enum policy_verdict of the focused window */
@@ -66,6 +75,17 @@ struct guard {
 
 	struct config_retention retention;
 	int64_t next_retention_ns; /* when retention is checked next (CLOCK_MONOTONIC) */
+
+	/* The focused browser window's page (uia_page), and the input held until it is known. */
+	int web;                 /* the focused window is a browser, judged by its page */
+	uint64_t web_pending;    /* the page read awaited (uia_page_check's seq), 0: none */
+	uint64_t web_gen;        /* the newest page read seen */
+	struct uia_page page;    /* the newest read of the focused window */
+	int64_t hold_since_ns;   /* when the oldest held event came */
+	struct event *held;      /* GUARD_HOLD_MAX events, oldest first */
+	struct held_mark *held_mark; /* for each, what it waits for */
+	size_t n_held;
+	uint64_t held_dropped;   /* held events dropped: out of scope, too many or too late */
 };
 
 int guard_new(const char *policy_path, const struct guard_hooks *hooks, struct guard **out,
@@ -75,12 +95,16 @@ int guard_new(const char *policy_path, const struct guard_hooks *hooks, struct g
 	int rc;
 
 	g->hooks = *hooks;
+	g->held = util_xcalloc(GUARD_HOLD_MAX, sizeof *g->held);
+	g->held_mark = util_xcalloc(GUARD_HOLD_MAX, sizeof *g->held_mark);
 	rc = policy_load(policy_path, &g->policy, cause);
 	if (rc != 0)
 		goto fail;
 	*out = g;
 	return 0;
 fail:
+	free(g->held);
+	free(g->held_mark);
 	free(g);
 	*out = NULL;
 	return rc;
@@ -93,6 +117,8 @@ void guard_free(struct guard *g)
 	scope_close(g->scope);
 	indicator_close(g->indicator);
 	policy_free(g->policy);
+	free(g->held);
+	free(g->held_mark);
 	free(g);
 }
 
@@ -122,13 +148,13 @@ static void push_bare_marker(struct guard *g, int kind)
 	g->hooks.push_event(g->hooks.arg, &ev);
 }
 
-/* A pause or resume marker, in the focused window's context once it is stored. */
-static void push_marker(struct guard *g, int kind)
+/* A pause or resume marker at t_ns, in the focused window's context once it is stored. */
+static void push_marker(struct guard *g, int kind, int64_t t_ns)
 {
 	struct event ev;
 
 	memset(&ev, 0, sizeof ev);
-	ev.t_ns = util_now_mono_ns();
+	ev.t_ns = t_ns;
 	ev.kind = kind;
 	ev.context = g->hooks.stored_context(g->hooks.arg);
 	g->hooks.push_event(g->hooks.arg, &ev);
@@ -230,21 +256,22 @@ static int ctx_in_scope(struct guard *g)
 	if (!g->have_ctx || g->ctx.window == 0)
 		return 0;
 	w = (struct policy_window){ g->ctx.wm_instance, g->ctx.wm_class,
-	                            g->ctx.exe, g->ctx.title, NULL };
+	                            g->ctx.exe, g->ctx.title,
+	                            g->ctx.url[0] != '\0' ? g->ctx.url : NULL };
+	/* A private window of a browser (its accessible frame name says so) records nothing. */
+	if (g->web && g->page.private_window && g->page.window == g->ctx.window) {
+		g->verdict = POLICY_OUT_PRIVATE;
+		return 0;
+	}
 	g->verdict = (int)policy_check(g->policy, &w);
 	return g->verdict == POLICY_IN;
 }
 
-void guard_on_context(struct guard *g, const struct context *ctx)
+/* Follows the focused window in or out of scope, with a marker at each change. */
+static void judge_focus(struct guard *g)
 {
-	int in;
+	int in = ctx_in_scope(g);
 
-	g->ctx = *ctx;
-	g->have_ctx = 1;
-	in = ctx_in_scope(g);
-	g->key_text = g->policy == NULL ||
-	              policy_key_text(g->policy, g->ctx.wm_instance, g->ctx.wm_class);
-	g->secret_marked = 0;
 	if (!in && !g->out_of_scope) {
 		g->out_of_scope = 1;
 		if (!g->paused)
@@ -258,6 +285,50 @@ void guard_on_context(struct guard *g, const struct context *ctx)
 		frames_pause(g);
 		log_info("recording resumed: the focused window is in scope");
 	}
+}
+
+/* The focused browser window's geometry, for uia to find its frame. */
+static void web_ask(struct guard *g)
+{
+	struct uia_window_hint h = { g->ctx.window, g->ctx.pid, g->ctx.x, g->ctx.y,
+	                             g->ctx.w, g->ctx.h, 0 };
+
+	if (g->web_pending == 0 && g->n_held == 0)
+		g->hold_since_ns = util_now_mono_ns();
+	g->web_pending = uia_page_check(g->uia, &h);
+}
+
+/* Tells the scope (pixels) what the focused browser window shows. */
+static void web_scope(struct guard *g)
+{
+	struct image_rect doc = { g->page.x, g->page.y, (uint32_t)g->page.w, (uint32_t)g->page.h };
+	int same = g->web && g->page.window == g->ctx.window;
+
+	if (g->scope == NULL)
+		return;
+	if (scope_set_page(g->scope, g->web ? g->ctx.window : 0, g->ctx.url,
+	                   same && g->page.private_window, same ? &doc : NULL) > 0)
+		update_keep(g);
+}
+
+void guard_on_context(struct guard *g, const struct context *ctx)
+{
+	g->ctx = *ctx;
+	g->have_ctx = 1;
+	g->web = g->uia != NULL && g->policy != NULL &&
+	         policy_is_browser(g->policy, ctx->wm_instance, ctx->wm_class);
+	g->ctx.url[0] = '\0';
+	if (g->web) {
+		/* The same window's page stands until the browser answers; another's is unknown. */
+		if (g->page.window == ctx->window && g->page.status == UIA_OK)
+			util_strlcpy_utf8(g->ctx.url, g->page.url, sizeof g->ctx.url);
+		web_ask(g);
+	}
+	web_scope(g);
+	g->key_text = g->policy == NULL ||
+	              policy_key_text(g->policy, g->ctx.wm_instance, g->ctx.wm_class);
+	g->secret_marked = 0;
+	judge_focus(g);
 }
 
 /*
@@ -303,16 +374,31 @@ static int is_input_kind(int kind)
 	       kind == EVENT_BUTTON_RELEASE || kind == EVENT_MOTION || kind == EVENT_SCROLL;
 }
 
+static void set_paused_at(struct guard *g, int paused, int64_t for_ms, int64_t t_ns);
+
 /*
  * The pause hotkey's own key is never stored, whatever the state: its press with
  * the modifiers, and its release (the modifiers may be up by then). Returns 1
  * when ev is one of them.
+ *
+ * Its press pauses or resumes right here, in input order, at the time the key
+ * went down: the events after it in the server's order are judged in the new
+ * state, however late any of them is read (the indicator's grab only keeps the
+ * key from the application). The modifiers must be exactly the hotkey's, Lock
+ * and NumLock aside, as for the grab; a held key's repeats toggle nothing.
  */
 static int is_hotkey(struct guard *g, const struct event *ev)
 {
+	const uint32_t lock_mods = 2 | 16; /* Lock, Mod2 (NumLock) */
+
 	if (g->hotkey_keycode == 0 || (uint32_t)ev->detail != g->hotkey_keycode)
 		return 0;
 	if (ev->kind == EVENT_KEY_PRESS && (ev->mods & g->hotkey_mods) == g->hotkey_mods) {
+		if (!g->hotkey_held && (ev->mods & ~lock_mods) == g->hotkey_mods &&
+		    !testbreak("hotkey-toggles-when-read")) {
+			g->auto_paused = 0;
+			set_paused_at(g, !g->paused, 0, ev->t_ns);
+		}
 		g->hotkey_held = 1;
 		return 1;
 	}
@@ -370,22 +456,11 @@ static void blank_key(struct guard *g, struct event *ev)
 	ev->detail = 0;
 }
 
-int guard_filter(struct guard *g, struct event *ev)
+/* What guard_filter decides once scope and pause have passed the event. */
+static int filter_rest(struct guard *g, struct event *ev)
 {
 	int key = ev->kind == EVENT_KEY_PRESS || ev->kind == EVENT_KEY_RELEASE;
 
-	if (is_input_kind(ev->kind)) {
-		g->last_input_ns = ev->t_ns;
-		/* Any input ends an idle pause. */
-		if (g->auto_paused == AUTO_PAUSE_IDLE) {
-			g->auto_paused = 0;
-			guard_set_paused(g, 0, 0);
-		}
-	}
-	if (key && is_hotkey(g, ev))
-		return 0;
-	if (g->paused || (g->out_of_scope && !(key && testbreak("out-of-scope-keys-stored"))))
-		return 0;
 	if (g->scope != NULL && (ev->kind == EVENT_BUTTON_PRESS || ev->kind == EVENT_BUTTON_RELEASE ||
 	                         ev->kind == EVENT_MOTION || ev->kind == EVENT_SCROLL) &&
 	    !scope_point_kept(g->scope, ev->x, ev->y))
@@ -404,6 +479,130 @@ int guard_filter(struct guard *g, struct event *ev)
 	return 1;
 }
 
+/* Holds ev until the browser says which page it is on; pointer motion is not kept. */
+static void hold(struct guard *g, const struct event *ev)
+{
+	if (ev->kind == EVENT_MOTION)
+		return;
+	if (g->n_held == GUARD_HOLD_MAX) {
+		g->held_dropped++;
+		return;
+	}
+	if (g->n_held == 0)
+		g->hold_since_ns = util_now_mono_ns();
+	g->held_mark[g->n_held].seq = g->web_pending;
+	/* Input judged by the page before it too (see release_held). */
+	g->held_mark[g->n_held].was_out = g->out_of_scope && is_input_kind(ev->kind);
+	g->held[g->n_held++] = *ev;
+}
+
+/*
+ * The page is known as of read seq: the held events that read answers for (the
+ * oldest ones) are stored if it is in scope, else dropped; later ones wait for
+ * their own read, so that steady typing is released as it goes. Input held while
+ * the page known before it was out of scope is dropped whatever the read says: a
+ * read that came late (a slow or timed-out browser) may show a page the person
+ * went to after that input (typed on an outside page, then Back to an allowed
+ * one), and the input the browser handled first was on the page it knew then.
+ */
+static void release_held(struct guard *g, uint64_t seq)
+{
+	size_t i = 0;
+
+	for (; i < g->n_held && g->held_mark[i].seq <= seq; i++) {
+		struct event ev = g->held[i];
+
+		if (g->paused || g->out_of_scope || g->held_mark[i].was_out || !filter_rest(g, &ev)) {
+			g->held_dropped++;
+			continue;
+		}
+		g->hooks.release_event(g->hooks.arg, &ev);
+	}
+	if (i > 0) {
+		memmove(&g->held[0], &g->held[i], (g->n_held - i) * sizeof g->held[0]);
+		memmove(&g->held_mark[0], &g->held_mark[i], (g->n_held - i) * sizeof g->held_mark[0]);
+		g->n_held -= i;
+		g->hold_since_ns = util_now_mono_ns();
+	}
+}
+
+/*
+ * Takes the browser's newest page read: the focused window's URL, private state
+ * and document area, judged again; then the held input, once its read came (or
+ * dropped after GUARD_HOLD_MS).
+ */
+static void web_poll(struct guard *g)
+{
+	struct uia_page pg;
+	uint64_t gen;
+
+	if (g->uia == NULL)
+		return;
+	gen = uia_page_get(g->uia, &pg);
+	if (gen != g->web_gen) {
+		g->web_gen = gen;
+		/* A read that timed out neither changes the page nor confirms it (uia reads again). */
+		if (g->web && g->have_ctx && pg.window == g->ctx.window && pg.status != UIA_TIMEOUT) {
+			g->page = pg;
+			util_strlcpy_utf8(g->ctx.url, pg.status == UIA_OK ? pg.url : "",
+			                  sizeof g->ctx.url);
+			g->hooks.set_url(g->hooks.arg, g->ctx.url);
+			web_scope(g);
+			judge_focus(g);
+		}
+	}
+	if (g->n_held > 0 && pg.status != UIA_TIMEOUT)
+		release_held(g, pg.seq);
+	if (g->web_pending != 0 && pg.seq >= g->web_pending && pg.status != UIA_TIMEOUT) {
+		g->web_pending = 0;
+	} else if ((g->web_pending != 0 || g->n_held > 0) &&
+	           util_now_mono_ns() - g->hold_since_ns > (int64_t)GUARD_HOLD_MS * 1000000) {
+		/* No answer in time: what was typed stays unrecorded (fail closed). */
+		g->held_dropped += g->n_held;
+		g->n_held = 0;
+		g->web_pending = 0;
+	}
+}
+
+int guard_filter(struct guard *g, struct event *ev)
+{
+	int key = ev->kind == EVENT_KEY_PRESS || ev->kind == EVENT_KEY_RELEASE;
+
+	if (is_input_kind(ev->kind)) {
+		g->last_input_ns = ev->t_ns;
+		/* Any input ends an idle pause. */
+		if (g->auto_paused == AUTO_PAUSE_IDLE) {
+			g->auto_paused = 0;
+			set_paused_at(g, 0, 0, ev->t_ns);
+		}
+	}
+	if (key && is_hotkey(g, ev))
+		return 0;
+	/*
+	 * Done before the last resume, read after it (the loop was busy): typed while
+	 * the person saw recording paused.
+	 */
+	if (is_input_kind(ev->kind) && ev->t_ns < g->resumed_ns)
+		return 0;
+	if (g->paused)
+		return 0;
+	/* In a browser, input waits for the page it went to: a click or a key may just
+	 * have navigated, or changed the URL with the History API (docs/POLICY.md). A
+	 * focus or title event waits too: it names a context not yet judged by its page. */
+	if (g->web) {
+		if (ev->kind == EVENT_KEY_PRESS || ev->kind == EVENT_BUTTON_PRESS ||
+		    ev->kind == EVENT_SCROLL)
+			web_ask(g);
+		if ((g->web_pending != 0 || g->n_held > 0) && !testbreak("browser-input-not-held")) {
+			hold(g, ev);
+			return 0;
+		}
+	}
+	if (g->out_of_scope && !(key && testbreak("out-of-scope-keys-stored")))
+		return 0;
+	return filter_rest(g, ev);
+}
+
 int guard_paused(const struct guard *g)
 {
 	return g->paused;
@@ -416,17 +615,23 @@ int64_t guard_paused_until(const struct guard *g)
 
 int guard_out_of_scope(const struct guard *g)
 {
-	return g->out_of_scope;
+	return g->out_of_scope || (g->web && g->web_pending != 0);
 }
 
 void guard_set_paused(struct guard *g, int paused, int64_t for_ms)
 {
+	set_paused_at(g, paused, for_ms, util_now_mono_ns());
+}
+
+/* guard_set_paused, taking effect at t_ns (the hotkey's press, or now). */
+static void set_paused_at(struct guard *g, int paused, int64_t for_ms, int64_t t_ns)
+{
 	if (paused) {
-		g->pause_until_ns = for_ms > 0 ? util_now_mono_ns() + for_ms * 1000000 : 0;
+		g->pause_until_ns = for_ms > 0 ? t_ns + for_ms * 1000000 : 0;
 		if (!g->paused) {
 			char details[64];
 
-			push_marker(g, EVENT_PAUSE);
+			push_marker(g, EVENT_PAUSE, t_ns);
 			g->paused = 1;
 			frames_pause(g);
 			log_info("recording paused");
@@ -436,10 +641,11 @@ void guard_set_paused(struct guard *g, int paused, int64_t for_ms)
 	} else if (g->paused) {
 		g->paused = 0;
 		g->pause_until_ns = 0;
+		g->resumed_ns = t_ns;
 		frames_pause(g);
 		/* The window may have changed while paused: store the current one first. */
 		g->hooks.push_context(g->hooks.arg);
-		push_marker(g, EVENT_RESUME);
+		push_marker(g, EVENT_RESUME, t_ns);
 		log_info("recording resumed");
 		audit_or_warn(g, "resume", NULL);
 	}
@@ -456,8 +662,13 @@ int guard_tick(struct guard *g, int64_t now)
 {
 	int64_t idle_ms = g->policy != NULL ? policy_idle_pause_ms(g->policy) : 0;
 
-	if (now < g->next_guard_ns)
-		return (int)((g->next_guard_ns - now) / 1000000) + 1;
+	web_poll(g);
+	if (now < g->next_guard_ns) {
+		int left = (int)((g->next_guard_ns - now) / 1000000) + 1;
+
+		/* Held input is dropped after GUARD_HOLD_MS even when no answer wakes us. */
+		return g->web_pending != 0 && left > 50 ? 50 : left;
+	}
 	g->next_guard_ns = now + GUARD_TICK_MS * INT64_C(1000000);
 	if (indicator_screen_locked(g->indicator)) {
 		if (!g->paused) {
@@ -477,7 +688,7 @@ int guard_tick(struct guard *g, int64_t now)
 	}
 	check_secret(g);
 	show_state(g);
-	return GUARD_TICK_MS;
+	return g->web_pending != 0 ? 50 : GUARD_TICK_MS;
 }
 
 void guard_pollfds(const struct guard *g, struct pollfd *pfd)
@@ -497,7 +708,12 @@ int guard_dispatch(struct guard *g)
 		if (presses < 0)
 			return presses;
 	}
-	for (int i = 0; i < presses; i++) {
+	/*
+	 * The grab's presses toggle nothing: the same press arrives as a raw event with
+	 * the other input, where guard_filter toggles in input order (is_hotkey).
+	 */
+	for (int i = 0; i < presses && testbreak("hotkey-toggles-when-read"); i++) {
+		/* The old way: toggled when the grab's press is read, after the input around it. */
 		g->auto_paused = 0;
 		guard_set_paused(g, !g->paused, 0);
 	}
@@ -508,6 +724,7 @@ int guard_dispatch(struct guard *g)
 		if (rc > 0)
 			update_keep(g);
 	}
+	web_poll(g);
 	show_state(g);
 	check_secret(g);
 	return 0;
@@ -602,6 +819,23 @@ json_t *guard_json(const struct guard *g)
 	json_object_set_new(o, "password_protection_reason",
 	                    degraded ? json_string(reason[0] ? reason : "no accessibility bus")
 	                             : json_null());
+	if (g->web) {
+		/* Whether the focused browser window's page is known; never the URL itself. */
+		json_t *b = json_object();
+		int no_tree = g->page.window == g->ctx.window && g->page.gen != 0 &&
+		              g->page.status == UIA_NO_ELEMENT;
+
+		json_object_set_new(b, "page", json_string(g->ctx.url[0] != '\0' ? "known" :
+		                    g->web_pending != 0 ? "reading" : "unknown"));
+		json_object_set_new(b, "private", json_boolean(g->page.private_window));
+		json_object_set_new(b, "held_dropped", json_integer((json_int_t)g->held_dropped));
+		json_object_set_new(b, "hint", no_tree ?
+		                    json_string("the browser window exposes no accessibility tree, so "
+		                                "its pages are not recorded: start the browser after "
+		                                "mimic, or set ACCESSIBILITY_ENABLED=1 for the session "
+		                                "(docs/POLICY.md)") : json_null());
+		json_object_set_new(o, "browser", b);
+	}
 	json_object_set_new(o, "indicator", json_integer(g->indicator ?
 	                    indicator_window(g->indicator) : 0));
 	return o;
@@ -699,44 +933,74 @@ int guard_retention_tick(struct guard *g, struct writer *w, int64_t session, int
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-struct forget_job {
+struct guard_forget {
 	const char *data_dir;
 	struct store_forget spec;
+	struct ipc_request req;
 	struct forget_result res;
 	char *cause;
+	int rc;
 	int64_t next_frame_id;
+	int done_fd;
+	atomic_int done;        /* set (release) by the writer thread once the fields above are */
 };
 
 /* Runs on the writer thread: nothing else uses the store meanwhile. */
 static int forget_job_run(struct store *st, void *arg)
 {
-	struct forget_job *j = arg;
-	int rc = forget_run(st, j->data_dir, &j->spec, &j->res, &j->cause);
+	struct guard_forget *j = arg;
+	uint64_t one = 1;
 
+	j->rc = forget_run(st, j->data_dir, &j->spec, &j->res, &j->cause);
 	if (store_next_frame_id(st, &j->next_frame_id, NULL) != 0)
 		j->next_frame_id = 0;
-	return rc;
+	atomic_store_explicit(&j->done, 1, memory_order_release);
+	/* An eventfd write only fails when the counter would overflow: it cannot here. */
+	if (write(j->done_fd, &one, sizeof one) != (ssize_t)sizeof one)
+		log_warn("cannot signal the end of forget: %s", strerror(errno));
+	return j->rc;
 }
 
-char *guard_forget(struct guard *g, struct writer *w, int64_t session,
-                   const struct ipc_request *req, int64_t *next_frame_id)
+int guard_forget_post(struct guard *g, struct writer *w, int64_t session,
+                      const struct ipc_request *req, int done_fd, struct guard_forget **out)
 {
-	struct forget_job job;
-	json_t *o;
-	char *details, *reply;
+	struct guard_forget *j = util_xcalloc(1, sizeof *j);
 	int rc;
 
-	memset(&job, 0, sizeof(job));
-	job.data_dir = g->data_dir;
-	job.spec.keep_session = session;
-	job.spec.from_wall_ns = INT64_MIN;
-	job.spec.to_wall_ns = INT64_MAX;
+	*out = NULL;
+	j->data_dir = g->data_dir;
+	j->req = *req;
+	j->done_fd = done_fd;
+	j->spec.keep_session = session;
+	j->spec.from_wall_ns = INT64_MIN;
+	j->spec.to_wall_ns = INT64_MAX;
 	if (req->forget_last_ms > 0)
-		job.spec.from_wall_ns = util_now_wall_ns() - req->forget_last_ms * 1000000;
+		j->spec.from_wall_ns = util_now_wall_ns() - req->forget_last_ms * 1000000;
 	else if (req->forget_session > 0)
-		job.spec.session = req->forget_session;
-	rc = writer_run(w, forget_job_run, &job);
-	*next_frame_id = job.next_frame_id;
+		j->spec.session = req->forget_session;
+	atomic_init(&j->done, 0);
+	rc = writer_post(w, forget_job_run, j);
+	if (rc != 0) {
+		free(j);
+		return rc;
+	}
+	*out = j;
+	return 0;
+}
+
+char *guard_forget_finish(struct guard *g, struct guard_forget *job, int64_t *next_frame_id)
+{
+	const struct ipc_request *req = &job->req;
+	json_t *o;
+	char *details, *reply;
+
+	/* Pairs with the release in forget_job_run: the job's results are visible here. */
+	if (!atomic_load_explicit(&job->done, memory_order_acquire)) {
+		job->rc = -ECANCELED;
+		free(job->cause);
+		job->cause = util_xstrdup("the deletion did not run (the recorder stopped)");
+	}
+	*next_frame_id = job->next_frame_id;
 	o = json_object();
 	if (req->forget_last_ms > 0)
 		json_object_set_new(o, "last_s", json_integer(req->forget_last_ms / 1000));
@@ -744,12 +1008,12 @@ char *guard_forget(struct guard *g, struct writer *w, int64_t session,
 		json_object_set_new(o, "session", json_integer(req->forget_session));
 	else
 		json_object_set_new(o, "all", json_true());
-	add_deletion_counts(o, &job.res);
+	add_deletion_counts(o, &job->res);
 	details = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
-	if (rc != 0) {
-		reply = ipc_simple_reply(0, job.cause != NULL ? job.cause : "the deletion failed");
-		log_warn("forget failed: %s", job.cause != NULL ? job.cause : strerror(-rc));
+	if (job->rc != 0) {
+		reply = ipc_simple_reply(0, job->cause != NULL ? job->cause : "the deletion failed");
+		log_warn("forget failed: %s", job->cause != NULL ? job->cause : strerror(-job->rc));
 	} else {
 		audit_or_warn(g, "forget", details);
 		o = json_loads(details, 0, NULL);
@@ -757,10 +1021,11 @@ char *guard_forget(struct guard *g, struct writer *w, int64_t session,
 		json_object_set_new(o, "ok", json_true());
 		reply = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
-		log_info("forgot %lld events and %lld frames", (long long)job.res.rows.events,
-		         (long long)job.res.rows.frames);
+		log_info("forgot %lld events and %lld frames", (long long)job->res.rows.events,
+		         (long long)job->res.rows.frames);
 	}
 	free(details);
-	free(job.cause);
+	free(job->cause);
+	free(job);
 	return reply;
 }

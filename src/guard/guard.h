@@ -30,6 +30,11 @@
 
 struct guard;
 
+/* Input held while a browser's page is read: dropped after this long without a read;
+ * at most this many events. */
+#define GUARD_HOLD_MS 2000
+#define GUARD_HOLD_MAX 128
+
 /* What the safeguards ask of the recorder that owns them. */
 struct guard_hooks {
 	/*
@@ -42,6 +47,13 @@ struct guard_hooks {
 	void (*push_context)(void *arg);
 	/* The sequence number of the focused window's context once stored, else 0. */
 	int32_t (*stored_context)(void *arg);
+	/*
+	 * Stores ev, an input event guard_filter held while a browser's page was not
+	 * known and has now passed (unless recording is paused meanwhile).
+	 */
+	void (*release_event)(void *arg, struct event *ev);
+	/* The focused window's page URL is now url ("" unknown): its context says so. */
+	void (*set_url)(void *arg, const char *url);
 	void *arg;
 };
 
@@ -96,7 +108,12 @@ void guard_on_context(struct guard *g, const struct context *ctx);
 
 /*
  * Decides what of an event may be stored. Returns 0 to drop it; may blank a key's
- * content (ev is the caller's copy) or store a secret_input marker instead.
+ * content (ev is the caller's copy) or store a secret_input marker instead. In a
+ * browser window (with UI elements), a key, press or scroll asks the browser for
+ * its page (uia_page_check) and is held, with what follows, until the read that
+ * answers for it (at most GUARD_HOLD_MAX events; all dropped when no read came for
+ * GUARD_HOLD_MS): then stored through hooks.release_event if the page is in scope,
+ * dropped if not. Focus and title events of the window are held the same way.
  */
 int guard_filter(struct guard *g, struct event *ev);
 
@@ -104,7 +121,10 @@ int guard_filter(struct guard *g, struct event *ev);
 int guard_paused(const struct guard *g);
 int64_t guard_paused_until(const struct guard *g);
 
-/* Whether the focused window is out of scope: nothing of it is stored, not even its title. */
+/*
+ * Whether the focused window is out of scope, or a browser window whose page is
+ * not confirmed yet: nothing of it is stored, not even its title.
+ */
 int guard_out_of_scope(const struct guard *g);
 
 /*
@@ -151,13 +171,24 @@ int guard_retention(struct store *st, const char *data_dir, const struct config_
 int guard_retention_tick(struct guard *g, struct writer *w, int64_t session, int64_t now);
 
 /*
- * `mimic forget` while recording (docs/PRIVACY.md): the deletion req names runs
- * on writer w's thread, keeping session, and goes to the audit log. The caller
- * has stopped the frames engine, so that no frame in flight names a deleted one.
- * Returns the reply (malloc'ed JSON) and sets *next_frame_id to where frame ids
- * go on (0: unknown).
+ * `mimic forget` while recording (docs/PRIVACY.md), without waiting: the deletion
+ * req names is posted as a job to writer w's thread, keeping session; when it has
+ * run, done_fd (an eventfd, borrowed) is written once. The caller has stopped the
+ * frames engine, so that no frame in flight names a deleted one. Returns 0 with
+ * the job in *out, or -EBUSY while another job (retention) is pending: post again
+ * a moment later.
  */
-char *guard_forget(struct guard *g, struct writer *w, int64_t session,
-                   const struct ipc_request *req, int64_t *next_frame_id /* OUT */);
+struct guard_forget;
+int guard_forget_post(struct guard *g, struct writer *w, int64_t session,
+                      const struct ipc_request *req, int done_fd,
+                      struct guard_forget **out /* OUT */);
+
+/*
+ * Once the job has run (done_fd was written, or the writer has stopped): the line
+ * in the audit log, the reply (malloc'ed JSON) and *next_frame_id, where frame
+ * ids go on (0: unknown). Frees job.
+ */
+char *guard_forget_finish(struct guard *g, struct guard_forget *job,
+                          int64_t *next_frame_id /* OUT */);
 
 #endif

@@ -47,6 +47,7 @@ struct policy {
 	struct list no_text_app;
 	bool screenshots;
 	bool key_text;
+	bool url_query;            /* [capture] url_query: exports keep URLs' query strings */
 	char *notice;
 	bool hotkey_on;
 	char hotkey_sym[64];
@@ -191,7 +192,7 @@ enum key {
 	K_ALLOW_APP, K_ALLOW_EXE, K_ALLOW_SITE,
 	K_DENY_APP, K_DENY_EXE, K_DENY_SITE, K_DENY_TITLE,
 	K_BROWSER_APP,
-	K_SCREENSHOTS, K_KEY_TEXT, K_NO_KEY_TEXT_APP,
+	K_SCREENSHOTS, K_KEY_TEXT, K_NO_KEY_TEXT_APP, K_URL_QUERY,
 	K_NOTICE,
 	K_HOTKEY, K_IDLE,
 	K_REDACT_RULES, K_PSEUDONYM_KEY,
@@ -215,6 +216,7 @@ static const struct {
 	[K_SCREENSHOTS] = {"capture", "screenshots", false, true},
 	[K_KEY_TEXT] = {"capture", "keystroke_text", false, true},
 	[K_NO_KEY_TEXT_APP] = {"capture", "no_keystroke_text", true, true},
+	[K_URL_QUERY] = {"capture", "url_query", false, true},
 	[K_NOTICE] = {"consent", "notice", false, false},
 	[K_HOTKEY] = {"controls", "pause_hotkey", false, false},
 	[K_IDLE] = {"controls", "idle_pause", false, false},
@@ -356,7 +358,10 @@ static int add_title(struct parse *ps, const char *value)
 	return 1;
 }
 
-/* [capture] screenshots and keystroke_text: the person's file may only switch them off. */
+/*
+ * [capture] screenshots, keystroke_text and url_query: the person's file may
+ * only switch them off.
+ */
 static int set_capture(struct parse *ps, int k, const char *name, const char *value)
 {
 	struct policy *p = ps->p;
@@ -372,8 +377,10 @@ static int set_capture(struct parse *ps, int k, const char *name, const char *va
 	}
 	if (k == K_SCREENSHOTS)
 		p->screenshots = p->screenshots && b;
-	else
+	else if (k == K_KEY_TEXT)
 		p->key_text = p->key_text && b;
+	else
+		p->url_query = b; /* off by default: the system file switches it on, the person's off */
 	return 1;
 }
 
@@ -456,7 +463,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	case K_NO_KEY_TEXT_APP: return add_to(ps, &p->no_text_app, name, value);
 	case K_DENY_TITLE: return add_title(ps, value);
 	case K_SCREENSHOTS:
-	case K_KEY_TEXT: return set_capture(ps, k, name, value);
+	case K_KEY_TEXT:
+	case K_URL_QUERY: return set_capture(ps, k, name, value);
 	case K_NOTICE:
 		if (value[0] != '/') {
 			set_err(ps, "notice: '%s' is not an absolute path", value);
@@ -783,6 +791,11 @@ bool policy_key_text(const struct policy *p, const char *wm_instance, const char
 	       !app_matches(&p->no_text_app, wm_instance, wm_class);
 }
 
+bool policy_url_query(const struct policy *p)
+{
+	return p->url_query;
+}
+
 const char *policy_notice_path(const struct policy *p)
 {
 	return p->notice;
@@ -843,9 +856,10 @@ char *policy_to_json(const struct policy *p)
 	                    list_json(&p->deny_app), "exe", list_json(&p->deny_exe), "site",
 	                    list_json(&p->deny_site), "title", titles));
 	json_object_set_new(o, "browsers", list_json(&p->browsers));
-	json_object_set_new(o, "capture", json_pack("{s:b,s:b,s:o}", "screenshots",
+	json_object_set_new(o, "capture", json_pack("{s:b,s:b,s:o,s:b}", "screenshots",
 	                    (int)p->screenshots, "keystroke_text", (int)p->key_text,
-	                    "no_keystroke_text", list_json(&p->no_text_app)));
+	                    "no_keystroke_text", list_json(&p->no_text_app), "url_query",
+	                    (int)p->url_query));
 	json_object_set_new(o, "notice", p->notice ? json_string(p->notice) : json_null());
 	json_object_set_new(o, "idle_pause_ms", json_integer((json_int_t)p->idle_ms));
 	json_object_set_new(o, "redaction", json_pack("{s:o,s:o}", "rules",

@@ -5,7 +5,8 @@
  * the applications (WM_CLASS globs, executable path globs) and websites (URL
  * globs, for browser windows) that may be recorded, what is never recorded
  * (applications, sites, window titles matched by PCRE2 regular expressions),
- * what is captured (screenshots, keystroke text per application), the consent
+ * what is captured (screenshots, keystroke text per application, whether an
+ * export keeps the query strings of URLs), the consent
  * notice, the controls (pause hotkey, idle pause) and, for exports, the
  * organisation's added redaction rules and pseudonym key. The person's own file
  * ($XDG_CONFIG_HOME/mimic/policy.conf) may only add exclusions.
@@ -132,6 +133,13 @@ bool policy_screenshots(const struct policy *p);
 
 /* Whether the text of keystrokes is kept in this application. */
 bool policy_key_text(const struct policy *p, const char *wm_instance, const char *wm_class);
+
+/*
+ * Whether exports keep the query string of a page's URL ([capture] url_query,
+ * off by default), each parameter redacted (redact_url_apply); the fragment is
+ * never kept.
+ */
+bool policy_url_query(const struct policy *p);
 
 /* The consent notice file, or NULL when the policy names none. */
 const char *policy_notice_path(const struct policy *p);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "desktop.h"
+#include "testbreak.h"
 #include "util.h"
 
 struct scope {
@@ -22,6 +23,11 @@ struct scope {
 	const struct policy *pol;
 	size_t n_keep;
 	struct image_rect keep[SCOPE_RECTS_MAX];
+	/* The focused browser window's page (scope_set_page). */
+	uint32_t page_window;
+	int page_private;
+	char page_url[1024];
+	struct image_rect page_doc;
 };
 
 /* What is known about one viewable top-level window. */
@@ -119,6 +125,21 @@ static void judge(void *arg, const struct desktop_window *w)
 	if (!t->has_class)
 		return;
 	pw = (struct policy_window){w->instance, w->class_name, w->exe, w->title, NULL};
+	if (w->window != 0 && w->window == rd->s->page_window &&
+	    policy_is_browser(rd->s->pol, w->instance, w->class_name)) {
+		struct scope *s = rd->s;
+
+		if (s->page_private)
+			return;
+		pw.url = s->page_url[0] != '\0' ? s->page_url : NULL;
+		t->in_scope = policy_check(s->pol, &pw) == POLICY_IN;
+		/* Only the page: other tabs' titles in the browser's frame name other sites. */
+		if (t->in_scope && s->page_doc.w > 0 && s->page_doc.h > 0 &&
+		    !testbreak("browser-tabs-unmasked") &&
+		    !image_rect_intersect(&t->client, &s->page_doc, &t->client))
+			t->in_scope = 0;
+		return;
+	}
 	t->in_scope = policy_check(rd->s->pol, &pw) == POLICY_IN;
 }
 
@@ -206,6 +227,16 @@ int scope_dispatch(struct scope *s)
 
 	if (rc <= 0)
 		return rc;
+	return refresh(s);
+}
+
+int scope_set_page(struct scope *s, uint32_t window, const char *url, int private_window,
+                   const struct image_rect *doc)
+{
+	s->page_window = window;
+	s->page_private = private_window;
+	util_strlcpy_utf8(s->page_url, url != NULL ? url : "", sizeof s->page_url);
+	s->page_doc = doc != NULL ? *doc : (struct image_rect){0, 0, 0, 0};
 	return refresh(s);
 }
 

@@ -56,6 +56,17 @@ int scope_dispatch(struct scope *s);
  */
 size_t scope_keep_rects(const struct scope *s, struct image_rect *out /* OUT */, size_t max);
 
+/*
+ * The page the browser window `window` shows, as read from the browser (uia_page):
+ * url ("" or NULL: unknown) judges that window instead of its title, a private
+ * window is out of scope, and of an in-scope browser window only the document's
+ * area doc (w = 0: unknown, the whole window) is kept: the tab strip and the rest
+ * of the browser's own interface name other sites. One window at a time (the
+ * focused one); window 0 forgets it. Returns 1 when the kept area changed.
+ */
+int scope_set_page(struct scope *s, uint32_t window, const char *url, int private_window,
+                   const struct image_rect *doc);
+
 /* 1 when (x, y) lies in the visible in-scope area. */
 int scope_point_kept(const struct scope *s, int32_t x, int32_t y);
 

@@ -10,11 +10,13 @@
  * focused top-level window as a struct context (class, title, pid, executable,
  * geometry), with a new one at every change of focus or title; the keyboard
  * layout and the input devices. Everything goes to the caller through a sink; it
- * never blocks on anything but the display.
+ * never blocks on anything but the display. An input event's t_ns is when it
+ * happened, as the display stamped it, on CLOCK_MONOTONIC: handling it late does
+ * not change it.
  *
  * The X11 backend: its own xcb connection, XInput 2.2 raw key, button and motion
  * events on the root window for all master devices (and hierarchy changes on all
- * devices), keys turned into keysym names and text with xkbcommon-x11 (keymap.h,
+ * devices) with their server times mapped by clockmap.h, keys turned into keysym names and text with xkbcommon-x11 (keymap.h,
  * following layout changes through XKB events), pointer positions from
  * QueryPointer, wheel buttons 4-7 and smooth-scroll valuators as scroll events,
  * and the focused window followed by window.h (EWMH when a window manager runs, a
@@ -61,10 +63,20 @@ void capture_get_info(struct capture *c, struct capture_info *out /* OUT */);
 int capture_fd(struct capture *c);
 
 /*
- * Handles every event already received or readable without blocking.
+ * Reads from the connection once (unless events are already queued) and handles
+ * every event received. What that read left unread keeps capture_fd readable.
  * Returns 0, or -EPIPE with a cause when the connection was lost.
  */
 int capture_dispatch(struct capture *c, char **cause);
+
+/*
+ * Handles only the events already received (read while waiting for a reply),
+ * without a system call. Same returns as capture_dispatch.
+ */
+int capture_dispatch_queued(struct capture *c, char **cause);
+
+/* How many events (input, focus, keyboard) were handled since capture_open. */
+uint64_t capture_handled(const struct capture *c);
 
 /*
  * Makes a round trip to the display and handles every event it generated before

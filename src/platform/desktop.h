@@ -32,6 +32,7 @@ struct desktop_window {
 	struct image_rect frame;   /* its outer rectangle (border and decorations included) */
 	struct image_rect client;  /* the client's area in root coordinates (frame: unknown) */
 	int32_t pid;               /* the client's process, 0 when unknown */
+	uint32_t window;           /* the client window's id */
 	int has_class;             /* 1 when the client names its application (WM_CLASS) */
 	/* Valid during the callback only; "" when unknown. */
 	const char *instance;      /* WM_CLASS instance, e.g. "xterm" */

@@ -68,4 +68,16 @@ void pointer_take_events(struct pointer *p);
  */
 int pointer_popups_at(struct pointer *p, int32_t x, int32_t y, uint64_t *gen /* OUT */);
 
+/*
+ * Takes in the events received, then sets *gen to what pointer_popups_at gave at
+ * the moment of the button press the display stamped server_ms (struct event's
+ * server_ms). The pointer's connection follows button presses too, in the
+ * display's own order with the popups shown and hidden, so a popup the press
+ * opened (an application maps a combo box's list a millisecond after the press)
+ * is told from one that was there before it, however late this is asked. Returns
+ * 0, or -ENOENT when that press was not seen (server_ms 0, a display without
+ * XInput 2.2, or more than a few presses ago).
+ */
+int pointer_popup_gen_at_press(struct pointer *p, uint32_t server_ms, uint64_t *gen /* OUT */);
+
 #endif

@@ -333,7 +333,10 @@ int uia_attach_x(struct uia *u, const char *display, char **cause);
  * Never block, never allocate; a press still gets exactly one result.
  */
 void uia_hover_at(struct uia *u, int32_t x, int32_t y, int64_t t_ns);
-void uia_press_at(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t t_ns);
+/* server_ms: the display server's time of the press (struct event's server_ms; 0
+ * when unknown), which places it among the popups the pointer thread sees. */
+void uia_press_at(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t t_ns,
+                  uint32_t server_ms);
 
 /*
  * The latest focused element, as AT-SPI reported it, for the safeguards (masking a
@@ -362,5 +365,59 @@ struct uia_focus {
  * with suspicion rather than rely on this alone.
  */
 int uia_focused(struct uia *u, struct uia_focus *out /* OUT */);
+
+/*
+ * The page a browser window shows, read from the browser over AT-SPI (uia_web.c):
+ * its top-level frame with the ACTIVE state (the one matching the hint when
+ * several are), that frame's EMBEDS relation to its `document web` (else a
+ * Collection match for a showing DOCUMENT_WEB below the frame, as Firefox's frame
+ * loses EMBEDS after a back navigation), and the document's attribute `URI`
+ * (Chromium) or `DocURL` (Firefox). Document handles go stale after a
+ * navigation, so every read looks them up again (~1-3 ms in the browser).
+ */
+struct uia_page {
+	uint64_t seq;              /* the newest uia_page_check this read began after (0: none) */
+	uint64_t gen;              /* bumped at every read, asked for or not */
+	int32_t pid;               /* the application read */
+	uint32_t window;           /* the hint's X window */
+	int32_t status;            /* UIA_OK: url read; UIA_NO_ELEMENT: the application exposes
+	                              no frame or web document (accessibility off in it, or
+	                              not a browser); UIA_TIMEOUT; UIA_DEGRADED */
+	int32_t private_window;    /* the frame's accessible name marks a private window
+	                              ("Incognito", "Private Browsing") */
+	int32_t x, y, w, h;        /* the document's bounds in root coordinates; w = 0 unknown */
+	int64_t read_ns;           /* CLOCK_MONOTONIC when the read ended */
+	char url[UIA_URL_MAX];     /* "" unless status is UIA_OK */
+};
+
+/*
+ * Asks for the page of the browser window described by hint (its pid and
+ * geometry; copied) to be read UIA_PAGE_SETTLE_MS from now (the browser handles
+ * the key or press that prompted the call in the meantime; a read made at once
+ * would see the page as it was before a key that moves the URL), ahead of
+ * pending presses and hovers, and again about 150 ms and 600 ms later (a press
+ * or Return may change the URL with the History API, which sends no document
+ * event). Until another window is asked about, uia also reads it again on the
+ * browser's document load events, frame name changes and children-changed
+ * events. The first time a window is asked about, a throw-away hit test on its
+ * frame switches the browser's page tree on (Chromium; Firefox's first hit test
+ * in a new process returns the frame), retried when no document is found.
+ * Returns the request's sequence number: the answer to it is a struct uia_page
+ * whose seq is at least this. result fd (uia_fd) becomes readable at every read.
+ * Never blocks. Degraded: answered at once with UIA_DEGRADED.
+ */
+uint64_t uia_page_check(struct uia *u, const struct uia_window_hint *hint);
+#define UIA_PAGE_SETTLE_MS 150
+
+/* Copies the newest page read into *out and returns its gen (0: none yet). Thread-safe. */
+uint64_t uia_page_get(struct uia *u, struct uia_page *out /* OUT */);
+
+/*
+ * Asks the accessibility bus to switch accessibility on for the session
+ * (org.a11y.Status IsEnabled = true on the session bus): Firefox registers at once,
+ * Chromium only when started afterwards. Returns 0, or -1 with *why set (no session
+ * bus, no org.a11y.Bus). Any thread; opens and closes a connection of its own.
+ */
+int uia_enable_accessibility(char *why /* OUT */, size_t n);
 
 #endif

@@ -138,3 +138,59 @@ int uia_probe_bus(char *why, size_t n)
 	close_bus(c);
 	return 0;
 }
+
+/*
+ * Sets org.a11y.Status.IsEnabled on the session bus's org.a11y.Bus. Browsers
+ * watch this property: Firefox registers its tree as soon as it turns true;
+ * Chromium reads it only when it starts (docs/POLICY.md).
+ */
+int uia_enable_accessibility(char *why, size_t n)
+{
+	static const char *const iface = "org.a11y.Status", *const prop = "IsEnabled";
+	const char *sa = getenv("DBUS_SESSION_BUS_ADDRESS");
+	DBusMessage *msg = NULL, *reply = NULL;
+	DBusMessageIter it, var;
+	DBusConnection *c = NULL;
+	DBusError derr;
+	dbus_bool_t on = TRUE;
+	char err[512];
+	int rc = -1;
+
+	dbus_error_init(&derr);
+	if (sa == NULL || sa[0] == '\0' || strncmp(sa, "autolaunch:", 11) == 0) {
+		snprintf(why, n, "no session bus: DBUS_SESSION_BUS_ADDRESS is not set");
+		goto fail;
+	}
+	c = open_bus(sa, 1000, err, sizeof err);
+	if (c == NULL) {
+		snprintf(why, n, "the session bus cannot be reached: %s", err);
+		goto fail;
+	}
+	msg = dbus_message_new_method_call("org.a11y.Bus", "/org/a11y/bus",
+	                                   "org.freedesktop.DBus.Properties", "Set");
+	if (msg == NULL) {
+		snprintf(why, n, "out of memory");
+		goto fail;
+	}
+	dbus_message_iter_init_append(msg, &it);
+	dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &iface);
+	dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &prop);
+	dbus_message_iter_open_container(&it, DBUS_TYPE_VARIANT, DBUS_TYPE_BOOLEAN_AS_STRING, &var);
+	dbus_message_iter_append_basic(&var, DBUS_TYPE_BOOLEAN, &on);
+	dbus_message_iter_close_container(&it, &var);
+	reply = dbus_connection_send_with_reply_and_block(c, msg, 2000, &derr);
+	if (reply == NULL) {
+		snprintf(why, n, "cannot switch accessibility on (org.a11y.Status IsEnabled): %s",
+		         derr.message != NULL ? derr.message : "no answer");
+		goto fail;
+	}
+	rc = 0;
+fail:
+	dbus_error_free(&derr);
+	if (reply != NULL)
+		dbus_message_unref(reply);
+	if (msg != NULL)
+		dbus_message_unref(msg);
+	close_bus(c);
+	return rc;
+}

@@ -70,6 +70,10 @@ struct pointer;
 #define FOCUS_DEFER_MS 5       /* a focus event is read this long after it came */
 #define FLOG_MAX 4            /* focus changes kept per remembered element */
 
+#define PAGE_DUE_MAX 4         /* re-reads of a page waiting */
+#define PAGE_WAIT_MAX 16       /* page reads asked for and not yet due */
+#define PRIMED_MAX 16          /* browser windows remembered as switched on */
+
 /* What a request asks for; how far the connection to AT-SPI got (struct uia's state). */
 enum { REQ_HOVER = 1, REQ_PRESS = 2, REQ_TYPING = 3 };
 enum { ST_STARTING = 0, ST_READY = 1, ST_DEGRADED = 2 };
@@ -83,6 +87,10 @@ struct request {
 	                              asked (pointer thread) ... */
 	int popup_known;           /* ... known, with none covering its point then, and the
 	                              hint asked of X for this request */
+	uint32_t server_ms;        /* a press: the display server's time of it, 0 unknown */
+	int at_press_known;        /* a press: popup_gen as it was at the press itself, in the
+	                              display's order of events (pointer thread) ... */
+	uint64_t at_press_gen;     /* ... which is this */
 	int64_t event_id;
 	int64_t t_ns;
 	int32_t x, y;
@@ -147,6 +155,14 @@ struct uia {
 	uint64_t input_gen;        /* uia_note_input calls */
 	uint64_t press_calls;      /* uia_press and uia_press_at calls */
 	struct uia_focus focus;    /* the latest focused element, for uia_focused */
+	struct uia_page page;      /* the newest page read (uia_web.c) */
+	uint64_t page_req;         /* uia_page_check calls */
+	struct {
+		uint64_t seq;          /* a uia_page_check ... */
+		int64_t due;           /* ... read no sooner than this (CLOCK_MONOTONIC ns) */
+	} page_wait[PAGE_WAIT_MAX]; /* asked for and not read yet, oldest first */
+	int n_page_wait;
+	struct uia_window_hint page_hint; /* the browser window asked about last */
 
 	/* The pointer thread (uia_attach_x): asks the display for the window under the
 	 * pointer (pointer.h). */
@@ -182,6 +198,17 @@ struct uia {
 	AtspiAccessible *focus_pending; /* newest focus event not yet resolved (a reference) */
 	int64_t focus_pending_ns;
 	struct uia_element work;
+	/* Pages of browser windows (uia_web.c). */
+	uint64_t page_done;        /* page_req when the newest asked-for read began */
+	int64_t page_due[PAGE_DUE_MAX]; /* re-reads due (CLOCK_MONOTONIC ns; 0: none) */
+	GSource *page_timer;
+	AtspiEventListener *web_listener;
+	AtspiMatchRule *doc_rule;  /* showing web documents (Collection) */
+	char page_bus[64];         /* the watched browser's D-Bus name ("" none) */
+	uint32_t page_window;      /* the X window last read */
+	int page_retries;          /* reads of it left to find a document after the first */
+	uint32_t primed[PRIMED_MAX]; /* X windows whose page tree a hit test switched on */
+	int n_primed;
 };
 
 /*
@@ -355,6 +382,15 @@ void uia_do_press(struct uia *u, const struct request *r);
 void uia_do_typing(struct uia *u, const struct request *r);
 /* libatspi's listener for object:state-changed:focused (data: the uia). */
 void uia_on_focus(AtspiEvent *ev, void *data);
+
+/* --- uia_web.c: pages of browser windows (uia thread) ------------------------------ */
+
+/* Follows the browsers' document events; makes the Collection rule. */
+void uia_web_start(struct uia *u);
+/* Undoes uia_web_start and drops the timer. */
+void uia_web_stop(struct uia *u);
+/* Reads the page asked for or due, if any (first thing at every drain). */
+void uia_web_drain(struct uia *u);
 
 /* --- uia_pointer.c: the pointer thread ------------------------------------------------ */
 

@@ -50,6 +50,11 @@ static const struct uia_window_hint *press_hint(const struct uia_window_hint *no
 static void stamp_popups(struct uia *u, struct request *r)
 {
 	r->popup_known = !pointer_popups_at(u->ptr, r->x, r->y, &r->popup_gen);
+	/* A press is late here by the time this thread gets to it, and its own popup
+	 * may be up already: what the popups were at the press itself. */
+	if (r->kind == REQ_PRESS)
+		r->at_press_known = pointer_popup_gen_at_press(u->ptr, r->server_ms,
+		                                               &r->at_press_gen) == 0;
 }
 
 static void *x_main(void *arg)
@@ -114,6 +119,7 @@ static void *x_main(void *arg)
 				 * hint is the hover's, not asked again: no remembered element. */
 				stamp_popups(u, &r);
 				r.popup_known = 0;
+				r.at_press_known = 0;
 				post_with_hint(u, &r, &hover_hint);
 				pthread_mutex_lock(&u->x_mu);
 				continue;
@@ -226,10 +232,12 @@ void uia_hover_at(struct uia *u, int32_t x, int32_t y, int64_t t_ns)
 	x_post(u, &r);
 }
 
-void uia_press_at(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t t_ns)
+void uia_press_at(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t t_ns,
+                  uint32_t server_ms)
 {
 	struct request r;
 
 	uia_fill_request(u, &r, REQ_PRESS, event_id, x, y, t_ns, NULL);
+	r.server_ms = server_ms;
 	x_post(u, &r);
 }

@@ -139,20 +139,33 @@ int uia_recent_count(struct uia *u)
  * key, scroll and release before this press and finished before it, recently; X
  * shows the same window there, unmoved, with no popup covering the point and none
  * mapped, unmapped or moved since the check began (the hint was asked right after
- * the press). NULL when none fits.
+ * the press). Or, when the pointer thread placed the press among the popups' changes
+ * (at_press_known) and none came between the check and the press, the popup that
+ * covers the point now came after the press (the press opened it): X's window
+ * there at the press is the one the check saw. NULL when none fits.
  */
 struct snapshot *uia_recent_for_press(struct uia *u, const struct request *r)
 {
-	if (!r->has_hint || r->hint.window == 0 || r->hint.popup || !r->popup_known)
+	int now_clear = r->popup_known && !r->hint.popup;
+
+	if (!r->has_hint || r->hint.window == 0 || (!now_clear && !r->at_press_known))
 		return NULL;
 	for (int i = 0; i < RECENT_MAX; i++) {
 		struct snapshot *e = &u->recent[i];
+		const struct uia_window_hint *at_press;
 
-		if (e->valid && e->x == r->x && e->y == r->y && same_hint(&e->hint, &r->hint) &&
-		    e->gen == r->gen && e->press_seq == r->press_seq &&
-		    e->n_flog >= 0 && e->popup_gen == r->popup_gen &&
+		if (!e->valid || e->x != r->x || e->y != r->y)
+			continue;
+		if (now_clear && e->popup_gen == r->popup_gen && same_hint(&e->hint, &r->hint))
+			at_press = &r->hint;
+		else if (r->at_press_known && e->popup_gen == r->at_press_gen &&
+		         (same_hint(&e->hint, &r->hint) || r->hint.popup || !r->popup_known))
+			at_press = &e->hint;
+		else
+			continue;
+		if (e->gen == r->gen && e->press_seq == r->press_seq && e->n_flog >= 0 &&
 		    e->checked_ns <= r->t_ns && r->t_ns - e->checked_ns < RECENT_FRESH_NS &&
-		    uia_cross_check(&e->el, r->x, r->y, &r->hint) == 0)
+		    uia_cross_check(&e->el, r->x, r->y, at_press) == 0)
 			return e;
 	}
 	return NULL;

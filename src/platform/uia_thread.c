@@ -95,6 +95,8 @@ static int drain(struct uia *u)
 		u->a11y = NULL;
 		return 0;
 	}
+	/* A browser's page first: input in its window is held until it is known. */
+	uia_web_drain(u);
 	while ((ret = take_next(u, &r, util_now_mono_ns(), &wait_ns)) == 1) {
 		if (util_now_mono_ns() - r.t_ns > (int64_t)UIA_MAX_AGE_MS * MS_NS) {
 			if (r.kind != REQ_HOVER) {
@@ -206,6 +208,9 @@ static int start_atspi(struct uia *u)
 		uia_set_degraded(u, why);
 		return 0;
 	}
+	/* Browsers expose their tree only with accessibility on (docs/POLICY.md). */
+	if (uia_enable_accessibility(why, sizeof why) != 0)
+		log_warn("uia: %s; browsers started now may expose no pages", why);
 	if (atspi_init() != 0) {
 		atspi_exit();
 		uia_set_degraded(u, "libatspi could not connect to the accessibility bus");
@@ -246,6 +251,7 @@ static void listen_atspi(struct uia *u)
 		log_warn("uia: cannot follow focus events: %s", err != NULL ? err->message : "?");
 		g_clear_error(&err);
 	}
+	uia_web_start(u);
 }
 
 /* Runs GLib's main loop on ctx, answering requests, until uia_stop. */
@@ -281,6 +287,7 @@ static void end_thread(struct uia *u, GMainContext *ctx, int inited)
 		g_source_unref(u->timer);
 		u->timer = NULL;
 	}
+	uia_web_stop(u);
 	if (u->focus_idle != 0) {
 		g_source_remove(u->focus_idle);
 		u->focus_idle = 0;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -52,6 +53,8 @@ static void push_event(struct recorder *r, struct event *ev)
 		frames_notify(r->frames, ev);
 	/* Stored events only: what the safeguards drop gets no lookup either. */
 	recorder_elements_on_event(r, ev);
+	/* Stored input only: what is not recorded never takes over from an agent. */
+	recorder_agent_on_event(r, ev);
 }
 
 /* The safeguards' markers: stored once the writer runs. */
@@ -75,6 +78,27 @@ static int32_t hook_stored_context(void *arg)
 	struct recorder *r = arg;
 
 	return r->ctx_stored ? r->last_ctx.seq : 0;
+}
+
+/* An input event the safeguards held for a browser's page, now passed: stored as any. */
+static void hook_release_event(void *arg, struct event *ev)
+{
+	struct recorder *r = arg;
+
+	if (guard_paused(r->guard) || r->writer == NULL)
+		return;
+	if (ev->context != 0)
+		push_context_if_needed(r);
+	push_event(r, ev);
+}
+
+/* The focused browser window's page URL: its context, not stored yet, carries it. */
+static void hook_set_url(void *arg, const char *url)
+{
+	struct recorder *r = arg;
+
+	if (r->have_ctx && !r->ctx_stored)
+		util_strlcpy_utf8(r->last_ctx.url, url, sizeof r->last_ctx.url);
 }
 
 static void sink_event(void *arg, const struct event *in)
@@ -183,10 +207,9 @@ static int take_lock(struct recorder *r, char **cause)
 	char *path = util_xasprintf("%s/recorder.lock", r->data_dir);
 	int rc = 0;
 
-	r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	r->lock_fd = paths_open_private(path, O_RDWR, cause);
 	if (r->lock_fd < 0) {
-		rc = util_fail(cause, -errno, "cannot create %s: %s; choose another --data-dir",
-		               path, strerror(errno));
+		rc = r->lock_fd;
 		goto fail;
 	}
 	if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -313,16 +336,48 @@ static int begin_session(struct recorder *r, char **cause)
 	return 0;
 }
 
+/* The descriptors the loop polls, in this order. */
+enum { PFD_CAPTURE, PFD_SIGNAL, PFD_ELEMENTS, PFD_FORGET, PFD_GUARD,
+       PFD_IPC = PFD_GUARD + GUARD_POLLFDS, PFD_N = PFD_IPC + IPC_SERVER_POLLFDS };
+
+/* The smaller of two poll timeouts, where -1 is "none". */
+static int earlier(int a, int b)
+{
+	if (b >= 0 && (a < 0 || b < a))
+		return b;
+	return a;
+}
+
+/*
+ * Input gathering in a burst. When input comes on two wake-ups in a row less
+ * than BURST_NS apart, the next poll leaves the X connection out and waits
+ * GATHER_MS at most, so that one read takes what came meanwhile: at machine
+ * speed (thousands of events a second) a wake-up, a poll and a read per event
+ * would be most of the recorder's work. Nothing is lost or reordered (the X
+ * server queues the events) and times do not change (they are the server's,
+ * clockmap.h); the pointer position of a button event, which X only gives when
+ * asked, is then read up to GATHER_MS after the event (capture.c). A person
+ * typing, even fast, is far slower than BURST_NS: each key is handled at once.
+ * The first read that brings nothing ends gathering.
+ */
+#define BURST_NS (2 * 1000000LL)
+#define GATHER_MS 2
+
 /* Runs until stopped; returns the enum recorder_end. */
 static int loop(struct recorder *r, char **cause)
 {
+	int64_t last_input_ns = INT64_MIN / 2;
+	int gather = 0;
+
 	for (;;) {
-		struct pollfd pfd[4 + GUARD_POLLFDS];
-		int hover, due;
+		struct pollfd pfd[PFD_N];
+		uint64_t before;
+		int64_t now;
 		int timeout;
 		int rc;
 
-		rc = capture_dispatch(r->capture, cause);
+		/* What xcb read while waiting for replies: no system call. */
+		rc = capture_dispatch_queued(r->capture, cause);
 		if (rc != 0)
 			return RECORDER_END_X_GONE;
 		if (r->stop_requested) {
@@ -333,50 +388,85 @@ static int loop(struct recorder *r, char **cause)
 		if (guard_paused(r->guard) && guard_paused_until(r->guard) != 0 &&
 		    util_now_mono_ns() >= guard_paused_until(r->guard))
 			guard_set_paused(r->guard, 0, 0);
+		recorder_forget_post(r);
 
 		timeout = capture_tick(r->capture, util_now_mono_ns());
-		hover = recorder_elements_tick(r, util_now_mono_ns());
-		if (hover >= 0 && (timeout < 0 || hover < timeout))
-			timeout = hover;
-		due = guard_tick(r->guard, util_now_mono_ns());
-		if (timeout < 0 || due < timeout)
-			timeout = due;
-		due = guard_retention_tick(r->guard, r->writer, r->session, util_now_mono_ns());
-		if (due >= 0 && (timeout < 0 || due < timeout))
-			timeout = due;
+		timeout = earlier(timeout, recorder_elements_tick(r, util_now_mono_ns()));
+		timeout = earlier(timeout, guard_tick(r->guard, util_now_mono_ns()));
+		timeout = earlier(timeout, recorder_agent_tick(r, util_now_mono_ns()));
+		timeout = earlier(timeout, guard_retention_tick(r->guard, r->writer, r->session,
+		                                                util_now_mono_ns()));
+		timeout = earlier(timeout, ipc_server_timeout_ms(r->ipc, util_now_mono_ns()));
+		/* A forget waiting for a retention job to end tries again shortly. */
+		if (r->forget.state == FORGET_WAITING)
+			timeout = earlier(timeout, 20);
 		if (guard_paused(r->guard) && guard_paused_until(r->guard) != 0) {
 			int64_t left = (guard_paused_until(r->guard) - util_now_mono_ns()) / 1000000 + 1;
-			if (timeout < 0 || left < timeout)
-				timeout = left > INT_MAX ? INT_MAX : (int)left;
+			timeout = earlier(timeout, left > INT_MAX ? INT_MAX : (int)left);
 		}
-		pfd[0] = (struct pollfd){ .fd = capture_fd(r->capture), .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = r->ipc_fd, .events = POLLIN };
-		pfd[2] = (struct pollfd){ .fd = r->sig_fd, .events = POLLIN };
+		if (gather)
+			timeout = earlier(timeout, GATHER_MS);
+		pfd[PFD_CAPTURE] = (struct pollfd){ .fd = gather ? -1 : capture_fd(r->capture),
+		                                    .events = POLLIN };
+		pfd[PFD_SIGNAL] = (struct pollfd){ .fd = r->sig_fd, .events = POLLIN };
 		/* A negative fd is ignored by poll: no uia, no results to wait for. */
-		pfd[3] = (struct pollfd){ .fd = recorder_elements_fd(r), .events = POLLIN };
-		guard_pollfds(r->guard, &pfd[4]);
-		rc = poll(pfd, 4 + GUARD_POLLFDS, timeout);
+		pfd[PFD_ELEMENTS] = (struct pollfd){ .fd = recorder_elements_fd(r), .events = POLLIN };
+		pfd[PFD_FORGET] = (struct pollfd){ .fd = r->forget.state == FORGET_POSTED ?
+		                                   r->forget.fd : -1, .events = POLLIN };
+		guard_pollfds(r->guard, &pfd[PFD_GUARD]);
+		ipc_server_pollfds(r->ipc, &pfd[PFD_IPC]);
+		rc = poll(pfd, PFD_N, timeout);
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
 			util_fail(cause, -errno, "poll failed: %s", strerror(errno));
 			return RECORDER_END_STOPPED;
 		}
-		if (pfd[0].revents & (POLLERR | POLLHUP)) {
-			/* Let capture_dispatch see the error and explain it. */
-			if (capture_dispatch(r->capture, cause) != 0)
-				return RECORDER_END_X_GONE;
+		/*
+		 * Input first: what X has delivered by now was done before any request that
+		 * came with it was handled, and is judged in the state it was done in.
+		 */
+		before = capture_handled(r->capture);
+		if (gather || pfd[PFD_CAPTURE].revents != 0)
+			rc = capture_dispatch(r->capture, cause);
+		else
+			rc = capture_dispatch_queued(r->capture, cause);
+		/*
+		 * One read may leave input in the socket (more than xcb's buffer): before a
+		 * control request is handled, everything X delivered is read, so that input
+		 * done before a pause is judged as done before it.
+		 */
+		for (int i = PFD_IPC; rc == 0 && i < PFD_N; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			for (uint64_t n = ~capture_handled(r->capture);
+			     rc == 0 && n != capture_handled(r->capture);) {
+				n = capture_handled(r->capture);
+				rc = capture_dispatch(r->capture, cause);
+			}
+			break;
 		}
-		if (pfd[1].revents & POLLIN)
-			recorder_handle_control(r);
-		if (pfd[3].revents & POLLIN)
+		if (rc != 0)
+			return RECORDER_END_X_GONE;
+		if (capture_handled(r->capture) != before) {
+			now = util_now_mono_ns();
+			gather = now - last_input_ns < BURST_NS;
+			last_input_ns = now;
+		} else {
+			gather = 0;
+		}
+		/* Never waits on a client: reads, writes and drops without blocking. */
+		recorder_handle_control(r, &pfd[PFD_IPC]);
+		if (pfd[PFD_FORGET].revents & POLLIN)
+			recorder_forget_done(r, 1);
+		if (pfd[PFD_ELEMENTS].revents & POLLIN)
 			recorder_elements_take(r);
 		/* Every turn: a display connection may hold events it read while waiting for a reply. */
 		if (guard_dispatch(r->guard) != 0) {
 			util_fail(cause, -EPIPE, "lost the X server");
 			return RECORDER_END_X_GONE;
 		}
-		if (pfd[2].revents & POLLIN) {
+		if (pfd[PFD_SIGNAL].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(r->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
 				log_info("signal %u: closing the session", si.ssi_signo);
@@ -462,7 +552,7 @@ static int open_data_dir(struct recorder *r, char **cause)
 	rc = paths_control_socket(1, &r->socket_path, cause);
 	if (rc != 0)
 		return rc;
-	rc = ipc_listen(r->socket_path, &r->ipc_fd, cause);
+	rc = ipc_server_open(r->socket_path, &r->ipc, cause);
 	if (rc == -EADDRINUSE) {
 		free(*cause);
 		*cause = NULL;
@@ -474,7 +564,8 @@ static int open_data_dir(struct recorder *r, char **cause)
 	rc = take_lock(r, cause);
 	if (rc != 0)
 		return rc;
-	rc = store_open(r->data_dir, 0, &r->store, cause);
+	/* A damaged database is refused before a session is written into it. */
+	rc = store_open(r->data_dir, STORE_CHECK, &r->store, cause);
 	if (rc != 0)
 		return rc;
 	rc = store_recover(r->store, NULL, cause);
@@ -488,8 +579,11 @@ static int open_data_dir(struct recorder *r, char **cause)
 static int start(struct recorder *r, char **cause)
 {
 	static const struct capture_sink sink = { sink_event, sink_context, sink_device };
-	const struct guard_hooks hooks = { hook_push_event, hook_push_context,
-	                                   hook_stored_context, r };
+	const struct guard_hooks hooks = { .push_event = hook_push_event,
+	                                   .push_context = hook_push_context,
+	                                   .stored_context = hook_stored_context,
+	                                   .release_event = hook_release_event,
+	                                   .set_url = hook_set_url, .arg = r };
 	int rc;
 
 	/* A bad settings file is refused before anything else happens. */
@@ -557,10 +651,14 @@ static int close_session(struct recorder *r, int end, char **end_cause, int64_t 
 	int rc;
 
 	stop_feeders(r);
+	/* A takeover under way is stored as it stands. */
+	recorder_agent_end(r, STORE_HANDBACK_STOPPED);
 	writer_sync(r->writer, NULL);
 	writer_get_stats(r->writer, &ws);
 	rc = writer_stop(r->writer, end == RECORDER_END_STOPPED ? end_cause : NULL);
 	r->writer = NULL;
+	/* A forget posted before the stop has run by now: its client gets the answer. */
+	recorder_forget_done(r, 0);
 	if (rc != 0 && end == RECORDER_END_STOPPED)
 		end = RECORDER_END_WRITE_FAILED;
 	store_early_devices(r);
@@ -590,12 +688,10 @@ static void release(struct recorder *r, int rc)
 	capture_close(r->capture);
 	guard_free(r->guard);
 	store_close(r->store);
-	if (r->ipc_fd >= 0) {
-		close(r->ipc_fd);
-		/* Only the recorder that owns the socket removes it. */
-		if (rc != -EADDRINUSE && r->socket_path != NULL)
-			unlink(r->socket_path);
-	}
+	/* Only the recorder that owns the socket removes it (r->ipc is NULL otherwise). */
+	ipc_server_close(r->ipc, rc != -EADDRINUSE);
+	if (r->forget.fd >= 0)
+		close(r->forget.fd);
 	if (r->sig_fd >= 0)
 		close(r->sig_fd);
 	if (r->lock_fd >= 0)
@@ -612,7 +708,12 @@ int recorder_run(const struct recorder_opts *opts, int64_t *session_id, char **c
 	int end, rc;
 
 	r->opts = opts;
-	r->lock_fd = r->ipc_fd = r->sig_fd = -1;
+	r->lock_fd = r->sig_fd = -1;
+	r->forget.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->forget.fd < 0) {
+		rc = util_fail(cause, -errno, "cannot create an eventfd: %s", strerror(errno));
+		goto fail;
+	}
 	rc = start(r, cause);
 	if (rc != 0)
 		goto fail;

@@ -2,11 +2,15 @@
  * recorder_control: the requests on the control socket (docs/CLI.md): status,
  * stop, pause, resume, task markers and forget, each answered with one line of
  * JSON; the status says what is stored, what is queued and how the frames, the
- * safeguards and the UI elements fare.
+ * safeguards and the UI elements fare. The socket is served by ipc_server, which
+ * never waits on a client; a request takes effect when its line has arrived
+ * (pause before its answer goes out), and forget, which may take minutes, runs on
+ * the writer's thread and is answered when it is done.
  */
 #include "recorder_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +111,7 @@ static char *status_json(const struct recorder *r)
 	json_object_set_new(o, "write_error", ws.error ? json_string(ws.error_text) : json_null());
 	json_object_set_new(o, "frames", frames_json(r));
 	json_object_set_new(o, "safeguards", guard_json(r->guard));
+	json_object_set_new(o, "agent", recorder_agent_json(r));
 	json_object_set_new(o, "accessibility", recorder_elements_json(r, &ws));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
@@ -115,80 +120,134 @@ static char *status_json(const struct recorder *r)
 
 /*
  * `mimic forget` while recording: the frames engine stops (so that no frame in
- * flight names a deleted one), the writer commits what it holds and runs the
- * deletion, then frames start again from a new key frame. The input thread
- * waits meanwhile; X keeps the input that arrives (it gets the later time).
+ * flight names a deleted one) and the deletion runs as a job on the writer's
+ * thread; the loop goes on meanwhile (input is judged and queued as ever, and
+ * committed after the job), and recorder_forget_done answers once it has run.
+ * Returns a reply to send now (a refusal), or NULL when the answer comes later.
  */
-static char *forget_request(struct recorder *r, const struct ipc_request *req)
+static char *forget_request(struct recorder *r, const struct ipc_request *req, uint32_t conn)
 {
-	int had_frames = r->frames != NULL;
-	int64_t next_frame_id = 0;
-	char *reply;
-
 	if (req->forget_session == r->session && !testbreak("forget-recorded-session"))
 		return ipc_simple_reply(0, "that session is being recorded; stop it first (mimic stop) "
 		                        "or use forget --last");
+	if (r->forget.state != FORGET_NONE)
+		return ipc_simple_reply(0, "another forget is running; wait for it to finish");
+	r->forget.req = *req;
+	r->forget.conn = conn;
+	r->forget.had_frames = r->frames != NULL;
+	r->forget.state = FORGET_WAITING;
 	recorder_stop_frames(r);
-	reply = guard_forget(r->guard, r->writer, r->session, req, &next_frame_id);
+	recorder_forget_post(r);
+	return NULL;
+}
+
+void recorder_forget_post(struct recorder *r)
+{
+	int rc;
+
+	if (r->forget.state != FORGET_WAITING)
+		return;
+	rc = guard_forget_post(r->guard, r->writer, r->session, &r->forget.req, r->forget.fd,
+	                       &r->forget.job);
+	if (rc == -EBUSY)
+		return; /* a retention job runs: the next turn of the loop posts again */
+	if (rc != 0) {
+		char *reply = ipc_simple_reply(0, "the deletion could not start");
+
+		ipc_server_reply(r->ipc, r->forget.conn, reply);
+		free(reply);
+		r->forget.state = FORGET_NONE;
+		if (r->forget.had_frames) {
+			recorder_start_frames(r);
+			guard_set_frames(r->guard, r->frames);
+		}
+		return;
+	}
+	r->forget.state = FORGET_POSTED;
+	/* Events from here on may follow the deletion: they store the window again. */
+	r->ctx_stored = 0;
+}
+
+void recorder_forget_done(struct recorder *r, int restart_frames)
+{
+	int64_t next_frame_id = 0;
+	uint64_t n;
+	char *reply;
+
+	if (r->forget.state == FORGET_WAITING && !restart_frames) {
+		/* Stopped before the writer could take it: nothing was deleted. */
+		reply = ipc_simple_reply(0, "the recorder stopped before the deletion could start; "
+		                         "nothing was deleted: run forget again");
+		ipc_server_reply(r->ipc, r->forget.conn, reply);
+		free(reply);
+		r->forget.state = FORGET_NONE;
+		return;
+	}
+	if (r->forget.state != FORGET_POSTED)
+		return;
+	if (read(r->forget.fd, &n, sizeof n) < 0 && restart_frames)
+		return; /* not done yet (EAGAIN) */
+	reply = guard_forget_finish(r->guard, r->forget.job, &next_frame_id);
+	r->forget.job = NULL;
+	r->forget.state = FORGET_NONE;
+	ipc_server_reply(r->ipc, r->forget.conn, reply);
+	free(reply);
 	/* The current window may have been deleted: store it again with the next event. */
 	r->ctx_stored = 0;
-	if (had_frames) {
+	if (r->forget.had_frames && restart_frames) {
 		if (next_frame_id > 0)
 			r->next_frame_id = next_frame_id;
 		recorder_start_frames(r);
 		guard_set_frames(r->guard, r->frames);
 	}
-	return reply;
 }
 
-void recorder_handle_control(struct recorder *r)
+/* Carries out one request; returns the reply, or NULL when it comes later (forget). */
+static char *handle_request(struct recorder *r, const struct ipc_request *req, uint32_t conn)
 {
-	struct ipc_request req;
-	char *cause = NULL;
-	char *reply = NULL;
-	int cfd = -1;
-	int rc;
-
-	rc = ipc_accept(r->ipc_fd, &cfd, &req, &cause);
-	if (rc != 0) {
-		if (rc != -EAGAIN && rc != -EWOULDBLOCK)
-			log_warn("control request refused: %s", cause ? cause : "unknown reason");
-		if (cfd >= 0) {
-			reply = ipc_simple_reply(0, cause ? cause : "bad request");
-			ipc_reply(cfd, reply);
-		}
-		goto fail;
-	}
-	switch (req.cmd) {
+	switch (req->cmd) {
 	case IPC_CMD_STATUS:
 		break;
 	case IPC_CMD_STOP:
 		r->stop_requested = 1;
 		break;
 	case IPC_CMD_PAUSE:
-		guard_set_paused(r->guard, 1, req.for_ms);
+		guard_set_paused(r->guard, 1, req->for_ms);
 		break;
 	case IPC_CMD_RESUME:
 		guard_set_paused(r->guard, 0, 0);
 		break;
 	case IPC_CMD_FORGET:
-		reply = forget_request(r, &req);
-		ipc_reply(cfd, reply);
-		goto fail;
-	case IPC_CMD_TASK: {
-		const char *why = task_marker(r, &req);
+		return forget_request(r, req, conn);
+	case IPC_CMD_AGENT: {
+		const char *why = recorder_agent_request(r, req);
 
-		if (why != NULL) {
-			reply = ipc_simple_reply(0, why);
-			ipc_reply(cfd, reply);
-			goto fail;
-		}
+		if (why != NULL)
+			return ipc_simple_reply(0, why);
+		break;
+	}
+	case IPC_CMD_TASK: {
+		const char *why = task_marker(r, req);
+
+		if (why != NULL)
+			return ipc_simple_reply(0, why);
 		break;
 	}
 	}
-	reply = status_json(r);
-	ipc_reply(cfd, reply);
-fail:
-	free(reply);
-	free(cause);
+	return status_json(r);
+}
+
+void recorder_handle_control(struct recorder *r, const struct pollfd *pfd)
+{
+	struct ipc_request req;
+	uint32_t conn;
+
+	ipc_server_dispatch(r->ipc, pfd, util_now_mono_ns());
+	while (ipc_server_next(r->ipc, &req, &conn)) {
+		char *reply = handle_request(r, &req, conn);
+
+		if (reply != NULL || req.cmd != IPC_CMD_FORGET)
+			ipc_server_reply(r->ipc, conn, reply);
+		free(reply);
+	}
 }

@@ -122,7 +122,7 @@ void recorder_elements_on_event(struct recorder *r, const struct event *ev)
 		ui->ptr_y = ev->y;
 		ui->ptr_known = 1;
 		ui->ptr_moved_ns = 0;
-		uia_press_at(ui->uia, ev->id, ev->x, ev->y, ev->t_ns);
+		uia_press_at(ui->uia, ev->id, ev->x, ev->y, ev->t_ns, ev->server_ms);
 		ui->requests++;
 		break;
 	case EVENT_BUTTON_RELEASE:

@@ -6,6 +6,7 @@
  *   recorder_elements.c  UI elements: requests to uia from the input thread, its
  *                        answers to the writer
  *   recorder_control.c   the control socket's requests and the status
+ *   recorder_agent.c     takeovers of an agent run (docs/AGENTS.md)
  *
  * The safeguards are a module of their own (guard.h).
  */
@@ -13,6 +14,7 @@
 #define MIMIC_RECORDER_INT_H
 
 #include <jansson.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,6 +23,7 @@
 #include "event.h"
 #include "frames.h"
 #include "guard.h"
+#include "ipc.h"
 #include "recorder.h"
 #include "store.h"
 #include "vault.h"
@@ -43,7 +46,7 @@ struct recorder {
 	char *data_dir;
 	char *socket_path;
 	int lock_fd;
-	int ipc_fd;
+	struct ipc_server *ipc;  /* the control socket (never waits on a client) */
 	int sig_fd;
 	struct store *store;
 	struct capture *capture;
@@ -59,7 +62,23 @@ struct recorder {
 	int64_t next_event_id;   /* assigned to events in push order (see event.h) */
 	int64_t next_frame_id;   /* where the frames worker starts numbering */
 	int task_open;           /* a `mimic task start` has not been ended yet */
+	struct {
+		enum { FORGET_NONE, FORGET_WAITING, FORGET_POSTED } state;
+		struct ipc_request req;
+		uint32_t conn;           /* whom to answer */
+		struct guard_forget *job;
+		int had_frames;          /* frames start again once it is done */
+		int fd;                  /* eventfd the job writes when it has run */
+	} forget;                    /* a `mimic forget` running on the writer's thread */
 	int stop_requested;
+	struct {
+		pid_t pid;               /* the attached `mimic agent serve`, 0 when none */
+		int64_t idle_ms;         /* hand back after this long without the person's input (0 never) */
+		int active;              /* a takeover is under way: iv is filled up to its end */
+		struct store_intervention iv;
+		int64_t last_input_ns;   /* the person's last input during it */
+		uint64_t count;          /* interventions ended in this session */
+	} agent;
 
 	/* The newest context capture reported, and whether the store has it. */
 	struct context last_ctx;
@@ -103,7 +122,39 @@ void recorder_elements_take(struct recorder *r);
 /* The "accessibility" member of the status (a new reference). */
 json_t *recorder_elements_json(const struct recorder *r, const struct writer_stats *ws);
 
-/* recorder_control.c: answers one request on the control socket. */
-void recorder_handle_control(struct recorder *r);
+/*
+ * recorder_control.c: serves the control socket without waiting on a client (pfd:
+ * the IPC_SERVER_POLLFDS entries after the poll) and carries out the requests
+ * that have arrived.
+ */
+void recorder_handle_control(struct recorder *r, const struct pollfd *pfd);
+
+/* Posts a forget that waits for the writer (another job ran); nothing when none waits. */
+void recorder_forget_post(struct recorder *r);
+
+/*
+ * A forget's job has run (forget.fd readable, or, without restart_frames, the
+ * writer has stopped): answers the client and, with restart_frames, starts frames
+ * again. Without restart_frames a forget still waiting to be posted is refused.
+ */
+void recorder_forget_done(struct recorder *r, int restart_frames);
+
+/*
+ * recorder_agent.c. Sees every stored event (after push_event gave it its id):
+ * input of anyone but the agent while an agent server is attached takes over.
+ */
+void recorder_agent_on_event(struct recorder *r, const struct event *ev);
+
+/* Hands back after the idle time; returns ms until it is due, or -1. */
+int recorder_agent_tick(struct recorder *r, int64_t now);
+
+/* Ends a takeover under way, storing it with how (enum store_handback). */
+void recorder_agent_end(struct recorder *r, int how);
+
+/* Carries out an agent request; NULL, or why it is refused. */
+const char *recorder_agent_request(struct recorder *r, const struct ipc_request *req);
+
+/* The "agent" member of the status (a new reference). */
+json_t *recorder_agent_json(const struct recorder *r);
 
 #endif

@@ -13,9 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "paths.h"
+#include "store.h"
+#include "testbreak.h"
 #include "util.h"
 
 /* `,"hash":"` + 64 hex + `"}` */
@@ -143,6 +147,36 @@ static int valid_what(const char *w)
 	return 1;
 }
 
+/*
+ * Stores the log's new length and head in the database (store_audit_anchor_set),
+ * where cutting the log cannot reach them. fd is the log, locked.
+ */
+static int anchor(const char *data_dir, int fd, int64_t records,
+                  const char head[AUDIT_HASH_HEX + 1], char **cause)
+{
+	struct store_audit_anchor a;
+	struct store *st = NULL;
+	struct stat sb;
+	char *why = NULL;
+	int rc;
+
+	if (fstat(fd, &sb) != 0)
+		return util_fail(cause, -EIO, "cannot read the length of the audit log in %s: %s",
+		                 data_dir, strerror(errno));
+	a.records = records;
+	a.bytes = (int64_t)sb.st_size;
+	memcpy(a.head, head, sizeof(a.head));
+	rc = store_open(data_dir, 0, &st, &why);
+	if (rc == 0)
+		rc = store_audit_anchor_set(st, &a, &why);
+	store_close(st);
+	if (rc != 0)
+		rc = util_fail(cause, rc, "the audit record was written but its anchor could not be "
+		               "stored: %s", why != NULL ? why : "unknown reason");
+	free(why);
+	return rc;
+}
+
 int audit_append(const char *data_dir, const char *what, const char *details_json,
                  char **cause)
 {
@@ -166,10 +200,9 @@ int audit_append(const char *data_dir, const char *what, const char *details_jso
 		return util_fail(cause, -EINVAL, "audit details are not a JSON object");
 	}
 	path = util_xasprintf("%s/%s", data_dir, AUDIT_FILE);
-	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = paths_open_private(path, O_RDWR | O_APPEND, cause);
 	if (fd < 0) {
-		rc = util_fail(cause, errno == ENOSPC ? -ENOSPC : -EACCES,
-		               "cannot write the audit log %s: %s", path, strerror(errno));
+		rc = fd == -ENOSPC ? -ENOSPC : -EACCES;
 		goto fail;
 	}
 	if (flock(fd, LOCK_EX) != 0) {
@@ -207,6 +240,8 @@ int audit_append(const char *data_dir, const char *what, const char *details_jso
 		               "cannot write the audit log %s: %s", path, strerror(errno));
 		goto fail;
 	}
+	/* Still under the lock, so that the anchor and the log move together. */
+	rc = anchor(data_dir, fd, seq + 1, hash, cause);
 fail:
 	if (f != NULL)
 		fclose(f);
@@ -220,37 +255,60 @@ fail:
 	return rc;
 }
 
-/* Calls line_fn for each line of the log (1-based numbers, newline removed). */
-static int each_line(const char *data_dir, int (*line_fn)(int64_t no, char *line, size_t len,
-                                                          void *arg),
-                     void *arg, char **cause)
+/*
+ * Opens the log for reading with a shared lock, so that no append (which holds
+ * the exclusive lock while it writes the line and its anchor) is seen half done.
+ * -ENOENT when there is none.
+ */
+static int open_log(const char *data_dir, FILE **out, char **cause)
 {
-	char *path = util_xasprintf("%s/%s", data_dir, AUDIT_FILE), *line = NULL;
+	char *path = util_xasprintf("%s/%s", data_dir, AUDIT_FILE);
+	FILE *f = fopen(path, "re");
+	int rc = 0;
+
+	*out = NULL;
+	if (f == NULL) {
+		if (errno == ENOENT)
+			rc = util_fail(cause, -ENOENT, "no audit log in %s yet (%s)", data_dir,
+			               AUDIT_FILE);
+		else
+			rc = util_fail(cause, -EACCES, "cannot read the audit log %s: %s", path,
+			               strerror(errno));
+	} else if (flock(fileno(f), LOCK_SH) != 0) {
+		rc = util_fail(cause, -EIO, "cannot lock the audit log %s: %s", path,
+		               strerror(errno));
+		fclose(f);
+	} else {
+		*out = f;
+	}
+	free(path);
+	return rc;
+}
+
+/*
+ * Calls line_fn for each line of the log f (1-based numbers, newline removed;
+ * end is the offset just past the line and its newline).
+ */
+static int each_line(FILE *f, int (*line_fn)(int64_t no, char *line, size_t len, int64_t end,
+                                             void *arg),
+                     void *arg)
+{
+	char *line = NULL;
 	size_t cap = 0;
-	int64_t no = 0;
+	int64_t no = 0, end = 0;
 	ssize_t n;
 	int rc = 0;
-	FILE *f = fopen(path, "re");
 
-	if (f == NULL) {
-		rc = util_fail(cause, errno == ENOENT ? -ENOENT : -EACCES,
-		               errno == ENOENT ? "no audit log in %s yet (%s)" :
-		               "cannot read the audit log %s: %s", errno == ENOENT ? data_dir : path,
-		               errno == ENOENT ? AUDIT_FILE : strerror(errno));
-		free(path);
-		return rc;
-	}
 	while ((n = getline(&line, &cap, f)) > 0) {
 		no++;
+		end += n;
 		if (line[n - 1] == '\n')
 			line[--n] = '\0';
-		rc = line_fn(no, line, (size_t)n, arg);
+		rc = line_fn(no, line, (size_t)n, end, arg);
 		if (rc != 0)
 			break;
 	}
 	free(line);
-	fclose(f);
-	free(path);
 	return rc;
 }
 
@@ -259,7 +317,7 @@ struct foreach_arg {
 	void *arg;
 };
 
-static int foreach_line(int64_t no, char *line, size_t len, void *arg)
+static int foreach_line(int64_t no, char *line, size_t len, int64_t end, void *arg)
 {
 	struct foreach_arg *a = arg;
 	struct audit_record r = { .line = no, .text = line, .what = "?", .time = "", .user = "",
@@ -268,6 +326,7 @@ static int foreach_line(int64_t no, char *line, size_t len, void *arg)
 	char *details = NULL;
 	int rc;
 
+	(void)end;
 	if (o != NULL && json_is_object(o)) {
 		r.seq = json_integer_value(json_object_get(o, "seq"));
 		if (json_is_string(json_object_get(o, "time")))
@@ -292,8 +351,15 @@ int audit_foreach(const char *data_dir, int (*fn)(const struct audit_record *r, 
                   void *arg, char **cause)
 {
 	struct foreach_arg a = { fn, arg };
+	FILE *f = NULL;
+	int rc;
 
-	return each_line(data_dir, foreach_line, &a, cause);
+	rc = open_log(data_dir, &f, cause);
+	if (rc != 0)
+		return rc;
+	rc = each_line(f, foreach_line, &a);
+	fclose(f);
+	return rc;
 }
 
 struct verify_arg {
@@ -301,9 +367,12 @@ struct verify_arg {
 	int64_t seq;
 	int64_t bad;
 	const char *why;
+	int64_t anchored;                   /* the anchor's record count; -1 when none */
+	char anchored_head[AUDIT_HASH_HEX + 1]; /* the hash of that record, once reached */
+	int64_t anchored_end;               /* the log's length after that record, once reached */
 };
 
-static int verify_line(int64_t no, char *line, size_t len, void *arg)
+static int verify_line(int64_t no, char *line, size_t len, int64_t end, void *arg)
 {
 	struct verify_arg *v = arg;
 	char hash[AUDIT_HASH_HEX + 1];
@@ -316,29 +385,127 @@ static int verify_line(int64_t no, char *line, size_t len, void *arg)
 	}
 	memcpy(v->prev, hash, sizeof(hash));
 	v->seq = seq;
+	if (seq == v->anchored) {
+		memcpy(v->anchored_head, hash, sizeof(hash));
+		v->anchored_end = end;
+	}
 	return 0;
+}
+
+/*
+ * Reads the anchor of the log into *a. -ENODATA (with a cause saying why) when
+ * the data directory has no anchor to compare with: no database, one from
+ * before the anchor existed, or no anchor row.
+ */
+static int read_anchor(const char *data_dir, struct store_audit_anchor *a, char **cause)
+{
+	struct store *st = NULL;
+	char *why = NULL;
+	int rc;
+
+	rc = store_open(data_dir, STORE_READONLY, &st, &why);
+	if (rc == 0)
+		rc = store_audit_anchor_get(st, a, &why);
+	store_close(st);
+	if (rc == -ENOENT || rc == -EPROTO) {
+		rc = util_fail(cause, -ENODATA, "%s", rc == -EPROTO ?
+		               "the database is older than the audit log's anchor (schema version "
+		               "9)" : "the database holds no anchor of the audit log");
+		free(why);
+		return rc;
+	}
+	if (rc != 0)
+		rc = util_fail(cause, rc, "%s", why != NULL ? why : "cannot read the anchor");
+	free(why);
+	return rc;
 }
 
 int audit_verify(const char *data_dir, int64_t *records, int64_t *bad_line,
                  char head[AUDIT_HASH_HEX + 1], char **cause)
 {
+	struct store_audit_anchor a;
 	struct verify_arg v;
-	int rc;
+	char *no_anchor = NULL, *log_cause = NULL;
+	FILE *f = NULL;
+	int rc, log_rc;
 
 	memset(&v, 0, sizeof(v));
 	memcpy(v.prev, zero_hash, sizeof(zero_hash));
 	*records = 0;
 	*bad_line = 0;
 	head[0] = '\0';
-	rc = each_line(data_dir, verify_line, &v, cause);
+	/* The log first, so that its lock keeps appends out until the anchor is read too. */
+	log_rc = open_log(data_dir, &f, &log_cause);
+	if (log_rc != 0 && log_rc != -ENOENT) {
+		rc = util_fail(cause, log_rc, "%s", log_cause);
+		free(log_cause);
+		return rc;
+	}
+	rc = read_anchor(data_dir, &a, &no_anchor);
+	if (rc != 0 && rc != -ENODATA)
+		goto fail;
+	v.anchored = rc == 0 ? a.records : -1;
+	if (f == NULL) {
+		if (v.anchored > 0 && !testbreak("audit-anchor-ignored")) {
+			*bad_line = 1;
+			rc = util_fail(cause, -EBADMSG, "the log is missing, but the database anchors "
+			               "%lld records to it: it was deleted", (long long)a.records);
+		} else {
+			rc = util_fail(cause, log_rc, "%s", log_cause);
+		}
+		goto fail;
+	}
+	rc = each_line(f, verify_line, &v);
 	if (rc == -EBADMSG) {
 		*bad_line = v.bad;
-		return util_fail(cause, -EBADMSG, "line %lld: %s", (long long)v.bad, v.why);
+		rc = util_fail(cause, -EBADMSG, "line %lld: %s", (long long)v.bad, v.why);
+		goto fail;
 	}
 	if (rc != 0)
-		return rc;
+		goto fail;
 	*records = v.seq;
 	if (v.seq > 0)
 		memcpy(head, v.prev, AUDIT_HASH_HEX + 1);
-	return 0;
+	if (testbreak("audit-anchor-ignored"))
+		goto fail; /* the chain alone, as before the anchor */
+	if (v.anchored < 0) {
+		/* An empty log has nothing to cut: it needs no anchor. */
+		if (v.seq > 0)
+			rc = util_fail(cause, -ENODATA, "%s, so the end of its %lld records cannot be "
+			               "checked (a database upgraded from an older mimic, or the anchor "
+			               "was removed); the next record mimic appends anchors it",
+			               no_anchor, (long long)v.seq);
+		goto fail;
+	}
+	if (v.seq < v.anchored) {
+		*bad_line = v.seq + 1;
+		if (v.seq == 0)
+			rc = util_fail(cause, -EBADMSG, "the log is empty, but the database anchors "
+			               "%lld records to it: it was emptied", (long long)v.anchored);
+		else
+			rc = util_fail(cause, -EBADMSG, "the log ends at record %lld, but the database "
+			               "anchors %lld records to it: its last %lld were removed",
+			               (long long)v.seq, (long long)v.anchored,
+			               (long long)(v.anchored - v.seq));
+		goto fail;
+	}
+	if (strcmp(v.anchored_head, a.head) != 0 || v.anchored_end != a.bytes) {
+		*bad_line = v.anchored;
+		rc = util_fail(cause, -EBADMSG, "line %lld: it is not the record the database "
+		               "anchors as record %lld (its hash or the log's length up to it "
+		               "differs): the log was rewritten", (long long)v.anchored,
+		               (long long)v.anchored);
+		goto fail;
+	}
+	if (v.seq > v.anchored)
+		rc = util_fail(cause, -ENODATA, "records %lld to %lld come after the last record the "
+		               "database anchors (%lld): they were added by something other than "
+		               "mimic, or mimic could not store their anchor",
+		               (long long)v.anchored + 1, (long long)v.seq, (long long)v.anchored);
+fail:
+	free(log_cause);
+	free(no_anchor);
+	if (f != NULL)
+		fclose(f);
+	return rc;
 }

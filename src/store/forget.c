@@ -5,6 +5,9 @@
 #include "forget.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/file.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "blob.h"
+#include "encode.h"
+#include "pixels.h"
 #include "log.h"
+#include "paths.h"
 #include "testbreak.h"
 #include "util.h"
 
@@ -63,7 +70,8 @@ static int sweep_sub(const char *sub, const char *prefix, char **names, size_t n
 			memcpy(hex, prefix, 2);
 			memcpy(hex + 2, de->d_name, BLOB_HEX_LEN - 2);
 			hex[BLOB_HEX_LEN] = '\0';
-			if (bsearch(hex, names, n, sizeof(*names), cmp_name) != NULL)
+			/* With no frame left, names is NULL, which bsearch may not be given. */
+			if (n > 0 && bsearch(hex, names, n, sizeof(*names), cmp_name) != NULL)
 				continue;
 		}
 		path = util_xasprintf("%s/%s", sub, de->d_name);
@@ -164,17 +172,118 @@ int forget_data_bytes(struct store *st, const char *data_dir, int64_t *bytes, ch
 	return rc;
 }
 
+/*
+ * A range inside one session is deleted: the first frame after it may be a patch
+ * over frames of the range (docs/FRAMES.md), and with them gone every patch up to
+ * the next key frame would go too, taking the screenshots of steps that were to
+ * be kept. That frame becomes a key frame first: its whole screen, put together
+ * now, encoded in its own format and stored as a new blob.
+ */
+static int rebase_after(struct store *st, const char *data_dir, const struct store_forget *spec,
+                        char **cause)
+{
+	struct store_session ss;
+	struct store_frame fr;
+	struct pixels *px = NULL;
+	struct encode *enc = NULL;
+	struct encode_params ep;
+	enum encode_format fmt;
+	const struct image *img;
+	const uint8_t *data;
+	struct blob *b;
+	char hex[BLOB_HEX_LEN + 1];
+	size_t len;
+	int64_t id;
+	int rc;
+
+	if (spec->session <= 0 || spec->to_wall_ns == INT64_MAX)
+		return 0;
+	rc = store_session_get(st, spec->session, &ss, cause);
+	if (rc == 0)
+		rc = store_frame_first_from(st, spec->session,
+		                            ss.start_mono_ns + (spec->to_wall_ns - ss.start_wall_ns),
+		                            &id, cause);
+	if (rc != 0 || id == 0)
+		return rc;
+	rc = store_frame_get(st, spec->session, id, &fr, cause);
+	if (rc != 0 || fr.base_id == 0)
+		return rc;
+	if (encode_format_parse(fr.format, &fmt) != 0)
+		return util_fail(cause, -EINVAL, "frame %lld has an unknown format", (long long)id);
+	px = pixels_open(data_dir, st);
+	rc = pixels_frame(px, spec->session, &fr, &img, cause);
+	if (rc == 0)
+		rc = encode_new(&enc, cause);
+	if (rc == 0) {
+		encode_params_default(&ep, fmt);
+		rc = encode_image(enc, img, &ep, &data, &len, cause);
+	}
+	if (rc == 0)
+		rc = pixels_blobs(px, fr.format, BLOB_WRITE, &b, cause);
+	if (rc == 0)
+		rc = blob_put(b, data, len, hex, cause);
+	if (rc == 0)
+		rc = store_frame_set_key(st, spec->session, id, hex, (int64_t)len, cause);
+	encode_free(enc);
+	pixels_close(px);
+	return rc;
+}
+
 int forget_run(struct store *st, const char *data_dir, const struct store_forget *spec,
                struct forget_result *res, char **cause)
 {
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	rc = store_forget(st, spec, &res->rows, cause);
+	rc = rebase_after(st, data_dir, spec, cause);
+	if (rc == 0)
+		rc = store_forget(st, spec, &res->rows, cause);
 	if (rc == 0 && !testbreak("forget-keeps-frame-files"))
 		rc = forget_sweep(st, data_dir, 0, res, cause);
 	if (rc == 0)
 		rc = store_compact(st, cause);
+	return rc;
+}
+
+int forget_locked(const char *data_dir, const struct store_forget *spec, const char *what,
+                  struct forget_result *res, char **cause)
+{
+	char *lock = util_xasprintf("%s/recorder.lock", data_dir), *details = NULL;
+	struct store *st = NULL;
+	json_t *o;
+	int fd, rc;
+
+	memset(res, 0, sizeof(*res));
+	fd = paths_open_private(lock, O_RDWR, cause);
+	if (fd < 0) {
+		rc = fd;
+		goto fail;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = util_fail(cause, -EBUSY, "a recorder is writing to %s; stop it (mimic stop) "
+		               "and try again", data_dir);
+		goto fail;
+	}
+	rc = store_open(data_dir, 0, &st, cause);
+	if (rc != 0)
+		goto fail;
+	rc = forget_run(st, data_dir, spec, res, cause);
+	if (rc != 0)
+		goto fail;
+	o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "what", what,
+	              "sessions", (json_int_t)res->rows.sessions,
+	              "events", (json_int_t)res->rows.events, "frames", (json_int_t)res->rows.frames,
+	              "windows", (json_int_t)res->rows.contexts,
+	              "derived", (json_int_t)res->rows.other, "files", (json_int_t)res->files);
+	details = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	rc = audit_append(data_dir, "forget", details, cause);
+fail:
+	free(details);
+	store_close(st);
+	if (fd >= 0)
+		close(fd);
+	free(lock);
 	return rc;
 }
 

@@ -38,6 +38,16 @@ int forget_run(struct store *st, const char *data_dir, const struct store_forget
                struct forget_result *res /* OUT */, char **cause);
 
 /*
+ * A deletion without a recorder (`mimic forget`, `mimic review`): takes the data
+ * directory's lock (DATA_DIR/recorder.lock; -EBUSY with *cause when a recorder
+ * holds it), opens the store, runs forget_run and appends an audit record
+ * "forget" with what (a short description, e.g. "session 3") and the counts.
+ * Sets *res.
+ */
+int forget_locked(const char *data_dir, const struct store_forget *spec, const char *what,
+                  struct forget_result *res /* OUT */, char **cause);
+
+/*
  * Deletes the frame files under data_dir/frames that no frame refers to, and
  * leftover temporary files; files modified less than min_age_s seconds ago are
  * kept. Adds to res->files and res->file_bytes.

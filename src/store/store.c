@@ -23,6 +23,7 @@
 #include "log.h"
 #include "paths.h"
 #include "store_int.h"
+#include "testbreak.h"
 #include "util.h"
 #include "vault.h"
 
@@ -199,6 +200,59 @@ static const char *const migrations[] = {
 	 * no rule set: they count as unscanned and the next export scans them again.
 	 */
 	"ALTER TABLE frames ADD COLUMN scan_rules TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 8 -> 9: the anchor of the audit log (audit.h, store_audit.c): its record
+	 * count, byte length and head hash after the last append, sealed with the
+	 * data directory's key, so that cutting the log's end or emptying it is found
+	 * by `mimic audit --verify`. One row (id 1); none until the next append after
+	 * the upgrade, which --verify reports as an unanchored log.
+	 */
+	"CREATE TABLE audit_anchor ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  sealed BLOB NOT NULL"
+	");",
+	/*
+	 * 9 -> 10: the URL of a browser window's page (struct context's url, read from
+	 * the browser over AT-SPI), sealed like a title (tag "cu01") and never kept in
+	 * the clear: there is no plain column for it. NULL when the window has none;
+	 * contexts stored before have none.
+	 */
+	"ALTER TABLE contexts ADD COLUMN url_sealed BLOB;",
+	/*
+	 * 10 -> 11: episodes the person marked "do not use" on the review page
+	 * (docs/PRIVACY.md): the steps that begin in [t_ns, end_ns] (CLOCK_MONOTONIC,
+	 * as events) are kept out of every export. t_ns and session make forget
+	 * delete a mark with the time it covers.
+	 */
+	"CREATE TABLE excluded ("
+	"  id INTEGER PRIMARY KEY,"
+	"  session INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,"
+	"  t_ns INTEGER NOT NULL,"
+	"  end_ns INTEGER NOT NULL,"
+	"  created_wall_ns INTEGER NOT NULL"
+	");"
+	"CREATE INDEX excluded_session ON excluded (session, t_ns);",
+	/*
+	 * 11 -> 12: interventions (docs/AGENTS.md): a person took over from `mimic
+	 * agent serve` at t_ns (their first event, first_event) and handed back at
+	 * end_ns (end_event: the id the next event got then); handback says how
+	 * (1 command, 2 idle, 3 the agent went away, 4 the recording ended), refused
+	 * how many of the agent's calls were refused meanwhile. sealed holds the
+	 * agent's first refused call (its arguments, JSON), sealed like a task
+	 * description (tag "iv01"); NULL when it made none.
+	 */
+	"CREATE TABLE interventions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  session INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,"
+	"  t_ns INTEGER NOT NULL,"
+	"  end_ns INTEGER NOT NULL,"
+	"  first_event INTEGER NOT NULL,"
+	"  end_event INTEGER NOT NULL,"
+	"  handback INTEGER NOT NULL,"
+	"  refused INTEGER NOT NULL DEFAULT 0,"
+	"  sealed BLOB"
+	");"
+	"CREATE INDEX interventions_session ON interventions (session, t_ns);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -498,7 +552,6 @@ fail:
  */
 static int open_file(struct store *st, const char *dir, char **cause)
 {
-	struct stat sb;
 	int err, fd;
 
 	if (st->readonly) {
@@ -510,15 +563,36 @@ static int open_file(struct store *st, const char *dir, char **cause)
 	err = ensure_dir(dir, cause);
 	if (err != 0)
 		return err;
-	/* What is recorded is for its owner only (docs/PRIVACY.md). */
-	if (stat(dir, &sb) == 0 && (sb.st_mode & 077) != 0 && sb.st_uid == getuid() &&
-	    chmod(dir, 0700) != 0)
-		log_warn("store: cannot make %s private (mode 0700): %s", dir, strerror(errno));
+	/*
+	 * What is recorded is for its owner only (docs/PRIVACY.md): every file of an
+	 * existing directory too, and none may belong to someone else.
+	 */
+	err = paths_secure_tree(dir, 1, cause);
+	if (err != 0)
+		return err;
 	/*
 	 * Create the file ourselves so that it is 0600 whatever the umask;
 	 * SQLite gives its -wal and -shm files the same mode as the database.
+	 * An existing file is never opened here: closing a descriptor of it would
+	 * drop the POSIX locks another connection of this process holds on it (the
+	 * recorder's, when audit_append opens the store to anchor the log), and
+	 * another process could then checkpoint and delete the write-ahead log
+	 * under it.
 	 */
-	fd = open(st->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(st->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		struct stat sb;
+
+		/* paths_secure_tree made an existing file ours and 0600; it skips links. */
+		if (lstat(st->path, &sb) == 0 && S_ISLNK(sb.st_mode))
+			return util_fail(cause, -ELOOP, "%s is a symbolic link and mimic does not "
+			                 "write through one; remove it or choose another file",
+			                 st->path);
+		return access(st->path, R_OK | W_OK) == 0 ? 0 :
+		       util_fail(cause, -EACCES, "data directory %s is not writable: cannot write "
+		                 "%s: %s; choose another with --data-dir", dir, STORE_DB_NAME,
+		                 strerror(errno));
+	}
 	if (fd < 0) {
 		int e = errno;
 
@@ -570,6 +644,212 @@ static int check_version(struct store *st, const char *dir, char **cause)
 	return 0;
 }
 
+/*
+ * PRAGMA quick_check (STORE_CHECK) reads every page and checks the b-trees, so
+ * that a damaged file is refused before a session is written into it. It
+ * costs about 4 s of CPU per GB (bench/RESULTS.md), so a database larger than
+ * STORE_CHECK_FULL_MAX is checked in part: the schema and every table but the
+ * four that grow with recording (events, contexts, frames, elements), which
+ * is logged with the command that checks it all.
+ */
+#define STORE_CHECK_FULL_MAX (256 * 1024 * 1024)
+
+/* Runs one quick_check statement; first gets "ok" or its first finding. */
+static int quick_check_run(struct store *st, const char *sql, char *first, size_t n)
+{
+	sqlite3_stmt *stmt = NULL;
+	const char *res;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		res = (const char *)sqlite3_column_text(stmt, 0);
+		util_strlcpy_utf8(first, res != NULL ? res : "", n);
+		rc = strcmp(first, "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
+	} else {
+		snprintf(first, n, "%s", sqlite3_errmsg(st->db));
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static int quick_check(struct store *st, char **cause)
+{
+	static const char partial[] =
+		"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
+		"('events', 'contexts', 'frames', 'elements') AND name NOT LIKE 'sqlite_%'";
+	sqlite3_stmt *tables = NULL;
+	struct stat sb;
+	char first[160], sql[160];
+	int rc;
+
+	if (testbreak("integrity-unchecked"))
+		return 0;
+	if (stat(st->path, &sb) != 0 || sb.st_size <= STORE_CHECK_FULL_MAX) {
+		rc = quick_check_run(st, "PRAGMA quick_check(1)", first, sizeof(first));
+	} else {
+		log_info("store: %s is %lld MB: its recorded events, windows, frames and elements "
+		         "are not checked when recording starts (check them with `sqlite3 %s "
+		         "'PRAGMA quick_check'`)", st->path, (long long)(sb.st_size >> 20),
+		         st->path);
+		rc = sqlite3_prepare_v2(st->db, partial, -1, &tables, NULL);
+		while (rc == SQLITE_OK && sqlite3_step(tables) == SQLITE_ROW) {
+			snprintf(sql, sizeof(sql), "PRAGMA quick_check(\"%.100s\")",
+			         (const char *)sqlite3_column_text(tables, 0));
+			rc = quick_check_run(st, sql, first, sizeof(first));
+		}
+		if (tables == NULL)
+			snprintf(first, sizeof(first), "%s", sqlite3_errmsg(st->db));
+		sqlite3_finalize(tables);
+	}
+	if (rc == SQLITE_OK)
+		return 0;
+	/* SQLite's report may span lines: the error stays one line. */
+	for (char *p = first; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
+	return util_fail(cause, -EIO, "%s fails SQLite's integrity check (%s): copy it somewhere "
+	                 "safe, then save what it holds with `sqlite3 %s .recover | sqlite3 "
+	                 "NEW.db` and move NEW.db in its place, or move it away to start anew",
+	                 st->path, first, st->path);
+}
+
+/* WAL file layout (https://www.sqlite.org/fileformat.html#the_write_ahead_log). */
+#define WAL_HDR 32
+#define WAL_FRAME_HDR 24
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* SQLite's WAL checksum of n bytes (n a multiple of 8), continuing from s. */
+static void wal_cksum(int big_endian, const uint8_t *p, size_t n, uint32_t s[2])
+{
+	for (size_t i = 0; i < n; i += 8) {
+		uint32_t x0, x1;
+
+		if (big_endian) {
+			x0 = be32(p + i);
+			x1 = be32(p + i + 4);
+		} else {
+			memcpy(&x0, p + i, 4);
+			memcpy(&x1, p + i + 4, 4);
+		}
+		s[0] += x0 + s[1];
+		s[1] += x1 + s[0];
+	}
+}
+
+/*
+ * Reads the write-ahead log at path and sets *bad to the first damaged frame
+ * (1-based) that SQLite's replay would stop at while later commits are intact
+ * behind it, with *frames the frames of this generation and *lost the commits
+ * behind the damage; *bad = 0 when the log replays whole (or ends in a torn
+ * last write, which is what a crash leaves and loses nothing committed).
+ *
+ * SQLite replays frames while their salts match the header and their running
+ * checksum holds, up to the last commit frame; it drops the rest silently.
+ * Each frame's checksum continues from the checksum stored in the frame before
+ * it, so frames behind a damaged one can still be checked on their own.
+ */
+static int wal_scan(const char *path, int64_t *bad, int64_t *frames, int64_t *lost)
+{
+	uint8_t hdr[WAL_HDR], fh[WAL_FRAME_HDR], *page = NULL;
+	uint32_t s[2] = { 0, 0 }, pgsz, magic;
+	int big, fd, rc = 0;
+	int64_t no = 0;
+
+	*bad = *frames = *lost = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+		goto out; /* empty or new: nothing to replay */
+	magic = be32(hdr);
+	pgsz = be32(hdr + 8);
+	if ((magic & ~1u) != 0x377f0682u || pgsz < 512 || pgsz > 65536 || (pgsz & (pgsz - 1)))
+		goto out; /* SQLite ignores such a log: nothing committed can be in it */
+	big = magic & 1;
+	wal_cksum(big, hdr, 24, s);
+	if (s[0] != be32(hdr + 24) || s[1] != be32(hdr + 28))
+		goto out;
+	page = util_xmalloc(pgsz);
+	for (;;) {
+		off_t at = WAL_HDR + (off_t)no * (WAL_FRAME_HDR + pgsz);
+
+		if (pread(fd, fh, sizeof(fh), at) != (ssize_t)sizeof(fh) ||
+		    pread(fd, page, pgsz, at + WAL_FRAME_HDR) != (ssize_t)pgsz)
+			break;
+		/* Other salts: a frame of an earlier generation, past this one's end. */
+		if (memcmp(fh + 8, hdr + 16, 8) != 0)
+			break;
+		no++;
+		wal_cksum(big, fh, 8, s);
+		wal_cksum(big, page, pgsz, s);
+		if (s[0] != be32(fh + 16) || s[1] != be32(fh + 20)) {
+			if (*bad == 0)
+				*bad = no;
+		} else if (*bad != 0 && be32(fh + 4) != 0) {
+			(*lost)++; /* an intact commit behind the damage */
+		}
+		/* The next frame continues from what this one stored, right or not. */
+		s[0] = be32(fh + 16);
+		s[1] = be32(fh + 20);
+	}
+	*frames = no;
+	if (*lost == 0)
+		*bad = 0;
+out:
+	free(page);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Refuses a write-ahead log that would replay only in part (wal_scan). A writer
+ * scans under the write lock, so that nothing changes the log meanwhile; a
+ * reader cannot take that lock and a recorder may be appending, so damage
+ * counts only when three scans in a row find it at the same frame.
+ */
+static int wal_check(struct store *st, char **cause)
+{
+	char *wal = util_xasprintf("%s-wal", st->path);
+	int64_t bad = 0, frames = 0, lost = 0, prev = -1;
+	int err = 0, locked = 0;
+
+	if (!st->readonly) {
+		err = store_exec(st, "BEGIN IMMEDIATE", "cannot check the write-ahead log", cause);
+		if (err != 0)
+			goto out;
+		locked = 1;
+	}
+	for (int i = 0; i < (locked ? 1 : 3); i++) {
+		err = wal_scan(wal, &bad, &frames, &lost);
+		if (err != 0 || bad == 0 || (prev >= 0 && bad != prev))
+			break;
+		prev = bad;
+	}
+	if (err != 0) {
+		err = util_fail(cause, -EIO, "cannot read the write-ahead log %s: %s", wal,
+		                strerror(-err));
+	} else if (bad != 0 && (locked || bad == prev) && !testbreak("integrity-unchecked")) {
+		err = util_fail(cause, -EIO, "the write-ahead log %s is damaged at frame %lld of "
+		                "%lld, so %lld later commits cannot be replayed: copy %s and %s "
+		                "somewhere safe, then keep what precedes the damage with `sqlite3 "
+		                "%s 'PRAGMA wal_checkpoint'`, or move both away to start anew", wal,
+		                (long long)bad, (long long)frames, (long long)lost, st->path, wal,
+		                st->path);
+	}
+out:
+	if (locked)
+		store_rollback(st);
+	free(wal);
+	return err;
+}
+
 /* Puts the file in WAL mode, a property of the file that readers inherit. */
 static int wal_mode(struct store *st, char **cause)
 {
@@ -618,6 +898,47 @@ static int configure(struct store *st, char **cause)
 	return 0;
 }
 
+/*
+ * Makes the reserve (store.h) when it is missing or short. A disk too full for
+ * it is no reason to refuse the database: it is only logged.
+ */
+static void reserve_make(struct store *st)
+{
+	char *path = util_xasprintf("%s/%s", st->dir, STORE_RESERVE_NAME);
+	struct stat sb;
+	int fd, err;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_warn("store: cannot make the reserve %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &sb) == 0 && sb.st_size >= STORE_RESERVE_BYTES &&
+	    sb.st_blocks * 512 >= STORE_RESERVE_BYTES)
+		goto out;
+	err = posix_fallocate(fd, 0, STORE_RESERVE_BYTES);
+	if (err != 0)
+		log_warn("store: cannot make the reserve %s (room to close a session on a full "
+		         "disk): %s", path, strerror(err));
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
+int store_reserve_release(struct store *st)
+{
+	char *path = util_xasprintf("%s/%s", st->dir, STORE_RESERVE_NAME);
+	int rc = 0;
+
+	if (testbreak("full-disk-session-open") || unlink(path) != 0)
+		rc = -ENOENT;
+	else
+		log_info("store: released the reserve %s to close on a full disk", path);
+	free(path);
+	return rc;
+}
+
 int store_open(const char *dir, int flags, struct store **out, char **cause)
 {
 	struct store *st = NULL;
@@ -648,12 +969,24 @@ int store_open(const char *dir, int flags, struct store **out, char **cause)
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	err = check_version(st, dir, cause);
 	if (err == 0)
+		err = wal_check(st, cause);
+	if (err == 0 && (flags & STORE_CHECK))
+		err = quick_check(st, cause);
+	if (err == 0)
 		err = configure(st, cause);
 	if (err != 0)
 		goto fail;
+	if (!st->readonly)
+		reserve_make(st);
 	*out = st;
 	return 0;
 fail:
+	/*
+	 * The last connection to close checkpoints the write-ahead log and deletes
+	 * it: a database refused here is left as it was found, damage included.
+	 */
+	if (st->db != NULL)
+		sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
 	store_close(st);
 	return err;
 }

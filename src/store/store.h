@@ -15,24 +15,38 @@
 #include "event.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 12
 
 /* The database file name inside the data directory. */
 #define STORE_DB_NAME "mimic.db"
+
+/*
+ * Room kept for closing a session on a full disk: a file of zeros beside the
+ * database, made (when missing or short) by every writable store_open and
+ * released by store_session_end when the disk is full, so that the close can
+ * still be written. The next writable open makes it again when there is room.
+ */
+#define STORE_RESERVE_NAME "mimic.db-reserve"
+#define STORE_RESERVE_BYTES (1 << 20)
 
 struct store;
 
 enum store_flags {
 	STORE_READONLY = 1, /* open an existing database for reading; never create or migrate */
+	STORE_CHECK = 2,    /* run SQLite's quick_check first (reads every page; `record`) */
 };
 
 /*
  * Opens (creating when missing, unless STORE_READONLY) dir/mimic.db. Creates dir
  * with mode 0700 when missing. Migrates an older schema forward in one
- * transaction. Errors, each with a one-line *cause naming the path and the fix:
- * -EACCES the directory is not writable, -ENOENT (READONLY) no database yet,
- * -EPROTO the schema is newer than this build, -EIO SQLite could not open or read
- * it (corrupt file). On success *out owns the connection; free with store_close.
+ * transaction. A write-ahead log (mimic.db-wal) that SQLite would replay only
+ * in part, because a frame before its last commits is damaged, is refused
+ * rather than read without them (and, by a writer, checkpointed away). Errors,
+ * each with a one-line *cause naming the path and the fix: -EACCES the
+ * directory is not writable, -ENOENT (READONLY) no database yet, -EPROTO the
+ * schema is newer than this build, -EIO SQLite could not open or read it
+ * (corrupt file), the write-ahead log is damaged, or (STORE_CHECK) the file
+ * fails quick_check. On success *out owns the connection; free with store_close.
  */
 int store_open(const char *dir, int flags, struct store **out /* OUT */, char **cause);
 
@@ -46,8 +60,9 @@ struct vault;
 
 /*
  * Encryption at rest (vault.h, docs/PRIVACY.md). What a person typed or read is
- * stored sealed: the keycode, keysym and text of key events and window titles
- * (other columns stay plain so that queries by session, kind and time work);
+ * stored sealed: the keycode, keysym and text of key events, window titles and
+ * the URL of a browser window's page, which is never stored in the clear (other
+ * columns stay plain so that queries by session, kind and time work);
  * store_events_foreach returns it decrypted. The key is loaded on first need:
  * store_vault loads it now (making one when the store is writable and the
  * directory has none) and sets *out (owned by the store, valid until
@@ -114,7 +129,11 @@ int store_session_set_info(struct store *st, int64_t id, const char *config_json
 int store_session_get_info(struct store *st, int64_t id, char **config_json /* OUT */,
                            char **monitors_json /* OUT */, char **cause);
 
-/* Sets end_wall_ns and end_reason of session id. */
+/*
+ * Sets end_wall_ns and end_reason of session id. When the disk is full it
+ * releases the reserve (STORE_RESERVE_NAME) and tries once more, so that a
+ * session stopped by a full disk is still closed.
+ */
 int store_session_end(struct store *st, int64_t id, int64_t end_wall_ns, const char *reason,
                       char **cause);
 
@@ -189,6 +208,21 @@ int store_frames_foreach(struct store *st, int64_t session,
 /* Reads frame id of a session. -ENOENT when the session has no such frame. */
 int store_frame_get(struct store *st, int64_t session, int64_t id,
                     struct store_frame *out /* OUT */, char **cause);
+
+/*
+ * Sets *id to the first frame of session (by id) grabbed at or after t_ns
+ * (CLOCK_MONOTONIC), 0 when there is none.
+ */
+int store_frame_first_from(struct store *st, int64_t session, int64_t t_ns,
+                           int64_t *id /* OUT */, char **cause);
+
+/*
+ * Makes frame id of session a key frame whose blob is hex (bytes long, the
+ * whole screen): forget_run does it to the first frame after a deleted range
+ * whose patches went over frames of the range. -ENOENT when there is no such frame.
+ */
+int store_frame_set_key(struct store *st, int64_t session, int64_t id, const char *hex,
+                        int64_t bytes, char **cause);
 
 /*
  * Resolves what a person typed for a session: a numeric id, "last" (the newest
@@ -338,6 +372,50 @@ int store_write_tasks(struct store *st, int64_t session, const struct store_task
                       size_t n, char **cause);
 
 /*
+ * Interventions (docs/AGENTS.md): while `mimic agent serve` runs, input of anyone
+ * but the agent takes over from it until the hand-back. Plain data.
+ */
+#define STORE_ACTION_MAX 1024
+enum store_handback {
+	STORE_HANDBACK_COMMAND = 1,    /* `mimic agent handback` */
+	STORE_HANDBACK_IDLE = 2,       /* no input of the person for the agent's idle time */
+	STORE_HANDBACK_AGENT_GONE = 3, /* the agent server ended or went away */
+	STORE_HANDBACK_STOPPED = 4,    /* the recording ended during the takeover */
+};
+
+struct store_intervention {
+	int64_t id;            /* assigned by the store */
+	int64_t t_ns;          /* the person's first event (CLOCK_MONOTONIC, as events) */
+	int64_t end_ns;        /* the hand-back */
+	int64_t first_event;   /* the id of the person's first event */
+	int64_t end_event;     /* the id the next event got at the hand-back */
+	int handback;          /* enum store_handback */
+	int refused;           /* the agent's calls refused during the takeover */
+	char pending[STORE_ACTION_MAX]; /* the agent's first refused call's arguments as
+	                                   JSON (UTF-8), "" when it made none */
+};
+
+/*
+ * The name of a hand-back as `mimic events --interventions` and the exports write
+ * it ("command", "idle", "agent_gone", "recording_ended"; "unknown" for another
+ * value). A static string.
+ */
+const char *store_handback_name(int handback);
+
+/* Stores n interventions of a session in one transaction (pending sealed). */
+int store_write_interventions(struct store *st, int64_t session,
+                              const struct store_intervention *iv, size_t n, char **cause);
+
+/*
+ * Calls fn for each intervention of a session in the order they were stored;
+ * stops early and returns fn's value when non-zero. A database older than
+ * schema version 12 has none.
+ */
+int store_interventions_foreach(struct store *st, int64_t session,
+                                int (*fn)(const struct store_intervention *iv, void *arg),
+                                void *arg, char **cause);
+
+/*
  * Calls fn for each task marker of a session, in the order they were given;
  * stops early and returns fn's value when non-zero. A database older than
  * schema version 4 has none.
@@ -367,7 +445,7 @@ enum store_scan {
 	STORE_SCAN_UNSCANNED = 0,
 	STORE_SCAN_CLEAN = 1,    /* scanned, nothing found: the stored pixels may be exported */
 	STORE_SCAN_SCRUBBED = 2, /* findings filled: only the blob named in `blob` may be */
-	STORE_SCAN_DROPPED = 3,  /* a high-risk finding: never exported */
+	STORE_SCAN_DROPPED = 3,  /* a finding that could not be filled whole: never exported */
 };
 
 #define STORE_SCAN_REASON_MAX 16
@@ -399,6 +477,27 @@ int store_frame_scan_get(struct store *st, int64_t id, struct store_frame_scan *
 int store_frame_scan_set(struct store *st, int64_t id, const struct store_frame_scan *s,
                          const char *boxes_json, char **cause);
 
+/* A span of a session's monotonic time, ends included. */
+struct store_span {
+	int64_t start_ns, end_ns;
+};
+
+/*
+ * "Do not use" (the review page, docs/PRIVACY.md): the steps of session that
+ * begin in [start_ns, end_ns] are kept out of every export. on != 0 marks the
+ * span; on == 0 removes every mark that overlaps it. -ENOENT when there is no
+ * such session.
+ */
+int store_exclude_set(struct store *st, int64_t session, int64_t start_ns, int64_t end_ns,
+                      int on, char **cause);
+
+/*
+ * Sets *out (malloc'ed, the caller frees; NULL when *n is 0) to the marked spans
+ * of session, by start.
+ */
+int store_excluded_get(struct store *st, int64_t session, struct store_span **out /* OUT */,
+                       size_t *n /* OUT */, char **cause);
+
 /*
  * Forgetting (`mimic forget`, retention; docs/PRIVACY.md). Deletes, in one
  * transaction, what was recorded in [from_wall_ns, to_wall_ns) of wall-clock
@@ -424,6 +523,27 @@ struct store_forget_counts {
 
 int store_forget(struct store *st, const struct store_forget *f,
                  struct store_forget_counts *out /* OUT */, char **cause);
+
+/*
+ * The anchor of the audit log (audit.h): what the log held after its last
+ * append, kept sealed in the database (tag "au01") where cutting the log cannot
+ * reach it. Plain data.
+ */
+struct store_audit_anchor {
+	int64_t records;                /* records in the log (the last seq) */
+	int64_t bytes;                  /* the log's length in bytes */
+	char head[STORE_HEX_LEN + 1];   /* the last record's hash, 64 lowercase hex digits */
+};
+
+/* Stores (replaces) the anchor, sealed with the data directory's key. */
+int store_audit_anchor_set(struct store *st, const struct store_audit_anchor *a, char **cause);
+
+/*
+ * Reads the anchor. -ENOENT when the database holds none (nothing appended since
+ * schema version 9); -EBADMSG when it does not decrypt or is not an anchor.
+ */
+int store_audit_anchor_get(struct store *st, struct store_audit_anchor *out /* OUT */,
+                           char **cause);
 
 /*
  * Rewrites the database without free pages (VACUUM, scratch in memory) and

@@ -1,8 +1,9 @@
 /*
  * store_event: the events of a session and the window contexts they refer to,
  * written in one transaction with the frame records (store_write_all), and the
- * task markers between them (see store.h). What a person typed or read is
- * sealed on the way in and opened on the way out (store_seal.c).
+ * task markers between them (see store.h). What a person typed or read (key
+ * text, window titles, a page's URL) is sealed on the way in and opened on the
+ * way out (store_seal.c).
  */
 #include "store.h"
 
@@ -40,6 +41,19 @@ static int insert_context(struct store *st, int64_t session, const struct contex
 	} else {
 		store_bind_str(s, 12, c->title, sizeof(c->title));
 		sqlite3_bind_null(s, 14);
+	}
+	/* A page's URL is sealed or not stored: there is no plain column for it. */
+	if (c->url[0] != '\0' && testbreak("page-url-unsealed")) {
+		sqlite3_bind_blob(s, 15, c->url, (int)strnlen(c->url, sizeof(c->url) - 1),
+		                  SQLITE_TRANSIENT);
+	} else if (c->url[0] != '\0' && st->vault != NULL) {
+		uint8_t sealed[sizeof(c->url) + VAULT_OVERHEAD];
+		size_t n = strnlen(c->url, sizeof(c->url) - 1);
+
+		store_seal_row(st, "cu01", session, c->seq, 0, c->url, n, sealed);
+		sqlite3_bind_blob(s, 15, sealed, (int)vault_sealed_len(n), SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_null(s, 15);
 	}
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
@@ -105,7 +119,7 @@ int store_write_all(struct store *st, int64_t session, const struct event *evs, 
 		}
 	}
 	for (size_t i = 0; i < nctx && st->vault == NULL; i++) {
-		if (ctxs[i].title[0] != '\0') {
+		if (ctxs[i].title[0] != '\0' || ctxs[i].url[0] != '\0') {
 			err = store_vault(st, NULL, cause);
 			if (err != 0)
 				return err;
@@ -120,8 +134,8 @@ int store_write_all(struct store *st, int64_t session, const struct event *evs, 
 	/* A context seen again (same seq) replaces the first copy instead of failing the batch. */
 	err = store_prepare_cached(st, &st->ins_context, "INSERT OR REPLACE INTO contexts "
 	                           "(session, seq, t_ns, \"window\", pid, x, y, w, h, wm_instance, "
-	                           "wm_class, title, exe, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	                           "?, ?, ?, ?, ?)", cause);
+	                           "wm_class, title, exe, sealed, url_sealed) VALUES (?, ?, ?, ?, ?, "
+	                           "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", cause);
 	if (err != 0)
 		return err;
 	if (nfr > 0) {
@@ -187,6 +201,21 @@ int store_session_counts(struct store *st, int64_t session, int64_t counts[EVENT
 	return err;
 }
 
+/* Opens a context's sealed URL into c. */
+static int url_unseal(struct store *st, int64_t session, struct context *c, const void *blob,
+                      size_t len, char **cause)
+{
+	size_t n = 0;
+	int err;
+
+	err = store_unseal_row(st, "a page's URL", "cu01", session, c->seq, 0, blob, len,
+	                       c->url, sizeof(c->url) - 1, &n, cause);
+	if (err != 0)
+		return err;
+	c->url[n] = '\0';
+	return 0;
+}
+
 /* Opens a context's sealed title into c. */
 static int title_unseal(struct store *st, int64_t session, struct context *c, const void *blob,
                         size_t len, char **cause)
@@ -216,7 +245,7 @@ int store_events_foreach(struct store *st, int64_t session,
 	err = store_prepare(st, "SELECT e.id, e.t_ns, e.kind, e.source, e.device, e.context, "
 	                    "e.x, e.y, e.detail, e.mods, e.amount, e.keysym, e.text, c.seq, c.t_ns, "
 	                    "c.\"window\", c.pid, c.x, c.y, c.w, c.h, c.wm_instance, c.wm_class, "
-	                    "c.title, c.exe, e.sealed, c.sealed "
+	                    "c.title, c.exe, e.sealed, c.sealed, c.url_sealed "
 	                    "FROM events e LEFT JOIN contexts c ON c.session = e.session "
 	                    "AND c.seq = e.context AND e.kind IN (?2, ?3) "
 	                    "WHERE e.session = ?1 ORDER BY e.id", &stmt, cause);
@@ -266,6 +295,12 @@ int store_events_foreach(struct store *st, int64_t session,
 			if (sqlite3_column_type(stmt, 26) == SQLITE_BLOB) {
 				err = title_unseal(st, session, ctx, sqlite3_column_blob(stmt, 26),
 				                   (size_t)sqlite3_column_bytes(stmt, 26), cause);
+				if (err != 0)
+					goto fail;
+			}
+			if (sqlite3_column_type(stmt, 27) == SQLITE_BLOB) {
+				err = url_unseal(st, session, ctx, sqlite3_column_blob(stmt, 27),
+				                 (size_t)sqlite3_column_bytes(stmt, 27), cause);
 				if (err != 0)
 					goto fail;
 			}

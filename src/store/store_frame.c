@@ -181,6 +181,48 @@ fail:
 	return err;
 }
 
+int store_frame_first_from(struct store *st, int64_t session, int64_t t_ns, int64_t *id,
+                           char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	int err;
+
+	*id = 0;
+	err = store_prepare(st, "SELECT id FROM frames WHERE session = ? AND t_ns >= ? "
+	                    "ORDER BY id LIMIT 1", &stmt, cause);
+	if (err != 0)
+		return err;
+	sqlite3_bind_int64(stmt, 1, session);
+	sqlite3_bind_int64(stmt, 2, t_ns);
+	err = store_step_row(st, stmt, "cannot read a frame", cause);
+	if (err == 0)
+		*id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return err > 0 ? 0 : err;
+}
+
+int store_frame_set_key(struct store *st, int64_t session, int64_t id, const char *hex,
+                        int64_t bytes, char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	int err;
+
+	err = store_prepare(st, "UPDATE frames SET blob = ?, bytes = ?, base_id = NULL, "
+	                    "patch = NULL WHERE session = ? AND id = ?", &stmt, cause);
+	if (err != 0)
+		return err;
+	sqlite3_bind_text(stmt, 1, hex, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, 2, bytes);
+	sqlite3_bind_int64(stmt, 3, session);
+	sqlite3_bind_int64(stmt, 4, id);
+	err = store_step_done(st, stmt, "cannot update a frame", cause);
+	if (err == 0 && sqlite3_changes(st->db) == 0)
+		err = util_fail(cause, -ENOENT, "session %lld has no frame %lld",
+		                (long long)session, (long long)id);
+	sqlite3_finalize(stmt);
+	return err;
+}
+
 int store_frame_scan_get(struct store *st, int64_t id, struct store_frame_scan *out,
                          char **boxes_json, char **cause)
 {

@@ -13,6 +13,8 @@
  *   store_forget.c   forgetting, compacting, space used and the blob names in use
  *   store_seal.c     encryption of rows at rest: the one place rows are sealed
  *                    and opened (store_seal_row, store_unseal_row)
+ *   store_audit.c    the sealed anchor of the audit log
+ *   store_intervention.c  the takeovers of an agent run (docs/AGENTS.md)
  */
 #ifndef MIMIC_STORE_INT_H
 #define MIMIC_STORE_INT_H
@@ -114,6 +116,12 @@ int store_write_rows(struct store *st, int64_t session, const char *sql, const v
 int store_next_id(struct store *st, const char *sql, const char *what, int64_t *id /* OUT */,
                   char **cause);
 
+/*
+ * Deletes the reserve beside the database (STORE_RESERVE_NAME), giving its room
+ * to the next write. Returns 0 when there was one to release, else -ENOENT.
+ */
+int store_reserve_release(struct store *st);
+
 /* --- store_frame.c: the frame rows of store_write_all ---------------------------------- */
 
 /* Prepares the cached statement store_frame_insert runs. */
@@ -126,8 +134,8 @@ int store_frame_insert(struct store *st, int64_t session, const struct store_fra
 
 /*
  * The associated data of a sealed value names its row: tag (4 characters, the
- * kind of row: "ev01" events, "cx01" context titles, "tk01" task descriptions,
- * "el01" UI elements), the session, a (the row's time or id) and b (0, or an
+ * kind of row: "ev01" events, "cx01" context titles, "cu01" context URLs, "tk01"
+ * task descriptions, "el01" UI elements), the session, a (the row's time or id) and b (0, or an
  * event's kind), so that a sealed value copied into another row does not open.
  */
 

@@ -112,6 +112,7 @@ int store_session_end(struct store *st, int64_t id, int64_t end_wall_ns, const c
                       char **cause)
 {
 	sqlite3_stmt *stmt = NULL;
+	char *why = NULL;
 	int err;
 
 	err = store_prepare(st, "UPDATE sessions SET end_wall_ns = ?, end_reason = ? WHERE id = ?",
@@ -121,7 +122,17 @@ int store_session_end(struct store *st, int64_t id, int64_t end_wall_ns, const c
 	sqlite3_bind_int64(stmt, 1, end_wall_ns);
 	store_bind_str(stmt, 2, reason != NULL ? reason : "", 64);
 	sqlite3_bind_int64(stmt, 3, id);
-	err = store_step_done(st, stmt, "cannot close the session", cause);
+	err = store_step_done(st, stmt, "cannot close the session", &why);
+	/* A full disk is what the reserve is kept for: it makes room for this one write. */
+	if (err == -ENOSPC && store_reserve_release(st) == 0) {
+		free(why);
+		why = NULL;
+		sqlite3_reset(stmt);
+		err = store_step_done(st, stmt, "cannot close the session", &why);
+	}
+	if (err != 0)
+		util_fail(cause, err, "%s", why);
+	free(why);
 	if (err == 0 && sqlite3_changes(st->db) == 0)
 		err = util_fail(cause, -ENOENT, "no session %lld in %s", (long long)id, st->path);
 	sqlite3_finalize(stmt);
@@ -371,5 +382,59 @@ int store_consent_latest(struct store *st, const char *user, struct store_consen
 		err = store_db_fail(st, cause, rc, "cannot read the consent");
 	}
 	sqlite3_finalize(stmt);
+	return err;
+}
+
+int store_exclude_set(struct store *st, int64_t session, int64_t start_ns, int64_t end_ns,
+                      int on, char **cause)
+{
+	struct store_session ss;
+	sqlite3_stmt *stmt = NULL;
+	int err = store_session_get(st, session, &ss, cause);
+
+	if (err != 0)
+		return err;
+	err = store_prepare(st, on ? "INSERT INTO excluded (session, t_ns, end_ns, created_wall_ns) "
+	                             "VALUES (?, ?, ?, ?)"
+	                           : "DELETE FROM excluded WHERE session = ? AND t_ns <= ?3 AND "
+	                             "end_ns >= ?2", &stmt, cause);
+	if (err != 0)
+		return err;
+	sqlite3_bind_int64(stmt, 1, session);
+	sqlite3_bind_int64(stmt, 2, start_ns);
+	sqlite3_bind_int64(stmt, 3, end_ns);
+	if (on)
+		sqlite3_bind_int64(stmt, 4, util_now_wall_ns());
+	err = store_step_done(st, stmt, "cannot mark an episode", cause);
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+int store_excluded_get(struct store *st, int64_t session, struct store_span **out, size_t *n,
+                       char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	int err, rc;
+
+	*out = NULL;
+	*n = 0;
+	err = store_prepare(st, "SELECT t_ns, end_ns FROM excluded WHERE session = ? "
+	                    "ORDER BY t_ns", &stmt, cause);
+	if (err != 0)
+		return err;
+	sqlite3_bind_int64(stmt, 1, session);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		*out = util_xrealloc(*out, (*n + 1) * sizeof(**out));
+		(*out)[*n].start_ns = sqlite3_column_int64(stmt, 0);
+		(*out)[*n].end_ns = sqlite3_column_int64(stmt, 1);
+		(*n)++;
+	}
+	sqlite3_finalize(stmt);
+	err = store_done_or_fail(st, rc, "cannot read the episodes marked do not use", cause);
+	if (err != 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
 	return err;
 }

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <libsecret/secret.h>
 #include <sodium.h>
@@ -17,6 +19,7 @@
 
 #include "log.h"
 #include "paths.h"
+#include "testbreak.h"
 #include "util.h"
 
 #define ID_BYTES 16
@@ -26,10 +29,53 @@
 
 _Static_assert(VAULT_OVERHEAD == 1 + NONCE_BYTES + TAG_BYTES, "sealed layout");
 
+/*
+ * Nonces without a system call per sealed value. A nonce is 24 bytes: a 16-byte
+ * random prefix drawn once per vault (one getrandom) and a 64-bit counter
+ * (little-endian) that every seal takes the next value of. Why no nonce repeats
+ * under one key:
+ *  - within one vault the counter gives each seal its own value; 2^64 seals are
+ *    out of reach (at a billion a second, 584 years);
+ *  - two vaults over the same key (the recorder, each `mimic-data` or `mimic`
+ *    command that opens the directory, run after run) differ in their prefix
+ *    unless two of n random 128-bit prefixes collide, which happens with a
+ *    probability below n^2 / 2^129 (for four billion opens, 2^-65);
+ *  - a child made by fork copies the vault: the first seal in the child draws a
+ *    new prefix (fork_gen below), so parent and child never share one.
+ * XChaCha20 derives its subkey from the key and the first 16 bytes of the nonce
+ * (HChaCha20), so each vault seals under a subkey of its own with the counter as
+ * ChaCha20's nonce: the construction libsodium's secretstream uses. The layout of
+ * a sealed value is unchanged (its whole nonce is stored with it), so values
+ * sealed with random nonces before still open.
+ */
+#define PREFIX_BYTES 16
+_Static_assert(PREFIX_BYTES + 8 == NONCE_BYTES, "nonce layout");
+
+struct nonce_state {
+	_Atomic uint64_t counter;
+	unsigned gen;           /* fork_gen when the prefix was drawn */
+	uint8_t prefix[PREFIX_BYTES];
+};
+
 struct vault {
 	uint8_t *keys;          /* sodium_malloc'ed: the data key, then the naming key */
+	struct nonce_state *nonce;  /* changes on every seal, while the vault is read-only */
 	char where[4096];
 };
+
+/* Incremented in a child after fork: its vaults draw new prefixes. */
+static atomic_uint fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add(&fork_gen, 1);
+}
+
+static void register_fork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
 
 static const SecretSchema key_schema = {
 	"org.mimic.DataKey", SECRET_SCHEMA_NONE,
@@ -52,6 +98,10 @@ static struct vault *vault_new(const uint8_t key[VAULT_KEY_BYTES])
 	crypto_kdf_derive_from_key(v->keys, VAULT_KEY_BYTES, 1, "mimicaed", key);
 	crypto_kdf_derive_from_key(v->keys + VAULT_KEY_BYTES, VAULT_KEY_BYTES, 2, "mimicnam",
 	                           key);
+	pthread_once(&fork_once, register_fork);
+	v->nonce = util_xcalloc(1, sizeof(*v->nonce));
+	v->nonce->gen = atomic_load(&fork_gen);
+	randombytes_buf(v->nonce->prefix, PREFIX_BYTES);
 	return v;
 }
 
@@ -83,6 +133,7 @@ void vault_close(struct vault *v)
 	if (v == NULL)
 		return;
 	sodium_free(v->keys);
+	free(v->nonce);
 	free(v);
 }
 
@@ -94,8 +145,20 @@ const char *vault_where(const struct vault *v)
 void vault_seal(const struct vault *v, const void *ad, size_t adlen, const void *plain,
                 size_t len, uint8_t *out)
 {
+	struct nonce_state *ns = v->nonce;
+	uint64_t n;
+
+	/* After fork only the forking thread runs in the child: nothing seals meanwhile. */
+	if (ns->gen != atomic_load(&fork_gen) && !testbreak("vault-fork-keeps-prefix")) {
+		ns->gen = atomic_load(&fork_gen);
+		randombytes_buf(ns->prefix, PREFIX_BYTES);
+	}
+	n = atomic_fetch_add_explicit(&ns->counter, testbreak("vault-nonce-repeats") ? 0 : 1,
+	                              memory_order_relaxed);
 	out[0] = VAULT_FORMAT;
-	randombytes_buf(out + 1, NONCE_BYTES);
+	memcpy(out + 1, ns->prefix, PREFIX_BYTES);
+	for (int i = 0; i < 8; i++)
+		out[1 + PREFIX_BYTES + i] = (uint8_t)(n >> (8 * i));
 	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 + NONCE_BYTES, NULL, plain, len,
 	                                           ad, adlen, NULL, out + 1, v->keys);
 }
@@ -222,10 +285,16 @@ static int file_read_key(const char *path, char *hexkey)
 {
 	char buf[2 * VAULT_KEY_BYTES + 8];
 	ssize_t n;
+	struct stat sb;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 	if (fd < 0)
 		return -errno;
+	/* A key others can read unlocks every recording: refused, not used. */
+	if (fstat(fd, &sb) != 0 || ((sb.st_mode & 077) != 0 && !testbreak("key-mode-ignored"))) {
+		close(fd);
+		return -EPERM;
+	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 2 * VAULT_KEY_BYTES)
@@ -241,9 +310,9 @@ static int file_write_key(const char *path, const char *hexkey)
 	char buf[2 * VAULT_KEY_BYTES + 1];
 	int fd, err = 0;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = paths_create_file(path, O_WRONLY, NULL);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	memcpy(buf, hexkey, 2 * VAULT_KEY_BYTES);
 	buf[2 * VAULT_KEY_BYTES] = '\n';
 	if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
@@ -265,10 +334,10 @@ static int create_key(const char *data_dir, const char *id_path, struct vault **
 	uint8_t key[VAULT_KEY_BYTES], idb[ID_BYTES];
 	char hexkey[2 * VAULT_KEY_BYTES + 1], id[2 * ID_BYTES + 1], check[2 * CHECK_BYTES + 1];
 	const char *force = getenv("MIMIC_KEY_STORE");
-	char *dir = NULL, *path = NULL, *text = NULL, *tmp = NULL;
+	char *dir = NULL, *path = NULL, *text = NULL, *tmp = NULL, *why = NULL;
 	const char *store = "file";
 	json_t *o = NULL;
-	int rc, fd = -1, ok;
+	int rc;
 
 	randombytes_buf(key, sizeof(key));
 	randombytes_buf(idb, sizeof(idb));
@@ -299,36 +368,20 @@ static int create_key(const char *data_dir, const char *id_path, struct vault **
 	}
 	o = json_pack("{s:i,s:s,s:s,s:s}", "v", 1, "id", id, "store", store, "check", check);
 	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	tmp = util_xasprintf("%s.tmp", id_path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	ok = fd >= 0;
-	if (ok) {
-		ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) &&
-		     write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-		if (close(fd) != 0)
-			ok = 0;
-	}
-	/* link, not rename: a key.id another process made meanwhile is never replaced. */
-	if (ok && link(tmp, id_path) != 0) {
-		if (errno == EEXIST) {
-			unlink(tmp);
-			if (path != NULL)
-				unlink(path);
-			rc = -EEXIST;
-			goto fail;
-		}
-		ok = 0;
-	}
-	if (!ok) {
-		int e = errno != 0 ? errno : EIO;
-
-		rc = util_fail(cause, -e, "cannot write %s: %s", id_path, strerror(e));
-		unlink(tmp);
+	tmp = util_xasprintf("%s\n", text);
+	/*
+	 * A new 0600 file linked into place: a key.id another process made meanwhile
+	 * is never replaced (-EEXIST, without a cause: the caller reads that one).
+	 */
+	rc = paths_write_file(id_path, tmp, strlen(tmp), 0, &why);
+	if (rc != 0) {
 		if (path != NULL)
 			unlink(path);
+		if (rc != -EEXIST)
+			rc = util_fail(cause, rc, "%s", why);
+		free(why);
 		goto fail;
 	}
-	unlink(tmp);
 	*out = vault_kept(key, path);
 	log_info("vault: made a new encryption key for %s", data_dir);
 	rc = 0;
@@ -395,6 +448,11 @@ int vault_open(const char *data_dir, unsigned flags, struct vault **out, char **
 			goto fail;
 		path = util_xasprintf("%s/%s.key", dir, id);
 		rc = file_read_key(path, hexkey);
+		if (rc == -EPERM) {
+			rc = util_fail(cause, -EPERM, "the encryption key %s is readable by other "
+			               "users; fix it with `chmod 600 %s`", path, path);
+			goto fail;
+		}
 		if (rc != 0) {
 			rc = util_fail(cause, -ENOKEY, "the encryption key of %s is missing (%s: %s); "
 			               "without it the recorded data cannot be read", data_dir, path,

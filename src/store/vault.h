@@ -17,8 +17,10 @@
  * ~/.config/mimic/keys/<id>.key), 64 hex digits, mode 0600 in a 0700
  * directory. MIMIC_KEY_STORE=file skips the keyring when a key is made.
  *
- * A sealed value is: 1 version byte (VAULT_FORMAT), a 24-byte random nonce, the
- * ciphertext and a 16-byte tag. The caller's associated data (e.g. the event's
+ * A sealed value is: 1 version byte (VAULT_FORMAT), a 24-byte nonce (a random
+ * prefix drawn when the vault is made and a counter: no system call per seal,
+ * see vault.c for why it never repeats; values with wholly random nonces, as
+ * sealed before, open the same way), the ciphertext and a 16-byte tag. The caller's associated data (e.g. the event's
  * session and time) is authenticated with it, so a sealed value moved to
  * another row does not open.
  *

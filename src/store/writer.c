@@ -36,7 +36,7 @@
  * transaction of their own, and retried on their own when that fails, so that a
  * failed marker or element write never makes events be written twice.
  */
-enum kind { K_EVENT, K_CONTEXT, K_FRAME, K_TASK, K_ELEMENT, N_KINDS };
+enum kind { K_EVENT, K_CONTEXT, K_FRAME, K_TASK, K_ELEMENT, K_INTERVENTION, N_KINDS };
 
 /* Most task markers held while the disk fails. */
 #define TASK_MAX_QUEUED 1024
@@ -66,6 +66,8 @@ static const struct kind_info {
 	[K_TASK] = { sizeof(struct store_task), 4, TASK_MAX_QUEUED, false, false },
 	/* UI elements are ~3.5 KB, a few per second at most. */
 	[K_ELEMENT] = { sizeof(struct store_element), 4, 4096, true, true },
+	/* Interventions (agent takeovers) are rarer than task markers. */
+	[K_INTERVENTION] = { sizeof(struct store_intervention), 2, TASK_MAX_QUEUED, false, false },
 };
 
 /* A growable array of items of one kind. */
@@ -117,6 +119,7 @@ struct attempt {
 	int err;        /* events, contexts and frames */
 	int task_err;   /* task markers, tried only when err is 0 */
 	int el_err;     /* UI elements, tried only when both are 0 */
+	int iv_err;     /* interventions, tried only when the three are 0 */
 	char *cause;    /* the cause of the one that failed */
 };
 
@@ -294,6 +297,10 @@ static void write_out(struct writer *w, const size_t n[N_KINDS], struct attempt 
 	a->el_err = a->err == 0 && a->task_err == 0 && n[K_ELEMENT] > 0 ?
 	            store_write_elements(w->st, w->session, b[K_ELEMENT].v, n[K_ELEMENT],
 	                                 &a->cause) : 0;
+	/* Interventions last: they name the events of their span. */
+	a->iv_err = a->err == 0 && a->task_err == 0 && a->el_err == 0 && n[K_INTERVENTION] > 0 ?
+	            store_write_interventions(w->st, w->session, b[K_INTERVENTION].v,
+	                                      n[K_INTERVENTION], &a->cause) : 0;
 }
 
 /* Counts the n items of kind k at the head of the writer's batch as committed (mu held). */
@@ -311,7 +318,8 @@ static void committed(struct writer *w, enum kind k, size_t n)
  */
 static int settle(struct writer *w, const size_t n[N_KINDS], struct attempt *a, int stopping)
 {
-	int err = a->err != 0 ? a->err : a->task_err != 0 ? a->task_err : a->el_err;
+	int err = a->err != 0 ? a->err : a->task_err != 0 ? a->task_err :
+	          a->el_err != 0 ? a->el_err : a->iv_err;
 
 	if (a->err == 0) {
 		committed(w, K_EVENT, n[K_EVENT]);
@@ -321,6 +329,8 @@ static int settle(struct writer *w, const size_t n[N_KINDS], struct attempt *a, 
 			committed(w, K_TASK, n[K_TASK]);
 		if (a->task_err == 0 && a->el_err == 0)
 			committed(w, K_ELEMENT, n[K_ELEMENT]);
+		if (a->task_err == 0 && a->el_err == 0 && a->iv_err == 0)
+			committed(w, K_INTERVENTION, n[K_INTERVENTION]);
 	}
 	for (int k = 0; k < N_KINDS; k++)
 		w->out_n[k] = w->out.b[k].n;
@@ -470,6 +480,11 @@ void writer_push_task(struct writer *w, const struct store_task *t)
 	push(w, K_TASK, t);
 }
 
+void writer_push_intervention(struct writer *w, const struct store_intervention *iv)
+{
+	push(w, K_INTERVENTION, iv);
+}
+
 void writer_push_element(struct writer *w, const struct store_element *el)
 {
 	push(w, K_ELEMENT, el);
@@ -587,6 +602,8 @@ int writer_stop(struct writer *w, char **cause)
 		log_error("writer: %zu task markers could not be stored", held(w, K_TASK));
 	if (held(w, K_ELEMENT) > 0)
 		log_warn("writer: %zu UI elements could not be stored", held(w, K_ELEMENT));
+	if (held(w, K_INTERVENTION) > 0)
+		log_error("writer: %zu interventions could not be stored", held(w, K_INTERVENTION));
 	queue_free(&w->in);
 	queue_free(&w->out);
 	free(w->cause);

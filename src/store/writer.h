@@ -66,6 +66,13 @@ void writer_push_frame(struct writer *w, const struct store_frame *fr);
 void writer_push_task(struct writer *w, const struct store_task *t);
 
 /*
+ * Queues a copy of an intervention (an agent takeover, store.h), stored after the
+ * events, task markers and elements pushed before it. Never waits for the disk;
+ * at most 1024 wait while the disk fails, more are dropped.
+ */
+void writer_push_intervention(struct writer *w, const struct store_intervention *iv);
+
+/*
  * Queues a copy of a UI element (store.h), committed after the events of the same
  * interval in a transaction of its own. Thread-safe; never waits for the disk.
  */

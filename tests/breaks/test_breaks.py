@@ -10,7 +10,8 @@ Two more cases show that a missing tool fails CI instead of passing: a unit test
 and an integration test that need Xvfb, run with CI=true and a PATH without it.
 
 Environment (set by tests/breaks/meson.build): MIMIC_BUILD, the break build's
-directory; MIMIC_SRCDIR; MIMIC_BIN and MIMIC_OCR_IMAGE for the integration tests.
+directory; MIMIC_SRCDIR; MIMIC_BIN, MIMIC_OCR_IMAGE and MIMIC_URL_SESSION for the integration
+tests.
 """
 
 import os

@@ -397,6 +397,127 @@ class DiskFullTest(unittest.TestCase):
         # It did not end as an ordinary stop.
         self.assertNotEqual(s["end_reason"], "stopped", s)
 
+    def test_full_disk_session_closed(self):
+        """The session a full disk stopped is closed, as the message says, not left recording."""
+        term = self.x.xterm()
+        self.x.focus(term)
+        self.m.start("--no-frames", "--no-elements")
+        # The room kept to close a session on a full disk (docs/CLI.md).
+        reserve = os.path.join(self.m.data_dir, "mimic.db-reserve")
+        reserved = os.path.getsize(reserve) if os.path.exists(reserve) else 0
+        before = self.m.status()["events_stored"]
+        self.x.xdotool("type", "--delay", "5", "before")
+        xenv.wait_for(lambda: self.m.status()["events_stored"] >= before + 12,
+                      what="the first keys to be stored")
+        session = self.m.status()["session"]
+        self.fill()
+        self.x.xdotool("type", "--delay", "5", "after the disk filled up")
+        xenv.wait_for(lambda: self.m.status()["write_error"], what="the write error")
+        self.m.run("stop")
+        self.assertEqual(self.m.rec.wait(timeout=60), 4, self.m.stderr())
+        self.assertIn("session %d was closed" % session, self.m.stderr())
+        # The person frees some room and looks: the session is closed, with the reason.
+        os.unlink(os.path.join(self.mnt, "filler"))
+        s = [s for s in self.m.sessions() if s["id"] == session][0]
+        self.assertEqual(s["end_reason"], "write-failed", s)
+        self.assertIsNotNone(s["end_wall_ns"], s)
+        self.assertGreaterEqual(s["end_wall_ns"], s["start_wall_ns"], s)
+        line = [l for l in self.m.run("sessions").stdout.splitlines()
+                if l.split()[:1] == [str(session)]]
+        self.assertEqual(len(line), 1, self.m.run("sessions").stdout)
+        self.assertIn("write-failed", line[0])
+        self.assertNotIn("recording", line[0])
+        # The reserve was there, and was spent on the close; the next writer makes it again.
+        self.assertEqual(reserved, 1 << 20)
+        self.assertFalse(os.path.exists(reserve))
+
+
+class DamagedDatabaseTest(unittest.TestCase):
+    """A database or write-ahead log that is damaged is refused with the remedy, never used."""
+
+    def setUp(self):
+        self.x = xenv.XServer()
+        self.m = xenv.Mimic(self.x)
+        self.db = os.path.join(self.m.data_dir, "mimic.db")
+
+    def tearDown(self):
+        self.m.close()
+        self.x.close()
+
+    def type_stored(self, text):
+        before = self.m.status()["events_stored"]
+        self.x.xdotool("type", "--delay", "5", text)
+        xenv.wait_for(lambda: self.m.status()["events_stored"] >= before + 2 * len(text),
+                      what="%r to be stored" % text)
+
+    def record_refused(self, *needles):
+        """Starts `mimic record`: it must exit at once with one error line, never record."""
+        rec = self.m.start("--no-frames", "--no-elements", wait=False)
+        xenv.wait_for(lambda: rec.poll() is not None or
+                      self.m.run("status", "--json", check=False).returncode == 0,
+                      timeout=30, what="the recorder to refuse or to answer")
+        if rec.poll() is None:
+            self.m.stop()
+            self.fail("record started on a damaged database: " + self.m.stdout())
+        r = subprocess.CompletedProcess(rec.args, rec.returncode, self.m.stdout(),
+                                        self.m.stderr())
+        one_line_error(self, r, *needles)
+
+    def test_record_runs_integrity_check(self):
+        term = self.x.xterm()
+        self.x.focus(term)
+        self.m.start("--no-frames", "--no-elements")
+        self.type_stored("kept")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        # A page no recording reads (the UI elements table, with --no-elements) is damaged.
+        con = sqlite3.connect(self.db)
+        root = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'elements'")
+        root = root.fetchone()[0]
+        size = con.execute("PRAGMA page_size").fetchone()[0]
+        con.close()
+        with open(self.db, "r+b") as f:
+            f.seek((root - 1) * size)
+            f.write(b"\xa5" * size)
+        with open(self.db, "rb") as f:
+            damaged = f.read()
+        self.record_refused(self.db, "integrity check", ".recover")
+        # Nothing was written into it.
+        with open(self.db, "rb") as f:
+            self.assertEqual(f.read(), damaged)
+        self.assertEqual(len(self.m.sessions()), 1)
+
+    def test_damaged_wal_is_an_error(self):
+        term = self.x.xterm()
+        self.x.focus(term)
+        self.m.start("--no-frames", "--no-elements")
+        for word in ("one", "two", "three", "four"):
+            self.type_stored(word)
+        # Killed: what it wrote stays in the write-ahead log, not yet in mimic.db.
+        self.m.rec.send_signal(signal.SIGKILL)
+        self.m.rec.wait(timeout=30)
+        wal = self.db + "-wal"
+        with open(wal, "rb") as f:
+            data = bytearray(f.read())
+        page = struct.unpack(">I", data[8:12])[0]
+        frames = (len(data) - 32) // (24 + page)
+        commits = [i for i in range(frames)
+                   if struct.unpack(">I", data[32 + i * (24 + page) + 4:][:4])[0] != 0]
+        self.assertGreaterEqual(len(commits), 3, commits)
+        # A frame after the first commit is damaged: the commits behind it are intact.
+        bad = commits[0] + 1
+        at = 32 + bad * (24 + page) + 24 + page // 2
+        data[at:at + 16] = bytes(b ^ 0xff for b in data[at:at + 16])
+        with open(wal, "wb") as f:
+            f.write(data)
+        for cmd in (("sessions",), ("events", "last")):
+            r = self.m.run(*cmd, check=False)
+            one_line_error(self, r, "write-ahead log", "damaged at frame %d" % (bad + 1),
+                           "wal_checkpoint")
+        self.record_refused("write-ahead log", "damaged")
+        # The log is left as it was, for whoever repairs it.
+        with open(wal, "rb") as f:
+            self.assertEqual(f.read(), bytes(data))
+
 
 if __name__ == "__main__":
     xenv.main()

@@ -14,7 +14,10 @@ is exported under policies with a [redaction] section: the organisation's rules
 redact a custom token (employee ids) and its pseudonym key gives the pseudonyms;
 and a rule added after a session's frames were scanned and exported reaches them:
 the next export scans them again (another rule-set fingerprint in the store) and
-the token shown on screen is filled in the exported pixels (OCR-checked).
+the token shown on screen is filled in the exported pixels (OCR-checked). A
+session in a browser page, stored by the url_session helper without a browser:
+`mimic events` shows its URL whole, and the export's bytes have it redacted, its
+query kept only with the policy's [capture] url_query = on.
 """
 
 import hashlib
@@ -899,6 +902,81 @@ class ExportOptionsTest(unittest.TestCase):
         for s in cut:
             if s["step"] == 0:
                 self.assertEqual(s["t_ms"], 0, s)
+
+
+# A page's URL as a browser gives it, with what an export must never keep.
+PAGE_URL = ("https://bob:hunter2@shop.example.com/users/alice@example.org/orders"
+            "?sort=new&to=carol%40example.net#top")
+
+
+class UrlExportTest(unittest.TestCase):
+    """A click in a browser page (stored by tests/integration/url_session.c, as the
+    recorder stores it): `mimic events` shows the whole URL, decrypted; the export
+    writes it redacted, with its query only when the policy sets [capture] url_query."""
+
+    @classmethod
+    def setUpClass(cls):
+        helper = os.environ.get("MIMIC_URL_SESSION")
+        if not helper:
+            raise SystemExit("MIMIC_URL_SESSION is not set to the url_session helper")
+        cls.m = xenv.Mimic()
+        subprocess.run([helper, cls.m.data_dir, PAGE_URL], env=cls.m.env, check=True,
+                       timeout=60)
+        cls.schema = _load_schema("step.schema.json")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.close()
+
+    def export(self, policy_text):
+        policy = os.path.join(self.m.tmp, "policy-%d.conf" % time.monotonic_ns())
+        with open(policy, "w") as f:
+            f.write(policy_text)
+        out = os.path.join(self.m.tmp, "export-%d" % time.monotonic_ns())
+        self.m.run("export", "web", "--format", "jsonl", "--out", out, "--data-dir",
+                   self.m.data_dir, "--policy", policy)
+        with open(os.path.join(out, "steps.jsonl"), "rb") as f:
+            raw = f.read()
+        with open(os.path.join(out, "README.md")) as f:
+            card = f.read()
+        return raw, card
+
+    def test_events_show_the_url(self):
+        focus = [e for e in self.m.events("web") if e["kind"] == "focus"]
+        self.assertEqual(len(focus), 1, focus)
+        self.assertEqual(focus[0]["window"]["url"], PAGE_URL)
+        self.assertEqual(focus[0]["window"]["title"], "Orders - Chromium")
+        # Sealed at rest: the database holds no piece of it.
+        for name in os.listdir(self.m.data_dir):
+            if name.startswith("mimic.db"):
+                with open(os.path.join(self.m.data_dir, name), "rb") as f:
+                    data = f.read()
+                self.assertNotIn(b"shop.example.com", data, name)
+                self.assertNotIn(b"hunter2", data, name)
+
+    def check_export(self, policy_text, want_url, card_says):
+        raw, card = self.export(policy_text)
+        lines = raw.decode().splitlines()
+        self.assertEqual(len(lines), 1, raw)
+        step = json.loads(lines[0])
+        self.assertEqual(validate(step, self.schema, self.schema), [])
+        # The bytes: the URL right after the window title, the step marked redacted.
+        self.assertIn(b'"app":"Chromium","window_title":"Orders - Chromium","url":"'
+                      + want_url.encode() + b'","element":null,', raw)
+        self.assertTrue(raw.endswith(b'"redacted":true}\n'), raw)
+        for gone in (b"hunter2", b"bob:", b"#top", b"alice", b"carol"):
+            self.assertNotIn(gone, raw)
+        self.assertIn(card_says, card)
+
+    def test_export_leaves_the_query_out(self):
+        self.check_export("[allow]\napp = *\n",
+                          "https://shop.example.com/users/<EMAIL>/orders",
+                          "no query string (the policy's `[capture] url_query` is off)")
+
+    def test_export_keeps_the_query_with_url_query_on(self):
+        self.check_export("[allow]\napp = *\n[capture]\nurl_query = on\n",
+                          "https://shop.example.com/users/<EMAIL>/orders?sort=new&to=<EMAIL>",
+                          "the query string kept with each parameter redacted")
 
 
 if __name__ == "__main__":

@@ -83,23 +83,6 @@ class RedactionTest(unittest.TestCase):
         cls.x.close()
 
     @classmethod
-    def settled(cls, text):
-        """Waits until text was typed and the screen after it was stored as a frame.
-
-        Returns the last key press of text and that frame.
-        """
-        def look():
-            keys = [e for e in cls.m.events() if e["kind"] == "key_press"]
-            if not xenv.typed_text(keys).endswith(text):
-                return None
-            out = cls.m.run("frames", "last", "--data-dir", cls.m.data_dir).stdout
-            after = [f for f in (json.loads(line) for line in out.splitlines() if line.strip())
-                     if f["t_ns"] > keys[-1]["t_ns"]]
-            return after and (keys[-1], after[-1])
-        return xenv.wait_for(look, timeout=30, interval=0.1,
-                             what="%r and the frame after it" % text)
-
-    @classmethod
     def record(cls):
         x, m = cls.x, cls.m
         # A large font, as on a real desktop: what OCR reads in a frame is what a
@@ -116,19 +99,19 @@ class RedactionTest(unittest.TestCase):
         xenv.wait_for(lambda: m.status()["frames"]["grabs"] >= 1, what="the first grab")
         x.xdotool("type", "--delay", "50", "mail " + EMAIL)
         x.xdotool("key", "Return")
-        cls.settled("mail " + EMAIL)
+        cls.m.settled("mail " + EMAIL)
         # The card in two pieces: a pause longer than a typing run's gap (1 s, on the
         # recorder's clock, which is CLOCK_MONOTONIC) ends the first run.
         x.xdotool("type", "--delay", "50", "card " + CARD_1)
-        last, _frame = cls.settled("card " + CARD_1)
+        last, _frame = cls.m.settled("card " + CARD_1)
         xenv.wait_for(lambda: time.monotonic_ns() - last["t_ns"] > 1_500_000_000,
                       timeout=10, what="the first piece's run to end")
         x.xdotool("type", "--delay", "50", CARD_2)
         x.xdotool("key", "Return")
-        cls.settled(CARD_2)
+        cls.m.settled(CARD_2)
         x.xdotool("type", "--delay", "50", "key " + AWS)
         x.xdotool("key", "Return")
-        last, cls.final_frame = cls.settled("key " + AWS)
+        last, cls.final_frame = cls.m.settled("key " + AWS)
         # Once the frames after the key's typing no longer count as taken while it was
         # typed (2.5 s on the recorder's clock, docs/REDACTION.md), one more line: its
         # frames still show the card and the key above it, and only their pixels can
@@ -137,7 +120,7 @@ class RedactionTest(unittest.TestCase):
                       timeout=10, what="the end of the key's typing window")
         x.xdotool("type", "--delay", "50", "done")
         x.xdotool("key", "Return")
-        cls.settled("done")
+        cls.m.settled("done")
         m.stop()
         cls.session = str(m.sessions()[-1]["id"])
         cls.events = m.events(cls.session)

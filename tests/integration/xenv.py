@@ -239,6 +239,21 @@ class Mimic:
         out = self.run("events", session).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
+    def settled(self, text):
+        """Waits until text was typed and the screen after it was stored as a frame.
+
+        Returns the last key press of text and that frame.
+        """
+        def look():
+            keys = [e for e in self.events() if e["kind"] == "key_press"]
+            if not typed_text(keys).endswith(text):
+                return None
+            out = self.run("frames", "last", "--data-dir", self.data_dir).stdout
+            after = [f for f in (json.loads(line) for line in out.splitlines() if line.strip())
+                     if f["t_ns"] > keys[-1]["t_ns"]]
+            return after and (keys[-1], after[-1])
+        return wait_for(look, timeout=30, interval=0.1, what="%r and the frame after it" % text)
+
     def sessions(self):
         out = self.run("sessions", "--json").stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -299,6 +314,95 @@ class SessionBus:
                         os.kill(int(d), signal.SIGTERM)
             except (OSError, ProcessLookupError):
                 pass
+
+
+class WebServer:
+    """Serves the files of root (default: tests/integration/web) on host, on a port
+    of its own, from a thread of this process; url(path) names a page."""
+
+    def __init__(self, root=None, host="127.0.0.1"):
+        import functools
+        import http.server
+        import threading
+        root = root or os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def end_headers(self):
+                # Every fetch reaches the server: a test may count what was asked for.
+                self.send_header("Cache-Control", "no-store")
+                super().end_headers()
+
+        handler = functools.partial(Quiet, directory=root)
+        self.httpd = http.server.ThreadingHTTPServer((host, 0), handler)
+        self.host, self.port = host, self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/"):
+        return "http://%s:%d%s" % (self.host, self.port, path)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# The browsers the tests drive: scripts/browser's name for each, and its executable.
+BROWSERS = {"chromium": "chromium", "firefox": "firefox-esr"}
+
+
+class Browser:
+    """A real browser (Chromium or Firefox ESR) started on x by scripts/browser, the
+    way a person starts it, with a fresh profile; its top-level window is found by
+    the browser's pid. Needs a SessionBus on x for accessibility."""
+
+    def __init__(self, x, kind, url, private=False, timeout=60.0):
+        self.x, self.kind = x, kind
+        self.profile = tempfile.mkdtemp(prefix="mimic-%s-" % kind)
+        argv = [os.path.join(SRCDIR, "scripts", "browser"), kind, "--profile", self.profile]
+        if private:
+            argv.append("--private")
+        # A session of its own: a browser is a tree of processes, stopped together.
+        self.proc = subprocess.Popen(argv + [url], env=x.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.wid = wait_for(self._window, timeout=timeout,
+                            what="%s to map its window" % kind)
+
+    def _window(self):
+        out = self.x.run(["xdotool", "search", "--onlyvisible", "--pid", str(self.proc.pid)],
+                         check=False).split()
+        # Chromium maps small helper windows too: the browser window is the largest.
+        best, area = None, 0
+        for wid in out:
+            geo = self.x.run(["xdotool", "getwindowgeometry", "--shell", wid], check=False)
+            kv = dict(l.split("=", 1) for l in geo.split() if "=" in l)
+            a = int(kv.get("WIDTH", 0)) * int(kv.get("HEIGHT", 0))
+            if a > area:
+                best, area = wid, a
+        return best if area >= 200 * 200 else None
+
+    def title(self):
+        return self.x.run(["xdotool", "getwindowname", self.wid], check=False).strip()
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        # Helpers of a browser may outlive its main process for a moment.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 def typed_text(events, source=None):

@@ -673,6 +673,65 @@ static void test_smooth_scroll(void **state)
 	capture_close(c);
 }
 
+/* Moves the pointer with a warp on c's connection and waits until the server did it. */
+static void warp(struct capture *c, int16_t x, int16_t y)
+{
+	xcb_warp_pointer(c->conn, XCB_WINDOW_NONE, c->root, 0, 0, 0, 0, x, y);
+	free(xcb_get_input_focus_reply(c->conn, xcb_get_input_focus(c->conn), NULL));
+}
+
+/*
+ * Button events handled in one batch share one pointer query, but only while no
+ * raw motion came in between: a release after the pointer moved is placed where
+ * it moved to, not where the press was.
+ */
+static void test_click_position_after_motion_in_batch(void **state)
+{
+	const double delta[] = { 50.0, 40.0 };
+	struct fake_raw e;
+	struct capture *c;
+	int32_t mouse = 0;
+	int16_t old_x, old_y;
+	int press = -1, release = -1;
+
+	(void)state;
+	testenv_need_x(&X);
+	c = open_capture();
+	for (int i = 0; i < c->n_devs && mouse == 0; i++)
+		if (c->devs[i].type == XCB_INPUT_DEVICE_TYPE_SLAVE_POINTER)
+			mouse = c->devs[i].id;
+	assert_true(mouse > 0);
+	old_x = (int16_t)c->px;
+	old_y = (int16_t)c->py;
+	warp(c, 100, 100);
+	forget();
+	c->pos_batch = 0;   /* a new read, as capture_dispatch starts it */
+	fake_raw(c, &e, XCB_INPUT_RAW_BUTTON_PRESS, mouse, 1, 0, 0, NULL);
+	handle_event(c, (const xcb_generic_event_t *)&e);
+	/* The device moves the pointer; the sample of it is held (one came just now). */
+	warp(c, 150, 140);
+	c->s_ns = util_now_mono_ns();
+	fake_raw(c, &e, XCB_INPUT_RAW_MOTION, mouse, 0, 0, (1u << 0) | (1u << 1), delta);
+	handle_event(c, (const xcb_generic_event_t *)&e);
+	fake_raw(c, &e, XCB_INPUT_RAW_BUTTON_RELEASE, mouse, 1, 0, 0, NULL);
+	handle_event(c, (const xcb_generic_event_t *)&e);
+	for (int i = 0; i < seen.n_ev; i++) {
+		if (seen.ev[i].kind == EVENT_BUTTON_PRESS)
+			press = i;
+		if (seen.ev[i].kind == EVENT_BUTTON_RELEASE)
+			release = i;
+	}
+	assert_true(press >= 0);
+	assert_true(release > press);
+	assert_int_equal(seen.ev[press].x, 100);
+	assert_int_equal(seen.ev[press].y, 100);
+	assert_int_equal(seen.ev[release].x, 150);
+	assert_int_equal(seen.ev[release].y, 140);
+	/* Where it was: the tests after this one start windows under the pointer. */
+	warp(c, old_x, old_y);
+	capture_close(c);
+}
+
 static void test_connection_lost(void **state)
 {
 	xcb_connection_t *other;
@@ -944,6 +1003,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_layout_change, stop_children),
 		cmocka_unit_test_teardown(test_device_hierarchy, stop_children),
 		cmocka_unit_test_teardown(test_smooth_scroll, stop_children),
+		cmocka_unit_test_teardown(test_click_position_after_motion_in_batch, stop_children),
 		cmocka_unit_test_teardown(test_window_properties, stop_children),
 		cmocka_unit_test_teardown(test_focus_without_wm, stop_children),
 		cmocka_unit_test_teardown(test_focus_with_openbox, stop_children),

@@ -189,12 +189,12 @@ static void test_long_line_and_big_file(void **state)
 	char *cause = NULL, *text;
 	size_t n = CONFIG_MAX_BYTES + 100;
 
-	/* Longer than inih's line buffer: refused rather than split into two lines. */
-	text = malloc(600);
+	/* Longer than INIFILE_MAX_LINE: refused rather than split into two lines. */
+	text = malloc(INIFILE_MAX_LINE + 100);
 	assert_non_null(text);
 	strcpy(text, "[frames]\n# ");
-	memset(text + strlen(text), 'x', 500);
-	strcpy(text + 511, "\nquality = 80\n");
+	memset(text + strlen(text), 'x', INIFILE_MAX_LINE + 1);
+	strcpy(text + 11 + INIFILE_MAX_LINE + 1, "\nquality = 80\n");
 	expect_error(f, text, -EINVAL, 2, "line longer than");
 	free(text);
 
@@ -357,7 +357,7 @@ static void test_inifile_reader(void **state)
 {
 	struct fixture *f = *state;
 	struct ini_seen seen;
-	char *cause = NULL, line[600];
+	char *cause = NULL, line[INIFILE_MAX_LINE + 100];
 	FILE *fp;
 
 	assert_int_equal(ini_run(f, "[s]\nk = 1\n\n  k = 2\n; note\nk = 3\n", 4096, &seen,
@@ -379,7 +379,7 @@ static void test_inifile_reader(void **state)
 	line[sizeof(line) - 1] = '\0';
 	memcpy(line, "k = ", 4);
 	{
-		char text[800];
+		char text[INIFILE_MAX_LINE + 200];
 
 		snprintf(text, sizeof(text), "[s]\n%s\nk = 1\n", line);
 		ini_run(f, text, 4096, &seen, &cause);

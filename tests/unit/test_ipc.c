@@ -1,9 +1,11 @@
 /*
- * Tests for ipc: a real recorder-side socket in a temporary directory talks to a
- * real client in another thread. What is checked is what each side sees: the
+ * Tests for ipc: a real recorder-side server in a temporary directory talks to
+ * real clients in other threads. What is checked is what each side sees: the
  * request as the recorder parsed it, the reply line the CLI got back, the error a
  * person would read when a request is malformed, late or from another version,
- * and that a live socket is never stolen while a stale one is replaced.
+ * that silent and slow clients are dropped at their deadline while the others are
+ * answered at once, and that a live socket is never stolen while a stale one is
+ * replaced.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,15 +112,43 @@ call_free(struct call *c)
 	free(c->cause);
 }
 
-/* Waits (up to 5 s) for a connection on lfd and accepts it. */
-static int
-accept_one(int lfd, int *cfd, struct ipc_request *req, char **cause)
-{
-	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+/* --- the recorder's side, served as its loop does ------------------------------ */
 
-	assert_int_equal(poll(&pfd, 1, 5000), 1);
-	return ipc_accept(lfd, cfd, req, cause);
+/*
+ * Runs the server as the recorder's loop does (poll, dispatch) until a request is
+ * complete, returned as 1 with *req and *conn, or until *done is set (NULL: never),
+ * returned as 0. Fails the test after 10 s.
+ */
+static int
+serve(struct ipc_server *s, struct ipc_request *req, uint32_t *conn, atomic_int *done)
+{
+	int64_t end = util_now_mono_ns() + INT64_C(10000000000);
+
+	for (;;) {
+		struct pollfd pfd[IPC_SERVER_POLLFDS];
+		int t;
+
+		ipc_server_pollfds(s, pfd);
+		t = ipc_server_timeout_ms(s, util_now_mono_ns());
+		if (t < 0 || t > 20)
+			t = 20;
+		assert_true(poll(pfd, IPC_SERVER_POLLFDS, t) >= 0);
+		ipc_server_dispatch(s, pfd, util_now_mono_ns());
+		if (ipc_server_next(s, req, conn))
+			return 1;
+		if (done != NULL && atomic_load(done))
+			return 0;
+		if (util_now_mono_ns() > end)
+			fail_msg("the server got no request within 10 s");
+	}
 }
+
+/* Serves until flag is set (a raw client has its answer); no request may come through. */
+#define SERVE_UNTIL(s, flag) do { \
+		struct ipc_request r_; \
+		uint32_t c_; \
+		assert_int_equal(serve((s), &r_, &c_, (flag)), 0); \
+	} while (0)
 
 /* --- a raw client that sends exact bytes --------------------------------------- */
 
@@ -129,6 +160,8 @@ struct raw {
 	int hold_ms;         /* stay connected this long before sending */
 	char got[IPC_MAX_MSG + 2];
 	size_t got_len;
+	int64_t answered_ns;  /* when the reply (or EOF) came, CLOCK_MONOTONIC */
+	atomic_int done;
 };
 
 static int
@@ -154,8 +187,10 @@ raw_main(void *arg)
 	int s = raw_connect(r->path);
 	ssize_t n;
 
-	if (s < 0)
+	if (s < 0) {
+		atomic_store(&r->done, 1);
 		return NULL;
+	}
 	if (r->hold_ms > 0)
 		poll(NULL, 0, r->hold_ms);
 	if (r->send != NULL) {
@@ -175,7 +210,9 @@ raw_main(void *arg)
 		r->got_len += (size_t)n;
 	}
 	r->got[r->got_len] = '\0';
+	r->answered_ns = util_now_mono_ns();
 	close(s);
+	atomic_store(&r->done, 1);
 	return NULL;
 }
 
@@ -200,31 +237,32 @@ assert_error_reply(const char *line, const char *part)
 	json_decref(o);
 }
 
-/* Sends raw bytes to a listening recorder socket and checks what both sides see. */
 static void
-check_bad_request(const char *path, int lfd, const char *bytes, size_t len, int want_err,
-                  const char *want_cause)
+raw_start(struct raw *r, const char *path, const char *bytes, size_t len, int hold_ms)
 {
-	struct ipc_request req;
-	struct raw r;
-	char *cause = NULL;
-	int cfd = 7;
-
-	memset(&r, 0, sizeof r);
-	r.path = path;
-	r.send = bytes;
-	r.send_len = len;
-	assert_int_equal(pthread_create(&r.thread, NULL, raw_main, &r), 0);
-	assert_int_equal(accept_one(lfd, &cfd, &req, &cause), want_err);
-	assert_int_equal(cfd, -1);
-	assert_contains(cause, want_cause);
-	assert_int_equal(pthread_join(r.thread, NULL), 0);
-	/* The person at the CLI reads the same reason. */
-	assert_error_reply(r.got, want_cause);
-	free(cause);
+	memset(r, 0, sizeof *r);
+	r->path = path;
+	r->send = bytes;
+	r->send_len = len;
+	r->hold_ms = hold_ms;
+	atomic_init(&r->done, 0);
+	assert_int_equal(pthread_create(&r->thread, NULL, raw_main, r), 0);
 }
 
-/* --- tests ------------------------------------------------------------------ */
+/* Sends raw bytes to the recorder's server: no request comes through, the client reads why. */
+static void
+check_bad_request(const char *path, struct ipc_server *s, const char *bytes, size_t len,
+                  const char *want_cause)
+{
+	struct raw r;
+
+	raw_start(&r, path, bytes, len, 0);
+	SERVE_UNTIL(s, &r.done);
+	assert_int_equal(pthread_join(r.thread, NULL), 0);
+	/* The person at the CLI reads the reason. */
+	assert_error_reply(r.got, want_cause);
+}
+
 
 static void
 test_cmd_names(void **state)
@@ -235,8 +273,61 @@ test_cmd_names(void **state)
 	assert_string_equal(ipc_cmd_name(IPC_CMD_PAUSE), "pause");
 	assert_string_equal(ipc_cmd_name(IPC_CMD_RESUME), "resume");
 	assert_string_equal(ipc_cmd_name(IPC_CMD_FORGET), "forget");
+	assert_string_equal(ipc_cmd_name(IPC_CMD_AGENT), "agent");
 	assert_null(ipc_cmd_name((enum ipc_cmd)0));
-	assert_null(ipc_cmd_name((enum ipc_cmd)(IPC_CMD_FORGET + 1)));
+	assert_null(ipc_cmd_name((enum ipc_cmd)(IPC_CMD_AGENT + 1)));
+}
+
+/* The agent server's requests (docs/AGENTS.md): parsed, refused, and built back. */
+static void
+test_agent_requests(void **state)
+{
+	static const char *const bad[] = {
+		"{\"v\":1,\"cmd\":\"agent\"}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"takeover\"}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"attach\"}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"attach\",\"pid\":0}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"attach\",\"pid\":5,\"idle_ms\":-1}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"attach\",\"pid\":5,\"idle_ms\":3600001}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"handback\",\"pid\":5}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"handback\",\"idle_ms\":5}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"refused\"}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"refused\",\"action\":\"a\\nb\"}",
+		"{\"v\":1,\"cmd\":\"agent\",\"agent\":\"detach\",\"pid\":5,\"action\":\"x\"}",
+		"{\"v\":1,\"cmd\":\"status\",\"agent\":\"handback\"}",
+	};
+	struct ipc_request req;
+	char *cause = NULL, big[IPC_TASK_DESC_MAX + 64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (ipc_parse_request(bad[i], strlen(bad[i]), &req, &cause) == 0)
+			fail_msg("accepted: %s", bad[i]);
+		assert_non_null(cause);
+		free(cause);
+		cause = NULL;
+	}
+	const char *a = "{\"v\":1,\"cmd\":\"agent\",\"agent\":\"attach\",\"pid\":42,"
+	                "\"idle_ms\":5000}";
+	assert_int_equal(ipc_parse_request(a, strlen(a), &req, &cause), 0);
+	assert_int_equal(req.cmd, IPC_CMD_AGENT);
+	assert_int_equal(req.agent, IPC_AGENT_ATTACH);
+	assert_int_equal(req.agent_pid, 42);
+	assert_int_equal(req.idle_ms, 5000);
+	const char *h = "{\"v\":1,\"cmd\":\"agent\",\"agent\":\"handback\"}";
+	assert_int_equal(ipc_parse_request(h, strlen(h), &req, &cause), 0);
+	assert_int_equal(req.agent, IPC_AGENT_HANDBACK);
+	const char *r = "{\"v\":1,\"cmd\":\"agent\",\"agent\":\"refused\","
+	                "\"action\":\"{\\\"action\\\":\\\"key\\\"}\"}";
+	assert_int_equal(ipc_parse_request(r, strlen(r), &req, &cause), 0);
+	assert_int_equal(req.agent, IPC_AGENT_REFUSED);
+	assert_string_equal(req.description, "{\"action\":\"key\"}");
+	/* An action longer than IPC_TASK_DESC_MAX is refused, not cut. */
+	snprintf(big, sizeof big, "{\"v\":1,\"cmd\":\"agent\",\"agent\":\"refused\","
+	         "\"action\":\"%0*d\"}", IPC_TASK_DESC_MAX + 1, 0);
+	assert_int_equal(ipc_parse_request(big, strlen(big), &req, &cause), -E2BIG);
+	free(cause);
 }
 
 static void
@@ -426,34 +517,39 @@ static void
 test_roundtrip(void **state)
 {
 	struct fixture *f = *state;
+	struct ipc_server *s = NULL;
 	struct ipc_request req;
+	struct pollfd pfd[IPC_SERVER_POLLFDS];
 	struct call c;
 	struct stat st;
 	char *cause = NULL;
-	int lfd = -1, cfd = -1;
+	uint32_t conn;
 
-	assert_int_equal(ipc_listen(f->path, &lfd, &cause), 0);
+	assert_int_equal(ipc_server_open(f->path, &s, &cause), 0);
 	assert_null(cause);
-	assert_true(lfd >= 0);
-	assert_true(fcntl(lfd, F_GETFL) & O_NONBLOCK);
-	assert_true(fcntl(lfd, F_GETFD) & FD_CLOEXEC);
+	ipc_server_pollfds(s, pfd);
+	assert_true(pfd[0].fd >= 0);
+	assert_true(fcntl(pfd[0].fd, F_GETFL) & O_NONBLOCK);
+	assert_true(fcntl(pfd[0].fd, F_GETFD) & FD_CLOEXEC);
+	for (int i = 1; i < IPC_SERVER_POLLFDS; i++)
+		assert_int_equal(pfd[i].fd, -1);
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0600);
 
-	/* Nothing waiting yet: the non-blocking listener says so. */
-	assert_int_equal(ipc_accept(lfd, &cfd, &req, NULL), -EAGAIN);
-	assert_int_equal(cfd, -1);
+	/* Nothing waiting yet: nothing to take, no deadline running. */
+	ipc_server_dispatch(s, NULL, util_now_mono_ns());
+	assert_int_equal(ipc_server_next(s, &req, &conn), 0);
+	assert_int_equal(ipc_server_timeout_ms(s, util_now_mono_ns()), -1);
 
 	call_start(&c, f->path, IPC_CMD_PAUSE, 900000);
-	assert_int_equal(accept_one(lfd, &cfd, &req, &cause), 0);
-	assert_null(cause);
-	assert_true(cfd >= 0);
-	assert_true(fcntl(cfd, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(serve(s, &req, &conn, NULL), 1);
 	assert_int_equal(req.version, 1);
 	assert_int_equal(req.cmd, IPC_CMD_PAUSE);
 	assert_true(req.for_ms == 900000);
-	assert_int_equal(ipc_reply(cfd, "{\"v\":1,\"ok\":true,\"state\":\"paused\"}"), 0);
+	assert_int_equal(ipc_server_reply(s, conn, "{\"v\":1,\"ok\":true,\"state\":\"paused\"}"), 0);
+	/* Answered and closed: the handle is spent. */
+	assert_int_equal(ipc_server_reply(s, conn, "{}"), -ENOENT);
 	call_finish(&c);
 	assert_int_equal(c.ret, 0);
 	assert_null(c.cause);
@@ -462,52 +558,59 @@ test_roundtrip(void **state)
 
 	/* A second conversation on the same socket, without for_ms. */
 	call_start(&c, f->path, IPC_CMD_STATUS, 0);
-	assert_int_equal(accept_one(lfd, &cfd, &req, &cause), 0);
+	assert_int_equal(serve(s, &req, &conn, NULL), 1);
 	assert_int_equal(req.cmd, IPC_CMD_STATUS);
 	assert_true(req.for_ms == 0);
-	assert_int_equal(ipc_reply_error(cfd, "recorder is shutting down"), 0);
+	{
+		char *e = ipc_simple_reply(0, "recorder is shutting down");
+		assert_int_equal(ipc_server_reply(s, conn, e), 0);
+		free(e);
+	}
 	call_finish(&c);
 	/* ok:false is still a delivered reply; the CLI reports its error. */
 	assert_int_equal(c.ret, 0);
 	assert_string_equal(c.reply, "{\"v\":1,\"ok\":false,\"error\":\"recorder is shutting down\"}");
 	call_free(&c);
 
-	close(lfd);
+	ipc_server_close(s, 1);
+	assert_int_equal(stat(f->path, &st), -1);
 }
 
 static void
 test_second_listen_in_use(void **state)
 {
 	struct fixture *f = *state;
+	struct ipc_server *s = NULL, *s2 = (void *)1;
 	struct ipc_request req;
 	struct call c;
 	char *cause = NULL;
-	int lfd = -1, lfd2 = 99, cfd = -1;
+	uint32_t conn;
+	int i;
 
-	assert_int_equal(ipc_listen(f->path, &lfd, &cause), 0);
-	assert_int_equal(ipc_listen(f->path, &lfd2, &cause), -EADDRINUSE);
-	assert_int_equal(lfd2, -1);
+	assert_int_equal(ipc_server_open(f->path, &s, &cause), 0);
+	assert_int_equal(ipc_server_open(f->path, &s2, &cause), -EADDRINUSE);
+	assert_null(s2);
 	assert_contains(cause, "another recorder is already running");
 	assert_contains(cause, f->path);
 	free(cause);
 	cause = NULL;
 
-	/* The probe shows up at the live recorder as a client that sent nothing. */
-	assert_int_equal(accept_one(lfd, &cfd, &req, &cause), -ECONNABORTED);
-	assert_int_equal(cfd, -1);
-	free(cause);
-	cause = NULL;
+	/* The probe shows up at the live recorder as a client that sent nothing: dropped. */
+	for (i = 0; i < 10; i++) {
+		ipc_server_dispatch(s, NULL, util_now_mono_ns());
+		assert_int_equal(ipc_server_next(s, &req, &conn), 0);
+	}
 
 	/* The first recorder's socket still works. */
 	call_start(&c, f->path, IPC_CMD_STOP, 0);
-	assert_int_equal(accept_one(lfd, &cfd, &req, &cause), 0);
+	assert_int_equal(serve(s, &req, &conn, NULL), 1);
 	assert_int_equal(req.cmd, IPC_CMD_STOP);
-	assert_int_equal(ipc_reply(cfd, "{\"v\":1,\"ok\":true}"), 0);
+	assert_int_equal(ipc_server_reply(s, conn, "{\"v\":1,\"ok\":true}"), 0);
 	call_finish(&c);
 	assert_int_equal(c.ret, 0);
 	assert_string_equal(c.reply, "{\"v\":1,\"ok\":true}");
 	call_free(&c);
-	close(lfd);
+	ipc_server_close(s, 1);
 }
 
 static void
@@ -515,11 +618,13 @@ test_stale_socket_replaced(void **state)
 {
 	struct fixture *f = *state;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ipc_server *srv = NULL;
 	struct ipc_request req;
 	struct call c;
 	char *cause = NULL;
 	struct stat st;
-	int s, lfd = -1, cfd = -1;
+	uint32_t conn;
+	int s;
 
 	/* A recorder that died: its socket file is left behind, nobody listens. */
 	s = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -539,17 +644,18 @@ test_stale_socket_replaced(void **state)
 	call_free(&c);
 
 	/* A new recorder takes the place over. */
-	assert_int_equal(ipc_listen(f->path, &lfd, &cause), 0);
+	assert_int_equal(ipc_server_open(f->path, &srv, &cause), 0);
 	assert_null(cause);
 	call_start(&c, f->path, IPC_CMD_RESUME, 0);
-	assert_int_equal(accept_one(lfd, &cfd, &req, &cause), 0);
+	assert_int_equal(serve(srv, &req, &conn, NULL), 1);
 	assert_int_equal(req.cmd, IPC_CMD_RESUME);
-	assert_int_equal(ipc_reply(cfd, "{\"v\":1,\"ok\":true,\"state\":\"recording\"}"), 0);
+	assert_int_equal(ipc_server_reply(srv, conn, "{\"v\":1,\"ok\":true,\"state\":\"recording\"}"),
+	                 0);
 	call_finish(&c);
 	assert_int_equal(c.ret, 0);
 	assert_string_equal(c.reply, "{\"v\":1,\"ok\":true,\"state\":\"recording\"}");
 	call_free(&c);
-	close(lfd);
+	ipc_server_close(srv, 1);
 }
 
 static void
@@ -603,30 +709,31 @@ test_call_no_recorder(void **state)
 }
 
 static void
-test_accept_answers_bad_requests(void **state)
+test_server_answers_bad_requests(void **state)
 {
 	struct fixture *f = *state;
 	char big[IPC_MAX_MSG + 100];
 	char *exact;
+	struct ipc_server *s = NULL;
 	struct ipc_request req;
 	struct call c;
 	char *cause = NULL;
-	int lfd = -1, cfd = -1;
+	uint32_t conn;
 	size_t n;
 
-	assert_int_equal(ipc_listen(f->path, &lfd, &cause), 0);
+	assert_int_equal(ipc_server_open(f->path, &s, &cause), 0);
 
-#define BAD(s, err, part) check_bad_request(f->path, lfd, s, strlen(s), err, part)
-	BAD("{\"v\":2,\"cmd\":\"status\"}\n", -EPROTO, "version 2, this recorder speaks 1");
-	BAD("{\"cmd\":\"status\"}\n", -EPROTO, "no protocol version");
-	BAD("hello recorder\n", -EINVAL, "not valid JSON");
-	BAD("{\"v\":1,\"cmd\":\"format-disk\"}\n", -EINVAL, "unknown command \"format-disk\"");
-	BAD("{\"v\":1,\"cmd\":\"pause\",\"for_ms\":-5}\n", -EINVAL, "for_ms is -5");
+#define BAD(str, part) check_bad_request(f->path, s, str, strlen(str), part)
+	BAD("{\"v\":2,\"cmd\":\"status\"}\n", "version 2, this recorder speaks 1");
+	BAD("{\"cmd\":\"status\"}\n", "no protocol version");
+	BAD("hello recorder\n", "not valid JSON");
+	BAD("{\"v\":1,\"cmd\":\"format-disk\"}\n", "unknown command \"format-disk\"");
+	BAD("{\"v\":1,\"cmd\":\"pause\",\"for_ms\":-5}\n", "for_ms is -5");
 #undef BAD
 
 	/* Longer than the limit, with no newline in sight. */
 	memset(big, 'a', sizeof big);
-	check_bad_request(f->path, lfd, big, sizeof big, -E2BIG, "longer than the limit of 4096");
+	check_bad_request(f->path, s, big, sizeof big, "longer than the limit of 4096");
 
 	/* Exactly IPC_MAX_MSG bytes of JSON plus the newline is accepted. */
 	exact = util_xmalloc(IPC_MAX_MSG + 2);
@@ -635,14 +742,11 @@ test_accept_answers_bad_requests(void **state)
 	exact[IPC_MAX_MSG] = '\n';
 	{
 		struct raw r;
-		memset(&r, 0, sizeof r);
-		r.path = f->path;
-		r.send = exact;
-		r.send_len = IPC_MAX_MSG + 1;
-		assert_int_equal(pthread_create(&r.thread, NULL, raw_main, &r), 0);
-		assert_int_equal(accept_one(lfd, &cfd, &req, &cause), 0);
+
+		raw_start(&r, f->path, exact, IPC_MAX_MSG + 1, 0);
+		assert_int_equal(serve(s, &req, &conn, NULL), 1);
 		assert_int_equal(req.cmd, IPC_CMD_STATUS);
-		assert_int_equal(ipc_reply(cfd, "{\"v\":1,\"ok\":true}"), 0);
+		assert_int_equal(ipc_server_reply(s, conn, "{\"v\":1,\"ok\":true}"), 0);
 		assert_int_equal(pthread_join(r.thread, NULL), 0);
 		assert_string_equal(r.got, "{\"v\":1,\"ok\":true}\n");
 	}
@@ -650,49 +754,150 @@ test_accept_answers_bad_requests(void **state)
 
 	/* A negative pause sent through ipc_call: the CLI gets the recorder's reason. */
 	call_start(&c, f->path, IPC_CMD_PAUSE, -5);
-	assert_int_equal(accept_one(lfd, &cfd, &req, &cause), -EINVAL);
-	assert_contains(cause, "for_ms is -5");
-	free(cause);
-	cause = NULL;
-	call_finish(&c);
+	/* Served until the call has its answer; no request comes through. */
+	for (int i = 0;; i++) {
+		struct pollfd pfd[IPC_SERVER_POLLFDS];
+
+		if (i == 1000)
+			fail_msg("the call got no answer within 10 s");
+		ipc_server_pollfds(s, pfd);
+		poll(pfd, IPC_SERVER_POLLFDS, 10);
+		ipc_server_dispatch(s, pfd, util_now_mono_ns());
+		assert_int_equal(ipc_server_next(s, &req, &conn), 0);
+		if (pthread_tryjoin_np(c.thread, NULL) == 0)
+			break;
+	}
 	assert_int_equal(c.ret, 0);
 	assert_contains(c.reply, "\"ok\":false");
 	assert_contains(c.reply, "for_ms is -5");
 	call_free(&c);
 
-	close(lfd);
+	/* A reply that is not one line, or too long: the client is told, not left waiting. */
+	{
+		char *huge = util_xmalloc(IPC_MAX_MSG + 2);
+		struct raw r;
+
+		memset(huge, 'x', IPC_MAX_MSG + 1);
+		huge[IPC_MAX_MSG + 1] = '\0';
+		raw_start(&r, f->path, "{\"v\":1,\"cmd\":\"status\"}\n", 23, 0);
+		assert_int_equal(serve(s, &req, &conn, NULL), 1);
+		assert_int_equal(ipc_server_reply(s, conn, huge), -E2BIG);
+		assert_int_equal(pthread_join(r.thread, NULL), 0);
+		assert_error_reply(r.got, "reply was too long");
+		raw_start(&r, f->path, "{\"v\":1,\"cmd\":\"status\"}\n", 23, 0);
+		assert_int_equal(serve(s, &req, &conn, NULL), 1);
+		assert_int_equal(ipc_server_reply(s, conn, "{\"a\":1}\n{\"b\":2}"), -EINVAL);
+		assert_int_equal(pthread_join(r.thread, NULL), 0);
+		assert_error_reply(r.got, "reply was malformed");
+		free(huge);
+	}
+	ipc_server_close(s, 1);
 }
 
+/*
+ * Issue 15: four clients that say nothing and one that sends a byte a second hold
+ * their slots, yet a request that comes after them is answered at once; each of
+ * them is dropped at its deadline, with the reason.
+ */
 static void
-test_accept_timeout(void **state)
+test_server_loiterers_wait_for_nobody(void **state)
 {
 	struct fixture *f = *state;
+	static const char drip[] = "{\"v\":1,";
+	struct ipc_server *s = NULL;
 	struct ipc_request req;
-	struct raw r;
-	char *cause = NULL;
-	int lfd = -1, cfd = -1;
-	int64_t t0, dt;
+	struct raw silent[4], slow;
+	struct call c;
+	uint32_t conn;
+	int64_t t0, took;
 
-	assert_int_equal(ipc_listen(f->path, &lfd, &cause), 0);
-	/* A client that connects and says nothing for 3 s. */
-	memset(&r, 0, sizeof r);
-	r.path = f->path;
-	r.hold_ms = 3000;
-	assert_int_equal(pthread_create(&r.thread, NULL, raw_main, &r), 0);
+	assert_int_equal(ipc_server_open(f->path, &s, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		raw_start(&silent[i], f->path, NULL, 0, 0);
+	/* Sends its first bytes after a second, never a whole line. */
+	raw_start(&slow, f->path, drip, sizeof drip - 1, 1000);
+	/* Give them their connections first. */
+	for (int i = 0; i < 20; i++) {
+		struct pollfd pfd[IPC_SERVER_POLLFDS];
+
+		ipc_server_pollfds(s, pfd);
+		poll(pfd, IPC_SERVER_POLLFDS, 10);
+		ipc_server_dispatch(s, pfd, util_now_mono_ns());
+	}
+	assert_true(ipc_server_timeout_ms(s, util_now_mono_ns()) > 0);
+
 	t0 = util_now_mono_ns();
-	assert_int_equal(accept_one(lfd, &cfd, &req, &cause), -ETIMEDOUT);
-	dt = util_now_mono_ns() - t0;
-	assert_true(dt >= INT64_C(1900000000));
-	assert_true(dt < INT64_C(3000000000));
-	assert_int_equal(cfd, -1);
-	assert_contains(cause, "no request arrived");
-	free(cause);
-	assert_int_equal(pthread_join(r.thread, NULL), 0);
-	assert_error_reply(r.got, "no request arrived");
-	close(lfd);
+	call_start(&c, f->path, IPC_CMD_STATUS, 0);
+	assert_int_equal(serve(s, &req, &conn, NULL), 1);
+	assert_int_equal(req.cmd, IPC_CMD_STATUS);
+	assert_int_equal(ipc_server_reply(s, conn, "{\"v\":1,\"ok\":true}"), 0);
+	call_finish(&c);
+	took = util_now_mono_ns() - t0;
+	assert_int_equal(c.ret, 0);
+	if (took > INT64_C(500000000))
+		fail_msg("the request waited %lld ms behind silent clients",
+		         (long long)(took / 1000000));
+	call_free(&c);
+
+	/* The loiterers are dropped at their deadline (2 s), and told why. */
+	SERVE_UNTIL(s, &slow.done);
+	for (int i = 0; i < 4; i++) {
+		SERVE_UNTIL(s, &silent[i].done);
+		assert_int_equal(pthread_join(silent[i].thread, NULL), 0);
+		assert_error_reply(silent[i].got, "no request arrived within 2000 ms");
+		took = silent[i].answered_ns - t0;
+		assert_true(took > INT64_C(1500000000) && took < INT64_C(4000000000));
+	}
+	assert_int_equal(pthread_join(slow.thread, NULL), 0);
+	assert_error_reply(slow.got, "no request arrived within 2000 ms");
+	ipc_server_close(s, 1);
 }
 
-/* A fake recorder: accepts one connection, reads the request, sends `reply` raw. */
+/*
+ * More connections than slots: the oldest that has sent nothing makes room, so a
+ * client that sends its request is never shut out by silent ones.
+ */
+static void
+test_server_connection_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct ipc_server *s = NULL;
+	struct ipc_request req;
+	struct raw silent[IPC_SERVER_CONNS];
+	struct call c;
+	uint32_t conn;
+	int dropped = 0;
+
+	assert_int_equal(ipc_server_open(f->path, &s, NULL), 0);
+	for (int i = 0; i < IPC_SERVER_CONNS; i++)
+		raw_start(&silent[i], f->path, NULL, 0, 0);
+	for (int i = 0; i < 30; i++) {
+		struct pollfd pfd[IPC_SERVER_POLLFDS];
+
+		ipc_server_pollfds(s, pfd);
+		poll(pfd, IPC_SERVER_POLLFDS, 10);
+		ipc_server_dispatch(s, pfd, util_now_mono_ns());
+	}
+	call_start(&c, f->path, IPC_CMD_STATUS, 0);
+	assert_int_equal(serve(s, &req, &conn, NULL), 1);
+	assert_int_equal(ipc_server_reply(s, conn, "{\"v\":1,\"ok\":true}"), 0);
+	call_finish(&c);
+	assert_int_equal(c.ret, 0);
+	assert_string_equal(c.reply, "{\"v\":1,\"ok\":true}");
+	call_free(&c);
+	/* One silent client made room, and was told so; the rest reach their deadline. */
+	for (int i = 0; i < IPC_SERVER_CONNS; i++) {
+		SERVE_UNTIL(s, &silent[i].done);
+		assert_int_equal(pthread_join(silent[i].thread, NULL), 0);
+		if (strstr(silent[i].got, "too many control connections") != NULL)
+			dropped++;
+		else
+			assert_error_reply(silent[i].got, "no request arrived");
+	}
+	assert_int_equal(dropped, 1);
+	ipc_server_close(s, 1);
+}
+
 struct fake {
 	pthread_t thread;
 	int lfd;
@@ -793,59 +998,25 @@ test_call_timeout(void **state)
 	close(lfd);
 }
 
-static void
-test_reply_limits(void **state)
-{
-	char big[IPC_MAX_MSG + 2];
-	char got[64];
-	int sv[2];
-
-	(void)state;
-	assert_int_equal(ipc_reply(-1, "{}"), -EBADF);
-	assert_int_equal(ipc_reply_error(-1, "x"), -EBADF);
-
-	memset(big, 'x', sizeof big - 1);
-	big[sizeof big - 1] = '\0';
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(ipc_reply(sv[0], big), -E2BIG);
-	/* The connection is closed without a partial line. */
-	assert_int_equal(recv(sv[1], got, sizeof got, 0), 0);
-	close(sv[1]);
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(ipc_reply(sv[0], "{\"a\":1}\n{\"b\":2}"), -EINVAL);
-	assert_int_equal(recv(sv[1], got, sizeof got, 0), 0);
-	close(sv[1]);
-
-	/* An error with characters that need escaping still makes one JSON line. */
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(ipc_reply_error(sv[0], "bad \"quote\"\nline"), 0);
-	memset(got, 0, sizeof got);
-	assert_true(recv(sv[1], got, sizeof got - 1, 0) > 0);
-	assert_string_equal(got, "{\"v\":1,\"ok\":false,\"error\":\"bad \\\"quote\\\"\\nline\"}\n");
-	close(sv[1]);
-}
-
-/* The recorder's side of test_peer_uid_refused: one ipc_accept in a thread. */
+/* The recorder's side of test_peer_uid_refused: a server served in a thread. */
 struct refusal {
 	pthread_t thread;
-	int lfd;
-	int polled;        /* poll's result: 1 when a connection came */
-	int ret;
-	int cfd;
-	struct ipc_request req;
-	char *cause;
+	struct ipc_server *s;
+	atomic_int stop;
+	int taken;         /* requests that came through */
 };
 
 static void *
 refusal_main(void *arg)
 {
 	struct refusal *r = arg;
-	struct pollfd pfd = { .fd = r->lfd, .events = POLLIN };
+	struct ipc_request req;
+	uint32_t conn;
 
-	r->polled = poll(&pfd, 1, 10000);
-	if (r->polled == 1)
-		r->ret = ipc_accept(r->lfd, &r->cfd, &r->req, &r->cause);
+	while (serve(r->s, &req, &conn, &r->stop) == 1) {
+		r->taken++;
+		ipc_server_reply(r->s, conn, "{\"v\":1,\"ok\":true}");
+	}
 	return NULL;
 }
 
@@ -871,29 +1042,25 @@ static void
 test_peer_uid_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct refusal r = { .cfd = 7 };
+	struct refusal r;
 
 	/* Only root can connect as another user in a test; CI runs as root. */
 	if (geteuid() != 0)
 		testenv_skip("a connection from another uid needs root (running as uid %u)",
 		             (unsigned)geteuid());
-	assert_int_equal(ipc_listen(f->path, &r.lfd, NULL), 0);
+	memset(&r, 0, sizeof r);
+	atomic_init(&r.stop, 0);
+	assert_int_equal(ipc_server_open(f->path, &r.s, NULL), 0);
 	/* Open the door wide so that only the uid check stands in the way. */
 	assert_int_equal(chmod(f->dir, 0755), 0);
 	assert_int_equal(chmod(f->path, 0666), 0);
-	memset(&r.req, 0x55, sizeof r.req);
 
 	assert_int_equal(pthread_create(&r.thread, NULL, refusal_main, &r), 0);
 	testenv_as_user(NULL, stop_as_other_user, f->path);
+	atomic_store(&r.stop, 1);
 	assert_int_equal(pthread_join(r.thread, NULL), 0);
-	assert_int_equal(r.polled, 1);
-	assert_int_equal(r.ret, -EPERM);
-	assert_int_equal(r.cfd, -1);
-	assert_contains(r.cause, "refused a control connection from uid 65534");
-	assert_contains(r.cause, "only uid 0 may control this recorder");
-	assert_int_equal(r.req.cmd, 0);
-	free(r.cause);
-	close(r.lfd);
+	assert_int_equal(r.taken, 0);
+	ipc_server_close(r.s, 1);
 }
 
 int
@@ -902,6 +1069,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cmd_names),
 		cmocka_unit_test(test_parse_valid),
+		cmocka_unit_test(test_agent_requests),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_parse_hostile_bytes),
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -909,11 +1077,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stale_socket_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_refuses_other_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_call_no_recorder, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_accept_answers_bad_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_accept_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_answers_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_loiterers_wait_for_nobody, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_connection_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_call_reply_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_call_timeout, setup, teardown),
-		cmocka_unit_test(test_reply_limits),
 		cmocka_unit_test_setup_teardown(test_peer_uid_refused, setup, teardown),
 	};
 	return testenv_run(tests, NULL, NULL);

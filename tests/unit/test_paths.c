@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,8 +441,14 @@ test_control_socket_tmp_fallback(void **state)
 
 	char *out2 = NULL, *cause2 = NULL;
 
+	const char *home = getenv("HOME");
+	char *saved_home = home != NULL ? strdup(home) : NULL;
+
 	(void)state;
 	unsetenv("XDG_RUNTIME_DIR");
+	/* /tmp is the last resort: only with neither XDG_CACHE_HOME nor HOME. */
+	unsetenv("XDG_CACHE_HOME");
+	unsetenv("HOME");
 	/*
 	 * create == 0 leaves the real /tmp alone. A real /tmp/mimic-UID (a recorder of
 	 * this user may be running) is either fine or reported by name.
@@ -463,11 +470,287 @@ test_control_socket_tmp_fallback(void **state)
 	else
 		assert_string_equal(cause2, cause);
 	unsetenv("XDG_RUNTIME_DIR");
+	if (saved_home != NULL)
+		setenv("HOME", saved_home, 1);
+	free(saved_home);
 	free(out);
 	free(cause);
 	free(out2);
 	free(cause2);
 	free(want);
+}
+
+/*
+ * Without XDG_RUNTIME_DIR the socket lives in the user's cache directory, made
+ * 0700, not in /tmp where another user can create /tmp/mimic-UID first.
+ */
+static void
+test_control_socket_home_fallback(void **state)
+{
+	const char *tmp = *state;
+	const char *home = getenv("HOME");
+	char *saved_home = home != NULL ? strdup(home) : NULL;
+	char *h = util_xasprintf("%s/home", tmp), *cache = util_xasprintf("%s/cache", tmp);
+	char *want = util_xasprintf("%s/home/.cache/mimic/run/control.sock", tmp);
+	char *want2 = util_xasprintf("%s/cache/mimic/run/control.sock", tmp);
+	char *dir = util_xasprintf("%s/home/.cache/mimic/run", tmp);
+	char *out = NULL, *cause = NULL;
+	struct stat st;
+
+	unsetenv("XDG_RUNTIME_DIR");
+	unsetenv("XDG_CACHE_HOME");
+	assert_int_equal(mkdir(h, 0755), 0);
+	setenv("HOME", h, 1);
+	assert_int_equal(paths_control_socket(1, &out, &cause), 0);
+	assert_null(cause);
+	assert_string_equal(out, want);
+	assert_int_equal(lstat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(st.st_uid, geteuid());
+	free(out);
+	out = NULL;
+
+	setenv("XDG_CACHE_HOME", cache, 1);
+	assert_int_equal(paths_control_socket(1, &out, &cause), 0);
+	assert_string_equal(out, want2);
+	unsetenv("XDG_CACHE_HOME");
+	if (saved_home != NULL)
+		setenv("HOME", saved_home, 1);
+	else
+		unsetenv("HOME");
+	free(saved_home);
+	free(out);
+	free(h);
+	free(cache);
+	free(want);
+	free(want2);
+	free(dir);
+}
+
+static char *
+slurp(const char *path)
+{
+	static char buf[256];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void
+spill(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static mode_t
+mode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(path, &st), 0);
+	return st.st_mode & 0777;
+}
+
+/*
+ * paths_write_file: never through a symbolic link (the file it points to keeps
+ * its bytes), an existing file of the user replaced by a new 0600 one, another
+ * user's file refused.
+ */
+static void
+test_write_file(void **state)
+{
+	const char *tmp = *state;
+	char *victim = util_xasprintf("%s/victim", tmp), *link = util_xasprintf("%s/out.png", tmp);
+	char *mine = util_xasprintf("%s/mine.png", tmp), *fresh = util_xasprintf("%s/new", tmp);
+	char *cause = NULL;
+	mode_t old = umask(0);
+
+	spill(victim, "keep", 0644);
+	assert_int_equal(symlink(victim, link), 0);
+	assert_int_equal(paths_write_file(link, "secret", 6, PATHS_REPLACE, &cause), -ELOOP);
+	assert_contains(cause, link);
+	assert_contains(cause, "symbolic link");
+	assert_null(strchr(cause, '\n'));
+	free(cause);
+	cause = NULL;
+	assert_string_equal(slurp(victim), "keep");
+	assert_int_equal(mode_of(victim), 0644);
+
+	/* An existing file of the user's: replaced, and private now. */
+	spill(mine, "old", 0644);
+	assert_int_equal(paths_write_file(mine, "secret", 6, PATHS_REPLACE, &cause), 0);
+	assert_string_equal(slurp(mine), "secret");
+	assert_int_equal(mode_of(mine), 0600);
+	/* Without PATHS_REPLACE an existing file stays as it is. */
+	assert_int_equal(paths_write_file(mine, "other", 5, 0, &cause), -EEXIST);
+	assert_contains(cause, "already exists");
+	free(cause);
+	cause = NULL;
+	assert_string_equal(slurp(mine), "secret");
+
+	/* A new file: 0600 whatever the umask. */
+	assert_int_equal(paths_write_file(fresh, "x", 1, 0, &cause), 0);
+	assert_int_equal(mode_of(fresh), 0600);
+
+	if (geteuid() == 0) {
+		assert_int_equal(chown(mine, TESTENV_NOBODY, TESTENV_NOBODY), 0);
+		assert_int_equal(paths_write_file(mine, "again", 5, PATHS_REPLACE, &cause), -EPERM);
+		assert_contains(cause, "belongs to uid 65534");
+		free(cause);
+		cause = NULL;
+		assert_string_equal(slurp(mine), "secret");
+	}
+	umask(old);
+	free(victim);
+	free(link);
+	free(mine);
+	free(fresh);
+}
+
+/* paths_create_file: O_EXCL and O_NOFOLLOW, 0600, one line naming the file. */
+static void
+test_create_file(void **state)
+{
+	const char *tmp = *state;
+	char *path = util_xasprintf("%s/steps.jsonl", tmp), *dangling = util_xasprintf("%s/d", tmp);
+	char *target = util_xasprintf("%s/elsewhere", tmp), *cause = NULL;
+	mode_t old = umask(0);
+	int fd;
+
+	fd = paths_create_file(path, O_WRONLY, &cause);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(mode_of(path), 0600);
+	assert_int_equal(paths_create_file(path, O_WRONLY, &cause), -EEXIST);
+	assert_contains(cause, path);
+	free(cause);
+	cause = NULL;
+	/* A link to where nothing is yet: nothing is created there. */
+	assert_int_equal(symlink(target, dangling), 0);
+	assert_int_equal(paths_create_file(dangling, O_WRONLY, &cause), -ELOOP);
+	assert_contains(cause, "symbolic link");
+	free(cause);
+	assert_int_equal(access(target, F_OK), -1);
+	umask(old);
+	free(path);
+	free(dangling);
+	free(target);
+}
+
+/* paths_open_private: the database, audit log and locks. */
+static void
+test_open_private(void **state)
+{
+	const char *tmp = *state;
+	char *path = util_xasprintf("%s/audit.log", tmp), *ln = util_xasprintf("%s/l", tmp);
+	char *cause = NULL;
+	int fd;
+
+	spill(path, "line\n", 0644);
+	fd = paths_open_private(path, O_RDWR | O_APPEND, &cause);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(mode_of(path), 0600);
+	assert_string_equal(slurp(path), "line\n");
+	assert_int_equal(symlink(path, ln), 0);
+	assert_int_equal(paths_open_private(ln, O_RDWR, &cause), -ELOOP);
+	free(cause);
+	cause = NULL;
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, TESTENV_NOBODY, TESTENV_NOBODY), 0);
+		assert_int_equal(paths_open_private(path, O_RDWR, &cause), -EPERM);
+		assert_contains(cause, "belongs to uid 65534");
+		assert_contains(cause, "chown");
+		free(cause);
+	}
+	free(path);
+	free(ln);
+}
+
+/*
+ * paths_secure_tree: an existing data directory left open (0755 directories,
+ * 0644 files) is made 0700/0600 throughout; a link is neither followed nor
+ * changed; another user's file is refused by name with the chown fix.
+ */
+static void
+test_secure_tree(void **state)
+{
+	const char *tmp = *state;
+	char *d = util_xasprintf("%s/data", tmp), *outside = util_xasprintf("%s/outside", tmp);
+	const char *files[] = { "mimic.db", "mimic.db-wal", "mimic.db-shm", "audit.log", "key.id",
+	                        "recorder.lock", "frames/ab/0123.png" };
+	const char *dirs[] = { "", "frames", "frames/ab" };
+	char *p, *cause = NULL;
+
+	assert_int_equal(mkdir(d, 0755), 0);
+	for (size_t i = 1; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		p = util_xasprintf("%s/%s", d, dirs[i]);
+		assert_int_equal(mkdir(p, 0755), 0);
+		assert_int_equal(chmod(p, i == 2 ? 0777 : 0755), 0);
+		free(p);
+	}
+	assert_int_equal(chmod(d, 0755), 0);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		p = util_xasprintf("%s/%s", d, files[i]);
+		spill(p, "x", 0644);
+		free(p);
+	}
+	spill(outside, "x", 0644);
+	/* A key open to others is left for its reader to refuse (chmod 600 named there). */
+	p = util_xasprintf("%s/pseudonym.key", d);
+	spill(p, "k", 0644);
+	free(p);
+	p = util_xasprintf("%s/link", d);
+	assert_int_equal(symlink(outside, p), 0);
+	free(p);
+
+	assert_int_equal(paths_secure_tree(d, 1, &cause), 0);
+	assert_null(cause);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		p = util_xasprintf("%s/%s", d, dirs[i]);
+		if (mode_of(p) != 0700)
+			fail_msg("%s is %04o, not 0700", p, (unsigned)mode_of(p));
+		free(p);
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		p = util_xasprintf("%s/%s", d, files[i]);
+		if (mode_of(p) != 0600)
+			fail_msg("%s is %04o, not 0600", p, (unsigned)mode_of(p));
+		free(p);
+	}
+	assert_int_equal(mode_of(outside), 0644);
+	p = util_xasprintf("%s/pseudonym.key", d);
+	assert_int_equal(mode_of(p), 0644);
+	free(p);
+
+	if (geteuid() == 0) {
+		p = util_xasprintf("%s/frames/ab/0123.png", d);
+		assert_int_equal(chown(p, TESTENV_NOBODY, TESTENV_NOBODY), 0);
+		assert_int_equal(paths_secure_tree(d, 1, &cause), -EPERM);
+		assert_contains(cause, p);
+		assert_contains(cause, "belongs to uid 65534");
+		assert_contains(cause, "chown -R");
+		assert_null(strchr(cause, '\n'));
+		free(cause);
+		cause = NULL;
+		/* A reader (not strict) leaves it alone. */
+		assert_int_equal(paths_secure_tree(d, 0, &cause), 0);
+		free(p);
+	}
+	free(d);
+	free(outside);
 }
 
 static void
@@ -543,6 +826,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_control_socket_other_owner_refused, setup_tmp,
 		                                teardown_tmp),
 		cmocka_unit_test(test_control_socket_tmp_fallback),
+		cmocka_unit_test_setup_teardown(test_control_socket_home_fallback, setup_tmp,
+		                                teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_write_file, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_create_file, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_open_private, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_secure_tree, setup_tmp, teardown_tmp),
 		cmocka_unit_test(test_control_socket_too_long),
 	};
 

@@ -17,6 +17,7 @@
 
 #include "testenv.h"
 
+#include "inifile.h"
 #include "policy.h"
 
 /* Parses text as a policy file named "t.conf"; returns the policy or NULL with *cause. */
@@ -166,6 +167,35 @@ static void test_deny_title(void **state)
 	bad("[deny]\ntitle =\n", 0, "t.conf:2: ", "empty");
 }
 
+/*
+ * A title pattern of 247 characters is valid and used (inih's own 200-byte line
+ * buffer refused it); only a line longer than INIFILE_MAX_LINE is refused.
+ */
+static void test_long_title_pattern(void **state)
+{
+	char pat[248], text[INIFILE_MAX_LINE + 64], title[300];
+	struct policy *p;
+
+	(void)state;
+	memset(pat, 'x', sizeof(pat) - 1);
+	pat[sizeof(pat) - 1] = '\0';
+	memcpy(pat, "Quarterly", 9);
+	snprintf(text, sizeof(text), "[allow]\napp = *\n[deny]\ntitle = %s\n", pat);
+	p = ok(text);
+	snprintf(title, sizeof(title), "%s - editor", pat);
+	assert_int_equal(check(p, "xterm", "XTerm", "/usr/bin/xterm", title, NULL),
+	                 POLICY_OUT_PRIVATE);
+	assert_int_equal(check(p, "xterm", "XTerm", "/usr/bin/xterm", "Quarterly", NULL),
+	                 POLICY_IN);
+	policy_free(p);
+
+	memset(text, 'y', sizeof(text));
+	memcpy(text, "[deny]\ntitle = ", 15);
+	text[15 + INIFILE_MAX_LINE] = '\n';
+	text[16 + INIFILE_MAX_LINE] = '\0';
+	bad(text, 0, "t.conf:2: ", "line longer than");
+}
+
 static void test_builtin_exclusions(void **state)
 {
 	struct policy *p = ok("[allow]\napp = *\nexe = *\nsite = *\n");
@@ -200,6 +230,7 @@ static void test_browsers(void **state)
 
 static void test_capture(void **state)
 {
+	char *s;
 	struct policy *p = ok("[capture]\nscreenshots = off\nkeystroke_text = yes\n"
 	                      "no_keystroke_text = gnome-terminal*\n");
 
@@ -212,6 +243,29 @@ static void test_capture(void **state)
 	assert_true(policy_screenshots(p));
 	policy_free(p);
 	bad("[capture]\nscreenshots = maybe\n", 0, "t.conf:2: ", "not true or false");
+
+	/* url_query: off unless the system policy switches it on. */
+	p = policy_new();
+	assert_false(policy_url_query(p));
+	policy_free(p);
+	p = ok("[capture]\nurl_query = on\n");
+	assert_true(policy_url_query(p));
+	assert_true(policy_screenshots(p));
+	assert_true(policy_key_text(p, "xterm", "XTerm"));
+	s = policy_to_json(p);
+	assert_non_null(strstr(s, "\"url_query\":true"));
+	free(s);
+	policy_free(p);
+	p = ok("[capture]\nurl_query = off\n");
+	assert_false(policy_url_query(p));
+	s = policy_to_json(p);
+	assert_non_null(strstr(s, "\"url_query\":false"));
+	free(s);
+	policy_free(p);
+	bad("[capture]\nurl_query = sometimes\n", 0, "t.conf:2: ",
+	    "url_query: 'sometimes' is not true or false");
+	bad("[capture]\nurl_query = on\nurl_query = off\n", 0, "t.conf:3: ",
+	    "already set on line 2");
 	bad("[capture]\nscreenshots = on\nscreenshots = off\n", 0, "t.conf:3: ",
 	    "already set on line 2");
 }
@@ -361,6 +415,16 @@ static void test_user_file(void **state)
 	bad("[consent]\nnotice = /tmp/n\n", 1, "t.conf:2: ", "only add exclusions");
 	bad("[controls]\nidle_pause = off\n", 1, "t.conf:2: ", "only add exclusions");
 	bad("[capture]\nscreenshots = on\n", 1, "t.conf:2: ", "only switch capture off");
+	bad("[capture]\nurl_query = on\n", 1, "t.conf:2: ", "only switch capture off");
+
+	/* The person's file may switch url_query off when the system's has it on. */
+	p = ok("[allow]\napp = *\n[capture]\nurl_query = on\n");
+	user = "[capture]\nurl_query = off\n";
+	f = fmemopen((void *)user, strlen(user), "r");
+	assert_int_equal(policy_load_stream(p, f, "user.conf", 1, &cause), 0);
+	fclose(f);
+	assert_false(policy_url_query(p));
+	policy_free(p);
 }
 
 static void test_load_files(void **state)
@@ -457,6 +521,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_deny),
+		cmocka_unit_test(test_long_title_pattern),
 		cmocka_unit_test(test_allow_app),
 		cmocka_unit_test(test_allow_exe),
 		cmocka_unit_test(test_allow_site),

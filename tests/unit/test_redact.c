@@ -1,7 +1,9 @@
 /*
  * Unit tests of redact: for every detector, text that must be redacted and text that
  * must be left alone, checked on the exact output a dataset would receive; the spans,
- * the risk mask, overlaps, rules files and their errors.
+ * the risk mask, overlaps, rules files and their errors; URLs (redact_url_apply):
+ * the query left out or kept, the fragment and user info left out, e-mail
+ * addresses and ids in path segments replaced, malformed URLs refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -132,6 +134,10 @@ test_card(void **state)
 		"6011111111111117", "6011000990139424", "3530111333300000", "3566002020360505",
 		"30569309025904", "3852 000002 3237", "4111111111111111110", "6212345678901234569",
 		"5012 3456 7890 1234 564",
+		/* Any grouping by spaces, dashes or dots, one kind or mixed (issue 14). */
+		"4111 11111111 1111", "4111-11111111-1111", "41 1111 1111 1111 11", "4111.1111.1111.1111",
+		"4111 1111-1111 1111", "41111 11111 111111", "4111-1111 1111.1111", "3782 8224 6310 005",
+		"5555 5555 5555 4444", "4111111 111111111",
 		NULL,
 	};
 	static const char *const no[] = {
@@ -143,7 +149,11 @@ test_card(void **state)
 		"9223372036854775807",      /* INT64_MAX */
 		"5012345678901234564",      /* 19 contiguous digits, Luhn ok, not Visa/UnionPay */
 		"1700000000000",            /* epoch milliseconds */
-		"4111 1111-1111 1111",      /* mixed separators */
+		"4111 11111111 1112",       /* any grouping, Luhn fails */
+		"4111--1111-1111-1111",     /* two separators in a row */
+		"4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", /* groups of one digit: lists, versions */
+		"6.37.38 18.08.2013",       /* a version and a date */
+		"build.3987 1511226414985", /* after a dot: part of a dotted name */
 		"3.14159265358979323846",
 		"4111 1111 1111 111",       /* 15 digits: not a Visa length */
 		NULL,
@@ -155,6 +165,8 @@ test_card(void **state)
 	/* A failed longer reading does not hide the card inside it. */
 	assert_redacts("4111 1111 1111 1111 2024", "<CARD> 2024");
 	assert_redacts("card:4111111111111111;", "card:<CARD>;");
+	/* The digits of an international phone number are not a card. */
+	assert_redacts("+41 1111 1111 1111 11", "<PHONE> 11");
 }
 
 static void
@@ -165,6 +177,9 @@ test_iban(void **state)
 		"GB82 WEST 1234 5698 7654 32", "gb82west12345698765432",
 		"FR14 2004 1010 0505 0001 3M02 606", "NL91ABNA0417164300", "CH9300762011623852957",
 		"NO9386011117947", "MT84 MALT 0110 0001 2345 MTLC AST0 01S", "PT50000201231234567890154",
+		/* Any spacing (issue 14). */
+		"DE89 37040044 0532013000", "DE89-3704-0044-0532-0130-00", "DE 89 370 400 440 532 013 000",
+		"DE8937 0400 4405 3201 3000", "GB82 WEST 12345698765432",
 		NULL,
 	};
 	static const char *const no[] = {
@@ -174,6 +189,8 @@ test_iban(void **state)
 		"DE893704004405320130000",       /* too long for DE */
 		"XX89370400440532013000",        /* no such country */
 		"US12345678901234567890",
+		"4bad3c1c-7f11-ee58-086f-13cad35f35dc", /* a UUID: "ee58-086f-13cad35f35dc" passes mod 97 */
+		"be 56 items and more",          /* BE56ITEMSANDMORE passes mod 97: prose, lower case */
 		NULL,
 	};
 
@@ -186,7 +203,7 @@ static void
 test_ssn(void **state)
 {
 	static const char *const yes[] = {"123-45-6789", "001-01-0001", "899-99-9999",
-		"665 12 3456", NULL};
+		"665 12 3456", "123.45.6789", NULL};
 	static const char *const no[] = {
 		"000-12-3456", "666-12-3456", "900-12-3456", "999-12-3456", "123-00-4567",
 		"123-45-0000", "123-45-67890", "1123-45-6789", "123-45 6789", "123456789",
@@ -227,6 +244,9 @@ test_phone(void **state)
 		"1-703-847-0040", "+1-415-555-0123", "+1 (415) 555-0123", "+4930123456",
 		"+49 (0)30 12345678", "+81 3-1234-5678", "030 12345678", "030/1234567",
 		"020 7946 0958", "01 23 45 67 89", "0171 2345678", "+33 1 23 45 67 89",
+		/* As people type them (issue 14). */
+		"555 123-4567", "555.123 4567", "(555)123 4567", "(555)-123-4567", "555 1234567",
+		"+33.1.23.45.67.89", "+1 555.123.4567",
 		NULL,
 	};
 	static const char *const no[] = {
@@ -825,6 +845,169 @@ test_builtin_rules_are_the_file(void **state)
 	assert_true(n >= 30);
 }
 
+/* --- URLs (redact_url_apply) ------------------------------------------------------ */
+
+/* Expects url redacted with flags to give exactly want, with risk mask want_mask. */
+static void
+url_is(const char *url, unsigned flags, const char *want, unsigned want_mask)
+{
+	char *out = NULL;
+	size_t outlen = 0;
+	unsigned mask = 99;
+	int rc = redact_url_apply(defaults, url, strlen(url), flags, &out, &outlen, &mask);
+
+	if (rc != 0)
+		fail_msg("redact_url_apply(%s): %d", url, rc);
+	assert_non_null(out);
+	assert_int_equal(strlen(out), outlen);
+	if (strcmp(out, want) != 0)
+		fail_msg("redact_url_apply(%s) gave '%s', want '%s'", url, out, want);
+	if (mask != want_mask)
+		fail_msg("redact_url_apply(%s): risk %u, want %u", url, mask, want_mask);
+	free(out);
+}
+
+/* Expects url refused with err: nothing written, no risk (the caller leaves it out). */
+static void
+url_refused(const char *url, size_t len, int err)
+{
+	char *out = (char *)"unset";
+	size_t outlen = 7;
+	unsigned mask = 99;
+
+	assert_int_equal(redact_url_apply(defaults, url, len, REDACT_URL_QUERY, &out, &outlen,
+	                                  &mask), err);
+	assert_null(out);
+	assert_int_equal(outlen, 0);
+	assert_int_equal(mask, 0);
+}
+
+/* The query string is left out unless asked for; then each value is redacted. */
+static void
+test_url_query(void **state)
+{
+	(void)state;
+	url_is("https://shop.example.com/cart?item=42&coupon=SAVE10", 0,
+	       "https://shop.example.com/cart", 0);
+	url_is("https://shop.example.com/search?q=alice%40example.org", 0,
+	       "https://shop.example.com/search", 0);
+	url_is("https://shop.example.com/?", 0, "https://shop.example.com/", 0);
+	/* Kept: names and values as they were, where nothing is found. */
+	url_is("https://shop.example.com/cart?item=42&coupon=SAVE10", REDACT_URL_QUERY,
+	       "https://shop.example.com/cart?item=42&coupon=SAVE10", 0);
+	/* An e-mail address as a value, plain, escaped and form-encoded. */
+	url_is("https://crm.example.com/find?to=bob@example.org&page=2", REDACT_URL_QUERY,
+	       "https://crm.example.com/find?to=<EMAIL>&page=2", REDACT_RISK_LOW);
+	url_is("https://crm.example.com/find?to=alice%40example.org&x", REDACT_URL_QUERY,
+	       "https://crm.example.com/find?to=<EMAIL>&x", REDACT_RISK_LOW);
+	url_is("https://crm.example.com/find?who=Alice+%3Calice%40example.org%3E", REDACT_URL_QUERY,
+	       "https://crm.example.com/find?who=Alice%20%3C<EMAIL>%3E", REDACT_RISK_LOW);
+	/* A token as a value: high risk, replaced. */
+	url_is("https://app.example.com/cb?code=1&access_token=ghp_R8kX2mQ7vN4pL9sT3wY6zB1cF5hJ0dG8aE2u",
+	       REDACT_URL_QUERY, "https://app.example.com/cb?code=1&access_token=<SECRET>",
+	       REDACT_RISK_HIGH);
+	/* Empty parameters and an empty query keep their shape. */
+	url_is("https://a.example/p?&a=&=b", REDACT_URL_QUERY, "https://a.example/p?&a=&=b", 0);
+	url_is("https://a.example/p?", REDACT_URL_QUERY, "https://a.example/p", 0);
+}
+
+/* The fragment is always left out, and so are the user name and password. */
+static void
+test_url_fragment_userinfo(void **state)
+{
+	(void)state;
+	url_is("https://docs.example.com/guide#install", 0, "https://docs.example.com/guide", 0);
+	url_is("https://docs.example.com/guide?v=2#install", REDACT_URL_QUERY,
+	       "https://docs.example.com/guide?v=2", 0);
+	url_is("https://app.example.com/#/inbox/alice@example.org", REDACT_URL_QUERY,
+	       "https://app.example.com/", 0);
+	url_is("https://bob:hunter2@intranet.example.com/wiki", 0,
+	       "https://intranet.example.com/wiki", 0);
+	url_is("https://alice@example.org@intranet.example.com:8443/", 0,
+	       "https://intranet.example.com:8443/", 0);
+	url_is("ftp://anonymous@files.example.com", 0, "ftp://files.example.com", 0);
+}
+
+/* Each path segment goes through the detector, as written and percent-decoded. */
+static void
+test_url_path(void **state)
+{
+	(void)state;
+	url_is("https://mail.example.com/users/alice@example.org/inbox", 0,
+	       "https://mail.example.com/users/<EMAIL>/inbox", REDACT_RISK_LOW);
+	url_is("https://mail.example.com/users/alice%40example.org/inbox", 0,
+	       "https://mail.example.com/users/<EMAIL>/inbox", REDACT_RISK_LOW);
+	/* Decoded, the segment is escaped again: it stays one segment. */
+	url_is("https://mail.example.com/u/alice%40example.org%2Fsent%20items", 0,
+	       "https://mail.example.com/u/<EMAIL>%2Fsent%20items", REDACT_RISK_LOW);
+	/* Ids: a card number, a social security number, a token. */
+	url_is("https://pay.example.com/cards/4111111111111111/edit", 0,
+	       "https://pay.example.com/cards/<CARD>/edit", REDACT_RISK_HIGH);
+	url_is("https://hr.example.com/people/078-05-1120", 0,
+	       "https://hr.example.com/people/<SSN>", REDACT_RISK_HIGH);
+	url_is("https://app.example.com/reset/8fJ3kL9mQ2xW7vB4nT6yR1zA5cD0eH", 0,
+	       "https://app.example.com/reset/<SECRET>", REDACT_RISK_HIGH);
+	/* Nothing found: the path exactly as it was, escapes included. */
+	url_is("https://wiki.example.com/Travel%20policy/2024/", 0,
+	       "https://wiki.example.com/Travel%20policy/2024/", 0);
+	url_is("https://wiki.example.com", 0, "https://wiki.example.com", 0);
+	url_is("https://wiki.example.com//a//", 0, "https://wiki.example.com//a//", 0);
+	/* A broken escape: the segment is scanned as written. */
+	url_is("https://wiki.example.com/100%/bob@example.org", 0,
+	       "https://wiki.example.com/100%/<EMAIL>", REDACT_RISK_LOW);
+	/* The host and port are kept as they are, IPv6 literals too. */
+	url_is("http://[::1]:8080/a?b=c", 0, "http://[::1]:8080/a", 0);
+	url_is("http://127.0.0.1:5000/form", 0, "http://127.0.0.1:5000/form", 0);
+}
+
+/* Other schemes: a path is a path; data: and javascript: keep only their scheme. */
+static void
+test_url_schemes(void **state)
+{
+	(void)state;
+	url_is("about:blank", 0, "about:blank", 0);
+	url_is("mailto:alice@example.org?subject=Salary", REDACT_URL_QUERY, "mailto:<EMAIL>?"
+	       "subject=Salary", REDACT_RISK_LOW);
+	url_is("file:///home/alice/Expenses.ods", 0, "file:///home/alice/Expenses.ods", 0);
+	url_is("data:text/html,<h1>alice@example.org</h1>", 0, "data:", 0);
+	url_is("JavaScript:alert(document.cookie)", 0, "JavaScript:", 0);
+	url_is("chrome://settings/passwords", 0, "chrome://settings/passwords", 0);
+}
+
+/* What is not a URL is refused, and nothing of it is written. */
+static void
+test_url_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"", "not a url", "example.com/path", "alice@example.org", "1http://x.example/",
+		"://x.example/", "https://exa mple.com/", "https://x.example/a\tb",
+		"https://x.example/\x01", "https://x.example/\x7f", "https://[::1/",
+		"https://[::1]x/", "https://host:80a/", "https://ho<st/", "https://a]b/",
+		"https://alice%40example.org/inbox",
+		"https://x.example/\xff\xfe", "https://x.example/\xc3", "https://x.example/\xed\xa0\x80",
+	};
+	char *big;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		url_refused(bad[i], strlen(bad[i]), -EINVAL);
+	/* A NUL byte inside. */
+	url_refused("https://x.example/a\0b", 20, -EINVAL);
+	/* Longer than REDACT_URL_MAX. */
+	big = malloc(REDACT_URL_MAX + 2);
+	assert_non_null(big);
+	memcpy(big, "https://x.example/", 18);
+	memset(big + 18, 'a', REDACT_URL_MAX + 1 - 18);
+	big[REDACT_URL_MAX + 1] = '\0';
+	url_refused(big, REDACT_URL_MAX + 1, -E2BIG);
+	/* At the limit it is accepted. */
+	big[REDACT_URL_MAX] = '\0';
+	url_is(big, 0, big, 0);
+	free(big);
+	/* UTF-8 in a path (an IRI) is kept. */
+	url_is("https://wiki.example.com/Grüße/日本", 0, "https://wiki.example.com/Grüße/日本", 0);
+}
+
 static int
 cleanup_tmpdir(void **state)
 {
@@ -861,6 +1044,11 @@ main(void)
 		cmocka_unit_test(test_rules_files_several),
 		cmocka_unit_test(test_rules_fingerprint),
 		cmocka_unit_test(test_builtin_rules_are_the_file),
+		cmocka_unit_test(test_url_query),
+		cmocka_unit_test(test_url_fragment_userinfo),
+		cmocka_unit_test(test_url_path),
+		cmocka_unit_test(test_url_schemes),
+		cmocka_unit_test(test_url_malformed),
 	};
 
 	return testenv_run(tests, group_setup, cleanup_tmpdir);

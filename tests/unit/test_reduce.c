@@ -615,6 +615,38 @@ test_two_sources(void **state)
 	free(q);
 }
 
+/* The agent server's events (docs/AGENTS.md) make actions of their own, never joined with others. */
+static void
+test_agent_source(void **state)
+{
+	struct seq *q = seq_new();
+	struct run out;
+
+	(void)state;
+	q->src = EVENT_SOURCE_AGENT;
+	tap(q, 38, "a", "a");
+	tap(q, 56, "b", "b");
+	q->src = EVENT_SOURCE_SYNTHETIC;
+	tap(q, 54, "c", "c");
+	q->src = EVENT_SOURCE_AGENT;
+	btn(q, 100, EVENT_BUTTON_PRESS, 1, 50, 50);
+	btn(q, 10, EVENT_BUTTON_RELEASE, 1, 50, 50);
+	btn(q, 300, EVENT_BUTTON_PRESS, 1, 60, 60);
+	q->src = EVENT_SOURCE_HUMAN;
+	btn(q, 10, EVENT_BUTTON_RELEASE, 1, 60, 60);
+	CHECK(q, &out, "type/text_entry/ab", "type/text_entry/c",
+	      "click/click/{\"action\":\"left_click\",\"coordinate\":[50,50]}",
+	      "click/click/{\"action\":\"left_click\",\"coordinate\":[60,60]}");
+	assert_int_equal(out.a[0].source, REDUCE_SOURCE_AGENT);
+	assert_int_equal(out.a[1].source, REDUCE_SOURCE_SYNTHETIC);
+	assert_int_equal(out.a[2].source, REDUCE_SOURCE_AGENT);
+	assert_int_equal(out.a[3].source, REDUCE_SOURCE_MIXED);
+	assert_string_equal(reduce_source_name(REDUCE_SOURCE_AGENT), "agent");
+	assert_string_equal(event_source_name(EVENT_SOURCE_AGENT), "agent");
+	run_free(&out);
+	free(q);
+}
+
 static void
 test_run_interrupted_by_click(void **state)
 {
@@ -1160,6 +1192,7 @@ main(void)
 		cmocka_unit_test(test_golden_elements),
 		cmocka_unit_test(test_unpaired_releases),
 		cmocka_unit_test(test_two_sources),
+		cmocka_unit_test(test_agent_source),
 		cmocka_unit_test(test_run_interrupted_by_click),
 		cmocka_unit_test(test_utf8_backspace),
 		cmocka_unit_test(test_idle_wait),

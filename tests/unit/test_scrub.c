@@ -460,6 +460,173 @@ static void test_find_lenient_shapes(void **state)
 	}
 }
 
+/*
+ * What a field's edge cut (issue 14): an address whose local part scrolled out of
+ * a narrow entry, a card number of which ten or more digits show at a line's
+ * edge. Not: file names and decorators after '@', phone numbers, dates, decimal
+ * numbers, numbers inside a line.
+ */
+static void test_find_partial(void **state)
+{
+	static const struct {
+		const char *text;
+		int type;              /* -1: nothing */
+		const char *covered;   /* the text of the box's words, when found */
+	} cases[] = {
+		{ "@example.com", REDACT_EMAIL, "@example.com" },
+		{ "E-mail |@mail.company.de", REDACT_EMAIL, "|@mail.company.de" },
+		{ "11111111 1111", REDACT_CARD, "11111111 1111" },
+		{ "Card number 1111 11111111 111", REDACT_CARD, "1111 11111111 111" },
+		{ "11 1111 1111 1111 expires 12/29", REDACT_CARD, "11 1111 1111 1111" },
+		{ "111111111111", REDACT_CARD, "111111111111" },
+		{ "icon@2x.png and @decorator", -1, NULL },
+		{ "call 555 123 4567", REDACT_PHONE, "555 123 4567" }, /* a phone, not a card */
+		{ "1111111111", -1, NULL },               /* ten digits, no grouping: an epoch */
+		{ "1701234567.123456 started", -1, NULL }, /* a timestamp */
+		{ "2024-11-30 12:00 ok", -1, NULL },
+		{ "id 1111 11111111 1111 is here", -1, NULL },
+		/* The account of an IBAN at a line's end is the IBAN's, not a partial card. */
+		{ "GB82 WEST 1234 5698 7654 32", REDACT_IBAN, "GB82 WEST 1234 5698 7654 32" },
+	};
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char text[128];
+		struct ocr_word words[16];
+		struct ocr_result res;
+		struct scrub_box *boxes = NULL;
+		size_t n = 0;
+		unsigned risk = 0;
+
+		snprintf(text, sizeof(text), "%s", cases[c].text);
+		res = one_line(text, words, 16);
+		assert_int_equal(scrub_find(rd, &res, 1000, 30, &boxes, &n, &risk), 0);
+		if (cases[c].type < 0) {
+			if (n != 0)
+				fail_msg("'%s': %zu findings, type %d", cases[c].text, n, boxes[0].type);
+		} else {
+			const char *at = strstr(cases[c].text, cases[c].covered);
+			int32_t x0 = 10 + 10 * (int32_t)(at - cases[c].text);
+			int32_t x1 = x0 + 10 * (int32_t)strlen(cases[c].covered);
+
+			if (n != 1)
+				fail_msg("'%s': %zu findings", cases[c].text, n);
+			assert_int_equal(boxes[0].type, cases[c].type);
+			/* The box covers the words that hold it, and no more. */
+			if (boxes[0].box.x > x0 || boxes[0].box.x + (int32_t)boxes[0].box.w < x1 ||
+			    boxes[0].box.x < x0 - 10 || boxes[0].box.x + (int32_t)boxes[0].box.w > x1 + 10)
+				fail_msg("'%s': box x %d w %u, want %d..%d", cases[c].text,
+				         boxes[0].box.x, boxes[0].box.w, x0, x1);
+			assert_int_equal(risk, cases[c].type == REDACT_CARD ||
+			                       cases[c].type == REDACT_IBAN ? REDACT_RISK_HIGH
+			                                                    : REDACT_RISK_LOW);
+		}
+		free(boxes);
+		free(res.lines);
+	}
+}
+
+/*
+ * A word OCR read without confidence that could be part of a high-risk number
+ * (four digits or more) and that no box covers leaves the frame unread (scrub_unread), so a
+ * frame with high-risk findings is dropped rather than kept filled. Not when the
+ * word is inside a finding's box, nor for a word without digits.
+ */
+static void test_find_unread(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t word;           /* the word read with low confidence */
+		bool unread;
+	} cases[] = {
+		{ "card 4111 1111 1111 1111 ref 8Z31O5", 6, true },
+		{ "card 4111 1111 1111 1111 ref 8Z31O5", 2, false },  /* inside the card's box */
+		{ "card 4111 1111 1111 1111 ref xyz", 6, false },     /* no digit */
+		{ "card 4111 1111 1111 1111 ref v1.2.3", 6, false },  /* too few digits */
+	};
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char text[128];
+		struct ocr_word words[16];
+		struct ocr_result res;
+		struct scrub_box *boxes = NULL;
+		size_t n = 0;
+		unsigned risk = 0;
+
+		snprintf(text, sizeof(text), "%s", cases[c].text);
+		res = one_line(text, words, 16);
+		words[cases[c].word].conf = 12.0f;
+		assert_int_equal(scrub_find(rd, &res, 1000, 30, &boxes, &n, &risk), 0);
+		assert_true(n >= 1);
+		if (scrub_unread(&res, boxes, n) != cases[c].unread)
+			fail_msg("'%s', word %zu: unread %d", cases[c].text, cases[c].word,
+			         !cases[c].unread);
+		free(boxes);
+		free(res.lines);
+	}
+}
+
+/*
+ * What OCR could not read is filled, not a reason to drop the frame: the unread
+ * word and its neighbours on the line that could be parts of the same number
+ * (words with a digit, or short upper-case codes like an IBAN's bank), and
+ * nothing of the words around them. A word inside a finding, or without digits,
+ * is not covered again.
+ */
+static void test_cover_unread(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t word;           /* the word read with low confidence */
+		size_t first, last;    /* the words the cover must span; first > last: none */
+	} cases[] = {
+		{ "card 4111 1111 1111 1111 ref 8Z31O5", 6, 6, 6 },
+		{ "order x7 WEST 2O26 0412 7731 shipped today", 4, 1, 5 },
+		{ "ship 2O26 0412 7731, then call", 2, 1, 3 },
+		{ "card 4111 1111 1111 1111 ref 8Z31O5", 2, 1, 0 },  /* inside the card's box */
+		{ "card 4111 1111 1111 1111 ref xyz", 6, 1, 0 },     /* no digit */
+	};
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char text[128];
+		struct ocr_word words[16];
+		struct ocr_result res;
+		struct scrub_box *boxes = NULL;
+		size_t n = 0, before, added;
+		unsigned risk = 0;
+
+		snprintf(text, sizeof(text), "%s", cases[c].text);
+		res = one_line(text, words, 16);
+		words[cases[c].word].conf = 12.0f;
+		assert_int_equal(scrub_find(rd, &res, 1000, 30, &boxes, &n, &risk), 0);
+		before = n;
+		added = scrub_cover_unread(&res, 1000, 30, &boxes, &n);
+		if (cases[c].first > cases[c].last) {
+			if (added != 0)
+				fail_msg("'%s', word %zu: covered though read", cases[c].text,
+				         cases[c].word);
+		} else {
+			const struct scrub_box *b = &boxes[before];
+			int32_t x0 = words[cases[c].first].box.x;
+			int32_t x1 = words[cases[c].last].box.x + (int32_t)words[cases[c].last].box.w;
+
+			if (added != 1)
+				fail_msg("'%s', word %zu: %zu covers", cases[c].text, cases[c].word, added);
+			assert_int_equal(b->type, SCRUB_TYPE_UNREAD);
+			assert_int_equal(b->risk, REDACT_RISK_HIGH);
+			/* The run and its padding, no more: not the words around it. */
+			if (b->box.x > x0 || b->box.x + (int32_t)b->box.w < x1 ||
+			    b->box.x <= x0 - 10 || b->box.x + (int32_t)b->box.w >= x1 + 10)
+				fail_msg("'%s': cover %d..%d, words %d..%d", cases[c].text, b->box.x,
+				         b->box.x + (int)b->box.w, x0, x1);
+		}
+		free(boxes);
+		free(res.lines);
+	}
+}
+
 /* scrub_find maps a finding spanning several words to one box over them. */
 static void test_find_maps_spans_to_words(void **state)
 {
@@ -686,21 +853,26 @@ static void test_session_states(void **state)
 	assert_int_equal(scrub_export_frame(st, rd, 1, &i1, 0, &cause), 1);
 	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 4);
-	assert_int_equal(stats.scrubbed, 1);
-	assert_int_equal(stats.dropped, 2);
+	/*
+	 * Issue 14: the card's frames are kept with the card filled, not dropped
+	 * whole, since every finding was placed and nothing was left unread (before,
+	 * frames 2 and 3 were dropped for "pixels").
+	 */
+	assert_int_equal(stats.scrubbed, 3);
+	assert_int_equal(stats.filled_high, 2);
+	assert_int_equal(stats.dropped, 0);
 	assert_int_equal(stats.clean, 1);
 	assert_int_equal(store_frame_scan_get(st, 1, &scan, NULL, &cause), 0);
 	assert_int_equal(scan.state, STORE_SCAN_SCRUBBED);
 	assert_true(blob_hex_valid(scan.blob));
 	assert_int_equal(store_frame_scan_get(st, 2, &scan, NULL, &cause), 0);
-	assert_int_equal(scan.state, STORE_SCAN_DROPPED);
-	assert_string_equal(scan.reason, "pixels");
+	assert_int_equal(scan.state, STORE_SCAN_SCRUBBED);
 	assert_int_equal(store_frame_scan_get(st, 3, &scan, NULL, &cause), 0);
-	assert_int_equal(scan.state, STORE_SCAN_DROPPED);
+	assert_int_equal(scan.state, STORE_SCAN_SCRUBBED);
 	assert_int_equal(store_frame_scan_get(st, 4, &scan, NULL, &cause), 0);
 	assert_int_equal(scan.state, STORE_SCAN_CLEAN);
 
-	/* The exportable pixels: frame 1 with the address filled, 2 and 3 not at all. */
+	/* The exportable pixels: frame 1 with the address filled, 2 and 3 with the card too. */
 	assert_int_equal(scrub_frame_image(sc, sid, 1, &out, &verdict, &cause), 0);
 	assert_int_equal(verdict, STORE_SCAN_SCRUBBED);
 	assert_int_equal(out.width, 600);
@@ -715,9 +887,19 @@ static void test_session_states(void **state)
 		ocr_result_free(&res);
 	}
 	free(out.pixels);
-	assert_int_equal(scrub_frame_image(sc, sid, 3, &out, &verdict, &cause), 0);
-	assert_int_equal(verdict, STORE_SCAN_DROPPED);
-	assert_null(out.pixels);
+	for (int64_t id = 2; id <= 3; id++) {
+		struct ocr_result res;
+
+		assert_int_equal(scrub_frame_image(sc, sid, id, &out, &verdict, &cause), 0);
+		assert_int_equal(verdict, STORE_SCAN_SCRUBBED);
+		assert_true(ink(&out, 10, 42, 40, 24) > 30);            /* "card" kept */
+		assert_int_equal(ink(&out, 70, 45, 200, 18), 0);        /* the number filled */
+		assert_int_equal(ocr_read(oc, &out, NULL, &res, &cause), 0);
+		for (size_t i = 0; i < res.n_lines; i++)
+			assert_null(strstr(res.lines[i].text, "1111"));
+		ocr_result_free(&res);
+		free(out.pixels);
+	}
 	assert_int_equal(scrub_frame_image(sc, sid, 4, &out, &verdict, &cause), 0);
 	assert_int_equal(verdict, STORE_SCAN_CLEAN);
 	assert_memory_equal(out.pixels, i4.pixels, i4.stride * i4.height);
@@ -734,7 +916,15 @@ static void test_session_states(void **state)
 		assert_int_equal(ink(&copy, 10, 2, 50, 24), ink(&i1, 10, 2, 50, 24));
 		free(copy.pixels);
 	}
-	assert_int_equal(scrub_export_frame(st, rd, 2, &i2, 0, &cause), 1);
+	{
+		struct image copy = i2;
+
+		copy.pixels = malloc(i2.stride * i2.height);
+		memcpy(copy.pixels, i2.pixels, i2.stride * i2.height);
+		assert_int_equal(scrub_export_frame(st, rd, 2, &copy, 0xffffff, &cause), 0);
+		assert_int_equal(ink(&copy, 70, 45, 200, 18), 0);
+		free(copy.pixels);
+	}
 	assert_int_equal(scrub_export_frame(st, rd, 4, &i4, 0, &cause), 0);
 	/* A frame stored after the scan is unscanned again: dropped until scanned. */
 	fr[4].id = 5;
@@ -755,9 +945,35 @@ static void test_session_states(void **state)
 		struct export_frame_info info = { .session = sid, .frame_id = 2, .st = st,
 		                                  .redact = rd };
 
-		assert_int_equal(export_frame_prepare(&i2, &info, &cause), EXPORT_FRAME_DROP);
+		assert_int_equal(export_frame_prepare(&i2, &info, &cause), EXPORT_FRAME_KEEP);
 		info.frame_id = 4;
 		assert_int_equal(export_frame_prepare(&i4, &info, &cause), EXPORT_FRAME_KEEP);
+		/* A field typed into with flagged text is filled whatever the scan read. */
+		{
+			struct image copy = i4;
+			struct image_rect mask = { 100, 10, 200, 30 };
+			size_t outside = 0;
+
+			copy.pixels = malloc(i4.stride * i4.height);
+			memcpy(copy.pixels, i4.pixels, i4.stride * i4.height);
+			info.masks = &mask;
+			info.n_masks = 1;
+			assert_int_equal(export_frame_prepare(&copy, &info, &cause), EXPORT_FRAME_KEEP);
+			for (uint32_t y = 0; y < copy.height; y++) {
+				for (uint32_t x = 0; x < copy.width; x++) {
+					bool in = x >= 100 && x < 300 && y >= 10 && y < 40;
+
+					if (in)
+						assert_int_equal(px(&copy, x, y), SCRUB_FILL);
+					else
+						outside += px(&copy, x, y) != px(&i4, x, y);
+				}
+			}
+			assert_int_equal(outside, 0);
+			info.masks = NULL;
+			info.n_masks = 0;
+			free(copy.pixels);
+		}
 		info.text_risk = REDACT_RISK_HIGH;
 		assert_int_equal(export_frame_prepare(&i4, &info, &cause), EXPORT_FRAME_DROP);
 		info.text_risk = 0;
@@ -938,7 +1154,7 @@ static void test_scan_key(void **state)
  * A frame's scan is tied to the rules it was made with: scanned with the built-in
  * rules (A), a frame showing an employee id is clean; to A plus the organisation's
  * rule for those ids (B) it is unscanned, no export gets a verdict for it, and B's
- * scan makes it again and drops it. Scanning again with the same rules reuses
+ * scan makes it again and fills the id (issue 14: kept filled, no longer dropped). Scanning again with the same rules reuses
  * every scan; the background scanner leaves scans made with other rules alone;
  * a scan stored before fingerprints (none) counts as unscanned.
  */
@@ -1011,7 +1227,7 @@ static void test_session_rules_change(void **state)
 		assert_int_equal(export_frame_prepare(&i2, &info, &cause), EXPORT_FRAME_KEEP);
 	}
 
-	/* Rule set B scans them again: the id drops its frame and the patch over it. */
+	/* Rule set B scans them again: the id is filled in its frame and the patch over it. */
 	{
 		struct scrub_opts so = { .data_dir = dir, .redact = rb, .fill = 0 };
 
@@ -1019,16 +1235,23 @@ static void test_session_rules_change(void **state)
 	}
 	assert_int_equal(scrub_session(sb, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 3);
-	assert_int_equal(stats.dropped, 2);
+	assert_int_equal(stats.scrubbed, 2);
+	assert_int_equal(stats.filled_high, 2);
 	assert_int_equal(stats.clean, 1);
-	assert_int_equal(scan_of(st, 1, fp), STORE_SCAN_DROPPED);
+	assert_int_equal(scan_of(st, 1, fp), STORE_SCAN_SCRUBBED);
 	assert_string_equal(fp, key_of(rb));
-	assert_int_equal(store_frame_scan_get(st, 1, &scan, NULL, &cause), 0);
-	assert_string_equal(scan.reason, "pixels");
-	assert_int_equal(scan_of(st, 2, fp), STORE_SCAN_DROPPED);
+	assert_int_equal(scan_of(st, 2, fp), STORE_SCAN_SCRUBBED);
 	assert_int_equal(scan_of(st, 3, fp), STORE_SCAN_CLEAN);
 	assert_string_equal(fp, key_of(rb));
-	assert_int_equal(scrub_export_frame(st, rb, 1, &i1, 0, &cause), 1);
+	{
+		struct image copy = i1;
+
+		copy.pixels = malloc(i1.stride * i1.height);
+		memcpy(copy.pixels, i1.pixels, i1.stride * i1.height);
+		assert_int_equal(scrub_export_frame(st, rb, 1, &copy, 0xffffff, &cause), 0);
+		assert_true(memcmp(copy.pixels, i1.pixels, i1.stride * i1.height) != 0);
+		free(copy.pixels);
+	}
 	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, &cause), 0);
 	assert_int_equal(scrub_export_frame(st, rd, 3, &i2, 0, &cause), 1);
 	assert_int_equal(scrub_session(sb, sid, &stats, &cause), 0);
@@ -1061,10 +1284,18 @@ static void test_session_rules_change(void **state)
 	free(out.pixels);
 	assert_int_equal(scan_of(st, 1, fp), STORE_SCAN_CLEAN);
 	assert_string_equal(fp, key_of(rd));
-	/* ... and for B again: dropped. */
+	/* ... and for B again: the id filled. */
 	assert_int_equal(scrub_frame_image(sb, sid, 1, &out, &verdict, &cause), 0);
-	assert_int_equal(verdict, STORE_SCAN_DROPPED);
-	assert_null(out.pixels);
+	assert_int_equal(verdict, STORE_SCAN_SCRUBBED);
+	{
+		struct ocr_result res;
+
+		assert_int_equal(ocr_read(oc, &out, NULL, &res, &cause), 0);
+		for (size_t i = 0; i < res.n_lines; i++)
+			assert_null(strstr(res.lines[i].text, "EMP-"));
+		ocr_result_free(&res);
+	}
+	free(out.pixels);
 
 	/* A scan stored before fingerprints (none) is no scan for any rules. */
 	assert_int_equal(store_frame_scan_get(st, 3, &scan, NULL, &cause), 0);
@@ -1097,6 +1328,9 @@ int main(void)
 		cmocka_unit_test(test_ocr_reads_light_on_dark),
 		cmocka_unit_test(test_scrub_fills_email_box_only),
 		cmocka_unit_test(test_scrub_card_is_high_risk),
+		cmocka_unit_test(test_find_partial),
+		cmocka_unit_test(test_find_unread),
+		cmocka_unit_test(test_cover_unread),
 		cmocka_unit_test(test_scrub_clean_image_unchanged),
 		cmocka_unit_test(test_normalise),
 		cmocka_unit_test(test_find_maps_spans_to_words),

@@ -2,8 +2,9 @@
  * Unit tests of store: creating and reopening a database, migrations, refusing
  * newer, corrupt and foreign files and unwritable directories, sessions, devices,
  * a round trip of every field of events, contexts and frames, the upgrade of
- * a version 1 database to version 2, and the rule-set fingerprint of a frame's
- * scan (none for a scan stored by version 7).
+ * a version 1 database to version 2, the rule-set fingerprint of a frame's
+ * scan (none for a scan stored by version 7), and a page's URL, stored sealed
+ * only, with the upgrade from version 8 that added it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1039,8 +1040,14 @@ static void test_frame_scan_rules(void **state)
 	assert_memory_equal(got.rules, sc.rules, STORE_SCAN_RULES_MAX + 1);
 	store_close(st);
 
-	/* The same frame as schema version 7 left it: scanned clean, no fingerprint. */
+	/*
+	 * The same frame as schema version 7 left it: scanned clean, no fingerprint
+	 * (and nothing of a later version: the audit anchor, contexts.url_sealed, excluded).
+	 */
 	raw_exec(f->db, "ALTER TABLE frames DROP COLUMN scan_rules;"
+	                "DROP TABLE audit_anchor;"
+	                "ALTER TABLE contexts DROP COLUMN url_sealed;"
+	                "DROP TABLE excluded; DROP TABLE interventions;"
 	                "UPDATE frames SET scan = 1, scan_reason = '' WHERE id = 10;"
 	                "PRAGMA user_version = 7;");
 	st = open_ok(f->data, 0);
@@ -1139,6 +1146,290 @@ static void test_elements_round_trip(void **state)
 	store_close(st);
 }
 
+/*
+ * Schema 8 -> 9: the audit log's anchor. A database as version 8 left it gets
+ * the table, empty (no anchor until the next append); the anchor then goes in
+ * sealed and comes back; a damaged or forged one does not open.
+ */
+static void test_migrate_v8_audit_anchor(void **state)
+{
+	struct fixture *f = *state;
+	struct store_audit_anchor a = { 5, 1234, "" }, got;
+	struct store *st = open_ok(f->data, 0);
+	char *cause = NULL;
+
+	store_close(st);
+	raw_exec(f->db, "DROP TABLE audit_anchor; ALTER TABLE contexts DROP COLUMN url_sealed; "
+	                "DROP TABLE excluded; DROP TABLE interventions; PRAGMA user_version = 8;");
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_schema_version_found(st), 8);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_audit_anchor_get(st, &got, &cause), -ENOENT);
+	assert_non_null(strstr(cause, "no anchor"));
+	free(cause);
+	cause = NULL;
+
+	memset(a.head, 'c', STORE_HEX_LEN);
+	assert_int_equal(store_audit_anchor_set(st, &a, &cause), 0);
+	a.records = 6;
+	a.head[0] = '0';
+	assert_int_equal(store_audit_anchor_set(st, &a, &cause), 0);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM audit_anchor"), 1);
+	assert_int_equal(store_audit_anchor_get(st, &got, &cause), 0);
+	assert_int_equal(got.records, 6);
+	assert_int_equal(got.bytes, 1234);
+	assert_string_equal(got.head, a.head);
+	/* Not in the clear: the count is not readable from the row. */
+	assert_int_equal(raw_int(f->db, "SELECT instr(sealed, X'0600000000000000') FROM "
+	                         "audit_anchor"), 0);
+	/* A bad head is refused before anything is stored. */
+	a.head[3] = 'x';
+	assert_int_equal(store_audit_anchor_set(st, &a, &cause), -EINVAL);
+	free(cause);
+	cause = NULL;
+	store_close(st);
+
+	/* One byte changed, or an anchor written by hand: it does not open. */
+	raw_exec(f->db, "UPDATE audit_anchor SET sealed = substr(sealed, 1, 30) || CASE WHEN "
+	                "substr(sealed, 31, 1) = X'00' THEN X'01' ELSE X'00' END || "
+	                "substr(sealed, 32)");
+	st = open_ok(f->data, STORE_READONLY);
+	assert_int_equal(store_audit_anchor_get(st, &got, &cause), -EBADMSG);
+	assert_non_null(strstr(cause, "does not decrypt"));
+	free(cause);
+	store_close(st);
+}
+
+/* Whether the file at path (when it exists) holds needle anywhere. */
+static int file_contains(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "rb");
+	size_t m = strlen(needle), n = 0, cap = 0;
+	uint8_t *buf = NULL;
+	int found = 0;
+	size_t r;
+
+	if (f == NULL)
+		return 0;
+	do {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 65536;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+	} while (r > 0);
+	fclose(f);
+	for (size_t i = 0; i + m <= n && !found; i++)
+		found = memcmp(buf + i, needle, m) == 0;
+	free(buf);
+	return found;
+}
+
+/*
+ * A browser window's page URL: stored sealed only (the column holds no piece of
+ * it, the file neither), read back whole, also at the longest size; a window
+ * without one stores NULL and reads back "".
+ */
+static void test_url_sealed(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct context ctxs[3];
+	struct event evs[3];
+	struct seen seen;
+	char *cause = NULL, wal[400], longest[CONTEXT_URL_MAX];
+	int64_t sid = begin_session(st, "web", 1, 1);
+	const char *url = "https://shop.example.com/orders/4711?session=Tok3nQuerySecret#frag";
+
+	fill_context(&ctxs[0], 1, "Orders - Chromium");
+	strcpy(ctxs[0].wm_class, "Chromium");
+	snprintf(ctxs[0].url, sizeof(ctxs[0].url), "%s", url);
+	fill_context(&ctxs[1], 2, "notes.txt");
+	fill_context(&ctxs[2], 3, "Long - Chromium");
+	memset(longest, 0, sizeof(longest));
+	memcpy(longest, "https://a.example/", 18);
+	memset(longest + 18, 'p', sizeof(longest) - 19);
+	memcpy(ctxs[2].url, longest, sizeof(longest));
+	memset(evs, 0, sizeof(evs));
+	for (int i = 0; i < 3; i++) {
+		evs[i].t_ns = 1000 * (i + 1);
+		evs[i].kind = EVENT_FOCUS;
+		evs[i].context = i + 1;
+	}
+	assert_int_equal(store_write_batch(st, sid, evs, 3, ctxs, 3, &cause), 0);
+	assert_null(cause);
+	store_close(st);
+
+	/* The database: a sealed copy of each URL, none of its text, NULL without one. */
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM contexts WHERE url_sealed IS NULL"),
+	                 1);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM contexts WHERE seq = 2 AND "
+	                         "url_sealed IS NULL"), 1);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM contexts WHERE "
+	                         "typeof(url_sealed) = 'blob'"), 2);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM contexts WHERE "
+	                         "instr(url_sealed, CAST('shop.example' AS BLOB)) > 0 OR "
+	                         "instr(url_sealed, CAST('Tok3nQuerySecret' AS BLOB)) > 0 OR "
+	                         "instr(url_sealed, CAST('pppppppp' AS BLOB)) > 0"), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	assert_false(file_contains(f->db, "shop.example"));
+	assert_false(file_contains(f->db, "Tok3nQuerySecret"));
+	assert_false(file_contains(wal, "shop.example"));
+
+	/* Read back through a fresh connection: the URLs whole, in their contexts. */
+	st = open_ok(f->data, STORE_READONLY);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_events_foreach(st, sid, collect_event, &seen, &cause), 0);
+	assert_null(cause);
+	assert_int_equal(seen.n, 3);
+	assert_true(seen.has_ctx[0] && seen.has_ctx[1] && seen.has_ctx[2]);
+	assert_string_equal(seen.ctxs[0].url, url);
+	assert_string_equal(seen.ctxs[0].title, "Orders - Chromium");
+	assert_string_equal(seen.ctxs[1].url, "");
+	assert_int_equal(strlen(seen.ctxs[2].url), CONTEXT_URL_MAX - 1);
+	assert_string_equal(seen.ctxs[2].url, longest);
+	store_close(st);
+
+	/* A sealed URL moved to another context does not open there. */
+	raw_exec(f->db, "UPDATE contexts SET url_sealed = (SELECT url_sealed FROM contexts "
+	                "WHERE seq = 1) WHERE seq = 3");
+	st = open_ok(f->data, STORE_READONLY);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_events_foreach(st, sid, collect_event, &seen, &cause), -EBADMSG);
+	assert_non_null(strstr(cause, "URL"));
+	free(cause);
+	store_close(st);
+}
+
+/*
+ * The upgrade to schema version 10 (URLs) keeps every row of version 9: its
+ * contexts read back with their titles and no URL, and new ones take URLs.
+ */
+static void test_migrate_v9_to_v10(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct context c;
+	struct event ev[2];
+	struct seen seen;
+	char *cause = NULL;
+	int64_t sid = begin_session(st, "old", 1, 1);
+
+	fill_context(&c, 1, "Invoice 12 - Gedit");
+	memset(ev, 0, sizeof(ev));
+	ev[0].t_ns = 10;
+	ev[0].kind = EVENT_FOCUS;
+	ev[0].context = 1;
+	ev[1].t_ns = 20;
+	ev[1].kind = EVENT_KEY_PRESS;
+	ev[1].context = 1;
+	ev[1].detail = 38;
+	strcpy(ev[1].keysym, "a");
+	strcpy(ev[1].text, "a");
+	assert_int_equal(store_write_batch(st, sid, ev, 2, &c, 1, &cause), 0);
+	store_close(st);
+	/* The file as version 9 left it: contexts without url_sealed. */
+	raw_exec(f->db, "ALTER TABLE contexts DROP COLUMN url_sealed; DROP TABLE excluded; "
+	                "DROP TABLE interventions; "
+	                "PRAGMA user_version = 9;");
+
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_schema_version_found(st), 9);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_events_foreach(st, sid, collect_event, &seen, &cause), 0);
+	assert_int_equal(seen.n, 2);
+	assert_true(seen.has_ctx[0]);
+	assert_string_equal(seen.ctxs[0].title, "Invoice 12 - Gedit");
+	assert_string_equal(seen.ctxs[0].url, "");
+	assert_string_equal(seen.evs[1].text, "a");
+	assert_int_equal(seen.evs[1].detail, 38);
+
+	/* A new context after the upgrade keeps its URL. */
+	fill_context(&c, 2, "Shop - Firefox");
+	strcpy(c.url, "https://shop.example.com/cart");
+	ev[0].t_ns = 30;
+	ev[0].context = 2;
+	assert_int_equal(store_write_batch(st, sid, ev, 1, &c, 1, &cause), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_events_foreach(st, sid, collect_event, &seen, &cause), 0);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.ctxs[0].url, "");
+	assert_string_equal(seen.ctxs[2].url, "https://shop.example.com/cart");
+	store_close(st);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM contexts"), 2);
+}
+
+static int collect_iv(const struct store_intervention *iv, void *arg)
+{
+	struct store_intervention *out = arg;
+	int i = 0;
+
+	while (out[i].id != 0)
+		i++;
+	assert_true(i < 2);
+	out[i] = *iv;
+	return 0;
+}
+
+/*
+ * Interventions (schema 12, docs/AGENTS.md): a file of version 11 gets the
+ * table and reads as having none; written ones read back as written, the
+ * agent's pending call sealed (not in the clear in the file), and go with their
+ * session.
+ */
+static void test_interventions(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct store_intervention iv[2], got[3];
+	struct store_forget fg = { 0 };
+	struct store_forget_counts fc;
+	char *cause = NULL;
+	int64_t sid = begin_session(st, "agent", 1, 1);
+
+	store_close(st);
+	raw_exec(f->db, "DROP TABLE interventions; PRAGMA user_version = 11;");
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_schema_version_found(st), 11);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	memset(got, 0, sizeof(got));
+	assert_int_equal(store_interventions_foreach(st, sid, collect_iv, got, &cause), 0);
+	assert_int_equal(got[0].id, 0);
+
+	memset(iv, 0, sizeof(iv));
+	iv[0] = (struct store_intervention){ .t_ns = 100, .end_ns = 900, .first_event = 7,
+	                                     .end_event = 12, .handback = STORE_HANDBACK_COMMAND,
+	                                     .refused = 2 };
+	strcpy(iv[0].pending, "{\"action\":\"type\",\"text\":\"hunter2-secret\"}");
+	iv[1] = (struct store_intervention){ .t_ns = 1000, .end_ns = 2000, .first_event = 20,
+	                                     .end_event = 25, .handback = STORE_HANDBACK_IDLE };
+	assert_int_equal(store_write_interventions(st, sid, iv, 2, &cause), 0);
+	memset(got, 0, sizeof(got));
+	assert_int_equal(store_interventions_foreach(st, sid, collect_iv, got, &cause), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(got[i].id > 0);
+		assert_int_equal(got[i].t_ns, iv[i].t_ns);
+		assert_int_equal(got[i].end_ns, iv[i].end_ns);
+		assert_int_equal(got[i].first_event, iv[i].first_event);
+		assert_int_equal(got[i].end_event, iv[i].end_event);
+		assert_int_equal(got[i].handback, iv[i].handback);
+		assert_int_equal(got[i].refused, iv[i].refused);
+		assert_string_equal(got[i].pending, iv[i].pending);
+	}
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM interventions WHERE sealed IS NULL"),
+	                 1);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM interventions WHERE "
+	                         "instr(CAST(sealed AS TEXT), 'hunter2') > 0"), 0);
+	fg.session = sid;
+	fg.to_wall_ns = INT64_MAX;
+	assert_int_equal(store_forget(st, &fg, &fc, &cause), 0);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM interventions"), 0);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1162,6 +1453,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_frames_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frame_scan_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_elements_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v8_audit_anchor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_url_sealed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v9_to_v10, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interventions, setup, teardown),
 	};
 
 	return testenv_run(tests, NULL, NULL);

@@ -1555,7 +1555,7 @@ test_pointer_thread(void **state)
 	uia_hover_at(env.u, combo.x + combo.w / 2, combo.y + combo.h / 2, util_now_mono_ns());
 	wait_hover_done(before);
 	t = util_now_mono_ns();
-	uia_press_at(env.u, 90, combo.x + combo.w / 2, combo.y + combo.h / 2, t);
+	uia_press_at(env.u, 90, combo.x + combo.w / 2, combo.y + combo.h / 2, t, 0);
 	assert_int_equal(wait_result(90, &el, 3000), 0);
 	print_el("press_at on combo", &el);
 	assert_int_equal(el.status, UIA_OK);
@@ -1567,7 +1567,7 @@ test_pointer_thread(void **state)
 
 	/* Again, after a key: asked of the application, still the combo box. */
 	uia_note_input(env.u);
-	uia_press_at(env.u, 91, combo.x + combo.w / 2, combo.y + combo.h / 2, util_now_mono_ns());
+	uia_press_at(env.u, 91, combo.x + combo.w / 2, combo.y + combo.h / 2, util_now_mono_ns(), 0);
 	assert_int_equal(wait_result(91, &el, 3000), 0);
 	assert_int_equal(el.status, UIA_OK);
 	assert_string_equal(el.role, "combo box");
@@ -1621,7 +1621,7 @@ test_recent_press(void **state)
 	rest_at(cx, cy);
 	pointer_to(ex, ey);
 	t = util_now_mono_ns();
-	uia_press_at(env.u, 110, ex, ey, t);
+	uia_press_at(env.u, 110, ex, ey, t, 0);
 	assert_int_equal(wait_result(110, &el, 3000), 0);
 	print_el("press at once on the entry", &el);
 	assert_int_equal(el.status, UIA_OK);
@@ -1636,7 +1636,7 @@ test_recent_press(void **state)
 
 	/* The combo box right after: a press came in between, so it is asked again. */
 	pointer_to(cx, cy);
-	uia_press_at(env.u, 111, cx, cy, util_now_mono_ns());
+	uia_press_at(env.u, 111, cx, cy, util_now_mono_ns(), 0);
 	assert_int_equal(wait_result(111, &el, 3000), 0);
 	print_el("press at once on the combo box", &el);
 	assert_int_equal(el.status, UIA_OK);
@@ -1649,7 +1649,7 @@ test_recent_press(void **state)
 	rest_at(cx, cy);
 	uia_note_input(env.u);
 	pointer_to(ex, ey);
-	uia_press_at(env.u, 112, ex, ey, util_now_mono_ns());
+	uia_press_at(env.u, 112, ex, ey, util_now_mono_ns(), 0);
 	assert_int_equal(wait_result(112, &el, 3000), 0);
 	print_el("press on the entry after a key", &el);
 	assert_int_equal(el.status, UIA_OK);
@@ -1709,7 +1709,7 @@ test_stop(void **state)
 	hint_here(&h, &x, &y);
 	kill(env.password, SIGSTOP);
 	uia_press(env.u, 120, x, y, util_now_mono_ns(), &h);
-	uia_press_at(env.u, 121, x, y, util_now_mono_ns());
+	uia_press_at(env.u, 121, x, y, util_now_mono_ns(), 0);
 	t0 = util_now_mono_ns();
 	uia_stop(env.u);
 	took = (util_now_mono_ns() - t0) / 1000000;

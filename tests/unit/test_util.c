@@ -179,6 +179,27 @@ test_parse_duration(void **state)
 	assert_int_equal(util_parse_duration(NULL, &ns), -EINVAL);
 }
 
+/*
+ * util_escape_ctl: what a terminal would act on (ESC sequences, BEL, CR, the C1
+ * CSI) is written out; text, UTF-8 included, is kept.
+ */
+static void test_escape_ctl(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = util_escape_ctl("t.conf:3: title: '\x1b[31mred\x1b]0;pwned\x07' \r\n\x7f");
+	assert_string_equal(s, "t.conf:3: title: '\\x1b[31mred\\x1b]0;pwned\\x07' "
+	                       "\\x0d\\x0a\\x7f");
+	free(s);
+	s = util_escape_ctl("caf\xc3\xa9 \xc2\x9b" "2J \xe2\x82\xac");
+	assert_string_equal(s, "caf\xc3\xa9 \\u009b2J \xe2\x82\xac");
+	free(s);
+	s = util_escape_ctl(NULL);
+	assert_string_equal(s, "");
+	free(s);
+}
+
 static void test_parse_bool(void **state)
 {
 	static const char *const yes[] = { "true", "YES", "On", "1" };
@@ -225,6 +246,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clocks),
 		cmocka_unit_test(test_alloc),
+		cmocka_unit_test(test_escape_ctl),
 		cmocka_unit_test(test_xasprintf),
 		cmocka_unit_test(test_fail_keeps_first_cause),
 		cmocka_unit_test(test_strlcpy_utf8),

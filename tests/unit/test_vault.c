@@ -137,6 +137,99 @@ static void test_seal_roundtrip_and_wrong_key(void **state)
 	vault_close(b);
 }
 
+/*
+ * A value sealed by mimic before nonces were a prefix and a counter (a wholly
+ * random nonce), under the key 1, 8, 15, ... and associated data "session 1":
+ * data recorded then must still open.
+ */
+static void test_old_sealed_value_opens(void **state)
+{
+	static const char hex[] =
+		"015f634142ec6afd1cec75b8fe37ffc95be349569cd4bc684f6d21003cc6356c9ccff47d81"
+		"c5ab91ebbeaba515f33a3bc771382adfef734eee199a776c85867a8a3b03c6";
+	const char msg[] = "typed before counter nonces";
+	uint8_t key[VAULT_KEY_BYTES], sealed[sizeof(hex) / 2], out[sizeof(hex) / 2];
+	struct vault *v;
+	size_t n = 0;
+
+	(void)state;
+	for (int i = 0; i < VAULT_KEY_BYTES; i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	for (size_t i = 0; i < sizeof(sealed); i++)
+		sscanf(hex + 2 * i, "%2hhx", &sealed[i]);
+	v = vault_from_key(key);
+	assert_int_equal(vault_unseal(v, "session 1", 9, sealed, sizeof(sealed), out, &n), 0);
+	assert_int_equal(n, strlen(msg));
+	assert_memory_equal(out, msg, n);
+	vault_close(v);
+}
+
+#define NONCE_SEALS 1000
+#define NONCE_LEN 24
+
+/* Seals msg once with v and copies the nonce of the sealed value into nonce. */
+static void seal_nonce(struct vault *v, uint8_t nonce[NONCE_LEN])
+{
+	uint8_t sealed[VAULT_OVERHEAD + 1];
+
+	vault_seal(v, NULL, 0, "k", 1, sealed);
+	memcpy(nonce, sealed + 1, NONCE_LEN);
+}
+
+static int cmp_nonce(const void *a, const void *b)
+{
+	return memcmp(a, b, NONCE_LEN);
+}
+
+/*
+ * Nonces are a random prefix per vault and a counter (vault.c): no two values
+ * sealed under one key may share one, whether sealed by one vault, by two vaults
+ * over the same key (two processes) or by a child after fork. Each still opens.
+ */
+static void test_nonces_never_repeat(void **state)
+{
+	static uint8_t nonces[NONCE_SEALS + 2][NONCE_LEN];
+	uint8_t key[VAULT_KEY_BYTES], sealed[VAULT_OVERHEAD + 1], out[8];
+	struct vault *a, *b;
+	size_t n = 0, k = 0;
+	int pipefd[2], status;
+	pid_t pid;
+
+	(void)state;
+	memset(key, 5, sizeof(key));
+	a = vault_from_key(key);
+	b = vault_from_key(key);
+	for (int i = 0; i < NONCE_SEALS - 1; i++)
+		seal_nonce(a, nonces[k++]);
+	seal_nonce(b, nonces[k++]);
+	/* A child sealing with its copy of a. */
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		uint8_t nonce[NONCE_LEN];
+
+		seal_nonce(a, nonce);
+		_exit(write(pipefd[1], nonce, NONCE_LEN) == NONCE_LEN ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(read(pipefd[0], nonces[k++], NONCE_LEN), NONCE_LEN);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	/* ... and the parent's next seal, which the child's copy would have repeated. */
+	seal_nonce(a, nonces[k++]);
+	qsort(nonces, k, NONCE_LEN, cmp_nonce);
+	for (size_t i = 1; i < k; i++)
+		if (memcmp(nonces[i - 1], nonces[i], NONCE_LEN) == 0)
+			fail_msg("two sealed values share a nonce (of %zu)", k);
+	vault_seal(a, "ad", 2, "x", 1, sealed);
+	assert_int_equal(vault_unseal(b, "ad", 2, sealed, sizeof(sealed), out, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0], 'x');
+	vault_close(a);
+	vault_close(b);
+}
+
 static void test_key_made_once_outside_data_dir(void **state)
 {
 	struct fixture *f = *state;
@@ -175,6 +268,39 @@ static void test_key_made_once_outside_data_dir(void **state)
 	assert_non_null(strstr(cause, "missing"));
 	free(cause);
 	vault_close(v1);
+}
+
+/* A key file others can read is refused with the chmod that fixes it, never used. */
+static void test_key_file_readable_by_others_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct vault *v = NULL;
+	char *cause = NULL, *path, *fix;
+
+	assert_int_equal(vault_open(f->data, VAULT_CREATE, &v, &cause), 0);
+	path = strdup(vault_where(v));
+	vault_close(v);
+	v = NULL;
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(vault_open(f->data, 0, &v, &cause), -EPERM);
+	assert_null(v);
+	assert_non_null(cause);
+	assert_null(strchr(cause, '\n'));
+	assert_true(asprintf(&fix, "`chmod 600 %s`", path) > 0);
+	if (strstr(cause, fix) == NULL || strstr(cause, "readable by other users") == NULL)
+		fail_msg("cause '%s' does not name %s", cause, fix);
+	free(fix);
+	free(cause);
+	cause = NULL;
+	/* Group-readable alone is refused too; 0400 is fine. */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(vault_open(f->data, 0, &v, &cause), -EPERM);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(chmod(path, 0400), 0);
+	assert_int_equal(vault_open(f->data, 0, &v, &cause), 0);
+	vault_close(v);
+	free(path);
 }
 
 static void test_blob_sealed(void **state)
@@ -615,7 +741,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seal_roundtrip_and_wrong_key),
+		cmocka_unit_test(test_old_sealed_value_opens),
+		cmocka_unit_test(test_nonces_never_repeat),
 		cmocka_unit_test_setup_teardown(test_key_made_once_outside_data_dir, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_key_file_readable_by_others_refused, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_blob_sealed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_events_sealed, setup, teardown),

@@ -159,6 +159,37 @@ static void set_active(struct fx *f, xcb_window_t win)
 	set_prop(f, f->root, atom(f->app, "_NET_ACTIVE_WINDOW"), XCB_ATOM_WINDOW, 32, &win, 1);
 }
 
+/* The window the window manager names in _NET_ACTIVE_WINDOW, as the server holds it now. */
+static xcb_window_t active_on_server(struct fx *f)
+{
+	xcb_get_property_reply_t *r = xcb_get_property_reply(
+	    f->app, xcb_get_property(f->app, 0, f->root, atom(f->app, "_NET_ACTIVE_WINDOW"),
+	                             XCB_ATOM_WINDOW, 0, 1), NULL);
+	xcb_window_t win = XCB_WINDOW_NONE;
+
+	if (r != NULL && r->format == 32 && xcb_get_property_value_length(r) >= 4)
+		memcpy(&win, xcb_get_property_value(r), sizeof win);
+	free(r);
+	return win;
+}
+
+/* Asks the window manager to activate win, as a pager does (EWMH source 2). */
+static void activate(struct fx *f, xcb_window_t win)
+{
+	xcb_client_message_event_t ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.response_type = XCB_CLIENT_MESSAGE;
+	ev.format = 32;
+	ev.window = win;
+	ev.type = atom(f->app, "_NET_ACTIVE_WINDOW");
+	ev.data.data32[0] = 2;
+	xcb_send_event(f->app, 0, f->root,
+	               XCB_EVENT_MASK_SUBSTRUCTURE_REDIRECT | XCB_EVENT_MASK_SUBSTRUCTURE_NOTIFY,
+	               (const char *)&ev);
+	sync_conn(f->app);
+}
+
 /* ---- window's side --------------------------------------------------------- */
 
 static int64_t now(void)
@@ -988,10 +1019,29 @@ static void test_openbox_and_xterm(void **state)
 	seq = ctx(f)->seq;
 	testenv_stop(second);
 	want_title = "plain xterm";
-	if (!wait_until(f, has_title))
-		fail_msg("the focus did not come back within %d ms", WAIT_MS);
-	assert_int_equal(ctx(f)->window, first_win);
-	assert_int_equal(ctx(f)->seq, seq + 1);
+	if (!wait_until(f, has_title)) {
+		/*
+		 * openbox gives the focus back when it sees the input focus fall to
+		 * the root; rarely, on a loaded machine, it does not (seen once in
+		 * many CI runs). Then the context must say what the window manager
+		 * says, and follow it when a pager activates the window.
+		 */
+		xcb_window_t named = active_on_server(f);
+
+		if (named == first_win)
+			fail_msg("openbox named the first xterm active but the context is window "
+			         "0x%x titled \"%s\"", (unsigned)ctx(f)->window, ctx(f)->title);
+		assert_int_not_equal(ctx(f)->window, first_win);
+		print_message("openbox gave the focus to no window (it names 0x%x); activating "
+		              "the first xterm as a pager would\n", (unsigned)named);
+		activate(f, first_win);
+		if (!wait_until(f, has_title))
+			fail_msg("the activated xterm was not the context within %d ms", WAIT_MS);
+		assert_int_equal(ctx(f)->window, first_win);
+	} else {
+		assert_int_equal(ctx(f)->window, first_win);
+		assert_int_equal(ctx(f)->seq, seq + 1);
+	}
 
 	/* The last window closing: no window, although openbox leaves the old id. */
 	testenv_stop(first);

@@ -19,9 +19,16 @@
  *
  * What the X protocol cannot give: positions are read when an event is handled,
  * so if this thread falls behind, a click is placed where the pointer is when its
- * press is handled. Likewise a keymap is read when it is needed: the keysym of a
+ * press is handled. In a burst of input at machine speed the recorder reads up to
+ * 2 ms late on purpose (recorder.c), and the button events of one read share one
+ * QueryPointer until raw motion comes between them. Likewise a keymap is read when it is needed: the keysym of a
  * key that xdotool mapped for one keystroke only (characters missing from the
  * layout) is lost when the mapping is gone again by then ("" keysym and text).
+ *
+ * The agent server's devices (inject.h, docs/AGENTS.md) are a master pair of their
+ * own: events of a device named "mimic agent ..." are tagged EVENT_SOURCE_AGENT,
+ * placed where the agent's pointer is (read from its master, not the core pointer)
+ * and translated with the agent keyboard's own modifier state (keymap_agent_key).
  *
  * EVENT_LAYOUT events carry the layout code in `keysym` (e.g. "de" or
  * "de(nodeadkeys)") and the XKB group in `detail`; EVENT_DEVICES events carry the
@@ -38,8 +45,11 @@
 #include <xcb/xcb.h>
 #include <xcb/xinput.h>
 
+#include "clockmap.h"
+#include "inject.h"
 #include "keymap.h"
 #include "log.h"
+#include "testbreak.h"
 #include "util.h"
 #include "window.h"
 
@@ -69,6 +79,7 @@ struct device {
 	int32_t id;
 	int type;                  /* XCB_INPUT_DEVICE_TYPE_* */
 	int synthetic;             /* an XTEST device: events from programs */
+	int agent;                 /* a device of mimic's agent server (inject.h) */
 	char name[DEVICE_NAME_MAX];
 	int n_scroll;
 	struct scroll_axis scroll[MAX_SCROLL_AXES];
@@ -103,8 +114,23 @@ struct capture {
 	int64_t moved_ns;          /* when the pointer was last seen moving */
 	int64_t next_poll_ns;
 
+	/* The agent's pointer, a master of its own (inject.h): its last sample. */
+	int32_t ax, ay;
+	int64_t a_ns;
+
+	/* The pointer position read in this batch (the events of one read) is still where
+	 * the pointer is: no raw motion was handled since (see handle_raw_button). */
+	int pos_batch;
+	uint64_t handled;          /* events handled, for capture_handled */
+
 	int last_was_key;          /* the last input event was a key: no focus re-check */
 	int64_t last_key_ns;
+
+	/* The server's event times on the monotonic clock, and the time of the raw event
+	 * being handled (0 between events): a sample it causes happened then too. */
+	struct clockmap *clock;
+	int64_t ev_ns;
+	uint32_t ev_ms;            /* ... and its server time */
 };
 
 /* --- emitting -------------------------------------------------------------------- */
@@ -114,6 +140,8 @@ static void init_event(struct capture *c, struct event *e, int kind, int64_t now
 	memset(e, 0, sizeof *e);
 	e->t_ns = now;
 	e->kind = kind;
+	if (c->ev_ns != 0)
+		e->server_ms = c->ev_ms;
 	e->context = window_context(c->window)->seq;
 	e->x = c->px;
 	e->y = c->py;
@@ -234,6 +262,8 @@ static int refresh_devices(struct capture *c)
 		d->name[len] = '\0';
 		/* Everything xdotool and other XTest clients send comes from the XTEST slaves. */
 		d->synthetic = strstr(d->name, "XTEST") != NULL;
+		/* The agent server's own pair and its XTEST slaves (inject.h, docs/AGENTS.md). */
+		d->agent = strncmp(d->name, INJECT_DEVICE_NAME " ", strlen(INJECT_DEVICE_NAME " ")) == 0;
 		read_scroll_classes(d, info);
 	}
 	free(r);
@@ -284,12 +314,25 @@ static const struct device *source_device(struct capture *c, int32_t id)
 	return find_device(c, id);
 }
 
-static void set_source(struct capture *c, struct event *e, int32_t sourceid)
+/* The source of an event from device d (NULL: unknown, taken for a person's). */
+static int32_t source_of(const struct device *d)
+{
+	if (d != NULL && d->agent)
+		return testbreak("agent-source-human") ? EVENT_SOURCE_HUMAN : EVENT_SOURCE_AGENT;
+	return d != NULL && d->synthetic ? EVENT_SOURCE_SYNTHETIC : EVENT_SOURCE_HUMAN;
+}
+
+static int is_agent(struct capture *c, int32_t sourceid)
 {
 	const struct device *d = source_device(c, sourceid);
 
+	return d != NULL && d->agent;
+}
+
+static void set_source(struct capture *c, struct event *e, int32_t sourceid)
+{
 	e->device = sourceid;
-	e->source = d != NULL && d->synthetic ? EVENT_SOURCE_SYNTHETIC : EVENT_SOURCE_HUMAN;
+	e->source = source_of(source_device(c, sourceid));
 }
 
 static void handle_hierarchy(struct capture *c, int64_t now)
@@ -329,7 +372,8 @@ static void emit_sample(struct capture *c)
 {
 	struct event e;
 
-	init_event(c, &e, EVENT_MOTION, c->p_ns);
+	/* The position is read now, but a raw event's sample belongs to its moment. */
+	init_event(c, &e, EVENT_MOTION, c->ev_ns != 0 && c->ev_ns < c->p_ns ? c->ev_ns : c->p_ns);
 	if (c->raw_moved) {
 		e.device = c->move_device;
 		e.source = c->move_source;
@@ -377,9 +421,10 @@ static void note_motion(struct capture *c, int32_t sourceid, int64_t now)
 {
 	const struct device *d = source_device(c, sourceid);
 
+	c->pos_batch = testbreak("click-position-kept-after-motion");
 	c->raw_moved = 1;
 	c->move_device = sourceid;
-	c->move_source = d != NULL && d->synthetic ? EVENT_SOURCE_SYNTHETIC : EVENT_SOURCE_HUMAN;
+	c->move_source = source_of(d);
 	c->moved_ns = now;
 	if (now - c->s_ns >= MOTION_MIN_NS)
 		sample(c, 0);
@@ -405,6 +450,37 @@ static void poll_pointer(struct capture *c)
 	decide_sample(c, 0);
 }
 
+/*
+ * The agent server's pointer is a second master pointer with a position of its
+ * own: its events are placed where it is, read from its master (the raw event's
+ * deviceid), and a motion sample of it is emitted when it moved (at once when
+ * force, else at most 60 a second). Sets c->ax/ay; returns 0 or -EIO.
+ */
+static int agent_sample(struct capture *c, uint16_t master, int32_t sourceid, int force,
+                        int64_t now)
+{
+	xcb_input_xi_query_pointer_reply_t *r;
+	int32_t x, y;
+	struct event e;
+
+	r = xcb_input_xi_query_pointer_reply(c->conn,
+		xcb_input_xi_query_pointer(c->conn, c->root, master), NULL);
+	if (r == NULL)
+		return -EIO;
+	x = r->root_x / 65536;
+	y = r->root_y / 65536;
+	free(r);
+	if ((x == c->ax && y == c->ay) || (!force && now - c->a_ns < MOTION_MIN_NS))
+		return 0;
+	init_event(c, &e, EVENT_MOTION, now);
+	set_source(c, &e, sourceid);
+	e.x = c->ax = x;
+	e.y = c->ay = y;
+	c->a_ns = now;
+	emit(c, &e);
+	return 0;
+}
+
 static void emit_scroll(struct capture *c, int32_t sourceid, int dir, double amount, int64_t now)
 {
 	struct event e;
@@ -413,6 +489,11 @@ static void emit_scroll(struct capture *c, int32_t sourceid, int dir, double amo
 		query_pointer(c);
 	init_event(c, &e, EVENT_SCROLL, now);
 	set_source(c, &e, sourceid);
+	if (is_agent(c, sourceid)) {
+		e.x = c->ax;
+		e.y = c->ay;
+		e.mods = keymap_agent_mods(c->keymap);
+	}
 	e.detail = dir;
 	e.amount = amount;
 	emit(c, &e);
@@ -433,10 +514,18 @@ static void handle_raw_key(struct capture *c, const xcb_input_raw_key_press_even
 		emit_context(c, window_recheck(c->window, now), now);
 	init_event(c, &e, press ? EVENT_KEY_PRESS : EVENT_KEY_RELEASE, now);
 	set_source(c, &e, ev->sourceid);
+	if (is_agent(c, ev->sourceid)) {
+		e.x = c->ax;
+		e.y = c->ay;
+	}
 	e.detail = (int32_t)ev->detail;
 	/* Release: the keysym only. Unpaired releases (xdotool sends them) are fine. */
-	keymap_key(c->keymap, ev->detail, e.keysym, sizeof e.keysym, press ? e.text : NULL,
-	           sizeof e.text);
+	if (is_agent(c, ev->sourceid))
+		keymap_agent_key(c->keymap, ev->detail, press, e.keysym, sizeof e.keysym,
+		                 press ? e.text : NULL, sizeof e.text, &e.mods);
+	else
+		keymap_key(c->keymap, ev->detail, e.keysym, sizeof e.keysym, press ? e.text : NULL,
+		           sizeof e.text);
 	emit(c, &e);
 	if (press) {
 		c->last_was_key = 1;
@@ -464,21 +553,36 @@ static void handle_raw_button(struct capture *c, const xcb_input_raw_button_pres
 	    button <= 7 && has_smooth_scroll(d))
 		return;
 	c->last_was_key = 0;
+	if (d != NULL && d->agent) {
+		agent_sample(c, ev->deviceid, ev->sourceid, 1, now);
+	} else if (c->pos_batch || query_pointer(c) == 0) {
+		/*
+		 * Never lose the position the pointer was at when the button went down or
+		 * up. A position read earlier in the same batch is reused when no raw
+		 * motion came since: this event was already received when it was read, so
+		 * the reply is at least as close to the event as a new one would be, and a
+		 * burst of clicks costs one round trip per read instead of one per event.
+		 */
+		c->pos_batch = 1;
+		decide_sample(c, 1);
+	}
 	if (button >= 4 && button <= 7) {
 		static const int dirs[] = { SCROLL_UP, SCROLL_DOWN, SCROLL_LEFT, SCROLL_RIGHT };
 		if (!press)
 			return;
-		sample(c, 1);
 		emit_scroll(c, ev->sourceid, dirs[button - 4], 1.0, now);
 		return;
 	}
-	/* Never lose the position the pointer was at when the button went down or up. */
-	sample(c, 1);
 	/* Without a window manager nothing announces focus changes: look at each press. */
 	if (press)
 		emit_context(c, window_recheck(c->window, now), now);
 	init_event(c, &e, press ? EVENT_BUTTON_PRESS : EVENT_BUTTON_RELEASE, now);
 	set_source(c, &e, ev->sourceid);
+	if (d != NULL && d->agent) {
+		e.x = c->ax;
+		e.y = c->ay;
+		e.mods = keymap_agent_mods(c->keymap);
+	}
 	e.detail = (int32_t)button;
 	emit(c, &e);
 }
@@ -532,7 +636,10 @@ static void handle_raw_motion(struct capture *c, const xcb_input_raw_motion_even
 		emit_scroll(c, ev->sourceid, dh > 0 ? SCROLL_RIGHT : SCROLL_LEFT, fabs(dh), now);
 	if (moved) {
 		c->last_was_key = 0;
-		note_motion(c, ev->sourceid, now);
+		if (d != NULL && d->agent)
+			agent_sample(c, ev->deviceid, ev->sourceid, 0, now);
+		else
+			note_motion(c, ev->sourceid, now);
 	}
 }
 
@@ -565,6 +672,40 @@ static void handle_xi(struct capture *c, const xcb_ge_generic_event_t *ge, int64
 	}
 }
 
+/*
+ * When an XInput event happened, on the monotonic clock: the server's timestamp
+ * mapped by the clockmap, so that a turn of the loop that reads it late changes
+ * nothing. read_ns when the event has no time.
+ */
+static int64_t xi_time(struct capture *c, const xcb_ge_generic_event_t *ge, int64_t read_ns)
+{
+	xcb_timestamp_t t;
+
+	c->ev_ms = 0;
+	switch (ge->event_type) {
+	case XCB_INPUT_RAW_KEY_PRESS:
+	case XCB_INPUT_RAW_KEY_RELEASE:
+	case XCB_INPUT_RAW_BUTTON_PRESS:
+	case XCB_INPUT_RAW_BUTTON_RELEASE:
+	case XCB_INPUT_RAW_MOTION:
+	case XCB_INPUT_RAW_TOUCH_BEGIN:
+	case XCB_INPUT_RAW_TOUCH_UPDATE:
+	case XCB_INPUT_RAW_TOUCH_END:
+		/* Every raw event is laid out as a raw key press up to its time. */
+		t = ((const xcb_input_raw_key_press_event_t *)ge)->time;
+		break;
+	case XCB_INPUT_HIERARCHY:
+		t = ((const xcb_input_hierarchy_event_t *)ge)->time;
+		break;
+	default:
+		return read_ns;
+	}
+	c->ev_ms = t;
+	if (testbreak("event-time-when-read"))
+		return read_ns;
+	return clockmap_map(c->clock, t, read_ns);
+}
+
 static void handle_event(struct capture *c, const xcb_generic_event_t *ev)
 {
 	int64_t now = util_now_mono_ns();
@@ -579,8 +720,11 @@ static void handle_event(struct capture *c, const xcb_generic_event_t *ev)
 	}
 	if (type == XCB_GE_GENERIC) {
 		const xcb_ge_generic_event_t *ge = (const void *)ev;
-		if (ge->extension == c->xi_opcode)
-			handle_xi(c, ge, now);
+		if (ge->extension == c->xi_opcode) {
+			c->ev_ns = xi_time(c, ge, now);
+			handle_xi(c, ge, c->ev_ns);
+			c->ev_ns = 0;
+		}
 		return;
 	}
 	if (keymap_handle_event(c->keymap, ev) == 1)
@@ -593,9 +737,11 @@ static void drain_queued(struct capture *c)
 {
 	xcb_generic_event_t *ev;
 
+	c->pos_batch = 0;
 	while ((ev = xcb_poll_for_queued_event(c->conn)) != NULL) {
 		handle_event(c, ev);
 		free(ev);
+		c->handled++;
 	}
 }
 
@@ -683,6 +829,7 @@ int capture_open(const char *display, const struct capture_sink *sink, void *arg
 	*out = NULL;
 	c->sink = *sink;
 	c->arg = arg;
+	c->clock = clockmap_new();
 	if (display == NULL)
 		display = getenv("DISPLAY");
 	if (display == NULL || display[0] == '\0') {
@@ -769,11 +916,24 @@ int capture_fd(struct capture *c)
 	return xcb_get_file_descriptor(c->conn);
 }
 
-int capture_dispatch(struct capture *c, char **cause)
+/*
+ * Handles what xcb holds, after at most one read from the socket when do_read:
+ * xcb_poll_for_event reads only when its queue is empty, and everything that
+ * one read brought is then taken with xcb_poll_for_queued_event, which makes no
+ * system call. Reading until the socket says EAGAIN would cost one more call per
+ * wake-up; what one read leaves in the socket keeps its descriptor readable.
+ */
+static int dispatch(struct capture *c, int do_read, char **cause)
 {
+	c->pos_batch = 0;
 	for (;;) {
-		xcb_generic_event_t *ev = xcb_poll_for_event(c->conn);
+		xcb_generic_event_t *ev = NULL;
 
+		if (do_read)
+			ev = xcb_poll_for_event(c->conn);
+		do_read = 0;
+		if (ev == NULL)
+			ev = xcb_poll_for_queued_event(c->conn);
 		if (ev == NULL) {
 			/* A rebuild makes round trips, which may queue more events: loop. */
 			if (keymap_pending(c->keymap) && !xcb_connection_has_error(c->conn)) {
@@ -784,10 +944,26 @@ int capture_dispatch(struct capture *c, char **cause)
 		}
 		handle_event(c, ev);
 		free(ev);
+		c->handled++;
 	}
 	if (xcb_connection_has_error(c->conn))
 		return util_fail(cause, -EPIPE, "lost the connection to the X server");
 	return 0;
+}
+
+int capture_dispatch(struct capture *c, char **cause)
+{
+	return dispatch(c, 1, cause);
+}
+
+int capture_dispatch_queued(struct capture *c, char **cause)
+{
+	return dispatch(c, 0, cause);
+}
+
+uint64_t capture_handled(const struct capture *c)
+{
+	return c->handled;
 }
 
 int capture_sync(struct capture *c, char **cause)
@@ -850,5 +1026,6 @@ void capture_close(struct capture *c)
 	keymap_close(c->keymap);
 	if (c->conn != NULL)
 		xcb_disconnect(c->conn);
+	clockmap_free(c->clock);
 	free(c);
 }

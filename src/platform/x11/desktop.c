@@ -89,8 +89,8 @@ static void describe(struct desktop *s, const struct top *t, xcb_window_t client
 	xcb_get_property_reply_t *r;
 	xcb_get_geometry_reply_t *g;
 	xcb_translate_coordinates_reply_t *tr;
-	struct desktop_window w = {.frame = t->frame, .instance = "", .class_name = "",
-	                           .title = title, .exe = exe};
+	struct desktop_window w = {.frame = t->frame, .window = client, .instance = "",
+	                           .class_name = "", .title = title, .exe = exe};
 	ssize_t len;
 
 	c_class = prop(s, client, A_WM_CLASS, 128);

@@ -31,6 +31,7 @@ struct keymap {
 	struct xkb_context *ctx;
 	struct xkb_keymap *keymap;
 	struct xkb_state *state;
+	struct xkb_state *agent_state; /* the agent server's keyboard, followed from its keys */
 
 	int need_rebuild;         /* NewKeyboardNotify/MapNotify seen since the last build */
 	int need_names;           /* _XKB_RULES_NAMES changed since it was read */
@@ -225,9 +226,11 @@ static int build(struct keymap *km)
 		return -EIO;
 	}
 	xkb_state_unref(km->state);
+	xkb_state_unref(km->agent_state);
 	xkb_keymap_unref(km->keymap);
 	km->keymap = keymap;
 	km->state = state;
+	km->agent_state = xkb_state_new(keymap);
 	return 0;
 }
 
@@ -292,6 +295,7 @@ void keymap_close(struct keymap *km)
 	if (km == NULL)
 		return;
 	xkb_state_unref(km->state);
+	xkb_state_unref(km->agent_state);
 	xkb_keymap_unref(km->keymap);
 	xkb_context_unref(km->ctx);
 	free(km);
@@ -369,8 +373,8 @@ int keymap_update(struct keymap *km)
 	return strcmp(old_summary, km->summary) != 0 || old_group != km->group;
 }
 
-void keymap_key(struct keymap *km, uint32_t keycode, char *keysym, size_t keysym_size,
-                char *text, size_t text_size)
+static void translate(struct xkb_state *state, uint32_t keycode, char *keysym, size_t keysym_size,
+                      char *text, size_t text_size)
 {
 	xkb_keysym_t sym;
 	char buf[64];
@@ -378,14 +382,14 @@ void keymap_key(struct keymap *km, uint32_t keycode, char *keysym, size_t keysym
 
 	if (keysym_size > 0) {
 		keysym[0] = '\0';
-		sym = xkb_state_key_get_one_sym(km->state, keycode);
+		sym = xkb_state_key_get_one_sym(state, keycode);
 		if (sym != XKB_KEY_NoSymbol && xkb_keysym_get_name(sym, buf, sizeof buf) > 0)
 			util_strlcpy_utf8(keysym, buf, keysym_size);
 	}
 	if (text == NULL || text_size == 0)
 		return;
 	text[0] = '\0';
-	n = xkb_state_key_get_utf8(km->state, keycode, buf, sizeof buf);
+	n = xkb_state_key_get_utf8(state, keycode, buf, sizeof buf);
 	if (n <= 0)
 		return;
 	/* Control characters are not text a person typed; their keysym says what they were. */
@@ -393,6 +397,29 @@ void keymap_key(struct keymap *km, uint32_t keycode, char *keysym, size_t keysym
 		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
 			return;
 	util_strlcpy_utf8(text, buf, text_size);
+}
+
+void keymap_key(struct keymap *km, uint32_t keycode, char *keysym, size_t keysym_size,
+                char *text, size_t text_size)
+{
+	translate(km->state, keycode, keysym, keysym_size, text, text_size);
+}
+
+void keymap_agent_key(struct keymap *km, uint32_t keycode, int press, char *keysym,
+                      size_t keysym_size, char *text, size_t text_size, uint32_t *mods)
+{
+	struct xkb_state *st = km->agent_state != NULL ? km->agent_state : km->state;
+
+	*mods = (uint32_t)xkb_state_serialize_mods(st, XKB_STATE_MODS_EFFECTIVE);
+	translate(st, keycode, keysym, keysym_size, text, text_size);
+	if (km->agent_state != NULL)
+		xkb_state_update_key(km->agent_state, keycode, press ? XKB_KEY_DOWN : XKB_KEY_UP);
+}
+
+uint32_t keymap_agent_mods(const struct keymap *km)
+{
+	return (uint32_t)xkb_state_serialize_mods(km->agent_state != NULL ? km->agent_state :
+	                                          km->state, XKB_STATE_MODS_EFFECTIVE);
 }
 
 uint32_t keymap_mods(const struct keymap *km)

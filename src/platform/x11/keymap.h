@@ -62,6 +62,19 @@ int keymap_update(struct keymap *km);
 void keymap_key(struct keymap *km, uint32_t keycode, char *keysym /* OUT */, size_t keysym_size,
                 char *text /* OUT */, size_t text_size);
 
+/*
+ * keymap_key for the agent server's keyboard (inject.h): a master of its own,
+ * whose modifiers the core keyboard's state does not show. Its state is followed
+ * here from its own key events: translates keycode in it (text only on a press),
+ * sets *mods to its modifiers before the key, then applies the press or release.
+ */
+void keymap_agent_key(struct keymap *km, uint32_t keycode, int press, char *keysym /* OUT */,
+                      size_t keysym_size, char *text /* OUT */, size_t text_size,
+                      uint32_t *mods /* OUT */);
+
+/* The agent keyboard's effective modifiers (for its pointer's clicks). */
+uint32_t keymap_agent_mods(const struct keymap *km);
+
 /* The effective modifier mask (xkb_state_serialize_mods, XKB_STATE_MODS_EFFECTIVE). */
 uint32_t keymap_mods(const struct keymap *km);
 

@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xcb/xcb.h>
+#include <xcb/xinput.h>
 
 #include "util.h"
 #include "window.h"
 
 #define OR_MAX 64             /* override-redirect windows (popups) tracked as mapped */
+#define PRESS_MAX 16          /* button presses remembered with the popups at them */
 
 struct pointer {
 	xcb_connection_t *conn;
@@ -27,6 +29,14 @@ struct pointer {
 	int n_or;
 	int or_overflow;           /* more than OR_MAX: treated as a popup being mapped */
 	uint64_t popup_gen;        /* maps and unmaps of override-redirect windows seen */
+	/* The last button presses (XInput raw events, in the display's order with the
+	 * maps and unmaps above): the server's time of each and popup_gen at it. */
+	uint8_t xi_opcode;         /* 0: presses not followed */
+	struct {
+		uint32_t ms;
+		uint64_t gen;
+	} press[PRESS_MAX];
+	unsigned n_press;          /* presses seen; the newest is press[(n_press - 1) % MAX] */
 };
 
 static int hint_query(xcb_connection_t *conn, xcb_window_t root, struct uia_window_hint *out,
@@ -239,11 +249,76 @@ void pointer_take_events(struct pointer *u)
 			if (or_forget(u, ((xcb_destroy_notify_event_t *)ev)->window))
 				u->popup_gen++;
 			break;
+		case XCB_GE_GENERIC: {
+			const xcb_ge_generic_event_t *ge = (const void *)ev;
+
+			if (u->xi_opcode != 0 && ge->extension == u->xi_opcode &&
+			    ge->event_type == XCB_INPUT_RAW_BUTTON_PRESS) {
+				unsigned i = u->n_press++ % PRESS_MAX;
+
+				u->press[i].ms = ((const xcb_input_raw_button_press_event_t *)ev)->time;
+				u->press[i].gen = u->popup_gen;
+			}
+			break;
+		}
 		default:
 			break;
 		}
 		free(ev);
 	}
+}
+
+int pointer_popup_gen_at_press(struct pointer *u, uint32_t server_ms, uint64_t *gen)
+{
+	unsigned n;
+
+	pointer_take_events(u);
+	n = u->n_press < PRESS_MAX ? u->n_press : PRESS_MAX;
+	/* Newest first: two presses in one millisecond (a double click sent by a
+	 * program) share the popups of the later one, which is the safer answer. */
+	for (unsigned k = 1; server_ms != 0 && k <= n; k++) {
+		unsigned i = (u->n_press - k) % PRESS_MAX;
+
+		if (u->press[i].ms == server_ms) {
+			*gen = u->press[i].gen;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/*
+ * Follows the button presses on this connection (XInput raw events), so that
+ * pointer_popup_gen_at_press can place each among the popups' changes. Without
+ * XInput 2.2 presses are not followed.
+ */
+static void follow_presses(struct pointer *u)
+{
+	const xcb_query_extension_reply_t *ext = xcb_get_extension_data(u->conn, &xcb_input_id);
+	xcb_input_xi_query_version_reply_t *v;
+	struct {
+		xcb_input_event_mask_t head;
+		uint32_t mask;
+	} m = { { XCB_INPUT_DEVICE_ALL_MASTER, 1 }, XCB_INPUT_XI_EVENT_MASK_RAW_BUTTON_PRESS };
+	xcb_generic_error_t *err;
+	int ok;
+
+	if (ext == NULL || !ext->present)
+		return;
+	v = xcb_input_xi_query_version_reply(u->conn, xcb_input_xi_query_version(u->conn, 2, 2),
+	                                     NULL);
+	ok = v != NULL && (v->major_version > 2 ||
+	                   (v->major_version == 2 && v->minor_version >= 2));
+	free(v);
+	if (!ok)
+		return;
+	err = xcb_request_check(u->conn, xcb_input_xi_select_events_checked(u->conn, u->root, 1,
+	                                                                    &m.head));
+	if (err != NULL) {
+		free(err);
+		return;
+	}
+	u->xi_opcode = ext->major_opcode;
 }
 
 int pointer_popups_at(struct pointer *u, int32_t x, int32_t y, uint64_t *gen)
@@ -260,6 +335,7 @@ void pointer_follow_popups(struct pointer *u)
 	xcb_query_tree_reply_t *t;
 
 	xcb_change_window_attributes(u->conn, u->root, XCB_CW_EVENT_MASK, &mask);
+	follow_presses(u);
 	t = xcb_query_tree_reply(u->conn, xcb_query_tree(u->conn, u->root), NULL);
 	if (t == NULL) {
 		u->or_overflow = 1; /* unknown: never taken as "no popup" */

@@ -1,0 +1,256 @@
+"""Redaction on real GTK screens (issue 14): a form with narrow entries and a text view.
+
+Under Xvfb + openbox, records a zenity form (GTK3) whose entries are narrower than
+what is typed into them: an e-mail address, whose start scrolls out of view, and a
+Luhn-valid card number typed in an unusual grouping (four digits, eight, four).
+Then a zenity text view (GTK3 GtkTextView) in which the same address and card are
+typed on lines of their own. After each, a pause longer than the typing window
+(docs/REDACTION.md), then a key that changes the screen, so that frames showing the
+values are taken that only pixel redaction can keep out of the export. Then exports
+the session as JSON Lines and checks what a person receiving it would see:
+
+- no exported file holds the address, its domain, or the card's digits (with the
+  typed grouping or none); the typed steps carry <EMAIL> and <CARD>, and no step's
+  text holds a run of the card's digits;
+- mimic's OCR (the ocr_image helper) of every exported image reads neither the
+  domain of the address nor the card's digits, while the same OCR reads both in the
+  unredacted frames of the same screens (`mimic frame`): the check can fail;
+- the frames that show the card after its typing window are kept with the card
+  filled (scan state scrubbed), not dropped whole.
+"""
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import xenv  # noqa: E402
+from test_frames import read_png, pixel  # noqa: E402
+from test_redaction import ocr  # noqa: E402
+
+OCR_IMAGE = os.environ.get("MIMIC_OCR_IMAGE")
+
+EMAIL = "alice.smith.longname@example.com"
+CARD = "4111 11111111 1111"           # Luhn-valid Visa, grouped 4-8-4
+DIGITS = CARD.replace(" ", "")
+SECRETS = [EMAIL, "example.com", CARD, DIGITS, "11111111", "4111 1111"]
+
+
+def squeeze(text):
+    """Text without blanks, with the usual OCR confusions of digits undone."""
+    return re.sub(r"\s+", "", text).replace("l", "1").replace("I", "1").replace("|", "1")
+
+
+def have_tools():
+    return OCR_IMAGE and all(shutil.which(t) for t in ("Xvfb", "openbox", "xdotool", "zenity"))
+
+
+@unittest.skipUnless(have_tools(), "needs Xvfb, openbox, xdotool, zenity and the ocr_image helper")
+class RedactionFormsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.x = xenv.XServer(size="900x500x24")
+        cls.m = xenv.Mimic(cls.x)
+        cls.apps = []
+        try:
+            cls.record()
+        except BaseException:
+            cls.cleanup()
+            raise
+
+    @classmethod
+    def cleanup(cls):
+        for p in cls.apps:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=10)
+        cls.m.close()
+        cls.x.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cleanup()
+
+    @classmethod
+    def window(cls, title):
+        return xenv.wait_for(lambda: cls.x.run(["xdotool", "search", "--onlyvisible", "--name",
+                                                "^%s$" % title], check=False).split(),
+                             timeout=30, what="the %s window to map" % title)[-1]
+
+    @classmethod
+    def frames_quiet(cls):
+        """Waits until no frame was stored for a second."""
+        seen = [len(cls.frames()), time.monotonic()]
+
+        def quiet():
+            n = len(cls.frames())
+            if n != seen[0]:
+                seen[:] = [n, time.monotonic()]
+            return time.monotonic() - seen[1] >= 1.0
+        xenv.wait_for(quiet, timeout=30, interval=0.2, what="the frames to stop coming")
+
+    @classmethod
+    def past_typing_window(cls, last):
+        """Waits until frames no longer count as taken while last's run was typed."""
+        xenv.wait_for(lambda: time.monotonic_ns() - last["t_ns"] > 3_500_000_000,
+                      timeout=15, what="the end of the typing window")
+
+    @classmethod
+    def record(cls):
+        x, m = cls.x, cls.m
+        # The form: the dialog is narrow, so are its entries (about 20 characters).
+        form = x.spawn(["zenity", "--forms", "--title=Payment", "--text=Payment details",
+                        "--add-entry=E-mail", "--add-entry=Card number", "--width=260"])
+        cls.apps.append(form)
+        wid = cls.window("Payment")
+        x.focus(wid)
+        m.start()
+        xenv.wait_for(lambda: m.status()["frames"]["grabs"] >= 1, what="the first grab")
+        # The first entry has the focus when the form opens.
+        x.xdotool("type", "--delay", "60", EMAIL)
+        x.xdotool("key", "Tab")
+        x.xdotool("type", "--delay", "60", CARD)
+        last, _ = cls.m.settled(CARD)
+        cls.form_card_end = last["t_ns"]
+        cls.past_typing_window(last)
+        # A key that changes the screen (the focus moves on to the next widget): its
+        # frames show both entries, and only their pixels can keep them out.
+        x.xdotool("key", "Tab")
+        xenv.wait_for(lambda: [f for f in cls.frames() if f["t_ns"] > cls.form_card_end +
+                               3_500_000_000], timeout=30, what="a frame of the filled form")
+        # The screen settles (a slow recorder stores the key's frames one by one),
+        # then one more key on the form: the frame taken right before it ("pre") is
+        # the form as it stays, and the screen before that key's step in the export,
+        # whichever frames the window opened next brings.
+        cls.frames_quiet()
+        last = max(f["id"] for f in cls.frames())
+        x.xdotool("key", "shift+Tab")
+        cls.form_frame = xenv.wait_for(
+            lambda: [f for f in cls.frames() if f["id"] > last and f["trigger"] == "pre"],
+            timeout=30, what="the frame before the key back")[0]
+        assert cls.form_frame["t_ns"] > cls.form_card_end + 3_500_000_000
+        # The text view, over the form.
+        view = x.spawn(["zenity", "--text-info", "--editable", "--title=Notes",
+                        "--width=640", "--height=240"])
+        cls.apps.append(view)
+        cls.view_start = time.monotonic_ns()
+        wid = cls.window("Notes")
+        x.focus(wid)
+        x.xdotool("click", "--window", wid, "1")
+        x.xdotool("type", "--delay", "60", "mail " + EMAIL)
+        x.xdotool("key", "Return")
+        x.xdotool("type", "--delay", "60", "card " + CARD)
+        last, _ = cls.m.settled("card " + CARD)
+        cls.past_typing_window(last)
+        x.xdotool("key", "Return")
+        x.xdotool("type", "--delay", "60", "done")
+        _, cls.view_frame = cls.m.settled("done")
+        m.stop()
+        cls.session = str(m.sessions()[-1]["id"])
+
+    @classmethod
+    def frames(cls, session="last"):
+        out = cls.m.run("frames", session, "--data-dir", cls.m.data_dir).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def export(self):
+        out = os.path.join(self.m.tmp, "export-jsonl")
+        if not os.path.exists(out):
+            self.m.run("export", self.session, "--format", "jsonl", "--out", out,
+                       "--data-dir", self.m.data_dir, timeout=900)
+        return out
+
+    def files(self, out):
+        for root, _dirs, names in os.walk(out):
+            for n in names:
+                yield os.path.join(root, n)
+
+    def raw(self, frame, name):
+        path = os.path.join(self.m.tmp, name)
+        self.m.run("frame", self.session, str(frame["id"]), "-o", path,
+                   "--data-dir", self.m.data_dir)
+        return path
+
+    def test_no_bytes_and_placeholders(self):
+        out = self.export()
+        n = 0
+        for path in self.files(out):
+            with open(path, "rb") as f:
+                data = f.read()
+            n += 1
+            for s in SECRETS:
+                self.assertNotIn(s.encode(), data, "%s holds %r" % (path, s))
+        self.assertGreater(n, 1)
+        with open(os.path.join(out, "steps.jsonl")) as f:
+            steps = [json.loads(line) for line in f if line.strip()]
+        typed = [s["action"]["text"] for s in steps if s["kind"] == "type"]
+        joined = "\n".join(typed)
+        self.assertIn("<EMAIL>", joined)
+        self.assertIn("<CARD>", joined)
+        # No piece of the card's digits in any typed step, whatever its grouping.
+        for t in typed:
+            self.assertIsNone(re.search(r"[0-9][0-9 -]*[0-9]{2}", t.replace("<CARD>", "")),
+                              "typed step holds digits: %r" % t)
+
+    def test_images_unreadable(self):
+        out = self.export()
+        images = list(self.files(os.path.join(out, "images")))
+        self.assertGreater(len(images), 0)
+        text = squeeze(ocr(images))
+        for s in ("example.com", "@example", DIGITS, "11111111", "41111"):
+            self.assertNotIn(squeeze(s), text)
+
+    def test_ocr_reads_the_unredacted_frames(self):
+        # The control: the same OCR reads the address's domain and the card's digits
+        # in the stored, unredacted frames of the form and of the text view.
+        form = squeeze(ocr([self.raw(self.form_frame, "raw-form.png")]))
+        self.assertIn(squeeze("@example.com"), form)
+        self.assertIn("11111111", form)
+        view = squeeze(ocr([self.raw(self.view_frame, "raw-view.png")]))
+        self.assertIn(squeeze(EMAIL), view)
+        self.assertIn(squeeze(CARD), view)
+
+    def test_typed_fields_masked(self):
+        # The entries flagged text was typed into are filled whole (their bounds, from
+        # the element the typing went to) in the exported image of the form taken
+        # after the card's typing window, whatever OCR read in them.
+        out = self.export()
+        with open(os.path.join(out, "steps.jsonl")) as f:
+            steps = [json.loads(line) for line in f if line.strip()]
+        fields = [s["element"]["bounds"] for s in steps if s["kind"] == "type" and
+                  s["window_title"] == "Payment" and s.get("element")]
+        self.assertEqual(len(fields), 2, "the two entries typed into")
+        shown = [s["images"][k] for s in steps for k in ("pre", "post")
+                 if s["frames"][k] == self.form_frame["id"] and s["images"][k]]
+        self.assertTrue(shown, "the form's frame after the typing window is exported")
+        img = read_png(os.path.join(out, shown[0]))
+        w, h = img[0], img[1]
+        for bx, by, bw, bh in fields:
+            self.assertTrue(bw > 0 and bh > 0 and bx + bw <= w and by + bh <= h)
+            lit = sum(1 for y in range(by, by + bh) for x in range(bx, bx + bw)
+                      if pixel(img, x, y) != (0, 0, 0))
+            self.assertEqual(lit, 0, "field %r has %d unfilled pixels" % ((bx, by, bw, bh), lit))
+
+    def test_frames_with_the_card_kept_filled(self):
+        self.export()  # scans the session
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.m.data_dir, "mimic.db"),
+                             uri=True)
+        rows = db.execute("SELECT id, t_ns, scan, scan_reason FROM frames WHERE session = ?",
+                          (int(self.session),)).fetchall()
+        db.close()
+        self.assertNotIn(0, [r[2] for r in rows], "a frame was left unscanned")
+        # The frames of the filled form after the card's typing window, and the last
+        # one of the text view: kept with their findings filled (2), not dropped (3).
+        shown = [r for r in rows if r[0] in (self.form_frame["id"], self.view_frame["id"])]
+        self.assertEqual(len(shown), 2, rows)
+        for r in shown:
+            self.assertEqual(r[2], 2, "frame %d showing the card: %r" % (r[0], r))
+
+
+if __name__ == "__main__":
+    xenv.main()
