@@ -27,7 +27,8 @@
  *
  * The agent server's devices (inject.h, docs/AGENTS.md) are a master pair of their
  * own: events of a device named "mimic agent ..." are tagged EVENT_SOURCE_AGENT,
- * placed where the agent's pointer is (read from its master, not the core pointer)
+ * placed where the agent's pointer is (the position its absolute raw motion
+ * carries, else read from its master; never the core pointer's)
  * and translated with the agent keyboard's own modifier state (keymap_agent_key).
  *
  * EVENT_LAYOUT events carry the layout code in `keysym` (e.g. "de" or
@@ -114,8 +115,14 @@ struct capture {
 	int64_t moved_ns;          /* when the pointer was last seen moving */
 	int64_t next_poll_ns;
 
-	/* The agent's pointer, a master of its own (inject.h): its last sample. */
+	/*
+	 * The agent's pointer, a master of its own (inject.h): where it is (ax/ay), known
+	 * from the valuators of its raw motion once one was seen (a_tracked), else read
+	 * when needed; and its last sample (a_sx/a_sy at a_ns).
+	 */
 	int32_t ax, ay;
+	int a_tracked;
+	int32_t a_sx, a_sy;
 	int64_t a_ns;
 
 	/* The pointer position read in this batch (the events of one read) is still where
@@ -342,6 +349,8 @@ static void handle_hierarchy(struct capture *c, int64_t now)
 
 	if (refresh_devices(c) != 1)
 		return;
+	/* A new agent server has a new master pointer: read where it is first. */
+	c->a_tracked = 0;
 	init_event(c, &e, EVENT_DEVICES, now);
 	for (int i = 0; i < c->n_devs; i++)
 		n += is_slave(c->devs[i].type);
@@ -451,33 +460,49 @@ static void poll_pointer(struct capture *c)
 }
 
 /*
+ * Emits a motion sample of the agent's pointer when it moved since the last one:
+ * at once when force (before a press or release), else at most 60 a second.
+ */
+static void agent_emit(struct capture *c, int32_t sourceid, int force, int64_t now)
+{
+	struct event e;
+
+	if ((c->ax == c->a_sx && c->ay == c->a_sy) || (!force && now - c->a_ns < MOTION_MIN_NS))
+		return;
+	init_event(c, &e, EVENT_MOTION, now);
+	set_source(c, &e, sourceid);
+	e.x = c->a_sx = c->ax;
+	e.y = c->a_sy = c->ay;
+	c->a_ns = now;
+	emit(c, &e);
+}
+
+/*
  * The agent server's pointer is a second master pointer with a position of its
- * own: its events are placed where it is, read from its master (the raw event's
- * deviceid), and a motion sample of it is emitted when it moved (at once when
- * force, else at most 60 a second). Sets c->ax/ay; returns 0 or -EIO.
+ * own: its events are placed where it is. The server moves it with absolute XTEST
+ * motion, whose raw events carry the position in their first two valuators, so
+ * handle_raw_motion keeps it exactly, in event order, without a round trip; a
+ * position read now would be wherever the agent has gone since (a fast drag's
+ * press would be placed at its release). Until such motion is seen (a new server,
+ * or one that warps because XTEST does not move the pointer) it is read from the
+ * master (the raw event's deviceid). Then a sample is emitted as agent_emit says.
+ * Sets c->ax/ay; returns 0 or -EIO.
  */
 static int agent_sample(struct capture *c, uint16_t master, int32_t sourceid, int force,
                         int64_t now)
 {
 	xcb_input_xi_query_pointer_reply_t *r;
-	int32_t x, y;
-	struct event e;
 
-	r = xcb_input_xi_query_pointer_reply(c->conn,
-		xcb_input_xi_query_pointer(c->conn, c->root, master), NULL);
-	if (r == NULL)
-		return -EIO;
-	x = r->root_x / 65536;
-	y = r->root_y / 65536;
-	free(r);
-	if ((x == c->ax && y == c->ay) || (!force && now - c->a_ns < MOTION_MIN_NS))
-		return 0;
-	init_event(c, &e, EVENT_MOTION, now);
-	set_source(c, &e, sourceid);
-	e.x = c->ax = x;
-	e.y = c->ay = y;
-	c->a_ns = now;
-	emit(c, &e);
+	if (!c->a_tracked) {
+		r = xcb_input_xi_query_pointer_reply(c->conn,
+			xcb_input_xi_query_pointer(c->conn, c->root, master), NULL);
+		if (r == NULL)
+			return -EIO;
+		c->ax = r->root_x / 65536;
+		c->ay = r->root_y / 65536;
+		free(r);
+	}
+	agent_emit(c, sourceid, force, now);
 	return 0;
 }
 
@@ -599,8 +624,8 @@ static void handle_raw_motion(struct capture *c, const xcb_input_raw_motion_even
 	const xcb_input_fp3232_t *values = xcb_input_raw_button_press_axisvalues(ev);
 	int n_values = xcb_input_raw_button_press_axisvalues_length(ev);
 	int emulated = (ev->flags & XCB_INPUT_POINTER_EVENT_FLAGS_POINTER_EMULATED) != 0;
-	double dv = 0, dh = 0;
-	int moved = 0, k = 0;
+	double dv = 0, dh = 0, xy[2] = { 0, 0 };
+	int moved = 0, k = 0, n_xy = 0;
 
 	for (int bit = 0; bit < ev->valuators_len * 32 && k < n_values; bit++) {
 		int scroll_type = 0;
@@ -616,6 +641,10 @@ static void handle_raw_motion(struct capture *c, const xcb_input_raw_motion_even
 		}
 		if (scroll_type == 0) {
 			moved = 1;
+			if (bit < 2) {
+				xy[bit] = fp3232(values[k]);
+				n_xy++;
+			}
 		} else if (!emulated && increment != 0) {
 			/* Emulated motion mirrors wheel buttons, which are reported already. */
 			if (scroll_type == SCROLL_TYPE_VERTICAL)
@@ -636,10 +665,17 @@ static void handle_raw_motion(struct capture *c, const xcb_input_raw_motion_even
 		emit_scroll(c, ev->sourceid, dh > 0 ? SCROLL_RIGHT : SCROLL_LEFT, fabs(dh), now);
 	if (moved) {
 		c->last_was_key = 0;
-		if (d != NULL && d->agent)
+		if (d != NULL && d->agent && n_xy == 2) {
+			/* Absolute XTEST motion: the position itself (see agent_sample). */
+			c->ax = (int32_t)lround(xy[0]);
+			c->ay = (int32_t)lround(xy[1]);
+			c->a_tracked = 1;
+			agent_emit(c, ev->sourceid, 0, now);
+		} else if (d != NULL && d->agent) {
 			agent_sample(c, ev->deviceid, ev->sourceid, 0, now);
-		else
+		} else {
 			note_motion(c, ev->sourceid, now);
+		}
 	}
 }
 
