@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Takeovers of an agent run (docs/AGENTS.md) and their exports (docs/EXPORT.md).
 
-An MCP client (test_agent's) drives a real GTK form through `mimic agent serve`
+An MCP client (agentenv's) drives a real GTK form through `mimic agent serve`
 and makes a deliberate mistake; "the person" corrects it with xdotool. xdotool's
 input is synthetic (the core XTEST devices), and input of any device but the
 agent's takes over: that is the product's rule (a person at a remote desktop
@@ -21,7 +21,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xenv  # noqa: E402
-from test_agent import Client, ok_result  # noqa: E402
+from agentenv import Client, close_form, ok_result, open_form  # noqa: E402
 
 IMAGE_MAGIC = {"webp": b"RIFF", "png": b"\x89PNG", "jpg": b"\xff\xd8\xff"}
 
@@ -45,19 +45,7 @@ class Takeover(unittest.TestCase):
         cls.m = xenv.Mimic(cls.x)
         # Frames on: the samples' observation is the screen before the person's action.
         cls.m.start("--no-elements")
-        cls.form = subprocess.Popen(
-            ["zenity", "--forms", "--title=Takeover", "--add-entry=Name", "--add-entry=City"],
-            env=cls.x.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        cls.wid = xenv.wait_for(lambda: cls.x.run(["xdotool", "search", "--onlyvisible",
-                                                   "--pid", str(cls.form.pid)],
-                                                  check=False).split(),
-                                timeout=30, what="the zenity form")[-1]
-        cls.x.focus(cls.wid)
-        focus = xenv.wait_for(lambda: [e for e in cls.m.events() if e["kind"] == "focus" and
-                                       e["window"]["wm_class"] == "Zenity"],
-                              what="the recorder to see the form")[-1]
-        x, y, w, h = focus["window"]["geometry"]
-        cls.geo = {"X": x, "Y": y, "WIDTH": w, "HEIGHT": h}
+        cls.form, cls.wid, cls.geo = open_form(cls.x, cls.m, "Takeover")
         # Only the command hands back here: a loaded machine must not hand back for it.
         cls.agent = Client(cls.m, os.path.join(cls.m.tmp, "agent.err"), "--handback-idle", "0")
         ans = cls.agent.request("initialize", {"protocolVersion": "2025-06-18",
@@ -68,9 +56,7 @@ class Takeover(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.agent.close()
-        if cls.form.poll() is None:
-            cls.form.terminate()
-        cls.form.wait(timeout=10)
+        close_form(cls.form)
         cls.m.close()
         cls.x.close()
 
