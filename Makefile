@@ -41,10 +41,11 @@ fuzzbuild: $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 
 # Every test, in the plain build and again under AddressSanitizer + UBSan (but for
-# the slow tests in real browsers, run once); then the proof that the tests can
+# the slow suites, run once: real browsers, the Debian package, the fleet's engines
+# and the collector's load test); then the proof that the tests can
 # fail (each guarding test against its deliberate fault) and every fuzz target for 30 s.
 check: deps build asan breakbuild fuzzbuild
-	tests/run $(BUILD) $(ASAN_BUILD):-browser,-package,-engines $(BREAK_BUILD):breaks $(FUZZ_BUILD):fuzz
+	tests/run $(BUILD) $(ASAN_BUILD):-browser,-package,-engines,-load $(BREAK_BUILD):breaks $(FUZZ_BUILD):fuzz
 
 # Only the plain build, for a quick loop while working.
 check-fast: build

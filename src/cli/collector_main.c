@@ -53,6 +53,9 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Most tokens one `token new --count` makes. */
+#define TOKENS_MAX 100000
+
 static const char serve_usage[] =
 	NAME " serve --listen ADDR:PORT --data DIR --dataset-pub FILE\n"
 	"       [--tls-cert FILE --tls-key FILE] [--policy FILE --policy-pub FILE]\n"
@@ -148,12 +151,17 @@ static int open_catalog(const char *data, struct catalog **cat, char **cause)
 	return r;
 }
 
+/*
+ * The options of the commands that take --data (and, for `token new`, --ttl and
+ * --count; NULL where a command has none). Returns -1 to go on, else the exit status.
+ */
 static int data_only(int argc, char **argv, const char *usage, const char **data,
-                     const char **ttl)
+                     const char **ttl, const char **count)
 {
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
 		{ "ttl", required_argument, NULL, 't' },
+		{ "count", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -162,6 +170,8 @@ static int data_only(int argc, char **argv, const char *usage, const char **data
 			*data = optarg;
 		else if (ch == 't' && ttl != NULL)
 			*ttl = optarg;
+		else if (ch == 'n' && count != NULL)
+			*count = optarg;
 		else
 			return usage_error(usage);
 	}
@@ -170,28 +180,45 @@ static int data_only(int argc, char **argv, const char *usage, const char **data
 
 static int cmd_token(int argc, char **argv)
 {
-	static const char usage[] = NAME " token new --data DIR [--ttl DURATION]\n";
-	const char *data = NULL, *ttl = "24h";
+	static const char usage[] = NAME " token new --data DIR [--ttl DURATION] [--count N]\n";
+	const char *data = NULL, *ttl = "24h", *count = "1";
 	struct catalog *cat = NULL;
-	char tok[65], *cause = NULL;
+	char tok[65], *cause = NULL, *end;
 	int64_t ns;
+	long n;
 	int r;
 
 	if (argc < 2 || strcmp(argv[1], "new") != 0)
 		return usage_error(usage);
-	if ((r = data_only(argc - 1, argv + 1, usage, &data, &ttl)) >= 0)
+	if ((r = data_only(argc - 1, argv + 1, usage, &data, &ttl, &count)) >= 0)
 		return r;
 	if (util_parse_duration(ttl, &ns) != 0 || ns <= 0)
 		return fail(util_xasprintf("--ttl %s: a duration such as 30m, 24h or 7d", ttl));
-	if (open_catalog(data, &cat, &cause) != 0 ||
-	    catalog_token_new(cat, (int64_t)time(NULL), ns / 1000000000, tok, &cause) != 0) {
+	errno = 0;
+	n = strtol(count, &end, 10);
+	if (errno != 0 || end == count || *end != '\0' || n < 1 || n > TOKENS_MAX)
+		return fail(util_xasprintf("--count %s: a number of tokens from 1 to %d", count,
+		                           TOKENS_MAX));
+	if (open_catalog(data, &cat, &cause) != 0)
+		return fail(cause);
+	/* One transaction for many: a fleet's tokens in seconds, not one sync each. */
+	catalog_begin(cat);
+	for (long i = 0; i < n; i++) {
+		if (catalog_token_new(cat, (int64_t)time(NULL), ns / 1000000000, tok, &cause) != 0) {
+			catalog_rollback(cat);
+			catalog_close(cat);
+			return fail(cause);
+		}
+		catalog_event(cat, (int64_t)time(NULL), "token", NULL, NULL);
+		printf("%s\n", tok);
+	}
+	if (catalog_commit(cat, &cause) != 0) {
 		catalog_close(cat);
 		return fail(cause);
 	}
-	catalog_event(cat, (int64_t)time(NULL), "token", NULL, NULL);
 	catalog_close(cat);
-	printf("%s\n", tok);
-	return 0;
+	return fflush(stdout) == 0 ? 0 : fail(util_xasprintf("cannot write the tokens: %s",
+	                                                      strerror(errno)));
 }
 
 static int cmd_keys(int argc, char **argv)
@@ -302,7 +329,7 @@ static int cmd_list(int argc, char **argv, int events)
 	char *cause = NULL;
 	int r;
 
-	if ((r = data_only(argc, argv, usage, &data, NULL)) >= 0)
+	if ((r = data_only(argc, argv, usage, &data, NULL, NULL)) >= 0)
 		return r;
 	if (open_catalog(data, &cat, &cause) != 0)
 		return fail(cause);
@@ -322,7 +349,7 @@ static int cmd_revoke(int argc, char **argv)
 	char *cause = NULL;
 	int r;
 
-	if ((r = data_only(argc, argv, usage, &data, NULL)) >= 0)
+	if ((r = data_only(argc, argv, usage, &data, NULL, NULL)) >= 0)
 		return r;
 	if (optind != argc - 1)
 		return usage_error(usage);

@@ -18,6 +18,7 @@
 
 struct catalog {
 	sqlite3 *db;
+	int64_t purged;              /* when old nonces were last forgotten */
 };
 
 static const char schema[] =
@@ -35,6 +36,8 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS bundles(hash TEXT PRIMARY KEY, device TEXT NOT NULL,"
 	" session TEXT NOT NULL, size INTEGER NOT NULL, stored INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS bundles_session ON bundles(device, session);"
+	"CREATE TABLE IF NOT EXISTS seen(device TEXT PRIMARY KEY, time INTEGER NOT NULL,"
+	" state TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" time INTEGER NOT NULL, what TEXT NOT NULL, device TEXT, details TEXT NOT NULL);";
 
@@ -71,6 +74,23 @@ void catalog_close(struct catalog *c)
 		return;
 	sqlite3_close(c->db);
 	free(c);
+}
+
+void catalog_begin(struct catalog *c)
+{
+	sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+void catalog_rollback(struct catalog *c)
+{
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int catalog_commit(struct catalog *c, char **cause)
+{
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	return util_fail(cause, -EIO, "cannot write the catalog: %s", sqlite3_errmsg(c->db));
 }
 
 static sqlite3_stmt *prep(struct catalog *c, const char *sql)
@@ -176,12 +196,20 @@ int catalog_device_revoke(struct catalog *c, const char *id, int64_t now, char *
 int catalog_nonce_use(struct catalog *c, const char *device, const char *nonce, int64_t t,
                       int64_t now)
 {
-	sqlite3_stmt *st = prep(c, "DELETE FROM nonces WHERE time < ?");
+	sqlite3_stmt *st;
 	int r;
 
-	sqlite3_bind_int64(st, 1, now - 2 * FLEET_WINDOW_S);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
+	/*
+	 * Forgetting is a write of its own: once a minute is enough (a nonce is kept at
+	 * least twice the window), and each request then costs one write, not two.
+	 */
+	if (now - c->purged >= 60) {
+		st = prep(c, "DELETE FROM nonces WHERE time < ?");
+		sqlite3_bind_int64(st, 1, now - 2 * FLEET_WINDOW_S);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+		c->purged = now;
+	}
 	st = prep(c, "INSERT INTO nonces(device, nonce, time) VALUES(?, ?, ?)");
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, nonce, -1, SQLITE_TRANSIENT);
@@ -207,6 +235,30 @@ int64_t catalog_devices(struct catalog *c)
 int64_t catalog_uploads_open(struct catalog *c)
 {
 	return count(c, "SELECT count(*) FROM uploads");
+}
+
+int catalog_seen(struct catalog *c, const char *device, int64_t now, const char *state)
+{
+	sqlite3_stmt *st = prep(c, "INSERT OR REPLACE INTO seen(device, time, state) VALUES(?, ?, ?)");
+	int r;
+
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 3, state, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	sqlite3_finalize(st);
+	return r;
+}
+
+int64_t catalog_seen_since(struct catalog *c, int64_t since)
+{
+	sqlite3_stmt *st = prep(c, "SELECT count(*) FROM seen WHERE time >= ?");
+	int64_t n;
+
+	sqlite3_bind_int64(st, 1, since);
+	n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_finalize(st);
+	return n;
 }
 
 int catalog_upload_begin(struct catalog *c, const char *device, const struct fleet_manifest *m,

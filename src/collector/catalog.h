@@ -28,6 +28,14 @@ struct catalog_bundle {
 int catalog_open(const char *path, struct catalog **out /* OUT */, char **cause);
 void catalog_close(struct catalog *c);
 
+/*
+ * One transaction around several writes (`token new --count`): begin, then commit
+ * (0, or -EIO with a cause; the writes are then lost) or roll back.
+ */
+void catalog_begin(struct catalog *c);
+int catalog_commit(struct catalog *c, char **cause);
+void catalog_rollback(struct catalog *c);
+
 /* A new one-time token valid for ttl_s seconds: 64 hex digits into out. */
 int catalog_token_new(struct catalog *c, int64_t now, int64_t ttl_s, char out[65] /* OUT */,
                       char **cause);
@@ -56,6 +64,15 @@ int catalog_nonce_use(struct catalog *c, const char *device, const char *nonce, 
 /* Number of devices enrolled and not revoked; of uploads in progress. */
 int64_t catalog_devices(struct catalog *c);
 int64_t catalog_uploads_open(struct catalog *c);
+
+/*
+ * Notes a device's heartbeat: when (now) and the state it reported (a short word
+ * the caller checked). 0 or -EIO.
+ */
+int catalog_seen(struct catalog *c, const char *device, int64_t now, const char *state);
+
+/* Number of devices whose last heartbeat came at or after since; -1 on an error. */
+int64_t catalog_seen_since(struct catalog *c, int64_t since);
 
 /*
  * Starts or resumes the upload of m by device: *received receives the bytes

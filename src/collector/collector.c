@@ -48,6 +48,9 @@ static const char *const reason_names[R_COUNT] = {
 	"conflict", "no_space", "no_policy", "bad_policy", "internal",
 };
 
+/* A device counts in mimic_collector_devices_seen this long after its last heartbeat. */
+#define COLLECTOR_SEEN_S 900
+
 struct collector {
 	struct collector_config cfg;
 	struct MHD_Daemon *daemon;
@@ -57,6 +60,7 @@ struct collector {
 	char *tls_cert, *tls_key;
 	/* Counters for /metrics: touched only by the one request thread. */
 	uint64_t uploads, upload_bytes, chunk_bytes, duplicates, enrolments, deletions, requests;
+	uint64_t heartbeats;
 	uint64_t rejects[R_COUNT];
 };
 
@@ -138,7 +142,7 @@ static enum MHD_Result ok(struct collector *c, struct MHD_Connection *con, struc
 
 static enum MHD_Result do_metrics(struct collector *c, struct MHD_Connection *con, struct req *q)
 {
-	char buf[4096];
+	char buf[8192];
 	size_t n = 0;
 
 #define OUT(...) n += (size_t)snprintf(buf + n, sizeof buf - n, __VA_ARGS__)
@@ -160,6 +164,9 @@ static enum MHD_Result do_metrics(struct collector *c, struct MHD_Connection *co
 	OUT("# HELP mimic_collector_deletions_total Deletion requests carried out.\n"
 	    "# TYPE mimic_collector_deletions_total counter\n"
 	    "mimic_collector_deletions_total %" PRIu64 "\n", c->deletions);
+	OUT("# HELP mimic_collector_heartbeats_total Heartbeats of devices.\n"
+	    "# TYPE mimic_collector_heartbeats_total counter\n"
+	    "mimic_collector_heartbeats_total %" PRIu64 "\n", c->heartbeats);
 	OUT("# HELP mimic_collector_requests_total Requests answered.\n"
 	    "# TYPE mimic_collector_requests_total counter\n"
 	    "mimic_collector_requests_total %" PRIu64 "\n", c->requests);
@@ -174,6 +181,11 @@ static enum MHD_Result do_metrics(struct collector *c, struct MHD_Connection *co
 	OUT("# HELP mimic_collector_devices Devices enrolled and not revoked.\n"
 	    "# TYPE mimic_collector_devices gauge\n"
 	    "mimic_collector_devices %" PRId64 "\n", catalog_devices(c->cat));
+	OUT("# HELP mimic_collector_devices_seen Devices whose last heartbeat came in the last "
+	    "%d s.\n"
+	    "# TYPE mimic_collector_devices_seen gauge\n"
+	    "mimic_collector_devices_seen %" PRId64 "\n", COLLECTOR_SEEN_S,
+	    catalog_seen_since(c->cat, now_s() - COLLECTOR_SEEN_S));
 #undef OUT
 	log_req(c, q, "GET", 200, NULL, NULL);
 	return send_text(con, 200, "text/plain; version=0.0.4", buf, n < sizeof buf ? n : sizeof buf - 1);
@@ -241,6 +253,38 @@ static enum MHD_Result do_policy(struct collector *c, struct MHD_Connection *con
 	}
 	log_req(c, q, "GET", 200, device, NULL);
 	return send_text(con, 200, "text/plain; charset=utf-8", buf, n);
+}
+
+/*
+ * A device says it is alive and in which state ({"state": "recording", "paused",
+ * "idle" or "stopped"}; other keys are ignored so that devices can add some). The
+ * answer carries the collector's clock, so that a device sees its own drift before
+ * its signed requests fall out of the window.
+ */
+static enum MHD_Result do_heartbeat(struct collector *c, struct MHD_Connection *con,
+                                    struct req *q, const char *device)
+{
+	static const char *const states[] = { "recording", "paused", "idle", "stopped" };
+	json_t *o = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, NULL);
+	const char *state = NULL;
+	size_t i = 0;
+	int r;
+
+	if (o != NULL && json_unpack(o, "{s:s}", "state", &state) == 0)
+		while (i < sizeof states / sizeof states[0] && strcmp(state, states[i]) != 0)
+			i++;
+	if (state == NULL || i == sizeof states / sizeof states[0]) {
+		json_decref(o);
+		return reject(c, con, q, "POST", 400, R_MALFORMED, device, "a heartbeat is "
+		              "{\"state\": \"recording\", \"paused\", \"idle\" or \"stopped\"}");
+	}
+	r = catalog_seen(c->cat, device, now_s(), states[i]);
+	json_decref(o);
+	if (r != 0)
+		return reject(c, con, q, "POST", 500, R_INTERNAL, device, "the catalog cannot be "
+		              "written");
+	c->heartbeats++;
+	return ok(c, con, q, "POST", 200, device, json_pack("{s:I}", "time", (json_int_t)now_s()));
 }
 
 static char *part_path(struct collector *c, const char *hash)
@@ -518,6 +562,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
 		return do_chunk(c, con, q, device);
 	case ROUTE_DELETE:
 		return do_delete(c, con, q, device);
+	case ROUTE_HEARTBEAT:
+		return do_heartbeat(c, con, q, device);
 	}
 	return reject(c, con, q, method, 500, R_INTERNAL, NULL, "no handler");
 }

@@ -47,6 +47,13 @@ int route_parse(const char *method, const char *path, struct route *out, char **
 		out->is_signed = 1;
 		return 0;
 	}
+	if (strcmp(path, "/v1/heartbeat") == 0 && method_is(method, "POST", &bad)) {
+		out->kind = ROUTE_HEARTBEAT;
+		out->name = "heartbeat";
+		out->is_signed = 1;
+		out->body_max = ROUTE_HEARTBEAT_MAX;
+		return 0;
+	}
 	if (strcmp(path, "/v1/bundles") == 0 && method_is(method, "POST", &bad)) {
 		out->kind = ROUTE_MANIFEST;
 		out->name = "manifest";

@@ -10,6 +10,7 @@
  *   POST   /v1/bundles                      signed     a manifest: start or resume
  *   PUT    /v1/bundles/HASH/OFFSET          signed     one chunk at OFFSET
  *   DELETE /v1/sessions/SESSION             signed     delete a session's bundles
+ *   POST   /v1/heartbeat                    signed     {"state"}: the device is alive
  *
  * Anything else is 404 (unknown path) or 405 (known path, other method).
  */
@@ -21,6 +22,9 @@
 
 #include "fleet_bundle.h"
 
+/* Largest body of a heartbeat. */
+#define ROUTE_HEARTBEAT_MAX 1024
+
 enum route_kind {
 	ROUTE_HEALTH = 1,
 	ROUTE_METRICS,
@@ -29,6 +33,7 @@ enum route_kind {
 	ROUTE_MANIFEST,
 	ROUTE_CHUNK,
 	ROUTE_DELETE,
+	ROUTE_HEARTBEAT,
 };
 
 struct route {

@@ -33,6 +33,8 @@ static void test_table(void **state)
 		{ "PUT", "/v1/bundles/" H "/0", 0, ROUTE_CHUNK, 1 },
 		{ "PUT", "/v1/bundles/" H "/1048576", 0, ROUTE_CHUNK, 1 },
 		{ "DELETE", "/v1/sessions/42", 0, ROUTE_DELETE, 1 },
+		{ "POST", "/v1/heartbeat", 0, ROUTE_HEARTBEAT, 1 },
+		{ "GET", "/v1/heartbeat", 405, 0, 0 },
 		{ "POST", "/v1/health", 405, 0, 0 },
 		{ "GET", "/v1/enroll", 405, 0, 0 },
 		{ "GET", "/v1/bundles/" H "/0", 405, 0, 0 },
