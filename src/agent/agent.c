@@ -806,6 +806,12 @@ json_t *agent_tools(void *arg)
 	                 "inputSchema", json_loads(schema, 0, NULL));
 }
 
+void agent_screen_size(const struct agent *a, int32_t *w, int32_t *h)
+{
+	*w = a->w;
+	*h = a->h;
+}
+
 int agent_open(const struct agent_opts *opts, struct agent **out, char **cause)
 {
 	struct agent *a = util_xcalloc(1, sizeof *a);

@@ -15,6 +15,7 @@
 #define MIMIC_AGENT_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 struct agent_opts {
 	const char *display;      /* NULL: $DISPLAY */
@@ -53,6 +54,9 @@ int agent_open(const struct agent_opts *opts, struct agent **out /* OUT */, char
 
 /* Detaches from the recorder, removes the agent's input devices and frees a. NULL is fine. */
 void agent_close(struct agent *a);
+
+/* The screen's size in pixels (coordinates are checked against it). */
+void agent_screen_size(const struct agent *a, int32_t *w /* OUT */, int32_t *h /* OUT */);
 
 /* The tools (a new JSON array with the one tool `computer` and its input schema). */
 json_t *agent_tools(void *a);

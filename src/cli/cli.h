@@ -56,6 +56,8 @@ int cli_usage_error(const char *usage);
 
 int cmd_record(int argc, char **argv);
 int cmd_agent(int argc, char **argv);     /* agent serve: the MCP tool server (docs/AGENTS.md) */
+int cmd_replay(int argc, char **argv);    /* replay an export through the agent's devices */
+int cmd_eval(int argc, char **argv);      /* score an agent on an export, offline */
 int cmd_control(int argc, char **argv);   /* stop, status, pause, resume */
 int cmd_sessions(int argc, char **argv);
 int cmd_events(int argc, char **argv);

@@ -36,6 +36,8 @@ struct command {
 static const struct command commands[] = {
 	{ "record", cmd_record, "record input and window context until stopped (foreground)" },
 	{ "agent", cmd_agent, "agent serve: an agent acts over MCP (stdio), recorded; agent handback" },
+	{ "replay", cmd_replay, "carry out an export's steps again through the agent's devices" },
+	{ "eval", cmd_eval, "score an agent on an export (--agent oracle|random|COMMAND)" },
 	{ "stop", cmd_control, "stop the running recorder and close its session" },
 	{ "status", cmd_control, "show whether a recorder runs and what it has stored (--json)" },
 	{ "pause", cmd_control, "pause recording (--for 15m to resume by itself)" },

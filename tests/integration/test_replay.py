@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""`mimic replay` and `mimic eval` on an export of a person's work (docs/AGENTS.md).
+
+The round trip of issue 16: a person's run of a GTK form (zenity --forms, driven
+by xdotool) is recorded and exported; `mimic replay` of the export into a fresh
+Xvfb with a fresh form makes the form print the same values, and the replay,
+recorded and exported in turn, reduces to the same actions (the agent's). Then
+`mimic eval` scores agents on the first export: the oracle 100 %, random near
+nothing, and an agent command speaking the JSON-lines protocol exactly on the
+steps it gets right. Bad exports get one clear line and a non-zero exit.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xenv  # noqa: E402
+
+NAME, CITY = "Ada", "Paris"
+
+
+def start_form(x, m):
+    """Starts the zenity form, focused; returns the process and its client area.
+
+    openbox places the first window of a fresh server at the same place each time,
+    so the recorded points hit the same widgets in the replay's fresh server.
+    """
+    form = subprocess.Popen(
+        ["zenity", "--forms", "--title=Replay", "--add-entry=Name", "--add-entry=City"],
+        env=x.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    wid = xenv.wait_for(lambda: x.run(["xdotool", "search", "--onlyvisible", "--pid",
+                                       str(form.pid)], check=False).split(),
+                        timeout=30, what="the zenity form")[-1]
+    x.focus(wid)
+
+    def seen():
+        ev = [e for e in m.events() if e["kind"] in ("focus", "title") and
+              e["window"]["wm_class"] == "Zenity"]
+        return ev and ev[-1]
+    geo = xenv.wait_for(seen, timeout=30, what="the recorder to see the form")["window"]
+    x0, y0, w, h = geo["geometry"]
+    return form, (x0, y0, w, h)
+
+
+def export(m, name):
+    out = os.path.join(m.tmp, name)
+    m.run("export", "last", "--format", "jsonl", "--out", out, "--data-dir", m.data_dir)
+    return out, [json.loads(line) for line in open(os.path.join(out, "steps.jsonl"))]
+
+
+def acting(steps):
+    """The steps that act (no window switch, no wait): what a replay carries out."""
+    return [s for s in steps if s["action"]["computer_use"] is not None and
+            s["action"]["computer_use"]["action"] != "wait"]
+
+
+class Replay(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        xenv.need_tools(cls, "zenity", "xdotool")
+        # The person's run, recorded with frames (eval's observations are its screenshots).
+        cls.x = xenv.XServer()
+        cls.m = xenv.Mimic(cls.x)
+        cls.m.start("--no-elements")
+        form, (x0, y0, w, h) = start_form(cls.x, cls.m)
+        cls.m.run("task", "start", "Enter Ada from Paris")
+        xd = cls.x.xdotool
+        # A click into the form (the Name field keeps the focus), a wrong name, all of
+        # it selected with a shortcut and typed over, Tab to the city, OK.
+        xd("mousemove", "--sync", str(x0 + 12), str(y0 + h // 2))
+        xd("click", "1")
+        xd("type", "--delay", "40", "Bob")
+        xd("key", "ctrl+a")
+        xd("type", "--delay", "40", NAME)
+        xd("key", "Tab")
+        xd("type", "--delay", "40", CITY)
+        cls.ok = (x0 + w - 51, y0 + h - 25)
+        xd("mousemove", "--sync", str(cls.ok[0]), str(cls.ok[1]))
+        xd("click", "1")
+        out, _ = form.communicate(timeout=30)
+        assert out.strip() == NAME + "|" + CITY, out
+        cls.m.run("task", "end", "--success")
+        assert cls.m.stop() == 0
+        cls.exp, cls.steps = export(cls.m, "person")
+        cls.x.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.close()
+
+    def test_1_round_trip(self):
+        person = acting(self.steps)
+        self.assertEqual([s["action"]["computer_use"]["action"] for s in person],
+                         ["left_click", "type", "key", "type", "key", "type", "left_click"])
+        self.assertEqual({s["action"]["source"] for s in person}, {"synthetic"})
+
+        x = xenv.XServer()
+        m = xenv.Mimic(x)
+        try:
+            m.start("--no-frames", "--no-elements")
+            form, _ = start_form(x, m)
+            r = subprocess.run([xenv.MIMIC, "replay", self.exp, "--policy", m.policy,
+                                "--speed", "2"], env=m.env, capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr, "")
+            # One progress line per step carried out, without the typed text.
+            lines = r.stdout.splitlines()
+            self.assertEqual(len(lines), len(person))
+            self.assertIn("left_click at (%d, %d)" % self.ok, lines[-1])
+            self.assertNotIn(CITY, r.stdout)
+            out, _ = form.communicate(timeout=30)
+            self.assertEqual(out.strip(), NAME + "|" + CITY)
+
+            # The step's window is gone now: the replay waits for it, then says so.
+            r = subprocess.run([xenv.MIMIC, "replay", self.exp, "--policy", m.policy,
+                                "--timeout", "1"], env=m.env, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertIn("no window of the application Zenity", r.stderr)
+            self.assertIn("steps.jsonl:", r.stderr)
+            self.assertEqual(m.stop(), 0)
+
+            # Recorded and exported, the replay is the same actions, all the agent's.
+            _, steps = export(m, "replayed")
+            again = acting(steps)
+            self.assertEqual({s["action"]["source"] for s in again}, {"agent"})
+            self.assertEqual(len(again), len(person),
+                             [s["action"]["computer_use"] for s in again])
+            for p, a in zip(person, again):
+                pc, ac = p["action"]["computer_use"], a["action"]["computer_use"]
+                self.assertEqual(pc["action"], ac["action"])
+                self.assertEqual(pc.get("text"), ac.get("text"))
+                self.assertEqual(p["app"], a["app"])
+                self.assertEqual(p["element"], a["element"])
+                if "coordinate" in pc:
+                    for i in (0, 1):
+                        self.assertLessEqual(abs(pc["coordinate"][i] - ac["coordinate"][i]), 2,
+                                             (pc, ac))
+        finally:
+            m.close()
+            x.close()
+
+    def run_eval(self, *args, check=True):
+        r = subprocess.run([xenv.MIMIC, "eval", self.exp, *args], capture_output=True,
+                           text=True, timeout=120)
+        if check:
+            self.assertEqual(r.returncode, 0, r.stderr)
+        return r
+
+    def test_2_eval_oracle_random(self):
+        n = len([s for s in self.steps if s["action"]["computer_use"] is not None])
+        rep = json.loads(self.run_eval("--agent", "oracle", "--json").stdout)
+        self.assertEqual(rep["overall"]["steps"], n)
+        self.assertEqual(rep["overall"]["success"], n)
+        self.assertEqual(rep["overall"]["success_rate"], 1.0)
+        self.assertEqual(rep["by_kind"]["type"]["steps"], 3)
+        self.assertEqual(rep["by_interaction"]["text_entry"]["success"], 3)
+        table = self.run_eval("--agent", "oracle").stdout
+        self.assertRegex(table, r"overall\s+%d\s+100\.0%%\s+100\.0%%" % n)
+
+        rep = json.loads(self.run_eval("--agent", "random", "--json").stdout)
+        self.assertEqual(rep["overall"]["steps"], n)
+        self.assertLessEqual(rep["overall"]["action_accuracy"], 0.5)
+        self.assertLessEqual(rep["overall"]["success_rate"], 0.2)
+        # Another seed, another run: the floor is random, not fixed.
+        other = json.loads(self.run_eval("--agent", "random", "--seed", "7", "--json").stdout)
+        self.assertLessEqual(other["overall"]["success_rate"], 0.2)
+
+    def test_3_eval_command(self):
+        # An agent command that checks its observations and always presses Tab: it is
+        # right exactly on the recorded Tab step.
+        tmp = tempfile.mkdtemp(prefix="mimic-eval-")
+        agent = os.path.join(tmp, "agent.py")
+        log = os.path.join(tmp, "seen.jsonl")
+        with open(agent, "w") as f:
+            f.write(textwrap.dedent("""\
+                import json, sys
+                log = open(sys.argv[1], "w")
+                for line in sys.stdin:
+                    obs = json.loads(line)
+                    png = open(obs["image"], "rb").read(8) if obs["image"] else b""
+                    log.write(json.dumps({"step": obs["step"], "png": png[1:4].decode(),
+                                          "history": len(obs["history"]),
+                                          "task": obs["task"], "app": obs["app"],
+                                          "screen": obs["screen"]}) + "\\n")
+                    log.flush()
+                    print(json.dumps({"action": "key", "text": "Tab"}), flush=True)
+                """))
+        rep = json.loads(self.run_eval("--agent", "%s %s %s" % (sys.executable, agent, log),
+                                       "--json").stdout)
+        n = len([s for s in self.steps if s["action"]["computer_use"] is not None])
+        tabs = [s for s in self.steps if s["action"]["computer_use"] == {"action": "key",
+                                                                          "text": "Tab"}]
+        self.assertEqual(len(tabs), 1)
+        self.assertEqual(rep["overall"]["steps"], n)
+        self.assertEqual(rep["overall"]["success"], 1)
+        self.assertEqual(rep["by_interaction"]["form_navigation"]["success"], 1)
+        seen = [json.loads(line) for line in open(log)]
+        self.assertEqual(len(seen), n)
+        self.assertEqual({s["png"] for s in seen}, {"PNG"})
+        self.assertEqual(seen[0]["task"], "Enter Ada from Paris")
+        self.assertEqual(seen[0]["app"], "Zenity")
+        self.assertEqual(seen[0]["screen"], [1280, 800])
+        self.assertEqual([s["history"] for s in seen], list(range(n)))
+
+        # The WebDataset form of the same session: the same steps (each has its image), the
+        # observation's image copied out of the shard, and removed after the answer.
+        wds = os.path.join(self.m.tmp, "person-wds")
+        self.m.run("export", "last", "--format", "webdataset", "--out", wds,
+                   "--data-dir", self.m.data_dir)
+        self.assertFalse(os.path.exists(os.path.join(wds, "steps.jsonl")))
+        log2 = os.path.join(tmp, "seen-wds.jsonl")
+        r = subprocess.run([xenv.MIMIC, "eval", wds, "--json", "--agent",
+                            "%s %s %s" % (sys.executable, agent, log2)],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["overall"], rep["overall"])
+        seen2 = [json.loads(line) for line in open(log2)]
+        self.assertEqual([{k: v for k, v in s.items()} for s in seen2], seen)
+        rep = json.loads(subprocess.run([xenv.MIMIC, "eval", wds, "--json", "--agent",
+                                         "oracle"], capture_output=True, text=True,
+                                        timeout=120).stdout)
+        self.assertEqual(rep["overall"]["success"], n)
+
+        # Answers that are no action are wrong and counted; a command that ends is an error.
+        rep = json.loads(self.run_eval("--agent", "yes not-json", "--json").stdout)
+        self.assertEqual((rep["overall"]["success"], rep["overall"]["invalid"]), (0, n))
+        r = self.run_eval("--agent", "true", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.strip(), "mimic: the agent command ended without answering")
+
+    def test_4_bad_exports(self):
+        tmp = tempfile.mkdtemp(prefix="mimic-bad-")
+        good = open(os.path.join(self.exp, "steps.jsonl")).read().splitlines()
+
+        def bad(lines, *expect, cmd=("replay",)):
+            d = tempfile.mkdtemp(dir=tmp)
+            with open(os.path.join(d, "steps.jsonl"), "w") as f:
+                f.write("\n".join(lines) + "\n")
+            for c in cmd:
+                args = [xenv.MIMIC, c, d] + (["--agent", "oracle"] if c == "eval" else [])
+                r = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                                   env=dict(self.m.env, DISPLAY=":99999"))
+                self.assertEqual(r.returncode, 1, (c, r.stderr))
+                self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                for e in expect:
+                    self.assertIn(e, r.stderr)
+            return r.stderr
+
+        def edit(i, f):
+            s = json.loads(good[i])
+            f(s)
+            return good[:i] + [json.dumps(s)] + good[i + 1:]
+
+        both = ("replay", "eval")
+        r = subprocess.run([xenv.MIMIC, "replay", os.path.join(tmp, "nothing")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nothing/steps.jsonl: No such file", r.stderr)
+        bad(good[:1] + ["{not json"], "steps.jsonl:2: not JSON", cmd=both)
+        bad([], "no steps", cmd=both)
+        click = next(i for i, s in enumerate(good)
+                     if json.loads(s)["action"]["computer_use"] not in (None,) and
+                     json.loads(s)["action"]["computer_use"]["action"] == "left_click")
+        bad(edit(click, lambda s: s["action"]["computer_use"].update(action="fly")),
+            "steps.jsonl:%d: unknown action 'fly'" % (click + 1), cmd=both)
+        bad(edit(click, lambda s: s["action"]["computer_use"].update(coordinate=[5000, 10])),
+            "coordinate [5000, 10] is off the screen (1280x800)", cmd=both)
+        # Typed text the export redacted is not typed as a placeholder: nothing is replayed.
+        typed = next(i for i, s in enumerate(good)
+                     if (json.loads(s)["action"]["computer_use"] or {}).get("action") == "type")
+        msg = bad(edit(typed, lambda s: s["action"]["computer_use"].update(
+            text="mail <EMAIL> now")), "cannot be replayed as typed", "nothing was replayed")
+        self.assertNotIn("Xlib", msg)
+        r = subprocess.run([xenv.MIMIC, "replay", self.exp, "--episode", "nope"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no episode 'nope'", r.stderr)
+        # A good export without a recorder: the agent's path refuses to act unrecorded.
+        r = subprocess.run([xenv.MIMIC, "replay", self.exp], capture_output=True, text=True,
+                           timeout=60, env=self.m.env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no recorder is running", r.stderr)
+        r = subprocess.run([xenv.MIMIC, "replay", self.exp, "--speed", "0"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--speed '0' is not a number", r.stderr)
+
+
+if __name__ == "__main__":
+    xenv.main()
