@@ -59,11 +59,13 @@ static int parse_size(const char *s, uint64_t *out)
 static const char serve_usage[] =
 	NAME " serve --listen ADDR:PORT --data DIR --dataset-pub FILE\n"
 	"       [--tls-cert FILE --tls-key FILE] [--policy FILE --policy-pub FILE]\n"
-	"       [--max-bundle SIZE] [--min-free SIZE]\n";
+	"       [--max-bundle SIZE] [--min-free SIZE] [--threads N]\n"
+	"       [--max-connections N]\n";
 
 static int cmd_serve(int argc, char **argv)
 {
-	enum { O_LISTEN = 256, O_DATA, O_CERT, O_KEY, O_DPUB, O_PPUB, O_POLICY, O_MAX, O_FREE };
+	enum { O_LISTEN = 256, O_DATA, O_CERT, O_KEY, O_DPUB, O_PPUB, O_POLICY, O_MAX, O_FREE,
+	       O_THREADS, O_CONNS };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "data", required_argument, NULL, O_DATA },
@@ -74,6 +76,8 @@ static int cmd_serve(int argc, char **argv)
 		{ "policy", required_argument, NULL, O_POLICY },
 		{ "max-bundle", required_argument, NULL, O_MAX },
 		{ "min-free", required_argument, NULL, O_FREE },
+		{ "threads", required_argument, NULL, O_THREADS },
+		{ "max-connections", required_argument, NULL, O_CONNS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct collector_config cfg = { 0 };
@@ -104,6 +108,18 @@ static int cmd_serve(int argc, char **argv)
 				return fail(util_xasprintf("--min-free %s: a size such as 500M or 2G",
 				                           optarg));
 			break;
+		case O_THREADS:
+		case O_CONNS: {
+			long top = ch == O_THREADS ? COLLECTOR_THREADS_MAX : COLLECTOR_CONNECTIONS_MAX;
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || n < 1 || n > top)
+				return fail(util_xasprintf("--%s %s: a number from 1 to %ld",
+				                           ch == O_THREADS ? "threads" : "max-connections",
+				                           optarg, top));
+			*(ch == O_THREADS ? &cfg.threads : &cfg.max_connections) = (unsigned)n;
+			break;
+		}
 		default: return usage_error(serve_usage);
 		}
 	}

@@ -7,6 +7,12 @@
  * authenticated (a signed route: device known, signature valid, in the window,
  * nonce new) and carried out. All refusals go through reject(), which counts them
  * by reason for /metrics and logs one structured line.
+ *
+ * Connections are served by a pool of threads (--threads), so that TLS handshakes
+ * and the reading of bodies go on side by side; the handler itself runs under one
+ * lock (the catalog's connection, the counters and the files of uploads in
+ * progress are shared), which costs little next to the synced catalog write each
+ * signed request makes.
  */
 #include "collector.h"
 
@@ -15,10 +21,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -58,7 +66,9 @@ struct collector {
 	struct storage *store;
 	char *incoming;
 	char *tls_cert, *tls_key;
-	/* Counters for /metrics: touched only by the one request thread. */
+	/* Held by every call of the handler: the state below and the catalog are shared. */
+	pthread_mutex_t lock;
+	/* Counters for /metrics. */
 	uint64_t uploads, upload_bytes, chunk_bytes, duplicates, enrolments, deletions, requests;
 	uint64_t heartbeats;
 	uint64_t rejects[R_COUNT];
@@ -494,9 +504,10 @@ static int authenticate(struct collector *c, struct MHD_Connection *con, struct 
 	return 0;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+static enum MHD_Result handle_locked(void *cls, struct MHD_Connection *con, const char *url,
+                                     const char *method, const char *version,
+                                     const char *upload_data, size_t *upload_data_size,
+                                     void **con_cls)
 {
 	struct collector *c = cls;
 	struct req *q = *con_cls;
@@ -568,6 +579,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
 	return reject(c, con, q, method, 500, R_INTERNAL, NULL, "no handler");
 }
 
+static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+	struct collector *c = cls;
+	enum MHD_Result res;
+
+	pthread_mutex_lock(&c->lock);
+	res = handle_locked(cls, con, url, method, version, upload_data, upload_data_size, con_cls);
+	pthread_mutex_unlock(&c->lock);
+	return res;
+}
+
 static void completed(void *cls, struct MHD_Connection *con, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
@@ -635,17 +659,44 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *loopbac
 	return 0;
 }
 
+/*
+ * Each connection is a descriptor: raises the soft limit towards the hard one so
+ * that max connections, the catalog and the bundles being written fit.
+ */
+static void raise_fd_limit(unsigned max_connections)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_connections + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		log_warn("collector: only %llu descriptors may be open; raise the limit (ulimit -n) "
+		         "to serve %u connections", (unsigned long long)rl.rlim_cur, max_connections);
+}
+
 int collector_start(const struct collector_config *cfg, struct collector **out, int *port,
                     char **cause)
 {
 	struct collector *c = util_xcalloc(1, sizeof *c);
 	struct sockaddr_storage ss;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	/* epoll where there is one: select would stop at 1,024 descriptors. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 	char *db = NULL;
 	int loopback = 0, r;
 
 	c->cfg = *cfg;
+	pthread_mutex_init(&c->lock, NULL);
+	if (c->cfg.max_connections == 0)
+		c->cfg.max_connections = COLLECTOR_CONNECTIONS;
+	raise_fd_limit(c->cfg.max_connections);
+	if (c->cfg.threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		c->cfg.threads = n < 1 ? 1 : n > COLLECTOR_THREADS_MAX ? COLLECTOR_THREADS_MAX :
+		                 (unsigned)n;
+	}
 	r = parse_listen(cfg->listen, &ss, &loopback, cause);
 	if (r != 0)
 		goto fail;
@@ -690,8 +741,8 @@ int collector_start(const struct collector_config *cfg, struct collector **out, 
 		c->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, c,
 		                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		                             MHD_OPTION_NOTIFY_COMPLETED, completed, c,
-		                             MHD_OPTION_CONNECTION_LIMIT, 256u,
-		                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
+		                             MHD_OPTION_THREAD_POOL_SIZE, c->cfg.threads,
+		                             MHD_OPTION_CONNECTION_LIMIT, c->cfg.max_connections,
 		                             MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 		                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		                             MHD_OPTION_ARRAY, tls,
@@ -724,5 +775,6 @@ void collector_stop(struct collector *c)
 	free(c->incoming);
 	free(c->tls_cert);
 	free(c->tls_key);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

@@ -16,6 +16,16 @@
 
 struct collector;
 
+/* Most connection threads (--threads). */
+#define COLLECTOR_THREADS_MAX 64
+/*
+ * Connections open at once by default, and at most (--max-connections). There is
+ * no limit per address: a whole office's machines can reach the collector from one
+ * NAT address.
+ */
+#define COLLECTOR_CONNECTIONS 1024
+#define COLLECTOR_CONNECTIONS_MAX 65536
+
 struct collector_config {
 	const char *listen;          /* "ADDR:PORT" (IPv4 or [IPv6]); port 0 takes a free one */
 	const char *data_dir;        /* catalog.db, bundles/, incoming/ */
@@ -27,6 +37,8 @@ struct collector_config {
 	const char *policy_file;     /* the organisation-signed policy, or NULL */
 	uint64_t max_bundle;         /* largest bundle accepted */
 	uint64_t min_free;           /* bytes the data directory keeps free */
+	unsigned threads;            /* connection threads (TLS, reading); 0: one per core */
+	unsigned max_connections;    /* connections open at once; 0: COLLECTOR_CONNECTIONS */
 };
 
 /*
