@@ -13,7 +13,8 @@ tarfile reads that hold the typed text. `mimic status` shows the upload state
 collector delete it (its audit says so). Errors: a bad token, a wrong CA, an
 unreachable collector, plain http to a non-loopback host, upload before enrolment,
 a spool at its cap. A running recorder with [upload] upload_interval uploads an
-ended session by itself once the delay has passed.
+ended session by itself once the delay has passed; a forget of it while the
+collector is down is queued and sent by the next `mimic upload`.
 """
 
 import json
@@ -328,6 +329,24 @@ class Upload(unittest.TestCase):
             self.assertEqual(m.stop(), 0)
         audit = [json.loads(x) for x in self.mimic("audit", "--json", check=True).stdout.splitlines()]
         self.assertIn(ended, [a["details"].get("session") for a in audit if a["what"] == "upload"])
+
+        # A forget while the collector is down: queued, said so, sent by the next upload.
+        self.stop()
+        try:
+            r = self.mimic("forget", "--session", str(ended), timeout=180)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("deleted at the next `mimic upload`", r.stderr)
+            st = json.loads(self.mimic("status", "--json").stdout)["upload"]
+            self.assertEqual(st["deletions_queued"], 1)
+        finally:
+            self.start()
+        self.assertIn(str(ended), [r["session"] for r in self.collector_list()])
+        r = self.upload()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("the collector deleted 1 forgotten session", r.stdout)
+        self.assertNotIn(str(ended), [r["session"] for r in self.collector_list()])
+        st = json.loads(self.mimic("status", "--json").stdout)["upload"]
+        self.assertEqual(st["deletions_queued"], 0)
 
 
 if __name__ == "__main__":
