@@ -54,6 +54,19 @@ int cli_parse_opts(int argc, char **argv, const char *shortopts, const struct op
 /* Prints usage on stderr and returns CLI_USAGE: the command line was wrong. */
 int cli_usage_error(const char *usage);
 
+struct export_opts;
+struct policy;
+
+/*
+ * mimic-data only (cmd_export.c): sets o as `mimic export` does without options:
+ * the thresholds of the settings file (config_path, NULL: the user's) and the
+ * policy's redaction rules (rules: room for POLICY_RULES_MAX paths) and pseudonym
+ * key, so that an upload exports exactly as an export does. 0, or an exit
+ * status after a message.
+ */
+int cli_export_setup(const struct policy *pol, const char *config_path, const char **rules,
+                     struct export_opts *o);
+
 int cmd_record(int argc, char **argv);
 int cmd_agent(int argc, char **argv);     /* agent serve: the MCP tool server (docs/AGENTS.md) */
 int cmd_replay(int argc, char **argv);    /* replay an export through the agent's devices */
@@ -71,5 +84,7 @@ int cmd_export(int argc, char **argv);    /* export sessions as a dataset */
 int cmd_stats(int argc, char **argv);     /* counts of steps by action, type and app */
 int cmd_review(int argc, char **argv);    /* mimic-data only: the local review page */
 int cmd_scan_worker(int argc, char **argv); /* mimic-data only: the recorder's OCR scanner */
+int cmd_enroll(int argc, char **argv);    /* mimic-data only: enrol in a fleet (docs/FLEET.md) */
+int cmd_upload(int argc, char **argv);    /* mimic-data only: upload ended sessions to the fleet */
 
 #endif

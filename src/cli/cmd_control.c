@@ -10,13 +10,15 @@
 #include <time.h>
 
 #include "cli.h"
+#include "fleet_device.h"
 #include "ipc.h"
 #include "paths.h"
+#include "store.h"
 #include "util.h"
 
 static const char control_usage[] =
 	"usage: mimic stop\n"
-	"       mimic status [--json]\n"
+	"       mimic status [--json] [--data-dir DIR]\n"
 	"       mimic pause [--for DURATION]   (e.g. 15m, 1h; default: until `mimic resume`)\n"
 	"       mimic resume\n";
 
@@ -127,12 +129,98 @@ static void print_status(json_t *o)
 	}
 }
 
+/*
+ * The fleet's upload state of data directory dir (docs/FLEET.md), or NULL when it
+ * is not enrolled: {"enrolled","device","collector","waiting","uploaded",
+ * "deletions_queued","last_upload","last_run","last_error"} (times ISO 8601 UTC or null).
+ */
+static json_t *upload_state(const char *dir)
+{
+	struct fleet_enrolment e;
+	struct store *st = NULL;
+	int64_t uploaded = 0, last = 0, deletions = 0, waiting = 0, run = 0;
+	char *cause = NULL, *error = NULL;
+	json_t *o;
+
+	if (fleet_device_load(dir, &e, &cause) != 0) {
+		free(cause);
+		return NULL;
+	}
+	if (store_open(dir, STORE_READONLY, &st, &cause) == 0)
+		store_upload_counts(st, &uploaded, &last, &deletions, &waiting, &cause);
+	store_close(st);
+	free(cause);
+	fleet_device_last(dir, &run, &error);
+	o = json_pack("{s:b,s:s,s:s,s:I,s:I,s:I}", "enrolled", 1, "device", e.device, "collector",
+	              e.url, "waiting", (json_int_t)waiting, "uploaded", (json_int_t)uploaded,
+	              "deletions_queued", (json_int_t)deletions);
+	const int64_t when[2] = { last, run };
+	const char *names[2] = { "last_upload", "last_run" };
+	for (int i = 0; i < 2; i++) {
+		char buf[32];
+		time_t t = (time_t)(when[i] / 1000000000);
+		struct tm tm;
+
+		if (when[i] > 0 && gmtime_r(&t, &tm) != NULL &&
+		    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+			json_object_set_new(o, names[i], json_string(buf));
+		else
+			json_object_set_new(o, names[i], json_null());
+	}
+	json_object_set_new(o, "last_error", error != NULL ? json_string(error) : json_null());
+	free(error);
+	return o;
+}
+
+static void print_upload_state(const json_t *u)
+{
+	const char *lu = json_string_value(json_object_get(u, "last_upload"));
+	const char *le = json_string_value(json_object_get(u, "last_error"));
+
+	printf("fleet:    enrolled as %s with %s\n", json_string_value(json_object_get(u, "device")),
+	       json_string_value(json_object_get(u, "collector")));
+	printf("uploads:  %lld uploaded, %lld waiting", (long long)json_integer_value(
+	       json_object_get(u, "uploaded")), (long long)json_integer_value(
+	       json_object_get(u, "waiting")));
+	if (json_integer_value(json_object_get(u, "deletions_queued")) > 0)
+		printf(", %lld deletions to send", (long long)json_integer_value(
+		       json_object_get(u, "deletions_queued")));
+	printf("; last upload %s\n", lu != NULL ? lu : "never");
+	if (le != NULL)
+		printf("last upload error: %s\n", le);
+}
+
+/*
+ * `mimic status` adds the fleet's upload state of the data directory: the one
+ * given with --data-dir (given), else the running recorder's, else the default.
+ */
+static void add_upload_state(json_t *o, const char *given, int json)
+{
+	const char *dd = given != NULL ? given : json_string_value(json_object_get(o, "data_dir"));
+	char *dir = NULL, *cause = NULL;
+	json_t *u;
+
+	if (dd != NULL)
+		dir = util_xstrdup(dd);
+	else if (paths_data_dir(NULL, &dir, &cause) != 0)
+		goto done;
+	u = upload_state(dir);
+	if (u == NULL)
+		goto done;
+	if (!json)
+		print_upload_state(u);
+	json_object_set_new(o, "upload", u);
+done:
+	free(cause);
+	free(dir);
+}
+
 int cmd_control(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_OPTION_JSON,
 		{ "for", required_argument, NULL, 'f' },
-		CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
+		CLI_OPTION_DATA_DIR, CLI_OPTION_HELP, { NULL, 0, NULL, 0 },
 	};
 	struct ipc_request req = { .version = IPC_VERSION };
 	struct cli_opts co = { 0 };
@@ -151,8 +239,16 @@ int cmd_control(int argc, char **argv)
 		req.cmd = IPC_CMD_RESUME;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'd':
+			if (req.cmd != IPC_CMD_STATUS) {
+				fprintf(stderr, "mimic: --data-dir is an option of status only (the "
+				        "upload state of that directory)\n");
+				return CLI_USAGE;
+			}
+			co.data_dir = optarg;
+			break;
 		case 'f': {
 			int64_t ns;
 			if (req.cmd != IPC_CMD_PAUSE || util_parse_duration(optarg, &ns) != 0 || ns <= 0) {
@@ -179,9 +275,19 @@ int cmd_control(int argc, char **argv)
 		return cli_fail(cause);
 	rc = ask_recorder(path, &req, &reply, &o, &cause);
 	if (rc < 0 && req.cmd == IPC_CMD_STATUS && co.json) {
-		printf("{\"v\":%d,\"ok\":false,\"state\":\"stopped\"}\n", IPC_VERSION);
+		json_t *st = json_pack("{s:i,s:b,s:s}", "v", IPC_VERSION, "ok", 0, "state", "stopped");
+
+		add_upload_state(st, co.data_dir, 1);
+		cli_print_json_line(st);
+		json_decref(st);
 		free(cause);
 		rc = CLI_ERROR;
+	} else if (rc < 0 && req.cmd == IPC_CMD_STATUS) {
+		json_t *st = json_object();
+
+		rc = cli_fail(cause);
+		add_upload_state(st, co.data_dir, 0);
+		json_decref(st);
 	} else if (rc < 0) {
 		rc = cli_fail(cause);
 	}
@@ -193,10 +299,14 @@ int cmd_control(int argc, char **argv)
 		                             e ? e : "no reason given"));
 		goto fail;
 	}
-	if (co.json) {
+	if (co.json && req.cmd == IPC_CMD_STATUS) {
+		add_upload_state(o, co.data_dir, 1);
+		cli_print_json_line(o);
+	} else if (co.json) {
 		printf("%s\n", reply);
 	} else if (req.cmd == IPC_CMD_STATUS) {
 		print_status(o);
+		add_upload_state(o, co.data_dir, 0);
 	} else if (req.cmd == IPC_CMD_STOP) {
 		printf("mimic: stopping session %lld\n",
 		       (long long)json_integer_value(json_object_get(o, "session")));

@@ -129,6 +129,14 @@ static int load_params(const char *config_path, struct export_params *p)
 	return 0;
 }
 
+int cli_export_setup(const struct policy *pol, const char *config_path, const char **rules,
+                     struct export_opts *o)
+{
+	if (load_params(config_path, &o->params) != 0)
+		return CLI_ERROR;
+	return apply_policy(pol, rules, NULL, 0, o);
+}
+
 /* The --config argument, found before the other options are applied over it. */
 static const char *config_arg(int argc, char **argv)
 {

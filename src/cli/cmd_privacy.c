@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "audit.h"
 #include "cli.h"
+#include "fleet_device.h"
 #include "forget.h"
 #include "ipc.h"
 #include "paths.h"
@@ -112,6 +114,50 @@ static int forget_local(const char *dir, const struct ipc_request *req, const ch
 	return CLI_OK;
 }
 
+/*
+ * After a forget: when the collector of a fleet holds a bundle of what was
+ * forgotten (store_forget queued its deletion), asks it to delete it now with
+ * `mimic-data upload --deletions-only`, which audits it; when that fails the
+ * deletion stays queued for the next `mimic upload`. The forget itself is done
+ * either way.
+ */
+static void send_fleet_deletions(const char *dir)
+{
+	struct fleet_enrolment e;
+	struct store *st = NULL;
+	char *cause = NULL, *exe = NULL;
+	int64_t queued = 0;
+	int status = 0;
+	pid_t pid;
+
+	if (fleet_device_load(dir, &e, &cause) != 0)
+		goto done; /* not in a fleet: nothing was uploaded */
+	/* A bundle sealed before this forget may hold what it deleted: made again at upload. */
+	fleet_device_spool_drop(dir);
+	if (store_open(dir, STORE_READONLY, &st, &cause) != 0 ||
+	    store_upload_counts(st, NULL, NULL, &queued, NULL, &cause) != 0 || queued == 0)
+		goto done;
+	if (util_sibling_exe("mimic-data", &exe, &cause) != 0) {
+		fprintf(stderr, "mimic: %s; the collector's copy is deleted at the next "
+		        "`mimic upload`\n", cause);
+		goto done;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		execl(exe, exe, "upload", "--deletions-only", "--data-dir", dir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		fprintf(stderr, "mimic: the collector's copy of what was forgotten is deleted at the "
+		        "next `mimic upload`\n");
+done:
+	store_close(st);
+	free(exe);
+	free(cause);
+}
+
 int cmd_forget(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -188,6 +234,8 @@ int cmd_forget(int argc, char **argv)
 	rc = forget_remote(dir, &req, what);
 	if (rc == FORGET_NO_RECORDER)
 		rc = forget_local(dir, &req, what);
+	if (rc == CLI_OK)
+		send_fleet_deletions(dir);
 	free(dir);
 	return rc;
 }

@@ -55,6 +55,10 @@ static const struct command commands[] = {
 	{ "stats", DATA_CMD(cmd_stats), "count steps by action, interaction type and application" },
 	{ "review", DATA_CMD(cmd_review),
 	  "a local web page to see what was recorded and delete what you won't give" },
+	{ "enroll", DATA_CMD(cmd_enroll),
+	  "enrol this machine with the organisation's collector (URL --token T [--ca FILE])" },
+	{ "upload", DATA_CMD(cmd_upload),
+	  "upload ended sessions to the collector as sealed bundles ([--now] [--session ID])" },
 #ifndef MIMIC_LEAN
 	{ "scan-worker", cmd_scan_worker, "(internal) the recorder's background OCR scan of frames" },
 #endif

@@ -603,6 +603,11 @@ int guard_filter(struct guard *g, struct event *ev)
 	return filter_rest(g, ev);
 }
 
+int64_t guard_upload_interval_ms(const struct guard *g)
+{
+	return policy_upload_interval_ms(g->policy);
+}
+
 int guard_paused(const struct guard *g)
 {
 	return g->paused;

@@ -117,6 +117,9 @@ void guard_on_context(struct guard *g, const struct context *ctx);
  */
 int guard_filter(struct guard *g, struct event *ev);
 
+/* The policy's [upload] upload_interval (policy_upload_interval_ms). */
+int64_t guard_upload_interval_ms(const struct guard *g);
+
 /* Whether recording is paused; guard_paused_until: when a timed pause ends (0: none). */
 int guard_paused(const struct guard *g);
 int64_t guard_paused_until(const struct guard *g);

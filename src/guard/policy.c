@@ -53,6 +53,9 @@ struct policy {
 	char hotkey_sym[64];
 	uint32_t hotkey_mods;
 	int64_t idle_ms;
+	int64_t upload_delay_ms;   /* [upload] upload_delay */
+	int64_t spool_max;         /* [upload] spool_max, bytes */
+	int64_t upload_interval_ms; /* [upload] upload_interval, 0: off */
 	struct list redact_rules;  /* [redaction] rules: files of added redaction rules */
 	char *pseudonym_key;       /* [redaction] pseudonym_key, or NULL */
 	char *pseudonym_key_where; /* "FILE:LINE" of pseudonym_key, for messages */
@@ -151,6 +154,9 @@ struct policy *policy_new(void)
 	util_strlcpy_utf8(p->hotkey_sym, "p", sizeof(p->hotkey_sym));
 	p->hotkey_mods = POLICY_MOD_CTRL | POLICY_MOD_ALT | POLICY_MOD_SHIFT;
 	p->idle_ms = 5 * 60 * 1000;
+	p->upload_delay_ms = POLICY_UPLOAD_DELAY_MS;
+	p->spool_max = POLICY_SPOOL_MAX;
+	p->upload_interval_ms = POLICY_UPLOAD_INTERVAL_MS;
 	for (size_t i = 0; i < sizeof(default_browsers) / sizeof(default_browsers[0]); i++)
 		list_add(&p->browsers, default_browsers[i]);
 	p->private_rx = rx_compile(private_pattern, err, sizeof(err));
@@ -196,6 +202,7 @@ enum key {
 	K_NOTICE,
 	K_HOTKEY, K_IDLE,
 	K_REDACT_RULES, K_PSEUDONYM_KEY,
+	K_UPLOAD_DELAY, K_SPOOL_MAX, K_UPLOAD_INTERVAL,
 	K_COUNT_
 };
 
@@ -222,10 +229,13 @@ static const struct {
 	[K_IDLE] = {"controls", "idle_pause", false, false},
 	[K_REDACT_RULES] = {"redaction", "rules", true, false},
 	[K_PSEUDONYM_KEY] = {"redaction", "pseudonym_key", false, false},
+	[K_UPLOAD_DELAY] = {"upload", "upload_delay", false, true},
+	[K_SPOOL_MAX] = {"upload", "spool_max", false, false},
+	[K_UPLOAD_INTERVAL] = {"upload", "upload_interval", false, false},
 };
 
 static const char *const sections[] = {"allow", "deny", "browsers", "capture", "consent",
-                                       "controls", "redaction"};
+                                       "controls", "redaction", "upload"};
 
 struct parse {
 	struct policy *p;
@@ -323,7 +333,7 @@ static int find_key(struct parse *ps, const char *section, const char *name)
 	}
 	if (ps->user && !keys[k].user_ok) {
 		set_err(ps, "[%s] %s: the personal policy may only add exclusions "
-		        "([deny], [browsers], [capture])", section, name);
+		        "([deny], [browsers], [capture], a longer [upload] upload_delay)", section, name);
 		return -1;
 	}
 	return k;
@@ -400,6 +410,55 @@ static int set_idle(struct parse *ps, const char *value)
 		return 0;
 	}
 	ps->p->idle_ms = ns / 1000000;
+	return 1;
+}
+
+/*
+ * [upload] upload_delay: a duration from 0 to 30 days. The person's file may only
+ * lengthen it (a longer delay leaves more time for `mimic forget`).
+ */
+static int set_upload_delay(struct parse *ps, const char *value)
+{
+	int64_t ns;
+
+	if (util_parse_duration(value, &ns) != 0 || ns < 0 || ns > INT64_C(30) * 86400 * 1000000000) {
+		set_err(ps, "upload_delay: '%s' is not a duration from 0s to 30d (e.g. 1h)", value);
+		return 0;
+	}
+	if (!ps->user || ns / 1000000 > ps->p->upload_delay_ms)
+		ps->p->upload_delay_ms = ns / 1000000;
+	return 1;
+}
+
+/* [upload] spool_max: a size from 1M to 1T, the most bundles waiting may take. */
+static int set_spool_max(struct parse *ps, const char *value)
+{
+	int64_t b;
+
+	if (util_parse_size(value, &b) != 0 || b < 1024 * 1024 || b > (INT64_C(1) << 40)) {
+		set_err(ps, "spool_max: '%s' is not a size from 1M to 1T (e.g. 2G)", value);
+		return 0;
+	}
+	ps->p->spool_max = b;
+	return 1;
+}
+
+/* [upload] upload_interval: a duration from 1s to 24h, or off. */
+static int set_upload_interval(struct parse *ps, const char *value)
+{
+	int64_t ns;
+
+	if (strcasecmp(value, "off") == 0) {
+		ps->p->upload_interval_ms = 0;
+		return 1;
+	}
+	if (util_parse_duration(value, &ns) != 0 || ns < INT64_C(1000000000) ||
+	    ns > INT64_C(86400) * 1000000000) {
+		set_err(ps, "upload_interval: '%s' is not a duration from 1s to 24h (e.g. 15m), "
+		        "or off", value);
+		return 0;
+	}
+	ps->p->upload_interval_ms = ns / 1000000;
 	return 1;
 }
 
@@ -488,6 +547,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		p->hotkey_on = true;
 		return 1;
 	case K_IDLE: return set_idle(ps, value);
+	case K_UPLOAD_DELAY: return set_upload_delay(ps, value);
+	case K_SPOOL_MAX: return set_spool_max(ps, value);
+	case K_UPLOAD_INTERVAL: return set_upload_interval(ps, value);
 	case K_REDACT_RULES: return add_rules(ps, value);
 	case K_PSEUDONYM_KEY:
 		if (value[0] != '/') {
@@ -815,6 +877,21 @@ int64_t policy_idle_pause_ms(const struct policy *p)
 	return p->idle_ms;
 }
 
+int64_t policy_upload_delay_ms(const struct policy *p)
+{
+	return p->upload_delay_ms;
+}
+
+int64_t policy_spool_max(const struct policy *p)
+{
+	return p->spool_max;
+}
+
+int64_t policy_upload_interval_ms(const struct policy *p)
+{
+	return p->upload_interval_ms;
+}
+
 const char *policy_sources(const struct policy *p)
 {
 	return p->sources;
@@ -862,6 +939,9 @@ char *policy_to_json(const struct policy *p)
 	                    (int)p->url_query));
 	json_object_set_new(o, "notice", p->notice ? json_string(p->notice) : json_null());
 	json_object_set_new(o, "idle_pause_ms", json_integer((json_int_t)p->idle_ms));
+	json_object_set_new(o, "upload", json_pack("{s:I,s:I,s:I}", "upload_delay_ms",
+	                    (json_int_t)p->upload_delay_ms, "spool_max", (json_int_t)p->spool_max,
+	                    "upload_interval_ms", (json_int_t)p->upload_interval_ms));
 	json_object_set_new(o, "redaction", json_pack("{s:o,s:o}", "rules",
 	                    list_json(&p->redact_rules), "pseudonym_key",
 	                    p->pseudonym_key ? json_string(p->pseudonym_key) : json_null()));

@@ -154,6 +154,24 @@ int policy_pause_hotkey(const struct policy *p, const char **keysym /* OUT */,
 /* Milliseconds without input after which recording pauses; 0 = never. */
 int64_t policy_idle_pause_ms(const struct policy *p);
 
+/*
+ * [upload] (docs/POLICY.md, docs/FLEET.md): how long after its end a session
+ * waits before `mimic upload` sends it (POLICY_UPLOAD_DELAY_MS by default, so
+ * that `mimic forget` can still act), and the most bytes of sealed bundles the
+ * spool may hold (POLICY_SPOOL_MAX by default).
+ */
+#define POLICY_UPLOAD_DELAY_MS (INT64_C(3600) * 1000)
+#define POLICY_SPOOL_MAX (INT64_C(2) << 30)
+int64_t policy_upload_delay_ms(const struct policy *p);
+int64_t policy_spool_max(const struct policy *p);
+
+/*
+ * [upload] upload_interval: how often a running recorder of an enrolled machine
+ * runs `mimic upload` by itself (POLICY_UPLOAD_INTERVAL_MS by default; 0: off).
+ */
+#define POLICY_UPLOAD_INTERVAL_MS (INT64_C(15) * 60 * 1000)
+int64_t policy_upload_interval_ms(const struct policy *p);
+
 /* The files read, joined by ", " ("" for the built-in defaults only). */
 const char *policy_sources(const struct policy *p);
 

@@ -394,6 +394,7 @@ static int loop(struct recorder *r, char **cause)
 		timeout = earlier(timeout, recorder_elements_tick(r, util_now_mono_ns()));
 		timeout = earlier(timeout, guard_tick(r->guard, util_now_mono_ns()));
 		timeout = earlier(timeout, recorder_agent_tick(r, util_now_mono_ns()));
+		timeout = earlier(timeout, recorder_upload_tick(r, util_now_mono_ns()));
 		timeout = earlier(timeout, guard_retention_tick(r->guard, r->writer, r->session,
 		                                                util_now_mono_ns()));
 		timeout = earlier(timeout, ipc_server_timeout_ms(r->ipc, util_now_mono_ns()));
@@ -632,6 +633,7 @@ static void stop_feeders(struct recorder *r)
 {
 	scanner_stop(r->scanner);
 	r->scanner = 0;
+	recorder_upload_stop(r);
 	/* UI elements still being looked up get a moment to reach the writer. */
 	recorder_elements_stop(r);
 	/* The frames engine hands its last records to the writer before the writer stops. */

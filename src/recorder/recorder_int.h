@@ -53,6 +53,10 @@ struct recorder {
 	struct writer *writer;
 	struct frames *frames;   /* NULL when frames are off or could not start */
 	pid_t scanner;           /* `mimic-data scan-worker` child, or 0 (scan_while_recording) */
+	struct {
+		pid_t pid;               /* the `mimic-data upload` child running, or 0 */
+		int64_t next_ns;         /* when the next one may start (CLOCK_MONOTONIC), 0: not set */
+	} upload;                    /* recorder_upload.c */
 	struct vault *vault;     /* the data directory's key (owned by store) */
 	struct config config;
 	char frames_error[256];  /* why frames could not start, "" when they did */
@@ -90,6 +94,16 @@ struct recorder {
 	struct early_device early_devs[EARLY_DEVICES_MAX];
 	size_t n_early_devs;
 };
+
+/*
+ * recorder_upload.c: on an enrolled machine (fleet_device.h), runs `mimic-data
+ * upload` as a child every [upload] upload_interval while not paused, so that
+ * ended sessions reach the collector after the delay with no command. Returns
+ * the poll timeout until the next check (ms, -1 none). recorder_upload_stop
+ * ends a child still running (the next run resumes its upload).
+ */
+int recorder_upload_tick(struct recorder *r, int64_t now);
+void recorder_upload_stop(struct recorder *r);
 
 /* recorder.c: starts the frames engine; without it recording goes on (frames_error says why). */
 void recorder_start_frames(struct recorder *r);

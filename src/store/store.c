@@ -253,6 +253,24 @@ static const char *const migrations[] = {
 	"  sealed BLOB"
 	");"
 	"CREATE INDEX interventions_session ON interventions (session, t_ns);",
+	/*
+	 * 12 -> 13: the fleet's uploads (docs/FLEET.md, "The device side"). uploads
+	 * holds one row per session whose bundle the collector stored: its content
+	 * address and when. A forget of such a session moves its id to
+	 * upload_deletions (deliberately without a "session" column or a reference,
+	 * so that forgetting the session keeps the row) until `mimic upload` has sent
+	 * the collector the deletion request.
+	 */
+	"CREATE TABLE uploads ("
+	"  session INTEGER PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,"
+	"  bundle TEXT NOT NULL,"
+	"  bytes INTEGER NOT NULL,"
+	"  uploaded_wall_ns INTEGER NOT NULL"
+	");"
+	"CREATE TABLE upload_deletions ("
+	"  sid INTEGER PRIMARY KEY,"
+	"  queued_wall_ns INTEGER NOT NULL"
+	");",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,

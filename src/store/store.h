@@ -15,7 +15,7 @@
 #include "event.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 
 /* The database file name inside the data directory. */
 #define STORE_DB_NAME "mimic.db"
@@ -561,5 +561,29 @@ int store_used_bytes(struct store *st, int64_t *bytes /* OUT */, char **cause);
  */
 int store_blob_names(struct store *st, char ***names /* OUT */, size_t *n /* OUT */,
                      char **cause);
+
+/*
+ * The fleet's uploads (store_upload.c, docs/FLEET.md). store_upload_mark records
+ * that the collector stored session's bundle (hash, bytes); store_upload_get
+ * reads it back (-ENOENT: not uploaded). A forget of an uploaded session
+ * (store_forget) queues the session id for a deletion request at the collector;
+ * store_upload_deletions lists the queue (malloc'ed ids, oldest first) and
+ * store_upload_deletion_done removes one id once the collector has deleted it.
+ */
+int store_upload_mark(struct store *st, int64_t session, const char *bundle, int64_t bytes,
+                      int64_t wall_ns, char **cause);
+int store_upload_get(struct store *st, int64_t session, char bundle[STORE_HEX_LEN + 1] /* OUT */,
+                     int64_t *wall_ns /* OUT, may be NULL */, char **cause);
+int store_upload_deletions(struct store *st, int64_t **ids /* OUT */, size_t *n /* OUT */,
+                           char **cause);
+int store_upload_deletion_done(struct store *st, int64_t session, char **cause);
+
+/*
+ * The upload state in numbers: sessions uploaded, the newest upload's wall time
+ * (0: none), deletions queued and ended sessions not uploaded (waiting). Any OUT
+ * pointer may be NULL.
+ */
+int store_upload_counts(struct store *st, int64_t *uploaded, int64_t *last_wall_ns,
+                        int64_t *deletions, int64_t *waiting, char **cause);
 
 #endif

@@ -254,7 +254,19 @@ int store_forget(struct store *st, const struct store_forget *f,
 		if (!whole && (f->to_wall_ns <= s->start_wall ||
 		               (s->end_wall > 0 && f->from_wall_ns > s->end_wall)))
 			continue; /* the range misses this session */
-		err = forget_one(st, s, whole, lo, hi, tables, ntables, out, cause);
+		/*
+		 * The collector holds a bundle of this session made before this forget:
+		 * queue its deletion there (whole or in part, the bundle has what is
+		 * forgotten), and let what is left of the session be uploaded again.
+		 */
+		err = exec_i64(st, "INSERT OR IGNORE INTO upload_deletions (sid, queued_wall_ns) "
+		               "SELECT session, ?2 FROM uploads WHERE session = ?1", 2, s->id,
+		               util_now_wall_ns(), 0, NULL, cause);
+		if (err == 0)
+			err = exec_i64(st, "DELETE FROM uploads WHERE session = ?", 1, s->id, 0, 0,
+			               NULL, cause);
+		if (err == 0)
+			err = forget_one(st, s, whole, lo, hi, tables, ntables, out, cause);
 		if (err != 0)
 			goto fail;
 	}

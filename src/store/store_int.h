@@ -15,6 +15,7 @@
  *                    and opened (store_seal_row, store_unseal_row)
  *   store_audit.c    the sealed anchor of the audit log
  *   store_intervention.c  the takeovers of an agent run (docs/AGENTS.md)
+ *   store_upload.c   what the fleet uploaded, and the deletions to send it
  */
 #ifndef MIMIC_STORE_INT_H
 #define MIMIC_STORE_INT_H

@@ -316,7 +316,8 @@ static void test_unanchored_reported(void **state)
 	/* A database from before the anchor (schema 8), not yet upgraded: said so. */
 	assert_int_equal(sqlite3_open(db, &con), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(con, "DROP TABLE audit_anchor; ALTER TABLE contexts DROP COLUMN "
-	                              "url_sealed; DROP TABLE excluded; DROP TABLE interventions; PRAGMA user_version = 8",
+	                              "url_sealed; DROP TABLE excluded; DROP TABLE interventions; DROP TABLE uploads; "
+	                              "DROP TABLE upload_deletions; PRAGMA user_version = 8",
 	                              NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(con);
 	assert_int_equal(audit_verify(f->dir, &records, &bad, head, &cause), -ENODATA);

@@ -517,6 +517,38 @@ static void test_json(void **state)
 	policy_free(p);
 }
 
+/*
+ * [upload]: upload_delay (default 1 h) and spool_max (default 2 GiB); the
+ * person's file may lengthen the delay but neither shorten it nor set the cap.
+ */
+static void test_upload(void **state)
+{
+	struct policy *p = policy_new();
+	char *cause = NULL;
+	FILE *f;
+
+	assert_int_equal(policy_upload_delay_ms(p), 3600 * 1000);
+	assert_int_equal(policy_spool_max(p), INT64_C(2) << 30);
+	policy_free(p);
+	p = ok("[upload]\nupload_delay = 2s\nspool_max = 10M\n");
+	assert_int_equal(policy_upload_delay_ms(p), 2000);
+	assert_int_equal(policy_spool_max(p), 10 * 1024 * 1024);
+	/* The person's file: a shorter delay is ignored, a longer one applies. */
+	f = fmemopen((void *)"[upload]\nupload_delay = 1s\n", 27, "r");
+	assert_int_equal(policy_load_stream(p, f, "u.conf", 1, &cause), 0);
+	fclose(f);
+	assert_int_equal(policy_upload_delay_ms(p), 2000);
+	f = fmemopen((void *)"[upload]\nupload_delay = 2h\n", 27, "r");
+	assert_int_equal(policy_load_stream(p, f, "u.conf", 1, &cause), 0);
+	fclose(f);
+	assert_int_equal(policy_upload_delay_ms(p), 2 * 3600 * 1000);
+	policy_free(p);
+	bad("[upload]\nupload_delay = soon\n", 0, "t.conf:2: ", "upload_delay");
+	bad("[upload]\nupload_delay = 31d\n", 0, "t.conf:2: ", "upload_delay");
+	bad("[upload]\nspool_max = 10K\n", 0, "t.conf:2: ", "spool_max");
+	bad("[upload]\nspool_max = 10G\n", 1, "t.conf:2: ", "spool_max");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_url_from_title),
 		cmocka_unit_test(test_password_prompt),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_upload),
 	};
 	return testenv_run(tests, NULL, NULL);
 }

@@ -1048,6 +1048,7 @@ static void test_frame_scan_rules(void **state)
 	                "DROP TABLE audit_anchor;"
 	                "ALTER TABLE contexts DROP COLUMN url_sealed;"
 	                "DROP TABLE excluded; DROP TABLE interventions;"
+	                "DROP TABLE uploads; DROP TABLE upload_deletions;"
 	                "UPDATE frames SET scan = 1, scan_reason = '' WHERE id = 10;"
 	                "PRAGMA user_version = 7;");
 	st = open_ok(f->data, 0);
@@ -1160,7 +1161,8 @@ static void test_migrate_v8_audit_anchor(void **state)
 
 	store_close(st);
 	raw_exec(f->db, "DROP TABLE audit_anchor; ALTER TABLE contexts DROP COLUMN url_sealed; "
-	                "DROP TABLE excluded; DROP TABLE interventions; PRAGMA user_version = 8;");
+	                "DROP TABLE excluded; DROP TABLE interventions; DROP TABLE uploads; "
+	                "DROP TABLE upload_deletions; PRAGMA user_version = 8;");
 	st = open_ok(f->data, 0);
 	assert_int_equal(store_schema_version_found(st), 8);
 	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
@@ -1332,7 +1334,7 @@ static void test_migrate_v9_to_v10(void **state)
 	store_close(st);
 	/* The file as version 9 left it: contexts without url_sealed. */
 	raw_exec(f->db, "ALTER TABLE contexts DROP COLUMN url_sealed; DROP TABLE excluded; "
-	                "DROP TABLE interventions; "
+	                "DROP TABLE interventions; DROP TABLE uploads; DROP TABLE upload_deletions; "
 	                "PRAGMA user_version = 9;");
 
 	st = open_ok(f->data, 0);
@@ -1391,7 +1393,8 @@ static void test_interventions(void **state)
 	int64_t sid = begin_session(st, "agent", 1, 1);
 
 	store_close(st);
-	raw_exec(f->db, "DROP TABLE interventions; PRAGMA user_version = 11;");
+	raw_exec(f->db, "DROP TABLE interventions; DROP TABLE uploads; DROP TABLE upload_deletions; "
+	                "PRAGMA user_version = 11;");
 	st = open_ok(f->data, 0);
 	assert_int_equal(store_schema_version_found(st), 11);
 	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
@@ -1430,6 +1433,74 @@ static void test_interventions(void **state)
 	store_close(st);
 }
 
+/*
+ * Schema 12 -> 13: the fleet's uploads. A database as version 12 left it gets the
+ * tables; an upload is marked and read back; a forget of an uploaded session
+ * queues its deletion at the collector (kept after the session is gone) and a
+ * forget of one never uploaded queues nothing; a sent deletion leaves the queue.
+ */
+static void test_uploads(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->data, 0);
+	struct store_forget fg = { 0, INT64_MIN, INT64_MAX, 0 };
+	struct store_forget_counts fc;
+	char *cause = NULL, bundle[STORE_HEX_LEN + 1];
+	int64_t a = begin_session(st, "a", 1000, 1), b = begin_session(st, "b", 2000, 1);
+	int64_t when = 0, up = -1, last = -1, del = -1, waiting = -1, *ids = NULL;
+	size_t n = 9;
+	const char *h = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+	store_close(st);
+	raw_exec(f->db, "DROP TABLE uploads; DROP TABLE upload_deletions; PRAGMA user_version = 12;");
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_schema_version_found(st), 12);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_upload_get(st, a, bundle, &when, &cause), -ENOENT);
+	assert_int_equal(store_session_end(st, a, 3000, "stopped", &cause), 0);
+	assert_int_equal(store_session_end(st, b, 4000, "stopped", &cause), 0);
+	assert_int_equal(store_upload_counts(st, &up, &last, &del, &waiting, &cause), 0);
+	assert_int_equal(up, 0);
+	assert_int_equal(waiting, 2);
+
+	assert_int_equal(store_upload_mark(st, a, h, 1234, 5000, &cause), 0);
+	assert_int_equal(store_upload_get(st, a, bundle, &when, &cause), 0);
+	assert_string_equal(bundle, h);
+	assert_int_equal(when, 5000);
+	assert_int_equal(store_upload_counts(st, &up, &last, &del, &waiting, &cause), 0);
+	assert_int_equal(up, 1);
+	assert_int_equal(last, 5000);
+	assert_int_equal(del, 0);
+	assert_int_equal(waiting, 1);
+
+	/* Forgetting the session never uploaded queues nothing. */
+	fg.session = b;
+	assert_int_equal(store_forget(st, &fg, &fc, &cause), 0);
+	assert_int_equal(store_upload_deletions(st, &ids, &n, &cause), 0);
+	assert_int_equal(n, 0);
+	free(ids);
+	/* Forgetting the uploaded one queues its deletion, which outlives the session. */
+	fg.session = a;
+	assert_int_equal(store_forget(st, &fg, &fc, &cause), 0);
+	assert_int_equal(fc.sessions, 1);
+	assert_int_equal(store_upload_get(st, a, bundle, NULL, &cause), -ENOENT);
+	assert_int_equal(store_upload_deletions(st, &ids, &n, &cause), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], a);
+	free(ids);
+	store_close(st);
+	st = open_ok(f->data, 0);
+	assert_int_equal(store_upload_counts(st, &up, &last, &del, &waiting, &cause), 0);
+	assert_int_equal(up, 0);
+	assert_int_equal(del, 1);
+	assert_int_equal(store_upload_deletion_done(st, a, &cause), 0);
+	assert_int_equal(store_upload_deletions(st, &ids, &n, &cause), 0);
+	assert_int_equal(n, 0);
+	free(ids);
+	assert_null(cause);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1457,6 +1528,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_url_sealed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v9_to_v10, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interventions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uploads, setup, teardown),
 	};
 
 	return testenv_run(tests, NULL, NULL);
