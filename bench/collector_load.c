@@ -7,7 +7,11 @@
  *
  *   collector_load --url https://127.0.0.1:PORT --ca tls.crt --tokens FILE
  *                  --dataset-pub dataset.pub [--heartbeats N] [--uploaders M]
- *                  [--bundle SIZE] [--chunk SIZE] [--threads T]
+ *                  [--bundle SIZE] [--chunk SIZE] [--threads T] [--collector-pid PID]
+ *
+ * With --collector-pid (a collector on this machine) it also prints the CPU time
+ * the collector spent in each phase and the requests per CPU-second of it: the
+ * heartbeats per second one core of the collector serves.
  *
  * FILE holds one enrolment token per line (`mimic-collector token new --count`):
  * one device each. Exit 0 only when every request succeeded, so that
@@ -356,6 +360,40 @@ static int read_tokens(const char *path)
 	return 0;
 }
 
+/* User + system CPU seconds of process pid so far (from /proc), or -1. */
+static double proc_cpu(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The fields after the command name, which may hold spaces: utime is the 14th. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The collector's CPU in a phase, and its requests per CPU-second. */
+static void print_server_cpu(const char *name, long pid, double before, size_t requests)
+{
+	double used = proc_cpu(pid) - before;
+
+	if (pid <= 0 || before < 0)
+		return;
+	printf("%-9s collector_cpu=%.2fs per_cpu_second=%.0f\n", name, used,
+	       used > 0 ? (double)requests / used : 0);
+}
+
 static double cpu_seconds(void)
 {
 	struct rusage ru;
@@ -374,13 +412,14 @@ int main(int argc, char **argv)
 		{ "heartbeats", required_argument, NULL, 'h' },
 		{ "uploaders", required_argument, NULL, 'm' },
 		{ "bundle", required_argument, NULL, 'b' }, { "chunk", required_argument, NULL, 'k' },
-		{ "threads", required_argument, NULL, 'T' }, { NULL, 0, NULL, 0 },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "collector-pid", required_argument, NULL, 'p' }, { NULL, 0, NULL, 0 },
 	};
 	const char *tokens = NULL, *pub = NULL;
-	long uploaders = 0, threads = 8;
+	long uploaders = 0, threads = 8, pid = 0;
 	struct phase enrol, beat, manifest, chunks;
 	char *cause = NULL;
-	double s, cpu;
+	double s, cpu, server;
 	int ch, bad;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -393,6 +432,7 @@ int main(int argc, char **argv)
 		case 'h': heartbeats = atol(optarg); break;
 		case 'm': uploaders = atol(optarg); break;
 		case 'T': threads = atol(optarg); break;
+		case 'p': pid = atol(optarg); break;
 		case 'b':
 		case 'k':
 			if (util_parse_size(optarg, &v) != 0 || v <= 0 || v > (1 << 30))
@@ -402,7 +442,7 @@ int main(int argc, char **argv)
 		default:
 			return die("usage: collector_load --url URL [--ca FILE] --tokens FILE "
 			           "--dataset-pub FILE [--heartbeats N] [--uploaders M] [--bundle SIZE] "
-			           "[--chunk SIZE] [--threads T]");
+			           "[--chunk SIZE] [--threads T] [--collector-pid PID]");
 		}
 	}
 	if (url == NULL || tokens == NULL || pub == NULL)
@@ -428,16 +468,22 @@ int main(int argc, char **argv)
 	phase_init(&beat, "heartbeat");
 	phase_init(&manifest, "manifest");
 	phase_init(&chunks, "chunk");
+	server = proc_cpu(pid);
 	s = run(enrol_thread, n_devs, (size_t)threads, &enrol, NULL);
 	phase_print(&enrol, s);
+	print_server_cpu("enrol", pid, server, enrol.n);
 	cpu = cpu_seconds();
+	server = proc_cpu(pid);
 	s = run(heartbeat_thread, n_devs, (size_t)threads, &beat, NULL);
 	phase_print(&beat, s);
+	print_server_cpu("heartbeat", pid, server, beat.n);
 	printf("heartbeat client_cpu=%.2fs\n", cpu_seconds() - cpu);
 	if (uploaders > 0) {
+		server = proc_cpu(pid);
 		s = run(upload_thread, (size_t)uploaders, (size_t)uploaders, &manifest, &chunks);
 		phase_print(&manifest, s);
 		phase_print(&chunks, s);
+		print_server_cpu("upload", pid, server, manifest.n + chunks.n);
 		printf("upload    bundles=%ld bytes=%" PRIu64 " seconds=%.2f\n", uploaders,
 		       chunks.bytes, s);
 	}

@@ -96,7 +96,8 @@ class FleetLoad(unittest.TestCase):
                             "--ca", self.dir + "/tls.crt", "--tokens", tokens,
                             "--dataset-pub", self.dir + "/dataset.pub", "--heartbeats", "1",
                             "--uploaders", str(UPLOADERS), "--bundle", "64K", "--chunk", "16K",
-                            "--threads", "8"], capture_output=True, text=True, timeout=600)
+                            "--threads", "8", "--collector-pid", str(self.proc.pid)],
+                           capture_output=True, text=True, timeout=600)
         # The figures (error rate, latency percentiles, rates) are the test's report.
         print("\n" + r.stdout, end="")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
