@@ -25,7 +25,10 @@ import tempfile
 import time
 import unittest
 
-COLLECTOR = os.environ.get("MIMIC_COLLECTOR", "")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fleetenv  # noqa: E402
+
+COLLECTOR = fleetenv.COLLECTOR
 SIGN = os.environ.get("MIMIC_FLEET_SIGN", "")
 
 
@@ -57,17 +60,7 @@ class Fleet(unittest.TestCase):
             raise unittest.SkipTest("no openssl command")
         cls.dir = tempfile.mkdtemp(prefix="mimic-fleet-")
         d = cls.dir
-        subprocess.run([COLLECTOR, "keys", "new", "--out", d], check=True, capture_output=True)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", d + "/tls.key",
-                        "-out", d + "/tls.crt", "-days", "1", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                       check=True, capture_output=True)
-        with open(d + "/policy.conf", "w") as f:
-            f.write("[allow]\napps = xterm\n")
-        subprocess.run([COLLECTOR, "policy", "sign", "--key", d + "/policy.key", "--serial", "3",
-                        "--out", d + "/policy.signed", d + "/policy.conf"], check=True,
-                       capture_output=True)
+        fleetenv.make_org(d, "[allow]\napps = xterm\n", serial=3)
         cls.data = d + "/data"
         cls.proc = None
         cls.port = 0
@@ -76,18 +69,8 @@ class Fleet(unittest.TestCase):
 
     @classmethod
     def start(cls):
-        d = cls.dir
-        cls.err = open(d + "/collector.log", "ab")
-        cls.proc = subprocess.Popen(
-            [COLLECTOR, "serve", "--listen", "127.0.0.1:%d" % cls.port, "--data", cls.data,
-             "--dataset-pub", d + "/dataset.pub", "--tls-cert", d + "/tls.crt",
-             "--tls-key", d + "/tls.key", "--policy", d + "/policy.signed",
-             "--policy-pub", d + "/policy.pub", "--max-bundle", "4M"],
-            stdout=subprocess.PIPE, stderr=cls.err, env=dict(os.environ, MIMIC_LOG="info"))
-        line = cls.proc.stdout.readline().decode()
-        m = re.search(r"port (\d+) \(https\)", line)
-        assert m, "collector did not start: %r" % line
-        cls.port = int(m.group(1))
+        cls.proc, cls.err, cls.port = fleetenv.serve(cls.dir, cls.data, cls.port,
+                                                     ["--max-bundle", "4M"])
 
     @classmethod
     def stop(cls):

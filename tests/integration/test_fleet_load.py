@@ -17,11 +17,15 @@ import re
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-COLLECTOR = os.environ.get("MIMIC_COLLECTOR", "")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fleetenv  # noqa: E402
+
+COLLECTOR = fleetenv.COLLECTOR
 SIGN = os.environ.get("MIMIC_FLEET_SIGN", "")
 LOAD = os.environ.get("MIMIC_COLLECTOR_LOAD", "")
 
@@ -40,24 +44,10 @@ class FleetLoad(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="mimic-fleet-load-")
         d = cls.dir
-        subprocess.run([COLLECTOR, "keys", "new", "--out", d], check=True, capture_output=True)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", d + "/tls.key",
-                        "-out", d + "/tls.crt", "-days", "1", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                       check=True, capture_output=True)
+        fleetenv.make_org(d)
         cls.data = d + "/data"
         os.mkdir(cls.data)
-        cls.err = open(d + "/collector.log", "wb")
-        cls.proc = subprocess.Popen(
-            [COLLECTOR, "serve", "--listen", "127.0.0.1:0", "--data", cls.data,
-             "--dataset-pub", d + "/dataset.pub", "--tls-cert", d + "/tls.crt",
-             "--tls-key", d + "/tls.key"],
-            stdout=subprocess.PIPE, stderr=cls.err, env=dict(os.environ, MIMIC_LOG="warn"))
-        line = cls.proc.stdout.readline().decode()
-        m = re.search(r"port (\d+) \(https\)", line)
-        assert m, "collector did not start: %r" % line
-        cls.port = int(m.group(1))
+        cls.proc, cls.err, cls.port = fleetenv.serve(d, cls.data, log="warn")
         cls.ctx = ssl.create_default_context(cafile=d + "/tls.crt")
 
     @classmethod

@@ -32,19 +32,12 @@ import urllib.request
 import ssl
 
 sys.path.insert(0, os.path.dirname(__file__))
+import fleetenv  # noqa: E402
 import xenv  # noqa: E402
 
-COLLECTOR = os.environ.get("MIMIC_COLLECTOR", "")
+COLLECTOR = fleetenv.COLLECTOR
 DELAY_S = 4
 WORD = "fleetupload"
-
-
-def make_cert(d, name):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", os.path.join(d, name + ".key"),
-                    "-out", os.path.join(d, name + ".crt"), "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
 
 
 class Upload(unittest.TestCase):
@@ -52,14 +45,8 @@ class Upload(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="mimic-upload-")
         d = cls.dir
-        subprocess.run([COLLECTOR, "keys", "new", "--out", d], check=True, capture_output=True)
-        make_cert(d, "tls")
-        make_cert(d, "other")
-        with open(d + "/org-policy.conf", "w") as f:
-            f.write("[allow]\napp = XTerm\n")
-        subprocess.run([COLLECTOR, "policy", "sign", "--key", d + "/policy.key", "--serial", "1",
-                        "--out", d + "/policy.signed", d + "/org-policy.conf"], check=True,
-                       capture_output=True)
+        fleetenv.make_org(d, "[allow]\napp = XTerm\n", serial=1)
+        fleetenv.make_cert(d, "other")
         cls.data = d + "/collector"
         cls.proc = None
         cls.port = 0
@@ -71,18 +58,7 @@ class Upload(unittest.TestCase):
 
     @classmethod
     def start(cls):
-        d = cls.dir
-        cls.err = open(d + "/collector.log", "ab")
-        cls.proc = subprocess.Popen(
-            [COLLECTOR, "serve", "--listen", "127.0.0.1:%d" % cls.port, "--data", cls.data,
-             "--dataset-pub", d + "/dataset.pub", "--tls-cert", d + "/tls.crt",
-             "--tls-key", d + "/tls.key", "--policy", d + "/policy.signed",
-             "--policy-pub", d + "/policy.pub"],
-            stdout=subprocess.PIPE, stderr=cls.err, env=dict(os.environ, MIMIC_LOG="info"))
-        line = cls.proc.stdout.readline().decode()
-        m = re.search(r"port (\d+) \(https\)", line)
-        assert m, "collector did not start: %r" % line
-        cls.port = int(m.group(1))
+        cls.proc, cls.err, cls.port = fleetenv.serve(cls.dir, cls.data, cls.port)
         cls.url = "https://127.0.0.1:%d" % cls.port
 
     @classmethod

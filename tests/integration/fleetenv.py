@@ -1,0 +1,51 @@
+"""What the collector's tests share (test_fleet, test_upload, test_fleet_load): the
+organisation's keys, a self-signed TLS certificate made with the openssl command, a
+signed policy, and a `mimic-collector serve` on a loopback port.
+"""
+
+import os
+import re
+import subprocess
+
+COLLECTOR = os.environ.get("MIMIC_COLLECTOR", "")
+
+
+def make_cert(d, name="tls"):
+    """d/NAME.key and d/NAME.crt: a P-256 certificate for localhost and 127.0.0.1."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", os.path.join(d, name + ".key"),
+                    "-out", os.path.join(d, name + ".crt"), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+
+
+def make_org(d, policy=None, serial=1):
+    """The organisation's keys (dataset.*, policy.*) and tls.* in d; with policy text,
+    d/policy.conf signed into d/policy.signed with that serial."""
+    subprocess.run([COLLECTOR, "keys", "new", "--out", d], check=True, capture_output=True)
+    make_cert(d)
+    if policy is not None:
+        with open(os.path.join(d, "policy.conf"), "w") as f:
+            f.write(policy)
+        subprocess.run([COLLECTOR, "policy", "sign", "--key", d + "/policy.key", "--serial",
+                        str(serial), "--out", d + "/policy.signed", d + "/policy.conf"],
+                       check=True, capture_output=True)
+
+
+def serve(d, data, port=0, args=(), log="info"):
+    """Starts `mimic-collector serve` over TLS with the files of make_org (the signed
+    policy when there is one), its log appended to d/collector.log. Returns
+    (process, log file, port); the caller kills the process and closes both."""
+    policy = []
+    if os.path.exists(os.path.join(d, "policy.signed")):
+        policy = ["--policy", d + "/policy.signed", "--policy-pub", d + "/policy.pub"]
+    err = open(os.path.join(d, "collector.log"), "ab")
+    proc = subprocess.Popen(
+        [COLLECTOR, "serve", "--listen", "127.0.0.1:%d" % port, "--data", data,
+         "--dataset-pub", d + "/dataset.pub", "--tls-cert", d + "/tls.crt",
+         "--tls-key", d + "/tls.key", *policy, *args],
+        stdout=subprocess.PIPE, stderr=err, env=dict(os.environ, MIMIC_LOG=log))
+    line = proc.stdout.readline().decode()
+    m = re.search(r"port (\d+) \(https\)", line)
+    assert m, "collector did not start: %r" % line
+    return proc, err, int(m.group(1))
