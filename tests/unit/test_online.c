@@ -44,13 +44,14 @@ static void test_parse_fields(void **state)
 {
 	static const char s[] = "{\"tasks\":[" GOOD ",{\"id\":\"q\",\"app\":\"zenity --question\","
 		"\"window\":\"Zenity\",\"instruction\":\"Answer No\",\"max_steps\":3,\"time_limit\":9,"
-		"\"success\":{\"output_matches\":\"^a|b$\",\"exit_status\":1}}]}";
+		"\"success\":{\"output_matches\":\"^a|b$\",\"exit_status\":1}},{\"id\":\"r\",\"app\":\"x\","
+		"\"instruction\":\"y\",\"success\":{\"output_matches\":\"^[]+]+ ([0-9]{1,3}\\\\.){3}x*$\"}}]}";
 	struct online_tasks *t = NULL;
 	char *cause = NULL;
 
 	(void)state;
 	assert_int_equal(online_parse(s, strlen(s), "tasks.json", &t, &cause), 0);
-	assert_int_equal(t->n, 2);
+	assert_int_equal(t->n, 3);
 	assert_string_equal(t->v[0].id, "t1");
 	assert_string_equal(t->v[0].output, "Ada");
 	assert_null(t->v[0].window);
@@ -101,6 +102,15 @@ static void test_parse_errors(void **state)
 		  "{\"exit_status\":256}}]}", "exit_status must be an integer from 0 to 255" },
 		{ "{\"tasks\":[{\"id\":\"a\",\"app\":\"x\",\"instruction\":\"y\",\"success\":"
 		  "{\"output_matches\":\"a(\"}}]}", "output_matches is not a POSIX extended" },
+		/* Patterns that glibc would compile into gigabytes are refused before. */
+		{ "{\"tasks\":[{\"id\":\"a\",\"app\":\"x\",\"instruction\":\"y\",\"success\":"
+		  "{\"output_matches\":\"^a++$\"}}]}", "output_matches repeats a repetition" },
+		{ "{\"tasks\":[{\"id\":\"a\",\"app\":\"x\",\"instruction\":\"y\",\"success\":"
+		  "{\"output_matches\":\"(((((a)+)+)+)+)+\"}}]}", "repeats more than 4 groups" },
+		{ "{\"tasks\":[{\"id\":\"a\",\"app\":\"x\",\"instruction\":\"y\",\"success\":"
+		  "{\"output_matches\":\"a{2,50}\"}}]}", "interval {m,n} outside 0 to 20" },
+		{ "{\"tasks\":[{\"id\":\"a\\nb\",\"app\":\"x\",\"instruction\":\"y\"}]}",
+		  "task 1 (a\\x0ab): id may hold only letters" },
 		{ "{\"tasks\":[{\"id\":\"a\",\"app\":\"x\",\"instruction\":\"y\",\"succes\":{}}]}",
 		  "succes is not a field of a task" },
 		{ "{\"tasks\":[" GOOD "," GOOD "]}", "task 2: the id t1 is task 1's too" },
