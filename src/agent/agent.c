@@ -229,6 +229,45 @@ static void start_task(struct agent *a, const char *task)
 	free(cause);
 }
 
+void agent_task_start(struct agent *a, const char *task)
+{
+	start_task(a, task);
+}
+
+int agent_task_end(struct agent *a, int success, char **cause)
+{
+	struct ipc_request req = { .version = IPC_VERSION, .cmd = IPC_CMD_TASK,
+	                           .task = IPC_TASK_END,
+	                           .outcome = success ? IPC_OUTCOME_SUCCESS : IPC_OUTCOME_FAIL };
+	char *reply = NULL;
+	json_t *o;
+	int rc;
+
+	/* The next task starts anew even when its description is the same. */
+	a->task[0] = '\0';
+	if ((rc = ipc_call(a->socket, &req, &reply, cause)) != 0)
+		return rc;
+	o = json_loads(reply, 0, NULL);
+	free(reply);
+	if (!json_is_true(json_object_get(o, "ok"))) {
+		const char *e = json_string_value(json_object_get(o, "error"));
+
+		rc = util_fail(cause, -EINVAL, "the recorder did not end the task: %s",
+		               e ? e : "no reason given");
+	}
+	json_decref(o);
+	return rc;
+}
+
+int agent_ready(struct agent *a, int keyboard)
+{
+	char *why = NULL;
+	enum verdict v = recorder_allows(a, 1, keyboard, &why);
+
+	free(why);
+	return v == ALLOWED;
+}
+
 /* --- screenshots ---------------------------------------------------------------- */
 
 static char *base64(const uint8_t *p, size_t n)
@@ -274,6 +313,27 @@ static int same_image(const struct image *x, const struct image *y)
  */
 static int add_screenshot(struct agent *a, json_t *content, char **cause)
 {
+	const uint8_t *png;
+	size_t png_len;
+	char *b64;
+	int rc;
+
+	if ((rc = agent_screenshot(a, &png, &png_len, cause)) != 0)
+		return rc;
+	if (png == NULL) {
+		json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text",
+		                      "no screenshot: the recording policy keeps screenshots off"));
+		return 0;
+	}
+	b64 = base64(png, png_len);
+	json_array_append_new(content, json_pack("{s:s, s:s, s:s}", "type", "image", "data", b64,
+	                                         "mimeType", "image/png"));
+	free(b64);
+	return 0;
+}
+
+int agent_screenshot(struct agent *a, const uint8_t **png_out, size_t *len_out, char **cause)
+{
 	struct image img[2];
 	struct image_rect keep[SCOPE_RECTS_MAX];
 	struct encode_params p;
@@ -282,14 +342,12 @@ static int add_screenshot(struct agent *a, json_t *content, char **cause)
 	int64_t deadline = util_now_mono_ns() + AGENT_SETTLE_MAX_MS * 1000000LL;
 	unsigned cur = 0;
 	int rc;
-	char *b64;
 	int64_t t0 = util_now_mono_ns(), t_settled;
 
-	if (!policy_screenshots(a->policy)) {
-		json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text",
-		                      "no screenshot: the recording policy keeps screenshots off"));
+	*png_out = NULL;
+	*len_out = 0;
+	if (!policy_screenshots(a->policy))
 		return 0;
-	}
 	rc = screen_grab(a->screen, cur, 0, &img[cur], NULL, &(struct image_rect){ 0 }, cause);
 	while (rc == 0 && util_now_mono_ns() < deadline) {
 		sleep_ms(AGENT_SETTLE_STEP_MS);
@@ -313,10 +371,8 @@ static int add_screenshot(struct agent *a, json_t *content, char **cause)
 	log_debug("agent: screen settled in %.1f ms, masked and encoded (%zu bytes) in %.1f ms",
 	          (double)(t_settled - t0) / 1e6, png_len,
 	          (double)(util_now_mono_ns() - t_settled) / 1e6);
-	b64 = base64(png, png_len);
-	json_array_append_new(content, json_pack("{s:s, s:s, s:s}", "type", "image", "data", b64,
-	                                         "mimeType", "image/png"));
-	free(b64);
+	*png_out = png;
+	*len_out = png_len;
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #define MIMIC_AGENT_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct agent_opts {
@@ -57,6 +58,30 @@ void agent_close(struct agent *a);
 
 /* The screen's size in pixels (coordinates are checked against it). */
 void agent_screen_size(const struct agent *a, int32_t *w /* OUT */, int32_t *h /* OUT */);
+
+/*
+ * Starts task (the goal, at most AGENT_NOTE_MAX bytes) on the recorder, as a
+ * call's `task` does, unless it is the one already started: the run becomes an
+ * episode with it as its task. A recorder that refuses is logged, not an error.
+ */
+void agent_task_start(struct agent *a, const char *task);
+
+/* Ends the recorder's task with its outcome (`mimic task end --success|--fail`). */
+int agent_task_end(struct agent *a, int success, char **cause);
+
+/*
+ * Whether an action would be carried out now as far as the recorder decides: it
+ * records, nobody took over and, for keyboard, the focused window is in scope.
+ */
+int agent_ready(struct agent *a, int keyboard);
+
+/*
+ * The settled screenshot as the `computer` tool answers it (out-of-scope windows
+ * masked), PNG in *png (owned by a, valid until the next screenshot), or *png
+ * NULL when the policy keeps screenshots off. 0 or a negative error with *cause.
+ */
+int agent_screenshot(struct agent *a, const uint8_t **png /* OUT */, size_t *len /* OUT */,
+                     char **cause);
 
 /* The tools (a new JSON array with the one tool `computer` and its input schema). */
 json_t *agent_tools(void *a);

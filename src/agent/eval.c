@@ -76,14 +76,7 @@ static json_t *random_action(uint64_t *s, int32_t w, int32_t h)
 
 /* --- an agent command ------------------------------------------------------------ */
 
-struct cmd {
-	pid_t pid;
-	int to, from;              /* its stdin, its stdout */
-	char *buf;                 /* what it wrote that is not yet a whole line */
-	size_t len;
-};
-
-static int cmd_start(const char *line, struct cmd *c, char **cause)
+int eval_cmd_start(const char *line, struct eval_cmd *c, char **cause)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
 
@@ -124,7 +117,7 @@ fail:
  * Closes its input and waits for it to end (killed after 5 s, or at once with
  * its group when it failed); its exit status, or -1.
  */
-static int cmd_end(struct cmd *c, int failed)
+int eval_cmd_end(struct eval_cmd *c, int failed)
 {
 	int status = 0, waited = 0;
 
@@ -150,7 +143,8 @@ static int cmd_end(struct cmd *c, int failed)
 }
 
 /* Sends one line and reads the answer line (malloc'ed, without newline) into *ans. */
-static int cmd_ask(struct cmd *c, const char *line, int64_t timeout_ms, char **ans, char **cause)
+int eval_cmd_ask(struct eval_cmd *c, const char *line, int64_t timeout_ms, char **ans,
+                 char **cause)
 {
 	size_t n = strlen(line), off = 0;
 	int64_t deadline = util_now_mono_ns() + timeout_ms * 1000000LL;
@@ -161,8 +155,12 @@ static int cmd_ask(struct cmd *c, const char *line, int64_t timeout_ms, char **a
 
 		if (r < 0 && errno == EINTR)
 			continue;
+		/*
+		 * A command that wrote its answers ahead and ended has closed its input: what
+		 * it wrote is still read below, and only its absence is the error.
+		 */
 		if (r <= 0)
-			return util_fail(cause, -EPIPE, "the agent command ended without answering");
+			break;
 		off += (size_t)r;
 	}
 	for (;;) {
@@ -367,7 +365,7 @@ int eval_run(const struct eval_opts *o, json_t **report, char **cause)
 	struct steps *s = NULL;
 	struct tallies kinds = { 0 }, inter = { 0 };
 	struct tally all = { .name = "overall" };
-	struct cmd c = { .pid = 0, .to = -1, .from = -1 };
+	struct eval_cmd c = { .pid = 0, .to = -1, .from = -1 };
 	json_t *history = NULL;
 	const char *episode = NULL;
 	char *root = NULL, *tmp = NULL;
@@ -384,7 +382,7 @@ int eval_run(const struct eval_opts *o, json_t **report, char **cause)
 		rc = util_fail(cause, -errno, "%s: %s", o->dir, strerror(errno));
 		goto fail;
 	}
-	if (!is_oracle && !is_random && (rc = cmd_start(o->agent, &c, cause)) != 0)
+	if (!is_oracle && !is_random && (rc = eval_cmd_start(o->agent, &c, cause)) != 0)
 		goto fail;
 	for (size_t i = 0; i < s->n; i++) {
 		const struct steps_step *st = &s->v[i];
@@ -412,7 +410,7 @@ int eval_run(const struct eval_opts *o, json_t **report, char **cause)
 			char *line = json_dumps(obs, JSON_COMPACT), *ans = NULL;
 
 			json_decref(obs);
-			rc = cmd_ask(&c, line, o->timeout_ms, &ans, cause);
+			rc = eval_cmd_ask(&c, line, o->timeout_ms, &ans, cause);
 			free(line);
 			if (extracted != NULL)
 				unlink(extracted);
@@ -444,7 +442,7 @@ int eval_run(const struct eval_opts *o, json_t **report, char **cause)
 			               o->dir);
 		goto fail;
 	}
-	if (c.pid > 0 && cmd_end(&c, 0) != 0)
+	if (c.pid > 0 && eval_cmd_end(&c, 0) != 0)
 		fprintf(stderr, "mimic: the agent command did not exit with status 0\n");
 	*report = json_pack("{s:s, s:s, s:I, s:i, s:o, s:o, s:o}",
 	                    "agent", is_oracle ? "oracle" : is_random ? "random" : "command",
@@ -454,7 +452,7 @@ int eval_run(const struct eval_opts *o, json_t **report, char **cause)
 	rc = 0;
 fail:
 	if (c.pid > 0 || c.buf != NULL)
-		cmd_end(&c, 1);
+		eval_cmd_end(&c, 1);
 	if (tmp != NULL)
 		rmdir(tmp);
 	free(tmp);

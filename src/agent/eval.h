@@ -18,6 +18,7 @@
 #define MIMIC_EVAL_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -34,6 +35,34 @@ struct eval_opts {
 #define EVAL_TIMEOUT_MS 60000
 /* Longest answer line of an agent command, in bytes. */
 #define EVAL_LINE_MAX (1024 * 1024)
+
+/*
+ * An agent command (offline and online evaluation speak to it alike): run with
+ * /bin/sh -c in a process group of its own, one JSON line in, one line out.
+ */
+struct eval_cmd {
+	int pid;
+	int to, from;              /* its stdin, its stdout */
+	char *buf;                 /* what it wrote that is not yet a whole line */
+	size_t len;
+};
+
+/* Starts the command line; 0 or a negative error with *cause. */
+int eval_cmd_start(const char *line, struct eval_cmd *c /* OUT */, char **cause);
+
+/*
+ * Sends line (without newline) and reads the answer line (malloc'ed, without
+ * its newline) into *ans, waiting at most timeout_ms: 0, or -EPIPE (it ended),
+ * -ETIMEDOUT, -E2BIG (a line over EVAL_LINE_MAX) with *cause.
+ */
+int eval_cmd_ask(struct eval_cmd *c, const char *line, int64_t timeout_ms, char **ans /* OUT */,
+                 char **cause);
+
+/*
+ * Closes its input and waits for it to end (killed after 5 s, or at once with
+ * its group when failed); its exit status, or -1.
+ */
+int eval_cmd_end(struct eval_cmd *c, int failed);
 
 /*
  * Runs the evaluation. Returns 0 with *report (a new JSON object: agent, steps,

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "eval.h"
+#include "online.h"
 #include "replay.h"
 
 static const char replay_usage[] =
@@ -29,6 +30,8 @@ static const char replay_usage[] =
 static const char eval_usage[] =
 	"usage: mimic eval EXPORT_DIR --agent oracle|random|COMMAND [--episode ID]\n"
 	"                  [--tolerance PX] [--seed N] [--timeout SECONDS] [--json]\n"
+	"       mimic eval --online TASKS --agent COMMAND [--task ID] [--display DISPLAY]\n"
+	"                  [--policy FILE] [--timeout SECONDS] [--json]\n"
 	"\n"
 	"Scores an agent on an export, step by step: given the observation (screenshot path,\n"
 	"task, application, the episode's actions so far), it predicts the action, which is\n"
@@ -37,7 +40,13 @@ static const char eval_usage[] =
 	"recorded action, `random` a random one; a COMMAND (run with sh -c) reads one\n"
 	"observation per line on stdin and answers one action per line on stdout. Prints the\n"
 	"accuracy per action kind, per interaction type and overall (--json: one object).\n"
-	"See docs/AGENTS.md.\n";
+	"\n"
+	"--online: runs the tasks of the file TASKS (JSON) on the live desktop: each task's\n"
+	"application is started, COMMAND gets a live screenshot each turn and answers one\n"
+	"action, carried out through the agent's devices and recorded by the running\n"
+	"`mimic record` as an episode, until it answers {\"action\":\"done\"} or a limit is\n"
+	"reached; the task's check of the application's output or exit status decides.\n"
+	"Prints success per task and overall. See docs/AGENTS.md.\n";
 
 /* A number from lo to hi, or -1 after saying what is wrong with it. */
 static int number_opt(const char *opt, const char *s, double lo, double hi, double *out)
@@ -110,12 +119,17 @@ int cmd_eval(int argc, char **argv)
 		{ "tolerance", required_argument, NULL, 'T' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "online", required_argument, NULL, 'o' },
+		{ "task", required_argument, NULL, 'k' },
+		{ "display", required_argument, NULL, 'D' },
+		{ "policy", required_argument, NULL, 'P' },
 		CLI_OPTION_JSON,
 		CLI_OPTION_HELP,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct eval_opts o = { .tolerance_px = EVAL_TOLERANCE_PX, .seed = 1,
 	                       .timeout_ms = EVAL_TIMEOUT_MS };
+	struct online_opts on = { 0 };
 	json_t *report = NULL;
 	char *cause = NULL;
 	int c, json = 0, rc;
@@ -141,10 +155,40 @@ int cmd_eval(int argc, char **argv)
 				return CLI_USAGE;
 			o.timeout_ms = (int64_t)(v * 1000);
 			break;
+		case 'o': on.tasks_path = optarg; break;
+		case 'k': on.only = optarg; break;
+		case 'D': on.display = optarg; break;
+		case 'P': on.policy_path = optarg; break;
 		case 'j': json = 1; break;
 		case 'h': fputs(eval_usage, stdout); return CLI_OK;
 		default: fputs(eval_usage, stderr); return CLI_USAGE;
 		}
+	}
+	if (on.tasks_path != NULL) {
+		if (argc != optind || o.agent == NULL || o.agent[0] == '\0' ||
+		    strcmp(o.agent, "oracle") == 0 || strcmp(o.agent, "random") == 0) {
+			fprintf(stderr, "mimic: eval --online takes a task file and --agent COMMAND (no "
+			        "export folder; oracle and random are offline agents); see `mimic eval "
+			        "--help`\n");
+			return CLI_USAGE;
+		}
+		on.agent = o.agent;
+		on.timeout_ms = o.timeout_ms;
+		on.progress = json ? NULL : stderr;
+		signal(SIGPIPE, SIG_IGN);
+		if (online_run(&on, &report, &cause) != 0)
+			return cli_fail(cause);
+		if (json)
+			rc = cli_print_json_line(report);
+		else
+			online_print(report, stdout), rc = 0;
+		json_decref(report);
+		return rc == 0 ? CLI_OK : CLI_ERROR;
+	}
+	if (on.only != NULL || on.display != NULL || on.policy_path != NULL) {
+		fprintf(stderr, "mimic: --task, --display and --policy are options of eval --online; "
+		        "see `mimic eval --help`\n");
+		return CLI_USAGE;
 	}
 	if (argc - optind != 1 || o.agent == NULL || o.agent[0] == '\0') {
 		fprintf(stderr, "mimic: eval takes one export folder and --agent oracle, random or a "

@@ -19,6 +19,7 @@ import textwrap
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import agentenv  # noqa: E402
 import xenv  # noqa: E402
 
 NAME, CITY = "Ada", "Paris"
@@ -30,21 +31,28 @@ def start_form(x, m):
     openbox places the first window of a fresh server at the same place each time,
     so the recorded points hit the same widgets in the replay's fresh server.
     """
-    form = subprocess.Popen(
-        ["zenity", "--forms", "--title=Replay", "--add-entry=Name", "--add-entry=City"],
-        env=x.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    wid = xenv.wait_for(lambda: x.run(["xdotool", "search", "--onlyvisible", "--pid",
-                                       str(form.pid)], check=False).split(),
-                        timeout=30, what="the zenity form")[-1]
-    x.focus(wid)
+    form, _, g = agentenv.open_form(x, m, "Replay")
+    return form, (g["X"], g["Y"], g["WIDTH"], g["HEIGHT"])
 
-    def seen():
-        ev = [e for e in m.events() if e["kind"] in ("focus", "title") and
-              e["window"]["wm_class"] == "Zenity"]
-        return ev and ev[-1]
-    geo = xenv.wait_for(seen, timeout=30, what="the recorder to see the form")["window"]
-    x0, y0, w, h = geo["geometry"]
-    return form, (x0, y0, w, h)
+
+def desktop():
+    """A fresh X server with a private session bus, so that the recorder reads the UI
+    elements of the form through AT-SPI (docs/ELEMENTS.md), and a recorder's setup on it."""
+    x = xenv.XServer()
+    x.env["GTK_THEME"] = "Adwaita"
+    try:
+        bus = xenv.SessionBus(x)
+    except Exception:
+        x.close()
+        raise
+    m = xenv.Mimic(x, env={
+        # The private bus would start the machine's keyring for the key: a file instead.
+        "MIMIC_KEY_STORE": "file",
+        # Under AddressSanitizer: libatspi leaks a little when a call times out.
+        "LSAN_OPTIONS": "suppressions=" + os.path.join(xenv.SRCDIR, "tests", "unit",
+                                                        "lsan.supp"),
+    })
+    return x, bus, m
 
 
 def export(m, name):
@@ -62,11 +70,11 @@ def acting(steps):
 class Replay(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        xenv.need_tools(cls, "zenity", "xdotool")
-        # The person's run, recorded with frames (eval's observations are its screenshots).
-        cls.x = xenv.XServer()
-        cls.m = xenv.Mimic(cls.x)
-        cls.m.start("--no-elements")
+        xenv.need_tools(cls, "zenity", "xdotool", "dbus-daemon")
+        # The person's run, recorded with frames (eval's observations are its screenshots)
+        # and UI elements (the round trip compares them).
+        cls.x, cls.bus, cls.m = desktop()
+        cls.m.start()
         form, (x0, y0, w, h) = start_form(cls.x, cls.m)
         cls.m.run("task", "start", "Enter Ada from Paris")
         xd = cls.x.xdotool
@@ -88,6 +96,7 @@ class Replay(unittest.TestCase):
         assert cls.m.stop() == 0
         cls.exp, cls.steps = export(cls.m, "person")
         cls.x.close()
+        cls.bus.close()
 
     @classmethod
     def tearDownClass(cls):
@@ -99,10 +108,19 @@ class Replay(unittest.TestCase):
                          ["left_click", "type", "key", "type", "key", "type", "left_click"])
         self.assertEqual({s["action"]["source"] for s in person}, {"synthetic"})
 
-        x = xenv.XServer()
-        m = xenv.Mimic(x)
+        # The person's steps hit real elements of the form: its panel for the first click,
+        # the Name and then the City entry (another box) for the typing.
+        els = [s["element"] for s in person]
+        self.assertEqual((els[0]["role"], els[0]["name"]), ("panel", "Forms dialog"), els)
+        typed = [e for s, e in zip(person, els) if s["action"]["computer_use"]["action"] == "type"]
+        self.assertEqual({e["role"] for e in typed}, {"text"}, els)
+        self.assertEqual({e["ancestors"][-1]["name"] for e in typed}, {"Replay"}, els)
+        self.assertEqual(typed[0]["bounds"], typed[1]["bounds"])
+        self.assertNotEqual(typed[1]["bounds"], typed[2]["bounds"])
+
+        x, bus, m = desktop()
         try:
-            m.start("--no-frames", "--no-elements")
+            m.start("--no-frames")
             form, _ = start_form(x, m)
             r = subprocess.run([xenv.MIMIC, "replay", self.exp, "--policy", m.policy,
                                 "--speed", "2"], env=m.env, capture_output=True, text=True,
@@ -146,6 +164,7 @@ class Replay(unittest.TestCase):
         finally:
             m.close()
             x.close()
+            bus.close()
 
     def run_eval(self, *args, check=True):
         r = subprocess.run([xenv.MIMIC, "eval", self.exp, *args], capture_output=True,
