@@ -758,6 +758,17 @@ static int run_action(struct agent *a, const struct action *act, char **err)
 	return rc;
 }
 
+const char *agent_result_error(const json_t *res)
+{
+	const char *t;
+
+	if (!json_is_true(json_object_get(res, "isError")))
+		return NULL;
+	t = json_string_value(json_object_get(json_array_get(json_object_get(res, "content"), 0),
+	                                      "text"));
+	return t != NULL ? t : "refused (no reason given)";
+}
+
 int agent_call(void *arg, const char *name, json_t *args, json_t **result, char **cause)
 {
 	struct agent *a = arg;

@@ -87,6 +87,12 @@ int agent_screenshot(struct agent *a, const uint8_t **png /* OUT */, size_t *len
 json_t *agent_tools(void *a);
 
 /*
+ * The reason a CallToolResult of agent_call gives when it is an error (borrowed
+ * from res), or NULL when it is not one.
+ */
+const char *agent_result_error(const json_t *res);
+
+/*
  * mcp_ops.call: runs tool name with arguments. 0 with *result (a CallToolResult:
  * the settled screenshot, or isError with the reason an action was refused or
  * failed, nothing of it executed when refused; during a takeover the reason

@@ -505,16 +505,6 @@ static int write_png(const char *path, const uint8_t *png, size_t len)
 	return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-/* The text of a CallToolResult that is an error (borrowed), or NULL. */
-static const char *result_error(const json_t *res)
-{
-	if (!json_is_true(json_object_get(res, "isError")))
-		return NULL;
-	const char *t = json_string_value(json_object_get(json_array_get(
-		json_object_get(res, "content"), 0), "text"));
-	return t != NULL ? t : "refused (no reason given)";
-}
-
 /*
  * Runs one task: returns 0 with *row (its line of the report), or a negative
  * error with *cause when the agent command failed (which ends the evaluation).
@@ -599,8 +589,8 @@ static int run_task(const struct online_opts *o, struct agent *a, struct desktop
 		if (agent_call(a, "computer", act, &res, &err) != 0) {
 			last = util_xasprintf("invalid: %s", err ? err : "not an action");
 			invalid++;
-		} else if (result_error(res) != NULL) {
-			last = util_xstrdup(result_error(res));
+		} else if (agent_result_error(res) != NULL) {
+			last = util_xstrdup(agent_result_error(res));
 			refused++;
 		} else {
 			last = util_xstrdup("ok");

@@ -132,16 +132,6 @@ static int check_export(const struct replay_opts *o, const struct steps *s, char
 	return 0;
 }
 
-/* The text of a CallToolResult that is an error (borrowed), or NULL when it is not one. */
-static const char *result_error(const json_t *res)
-{
-	if (!json_is_true(json_object_get(res, "isError")))
-		return NULL;
-	const char *t = json_string_value(json_object_get(json_array_get(
-		json_object_get(res, "content"), 0), "text"));
-	return t != NULL ? t : "refused (no reason given)";
-}
-
 int replay_run(const struct replay_opts *o, char **cause)
 {
 	struct steps *s = NULL;
@@ -195,7 +185,7 @@ int replay_run(const struct replay_opts *o, char **cause)
 			rc = -EINVAL;
 			goto step_failed;
 		}
-		err = result_error(res);
+		err = agent_result_error(res);
 		if (err != NULL) {
 			why = util_xstrdup(err);
 			json_decref(res);
