@@ -57,7 +57,7 @@ static const char *const reason_names[R_COUNT] = {
 };
 
 /* A device counts in mimic_collector_devices_seen this long after its last heartbeat. */
-#define COLLECTOR_SEEN_S 900
+#define COLLECTOR_SEEN_S 900  /* 15 minutes, as the help of devices_seen says */
 
 struct collector {
 	struct collector_config cfg;
@@ -150,55 +150,56 @@ static enum MHD_Result ok(struct collector *c, struct MHD_Connection *con, struc
 
 /* ---- the endpoints ---- */
 
+/* Appends to buf (n bytes used of size) what fmt makes, cut at the end of buf. */
+__attribute__((format(printf, 4, 5)))
+static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (*n >= size - 1)
+		return;
+	va_start(ap, fmt);
+	r = vsnprintf(buf + *n, size - *n, fmt, ap);
+	va_end(ap);
+	if (r > 0)
+		*n += (size_t)r < size - *n ? (size_t)r : size - 1 - *n;
+}
+
 static enum MHD_Result do_metrics(struct collector *c, struct MHD_Connection *con, struct req *q)
 {
+	const struct { const char *name, *type, *help; int64_t value; } m[] = {
+		{ "uploads_total", "counter", "Bundles stored (each once).", (int64_t)c->uploads },
+		{ "upload_bytes_total", "counter", "Bytes of the bundles stored.",
+		  (int64_t)c->upload_bytes },
+		{ "chunk_bytes_total", "counter", "Bytes of chunks received.", (int64_t)c->chunk_bytes },
+		{ "duplicates_total", "counter", "Bundles announced that were stored already.",
+		  (int64_t)c->duplicates },
+		{ "enrolments_total", "counter", "Devices enrolled.", (int64_t)c->enrolments },
+		{ "deletions_total", "counter", "Deletion requests carried out.",
+		  (int64_t)c->deletions },
+		{ "heartbeats_total", "counter", "Heartbeats of devices.", (int64_t)c->heartbeats },
+		{ "requests_total", "counter", "Requests answered.", (int64_t)c->requests },
+		{ "queue_depth", "gauge", "Uploads started and not finished.",
+		  catalog_uploads_open(c->cat) },
+		{ "devices", "gauge", "Devices enrolled and not revoked.", catalog_devices(c->cat) },
+		{ "devices_seen", "gauge", "Devices whose last heartbeat came in the last 15 minutes.",
+		  catalog_seen_since(c->cat, now_s() - COLLECTOR_SEEN_S) },
+	};
 	char buf[8192];
 	size_t n = 0;
 
-#define OUT(...) n += (size_t)snprintf(buf + n, sizeof buf - n, __VA_ARGS__)
-	OUT("# HELP mimic_collector_uploads_total Bundles stored (each once).\n"
-	    "# TYPE mimic_collector_uploads_total counter\n"
-	    "mimic_collector_uploads_total %" PRIu64 "\n", c->uploads);
-	OUT("# HELP mimic_collector_upload_bytes_total Bytes of the bundles stored.\n"
-	    "# TYPE mimic_collector_upload_bytes_total counter\n"
-	    "mimic_collector_upload_bytes_total %" PRIu64 "\n", c->upload_bytes);
-	OUT("# HELP mimic_collector_chunk_bytes_total Bytes of chunks received.\n"
-	    "# TYPE mimic_collector_chunk_bytes_total counter\n"
-	    "mimic_collector_chunk_bytes_total %" PRIu64 "\n", c->chunk_bytes);
-	OUT("# HELP mimic_collector_duplicates_total Bundles announced that were stored already.\n"
-	    "# TYPE mimic_collector_duplicates_total counter\n"
-	    "mimic_collector_duplicates_total %" PRIu64 "\n", c->duplicates);
-	OUT("# HELP mimic_collector_enrolments_total Devices enrolled.\n"
-	    "# TYPE mimic_collector_enrolments_total counter\n"
-	    "mimic_collector_enrolments_total %" PRIu64 "\n", c->enrolments);
-	OUT("# HELP mimic_collector_deletions_total Deletion requests carried out.\n"
-	    "# TYPE mimic_collector_deletions_total counter\n"
-	    "mimic_collector_deletions_total %" PRIu64 "\n", c->deletions);
-	OUT("# HELP mimic_collector_heartbeats_total Heartbeats of devices.\n"
-	    "# TYPE mimic_collector_heartbeats_total counter\n"
-	    "mimic_collector_heartbeats_total %" PRIu64 "\n", c->heartbeats);
-	OUT("# HELP mimic_collector_requests_total Requests answered.\n"
-	    "# TYPE mimic_collector_requests_total counter\n"
-	    "mimic_collector_requests_total %" PRIu64 "\n", c->requests);
-	OUT("# HELP mimic_collector_rejects_total Requests refused, by reason.\n"
-	    "# TYPE mimic_collector_rejects_total counter\n");
+	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+		append(buf, sizeof buf, &n, "# HELP mimic_collector_%s %s\n"
+		       "# TYPE mimic_collector_%s %s\nmimic_collector_%s %" PRId64 "\n", m[i].name,
+		       m[i].help, m[i].name, m[i].type, m[i].name, m[i].value);
+	append(buf, sizeof buf, &n, "# HELP mimic_collector_rejects_total Requests refused, by "
+	       "reason.\n# TYPE mimic_collector_rejects_total counter\n");
 	for (int i = 0; i < R_COUNT; i++)
-		OUT("mimic_collector_rejects_total{reason=\"%s\"} %" PRIu64 "\n", reason_names[i],
-		    c->rejects[i]);
-	OUT("# HELP mimic_collector_queue_depth Uploads started and not finished.\n"
-	    "# TYPE mimic_collector_queue_depth gauge\n"
-	    "mimic_collector_queue_depth %" PRId64 "\n", catalog_uploads_open(c->cat));
-	OUT("# HELP mimic_collector_devices Devices enrolled and not revoked.\n"
-	    "# TYPE mimic_collector_devices gauge\n"
-	    "mimic_collector_devices %" PRId64 "\n", catalog_devices(c->cat));
-	OUT("# HELP mimic_collector_devices_seen Devices whose last heartbeat came in the last "
-	    "%d s.\n"
-	    "# TYPE mimic_collector_devices_seen gauge\n"
-	    "mimic_collector_devices_seen %" PRId64 "\n", COLLECTOR_SEEN_S,
-	    catalog_seen_since(c->cat, now_s() - COLLECTOR_SEEN_S));
-#undef OUT
+		append(buf, sizeof buf, &n, "mimic_collector_rejects_total{reason=\"%s\"} %" PRIu64
+		       "\n", reason_names[i], c->rejects[i]);
 	log_req(c, q, "GET", 200, NULL, NULL);
-	return send_text(con, 200, "text/plain; version=0.0.4", buf, n < sizeof buf ? n : sizeof buf - 1);
+	return send_text(con, 200, "text/plain; version=0.0.4", buf, n);
 }
 
 static enum MHD_Result do_enroll(struct collector *c, struct MHD_Connection *con, struct req *q)
