@@ -186,7 +186,7 @@ static json_t *element_json(struct events_ctx *c, int64_t id)
 		"ok", "no-element", "mismatch", "timeout", "degraded", "dropped",
 	};
 	static const char *const sources[] = {
-		"", "hover", "hover-gone", "press", "focus-event", "focus-search", "recent",
+		"", "hover", "hover-gone", "press", "focus-event", "focus-search", "recent", "map",
 	};
 	const struct store_element *e = c->el;
 	json_t *o, *states, *anc;
@@ -226,7 +226,7 @@ static json_t *element_json(struct events_ctx *c, int64_t id)
 	json_object_set_new(o, "shortcut", json_string(e->shortcut));
 	json_object_set_new(o, "url", json_string(e->url));
 	json_object_set_new(o, "popup", json_boolean(e->popup));
-	json_object_set_new(o, "source", json_string(e->source >= 0 && e->source <= 6 ?
+	json_object_set_new(o, "source", json_string(e->source >= 0 && e->source <= 7 ?
 	                                             sources[e->source] : "unknown"));
 	return o;
 }

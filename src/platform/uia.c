@@ -35,6 +35,7 @@ const char *uia_source_name(int source)
 	case UIA_SOURCE_FOCUS_EVENT: return "focus-event";
 	case UIA_SOURCE_FOCUS_SEARCH: return "focus-search";
 	case UIA_SOURCE_RECENT: return "recent";
+	case UIA_SOURCE_MAP: return "map";
 	default: return "";
 	}
 }

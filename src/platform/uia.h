@@ -139,6 +139,10 @@ enum uia_source {
 	                               checked again with the application after the last press,
 	                               key, scroll and focus change; X confirms the same window,
 	                               unmoved, with no popup mapped or unmapped since */
+	UIA_SOURCE_MAP = 7,         /* read when the window's elements were last mapped (at a
+	                               hover or press in it, at most 30 s before): the press's
+	                               own lookup found none, or only a container or the
+	                               window, as the press closed the window */
 };
 
 /*
@@ -313,7 +317,7 @@ void uia_get_stats(struct uia *u, struct uia_stats *out /* OUT */);
  * NULL if unknown. */
 const char *uia_status_name(int status);
 
-/* Stable names: "hover", "hover-gone", "press", "focus-event", "focus-search", "recent";
+/* Stable names: "hover", "hover-gone", "press", "focus-event", "focus-search", "recent", "map";
  * "" for none. */
 const char *uia_source_name(int source);
 

@@ -54,6 +54,8 @@ static int resolve_at(struct uia *u, const struct request *r, struct uia_element
 		u->hover_snap.press_seq = r->press_seq;
 		uia_recent_put(u, r, &g, f.obj, f.root, f.popup, el);
 	}
+	if (st == 0 && !f.popup)
+		uia_map_note(u, r, f.root, el);
 	uia_found_clear(&f);
 	return st;
 }
@@ -72,6 +74,7 @@ void uia_do_hover(struct uia *u, const struct request *r)
 	          (unsigned)(r->has_hint ? r->hint.window : 0),
 	          r->has_hint ? (int)r->hint.popup : 0, r->popup_known, uia_status_name(st),
 	          (long long)((util_now_mono_ns() - r->t_ns) / 1000), rechecked);
+	uia_map_refresh(u);
 	pthread_mutex_lock(&u->mu);
 	u->stats.hovers_resolved++;
 	pthread_mutex_unlock(&u->mu);
@@ -99,6 +102,7 @@ void uia_do_press(struct uia *u, const struct request *r)
 {
 	struct uia_element *el = &u->work;
 	struct snapshot *s = &u->hover_snap;
+	const struct uia_element *m;
 	uint32_t win = r->has_hint ? r->hint.window : 0;
 
 	if (s->valid && s->fresh && s->gen == r->gen && s->press_seq == r->press_seq &&
@@ -180,10 +184,27 @@ void uia_do_press(struct uia *u, const struct request *r)
 	uia_base_result(el, r);
 	el->status = resolve_at(u, r, el);
 	el->source = el->status == UIA_OK ? UIA_SOURCE_PRESS : UIA_SOURCE_NONE;
-	if (el->status != UIA_OK) {
+	if ((m = uia_map_for_press(u, r, el)) != NULL) {
+		/*
+		 * The lookup found no element, or only a container or the window: the
+		 * press is closing its window (the dialog's OK, acted on at the release),
+		 * and the application tore it down while it was asked. X showed the mapped
+		 * window at the press, so the map's element at the point was pressed.
+		 */
+		log_debug("uia: press at %d,%d named from the window's map (lookup: %s, %s)",
+		          (int)r->x, (int)r->y, uia_status_name(el->status), el->role);
+		*el = *m;
+		el->event_id = r->event_id;
+		el->t_ns = r->t_ns;
+		el->kind = UIA_KIND_PRESS;
+		el->status = UIA_OK;
+		el->source = UIA_SOURCE_MAP;
+		el->window = r->hint.window;
+	} else if (el->status != UIA_OK) {
 		struct uia_element keep = *el;
 		uia_base_result(el, r);
 		el->status = keep.status;
 	}
 	uia_push_result(u, el);
+	uia_map_refresh(u);
 }

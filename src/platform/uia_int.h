@@ -70,6 +70,11 @@ struct pointer;
 #define FOCUS_DEFER_MS 5       /* a focus event is read this long after it came */
 #define FLOG_MAX 4            /* focus changes kept per remembered element */
 
+#define MAP_ELEMENTS_MAX 24    /* elements a window's map keeps (uia_map.c) ... */
+#define MAP_CANDIDATES_MAX 128 /* ... the nearest to the pointer of at most this many */
+#define MAP_REBUILD_NS (INT64_C(1000) * 1000000) /* a map is read again after this long */
+#define MAP_USE_MAX_NS (INT64_C(30000) * 1000000) /* a press takes a map this recent */
+
 #define PAGE_DUE_MAX 4         /* re-reads of a page waiting */
 #define PAGE_WAIT_MAX 16       /* page reads asked for and not yet due */
 #define PRIMED_MAX 16          /* browser windows remembered as switched on */
@@ -198,6 +203,19 @@ struct uia {
 	AtspiAccessible *focus_pending; /* newest focus event not yet resolved (a reference) */
 	int64_t focus_pending_ns;
 	struct uia_element work;
+	/* The map of the window worked in (uia_map.c). */
+	AtspiMatchRule *map_rule;  /* showing actionable elements (Collection) */
+	AtspiAccessible *map_root; /* a window to map after the current request (a reference) */
+	struct uia_window_hint map_hint; /* ... X's view of it then */
+	int32_t map_x, map_y;      /* ... and where the pointer was */
+	struct uia_element *map_el; /* MAP_ELEMENTS_MAX: the map ... */
+	struct uia_element *map_next; /* ... and the one being read (MAP_ELEMENTS_MAX) */
+	int map_n;
+	int map_valid;
+	uint32_t map_window;       /* the X window mapped ... */
+	int32_t map_pid;
+	struct uia_window_hint map_geom; /* ... its geometry then */
+	int64_t map_built_ns;
 	/* Pages of browser windows (uia_web.c). */
 	uint64_t page_done;        /* page_req when the newest asked-for read began */
 	int64_t page_due[PAGE_DUE_MAX]; /* re-reads due (CLOCK_MONOTONIC ns; 0: none) */
@@ -382,6 +400,27 @@ void uia_do_press(struct uia *u, const struct request *r);
 void uia_do_typing(struct uia *u, const struct request *r);
 /* libatspi's listener for object:state-changed:focused (data: the uia). */
 void uia_on_focus(AtspiEvent *ev, void *data);
+
+/* --- uia_map.c: the elements of the window worked in (uia thread) ------------------ */
+
+/* The Collection rule the map reads with. */
+AtspiMatchRule *uia_map_rule(void);
+/* Asks for the window root (where r's element el was found) to be mapped after the
+ * current request; a map that disagrees with el at r's point is read again. */
+void uia_map_note(struct uia *u, const struct request *r, AtspiAccessible *root,
+                  const struct uia_element *el);
+/* Maps the window noted, unless its map is recent. */
+void uia_map_refresh(struct uia *u);
+/* The map's element at a press's point when the press's own lookup (live) found none,
+ * or only a container or the window, X showed the mapped window, and the map is
+ * recent; else NULL. */
+const struct uia_element *uia_map_for_press(struct uia *u, const struct request *r,
+                                            const struct uia_element *live);
+/* 1 for role names that say a lookup did not reach an element: layout containers,
+ * the window itself. */
+int uia_role_name_is_weak(const char *role);
+/* Drops the map and its rule. */
+void uia_map_free(struct uia *u);
 
 /* --- uia_web.c: pages of browser windows (uia thread) ------------------------------ */
 

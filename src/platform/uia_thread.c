@@ -244,6 +244,9 @@ static void listen_atspi(struct uia *u)
 	u->item_rule = make_rule(ATSPI_STATE_SHOWING, item_roles,
 	                         sizeof item_roles / sizeof item_roles[0]);
 	u->focus_rule = make_rule(ATSPI_STATE_FOCUSED, NULL, 0);
+	u->map_rule = uia_map_rule();
+	u->map_el = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_el);
+	u->map_next = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_next);
 	u->focus_listener = atspi_event_listener_new(uia_on_focus, u, NULL);
 	if (!atspi_event_listener_register(u->focus_listener, "object:state-changed:focused",
 	                                   &err)) {
@@ -303,6 +306,7 @@ static void end_thread(struct uia *u, GMainContext *ctx, int inited)
 	uia_snap_clear(&u->focus_snap);
 	for (int i = 0; i < RECENT_MAX; i++)
 		uia_snap_clear(&u->recent[i]);
+	uia_map_free(u);
 	while (u->n_apps > 0)
 		uia_app_drop(u, u->n_apps - 1);
 	if (u->popup_rule != NULL)

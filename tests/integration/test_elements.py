@@ -10,6 +10,7 @@ library only. The session bus is xenv.SessionBus.
 import json
 import os
 import shutil
+import select
 import subprocess
 import time
 import unittest
@@ -56,18 +57,46 @@ for i in range(d.get_child_count()):
 sys.exit(2)
 """
 
+# A GTK window "Vanish" with an entry and a button "Dismiss" that hides itself at the
+# press (as dismiss buttons of banners do); prints "pressed" then.
+VANISH = r"""
+import sys
+import gi
+gi.require_version("Gtk", "3.0")
+from gi.repository import GLib, Gtk
+GLib.set_prgname("vanish")  # WM_CLASS "vanish", "Vanish": the test allows it
+w = Gtk.Window(title="Vanish")
+w.set_default_size(320, 160)
+box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=12)
+box.set_border_width(24)
+box.pack_start(Gtk.Entry(), False, False, 0)
+b = Gtk.Button(label="Dismiss")
+def pressed(widget, event):
+    widget.hide()
+    print("pressed", flush=True)
+    return True
+b.connect("button-press-event", pressed)
+box.pack_start(b, False, False, 0)
+w.add(box)
+w.connect("destroy", Gtk.main_quit)
+w.show_all()
+Gtk.main()
+"""
+
 
 def have_tools():
     if not all(shutil.which(t) for t in ("Xvfb", "openbox", "xdotool", "zenity",
                                          "dbus-daemon")):
         return False
-    r = subprocess.run([GI_PYTHON, "-c", "import gi; gi.require_version('Atspi', '2.0')"],
+    r = subprocess.run([GI_PYTHON, "-c", "import gi; gi.require_version('Atspi', '2.0'); "
+                        "gi.require_version('Gtk', '3.0')"],
                        capture_output=True) if os.path.exists(GI_PYTHON) else None
     return r is not None and r.returncode == 0
 
 
 @unittest.skipUnless(have_tools(), "needs Xvfb, openbox, xdotool, zenity, dbus-daemon and "
-                     "python3-gi with gir1.2-atspi-2.0 (scripts/install-deps)")
+                     "python3-gi with gir1.2-atspi-2.0 and gir1.2-gtk-3.0 "
+                     "(scripts/install-deps)")
 class ElementsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -262,6 +291,40 @@ class ElementsTest(unittest.TestCase):
         # taken from memory (that press may have changed it).
         self.assertNotEqual(els[2]["source"], "recent", els[2])
         self.assertFalse(els[2]["popup"])
+
+    def test_press_on_a_button_that_hides_itself(self):
+        """A press whose element is gone by the time it is looked up is named from the
+        window's map, read while the pointer rested in the window (docs/ELEMENTS.md).
+
+        The button hides itself at the press, so the lookup finds the window's box;
+        a dialog's OK that closes its dialog at the release is the same case.
+        """
+        app = subprocess.Popen([GI_PYTHON, "-c", VANISH], env=self.x.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.apps.append(app)
+        button = self.find(app.pid, "push button", "Dismiss")
+        entry = self.find(app.pid, "text", "*")
+        with open(self.m.policy) as f:
+            policy = f.read().replace("[allow]\n", "[allow]\napp = Vanish\n")
+        with open(self.m.policy, "w") as f:
+            f.write(policy)
+        self.start()
+        self.rest_on(entry)  # the window's map is read after this lookup
+        self.x.xdotool("mousemove", str(button[0] + button[2] // 2),
+                       str(button[1] + button[3] // 2), "click", "1")
+        ready, _, _ = select.select([app.stdout], [], [], 10)
+        self.assertTrue(ready, "the button was not pressed")
+        self.assertEqual(app.stdout.readline().strip(), b"pressed")
+        events = self.stop_and_events()
+        presses = [e for e in events if e["kind"] == "button_press"]
+        self.assertEqual(len(presses), 1, presses)
+        el = presses[0].get("element", {})
+        self.assertEqual((el.get("status"), el.get("role"), el.get("name")),
+                         ("ok", "push button", "Dismiss"), el)
+        self.assertEqual(el["source"], "map", el)
+        self.assertEqual(el["bounds"], list(button))
+        self.assertEqual(el["pid"], app.pid)
+        self.assertIn({"role": "frame", "name": "Vanish"}, el["ancestors"])
 
     def test_typing_into_entry_and_shortcut(self):
         app = self.zenity("--entry", "--title=Entry", "--text=Your name:")
