@@ -352,12 +352,25 @@ int replay_run(const struct replay_opts *o, char **cause)
 		goto fail;
 	if (any_check(o, s)) {
 		char reason[256];
+		enum log_level level = log_get_level();
 
-		if ((rc = uia_start(&u, cause)) != 0)
-			goto fail;
-		if (uia_is_degraded(u, reason, sizeof reason)) {
+		/* uia warns on its own that it works without elements: the refusal below (or
+		 * the one warning of --force) says so in one line, so its warning is held back
+		 * until its thread is gone. */
+		if (level == LOG_WARN)
+			log_set_level(LOG_ERROR);
+		rc = uia_start(&u, cause);
+		if (rc == 0 && uia_is_degraded(u, reason, sizeof reason)) {
 			uia_stop(u);
 			u = NULL;
+			if (reason[0] == '\0')
+				snprintf(reason, sizeof reason, "the accessibility bus did not answer "
+				         "within %.1f s", UIA_START_WAIT_MS / 1000.0);
+		}
+		log_set_level(level);
+		if (rc != 0)
+			goto fail;
+		if (u == NULL) {
 			if (!o->force) {
 				rc = util_fail(cause, -ENOTSUP, "the UI elements recorded in %s cannot be "
 				               "checked: %s; nothing was replayed: replay where the "
@@ -478,8 +491,8 @@ step_failed: {
 			goto fail;
 		}
 	}
-	log_info("replay: %zu steps of %zu episodes carried out; %zu elements checked (%zu "
-	         "differed, --force), %.1f ms a check on average", done, episodes, checked,
+	log_info("replay: %zu steps of %zu episodes carried out; %zu elements checked, %zu of "
+	         "them differing (--force), %.1f ms a check on average", done, episodes, checked,
 	         differed, checked > 0 ? (double)check_ns / 1e6 / (double)checked : 0.0);
 	rc = 0;
 fail:

@@ -328,11 +328,12 @@ class Replay(unittest.TestCase):
         self.assertIn("--speed '0' is not a number", r.stderr)
 
 
-    def replay_edited(self, *args):
+    def replay_edited(self, *args, before=None):
         """Replays a copy of the export whose OK click recorded the element "Okay" into a
         fresh desktop with a fresh form; returns the replay's result, the form's output
         (it is ended if the replay left it open, so "" when it printed nothing), whether the
-        replay left it open, the OK step's line in steps.jsonl and that step."""
+        replay left it open, the OK step's line in steps.jsonl and that step. before(d, m),
+        when given, runs first, on the fresh desktop with the form open."""
         lines = open(os.path.join(self.exp, "steps.jsonl")).read().splitlines()
         i = max(i for i, ln in enumerate(lines)
                 if (json.loads(ln)["action"]["computer_use"] or {}).get("action") == "left_click")
@@ -346,6 +347,8 @@ class Replay(unittest.TestCase):
         try:
             m.start("--no-frames", "--no-elements")
             form, _ = start_form(x, m)
+            if before is not None:
+                before(d, m)
             r = subprocess.run([xenv.MIMIC, "replay", d, "--policy", m.policy, "--speed", "2",
                                 "--timeout", "1", *args], env=m.env, capture_output=True,
                                text=True, timeout=120)
@@ -367,7 +370,20 @@ class Replay(unittest.TestCase):
         # The element at OK's point is the push button "OK", not the recorded "Okay": the
         # replay types the values, waits a second for the element, then stops before the
         # click, naming the step and both elements; the form got no click and printed nothing.
-        r, out, still_open, line, st = self.replay_edited()
+        def no_bus(d, m):
+            # First without an accessibility bus: the elements cannot be checked, so nothing
+            # is replayed (the form is left as it is for the replay below).
+            r = subprocess.run([xenv.MIMIC, "replay", d, "--policy", m.policy],
+                               env=dict(m.env, AT_SPI_BUS_ADDRESS="unix:path=/nonexistent"),
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertIn("the UI elements recorded in %s cannot be checked" % d, r.stderr)
+            self.assertIn("nothing was replayed", r.stderr)
+            self.assertIn("--force", r.stderr)
+            self.assertEqual(r.stdout, "")
+
+        r, out, still_open, line, st = self.replay_edited(before=no_bus)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
         self.assertIn("steps.jsonl:%d: step %d of episode %s (left_click) was not replayed" %
