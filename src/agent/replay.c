@@ -213,7 +213,8 @@ static char *element_text(const char *role, const char *name)
 	return s;
 }
 
-static int near(int32_t a, int32_t b)
+/* Within REPLAY_BOUNDS_PX; in 64 bits, as an application may report any extents. */
+static int near(int64_t a, int64_t b)
 {
 	return a - b <= REPLAY_BOUNDS_PX && b - a <= REPLAY_BOUNDS_PX;
 }
@@ -245,8 +246,8 @@ static char *differs(const struct steps_step *st, const struct uia_element *el)
 		s = util_xasprintf("recorded %s, found %s", want, found);
 	else if (st->has_box && el->w > 0 && el->h > 0 &&
 	         !(near(st->box[0], el->x) && near(st->box[1], el->y) &&
-	           near(st->box[0] + st->box[2], el->x + el->w) &&
-	           near(st->box[1] + st->box[3], el->y + el->h)))
+	           near((int64_t)st->box[0] + st->box[2], (int64_t)el->x + el->w) &&
+	           near((int64_t)st->box[1] + st->box[3], (int64_t)el->y + el->h)))
 		s = util_xasprintf("recorded %s at [%d, %d, %d, %d], found it at [%d, %d, %d, %d] "
 		                   "(more than %d px off)", want, (int)st->box[0], (int)st->box[1],
 		                   (int)st->box[2], (int)st->box[3], (int)el->x, (int)el->y,
