@@ -162,7 +162,13 @@ static int read_step(const json_t *o, struct steps_step *st, char **cause)
 		st->screen_w = (int32_t)w;
 		st->screen_h = (int32_t)h;
 	}
-	el = json_object_get(json_object_get(o, "element"), "bounds");
+	el = json_object_get(o, "element");
+	if (json_is_string(json_object_get(el, "role")) &&
+	    json_string_value(json_object_get(el, "role"))[0] != '\0') {
+		st->el_role = str_member(el, "role");
+		st->el_name = str_member(el, "name");
+	}
+	el = json_object_get(el, "bounds");
 	if (json_is_array(el) && json_array_size(el) == 4) {
 		for (int i = 0; i < 4; i++) {
 			json_int_t b = json_integer_value(json_array_get(el, (size_t)i));
@@ -192,6 +198,8 @@ static void step_clear(struct steps_step *st)
 	free(st->interaction);
 	free(st->image_pre);
 	free(st->image_tar);
+	free(st->el_role);
+	free(st->el_name);
 	json_decref(st->action);
 }
 

@@ -3,9 +3,10 @@
  * --format jsonl`: DIR/steps.jsonl) for `mimic replay` and `mimic eval`
  * (docs/AGENTS.md). Each line becomes a struct steps_step with what those two
  * commands need: where it is in its episode, when it happened, the window's
- * application, the pre-action image, the UI element's box and the action in
- * the computer-use form (`action.computer_use`), which is checked here: a known
- * action with the arguments it needs, coordinates on the export's screen.
+ * application, the pre-action image, the UI element recorded for it (role, name,
+ * box) and the action in the computer-use form (`action.computer_use`), which is
+ * checked here: a known action with the arguments it needs, coordinates on the
+ * export's screen.
  *
  * The file comes from outside (a dataset can be handed around): every line and
  * the whole file have a maximum size, and any bytes give either steps or one
@@ -39,6 +40,9 @@ struct steps_step {
 	int32_t screen_w, screen_h;/* 0 when unknown */
 	int has_box;               /* the element's bounds are known */
 	int32_t box[4];            /* x, y, w, h in screen coordinates */
+	char *el_role;             /* the recorded element's role ("push button"), NULL when the
+	                              step has no element (unknown, or recorded without elements) */
+	char *el_name;             /* its name as exported (redacted); NULL when null */
 	int redacted;              /* the export replaced or left out a text of this step */
 	json_t *action;            /* computer_use (owned), NULL when the action has none (switch) */
 };

@@ -17,15 +17,17 @@
 
 static const char replay_usage[] =
 	"usage: mimic replay EXPORT_DIR [--episode ID] [--speed X] [--display DISPLAY]\n"
-	"                    [--policy FILE] [--timeout SECONDS]\n"
+	"                    [--policy FILE] [--timeout SECONDS] [--force]\n"
 	"\n"
 	"Carries out the steps of an export (`mimic export --format jsonl --out EXPORT_DIR`)\n"
 	"again on DISPLAY, through the agent server's own input devices: the running\n"
 	"`mimic record` records the replay as an agent run (source \"agent\"), and input of\n"
 	"anyone else stops it. Steps come as far apart as recorded, divided by X (default 1);\n"
 	"before each, a window of the step's application must be there (under the step's\n"
-	"point), waiting up to SECONDS (default 10). An export whose typed text was redacted\n"
-	"is refused. See docs/AGENTS.md.\n";
+	"point), waiting up to SECONDS (default 10), and the UI element at the point of a\n"
+	"click, drag or scroll must be the one recorded (role, name, bounds within 4 px),\n"
+	"else the replay stops there; --force carries on with a warning. An export whose\n"
+	"typed text was redacted is refused. See docs/AGENTS.md.\n";
 
 static const char eval_usage[] =
 	"usage: mimic eval EXPORT_DIR --agent oracle|random|COMMAND [--episode ID]\n"
@@ -72,11 +74,12 @@ int cmd_replay(int argc, char **argv)
 		{ "display", required_argument, NULL, 'D' },
 		{ "policy", required_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "force", no_argument, NULL, 'f' },
 		CLI_OPTION_HELP,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct replay_opts o = { .speed = 1, .window_timeout_ms = REPLAY_WINDOW_TIMEOUT_MS,
-	                         .progress = stdout };
+	                         .progress = stdout, .warnings = stderr };
 	char *cause = NULL;
 	double v;
 	int c;
@@ -96,6 +99,7 @@ int cmd_replay(int argc, char **argv)
 				return CLI_USAGE;
 			o.window_timeout_ms = (int64_t)(v * 1000);
 			break;
+		case 'f': o.force = 1; break;
 		case 'h': fputs(replay_usage, stdout); return CLI_OK;
 		default: fputs(replay_usage, stderr); return CLI_USAGE;
 		}

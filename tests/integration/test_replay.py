@@ -4,7 +4,9 @@
 The round trip of issue 16: a person's run of a GTK form (zenity --forms, driven
 by xdotool) is recorded and exported; `mimic replay` of the export into a fresh
 Xvfb with a fresh form makes the form print the same values, and the replay,
-recorded and exported in turn, reduces to the same actions (the agent's). Then
+recorded and exported in turn, reduces to the same actions (the agent's), and the
+replay checks each click's recorded UI element before it acts: an export whose
+element differs stops the replay at that step, without the click, unless --force. Then
 `mimic eval` scores agents on the first export: the oracle 100 %, random near
 nothing, and an agent command speaking the JSON-lines protocol exactly on the
 steps it gets right. Bad exports get one clear line and a non-zero exit.
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -89,6 +92,9 @@ class Replay(unittest.TestCase):
         xd("type", "--delay", "40", CITY)
         cls.ok = (x0 + w - 51, y0 + h - 25)
         xd("mousemove", "--sync", str(cls.ok[0]), str(cls.ok[1]))
+        # The pointer rests on OK before the click, as a person's does: the recorder reads
+        # the button while the pointer rests, before the click closes its window.
+        time.sleep(0.3)
         xd("click", "1")
         out, _ = form.communicate(timeout=30)
         assert out.strip() == NAME + "|" + CITY, out
@@ -129,10 +135,14 @@ class Replay(unittest.TestCase):
                                timeout=120)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stderr, "")
-            # One progress line per step carried out, without the typed text.
+            # One progress line per step carried out, without the typed text; each click's
+            # element was checked against the recorded one before the click.
             lines = r.stdout.splitlines()
             self.assertEqual(len(lines), len(person))
-            self.assertIn("left_click at (%d, %d)" % self.ok, lines[-1])
+            self.assertIn("left_click at (%d, %d), element checked" % self.ok, lines[-1])
+            self.assertTrue(lines[0].endswith("left_click at (%d, %d), element checked" % tuple(
+                person[0]["action"]["computer_use"]["coordinate"])), lines)
+            self.assertEqual(len([ln for ln in lines if "element checked" in ln]), 2, lines)
             self.assertNotIn(CITY, r.stdout)
             out, _ = form.communicate(timeout=30)
             self.assertEqual(out.strip(), NAME + "|" + CITY)
@@ -315,6 +325,87 @@ class Replay(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 2)
         self.assertIn("--speed '0' is not a number", r.stderr)
+
+
+    def replay_edited(self, *args, before=None):
+        """Replays a copy of the export whose OK click recorded the element "Okay" into a
+        fresh desktop with a fresh form; returns the replay's result, the form's output
+        (it is ended if the replay left it open, so "" when it printed nothing), whether the
+        replay left it open, the OK step's line in steps.jsonl and that step. before(d, m),
+        when given, runs first, on the fresh desktop with the form open."""
+        lines = open(os.path.join(self.exp, "steps.jsonl")).read().splitlines()
+        i = max(i for i, ln in enumerate(lines)
+                if (json.loads(ln)["action"]["computer_use"] or {}).get("action") == "left_click")
+        st = json.loads(lines[i])
+        self.assertEqual(st["element"]["name"], "OK")
+        st["element"]["name"] = "Okay"
+        d = tempfile.mkdtemp(prefix="mimic-okay-")
+        with open(os.path.join(d, "steps.jsonl"), "w") as f:
+            f.write("\n".join(lines[:i] + [json.dumps(st)] + lines[i + 1:]) + "\n")
+        x, bus, m = desktop()
+        try:
+            m.start("--no-frames", "--no-elements")
+            form, _ = start_form(x, m)
+            if before is not None:
+                before(d, m)
+            r = subprocess.run([xenv.MIMIC, "replay", d, "--policy", m.policy, "--speed", "2",
+                                "--timeout", "1", *args], env=m.env, capture_output=True,
+                               text=True, timeout=120)
+            still_open = False
+            try:
+                out, _ = form.communicate(timeout=3)
+            except subprocess.TimeoutExpired:
+                still_open = True
+                form.terminate()
+                out, _ = form.communicate(timeout=10)
+            self.assertEqual(m.stop(), 0)
+        finally:
+            m.close()
+            x.close()
+            bus.close()
+        return r, out.strip(), still_open, i + 1, st
+
+    def test_5_element_differs(self):
+        # The element at OK's point is the push button "OK", not the recorded "Okay": the
+        # replay types the values, waits a second for the element, then stops before the
+        # click, naming the step and both elements; the form got no click and printed nothing.
+        def no_bus(d, m):
+            # First without an accessibility bus: the elements cannot be checked, so nothing
+            # is replayed (the form is left as it is for the replay below).
+            r = subprocess.run([xenv.MIMIC, "replay", d, "--policy", m.policy],
+                               env=dict(m.env, AT_SPI_BUS_ADDRESS="unix:path=/nonexistent"),
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertIn("the UI elements recorded in %s cannot be checked" % d, r.stderr)
+            self.assertIn("nothing was replayed", r.stderr)
+            self.assertIn("--force", r.stderr)
+            self.assertEqual(r.stdout, "")
+
+        r, out, still_open, line, st = self.replay_edited(before=no_bus)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("steps.jsonl:%d: step %d of episode %s (left_click) was not replayed" %
+                      (line, st["step"], st["episode"]), r.stderr)
+        self.assertIn('recorded push button "Okay", found push button "OK"', r.stderr)
+        self.assertIn("--force", r.stderr)
+        self.assertNotIn(CITY, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), len(acting(self.steps)) - 1, r.stdout)
+        self.assertTrue(still_open)
+        self.assertEqual(out, "")
+
+    def test_6_element_differs_force(self):
+        # With --force the replay warns once for that step and carries on: the form gets its
+        # OK click and prints the values.
+        r, out, still_open, line, st = self.replay_edited("--force")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertRegex(r.stderr, r'^mimic: warning: .*steps\.jsonl:%d: step %d of episode %s '
+                         r'\(left_click\): .*recorded push button "Okay", found push button '
+                         r'"OK".*carried on \(--force\)$' % (line, st["step"], st["episode"]))
+        self.assertIn("element differs (--force)", r.stdout.splitlines()[-1])
+        self.assertFalse(still_open)
+        self.assertEqual(out, NAME + "|" + CITY)
 
 
 if __name__ == "__main__":

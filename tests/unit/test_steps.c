@@ -25,7 +25,7 @@
 
 #define CLICK "{\"episode\":\"e1\",\"step\":0,\"t_ms\":12.5,\"task\":\"Fill it\",\"app\":\"Zenity\"," \
 	"\"kind\":\"click\",\"interaction\":\"click\",\"screen\":[1280,800]," \
-	"\"element\":{\"role\":\"text\",\"bounds\":[100,200,300,30]}," \
+	"\"element\":{\"role\":\"text\",\"name\":\"Name\",\"bounds\":[100,200,300,30]}," \
 	"\"images\":{\"pre\":\"images/s1-f1.png\"},\"redacted\":false," \
 	"\"action\":{\"kind\":\"click\",\"computer_use\":{\"action\":\"left_click\"," \
 	"\"coordinate\":[110,210]}}}"
@@ -81,10 +81,15 @@ static void test_parse_fields(void **state)
 	assert_int_equal(st->v[0].screen_w, 1280);
 	assert_true(st->v[0].has_box);
 	assert_int_equal(st->v[0].box[2], 300);
+	/* The recorded element, which replay compares with the one found at the point. */
+	assert_string_equal(st->v[0].el_role, "text");
+	assert_string_equal(st->v[0].el_name, "Name");
 	assert_string_equal(steps_action_name(st->v[0].action), "left_click");
 	assert_int_equal(st->v[1].line, 2);
 	assert_null(st->v[1].task);
 	assert_false(st->v[1].has_box);
+	assert_null(st->v[1].el_role);
+	assert_null(st->v[1].el_name);
 	assert_string_equal(json_string_value(json_object_get(st->v[1].action, "text")), "Ada");
 	assert_int_equal(st->v[2].line, 4);
 	assert_null(st->v[2].action);
