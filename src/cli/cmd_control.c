@@ -152,7 +152,7 @@ static json_t *policy_state(const char *dir)
 	free(user);
 	fleet_device_policy_state(dir, &serial, &error, &when);
 	o = json_pack("{s:s,s:I,s:o}", "applies", serial == 0 ? "local" : local ? "merged" :
-	              "collector", (json_int_t)serial, "error",
+	              "collector", "serial", (json_int_t)serial, "error",
 	              error != NULL ? json_string(error) : json_null());
 	free(error);
 	return o;
