@@ -216,8 +216,6 @@ int fleet_device_policy_accept(const char *data_dir, const struct fleet_enrolmen
 	*serial = 0;
 	if (testbreak("device-policy-unverified")) {
 		/* The fault: whatever came is stored, neither its signature nor its serial checked. */
-		body = data;
-		blen = len;
 		s = kept;
 		err = 0;
 	} else if (!e->has_policy_pk) {
@@ -226,10 +224,15 @@ int fleet_device_policy_accept(const char *data_dir, const struct fleet_enrolmen
 		err = fleet_policy_verify(e->policy_pk, data, len, &body, &blen, &s, &why);
 	}
 	if (err != 0) {
-		line = util_xasprintf("collector policy: %s; keeping %s%" PRIu64,
-		                      !e->has_policy_pk ? "the enrolment holds no policy key" :
-		                      refusal_reason(err), kept > 0 ? "serial " : "none, serial ",
-		                      kept);
+		char keeping[64];
+
+		if (kept > 0)
+			snprintf(keeping, sizeof keeping, "keeping serial %" PRIu64, kept);
+		else
+			snprintf(keeping, sizeof keeping, "no collector policy applies");
+		line = util_xasprintf("collector policy: %s; %s", !e->has_policy_pk ?
+		                      "the enrolment holds no policy key" : refusal_reason(err),
+		                      keeping);
 	} else if (s < kept) {
 		err = -ESTALE;
 		line = util_xasprintf("collector policy: serial %" PRIu64 " is older than serial "

@@ -63,8 +63,8 @@ struct guard_hooks {
 /*
  * Loads the policy (policy_load_effective: policy_path or /etc/mimic/policy.conf,
  * the person's own file, and the collector's signed policy stored in data_dir,
- * NULL the default, when the machine is enrolled) into a new *out: nothing is recorded on a guess, so a policy
- * that cannot be read is an error with its cause. hooks is copied. Until
+ * NULL the default, when the machine is enrolled) into a new *out: nothing is
+ * recorded on a guess, so a policy that cannot be read is an error with its cause. hooks is copied. Until
  * guard_start, only the policy judges the focused window.
  */
 int guard_new(const char *policy_path, const char *data_dir, const struct guard_hooks *hooks,
