@@ -121,14 +121,15 @@ int cmd_consent(int argc, char **argv)
 	}
 	consent_user(user, sizeof(user));
 
+	/* The notice is the one `mimic record` asks for: merged with the collector's policy. */
 	if (withdraw) {
 		/* Taking consent back must work even when the policy cannot be read. */
-		if (policy_load(policy_path, &pol, &cause) != 0) {
+		if (policy_load_effective(policy_path, co.data_dir, &pol, NULL, &cause) != 0) {
 			free(cause);
 			cause = NULL;
 			pol = policy_new();
 		}
-	} else if (policy_load(policy_path, &pol, &cause) != 0) {
+	} else if (policy_load_effective(policy_path, co.data_dir, &pol, NULL, &cause) != 0) {
 		return cli_fail(cause);
 	}
 	if (paths_data_dir(co.data_dir, &data_dir, &cause) != 0 ||

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
 #include "fleet_device.h"
 #include "ipc.h"
 #include "paths.h"
+#include "policy.h"
 #include "store.h"
 #include "util.h"
 
@@ -130,6 +132,33 @@ static void print_status(json_t *o)
 }
 
 /*
+ * Which policy applies on an enrolled machine (docs/FLEET.md, "The device side"):
+ * {"applies": "local" | "collector" | "merged", "serial", "error"}. A stored
+ * collector policy is merged with the local files when there are any (the
+ * system's file or the person's), else it applies alone; "error" is the last
+ * refusal of a policy the collector sent, or null.
+ */
+static json_t *policy_state(const char *dir)
+{
+	uint64_t serial = 0;
+	int64_t when = 0;
+	char *error = NULL, *user = NULL;
+	struct stat sb;
+	int local = stat(POLICY_SYSTEM_PATH, &sb) == 0;
+	json_t *o;
+
+	if (!local && policy_user_path(&user) == 0)
+		local = stat(user, &sb) == 0;
+	free(user);
+	fleet_device_policy_state(dir, &serial, &error, &when);
+	o = json_pack("{s:s,s:I,s:o}", "applies", serial == 0 ? "local" : local ? "merged" :
+	              "collector", "serial", (json_int_t)serial, "error",
+	              error != NULL ? json_string(error) : json_null());
+	free(error);
+	return o;
+}
+
+/*
  * The fleet's upload state of data directory dir (docs/FLEET.md), or NULL when it
  * is not enrolled: {"enrolled","device","collector","waiting","uploaded",
  * "deletions_queued","last_upload","last_run","last_error"} (times ISO 8601 UTC or null).
@@ -169,6 +198,7 @@ static json_t *upload_state(const char *dir)
 	}
 	json_object_set_new(o, "last_error", error != NULL ? json_string(error) : json_null());
 	free(error);
+	json_object_set_new(o, "policy", policy_state(dir));
 	return o;
 }
 
@@ -188,6 +218,19 @@ static void print_upload_state(const json_t *u)
 	printf("; last upload %s\n", lu != NULL ? lu : "never");
 	if (le != NULL)
 		printf("last upload error: %s\n", le);
+	const json_t *pol = json_object_get(u, "policy");
+	const char *applies = json_string_value(json_object_get(pol, "applies"));
+	const char *pe = json_string_value(json_object_get(pol, "error"));
+	long long serial = (long long)json_integer_value(json_object_get(pol, "serial"));
+	if (applies != NULL && strcmp(applies, "local") == 0)
+		printf("policy:   local (no collector policy received)\n");
+	else if (applies != NULL && strcmp(applies, "collector") == 0)
+		printf("policy:   collector serial %lld\n", serial);
+	else if (applies != NULL)
+		printf("policy:   merged: the local files and collector serial %lld, the stricter "
+		       "of each rule\n", serial);
+	if (pe != NULL)
+		printf("policy refused: %s\n", pe);
 }
 
 /*

@@ -58,7 +58,8 @@ int cmd_enroll(int argc, char **argv)
 		return cli_fail(cause);
 	}
 	rc = upload_enroll(data_dir, argv[optind], token, ca, &device, &cause);
-	if (rc == 0)
+	/* Enrolled, even when the collector's policy was refused (the error line says so). */
+	if (device != NULL)
 		printf("mimic: enrolled as device %s with %s\n", device, argv[optind]);
 	free(device);
 	free(data_dir);
@@ -152,17 +153,18 @@ int cmd_upload(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error(usage);
-	if (policy_load(policy_path, &pol, &cause) != 0)
+	if (paths_data_dir(co.data_dir, &data_dir, &cause) != 0)
 		return cli_fail(cause);
+	/* The collector's policy as stored before this run; this run fetches the next one. */
+	if (policy_load_effective(policy_path, data_dir, &pol, NULL, &cause) != 0) {
+		free(data_dir);
+		return cli_fail(cause);
+	}
 	rc = cli_export_setup(pol, config_path, rules, &o.export_);
 	if (rc != 0)
 		goto out;
 	o.delay_ms = now ? -1 : policy_upload_delay_ms(pol);
 	o.spool_max = policy_spool_max(pol);
-	if (paths_data_dir(co.data_dir, &data_dir, &cause) != 0) {
-		rc = cli_fail(cause);
-		goto out;
-	}
 	o.data_dir = data_dir;
 	if (session != NULL) {
 		struct store *st = NULL;

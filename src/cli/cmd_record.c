@@ -50,7 +50,7 @@ static char *login_skip_reason(const struct recorder_opts *opts)
 	char user[128], hex[65];
 	int rc;
 
-	if (policy_load(opts->policy_path, &pol, &cause) != 0)
+	if (policy_load_effective(opts->policy_path, opts->data_dir, &pol, NULL, &cause) != 0)
 		goto fail;
 	if (paths_data_dir(opts->data_dir, &data_dir, &cause) != 0)
 		goto fail;

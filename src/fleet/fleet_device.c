@@ -5,6 +5,7 @@
 #include "fleet_device.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -12,11 +13,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "fleet_policy.h"
 #include "paths.h"
+#include "testbreak.h"
 #include "util.h"
 
 #define ENROLMENT_FILE "enrolment.json"
 #define STATE_FILE "state.json"
+#define POLICY_FILE "policy.signed"
+#define POLICY_STATE_FILE "policy.json"
 /* Larger files are not what mimic wrote. */
 #define STATE_MAX 8192
 
@@ -155,4 +161,214 @@ int fleet_device_spool_drop(const char *data_dir)
 	}
 	closedir(d);
 	return n;
+}
+
+/* The serial of policy.json (0: none) and, when error is not NULL, its error. */
+static uint64_t policy_state_read(const char *data_dir, char **error, int64_t *when)
+{
+	char *path = fleet_device_path(data_dir, POLICY_STATE_FILE);
+	json_t *o = json_load_file(path, 0, NULL);
+	json_int_t s = json_integer_value(json_object_get(o, "serial"));
+	const char *e = json_string_value(json_object_get(o, "error"));
+
+	if (error != NULL)
+		*error = e != NULL ? util_xstrdup(e) : NULL;
+	if (when != NULL)
+		*when = json_integer_value(json_object_get(o, "wall_ns"));
+	json_decref(o);
+	free(path);
+	return s > 0 ? (uint64_t)s : 0;
+}
+
+static int policy_state_write(const char *data_dir, uint64_t serial, const char *error,
+                              char **cause)
+{
+	json_t *o = json_pack("{s:I,s:o,s:I}", "serial", (json_int_t)serial, "error",
+	                      error != NULL ? json_string(error) : json_null(), "wall_ns",
+	                      (json_int_t)util_now_wall_ns());
+	int err = write_json(data_dir, POLICY_STATE_FILE, o, cause);
+
+	json_decref(o);
+	return err;
+}
+
+/* The refusal's one line for an error of fleet_policy_verify. */
+static const char *refusal_reason(int err)
+{
+	switch (err) {
+	case -ENOKEY: return "it is not signed";
+	case -EKEYREJECTED:
+	case -EBADMSG: return "signature does not verify with the enrolled key";
+	case -E2BIG: return "it is larger than a policy may be";
+	default: return "its signature line is malformed";
+	}
+}
+
+int fleet_device_policy_accept(const char *data_dir, const struct fleet_enrolment *e,
+                               const char *data, size_t len, uint64_t *serial, char **cause)
+{
+	uint64_t kept = policy_state_read(data_dir, NULL, NULL), s = 0;
+	char *why = NULL, *line = NULL, *path = NULL, *details = NULL, *note = NULL;
+	const char *body;
+	size_t blen;
+	int err;
+
+	*serial = 0;
+	if (testbreak("device-policy-unverified")) {
+		/* The fault: whatever came is stored, neither its signature nor its serial checked. */
+		s = kept;
+		err = 0;
+	} else if (!e->has_policy_pk) {
+		err = -ENOKEY;
+	} else {
+		err = fleet_policy_verify(e->policy_pk, data, len, &body, &blen, &s, &why);
+	}
+	if (err != 0) {
+		char keeping[64];
+
+		if (kept > 0)
+			snprintf(keeping, sizeof keeping, "keeping serial %" PRIu64, kept);
+		else
+			snprintf(keeping, sizeof keeping, "no collector policy applies");
+		line = util_xasprintf("collector policy: %s; %s", !e->has_policy_pk ?
+		                      "the enrolment holds no policy key" : refusal_reason(err),
+		                      keeping);
+	} else if (s < kept) {
+		err = -ESTALE;
+		line = util_xasprintf("collector policy: serial %" PRIu64 " is older than serial "
+		                      "%" PRIu64 " already applied (a rollback); keeping serial %" PRIu64,
+		                      s, kept, kept);
+	}
+	if (err != 0) {
+		/* Refused: the stored policy stays; the person and the audit are told. */
+		if (policy_state_write(data_dir, kept, line, &note) != 0)
+			free(note);
+		note = NULL;
+		details = util_xasprintf("{\"refused\":%" PRIu64 ",\"kept\":%" PRIu64 ",\"why\":\"%s\"}",
+		                         s, kept, err == -ESTALE ? "rollback" :
+		                         err == -ENOKEY ? "unsigned" : err == -E2BIG ? "too large" :
+		                         err == -EINVAL ? "malformed" : "signature");
+		if (audit_append(data_dir, "policy-refused", details, &note) != 0)
+			free(note);
+		*cause = line;
+		line = NULL;
+		goto fail;
+	}
+	path = fleet_device_path(data_dir, NULL);
+	err = paths_ensure_dir(path, cause);
+	free(path);
+	path = fleet_device_path(data_dir, POLICY_FILE);
+	if (err == 0)
+		err = paths_write_file(path, data, len, PATHS_REPLACE, cause);
+	if (err == 0)
+		err = policy_state_write(data_dir, s, NULL, cause);
+	if (err == 0 && s != kept) {
+		details = util_xasprintf("{\"serial\":%" PRIu64 ",\"previous\":%" PRIu64 "}", s, kept);
+		err = audit_append(data_dir, "policy-applied", details, cause);
+	}
+	if (err == 0)
+		*serial = s;
+fail:
+	free(why);
+	free(line);
+	free(path);
+	free(details);
+	return err;
+}
+
+/*
+ * Reads at most max bytes of path (not a symbolic link) into *out (malloc'ed,
+ * NUL-terminated): -ENOENT when missing, -E2BIG when longer, else -errno.
+ */
+static int read_small(const char *path, size_t max, char **out, size_t *len, char **cause)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err = 0;
+	char *buf;
+	size_t n = 0;
+
+	*out = NULL;
+	if (fd < 0)
+		return util_fail(cause, -errno, "%s", strerror(errno));
+	buf = util_xmalloc(max + 2);
+	while (n <= max) {
+		ssize_t got = read(fd, buf + n, max + 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			err = util_fail(cause, -errno, "%s", strerror(errno));
+			break;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	close(fd);
+	if (err == 0 && n > max)
+		err = util_fail(cause, -E2BIG, "it is larger than %zu bytes", max);
+	if (err != 0) {
+		free(buf);
+		return err;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int fleet_device_policy_load(const char *data_dir, const struct fleet_enrolment *e, char **body,
+                             uint64_t *serial, char **cause)
+{
+	char *path = fleet_device_path(data_dir, POLICY_FILE), *data = NULL, *why = NULL;
+	const char *b;
+	size_t len = 0, blen;
+	uint64_t kept = policy_state_read(data_dir, NULL, NULL), s = 0;
+	int err;
+
+	*body = NULL;
+	*serial = 0;
+	err = read_small(path, FLEET_POLICY_MAX, &data, &len, &why);
+	if (err == -ENOENT) {
+		free(why);
+		free(path);
+		return -ENOENT;
+	}
+	if (err != 0) {
+		err = util_fail(cause, err, "cannot read the collector's policy %s: %s; run "
+		                "`mimic upload` to fetch it again", path, why);
+		goto fail;
+	}
+	if (!e->has_policy_pk)
+		err = -ENOKEY;
+	else
+		err = fleet_policy_verify(e->policy_pk, data, len, &b, &blen, &s, &why);
+	if (err == 0 && s < kept)
+		err = -ESTALE;
+	if (err != 0 && !testbreak("device-policy-unverified")) {
+		err = util_fail(cause, err, "the collector's policy %s: %s; nothing is recorded on "
+		                "it: remove it and run `mimic upload` to fetch it again", path,
+		                err == -ESTALE ? "its serial is older than the one applied" :
+		                refusal_reason(err));
+		goto fail;
+	}
+	if (err != 0) {
+		/* The fault: the stored text is taken as it is, signature line and all. */
+		b = data;
+		blen = len;
+		err = 0;
+	}
+	*body = util_xmalloc(blen + 1);
+	memcpy(*body, b, blen);
+	(*body)[blen] = '\0';
+	*serial = s;
+fail:
+	free(data);
+	free(why);
+	free(path);
+	return err;
+}
+
+void fleet_device_policy_state(const char *data_dir, uint64_t *serial, char **error,
+                               int64_t *when_wall_ns)
+{
+	*serial = policy_state_read(data_dir, error, when_wall_ns);
 }

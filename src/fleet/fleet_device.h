@@ -7,6 +7,11 @@
  *                    the system's), the device id and the organisation's two public
  *                    keys, as the collector gave them at enrolment
  *   state.json       the last upload run's time and error, for `mimic status`
+ *   policy.signed    the collector's policy as the organisation signed it, once it
+ *                    verified with the enrolment's policy key (0600); it is verified
+ *                    again each time it is used
+ *   policy.json      the serial of the last policy accepted (no rollback below it)
+ *                    and the last refusal, for `mimic status`
  *   spool/           sealed bundles waiting to be uploaded
  *
  * Nothing here speaks to the network: `mimic status` (which links no HTTP client)
@@ -62,5 +67,39 @@ void fleet_device_last(const char *data_dir, int64_t *when_wall_ns /* OUT */,
  * makes them again from what is left). Returns how many were removed.
  */
 int fleet_device_spool_drop(const char *data_dir);
+
+/*
+ * A policy the collector sent (data, len bytes): verified with the enrolment's
+ * policy key and refused when its serial is lower than the last one accepted.
+ * Accepted, it replaces DATA_DIR/fleet/policy.signed (atomically, 0600), its
+ * serial is kept and *serial receives it. Refused, the stored policy stays in
+ * force, the refusal is noted for `mimic status` and written to the audit log, and
+ * the error comes with one line as its cause, e.g. "collector policy: signature
+ * does not verify with the enrolled key; keeping serial 7": -ENOKEY unsigned,
+ * -EKEYREJECTED signed with another key, -EBADMSG tampered, -EINVAL malformed,
+ * -ESTALE a serial lower than the one kept, -E2BIG too large. -ENOKEY too when the
+ * enrolment holds no policy key.
+ */
+int fleet_device_policy_accept(const char *data_dir, const struct fleet_enrolment *e,
+                               const char *data, size_t len, uint64_t *serial /* OUT */,
+                               char **cause);
+
+/*
+ * Reads DATA_DIR/fleet/policy.signed and verifies it again with the enrolment's
+ * key. On success *body receives the policy text (malloc'ed, NUL-terminated) and
+ * *serial its serial. -ENOENT (no cause) when no collector policy is stored; any
+ * other error, with a one-line cause naming the file and the fix, means the stored
+ * copy cannot be trusted and nothing should be recorded on it.
+ */
+int fleet_device_policy_load(const char *data_dir, const struct fleet_enrolment *e,
+                             char **body /* OUT */, uint64_t *serial /* OUT */, char **cause);
+
+/*
+ * What `mimic status` shows of the collector's policy: *serial the last serial
+ * accepted (0: none), *error the last refusal (malloc'ed) or NULL when the last
+ * fetch was accepted, *when_wall_ns when that was (0: never).
+ */
+void fleet_device_policy_state(const char *data_dir, uint64_t *serial /* OUT */,
+                               char **error /* OUT */, int64_t *when_wall_ns /* OUT */);
 
 #endif

@@ -88,8 +88,8 @@ struct guard {
 	uint64_t held_dropped;   /* held events dropped: out of scope, too many or too late */
 };
 
-int guard_new(const char *policy_path, const struct guard_hooks *hooks, struct guard **out,
-              char **cause)
+int guard_new(const char *policy_path, const char *data_dir, const struct guard_hooks *hooks,
+              struct guard **out, char **cause)
 {
 	struct guard *g = util_xcalloc(1, sizeof *g);
 	int rc;
@@ -97,7 +97,8 @@ int guard_new(const char *policy_path, const struct guard_hooks *hooks, struct g
 	g->hooks = *hooks;
 	g->held = util_xcalloc(GUARD_HOLD_MAX, sizeof *g->held);
 	g->held_mark = util_xcalloc(GUARD_HOLD_MAX, sizeof *g->held_mark);
-	rc = policy_load(policy_path, &g->policy, cause);
+	/* The local files, and the collector's signed policy when the machine is enrolled. */
+	rc = policy_load_effective(policy_path, data_dir, &g->policy, NULL, cause);
 	if (rc != 0)
 		goto fail;
 	*out = g;

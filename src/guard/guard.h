@@ -61,12 +61,13 @@ struct guard_hooks {
 #define GUARD_POLLFDS 2
 
 /*
- * Loads the policy (policy_load: policy_path or /etc/mimic/policy.conf, then the
- * person's own file) into a new *out: nothing is recorded on a guess, so a policy
- * that cannot be read is an error with its cause. hooks is copied. Until
+ * Loads the policy (policy_load_effective: policy_path or /etc/mimic/policy.conf,
+ * the person's own file, and the collector's signed policy stored in data_dir,
+ * NULL the default, when the machine is enrolled) into a new *out: nothing is
+ * recorded on a guess, so a policy that cannot be read is an error with its cause. hooks is copied. Until
  * guard_start, only the policy judges the focused window.
  */
-int guard_new(const char *policy_path, const struct guard_hooks *hooks,
+int guard_new(const char *policy_path, const char *data_dir, const struct guard_hooks *hooks,
               struct guard **out /* OUT */, char **cause);
 
 /* Closes the indicator and the scope's connection and frees g; NULL is fine. */

@@ -13,6 +13,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fnmatch.h>
 #include <jansson.h>
 #include <pcre2.h>
@@ -23,6 +24,7 @@
 #include <sys/stat.h>
 #include <xkbcommon/xkbcommon.h>
 
+#include "fleet_device.h"
 #include "inifile.h"
 #include "paths.h"
 #include "testbreak.h"
@@ -41,6 +43,12 @@ struct rx_list {
 
 struct policy {
 	struct list allow_app, allow_exe, allow_site;
+	/*
+	 * After policy_merge_stricter, the other side's allowlists when both sides
+	 * listed some: a window must then be on both (the intersection).
+	 */
+	struct list also_app, also_exe, also_site;
+	bool also_apps, also_sites;
 	struct list deny_app, deny_exe, deny_site;
 	struct rx_list deny_title;
 	struct list browsers;
@@ -62,6 +70,7 @@ struct policy {
 	char sources[8192];
 	pcre2_code *private_rx;   /* built-in: private and incognito windows */
 	pcre2_code *prompt_rx;    /* built-in: password prompts */
+	bool set[32];             /* set[K_...]: a file read set this key (the merge's "one side") */
 };
 
 /*
@@ -173,6 +182,9 @@ void policy_free(struct policy *p)
 	list_free(&p->allow_app);
 	list_free(&p->allow_exe);
 	list_free(&p->allow_site);
+	list_free(&p->also_app);
+	list_free(&p->also_exe);
+	list_free(&p->also_site);
 	list_free(&p->deny_app);
 	list_free(&p->deny_exe);
 	list_free(&p->deny_site);
@@ -205,6 +217,7 @@ enum key {
 	K_UPLOAD_DELAY, K_SPOOL_MAX, K_UPLOAD_INTERVAL,
 	K_COUNT_
 };
+_Static_assert(K_COUNT_ <= 32, "struct policy's set[] holds a flag per key");
 
 static const struct {
 	const char *section;
@@ -502,6 +515,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 0;
 	}
 	ps->key_line[k] = ps->ini.line;
+	p->set[k] = true;
 	switch (k) {
 	case K_ALLOW_APP: return add_to(ps, &p->allow_app, name, value);
 	case K_ALLOW_EXE:
@@ -720,11 +734,15 @@ enum policy_verdict policy_check(const struct policy *p, const struct policy_win
 			return POLICY_OUT_URL_UNKNOWN;
 		if (glob_any(&p->deny_site, url, FNM_CASEFOLD) && !testbreak("deny-site-ignored"))
 			return POLICY_OUT_DENIED_SITE;
-		if (glob_any(&p->allow_site, url, FNM_CASEFOLD))
+		if (glob_any(&p->allow_site, url, FNM_CASEFOLD) &&
+		    (!p->also_sites || glob_any(&p->also_site, url, FNM_CASEFOLD) ||
+		     testbreak("merged-allow-widened")))
 			return POLICY_IN;
 		return POLICY_OUT_SITE_NOT_ALLOWED;
 	}
-	if (app_matches(&p->allow_app, inst, cls) || glob_any(&p->allow_exe, exe, 0))
+	if ((app_matches(&p->allow_app, inst, cls) || glob_any(&p->allow_exe, exe, 0)) &&
+	    (!p->also_apps || app_matches(&p->also_app, inst, cls) ||
+	     glob_any(&p->also_exe, exe, 0) || testbreak("merged-allow-widened")))
 		return POLICY_IN;
 	return POLICY_OUT_NOT_ALLOWED;
 }
@@ -929,6 +947,10 @@ char *policy_to_json(const struct policy *p)
 	json_object_set_new(o, "sources", json_string(p->sources));
 	json_object_set_new(o, "allow", json_pack("{s:o,s:o,s:o}", "app", list_json(&p->allow_app),
 	                    "exe", list_json(&p->allow_exe), "site", list_json(&p->allow_site)));
+	if (p->also_apps || p->also_sites)
+		json_object_set_new(o, "also_allow", json_pack("{s:o,s:o,s:o}", "app",
+		                    list_json(&p->also_app), "exe", list_json(&p->also_exe), "site",
+		                    list_json(&p->also_site)));
 	json_object_set_new(o, "deny", json_pack("{s:o,s:o,s:o,s:o}", "app",
 	                    list_json(&p->deny_app), "exe", list_json(&p->deny_exe), "site",
 	                    list_json(&p->deny_site), "title", titles));
@@ -948,4 +970,211 @@ char *policy_to_json(const struct policy *p)
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s != NULL ? s : util_xstrdup("{}");
+}
+
+/* ---- the stricter of two policies (policy.h, docs/POLICY.md "Merging") -------- */
+
+static int list_has(const struct list *l, const char *v)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], v) == 0)
+			return 1;
+	return 0;
+}
+
+/* The union: o's patterns that p lacks are added. */
+static void list_union(struct list *p, const struct list *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		if (!list_has(p, o->v[i]))
+			list_add(p, o->v[i]);
+}
+
+static void list_copy(struct list *p, const struct list *o)
+{
+	list_free(p);
+	for (size_t i = 0; i < o->n; i++)
+		list_add(p, o->v[i]);
+}
+
+/*
+ * The allowlists of one kind (applications: app and exe together; sites): when
+ * only o lists some, o's; when both do, a window must be on both.
+ */
+static void allow_merge(struct list *pa, struct list *pb, struct list *also_a,
+                        struct list *also_b, bool *also, const struct list *oa,
+                        const struct list *ob)
+{
+	static const struct list none;
+
+	if (ob == NULL)
+		ob = &none;
+	if (oa->n + ob->n == 0)
+		return;
+	if (pa->n + (pb != NULL ? pb->n : 0) == 0) {
+		list_copy(pa, oa);
+		if (pb != NULL)
+			list_copy(pb, ob);
+		return;
+	}
+	list_copy(also_a, oa);
+	if (also_b != NULL)
+		list_copy(also_b, ob);
+	*also = true;
+}
+
+/* A duration where 0 means "never": the later one is the longer, never the longest. */
+static int64_t longer_or_off(int64_t a, int64_t b)
+{
+	if (a == 0 || b == 0)
+		return 0;
+	return a > b ? a : b;
+}
+
+/* A duration where 0 means "off": the sooner one, off only when both are off. */
+static int64_t sooner_or_off(int64_t a, int64_t b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return a < b ? a : b;
+}
+
+void policy_merge_stricter(struct policy *p, const struct policy *o, const char *label)
+{
+	char err[256];
+
+	/* What may be recorded: the intersection of the allowlists, the union of the rest. */
+	if (p->also_apps || p->also_sites || o->also_apps || o->also_sites)
+		abort(); /* merged once, from two policies read from files: a caller's mistake */
+	allow_merge(&p->allow_app, &p->allow_exe, &p->also_app, &p->also_exe, &p->also_apps,
+	            &o->allow_app, &o->allow_exe);
+	allow_merge(&p->allow_site, NULL, &p->also_site, NULL, &p->also_sites, &o->allow_site,
+	            NULL);
+	list_union(&p->deny_app, &o->deny_app);
+	list_union(&p->deny_exe, &o->deny_exe);
+	list_union(&p->deny_site, &o->deny_site);
+	list_union(&p->browsers, &o->browsers);
+	list_union(&p->no_text_app, &o->no_text_app);
+	for (size_t i = 0; i < o->deny_title.n; i++) {
+		size_t j;
+		pcre2_code *re;
+
+		for (j = 0; j < p->deny_title.n; j++)
+			if (strcmp(p->deny_title.src[j], o->deny_title.src[i]) == 0)
+				break;
+		if (j < p->deny_title.n)
+			continue;
+		re = rx_compile(o->deny_title.src[i], err, sizeof err);
+		if (re == NULL)
+			abort(); /* it compiled when o was read */
+		p->deny_title.src = util_xrealloc(p->deny_title.src,
+		                                  (p->deny_title.n + 1) * sizeof(char *));
+		p->deny_title.code = util_xrealloc(p->deny_title.code,
+		                                   (p->deny_title.n + 1) * sizeof(pcre2_code *));
+		p->deny_title.src[p->deny_title.n] = util_xstrdup(o->deny_title.src[i]);
+		p->deny_title.code[p->deny_title.n++] = re;
+	}
+	list_union(&p->redact_rules, &o->redact_rules);
+
+	/* Settings: the one side's value when only it sets one, else the stricter of both. */
+#define ONLY_O(k) (o->set[k] && !p->set[k])
+#define BOTH(k) (o->set[k] && p->set[k])
+	if (ONLY_O(K_SCREENSHOTS) || BOTH(K_SCREENSHOTS))
+		p->screenshots = ONLY_O(K_SCREENSHOTS) ? o->screenshots : p->screenshots && o->screenshots;
+	if (ONLY_O(K_KEY_TEXT) || BOTH(K_KEY_TEXT))
+		p->key_text = ONLY_O(K_KEY_TEXT) ? o->key_text : p->key_text && o->key_text;
+	if (ONLY_O(K_URL_QUERY) || BOTH(K_URL_QUERY))
+		p->url_query = ONLY_O(K_URL_QUERY) ? o->url_query : p->url_query && o->url_query;
+	if (ONLY_O(K_NOTICE)) {
+		free(p->notice);
+		p->notice = util_xstrdup(o->notice);
+	}
+	/* A pause hotkey is stricter than none; of two, the person's own file's. */
+	if (ONLY_O(K_HOTKEY) || (BOTH(K_HOTKEY) && !p->hotkey_on && o->hotkey_on)) {
+		p->hotkey_on = o->hotkey_on;
+		memcpy(p->hotkey_sym, o->hotkey_sym, sizeof p->hotkey_sym);
+		p->hotkey_mods = o->hotkey_mods;
+	}
+	if (ONLY_O(K_IDLE))
+		p->idle_ms = o->idle_ms;
+	else if (BOTH(K_IDLE))
+		p->idle_ms = sooner_or_off(p->idle_ms, o->idle_ms);
+	if (ONLY_O(K_UPLOAD_DELAY) || (BOTH(K_UPLOAD_DELAY) && o->upload_delay_ms > p->upload_delay_ms))
+		p->upload_delay_ms = o->upload_delay_ms;
+	if (ONLY_O(K_SPOOL_MAX) || (BOTH(K_SPOOL_MAX) && o->spool_max < p->spool_max))
+		p->spool_max = o->spool_max;
+	if (ONLY_O(K_UPLOAD_INTERVAL))
+		p->upload_interval_ms = o->upload_interval_ms;
+	else if (BOTH(K_UPLOAD_INTERVAL))
+		p->upload_interval_ms = longer_or_off(p->upload_interval_ms, o->upload_interval_ms);
+	/* The organisation's pseudonym key: pseudonyms must match across its machines. */
+	if (o->set[K_PSEUDONYM_KEY]) {
+		free(p->pseudonym_key);
+		free(p->pseudonym_key_where);
+		p->pseudonym_key = util_xstrdup(o->pseudonym_key);
+		p->pseudonym_key_where = util_xstrdup(o->pseudonym_key_where);
+	}
+#undef ONLY_O
+#undef BOTH
+	for (int k = 0; k < K_COUNT_; k++)
+		p->set[k] = p->set[k] || o->set[k];
+	add_source(p, label);
+}
+
+int policy_load_effective(const char *system_path, const char *data_dir, struct policy **out,
+                          uint64_t *collector_serial, char **cause)
+{
+	struct fleet_enrolment e;
+	struct policy *p = NULL, *c = NULL;
+	char *dir = NULL, *body = NULL, *why = NULL, *label = NULL;
+	uint64_t serial = 0;
+	FILE *f = NULL;
+	int rc;
+
+	*out = NULL;
+	if (collector_serial != NULL)
+		*collector_serial = 0;
+	rc = policy_load(system_path, &p, cause);
+	if (rc != 0)
+		return rc;
+	rc = paths_data_dir(data_dir, &dir, cause);
+	if (rc != 0)
+		goto fail;
+	/* Not enrolled, or no policy fetched yet: the local files alone. */
+	if (fleet_device_load(dir, &e, &why) != 0)
+		goto done;
+	rc = fleet_device_policy_load(dir, &e, &body, &serial, cause);
+	if (rc == -ENOENT)
+		goto done;
+	if (rc != 0)
+		goto fail;
+	label = util_xasprintf("collector policy serial %" PRIu64, serial);
+	f = fmemopen(body, strlen(body), "r");
+	if (f == NULL) {
+		rc = util_fail(cause, -ENOMEM, "cannot read the %s: out of memory", label);
+		goto fail;
+	}
+	c = policy_new();
+	rc = policy_load_stream(c, f, label, 0, cause);
+	if (rc != 0)
+		goto fail;
+	policy_merge_stricter(p, c, label);
+	if (collector_serial != NULL)
+		*collector_serial = serial;
+done:
+	rc = 0;
+	*out = p;
+	p = NULL;
+fail:
+	if (f != NULL)
+		fclose(f);
+	policy_free(c);
+	policy_free(p);
+	free(label);
+	free(body);
+	free(why);
+	free(dir);
+	return rc;
 }

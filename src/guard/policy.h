@@ -98,6 +98,33 @@ int policy_load_stream(struct policy *p, FILE *f, const char *name, int user, ch
 int policy_load(const char *system_path, struct policy **out /* OUT */, char **cause);
 
 /*
+ * Makes p the stricter of p (the local files) and o (the collector's policy),
+ * rule by rule (docs/POLICY.md, "The collector's policy"): allowed applications
+ * and sites, the intersection (a window must be allowed by both; when only one
+ * side lists some, that side's list); denied applications, sites, titles,
+ * [browsers], no_keystroke_text and [redaction] rules, the union; screenshots,
+ * keystroke_text and url_query, on only when both are on; idle_pause, the
+ * sooner; upload_delay, the longer; spool_max, the smaller; upload_interval, the
+ * longer (off the longest); a pause hotkey rather than none; o's pseudonym_key;
+ * p's notice. A setting only one side sets takes that side's value. label (e.g.
+ * "collector policy serial 7") is added to the sources. p and o come from files:
+ * neither may be the result of an earlier merge.
+ */
+void policy_merge_stricter(struct policy *p, const struct policy *o, const char *label);
+
+/*
+ * The policy `mimic record` and `mimic upload` apply: policy_load's, merged
+ * (policy_merge_stricter) with the collector's signed policy stored in the data
+ * directory data_dir (NULL: the default) when the machine is enrolled and one was
+ * fetched; it is verified again here. *collector_serial (when not NULL) receives
+ * its serial, 0 when none applies. Errors as policy_load, and those of a stored
+ * collector policy that no longer verifies (nothing is recorded on it).
+ */
+int policy_load_effective(const char *system_path, const char *data_dir,
+                          struct policy **out /* OUT */, uint64_t *collector_serial /* OUT */,
+                          char **cause);
+
+/*
  * Sets *out to the malloc'ed path of the person's policy file
  * ($XDG_CONFIG_HOME/mimic/policy.conf, else $HOME/.config/mimic/policy.conf).
  * -ENOENT when neither variable is usable.

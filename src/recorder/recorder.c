@@ -592,7 +592,7 @@ static int start(struct recorder *r, char **cause)
 	if (rc != 0)
 		return rc;
 	/* So is a policy that cannot be read: nothing is recorded on a guess. */
-	rc = guard_new(r->opts->policy_path, &hooks, &r->guard, cause);
+	rc = guard_new(r->opts->policy_path, r->opts->data_dir, &hooks, &r->guard, cause);
 	if (rc != 0)
 		return rc;
 	if (r->opts->no_frames)

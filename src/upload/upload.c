@@ -26,6 +26,7 @@
 #include "paths.h"
 #include "policy.h"
 #include "store.h"
+#include "testbreak.h"
 #include "util.h"
 
 /* Largest answer read from the collector (a JSON object, or a signed policy). */
@@ -308,6 +309,48 @@ static int request_retry(struct client *cl, const struct upload_opts *o, const c
 	return err;
 }
 
+/* ---- the collector's policy ------------------------------------------------------ */
+
+/*
+ * Fetches GET /v1/policy and hands it to fleet_device_policy_accept (verified with
+ * the enrolment's key, no rollback, stored). A collector that distributes no
+ * policy (404), or none the device can check (no policy key at enrolment), changes
+ * nothing. Returns 0, or the refusal (-ENOKEY, -EBADMSG, -ESTALE, ...) with its one
+ * line; a collector that cannot be reached or answers otherwise is -EHOSTUNREACH
+ * or -EIO with a cause, and the last verified policy stays in force either way.
+ */
+static int fetch_policy(struct client *cl, const struct fleet_enrolment *e,
+                        const char *data_dir, char **cause)
+{
+	struct answer a = { 0 };
+	uint64_t serial = 0;
+	int err;
+
+	if (!e->has_policy_pk && !testbreak("device-policy-unverified"))
+		return 0;
+	err = request(cl, "GET", "/v1/policy", NULL, 0, &a, cause);
+	if (err != 0)
+		return err;
+	if (a.status == 404) {
+		free(a.body);
+		return 0;
+	}
+	if (a.status != 200) {
+		char *r = refusal(&a);
+		err = util_fail(cause, -EIO, "collector policy: the collector at %s did not send it: "
+		                "%s; the last verified policy stays in force", cl->url, r);
+		free(r);
+		free(a.body);
+		return err;
+	}
+	err = fleet_device_policy_accept(data_dir, e, a.body, a.len, &serial, cause);
+	if (err == 0)
+		log_info("upload: the collector's policy serial %" PRIu64 " verified and stored",
+		         serial);
+	free(a.body);
+	return err;
+}
+
 /* ---- enrolment ---------------------------------------------------------------- */
 
 int upload_enroll(const char *data_dir, const char *url, const char *token, const char *ca,
@@ -404,6 +447,11 @@ int upload_enroll(const char *data_dir, const char *url, const char *token, cons
 	if (err != 0)
 		goto fail;
 	*device = util_xstrdup(e.device);
+	/* The organisation's policy comes with the enrolment, signed with the key just kept. */
+	memcpy(cl.sk, sk, sizeof(cl.sk));
+	snprintf(cl.device, sizeof(cl.device), "%s", e.device);
+	cl.have_key = 1;
+	err = fetch_policy(&cl, &e, data_dir, cause);
 fail:
 	sodium_memzero(sk, sizeof(sk));
 	client_close(&cl);
@@ -738,8 +786,8 @@ int upload_run(const struct upload_opts *o, struct upload_report *rep, char **ca
 	struct client cl = { 0 };
 	struct store *st = NULL;
 	struct due d = { 0 };
-	char *keyp = NULL, *spool = NULL, *first = NULL, *note = NULL;
-	int err, first_err = 0;
+	char *keyp = NULL, *spool = NULL, *first = NULL, *note = NULL, *policy_why = NULL;
+	int err, first_err = 0, policy_err = 0;
 
 	memset(rep, 0, sizeof(*rep));
 	err = fleet_device_load(o->data_dir, &e, cause);
@@ -761,6 +809,17 @@ int upload_run(const struct upload_opts *o, struct upload_report *rep, char **ca
 		goto out;
 	snprintf(cl.device, sizeof(cl.device), "%s", e.device);
 	cl.have_key = 1;
+	/*
+	 * The collector's policy first: a refused one is kept aside as the run's error
+	 * (its one line), and the uploads go on under the last verified policy.
+	 */
+	err = fetch_policy(&cl, &e, o->data_dir, &policy_why);
+	if (err == -EHOSTUNREACH || err == -EPROTO) {
+		*cause = policy_why;
+		policy_why = NULL;
+		goto out;
+	}
+	policy_err = err;
 	err = store_open(o->data_dir, 0, &st, cause);
 	if (err != 0)
 		goto out;
@@ -820,6 +879,12 @@ int upload_run(const struct upload_opts *o, struct upload_report *rep, char **ca
 	if (first != NULL)
 		*cause = first;
 out:
+	if (err == 0 && policy_err != 0) {
+		err = policy_err;
+		*cause = policy_why;
+		policy_why = NULL;
+	}
+	free(policy_why);
 	/* What `mimic status` shows; failing to note it does not change the run's outcome. */
 	if (fleet_device_note(o->data_dir, err == 0 ? NULL : *cause != NULL ? *cause : "failed",
 	                      &note) != 0)

@@ -549,6 +549,207 @@ static void test_upload(void **state)
 	bad("[upload]\nspool_max = 10G\n", 1, "t.conf:2: ", "spool_max");
 }
 
+/* ---- policy_merge_stricter: one test per rule (docs/POLICY.md) ---------------- */
+
+/* local merged with collector: the result (the caller frees it). */
+static struct policy *merged(const char *local, const char *collector)
+{
+	struct policy *p = ok(local), *o = ok(collector);
+
+	policy_merge_stricter(p, o, "collector policy serial 3");
+	policy_free(o);
+	return p;
+}
+
+static enum policy_verdict app(const struct policy *p, const char *cls)
+{
+	struct policy_window w = { .wm_instance = cls, .wm_class = cls, .exe = "/usr/bin/x",
+	                           .title = "t" };
+	return policy_check(p, &w);
+}
+
+static enum policy_verdict site(const struct policy *p, const char *url)
+{
+	struct policy_window w = { .wm_instance = "firefox", .wm_class = "firefox",
+	                           .exe = "/usr/bin/firefox", .title = "page", .url = url };
+	return policy_check(p, &w);
+}
+
+static void test_merge_allow_intersection(void **state)
+{
+	(void)state;
+	struct policy *p = merged("[allow]\napp = XTerm\napp = Gedit\n",
+	                          "[allow]\napp = Gedit\napp = Calc\n");
+
+	/* Allowed by both: in. Allowed by one side only: out, whichever side it is. */
+	assert_int_equal(app(p, "Gedit"), POLICY_IN);
+	assert_int_equal(app(p, "XTerm"), POLICY_OUT_NOT_ALLOWED);
+	assert_int_equal(app(p, "Calc"), POLICY_OUT_NOT_ALLOWED);
+	policy_free(p);
+	/* exe and app are one kind: an app allowed by exe here and by class there is in. */
+	p = merged("[allow]\nexe = /usr/bin/x\n", "[allow]\napp = Gedit\n");
+	assert_int_equal(app(p, "Gedit"), POLICY_IN);
+	assert_int_equal(app(p, "Calc"), POLICY_OUT_NOT_ALLOWED);
+	policy_free(p);
+	/* Sites: the same. */
+	p = merged("[allow]\nsite = https://a.example/*\nsite = https://b.example/*\n",
+	           "[allow]\nsite = https://b.example/*\n");
+	assert_int_equal(site(p, "https://b.example/x"), POLICY_IN);
+	assert_int_equal(site(p, "https://a.example/x"), POLICY_OUT_SITE_NOT_ALLOWED);
+	policy_free(p);
+}
+
+static void test_merge_allow_one_side(void **state)
+{
+	(void)state;
+	/* Only the collector lists applications: its list; only the local sites: those. */
+	struct policy *p = merged("[allow]\nsite = https://a.example/*\n",
+	                          "[allow]\napp = Gedit\n");
+
+	assert_int_equal(app(p, "Gedit"), POLICY_IN);
+	assert_int_equal(app(p, "XTerm"), POLICY_OUT_NOT_ALLOWED);
+	assert_int_equal(site(p, "https://a.example/x"), POLICY_IN);
+	policy_free(p);
+	/* Only the local file lists applications: they stay allowed. */
+	p = merged("[allow]\napp = XTerm\n", "[deny]\napp = Calc\n");
+	assert_int_equal(app(p, "XTerm"), POLICY_IN);
+	policy_free(p);
+}
+
+static void test_merge_deny_union(void **state)
+{
+	(void)state;
+	struct policy *p = merged("[allow]\napp = *\nsite = *\n[deny]\napp = XTerm\n",
+	                          "[deny]\napp = Gedit\nsite = https://bank.example/*\n"
+	                          "title = secret\n");
+	struct policy_window w = { .wm_instance = "calc", .wm_class = "Calc", .exe = "/usr/bin/x",
+	                           .title = "a secret plan" };
+
+	assert_int_equal(app(p, "XTerm"), POLICY_OUT_DENIED_APP);
+	assert_int_equal(app(p, "Gedit"), POLICY_OUT_DENIED_APP);
+	assert_int_equal(app(p, "Calc"), POLICY_IN);
+	assert_int_equal(policy_check(p, &w), POLICY_OUT_PRIVATE);
+	assert_int_equal(site(p, "https://bank.example/a"), POLICY_OUT_DENIED_SITE);
+	assert_int_equal(site(p, "https://other.example/a"), POLICY_IN);
+	policy_free(p);
+}
+
+static void test_merge_browsers_and_key_text_apps_union(void **state)
+{
+	(void)state;
+	struct policy *p = merged("[allow]\napp = *\n[capture]\nno_keystroke_text = XTerm\n",
+	                          "[browsers]\napp = mybrowser\n[capture]\nno_keystroke_text = Gedit\n");
+
+	assert_true(policy_is_browser(p, "mybrowser", "MyBrowser"));
+	assert_true(policy_is_browser(p, "firefox", "firefox"));
+	assert_false(policy_key_text(p, "xterm", "XTerm"));
+	assert_false(policy_key_text(p, "gedit", "Gedit"));
+	assert_true(policy_key_text(p, "calc", "Calc"));
+	policy_free(p);
+}
+
+static void test_merge_capture_switches(void **state)
+{
+	(void)state;
+	/* Both set: on only when both are on. */
+	struct policy *p = merged("[capture]\nscreenshots = true\nkeystroke_text = false\n"
+	                          "url_query = true\n",
+	                          "[capture]\nscreenshots = false\nkeystroke_text = true\n"
+	                          "url_query = false\n");
+
+	assert_false(policy_screenshots(p));
+	assert_false(policy_key_text(p, "xterm", "XTerm"));
+	assert_false(policy_url_query(p));
+	policy_free(p);
+	/* Only one side sets it: that side's value (url_query is off by default). */
+	p = merged("[capture]\nscreenshots = false\n", "[capture]\nurl_query = true\n");
+	assert_false(policy_screenshots(p));
+	assert_true(policy_url_query(p));
+	policy_free(p);
+}
+
+static void test_merge_durations(void **state)
+{
+	(void)state;
+	struct policy *p = merged("[controls]\nidle_pause = 10m\n[upload]\nupload_delay = 1h\n"
+	                          "spool_max = 2G\nupload_interval = 5m\n",
+	                          "[controls]\nidle_pause = 2m\n[upload]\nupload_delay = 3h\n"
+	                          "spool_max = 500M\nupload_interval = 30m\n");
+
+	/* idle_pause the sooner, upload_delay the longer, spool_max the smaller, interval longer. */
+	assert_int_equal(policy_idle_pause_ms(p), 2 * 60 * 1000);
+	assert_int_equal(policy_upload_delay_ms(p), 3 * 3600 * 1000);
+	assert_int_equal(policy_spool_max(p), 500LL * 1024 * 1024);
+	assert_int_equal(policy_upload_interval_ms(p), 30 * 60 * 1000);
+	policy_free(p);
+	/* The other way round gives the same. */
+	p = merged("[controls]\nidle_pause = 2m\n[upload]\nupload_delay = 3h\nspool_max = 500M\n"
+	           "upload_interval = 30m\n",
+	           "[controls]\nidle_pause = 10m\n[upload]\nupload_delay = 1h\nspool_max = 2G\n"
+	           "upload_interval = 5m\n");
+	assert_int_equal(policy_idle_pause_ms(p), 2 * 60 * 1000);
+	assert_int_equal(policy_upload_delay_ms(p), 3 * 3600 * 1000);
+	assert_int_equal(policy_spool_max(p), 500LL * 1024 * 1024);
+	assert_int_equal(policy_upload_interval_ms(p), 30 * 60 * 1000);
+	policy_free(p);
+	/* off: idle_pause off loses to any pause; upload_interval off wins (the longest). */
+	p = merged("[controls]\nidle_pause = off\n[upload]\nupload_interval = off\n",
+	           "[controls]\nidle_pause = 1m\n[upload]\nupload_interval = 1m\n");
+	assert_int_equal(policy_idle_pause_ms(p), 60 * 1000);
+	assert_int_equal(policy_upload_interval_ms(p), 0);
+	policy_free(p);
+	/* Only the collector sets them: its values, even a shorter delay than the default. */
+	p = merged("[allow]\napp = XTerm\n", "[upload]\nupload_delay = 10m\n"
+	           "[controls]\nidle_pause = off\n");
+	assert_int_equal(policy_upload_delay_ms(p), 10 * 60 * 1000);
+	assert_int_equal(policy_idle_pause_ms(p), 0);
+	policy_free(p);
+}
+
+static void test_merge_hotkey_notice_redaction(void **state)
+{
+	(void)state;
+	const char *sym;
+	uint32_t mods;
+	size_t n;
+	const char *const *rules;
+	/* A hotkey rather than none; the local notice; the union of rules; the collector's key. */
+	struct policy *p = merged("[controls]\npause_hotkey = off\n[consent]\nnotice = /l/notice\n"
+	                          "[redaction]\nrules = /l/rules\npseudonym_key = /l/key\n",
+	                          "[controls]\npause_hotkey = ctrl+alt+q\n[consent]\n"
+	                          "notice = /c/notice\n[redaction]\nrules = /c/rules\n"
+	                          "rules = /l/rules\npseudonym_key = /c/key\n");
+
+	assert_int_equal(policy_pause_hotkey(p, &sym, &mods), 0);
+	assert_string_equal(sym, "q");
+	assert_string_equal(policy_notice_path(p), "/l/notice");
+	rules = policy_redact_rules(p, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(rules[0], "/l/rules");
+	assert_string_equal(rules[1], "/c/rules");
+	assert_string_equal(policy_pseudonym_key(p, NULL), "/c/key");
+	policy_free(p);
+	/* Both set a hotkey: the local one. Only the collector names a notice: its own. */
+	p = merged("[controls]\npause_hotkey = ctrl+alt+p\n",
+	           "[controls]\npause_hotkey = ctrl+alt+q\n[consent]\nnotice = /c/notice\n");
+	assert_int_equal(policy_pause_hotkey(p, &sym, &mods), 0);
+	assert_string_equal(sym, "p");
+	assert_string_equal(policy_notice_path(p), "/c/notice");
+	policy_free(p);
+}
+
+static void test_merge_sources_and_json(void **state)
+{
+	(void)state;
+	struct policy *p = merged("[allow]\napp = XTerm\n", "[allow]\napp = Gedit\n");
+	char *j = policy_to_json(p);
+
+	assert_string_equal(policy_sources(p), "t.conf, collector policy serial 3");
+	assert_non_null(strstr(j, "\"also_allow\":{\"app\":[\"Gedit\"]"));
+	free(j);
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +774,14 @@ int main(void)
 		cmocka_unit_test(test_password_prompt),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_upload),
+		cmocka_unit_test(test_merge_allow_intersection),
+		cmocka_unit_test(test_merge_allow_one_side),
+		cmocka_unit_test(test_merge_deny_union),
+		cmocka_unit_test(test_merge_browsers_and_key_text_apps_union),
+		cmocka_unit_test(test_merge_capture_switches),
+		cmocka_unit_test(test_merge_durations),
+		cmocka_unit_test(test_merge_hotkey_notice_redaction),
+		cmocka_unit_test(test_merge_sources_and_json),
 	};
 	return testenv_run(tests, NULL, NULL);
 }
