@@ -401,7 +401,7 @@ class NoBusTest(unittest.TestCase):
         self.x.close()
 
     def test_degraded(self):
-        launches = count_procs("dbus-launch")
+        launches = count_procs("dbus-launch", self.x.display)
         term = self.x.xterm()
         self.x.focus(term)
         self.m.start("--no-frames")
@@ -419,16 +419,21 @@ class NoBusTest(unittest.TestCase):
         self.assertEqual(len([e for e in events if e["kind"] == "button_press"]), 1)
         self.assertFalse([e for e in events if "element" in e])
         # libdbus was never allowed to autolaunch a bus.
-        self.assertEqual(count_procs("dbus-launch"), launches)
+        self.assertEqual(count_procs("dbus-launch", self.x.display), launches)
 
 
-def count_procs(name):
+def count_procs(name, display):
+    """Processes called name on this test's display (other tests may run beside it)."""
     n = 0
+    want = b"DISPLAY=" + display.encode()
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
                 with open("/proc/%s/comm" % d) as f:
-                    n += f.read().strip() == name
+                    if f.read().strip() != name:
+                        continue
+                with open("/proc/%s/environ" % d, "rb") as f:
+                    n += want in f.read().split(b"\0")
             except OSError:
                 pass
     return n
