@@ -76,8 +76,19 @@ int pointer_popups_at(struct pointer *p, int32_t x, int32_t y, uint64_t *gen /* 
  * opened (an application maps a combo box's list a millisecond after the press)
  * is told from one that was there before it, however late this is asked. Returns
  * 0, or -ENOENT when that press was not seen (server_ms 0, a display without
- * XInput 2.2, or more than a few presses ago).
+ * XInput 2.2, or more than a few presses ago). *top (NULL allowed) receives the
+ * newest popup shown at that press (window 0: none).
  */
-int pointer_popup_gen_at_press(struct pointer *p, uint32_t server_ms, uint64_t *gen /* OUT */);
+int pointer_popup_gen_at_press(struct pointer *p, uint32_t server_ms, uint64_t *gen /* OUT */,
+                               struct uia_window_hint *top /* OUT, NULL allowed */);
+
+/*
+ * Takes in the events received; when a popup (override-redirect window) was shown
+ * since the last call and is still the newest shown, fills *out with it (window,
+ * rectangle in root coordinates with its border, its _NET_WM_PID or 0, popup = 1)
+ * and returns 1; else returns 0. pointer_popup_gen_at_press's *top is the newest
+ * popup at a press in the same form (window 0: none).
+ */
+int pointer_new_popup(struct pointer *p, struct uia_window_hint *out /* OUT */);
 
 #endif

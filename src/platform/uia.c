@@ -106,6 +106,18 @@ void uia_post(struct uia *u, const struct request *in)
 	const struct request *r = &rq;
 
 	pthread_mutex_lock(&u->mu);
+	if (r->kind == REQ_POPUP) {
+		/* Only the newest popup is mapped: it replaces one waiting. */
+		if (u->state != ST_DEGRADED && !u->stopping) {
+			u->popup_req = *r;
+			u->popup_pending = 1;
+			u->popup_due = r->t_ns + (int64_t)POPUP_MAP_DELAY_MS * MS_NS;
+			u->popup_tries = 0;
+		}
+		pthread_mutex_unlock(&u->mu);
+		uia_wake(u->wake_fd);
+		return;
+	}
 	if (r->kind == REQ_HOVER)
 		u->stats.hovers++;
 	else if (r->kind == REQ_PRESS)

@@ -234,6 +234,7 @@ struct uia_stats {
 	uint64_t hovers_resolved;           /* hovers the uia thread looked up */
 	uint64_t ok, no_element, mismatch, timeout, degraded, dropped; /* results by status */
 	uint64_t results_lost;              /* results overwritten before uia_take_results */
+	uint64_t maps, popup_maps;          /* maps read of windows and of popups (uia_map.c) */
 	uint64_t hung_marks;                /* times an application was found not answering */
 };
 

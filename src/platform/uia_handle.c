@@ -98,11 +98,39 @@ static int inside(struct lookup *lk, AtspiAccessible *obj, AtspiAccessible *anc)
 	return found;
 }
 
+/*
+ * Hands on a press's element. When what was found is no element, or only a container
+ * or the window (a hover's lookup that caught the window changing, a lookup run while
+ * the press closed its window or popup), the map of that window or popup names the
+ * element at the point, if it holds one there (uia_map.c).
+ */
+static void press_done(struct uia *u, const struct request *r, struct uia_element *el)
+{
+	const struct uia_element *m = uia_map_for_press(u, r, el);
+
+	if (m != NULL) {
+		/*
+		 * X showed the mapped window or popup at the press, so the map's element at
+		 * the point was pressed: the dialog's OK, acted on at the release, or a
+		 * list's item, torn down by the application while it was asked.
+		 */
+		log_debug("uia: press at %d,%d named from the %s map (found: %s, %s)",
+		          (int)r->x, (int)r->y, m->popup ? "popup's" : "window's",
+		          uia_status_name(el->status), el->role);
+		*el = *m;
+		el->event_id = r->event_id;
+		el->t_ns = r->t_ns;
+		el->kind = UIA_KIND_PRESS;
+		el->status = UIA_OK;
+		el->source = UIA_SOURCE_MAP;
+	}
+	uia_push_result(u, el);
+}
+
 void uia_do_press(struct uia *u, const struct request *r)
 {
 	struct uia_element *el = &u->work;
 	struct snapshot *s = &u->hover_snap;
-	const struct uia_element *m;
 	uint32_t win = r->has_hint ? r->hint.window : 0;
 
 	if (s->valid && s->fresh && s->gen == r->gen && s->press_seq == r->press_seq &&
@@ -123,7 +151,7 @@ void uia_do_press(struct uia *u, const struct request *r)
 		el->status = UIA_OK;
 		el->source = UIA_SOURCE_HOVER;
 		s->fresh = 0;
-		uia_push_result(u, el);
+		press_done(u, r, el);
 		return;
 	}
 	if ((s = uia_recent_for_press(u, r)) != NULL) {
@@ -142,7 +170,7 @@ void uia_do_press(struct uia *u, const struct request *r)
 		el->status = UIA_OK;
 		el->source = UIA_SOURCE_RECENT;
 		el->window = r->hint.window;
-		uia_push_result(u, el);
+		press_done(u, r, el);
 		return;
 	}
 	s = &u->hover_snap;
@@ -171,7 +199,7 @@ void uia_do_press(struct uia *u, const struct request *r)
 			el->status = UIA_OK;
 			el->source = same ? UIA_SOURCE_HOVER : UIA_SOURCE_HOVER_GONE;
 			g_object_unref(now);
-			uia_push_result(u, el);
+			press_done(u, r, el);
 			return;
 		}
 		g_object_unref(now);
@@ -184,27 +212,11 @@ void uia_do_press(struct uia *u, const struct request *r)
 	uia_base_result(el, r);
 	el->status = resolve_at(u, r, el);
 	el->source = el->status == UIA_OK ? UIA_SOURCE_PRESS : UIA_SOURCE_NONE;
-	if ((m = uia_map_for_press(u, r, el)) != NULL) {
-		/*
-		 * The lookup found no element, or only a container or the window: the
-		 * press is closing its window (the dialog's OK, acted on at the release),
-		 * and the application tore it down while it was asked. X showed the mapped
-		 * window at the press, so the map's element at the point was pressed.
-		 */
-		log_debug("uia: press at %d,%d named from the window's map (lookup: %s, %s)",
-		          (int)r->x, (int)r->y, uia_status_name(el->status), el->role);
-		*el = *m;
-		el->event_id = r->event_id;
-		el->t_ns = r->t_ns;
-		el->kind = UIA_KIND_PRESS;
-		el->status = UIA_OK;
-		el->source = UIA_SOURCE_MAP;
-		el->window = r->hint.window;
-	} else if (el->status != UIA_OK) {
+	if (el->status != UIA_OK) {
 		struct uia_element keep = *el;
 		uia_base_result(el, r);
 		el->status = keep.status;
 	}
-	uia_push_result(u, el);
+	press_done(u, r, el);
 	uia_map_refresh(u);
 }

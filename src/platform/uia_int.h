@@ -74,13 +74,20 @@ struct pointer;
 #define MAP_CANDIDATES_MAX 128 /* ... the nearest to the pointer of at most this many */
 #define MAP_REBUILD_NS (INT64_C(1000) * 1000000) /* a map is read again after this long */
 #define MAP_USE_MAX_NS (INT64_C(30000) * 1000000) /* a press takes a map this recent */
+#define POPUP_MAP_DELAY_MS 30  /* a popup shown is mapped this long after (the application
+                                  shows it in AT-SPI after X) ... */
+#define POPUP_MAP_RETRY_MS 60  /* ... and again this long after when not found yet ... */
+#define POPUP_MAP_TRIES 5      /* ... at most this many times */
+#define POPUP_WATCH_MS 400     /* after a press the pointer thread looks for popups ... */
+#define POPUP_WATCH_STEP_MS 15 /* ... this often (else every 500 ms) */
 
 #define PAGE_DUE_MAX 4         /* re-reads of a page waiting */
 #define PAGE_WAIT_MAX 16       /* page reads asked for and not yet due */
 #define PRIMED_MAX 16          /* browser windows remembered as switched on */
 
 /* What a request asks for; how far the connection to AT-SPI got (struct uia's state). */
-enum { REQ_HOVER = 1, REQ_PRESS = 2, REQ_TYPING = 3 };
+enum { REQ_HOVER = 1, REQ_PRESS = 2, REQ_TYPING = 3,
+       REQ_POPUP = 4 /* a popup was shown: map its items (uia_map.c) */ };
 enum { ST_STARTING = 0, ST_READY = 1, ST_DEGRADED = 2 };
 
 /* A request from the caller's threads: a hover, a press or the start of a typing run. */
@@ -95,7 +102,10 @@ struct request {
 	uint32_t server_ms;        /* a press: the display server's time of it, 0 unknown */
 	int at_press_known;        /* a press: popup_gen as it was at the press itself, in the
 	                              display's order of events (pointer thread) ... */
-	uint64_t at_press_gen;     /* ... which is this */
+	uint64_t at_press_gen;     /* ... which is this, and the newest popup shown then
+	                              (window 0: none) */
+	struct uia_window_hint at_press_top;
+	int at_press_top_known;    /* at_press_top is known (kept when at_press_known is not) */
 	int64_t event_id;
 	int64_t t_ns;
 	int32_t x, y;
@@ -154,6 +164,10 @@ struct uia {
 	size_t q_len;
 	struct request hover;
 	int hover_pending;
+	struct request popup_req;  /* the newest popup shown, to map (uia_map.c) ... */
+	int popup_pending;
+	int64_t popup_due;         /* ... from then (CLOCK_MONOTONIC ns) */
+	int popup_tries;           /* ... asked for so far without finding it */
 	struct uia_element *res;   /* ring of RESULTS_MAX */
 	size_t res_head, res_len;
 	struct uia_stats stats;
@@ -216,6 +230,12 @@ struct uia {
 	int32_t map_pid;
 	struct uia_window_hint map_geom; /* ... its geometry then */
 	int64_t map_built_ns;
+	/* The map of the newest popup shown (uia_map.c): its items. */
+	struct uia_element *pmap_el;   /* MAP_ELEMENTS_MAX: the map ... */
+	struct uia_element *pmap_next; /* ... and the one being read */
+	int pmap_n;
+	int pmap_valid;
+	struct uia_window_hint pmap_hint; /* the popup window, as X showed it */
 	/* Pages of browser windows (uia_web.c). */
 	uint64_t page_done;        /* page_req when the newest asked-for read began */
 	int64_t page_due[PAGE_DUE_MAX]; /* re-reads due (CLOCK_MONOTONIC ns; 0: none) */
@@ -367,6 +387,10 @@ void uia_list_windows(struct lookup *lk, struct app *app, struct window_list *wl
 /* The element at (x, y) inside the window described by h (may be NULL): 0 or a status. */
 int uia_locate(struct lookup *lk, int32_t x, int32_t y, const struct uia_window_hint *h,
                struct found *f);
+/* The container (menu, list...) of app's popup shown at h's rectangle (a popup's
+ * hint), a new reference, or NULL. */
+AtspiAccessible *uia_popup_container(struct lookup *lk, struct app *app,
+                                     const struct uia_window_hint *h);
 /* The element that owns the popup obj is in (a new reference), or NULL. */
 AtspiAccessible *uia_popup_owner(struct lookup *lk, AtspiAccessible *obj);
 /* The X cross-check on a read element: 0, or UIA_MISMATCH. */
@@ -419,6 +443,9 @@ const struct uia_element *uia_map_for_press(struct uia *u, const struct request 
 /* 1 for role names that say a lookup did not reach an element: layout containers,
  * the window itself. */
 int uia_role_name_is_weak(const char *role);
+/* Maps the items of the popup r announces (REQ_POPUP); asks again a little later
+ * while the application does not show it yet. */
+void uia_map_popup(struct uia *u, const struct request *r);
 /* Drops the map and its rule. */
 void uia_map_free(struct uia *u);
 

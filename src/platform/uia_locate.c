@@ -286,6 +286,29 @@ int uia_locate(struct lookup *lk, int32_t x, int32_t y, const struct uia_window_
 	return 0;
 }
 
+AtspiAccessible *uia_popup_container(struct lookup *lk, struct app *app,
+                                     const struct uia_window_hint *h)
+{
+	struct window_list wl;
+	AtspiAccessible *p;
+	int32_t cx = h->x + h->w / 2, cy = h->y + h->h / 2;
+
+	memset(&wl, 0, sizeof wl);
+	lk->app = app;
+	uia_list_windows(lk, app, &wl);
+	p = lk->stop ? NULL : find_popup(lk, &wl, cx, cy, h);
+	uia_windows_free(&wl);
+	if (p != NULL && role_is_popup_item(uia_lk_role(lk, p, 0))) {
+		/* Only an item matched (no container in Collection's answer): its parent
+		 * holds the popup's items. */
+		AtspiAccessible *parent = uia_lk_parent(lk, p);
+
+		g_object_unref(p);
+		p = parent;
+	}
+	return p;
+}
+
 /*
  * X shows an ordinary window under the pointer, yet AT-SPI (which has no z-order)
  * found obj inside a popup that an element of that window owns: a combo box's list

@@ -53,14 +53,15 @@ AtspiMatchRule *uia_map_rule(void)
 	return rule;
 }
 
-/* The map's smallest element whose bounds hold (x, y), or NULL. */
-static const struct uia_element *map_at(const struct uia *u, int32_t x, int32_t y)
+/* The smallest of the n elements els whose bounds hold (x, y), or NULL. */
+static const struct uia_element *elements_at(const struct uia_element *els, int n, int32_t x,
+                                             int32_t y)
 {
 	const struct uia_element *best = NULL;
 	int64_t best_area = 0;
 
-	for (int i = 0; i < u->map_n; i++) {
-		const struct uia_element *e = &u->map_el[i];
+	for (int i = 0; i < n; i++) {
+		const struct uia_element *e = &els[i];
 		int64_t area = (int64_t)e->w * e->h;
 
 		if (x < e->x || y < e->y || x >= e->x + e->w || y >= e->y + e->h)
@@ -74,6 +75,12 @@ static const struct uia_element *map_at(const struct uia *u, int32_t x, int32_t 
 		}
 	}
 	return best;
+}
+
+/* The window map's element at (x, y), or NULL. */
+static const struct uia_element *map_at(const struct uia *u, int32_t x, int32_t y)
+{
+	return elements_at(u->map_el, u->map_n, x, y);
 }
 
 void uia_map_note(struct uia *u, const struct request *r, AtspiAccessible *root,
@@ -133,14 +140,58 @@ static int64_t dist2(const AtspiRect *r, int32_t x, int32_t y)
 	return dx * dx + dy * dy;
 }
 
-void uia_map_refresh(struct uia *u)
+/*
+ * Reads the showing actionable elements below root into out (MAP_ELEMENTS_MAX): the
+ * nearest to (x, y) of at most MAP_CANDIDATES_MAX, only those inside within (NULL:
+ * anywhere), each stamped with window. Returns how many were kept; *nc the candidates.
+ */
+static int read_items(struct uia *u, struct lookup *lk, AtspiAccessible *root, int32_t x,
+                      int32_t y, const struct uia_window_hint *within, uint32_t window,
+                      struct uia_element *out, int *nc_out, int *failed)
 {
 	struct cand cands[MAP_CANDIDATES_MAX];
-	struct lookup lk;
 	GArray *m;
+	int nc = 0, kept = 0;
+
+	m = uia_lk_matches(lk, root, u->map_rule, MAP_CANDIDATES_MAX, failed);
+	for (guint i = 0; m != NULL && i < m->len && nc < MAP_CANDIDATES_MAX && !lk->stop; i++) {
+		AtspiAccessible *a = g_array_index(m, AtspiAccessible *, i);
+		AtspiRect r;
+
+		if (uia_lk_extents(lk, a, &r) != 0 || r.width <= 0 || r.height <= 0)
+			continue;
+		if (within != NULL &&
+		    (r.x < within->x - 4 || r.y < within->y - 4 ||
+		     r.x + r.width > within->x + within->w + 4 ||
+		     r.y + r.height > within->y + within->h + 4))
+			continue;
+		cands[nc].i = (int)i;
+		cands[nc].r = r;
+		cands[nc].d2 = dist2(&r, x, y);
+		nc++;
+	}
+	qsort(cands, (size_t)nc, sizeof cands[0], cand_cmp);
+	for (int k = 0; k < nc && kept < MAP_ELEMENTS_MAX && !lk->stop; k++) {
+		AtspiAccessible *a = g_array_index(m, AtspiAccessible *, cands[k].i);
+		struct uia_element *el = &out[kept];
+
+		memset(el, 0, sizeof *el);
+		if (uia_read_element(lk, a, lk->app, el) != 0)
+			break;
+		el->window = window;
+		kept++;
+	}
+	uia_free_matches(m);
+	*nc_out = nc;
+	return kept;
+}
+
+void uia_map_refresh(struct uia *u)
+{
+	struct lookup lk;
 	AtspiAccessible *root = u->map_root;
 	int64_t now = util_now_mono_ns(), t0 = now;
-	int failed = 0, nc = 0, kept = 0;
+	int failed = 0, nc = 0, kept;
 
 	if (root == NULL)
 		return;
@@ -156,30 +207,8 @@ void uia_map_refresh(struct uia *u)
 		g_object_unref(root);
 		return;
 	}
-	m = uia_lk_matches(&lk, root, u->map_rule, MAP_CANDIDATES_MAX, &failed);
-	for (guint i = 0; m != NULL && i < m->len && nc < MAP_CANDIDATES_MAX && !lk.stop; i++) {
-		AtspiAccessible *a = g_array_index(m, AtspiAccessible *, i);
-		AtspiRect r;
-
-		if (uia_lk_extents(&lk, a, &r) != 0 || r.width <= 0 || r.height <= 0)
-			continue;
-		cands[nc].i = (int)i;
-		cands[nc].r = r;
-		cands[nc].d2 = dist2(&r, u->map_x, u->map_y);
-		nc++;
-	}
-	qsort(cands, (size_t)nc, sizeof cands[0], cand_cmp);
-	for (int k = 0; k < nc && kept < MAP_ELEMENTS_MAX && !lk.stop; k++) {
-		AtspiAccessible *a = g_array_index(m, AtspiAccessible *, cands[k].i);
-		struct uia_element *el = &u->map_next[kept];
-
-		memset(el, 0, sizeof *el);
-		if (uia_read_element(&lk, a, lk.app, el) != 0)
-			break;
-		el->window = u->map_hint.window;
-		kept++;
-	}
-	uia_free_matches(m);
+	kept = read_items(u, &lk, root, u->map_x, u->map_y, NULL, u->map_hint.window, u->map_next,
+	                  &nc, &failed);
 	g_object_unref(root);
 	if (kept == 0) {
 		/* Nothing read (the window is going away, or the application did not answer):
@@ -201,9 +230,76 @@ void uia_map_refresh(struct uia *u)
 	u->map_pid = u->map_hint.pid;
 	u->map_geom = u->map_hint;
 	u->map_built_ns = util_now_mono_ns();
+	pthread_mutex_lock(&u->mu);
+	u->stats.maps++;
+	pthread_mutex_unlock(&u->mu);
 	log_debug("uia: window 0x%x mapped: %d of %d elements kept in %lld us%s",
 	          (unsigned)u->map_window, kept, nc,
 	          (long long)((u->map_built_ns - t0) / 1000), failed ? " (no Collection)" : "");
+}
+
+/* Asks for r's popup to be mapped again a little later, unless a newer one came. */
+static void popup_again(struct uia *u, const struct request *r)
+{
+	pthread_mutex_lock(&u->mu);
+	if (!u->popup_pending && ++u->popup_tries < POPUP_MAP_TRIES) {
+		u->popup_req = *r;
+		u->popup_pending = 1;
+		u->popup_due = util_now_mono_ns() + (int64_t)POPUP_MAP_RETRY_MS * MS_NS;
+	}
+	pthread_mutex_unlock(&u->mu);
+}
+
+void uia_map_popup(struct uia *u, const struct request *r)
+{
+	struct lookup lk;
+	struct app *apps[4];
+	int n_apps, nc = 0, kept = 0, failed = 0;
+	int32_t pid = r->hint.pid > 0 ? r->hint.pid : u->map_pid;
+	int64_t t0 = util_now_mono_ns();
+
+	if (u->pmap_el == NULL || u->map_rule == NULL || !r->has_hint || pid <= 0)
+		return;
+	/* Another popup now: this one's map, if any, says nothing about it. */
+	if (u->pmap_valid && u->pmap_hint.window != r->hint.window)
+		u->pmap_valid = 0;
+	uia_lk_init(&lk, u, (int64_t)UIA_LOOKUP_BUDGET_MS * MS_NS);
+	n_apps = uia_apps_by_pid(&lk, pid, apps, 4);
+	for (int i = 0; i < n_apps && kept == 0 && !lk.stop; i++) {
+		AtspiAccessible *c;
+
+		if (uia_app_hung(apps[i]))
+			continue;
+		c = uia_popup_container(&lk, apps[i], &r->hint);
+		if (c == NULL)
+			continue;
+		lk.app = apps[i];
+		kept = read_items(u, &lk, c, r->x, r->y, &r->hint, r->hint.window, u->pmap_next, &nc,
+		                  &failed);
+		g_object_unref(c);
+	}
+	if (kept == 0) {
+		/* The application shows the popup in AT-SPI a little after X does. */
+		if (!lk.stop || lk.stop == UIA_TIMEOUT)
+			popup_again(u, r);
+		return;
+	}
+	for (int i = 0; i < kept; i++)
+		u->pmap_next[i].popup = 1;
+	{
+		struct uia_element *t = u->pmap_el;
+		u->pmap_el = u->pmap_next;
+		u->pmap_next = t;
+	}
+	u->pmap_valid = 1;
+	u->pmap_n = kept;
+	u->pmap_hint = r->hint;
+	pthread_mutex_lock(&u->mu);
+	u->stats.popup_maps++;
+	pthread_mutex_unlock(&u->mu);
+	log_debug("uia: popup 0x%x mapped: %d of %d items kept in %lld us",
+	          (unsigned)r->hint.window, kept, nc,
+	          (long long)((util_now_mono_ns() - t0) / 1000));
 }
 
 /* Roles that say a lookup did not reach an element: layout containers, the window. */
@@ -224,14 +320,34 @@ int uia_role_name_is_weak(const char *role)
 const struct uia_element *uia_map_for_press(struct uia *u, const struct request *r,
                                             const struct uia_element *live)
 {
+	const struct uia_window_hint *t = &r->at_press_top;
+
 	if (testbreak("map-ignored"))
 		return NULL;
+	if (live->status == UIA_DEGRADED || live->status == UIA_DROPPED)
+		return NULL;
+	/*
+	 * A press in the newest popup (X, following the display's events in order, had
+	 * shown it at the press, and the point lies in it), closed by the click before
+	 * the lookup: the popup's map names the item, unless the lookup found one in it.
+	 */
+	if (u->pmap_valid && r->at_press_top_known && t->window != 0 &&
+	    t->window == u->pmap_hint.window && r->x >= t->x && r->y >= t->y &&
+	    r->x < t->x + t->w && r->y < t->y + t->h) {
+		if (live->status == UIA_OK && live->popup && !uia_role_name_is_weak(live->role))
+			return NULL;
+		if (testbreak("popup-map-ignored"))
+			return NULL;
+		/* The popup moved since it was mapped: its items moved too. */
+		if (t->x != u->pmap_hint.x || t->y != u->pmap_hint.y || t->w != u->pmap_hint.w ||
+		    t->h != u->pmap_hint.h)
+			return NULL;
+		return elements_at(u->pmap_el, u->pmap_n, r->x, r->y);
+	}
 	if (!u->map_valid || !r->has_hint || r->hint.popup || r->hint.window != u->map_window ||
 	    (r->hint.pid > 0 && u->map_pid > 0 && r->hint.pid != u->map_pid))
 		return NULL;
 	if (live->status == UIA_OK && !uia_role_name_is_weak(live->role))
-		return NULL;
-	if (live->status == UIA_DEGRADED || live->status == UIA_DROPPED)
 		return NULL;
 	/* The map must describe the window as it was before the press, and recently. */
 	if (u->map_built_ns > r->t_ns || r->t_ns - u->map_built_ns > MAP_USE_MAX_NS)
@@ -252,7 +368,12 @@ void uia_map_free(struct uia *u)
 	}
 	free(u->map_el);
 	free(u->map_next);
+	free(u->pmap_el);
+	free(u->pmap_next);
 	u->map_el = NULL;
 	u->map_next = NULL;
+	u->pmap_el = NULL;
+	u->pmap_next = NULL;
+	u->pmap_valid = 0;
 	u->map_valid = 0;
 }

@@ -54,7 +54,22 @@ static void stamp_popups(struct uia *u, struct request *r)
 	 * may be up already: what the popups were at the press itself. */
 	if (r->kind == REQ_PRESS)
 		r->at_press_known = pointer_popup_gen_at_press(u->ptr, r->server_ms,
-		                                               &r->at_press_gen) == 0;
+		                                               &r->at_press_gen,
+		                                               &r->at_press_top) == 0;
+	r->at_press_top_known = r->at_press_known;
+}
+
+/* Asks for the items of a popup shown since the last call to be mapped (uia_map.c). */
+static void post_new_popup(struct uia *u)
+{
+	struct uia_window_hint h;
+	struct request r;
+
+	if (pointer_new_popup(u->ptr, &h) != 1 || h.w <= 0 || h.h <= 0)
+		return;
+	uia_fill_request(u, &r, REQ_POPUP, 0, h.x + h.w / 2, h.y + h.h / 2, util_now_mono_ns(),
+	                 &h);
+	uia_post(u, &r);
 }
 
 static void *x_main(void *arg)
@@ -64,6 +79,7 @@ static void *x_main(void *arg)
 	int32_t hover_x = 0, hover_y = 0;
 	uint32_t hover_top = 0;
 	int have_hover = 0;
+	int64_t watch_until = 0; /* a press may open a popup: look for one often till then */
 
 	pointer_follow_popups(u->ptr);
 	pthread_mutex_lock(&u->x_mu);
@@ -75,10 +91,13 @@ static void *x_main(void *arg)
 
 		while (!u->x_stopping && u->x_len == 0) {
 			struct timespec ts;
+			long wait_ms = util_now_mono_ns() < watch_until ? POPUP_WATCH_STEP_MS : 500;
 
-			/* Wake now and then to take X's events, so that they never pile up. */
+			/* Wake now and then to take X's events, so that they never pile up; often
+			 * for a while after a press, to see the popup it opens (a combo box's
+			 * list) and have it mapped before the next press picks an item. */
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 500 * 1000000L;
+			ts.tv_nsec += wait_ms * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
@@ -87,6 +106,7 @@ static void *x_main(void *arg)
 			    u->x_len == 0 && !u->x_stopping) {
 				pthread_mutex_unlock(&u->x_mu);
 				pointer_take_events(u->ptr);
+				post_new_popup(u);
 				pthread_mutex_lock(&u->x_mu);
 			}
 		}
@@ -95,6 +115,8 @@ static void *x_main(void *arg)
 		r = u->x_q[0];
 		memmove(&u->x_q[0], &u->x_q[1], (u->x_len - 1) * sizeof u->x_q[0]);
 		u->x_len--;
+		if (r.kind == REQ_PRESS)
+			watch_until = util_now_mono_ns() + (int64_t)POPUP_WATCH_MS * MS_NS;
 		if (u->x_stopping) {
 			/* Answer the presses still waiting without asking X. */
 			if (r.kind == REQ_PRESS)
@@ -144,6 +166,8 @@ static void *x_main(void *arg)
 			} else {
 				post_with_hint(u, &r, NULL);
 			}
+			if (!pointer_broken(u->ptr))
+				post_new_popup(u);
 		}
 		pthread_mutex_lock(&u->x_mu);
 	}

@@ -73,6 +73,18 @@ static int take_next(struct uia *u, struct request *out, int64_t now, int64_t *w
 		if (*wait_ns < 0 || due - now < *wait_ns)
 			*wait_ns = due - now;
 	}
+	/* A popup shown: its items are read before the next hover, so that a press in it
+	 * right after finds them (uia_map.c). */
+	if (u->popup_pending) {
+		if (u->popup_due <= now) {
+			*out = u->popup_req;
+			u->popup_pending = 0;
+			ret = 1;
+			goto fail;
+		}
+		if (*wait_ns < 0 || u->popup_due - now < *wait_ns)
+			*wait_ns = u->popup_due - now;
+	}
 	if (u->hover_pending) {
 		*out = u->hover;
 		u->hover_pending = 0;
@@ -98,6 +110,10 @@ static int drain(struct uia *u)
 	/* A browser's page first: input in its window is held until it is known. */
 	uia_web_drain(u);
 	while ((ret = take_next(u, &r, util_now_mono_ns(), &wait_ns)) == 1) {
+		if (r.kind == REQ_POPUP) {
+			uia_map_popup(u, &r);
+			continue;
+		}
 		if (util_now_mono_ns() - r.t_ns > (int64_t)UIA_MAX_AGE_MS * MS_NS) {
 			if (r.kind != REQ_HOVER) {
 				pthread_mutex_lock(&u->mu);
@@ -247,6 +263,8 @@ static void listen_atspi(struct uia *u)
 	u->map_rule = uia_map_rule();
 	u->map_el = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_el);
 	u->map_next = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_next);
+	u->pmap_el = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->pmap_el);
+	u->pmap_next = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->pmap_next);
 	u->focus_listener = atspi_event_listener_new(uia_on_focus, u, NULL);
 	if (!atspi_event_listener_register(u->focus_listener, "object:state-changed:focused",
 	                                   &err)) {

@@ -341,7 +341,7 @@ json_t *recorder_elements_json(const struct recorder *r, const struct writer_sta
 		struct uia_stats us;
 
 		uia_get_stats(ui->uia, &us);
-		json_object_set_new(o, "lookups", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		json_object_set_new(o, "lookups", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		                    "hovers", (json_int_t)us.hovers_resolved,
 		                    "presses", (json_int_t)us.presses,
 		                    "typing", (json_int_t)us.typings,
@@ -349,7 +349,9 @@ json_t *recorder_elements_json(const struct recorder *r, const struct writer_sta
 		                    "no_element", (json_int_t)us.no_element,
 		                    "mismatch", (json_int_t)us.mismatch,
 		                    "timeout", (json_int_t)us.timeout,
-		                    "dropped", (json_int_t)(us.dropped + us.results_lost)));
+		                    "dropped", (json_int_t)(us.dropped + us.results_lost),
+		                    "maps", (json_int_t)us.maps,
+		                    "popup_maps", (json_int_t)us.popup_maps));
 	}
 	return o;
 }

@@ -326,6 +326,35 @@ class ElementsTest(unittest.TestCase):
         self.assertEqual(el["pid"], app.pid)
         self.assertIn({"role": "frame", "name": "Vanish"}, el["ancestors"])
 
+    def test_list_item_pressed_at_once(self):
+        """An item of a combo box's list clicked at once after moving (as an agent does):
+        the click closes the list before the lookup, which finds nothing there. The
+        list's items were read when it was shown (the popup's map, docs/ELEMENTS.md)."""
+        app = self.zenity("--forms", "--title=Trip", "--add-combo=Region",
+                          "--combo-values=Europe|Asia|Africa")
+        combo = self.find(app.pid, "combo box", "*")
+        self.start()
+        self.rest_on(combo)
+        maps = self.m.status()["accessibility"]["lookups"]["popup_maps"]
+        self.x.xdotool("click", "1")
+        item = self.find(app.pid, "menu item", "Asia", timeout=10)
+        xenv.wait_for(lambda: self.m.status()["accessibility"]["lookups"]["popup_maps"] > maps,
+                      timeout=10, interval=0.1, what="the list's items to be read")
+        self.x.xdotool("mousemove", str(item[0] + item[2] // 2), str(item[1] + item[3] // 2),
+                       "click", "1")
+        # The choice shows in the combo box: the click reached the item.
+        self.find(app.pid, "combo box", "Asia", timeout=10)
+        events = self.stop_and_events()
+        presses = [e for e in events if e["kind"] == "button_press"]
+        self.assertEqual(len(presses), 2, presses)
+        el = presses[1].get("element", {})
+        self.assertEqual((el.get("status"), el.get("role"), el.get("name")),
+                         ("ok", "menu item", "Asia"), el)
+        self.assertTrue(el["popup"], el)
+        self.assertEqual(el["menu_path"], "Region > Asia", el)
+        self.assertEqual(el["bounds"], list(item))
+        self.assertEqual(el["pid"], app.pid)
+
     def test_typing_into_entry_and_shortcut(self):
         app = self.zenity("--entry", "--title=Entry", "--text=Your name:")
         text = self.find(app.pid, "text", "*")

@@ -31,10 +31,15 @@ struct pointer {
 	uint64_t popup_gen;        /* maps and unmaps of override-redirect windows seen */
 	/* The last button presses (XInput raw events, in the display's order with the
 	 * maps and unmaps above): the server's time of each and popup_gen at it. */
+	/* The newest popup shown and still shown (window 0: none known): what a press
+	 * in its rectangle was made in, whatever X shows there by the time it is asked. */
+	struct uia_window_hint top;
+	int top_new;               /* shown since pointer_new_popup last handed it out */
 	uint8_t xi_opcode;         /* 0: presses not followed */
 	struct {
 		uint32_t ms;
 		uint64_t gen;
+		struct uia_window_hint top; /* the newest popup then */
 	} press[PRESS_MAX];
 	unsigned n_press;          /* presses seen; the newest is press[(n_press - 1) % MAX] */
 };
@@ -125,6 +130,29 @@ int pointer_still(struct pointer *u, int32_t x, int32_t y, uint32_t top)
 
 	free(q);
 	return still;
+}
+
+/* Makes w, at rect (root coordinates, border included), the newest popup. */
+static void set_top(struct pointer *u, xcb_window_t w, const int32_t rect[4])
+{
+	if (u->top.window != w)
+		memset(&u->top, 0, sizeof u->top);
+	u->top.window = w;
+	u->top.x = rect[0];
+	u->top.y = rect[1];
+	u->top.w = rect[2];
+	u->top.h = rect[3];
+	u->top.popup = 1;
+}
+
+/* w is no longer shown: when it was the newest popup, none is known (the one below
+ * it, a menu under its submenu, is not followed: a press there is looked up as ever). */
+static void top_gone(struct pointer *u, xcb_window_t w)
+{
+	if (u->top.window == w) {
+		memset(&u->top, 0, sizeof u->top);
+		u->top_new = 0;
+	}
 }
 
 /* forgets w as a mapped popup; returns 1 when it was one. */
@@ -220,6 +248,8 @@ void pointer_take_events(struct pointer *u)
 			if (m->override_redirect && or_visible(u, m->window, rect)) {
 				or_add(u, m->window, rect);
 				u->popup_gen++;
+				set_top(u, m->window, rect);
+				u->top_new = 1;
 			}
 			break;
 		}
@@ -239,15 +269,24 @@ void pointer_take_events(struct pointer *u)
 					u->popup_gen++;
 				}
 			}
+			/* The newest popup moved (placed after being shown): map it again. */
+			if (u->top.window == c->window &&
+			    (u->top.x != rect[0] || u->top.y != rect[1] || u->top.w != rect[2] ||
+			     u->top.h != rect[3])) {
+				set_top(u, c->window, rect);
+				u->top_new = 1;
+			}
 			break;
 		}
 		case XCB_UNMAP_NOTIFY:
 			if (or_forget(u, ((xcb_unmap_notify_event_t *)ev)->window))
 				u->popup_gen++;
+			top_gone(u, ((xcb_unmap_notify_event_t *)ev)->window);
 			break;
 		case XCB_DESTROY_NOTIFY:
 			if (or_forget(u, ((xcb_destroy_notify_event_t *)ev)->window))
 				u->popup_gen++;
+			top_gone(u, ((xcb_destroy_notify_event_t *)ev)->window);
 			break;
 		case XCB_GE_GENERIC: {
 			const xcb_ge_generic_event_t *ge = (const void *)ev;
@@ -258,6 +297,7 @@ void pointer_take_events(struct pointer *u)
 
 				u->press[i].ms = ((const xcb_input_raw_button_press_event_t *)ev)->time;
 				u->press[i].gen = u->popup_gen;
+				u->press[i].top = u->top;
 			}
 			break;
 		}
@@ -268,7 +308,8 @@ void pointer_take_events(struct pointer *u)
 	}
 }
 
-int pointer_popup_gen_at_press(struct pointer *u, uint32_t server_ms, uint64_t *gen)
+int pointer_popup_gen_at_press(struct pointer *u, uint32_t server_ms, uint64_t *gen,
+                               struct uia_window_hint *top)
 {
 	unsigned n;
 
@@ -281,6 +322,8 @@ int pointer_popup_gen_at_press(struct pointer *u, uint32_t server_ms, uint64_t *
 
 		if (u->press[i].ms == server_ms) {
 			*gen = u->press[i].gen;
+			if (top != NULL)
+				*top = u->press[i].top;
 			return 0;
 		}
 	}
@@ -405,4 +448,29 @@ int pointer_hint(struct pointer *p, struct uia_window_hint *out, int32_t *x, int
 	if (top != NULL)
 		*top = t;
 	return rc;
+}
+
+int pointer_new_popup(struct pointer *u, struct uia_window_hint *out)
+{
+	xcb_intern_atom_reply_t *ap;
+	xcb_get_property_reply_t *p;
+
+	pointer_take_events(u);
+	if (!u->top_new || u->top.window == 0)
+		return 0;
+	u->top_new = 0;
+	if (u->top.pid == 0) {
+		ap = xcb_intern_atom_reply(u->conn, xcb_intern_atom(u->conn, 1, 11, "_NET_WM_PID"),
+		                           NULL);
+		if (ap != NULL && ap->atom != XCB_ATOM_NONE) {
+			p = xcb_get_property_reply(u->conn, xcb_get_property(u->conn, 0, u->top.window,
+			        ap->atom, XCB_ATOM_CARDINAL, 0, 1), NULL);
+			if (p != NULL && p->format == 32 && xcb_get_property_value_length(p) >= 4)
+				u->top.pid = (int32_t)*(uint32_t *)xcb_get_property_value(p);
+			free(p);
+		}
+		free(ap);
+	}
+	*out = u->top;
+	return 1;
 }
