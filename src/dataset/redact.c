@@ -8,7 +8,8 @@
  * when the five-group reading fails its Luhn check). Findings of all rules are
  * then merged: overlapping findings become one span, labelled by the strongest of
  * them, so that nothing any detector found is left visible. The rules themselves,
- * built-in and added, are text in one format (docs/REDACTION.md, "Rules files").
+ * built-in and added, are text in one format (docs/REDACTION.md, "Rules files"),
+ * which also holds the sensitive field labels (`label` lines, redact_label_match).
  */
 #include "redact.h"
 

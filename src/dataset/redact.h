@@ -12,6 +12,10 @@
  *
  * A page's URL is redacted part by part (redact_url_apply, redact_url.c).
  *
+ * The rules also hold a list of sensitive field labels ("date of birth"): a
+ * field whose label matches one says what it holds (redact_label_match), for
+ * data no detector can find, such as a person's name.
+ *
  * Joining typed keys into text before scanning (safeguard 9) is redact_typed's
  * job (redact_typed.c): a number typed in two separate pieces is two texts to
  * redact_scan, so the joiner scans the pieces of a typing run as one.

@@ -17,6 +17,12 @@ the session as JSON Lines and checks what a person receiving it would see:
   unredacted frames of the same screens (`mimic frame`): the check can fail;
 - the frames that show the card after its typing window are kept with the card
   filled (scan state scrubbed), not dropped whole.
+
+FieldLabelsTest: a form whose fields are labelled Name, Address, Date of birth, an
+organisation's own label and City, recorded with UI elements and exported with a
+rules file that adds that label: the labelled fields' text is <FIELD:label> and
+their pixels are filled, City's text and pixels are kept (docs/REDACTION.md,
+"Sensitive field labels").
 """
 
 import json
