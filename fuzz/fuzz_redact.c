@@ -6,6 +6,8 @@
  * through redact_url_apply (an odd length keeping the query):
  * it must accept or refuse them cleanly, and what it writes must start with the
  * input's scheme and hold no fragment, no user info and, unless asked, no query.
+ * And as a field's label: the match is a phrase of the list or none, and the
+ * placeholder is "<FIELD...>", bounded, with no control byte or '<' '>' inside.
  */
 #include "redact.h"
 #include "scrub.h"
@@ -128,6 +130,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(sp);
 		free(map);
 		free(norm);
+	}
+
+	/* The same bytes as a field's label: a phrase of the list or none, and a bounded placeholder. */
+	{
+		int hit = redact_label_match(rules, text, size);
+		char ph[REDACT_FIELD_MAX];
+		size_t pl;
+
+		check(hit >= -1 && (hit < 0 || (size_t)hit < redact_label_count(rules)),
+		      "label match out of range");
+		pl = redact_field_placeholder(text, size, ph, sizeof ph);
+		check(pl == strlen(ph) && pl < sizeof ph, "placeholder not terminated");
+		check(pl >= 7 && strncmp(ph, "<FIELD", 6) == 0 && ph[pl - 1] == '>',
+		      "not a field placeholder");
+		check(strcspn(ph + 1, "<>") == pl - 2, "placeholder has '<' or '>' inside");
+		for (size_t i = 0; i < pl; i++)
+			check((unsigned char)ph[i] >= 0x20 && ph[i] != 0x7F, "control byte in placeholder");
 	}
 	return 0;
 }

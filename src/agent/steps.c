@@ -113,6 +113,9 @@ int steps_has_placeholder(const char *text)
 			q++;
 		if (q > p + 1 && *q == '>' && p[1] >= 'A' && p[1] <= 'Z')
 			return 1;
+		/* A sensitive field's text: "<FIELD:Date of birth>" (docs/REDACTION.md). */
+		if (q == p + 6 && strncmp(p + 1, "FIELD:", 6) == 0 && strchr(q, '>') != NULL)
+			return 1;
 	}
 	return 0;
 }

@@ -87,7 +87,10 @@ int steps_check_action(const json_t *cu, int32_t w, int32_t h, char **cause);
 /* The action's name ("left_click", ...), or NULL. */
 const char *steps_action_name(const json_t *cu);
 
-/* 1 when text holds a placeholder of the redactor ("<EMAIL>": "<", capitals, digits, _, ">"). */
+/*
+ * 1 when text holds a placeholder of the redactor ("<EMAIL>": "<", capitals, digits,
+ * _, ">"; or a sensitive field's "<FIELD:label>").
+ */
 int steps_has_placeholder(const char *text);
 
 #endif

@@ -1123,6 +1123,68 @@ static void masks_add(struct exporter *x, struct sess *s, const struct reduce_ac
 	x->mask_ctx = a->context;
 }
 
+/* Whether s[0..n) holds t[0..m) in any ASCII letter case. */
+static bool holds_nocase(const char *s, size_t n, const char *t, size_t m)
+{
+	for (size_t i = 0; m > 0 && i + m <= n; i++)
+		if (strncasecmp(s + i, t, m) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The typed text of a went into a field whose label says what it holds (a
+ * sensitive label of the rules, redact_label_match: "Name", "Date of birth"):
+ * the text becomes "<FIELD:label>" whatever the detectors found in it, and the
+ * field is filled in the frames from now on (masks_add). The label is the
+ * element's label, else its name. The label shown is as the application gives
+ * it, unless it could hold what was typed (a name that contains the typed text,
+ * as an editable combo box's does) or a finding of the detectors: then the
+ * phrase of the list it matched is shown instead. Returns 1 when a was such a
+ * field, 0 otherwise.
+ */
+static int field_label(struct exporter *x, struct sess *s, struct reduce_action *a,
+                       unsigned *risk, int *changed)
+{
+	struct store_element el;
+	const char *shown = NULL;
+	char ph[REDACT_FIELD_MAX];
+	int hit = -1;
+
+	if (a->element_id <= 0 ||
+	    store_element_get(x->st, s->info.id, a->element_id, &el, NULL) != 0 || el.status != 0)
+		return 0;
+	if ((hit = redact_label_match(x->rd, el.label, strnlen(el.label, sizeof(el.label)))) >= 0)
+		shown = el.label;
+	else if ((hit = redact_label_match(x->rd, el.name, strnlen(el.name, sizeof(el.name)))) >= 0)
+		shown = el.name;
+	if (hit < 0)
+		return 0;
+	if (shown == el.name) {
+		size_t n = strnlen(el.name, sizeof(el.name));
+
+		if (holds_nocase(el.name, n, a->text, a->text_len) ||
+		    (n > 0 && holds_nocase(a->text, a->text_len, el.name, n)))
+			shown = redact_label(x->rd, (size_t)hit);
+	}
+	if (shown != redact_label(x->rd, (size_t)hit)) {
+		struct redact_span *sp = NULL;
+		size_t ns = 0;
+
+		if (redact_scan(x->rd, shown, strlen(shown), &sp, &ns) != 0 || ns > 0)
+			shown = redact_label(x->rd, (size_t)hit);
+		free(sp);
+	}
+	redact_field_placeholder(shown, strlen(shown), ph, sizeof(ph));
+	util_strlcpy_utf8(a->text, ph, sizeof(a->text));
+	a->text_len = strlen(a->text);
+	if (!*changed)
+		x->rep->texts_redacted++;
+	*changed = 1;
+	*risk |= REDACT_RISK_LOW;
+	return 1;
+}
+
 /*
  * Places action a (next is the one after it, NULL at the end) in its episode and
  * writes it as a step. typed_risk is what the joiner (redact_typed_take) found
@@ -1155,6 +1217,7 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	masks_follow(x, s, a);
 	if (a->kind == REDUCE_TYPE) {
 		redact_typed_text(x, a, typed_risk, &risk, &changed);
+		field_label(x, s, a, &risk, &changed);
 		if (risk != 0)
 			masks_add(x, s, a);
 	}

@@ -8,7 +8,8 @@
  * when the five-group reading fails its Luhn check). Findings of all rules are
  * then merged: overlapping findings become one span, labelled by the strongest of
  * them, so that nothing any detector found is left visible. The rules themselves,
- * built-in and added, are text in one format (docs/REDACTION.md, "Rules files").
+ * built-in and added, are text in one format (docs/REDACTION.md, "Rules files"),
+ * which also holds the sensitive field labels (`label` lines, redact_label_match).
  */
 #include "redact.h"
 
@@ -72,6 +73,10 @@ static char to_upper(char c)
 #define RULES_FILE_MAX ((size_t)1 << 20)
 #define RULES_MAX_ADDED 256
 #define RULE_NAME_MAX 63
+#define LABELS_MAX_ADDED 256
+
+/* The first field of a line that gives a label phrase instead of a rule. */
+#define LABEL_KEYWORD "label"
 
 /* What a rule's validator checks once the pattern has matched. */
 enum check {
@@ -116,9 +121,17 @@ struct rule {
 	pcre2_code *code;
 };
 
+/* A label phrase (redact_label_match): its words as " date of birth ", and bare. */
+struct label {
+	char *spaced;
+	char *words;
+};
+
 struct redact {
 	struct rule *rules;
 	size_t nrules;
+	struct label *labels;   /* sensitive field label phrases, in load order */
+	size_t nlabels;
 	size_t nbuiltin;        /* rules[0..nbuiltin) are the built-in ones */
 	/* While loading only: the hash of the rules added so far (redact_fingerprint). */
 	crypto_generichash_state *fp_state;
@@ -1002,6 +1015,64 @@ fail:
 	return err;
 }
 
+/* A byte of a label's word: an ASCII letter or digit, or any byte of a non-ASCII character. */
+static bool label_word_byte(unsigned char c)
+{
+	return is_alnum((char)c) || c >= 0x80;
+}
+
+/*
+ * Writes the words of s[0..len) into out as " w1 w2 ... " (ASCII letters in lower
+ * case, one space between words and at both ends), so that a phrase matches as
+ * whole words by a plain substring search. out must hold 2 * len + 2 bytes.
+ * Returns the length written (1, just " ", when there are no words).
+ */
+static size_t label_spaced(const char *s, size_t len, char *out)
+{
+	size_t o = 0;
+
+	out[o++] = ' ';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (label_word_byte(c)) {
+			out[o++] = to_lower((char)c);
+		} else if (out[o - 1] != ' ') {
+			out[o++] = ' ';
+		}
+	}
+	if (out[o - 1] != ' ')
+		out[o++] = ' ';
+	out[o] = '\0';
+	return o;
+}
+
+/* Adds the label phrase of a `label` line. where names the line in messages ("file:12"). */
+static int add_label(struct redact *r, const char *where, const char *phrase, char **cause)
+{
+	size_t len = strlen(phrase), n;
+	char spaced[2 * REDACT_LABEL_MAX + 2];
+	struct label l;
+
+	if (len == 0 || len > REDACT_LABEL_MAX)
+		return util_fail(cause, -EINVAL, "%s: a label line needs a label of 1-%d bytes "
+		    "('label date of birth')", where, REDACT_LABEL_MAX);
+	n = label_spaced(phrase, len, spaced);
+	if (n < 3)
+		return util_fail(cause, -EINVAL, "%s: label '%s' has no letters or digits", where,
+		    phrase);
+	/* The same phrase twice (in two files, say) is harmless: it is kept once. */
+	for (size_t i = 0; i < r->nlabels; i++)
+		if (strcmp(r->labels[i].spaced, spaced) == 0)
+			return 0;
+	l.spaced = util_xstrdup(spaced);
+	l.words = util_xstrdup(spaced + 1);
+	l.words[n - 2] = '\0';
+	r->labels = util_xrealloc(r->labels, (r->nlabels + 1) * sizeof r->labels[0]);
+	r->labels[r->nlabels++] = l;
+	return 0;
+}
+
 /* Splits off the next whitespace-separated field of *p; returns NULL at the end. */
 static char *next_field(char **p)
 {
@@ -1027,7 +1098,7 @@ static char *next_field(char **p)
  */
 static int load_text(struct redact *r, const char *name, char *text, size_t len, char **cause)
 {
-	size_t lineno = 0, added = 0;
+	size_t lineno = 0, added = 0, labels = 0;
 	int err;
 
 	for (char *next = text; next != NULL && next < text + len;) {
@@ -1053,6 +1124,18 @@ static int load_text(struct redact *r, const char *name, char *text, size_t len,
 			continue;
 		snprintf(where, sizeof where, "%.480s:%zu", name, lineno);
 		rname = next_field(&p);
+		if (strcmp(rname, LABEL_KEYWORD) == 0) {
+			/* "label <words>": a sensitive field label, the rest of the line. */
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (++labels > LABELS_MAX_ADDED)
+				return util_fail(cause, -EINVAL, "%s: more than %d labels", where,
+				    LABELS_MAX_ADDED);
+			err = add_label(r, where, p, cause);
+			if (err < 0)
+				return err;
+			continue;
+		}
 		type = next_field(&p);
 		risk = next_field(&p);
 		check = next_field(&p);
@@ -1187,6 +1270,11 @@ void redact_close(struct redact *r)
 		pcre2_code_free(r->rules[i].code);
 	}
 	free(r->rules);
+	for (size_t i = 0; i < r->nlabels; i++) {
+		free(r->labels[i].spaced);
+		free(r->labels[i].words);
+	}
+	free(r->labels);
 	free(r);
 }
 
@@ -1208,6 +1296,68 @@ const char *redact_rule_name(const struct redact *r, size_t i)
 const char *redact_fingerprint(const struct redact *r)
 {
 	return r->fingerprint;
+}
+
+size_t redact_label_count(const struct redact *r)
+{
+	return r->nlabels;
+}
+
+const char *redact_label(const struct redact *r, size_t i)
+{
+	return i < r->nlabels ? r->labels[i].words : NULL;
+}
+
+int redact_label_match(const struct redact *r, const char *label, size_t len)
+{
+	char *spaced;
+	size_t n;
+	int hit = -1;
+
+	if (r == NULL || label == NULL || len == 0 || len > REDACT_MAX_TEXT)
+		return -1;
+	spaced = util_xmalloc(2 * len + 2);
+	n = label_spaced(label, len, spaced);
+	for (size_t i = 0; i < r->nlabels && hit < 0 && !testbreak("field-label-ignored"); i++)
+		if (memmem(spaced, n, r->labels[i].spaced, strlen(r->labels[i].spaced)) != NULL)
+			hit = (int)i;
+	free(spaced);
+	return hit;
+}
+
+size_t redact_field_placeholder(const char *label, size_t len, char *out, size_t n)
+{
+	size_t a = 0, b = len, take, o;
+
+	/* Blanks around it and the ':' or '*' a form puts after a label are not the label. */
+	while (a < b && (label[a] == ' ' || label[a] == '\t'))
+		a++;
+	while (b > a && (label[b - 1] == ' ' || label[b - 1] == '\t' || label[b - 1] == ':' ||
+	                 label[b - 1] == '*' || label[b - 1] == '\n' || label[b - 1] == '\r'))
+		b--;
+	take = b - a;
+	if (take > REDACT_FIELD_LABEL_MAX) {
+		take = REDACT_FIELD_LABEL_MAX;
+		/* Not in the middle of a UTF-8 character: back off its continuation bytes. */
+		while (take > 0 && ((unsigned char)label[a + take] & 0xC0) == 0x80)
+			take--;
+	}
+	if (n < REDACT_FIELD_MAX) {
+		if (n > 0)
+			out[0] = '\0';
+		return 0;
+	}
+	if (take == 0)
+		return (size_t)snprintf(out, n, "<FIELD>");
+	o = (size_t)snprintf(out, n, "<FIELD:");
+	for (size_t i = 0; i < take; i++) {
+		unsigned char c = (unsigned char)label[a + i];
+
+		out[o++] = c < 0x20 || c == 0x7F || c == '<' || c == '>' ? ' ' : (char)c;
+	}
+	out[o++] = '>';
+	out[o] = '\0';
+	return o;
 }
 
 const char *redact_type_name(enum redact_type type)

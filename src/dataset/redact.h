@@ -12,6 +12,10 @@
  *
  * A page's URL is redacted part by part (redact_url_apply, redact_url.c).
  *
+ * The rules also hold a list of sensitive field labels ("date of birth"): a
+ * field whose label matches one says what it holds (redact_label_match), for
+ * data no detector can find, such as a person's name.
+ *
  * Joining typed keys into text before scanning (safeguard 9) is redact_typed's
  * job (redact_typed.c): a number typed in two separate pieces is two texts to
  * redact_scan, so the joiner scans the pieces of a typing run as one.
@@ -174,6 +178,50 @@ enum {
  */
 int redact_url_apply(const struct redact *r, const char *url, size_t len, unsigned flags,
     char **out /* OUT */, size_t *outlen /* OUT */, unsigned *risk_mask /* OUT */);
+
+/*
+ * Sensitive field labels (docs/REDACTION.md, "Sensitive field labels"). The rules
+ * (built-in and files) also hold a list of label phrases, one `label` line each
+ * ("date of birth", "salary"): a field whose accessible label or name contains one
+ * of them as whole words says what it holds, so the text typed into it is
+ * replaced by <FIELD:label> and the field is filled in the frames, whatever the
+ * detectors find in it (person names have no detector). Words are runs of ASCII
+ * letters and digits and of non-ASCII bytes; they are compared ASCII
+ * case-insensitively, so "Date of Birth *" and "date-of-birth:" match "date of
+ * birth", while "Username" does not match "name". The list only grows: a rules
+ * file adds phrases and cannot remove one.
+ */
+
+/* Longest phrase of a `label` line, in bytes as written. */
+#define REDACT_LABEL_MAX 63
+
+/* Most bytes of a field's label shown in its placeholder (<FIELD:...>). */
+#define REDACT_FIELD_LABEL_MAX 48
+
+/* Longest placeholder redact_field_placeholder writes, with its NUL. */
+#define REDACT_FIELD_MAX (REDACT_FIELD_LABEL_MAX + sizeof("<FIELD:>"))
+
+/* Number of label phrases (built-in plus added). */
+size_t redact_label_count(const struct redact *r);
+
+/* Phrase i in load order, its words in lower case joined by one space; NULL past the end. */
+const char *redact_label(const struct redact *r, size_t i);
+
+/*
+ * Whether the field label label[0..len) (an element's label or name, any bytes)
+ * contains one of r's label phrases as consecutive whole words. Returns the
+ * index of the first phrase that matches (redact_label), or -1.
+ */
+int redact_label_match(const struct redact *r, const char *label, size_t len);
+
+/*
+ * Writes the placeholder of a sensitive field into out (n bytes, at least
+ * REDACT_FIELD_MAX): "<FIELD:" + the label as the application gives it, with
+ * blanks and a trailing ':' or '*' trimmed, control characters and '<' '>'
+ * replaced by spaces, cut at REDACT_FIELD_LABEL_MAX bytes on a UTF-8 character
+ * boundary, + ">". A label with nothing left gives "<FIELD>". Returns the length.
+ */
+size_t redact_field_placeholder(const char *label, size_t len, char *out, size_t n);
 
 /* "EMAIL", "PHONE", "IP", "MAC", "CARD", "IBAN", "SSN", "NATIONAL_ID", "SECRET",
  * "PRIVATE_KEY"; "?" for a value out of range. */

@@ -89,13 +89,13 @@ def ok_result(test, ans):
     return res
 
 
-def open_form(x, m, title):
-    """Starts a zenity form with the entries Name and City, focuses it and waits for
-    the recorder to see it. Returns (process, window id, geometry), the geometry
-    being the form's client area as the recorder saw it (xdotool's is off by the
-    frame), as a dict of X, Y, WIDTH and HEIGHT."""
+def open_form(x, m, title, first="Name"):
+    """Starts a zenity form with the entries first (Name) and City, focuses it and
+    waits for the recorder to see it. Returns (process, window id, geometry), the
+    geometry being the form's client area as the recorder saw it (xdotool's is off
+    by the frame), as a dict of X, Y, WIDTH and HEIGHT."""
     form = subprocess.Popen(
-        ["zenity", "--forms", "--title=" + title, "--add-entry=Name", "--add-entry=City"],
+        ["zenity", "--forms", "--title=" + title, "--add-entry=" + first, "--add-entry=City"],
         env=x.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     wid = xenv.wait_for(lambda: x.run(["xdotool", "search", "--onlyvisible",
                                        "--pid", str(form.pid)], check=False).split(),

@@ -17,6 +17,12 @@ the session as JSON Lines and checks what a person receiving it would see:
   unredacted frames of the same screens (`mimic frame`): the check can fail;
 - the frames that show the card after its typing window are kept with the card
   filled (scan state scrubbed), not dropped whole.
+
+FieldLabelsTest: a form whose fields are labelled Name, Address, Date of birth, an
+organisation's own label and City, recorded with UI elements and exported with a
+rules file that adds that label: the labelled fields' text is <FIELD:label> and
+their pixels are filled, City's text and pixels are kept (docs/REDACTION.md,
+"Sensitive field labels").
 """
 
 import json
@@ -24,9 +30,11 @@ import os
 import re
 import shutil
 import sqlite3
+import struct
 import sys
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 import xenv  # noqa: E402
@@ -250,6 +258,211 @@ class RedactionFormsTest(unittest.TestCase):
         self.assertEqual(len(shown), 2, rows)
         for r in shown:
             self.assertEqual(r[2], 2, "frame %d showing the card: %r" % (r[0], r))
+
+
+# The labelled form: the fields whose labels say what they hold (docs/REDACTION.md,
+# "Sensitive field labels"), one whose label an organisation adds with a rules file,
+# and a harmless one. None of the values is anything a detector finds.
+LABELLED = [("Name", "Marguerite Vandenberg"), ("Address", "Wallaby Way"),
+            ("Date of birth", "March Fourteenth"), ("Employee number", "Quokka")]
+HARMLESS = ("City", "Lisbon")
+
+
+def crop_2x(img, box, path, pad=4):
+    """Writes box of img (read_png), padded, enlarged twice, to path as an RGB PNG."""
+    w, h, bpp, rows = img
+    x0, y0 = max(box[0] - pad, 0), max(box[1] - pad, 0)
+    x1, y1 = min(box[0] + box[2] + pad, w), min(box[1] + box[3] + pad, h)
+    raw = bytearray()
+    for y in range(y0, y1):
+        line = bytearray()
+        for x in range(x0, x1):
+            px = rows[y][x * bpp:x * bpp + 3]
+            line += px + px
+        raw += b"\0" + line + b"\0" + line
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" +
+                chunk(b"IHDR", struct.pack(">IIBBBBB", 2 * (x1 - x0), 2 * (y1 - y0), 8, 2, 0,
+                                           0, 0)) +
+                chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b""))
+    return path
+
+
+def gi_tools():
+    return have_tools() and shutil.which("dbus-daemon")
+
+
+@unittest.skipUnless(gi_tools(), "needs Xvfb, openbox, xdotool, zenity, dbus-daemon and the "
+                     "ocr_image helper")
+class FieldLabelsTest(unittest.TestCase):
+    """A GTK form whose entries are labelled Name, Address, Date of birth, ..., and City.
+
+    Recorded with UI elements (AT-SPI on a private session bus), so that each typing
+    run carries the entry it went into and that entry's label; exported with a rules
+    file that adds the label "employee number". What a person receiving the export
+    sees: the text typed into the labelled fields is <FIELD:label> in the steps and
+    in the pyautogui code, and no exported file holds it; the fields are filled in
+    the exported image of the form, and OCR reads none of their values there, while
+    City's value is still in its step and readable in the same image; the stored,
+    unredacted frame shows all the values (the control).
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        cls.x = xenv.XServer(size="900x500x24")
+        cls.x.env["GTK_THEME"] = "Adwaita"
+        cls.x.env["MIMIC_KEY_STORE"] = "file"
+        try:
+            cls.bus = xenv.SessionBus(cls.x)
+        except Exception:
+            cls.x.close()
+            raise
+        cls.m = xenv.Mimic(cls.x, env={
+            "LSAN_OPTIONS": "suppressions=" + os.path.join(xenv.SRCDIR, "tests", "unit",
+                                                            "lsan.supp"),
+        })
+        cls.apps = []
+        try:
+            cls.record()
+        except BaseException:
+            cls.cleanup()
+            raise
+
+    @classmethod
+    def cleanup(cls):
+        for p in cls.apps:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=10)
+        cls.m.close()
+        cls.x.close()
+        cls.bus.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cleanup()
+
+    @classmethod
+    def frames(cls):
+        out = cls.m.run("frames", "last", "--data-dir", cls.m.data_dir).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    @classmethod
+    def record(cls):
+        x, m = cls.x, cls.m
+        fields = LABELLED + [HARMLESS]
+        form = x.spawn(["zenity", "--forms", "--title=Personnel", "--text=New employee",
+                        "--width=520"] + ["--add-entry=%s" % label for label, _ in fields])
+        cls.apps.append(form)
+        wid = xenv.wait_for(lambda: x.run(["xdotool", "search", "--onlyvisible", "--name",
+                                           "^Personnel$"], check=False).split(),
+                            timeout=30, what="the form to map")[-1]
+        x.focus(wid)
+        m.start()
+        xenv.wait_for(lambda: m.status()["frames"]["grabs"] >= 1, what="the first grab")
+        # The first entry has the focus when the form opens; Tab goes to the next.
+        for i, (_label, value) in enumerate(fields):
+            if i > 0:
+                x.xdotool("key", "Tab")
+            x.xdotool("type", "--delay", "60", value)
+            m.settled(value)
+        # The focus moves on to the buttons; once the screen has settled, one more
+        # key: the frame taken right before it ("pre") is the filled form as it stays.
+        x.xdotool("key", "Tab")
+        seen = [len(cls.frames()), time.monotonic()]
+
+        def quiet():
+            n = len(cls.frames())
+            if n != seen[0]:
+                seen[:] = [n, time.monotonic()]
+            return time.monotonic() - seen[1] >= 1.0
+        xenv.wait_for(quiet, timeout=30, interval=0.2, what="the frames to stop coming")
+        last = max(f["id"] for f in cls.frames())
+        x.xdotool("key", "shift+Tab")
+        cls.form_frame = xenv.wait_for(
+            lambda: [f for f in cls.frames() if f["id"] > last and f["trigger"] == "pre"],
+            timeout=30, what="the frame before the key back")[0]
+        m.stop()
+        cls.session = str(m.sessions()[-1]["id"])
+
+    def export(self):
+        out = os.path.join(self.m.tmp, "export-labels")
+        if not os.path.exists(out):
+            rules = os.path.join(self.m.tmp, "labels.rules")
+            with open(rules, "w") as f:
+                f.write("# this organisation's own sensitive fields\nlabel employee number\n")
+            self.m.run("export", self.session, "--format", "jsonl", "--out", out,
+                       "--rules", rules, "--data-dir", self.m.data_dir, timeout=900)
+        with open(os.path.join(out, "steps.jsonl")) as f:
+            steps = [json.loads(line) for line in f if line.strip()]
+        return out, steps
+
+    def typed(self, steps):
+        """The typed steps into the form, in order: (text, action, bounds)."""
+        return [(s["action"]["text"], s["action"],
+                 s["element"]["bounds"] if s.get("element") else None)
+                for s in steps if s["kind"] == "type" and s["window_title"] == "Personnel"]
+
+    def test_typed_text_is_the_field(self):
+        out, steps = self.export()
+        typed = self.typed(steps)
+        texts = [t for t, _a, _b in typed]
+        want = ["<FIELD:%s>" % label for label, _ in LABELLED] + [HARMLESS[1]]
+        self.assertEqual(texts, want)
+        for path in (os.path.join(r, n) for r, _d, ns in os.walk(out) for n in ns):
+            with open(path, "rb") as f:
+                data = f.read()
+            for _label, value in LABELLED:
+                for word in value.split():
+                    self.assertNotIn(word.encode(), data, "%s holds %r" % (path, word))
+        # The same text wherever the step writes what was typed: the pyautogui code
+        # and the computer-use tool call.
+        for _t, action, _b in typed:
+            self.assertIn(action["text"], action["pyautogui"])
+            self.assertEqual(action["computer_use"]["text"], action["text"])
+
+    def test_fields_filled_in_the_frames(self):
+        out, steps = self.export()
+        typed = self.typed(steps)
+        self.assertEqual(len(typed), len(LABELLED) + 1)
+        self.assertTrue(all(b for _t, _a, b in typed), "every typing run has its field")
+        shown = [s["images"][k] for s in steps for k in ("pre", "post")
+                 if s["frames"][k] == self.form_frame["id"] and s["images"][k]]
+        self.assertTrue(shown, "the frame of the filled form is exported")
+        path = os.path.join(out, shown[0])
+        img = read_png(path)
+        raw_path = os.path.join(self.m.tmp, "raw-labels.png")
+        self.m.run("frame", self.session, str(self.form_frame["id"]), "-o", raw_path,
+                   "--data-dir", self.m.data_dir)
+        raw = read_png(raw_path)
+
+        def unfilled(im, box):
+            bx, by, bw, bh = box
+            return sum(1 for y in range(by, by + bh) for x in range(bx, bx + bw)
+                       if pixel(im, x, y) != (0, 0, 0))
+        for (_t, _a, box), (label, _v) in zip(typed, LABELLED):
+            self.assertGreater(unfilled(raw, box), 0, "the stored frame shows %s" % label)
+            self.assertEqual(unfilled(img, box), 0, "field %s is not filled" % label)
+        self.assertGreater(unfilled(img, typed[-1][2]), 0, "City's field is filled")
+        # A reading of what a person would see: OCR of each field, cut out of the
+        # exported image and enlarged twice, reads City's value and none of the
+        # others; of the stored frame, all of them. And of the whole exported image,
+        # none of them.
+        for i, ((_t, _a, box), (label, value)) in enumerate(zip(typed, LABELLED + [HARMLESS])):
+            got = squeeze(ocr([crop_2x(img, box, os.path.join(self.m.tmp, "e%d.png" % i))]))
+            raw_got = squeeze(ocr([crop_2x(raw, box, os.path.join(self.m.tmp, "r%d.png" % i))]))
+            self.assertIn(squeeze(value), raw_got)
+            if label == HARMLESS[0]:
+                self.assertIn(squeeze(value), got)
+            else:
+                self.assertEqual(got, "", "field %s reads %r" % (label, got))
+        text = squeeze(ocr([path]))
+        for _label, value in LABELLED:
+            for word in value.split():
+                self.assertNotIn(word, text)
 
 
 if __name__ == "__main__":

@@ -832,6 +832,9 @@ test_builtin_rules_are_the_file(void **state)
 		if (*p == '#' || *p == '\n' || *p == '\r' || *p == '\0')
 			continue;
 		assert_int_equal(sscanf(p, "%63s", name), 1);
+		/* A sensitive field label, not a rule (test_field_labels). */
+		if (strcmp(name, "label") == 0)
+			continue;
 		embedded = redact_rule_name(defaults, n);
 		if (embedded == NULL || strcmp(embedded, name) != 0)
 			fail_msg("rule %zu of %s is '%s', the embedded one '%s'", n, path, name,
@@ -843,6 +846,138 @@ test_builtin_rules_are_the_file(void **state)
 	assert_int_equal(n, redact_builtin_count(defaults));
 	/* The detectors docs/REDACTION.md lists are all there. */
 	assert_true(n >= 30);
+}
+
+/* --- Sensitive field labels (redact_label_match) ------------------------------------ */
+
+/* Expects label to match the phrase want of r's list (NULL: to match none). */
+static void
+label_is(const struct redact *r, const char *label, const char *want)
+{
+	int i = redact_label_match(r, label, strlen(label));
+
+	if (want == NULL) {
+		if (i >= 0)
+			fail_msg("label '%s' matched '%s'", label, redact_label(r, (size_t)i));
+		return;
+	}
+	if (i < 0)
+		fail_msg("label '%s' matched nothing, expected '%s'", label, want);
+	if (strcmp(redact_label(r, (size_t)i), want) != 0)
+		fail_msg("label '%s' matched '%s', expected '%s'", label,
+		    redact_label(r, (size_t)i), want);
+}
+
+static void
+placeholder_is(const char *label, const char *want)
+{
+	char out[REDACT_FIELD_MAX];
+	size_t n = redact_field_placeholder(label, strlen(label), out, sizeof out);
+
+	assert_string_equal(out, want);
+	assert_int_equal(n, strlen(want));
+}
+
+static void
+test_field_labels(void **state)
+{
+	char long_label[200];
+
+	(void)state;
+	/* The built-in list, as forms write their labels: any case, ':' or '*' after. */
+	label_is(defaults, "Name", "name");
+	label_is(defaults, "Full name:", "name");
+	label_is(defaults, "LAST NAME *", "name");
+	label_is(defaults, "Surname", "surname");
+	label_is(defaults, "Address", "address");
+	label_is(defaults, "Street:", "street");
+	label_is(defaults, "Street address:", "address");
+	label_is(defaults, "Date of birth", "date of birth");
+	label_is(defaults, "date-of-birth:", "date of birth");
+	label_is(defaults, "Birthday", "birthday");
+	label_is(defaults, "Postcode/ZIP", "postcode");
+	label_is(defaults, "Annual salary (EUR)", "salary");
+	label_is(defaults, "Account number", "account");
+	label_is(defaults, "Tax ID", "tax id");
+	label_is(defaults, "Diagnosis", "diagnosis");
+	label_is(defaults, "E-mail", "e mail");
+	/* Whole words only; harmless labels are left alone. */
+	label_is(defaults, "City", NULL);
+	label_is(defaults, "Country", NULL);
+	label_is(defaults, "Search", NULL);
+	label_is(defaults, "Message", NULL);
+	label_is(defaults, "Names", NULL);
+	label_is(defaults, "Renamed", NULL);
+	label_is(defaults, "Date", NULL);
+	label_is(defaults, "Birth", NULL);
+	label_is(defaults, "Addresses", NULL);
+	label_is(defaults, "Pinned", NULL);
+	label_is(defaults, "", NULL);
+	label_is(defaults, ":*", NULL);
+	/* A long label, and bytes that are not ASCII: a word is found in it all the same. */
+	memset(long_label, 'x', sizeof long_label);
+	memcpy(long_label + 150, " salary", 7);
+	long_label[sizeof long_label - 1] = '\0';
+	label_is(defaults, long_label, NULL);
+	long_label[157] = ' ';
+	label_is(defaults, long_label, "salary");
+	label_is(defaults, "Stra\xc3\x9f" "e", NULL);
+	label_is(defaults, "\xc3\xa9 address \xff", "address");
+	assert_true(redact_label_count(defaults) >= 20);
+	assert_null(redact_label(defaults, redact_label_count(defaults)));
+
+	/* The placeholder shows the label as the application gives it, trimmed and bounded. */
+	placeholder_is("Date of birth", "<FIELD:Date of birth>");
+	placeholder_is("  Full name: ", "<FIELD:Full name>");
+	placeholder_is("Name *", "<FIELD:Name>");
+	placeholder_is("a<b>c\td", "<FIELD:a b c d>");
+	placeholder_is(":*", "<FIELD>");
+	placeholder_is("", "<FIELD>");
+	placeholder_is("0123456789012345678901234567890123456789012345678901234567890",
+	    "<FIELD:012345678901234567890123456789012345678901234567>");
+	/* 47 bytes and a two-byte character: it is left out whole, not cut in half. */
+	placeholder_is("01234567890123456789012345678901234567890123456\xc3\xa9z",
+	    "<FIELD:01234567890123456789012345678901234567890123456>");
+}
+
+static void
+test_field_labels_from_rules_file(void **state)
+{
+	struct redact *r = NULL;
+	char *cause = NULL;
+	const char *path = write_rules("labels.rules",
+	    "# the organisation's own fields\n"
+	    "label   Employee number\n"
+	    "label\tcost centre:  \n"
+	    "label name\n"                   /* already built in: kept once */
+	    "badge NATIONAL_ID high - (?<![0-9])B-[0-9]{5}(?![0-9])\n");
+
+	(void)state;
+	assert_int_equal(redact_open(path, &r, &cause), 0);
+	assert_null(cause);
+	assert_int_equal(redact_label_count(r), redact_label_count(defaults) + 2);
+	assert_int_equal(redact_rule_count(r), redact_rule_count(defaults) + 1);
+	label_is(r, "Employee Number:", "employee number");
+	label_is(r, "Cost centre", "cost centre");
+	label_is(r, "Employee", NULL);
+	label_is(defaults, "Employee number", NULL);
+	/* Adding labels takes none away, and does not change the rules' fingerprint. */
+	label_is(r, "Date of birth", "date of birth");
+	label_is(r, "First name", "name");
+	assert_redacts_with(r, "badge B-12345", "badge <NATIONAL_ID>");
+	redact_close(r);
+
+	path = write_rules("labels-only.rules", "label Employee number\n");
+	assert_int_equal(redact_open(path, &r, &cause), 0);
+	assert_string_equal(redact_fingerprint(r), redact_fingerprint(defaults));
+	redact_close(r);
+
+	expect_rules_error("label\n", -EINVAL, "bad.rules:1: a label line needs a label");
+	expect_rules_error("\nlabel   \n", -EINVAL, "bad.rules:2: a label line needs a label");
+	expect_rules_error("label :*-\n", -EINVAL, "has no letters or digits");
+	expect_rules_error("label "
+	    "0123456789012345678901234567890123456789012345678901234567890123\n",
+	    -EINVAL, "a label line needs a label of 1-63 bytes");
 }
 
 /* --- URLs (redact_url_apply) ------------------------------------------------------ */
@@ -1044,6 +1179,8 @@ main(void)
 		cmocka_unit_test(test_rules_files_several),
 		cmocka_unit_test(test_rules_fingerprint),
 		cmocka_unit_test(test_builtin_rules_are_the_file),
+		cmocka_unit_test(test_field_labels),
+		cmocka_unit_test(test_field_labels_from_rules_file),
 		cmocka_unit_test(test_url_query),
 		cmocka_unit_test(test_url_fragment_userinfo),
 		cmocka_unit_test(test_url_path),

@@ -139,6 +139,10 @@ static void test_placeholders(void **state)
 	assert_true(steps_has_placeholder("a<b <PHONE2>"));
 	assert_false(steps_has_placeholder("a < b > c"));
 	assert_false(steps_has_placeholder("<html>"));
+	assert_true(steps_has_placeholder("<FIELD:Date of birth>"));
+	assert_true(steps_has_placeholder("<FIELD>"));
+	assert_false(steps_has_placeholder("<FIELD:"));
+	assert_false(steps_has_placeholder("<FIELDS:x>"));
 	assert_false(steps_has_placeholder("<>"));
 	assert_false(steps_has_placeholder("<EMAIL"));
 	assert_false(steps_has_placeholder(NULL));
