@@ -110,8 +110,27 @@ static void print_status(json_t *o)
 		printf("scope:    %s\n", scope != NULL && strcmp(scope, "out") == 0 ?
 		       "the focused window is out of scope: nothing is recorded" :
 		       "the focused window is in scope");
-		if (ap != NULL && strcmp(ap, "no") != 0)
+		json_t *inforce = json_object_get(sg, "policy_in_force");
+		if (ap != NULL && strcmp(ap, "consent") == 0)
+			printf("paused:   until you agree to the organisation's new notice: run "
+			       "`mimic consent`\n");
+		else if (ap != NULL && strcmp(ap, "no") != 0)
 			printf("paused:   automatically (%s)\n", ap);
+		if (json_is_object(inforce)) {
+			long long serial = (long long)json_integer_value(json_object_get(inforce, "serial"));
+			const char *src = json_string_value(json_object_get(inforce, "sources"));
+			const char *when = json_string_value(json_object_get(inforce, "applied"));
+			const char *pe = json_string_value(json_object_get(inforce, "error"));
+
+			if (serial > 0)
+				printf("in force: collector serial %lld", serial);
+			else
+				printf("in force: local");
+			printf(" (%s), applied %s\n", src != NULL && src[0] ? src : "built-in defaults",
+			       when != NULL ? when : "at start");
+			if (pe != NULL)
+				printf("new policy refused: %s\n", pe);
+		}
 		if (prot != NULL && strcmp(prot, "degraded") == 0)
 			printf("protection: degraded: without accessibility (%s), password fields are "
 			       "found by window title only\n", why ? why : "no accessibility bus");

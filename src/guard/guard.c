@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -28,7 +30,32 @@
 #include "testbreak.h"
 #include "util.h"
 
-enum { AUTO_PAUSE_LOCK = 1, AUTO_PAUSE_IDLE = 2 };
+enum { AUTO_PAUSE_LOCK = 1, AUTO_PAUSE_IDLE = 2, AUTO_PAUSE_CONSENT = 3 };
+
+/* The files a policy comes from, watched while recording (guard_policy_tick). */
+enum { WATCH_SYSTEM, WATCH_USER, WATCH_SIGNED, WATCH_ENROLMENT, WATCH_NOTICE, WATCH_N };
+
+/* What tells that a file changed: gone, or another inode, size, mtime or ctime. */
+struct file_id {
+	int exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+/* A policy load (or a consent check) run on the writer's thread. */
+struct policy_job {
+	char *policy_path;       /* --policy, or NULL */
+	char *data_dir;
+	const struct policy *check; /* consent only, for this policy (in force, not freed meanwhile) */
+	struct policy *loaded;   /* the new policy, NULL when it did not load */
+	uint64_t serial;
+	int rc;
+	char *cause;
+	int consent_rc;          /* consent_check of the policy: 0 agreed */
+	atomic_int done;         /* set (release) by the writer thread once the fields above are */
+};
 
 #define GUARD_TICK_MS 1000        /* how often the screen lock and idle time are checked */
 
@@ -76,6 +103,20 @@ struct guard {
 	struct config_retention retention;
 	int64_t next_retention_ns; /* when retention is checked next (CLOCK_MONOTONIC) */
 
+	/* The policy in force and its files, watched for a new one (guard_policy_tick). */
+	char *policy_path;       /* --policy, or NULL */
+	char *watch_path[WATCH_N]; /* NULL: not watched */
+	struct file_id watch_id[WATCH_N];
+	int watch_moved;         /* a file changed at the last look: load once it holds still */
+	int64_t next_look_ns;
+	struct policy_job *job;  /* posted to the writer, NULL: none */
+	uint64_t serial;         /* the collector policy's serial in force, 0: none */
+	int64_t applied_wall_ns; /* when the policy in force was applied */
+	uint64_t generation;     /* policies applied while recording */
+	char policy_error[512];  /* why the last new policy was not applied, "" none */
+	int consent_needed;      /* the notice in force awaits the person's consent */
+	int consent_paused;      /* recording was paused for it: it resumes with the consent */
+
 	/* The focused browser window's page (uia_page), and the input held until it is known. */
 	int web;                 /* the focused window is a browser, judged by its page */
 	uint64_t web_pending;    /* the page read awaited (uia_page_check's seq), 0: none */
@@ -88,6 +129,15 @@ struct guard {
 	uint64_t held_dropped;   /* held events dropped: out of scope, too many or too late */
 };
 
+static void policy_job_free(struct policy_job *j)
+{
+	free(j->policy_path);
+	free(j->data_dir);
+	policy_free(j->loaded);
+	free(j->cause);
+	free(j);
+}
+
 int guard_new(const char *policy_path, const char *data_dir, const struct guard_hooks *hooks,
               struct guard **out, char **cause)
 {
@@ -98,9 +148,11 @@ int guard_new(const char *policy_path, const char *data_dir, const struct guard_
 	g->held = util_xcalloc(GUARD_HOLD_MAX, sizeof *g->held);
 	g->held_mark = util_xcalloc(GUARD_HOLD_MAX, sizeof *g->held_mark);
 	/* The local files, and the collector's signed policy when the machine is enrolled. */
-	rc = policy_load_effective(policy_path, data_dir, &g->policy, NULL, cause);
+	rc = policy_load_effective(policy_path, data_dir, &g->policy, &g->serial, cause);
 	if (rc != 0)
 		goto fail;
+	g->applied_wall_ns = util_now_wall_ns();
+	g->policy_path = policy_path != NULL ? util_xstrdup(policy_path) : NULL;
 	*out = g;
 	return 0;
 fail:
@@ -117,7 +169,13 @@ void guard_free(struct guard *g)
 		return;
 	scope_close(g->scope);
 	indicator_close(g->indicator);
+	/* The writer has stopped by now, so a job posted to it has run. */
+	if (g->job != NULL && atomic_load_explicit(&g->job->done, memory_order_acquire))
+		policy_job_free(g->job);
 	policy_free(g->policy);
+	free(g->policy_path);
+	for (int i = 0; i < WATCH_N; i++)
+		free(g->watch_path[i]);
 	free(g->held);
 	free(g->held_mark);
 	free(g);
@@ -170,7 +228,9 @@ static void frames_pause(struct guard *g)
 {
 	if (g->frames == NULL)
 		return;
-	if (g->paused || g->out_of_scope) {
+	/* A policy applied while recording may forbid screenshots: frames stay paused then. */
+	if (g->paused || g->out_of_scope ||
+	    (g->policy != NULL && !policy_screenshots(g->policy))) {
 		frames_set_paused(g->frames, true);
 		g->frames_paused = 1;
 	} else if (g->frames_paused) {
@@ -376,6 +436,7 @@ static int is_input_kind(int kind)
 }
 
 static void set_paused_at(struct guard *g, int paused, int64_t for_ms, int64_t t_ns);
+static void watch_start(struct guard *g, const char *data_dir);
 
 /*
  * The pause hotkey's own key is never stored, whatever the state: its press with
@@ -644,6 +705,11 @@ static void set_paused_at(struct guard *g, int paused, int64_t for_ms, int64_t t
 			snprintf(details, sizeof(details), "{\"for_s\":%lld}", (long long)(for_ms / 1000));
 			audit_or_warn(g, "pause", details);
 		}
+	} else if (g->paused && g->consent_needed) {
+		/* Nothing resumes before the person agreed to the notice in force; a timed
+		 * pause ends into this one. */
+		g->pause_until_ns = 0;
+		return;
 	} else if (g->paused) {
 		g->paused = 0;
 		g->pause_until_ns = 0;
@@ -660,7 +726,8 @@ static void set_paused_at(struct guard *g, int paused, int64_t for_ms, int64_t t
 /* The indicator shows paused, out of scope or recording. */
 static void show_state(struct guard *g)
 {
-	indicator_set_state(g->indicator, g->paused ? INDICATOR_PAUSED
+	indicator_set_state(g->indicator, g->consent_needed ? INDICATOR_CONSENT
+	                    : g->paused ? INDICATOR_PAUSED
 	                    : g->out_of_scope ? INDICATOR_OUT_OF_SCOPE : INDICATOR_RECORDING);
 }
 
@@ -773,6 +840,7 @@ int guard_start(struct guard *g, const char *display, const char *data_dir, stru
 
 	g->data_dir = data_dir;
 	g->retention = cfg->retention;
+	watch_start(g, data_dir);
 	if (policy_pause_hotkey(g->policy, &sym, &mods) != 0)
 		sym = NULL;
 	rc = indicator_open(display, sym, mods, &g->indicator, cause);
@@ -807,6 +875,294 @@ int guard_start(struct guard *g, const char *display, const char *data_dir, stru
 	return 0;
 }
 
+/* ---------------------------- a new policy while recording (docs/POLICY.md) */
+
+static void file_id_read(const char *path, struct file_id *id)
+{
+	struct stat st;
+
+	memset(id, 0, sizeof *id);
+	if (path == NULL || stat(path, &st) != 0)
+		return;
+	id->exists = 1;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->size = st.st_size;
+	id->mtime = st.st_mtim;
+	id->ctime = st.st_ctim;
+}
+
+static int file_id_eq(const struct file_id *a, const struct file_id *b)
+{
+	return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
+	       a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec && a->ctime.tv_sec == b->ctime.tv_sec &&
+	       a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* The notice of the policy in force is watched too: a changed notice needs a new consent. */
+static void watch_notice(struct guard *g)
+{
+	const char *n = policy_notice_path(g->policy);
+
+	free(g->watch_path[WATCH_NOTICE]);
+	g->watch_path[WATCH_NOTICE] = n != NULL ? util_xstrdup(n) : NULL;
+	file_id_read(g->watch_path[WATCH_NOTICE], &g->watch_id[WATCH_NOTICE]);
+}
+
+/* The files the policy in force comes from (policy_load_effective reads them). */
+static void watch_start(struct guard *g, const char *data_dir)
+{
+	char *user = NULL;
+
+	g->watch_path[WATCH_SYSTEM] = util_xstrdup(g->policy_path != NULL ? g->policy_path :
+	                                           POLICY_SYSTEM_PATH);
+	if (policy_user_path(&user) == 0)
+		g->watch_path[WATCH_USER] = user;
+	g->watch_path[WATCH_SIGNED] = util_xasprintf("%s/fleet/policy.signed", data_dir);
+	g->watch_path[WATCH_ENROLMENT] = util_xasprintf("%s/fleet/enrolment.json", data_dir);
+	for (int i = 0; i < WATCH_N; i++)
+		file_id_read(g->watch_path[i], &g->watch_id[i]);
+	watch_notice(g);
+	g->next_look_ns = util_now_mono_ns() + GUARD_POLICY_LOOK_MS * INT64_C(1000000);
+}
+
+/* 1 when a watched file differs from the last look (which it then becomes). */
+static int watch_moved(struct guard *g)
+{
+	int moved = 0;
+
+	for (int i = 0; i < WATCH_N; i++) {
+		struct file_id id;
+
+		if (g->watch_path[i] == NULL)
+			continue;
+		file_id_read(g->watch_path[i], &id);
+		if (!file_id_eq(&id, &g->watch_id[i])) {
+			g->watch_id[i] = id;
+			moved = 1;
+		}
+	}
+	return moved;
+}
+
+/* Runs on the writer's thread, which owns the store and may wait on the disk. */
+static int policy_job_run(struct store *st, void *arg)
+{
+	struct policy_job *j = arg;
+
+	if (j->check != NULL) {
+		j->consent_rc = consent_check(st, j->check, NULL);
+	} else {
+		j->rc = policy_load_effective(j->policy_path, j->data_dir, &j->loaded, &j->serial,
+		                              &j->cause);
+		if (j->rc == 0)
+			j->consent_rc = consent_check(st, j->loaded, NULL);
+	}
+	atomic_store_explicit(&j->done, 1, memory_order_release);
+	return 0;
+}
+
+static void policy_post(struct guard *g, struct writer *w, const struct policy *check)
+{
+	struct policy_job *j = util_xcalloc(1, sizeof *j);
+
+	j->policy_path = g->policy_path != NULL ? util_xstrdup(g->policy_path) : NULL;
+	j->data_dir = util_xstrdup(g->data_dir);
+	j->check = check;
+	atomic_init(&j->done, 0);
+	if (writer_post(w, policy_job_run, j) != 0) {
+		/* Another job (forget, retention) runs: the next look posts again. */
+		policy_job_free(j);
+		if (check == NULL)
+			g->watch_moved = 1;
+		return;
+	}
+	g->job = j;
+}
+
+/* Recording waits for the person's agreement to the notice in force, or resumes with it. */
+static void set_consent_needed(struct guard *g, int needed)
+{
+	if (needed && !g->consent_needed) {
+		log_warn("the policy's consent notice changed: recording paused until "
+		         "`mimic consent`");
+		audit_or_warn(g, "consent-needed", NULL);
+		g->consent_paused = !g->paused;
+		if (!g->paused)
+			set_paused_at(g, 1, 0, util_now_mono_ns());
+		g->consent_needed = 1;
+		g->auto_paused = AUTO_PAUSE_CONSENT;
+	} else if (!needed && g->consent_needed) {
+		g->consent_needed = 0;
+		log_info("consent given to the policy's notice");
+		if (g->auto_paused == AUTO_PAUSE_CONSENT)
+			g->auto_paused = 0;
+		/* A pause the person asked for before stays. */
+		if (g->consent_paused)
+			set_paused_at(g, 0, 0, util_now_mono_ns());
+		g->consent_paused = 0;
+	}
+}
+
+/* Judges the focused window again, by the policy now in force. */
+static void rejudge(struct guard *g)
+{
+	int web = g->have_ctx && g->uia != NULL &&
+	          policy_is_browser(g->policy, g->ctx.wm_instance, g->ctx.wm_class);
+
+	if (web && !g->web) {
+		/* Now judged by its page, which is not known yet: read it. */
+		g->web = 1;
+		g->ctx.url[0] = '\0';
+		web_ask(g);
+	} else if (!web) {
+		g->web = 0;
+	}
+	web_scope(g);
+	if (g->have_ctx)
+		g->key_text = policy_key_text(g->policy, g->ctx.wm_instance, g->ctx.wm_class);
+	judge_focus(g);
+}
+
+/* A new policy loaded and verified: in force from the next event on. */
+static void policy_swap(struct guard *g, struct policy_job *j)
+{
+	struct policy *old = g->policy;
+	char details[160];
+
+	g->policy = j->loaded;
+	j->loaded = NULL;
+	if (g->scope != NULL && scope_set_policy(g->scope, g->policy) < 0)
+		log_warn("cannot read the windows again for the new policy");
+	policy_free(old);
+	g->serial = j->serial;
+	g->applied_wall_ns = util_now_wall_ns();
+	g->generation++;
+	g->policy_error[0] = '\0';
+	update_keep(g);
+	rejudge(g);
+	frames_pause(g);
+	watch_notice(g);
+	log_info("new policy applied while recording (collector serial %llu)",
+	         (unsigned long long)g->serial);
+	snprintf(details, sizeof details, "{\"serial\":%llu,\"while_recording\":true}",
+	         (unsigned long long)g->serial);
+	audit_or_warn(g, "policy-live", details);
+}
+
+/* What the job found: the new policy swapped in, or refused with one line. */
+static void policy_finish(struct guard *g, struct policy_job *j)
+{
+	const char *kind = "load";
+	char *why = NULL;
+
+	if (j->check != NULL) {
+		set_consent_needed(g, j->consent_rc != 0);
+		return;
+	}
+	if (j->rc != 0) {
+		why = util_xstrdup(j->cause != NULL ? j->cause : "the policy cannot be read");
+	} else if (j->serial < g->serial && !testbreak("live-policy-rollback")) {
+		/*
+		 * policy.json already refuses an older serial; a collector policy gone from
+		 * the data directory (or the enrolment removed) would leave the local files
+		 * alone, which may allow more: a running recorder keeps what it has.
+		 */
+		kind = j->serial == 0 ? "removed" : "rollback";
+		why = j->serial == 0 ?
+		      util_xasprintf("collector policy serial %llu is no longer stored in %s",
+		                     (unsigned long long)g->serial, g->watch_path[WATCH_SIGNED]) :
+		      util_xasprintf("collector policy serial %llu is older than serial %llu",
+		                     (unsigned long long)j->serial, (unsigned long long)g->serial);
+	}
+	if (why != NULL) {
+		char details[160];
+		char *esc = util_escape_ctl(why);
+
+		snprintf(g->policy_error, sizeof g->policy_error, "%s; keeping the policy in force",
+		         esc);
+		free(esc);
+		log_warn("new policy not applied: %s", g->policy_error);
+		if (j->rc != 0)
+			snprintf(details, sizeof details, "{\"kept\":%llu,\"why\":\"%s\","
+			         "\"while_recording\":true}", (unsigned long long)g->serial, kind);
+		else
+			snprintf(details, sizeof details, "{\"refused\":%llu,\"kept\":%llu,"
+			         "\"why\":\"%s\",\"while_recording\":true}",
+			         (unsigned long long)j->serial, (unsigned long long)g->serial, kind);
+		audit_or_warn(g, "policy-refused", details);
+		free(why);
+		return;
+	}
+	if (testbreak("live-policy-ignored")) {
+		/* The fault: the status shows the new policy, the old one goes on judging. */
+		g->serial = j->serial;
+		g->applied_wall_ns = util_now_wall_ns();
+		g->generation++;
+		return;
+	}
+	policy_swap(g, j);
+	set_consent_needed(g, j->consent_rc != 0 && !testbreak("live-notice-unconsented"));
+}
+
+int guard_policy_tick(struct guard *g, struct writer *w, int64_t now)
+{
+	if (g->job != NULL) {
+		if (!atomic_load_explicit(&g->job->done, memory_order_acquire))
+			return 20;
+		policy_finish(g, g->job);
+		policy_job_free(g->job);
+		g->job = NULL;
+	}
+	if (g->data_dir == NULL)
+		return -1;
+	if (w == NULL)
+		return GUARD_POLICY_LOOK_MS;
+	if (now < g->next_look_ns)
+		return (int)((g->next_look_ns - now) / 1000000) + 1;
+	g->next_look_ns = now + GUARD_POLICY_LOOK_MS * INT64_C(1000000);
+	/* A file being written is loaded once it held still for one look. */
+	if (watch_moved(g))
+		g->watch_moved = 1;
+	else if (g->watch_moved) {
+		g->watch_moved = 0;
+		policy_post(g, w, NULL);
+	} else if (g->consent_needed) {
+		/* `mimic consent` writes to the store: ask it whether the person agreed. */
+		policy_post(g, w, g->policy);
+	}
+	return GUARD_POLICY_LOOK_MS;
+}
+
+const char *guard_resume_refused(const struct guard *g)
+{
+	if (!g->consent_needed)
+		return NULL;
+	return "recording stays paused until you agree to the organisation's new notice: "
+	       "run `mimic consent`";
+}
+
+/* The "policy_in_force" member of the status: which policy judges, since when, and refusals. */
+static json_t *policy_json(const struct guard *g)
+{
+	json_t *o = json_object();
+	char when[64] = "";
+	time_t t = (time_t)(g->applied_wall_ns / 1000000000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_set_new(o, "sources", json_string(policy_sources(g->policy)));
+	json_object_set_new(o, "serial", json_integer((json_int_t)g->serial));
+	json_object_set_new(o, "applied", json_string(when));
+	json_object_set_new(o, "applied_while_recording", json_integer((json_int_t)g->generation));
+	json_object_set_new(o, "error", g->policy_error[0] ? json_string(g->policy_error) :
+	                    json_null());
+	json_object_set_new(o, "consent_needed", json_boolean(g->consent_needed));
+	return o;
+}
+
 json_t *guard_json(const struct guard *g)
 {
 	json_t *o = json_object();
@@ -815,8 +1171,11 @@ json_t *guard_json(const struct guard *g)
 
 	json_object_set_new(o, "scope", json_string(g->out_of_scope ? "out" : "in"));
 	json_object_set_new(o, "policy", json_string(g->policy ? policy_sources(g->policy) : ""));
-	json_object_set_new(o, "auto_paused", json_string(g->auto_paused == AUTO_PAUSE_LOCK ?
-	                    "screen-locked" : g->auto_paused == AUTO_PAUSE_IDLE ? "idle" : "no"));
+	json_object_set_new(o, "auto_paused", json_string(g->consent_needed ? "consent" :
+	                    g->auto_paused == AUTO_PAUSE_LOCK ?
+	                    "screen-locked" : g->auto_paused == AUTO_PAUSE_IDLE ? "idle" :
+	                    g->auto_paused == AUTO_PAUSE_CONSENT ? "consent" : "no"));
+	json_object_set_new(o, "policy_in_force", policy_json(g));
 	if (g->uia != NULL)
 		degraded = uia_is_degraded(g->uia, reason, sizeof reason);
 	else

@@ -118,6 +118,26 @@ void guard_on_context(struct guard *g, const struct context *ctx);
  */
 int guard_filter(struct guard *g, struct event *ev);
 
+/*
+ * A new policy while recording (docs/POLICY.md, "A new policy while recording").
+ * Every GUARD_POLICY_LOOK_MS it looks whether the files the policy comes from
+ * changed (the system file or --policy, the person's file, the stored collector
+ * policy and the enrolment, the notice): their inode, size, mtime and ctime. Once
+ * a change has held still for one look, the policy is loaded and verified again
+ * as at the start (policy_load_effective), with the consent to its notice, as a
+ * job on writer w's thread (which owns the store and may wait on the disk); when
+ * the job has run, the new policy is swapped in here, between two events, so
+ * that every event read after it is judged by it. A policy that fails to load or
+ * verify, or a collector policy older than the one in force, leaves the one in
+ * force and is one line in the log and the status. A notice the person has not
+ * agreed to pauses recording until `mimic consent`. Returns ms until the next look.
+ */
+#define GUARD_POLICY_LOOK_MS 1000
+int guard_policy_tick(struct guard *g, struct writer *w, int64_t now);
+
+/* Why a resume is refused (a new notice awaits the person's consent), or NULL. */
+const char *guard_resume_refused(const struct guard *g);
+
 /* The policy's [upload] upload_interval (policy_upload_interval_ms). */
 int64_t guard_upload_interval_ms(const struct guard *g);
 

@@ -20,6 +20,7 @@ static const struct overlay_look looks[] = {
 	[INDICATOR_RECORDING] = {0xc0182a, 0xffffff, "REC  mimic"},
 	[INDICATOR_PAUSED] = {0xe0a800, 0x000000, "PAUSED  mimic"},
 	[INDICATOR_OUT_OF_SCOPE] = {0x5a5a5a, 0xffffff, "NOT IN SCOPE"},
+	[INDICATOR_CONSENT] = {0xe0a800, 0x000000, "PAUSED  new notice"},
 };
 
 /* The policy's modifier bits are the overlay's, so hotkey_mods is handed on as it is. */

@@ -4,8 +4,8 @@
  *
  * Through the platform's overlay (overlay.h; with X11 on its own connection): a
  * small window in the top-right corner of the screen, always raised above other
- * windows, whose colour and label say "REC" (recording), "PAUSED" or "NOT IN
- * SCOPE"; the global pause hotkey; and whether the screen is locked. There is no
+ * windows, whose colour and label say "REC" (recording), "PAUSED", "NOT IN
+ * SCOPE" or "PAUSED  new notice" (a new policy's notice awaits `mimic consent`); the global pause hotkey; and whether the screen is locked. There is no
  * way to hide the window: mimic does not record when it cannot show it.
  */
 #ifndef MIMIC_INDICATOR_H
@@ -19,6 +19,7 @@ enum indicator_state {
 	INDICATOR_RECORDING = 0,
 	INDICATOR_PAUSED = 1,
 	INDICATOR_OUT_OF_SCOPE = 2,
+	INDICATOR_CONSENT = 3,       /* paused until the person agrees to a new notice */
 };
 
 /* The window's WM_NAME and WM_CLASS (instance, class), for tests and people. */

@@ -216,6 +216,12 @@ void scope_close(struct scope *s)
 	free(s);
 }
 
+int scope_set_policy(struct scope *s, const struct policy *pol)
+{
+	s->pol = pol;
+	return refresh(s);
+}
+
 int scope_fd(struct scope *s)
 {
 	return desktop_fd(s->desk);

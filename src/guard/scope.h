@@ -39,6 +39,13 @@ int scope_open(const char *display, const struct policy *pol, struct scope **out
 /* Closes the connection and frees s. NULL is allowed. */
 void scope_close(struct scope *s);
 
+/*
+ * Judges the windows by pol from now on (a policy applied while recording; pol
+ * must outlive the scope or the next call) and recomputes the kept area at once.
+ * Returns 1 when the area changed, 0 when not, -EPIPE when the connection was lost.
+ */
+int scope_set_policy(struct scope *s, const struct policy *pol);
+
 /* The desktop's connection's file descriptor, to poll for readability. */
 int scope_fd(struct scope *s);
 

@@ -395,6 +395,8 @@ static int loop(struct recorder *r, char **cause)
 		timeout = earlier(timeout, guard_tick(r->guard, util_now_mono_ns()));
 		timeout = earlier(timeout, recorder_agent_tick(r, util_now_mono_ns()));
 		timeout = earlier(timeout, recorder_upload_tick(r, util_now_mono_ns()));
+		/* A new policy (docs/POLICY.md): loaded on the writer's thread, swapped in here. */
+		timeout = earlier(timeout, guard_policy_tick(r->guard, r->writer, util_now_mono_ns()));
 		timeout = earlier(timeout, guard_retention_tick(r->guard, r->writer, r->session,
 		                                                util_now_mono_ns()));
 		timeout = earlier(timeout, ipc_server_timeout_ms(r->ipc, util_now_mono_ns()));

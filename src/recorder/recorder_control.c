@@ -215,6 +215,8 @@ static char *handle_request(struct recorder *r, const struct ipc_request *req, u
 		guard_set_paused(r->guard, 1, req->for_ms);
 		break;
 	case IPC_CMD_RESUME:
+		if (guard_resume_refused(r->guard) != NULL)
+			return ipc_simple_reply(0, guard_resume_refused(r->guard));
 		guard_set_paused(r->guard, 0, 0);
 		break;
 	case IPC_CMD_FORGET:
