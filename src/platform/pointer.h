@@ -91,4 +91,12 @@ int pointer_popup_gen_at_press(struct pointer *p, uint32_t server_ms, uint64_t *
  */
 int pointer_new_popup(struct pointer *p, struct uia_window_hint *out /* OUT */);
 
+/*
+ * Takes in the events received; 1 when the top-level window top (pointer_hint's
+ * *top) was hidden or destroyed after the button press the display stamped
+ * server_ms, in the display's own order: that press was made while it showed.
+ * 0 when not, or not known (the press or the window too long ago).
+ */
+int pointer_gone_since_press(struct pointer *p, uint32_t server_ms, uint32_t top);
+
 #endif

@@ -223,7 +223,13 @@ struct uia {
 	struct uia_window_hint map_hint; /* ... X's view of it then */
 	int32_t map_x, map_y;      /* ... and where the pointer was */
 	struct uia_element *map_el; /* MAP_ELEMENTS_MAX: the map ... */
-	struct uia_element *map_next; /* ... and the one being read (MAP_ELEMENTS_MAX) */
+	struct uia_element *map_next; /* ... and the one before it, or the one being read
+	                                 (MAP_ELEMENTS_MAX) */
+	int prev_valid, prev_n;       /* map_next as the map before (prev_*) */
+	uint32_t prev_window;
+	int32_t prev_pid;
+	struct uia_window_hint prev_geom;
+	int64_t prev_built_ns;
 	int map_n;
 	int map_valid;
 	uint32_t map_window;       /* the X window mapped ... */

@@ -207,6 +207,7 @@ void uia_map_refresh(struct uia *u)
 		g_object_unref(root);
 		return;
 	}
+	u->prev_valid = 0; /* its buffer is read into */
 	kept = read_items(u, &lk, root, u->map_x, u->map_y, NULL, u->map_hint.window, u->map_next,
 	                  &nc, &failed);
 	g_object_unref(root);
@@ -218,12 +219,19 @@ void uia_map_refresh(struct uia *u)
 			u->map_valid = 0;
 		return;
 	}
-	/* The new map replaces the old one whole: a press never sees half of each. */
+	/* The new map replaces the old one whole: a press never sees half of each. The old
+	 * one is kept beside it for a press made before the new one was read. */
 	{
 		struct uia_element *t = u->map_el;
 		u->map_el = u->map_next;
 		u->map_next = t;
 	}
+	u->prev_valid = u->map_valid;
+	u->prev_n = u->map_n;
+	u->prev_window = u->map_window;
+	u->prev_pid = u->map_pid;
+	u->prev_geom = u->map_geom;
+	u->prev_built_ns = u->map_built_ns;
 	u->map_valid = 1;
 	u->map_n = kept;
 	u->map_window = u->map_hint.window;
@@ -308,13 +316,41 @@ int uia_role_name_is_weak(const char *role)
 	static const char *const weak[] = {
 		"filler", "panel", "section", "unknown", "redundant object", "viewport",
 		"layered pane", "root pane", "glass pane", "scroll pane", "frame", "dialog",
-		"window", "alert", "file chooser", "invalid",
+		"window", "alert", "file chooser", "invalid", "menu", "popup menu", "list",
+		"list box", "menu bar", "tool bar",
 	};
 
 	for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
 		if (strcmp(role, weak[i]) == 0)
 			return 1;
 	return 0;
+}
+
+/* 1 when a found element says the lookup did not reach what was pressed: a container,
+ * the window, or an element without bounds (read while the application tore it down). */
+static int live_weak(const struct uia_element *el)
+{
+	return uia_role_name_is_weak(el->role) || el->w <= 0 || el->h <= 0;
+}
+
+/* The element at r's point of a window map (els, n...), if it describes r's window as
+ * it was before the press, recently, at the same place; else NULL. */
+static const struct uia_element *window_map_at(const struct request *r,
+                                               const struct uia_element *els, int n,
+                                               int valid, uint32_t window, int32_t pid,
+                                               const struct uia_window_hint *geom,
+                                               int64_t built_ns)
+{
+	if (!valid || r->hint.window != window ||
+	    (r->hint.pid > 0 && pid > 0 && r->hint.pid != pid))
+		return NULL;
+	if (built_ns > r->t_ns || r->t_ns - built_ns > MAP_USE_MAX_NS)
+		return NULL;
+	/* A window moved or resized since the map was made: its elements moved too. */
+	if (r->hint.w > 0 && (r->hint.x != geom->x || r->hint.y != geom->y ||
+	                      r->hint.w != geom->w || r->hint.h != geom->h))
+		return NULL;
+	return elements_at(els, n, r->x, r->y);
 }
 
 const struct uia_element *uia_map_for_press(struct uia *u, const struct request *r,
@@ -334,7 +370,7 @@ const struct uia_element *uia_map_for_press(struct uia *u, const struct request 
 	if (u->pmap_valid && r->at_press_top_known && t->window != 0 &&
 	    t->window == u->pmap_hint.window && r->x >= t->x && r->y >= t->y &&
 	    r->x < t->x + t->w && r->y < t->y + t->h) {
-		if (live->status == UIA_OK && live->popup && !uia_role_name_is_weak(live->role))
+		if (live->status == UIA_OK && live->popup && !live_weak(live))
 			return NULL;
 		if (testbreak("popup-map-ignored"))
 			return NULL;
@@ -344,19 +380,17 @@ const struct uia_element *uia_map_for_press(struct uia *u, const struct request 
 			return NULL;
 		return elements_at(u->pmap_el, u->pmap_n, r->x, r->y);
 	}
-	if (!u->map_valid || !r->has_hint || r->hint.popup || r->hint.window != u->map_window ||
-	    (r->hint.pid > 0 && u->map_pid > 0 && r->hint.pid != u->map_pid))
+	if (!r->has_hint || r->hint.popup)
 		return NULL;
-	if (live->status == UIA_OK && !uia_role_name_is_weak(live->role))
+	if (live->status == UIA_OK && !live_weak(live))
 		return NULL;
-	/* The map must describe the window as it was before the press, and recently. */
-	if (u->map_built_ns > r->t_ns || r->t_ns - u->map_built_ns > MAP_USE_MAX_NS)
-		return NULL;
-	/* A window moved or resized since the map was made: its elements moved too. */
-	if (r->hint.w > 0 && (r->hint.x != u->map_geom.x || r->hint.y != u->map_geom.y ||
-	                      r->hint.w != u->map_geom.w || r->hint.h != u->map_geom.h))
-		return NULL;
-	return map_at(u, r->x, r->y);
+	/* The window's map, or the one before it when the map was read again after the
+	 * press (its hover's lookup was followed by a new read while the press came). */
+	if (u->map_built_ns <= r->t_ns)
+		return window_map_at(r, u->map_el, u->map_n, u->map_valid, u->map_window,
+		                     u->map_pid, &u->map_geom, u->map_built_ns);
+	return window_map_at(r, u->map_next, u->prev_n, u->prev_valid, u->prev_window,
+	                     u->prev_pid, &u->prev_geom, u->prev_built_ns);
 }
 
 void uia_map_free(struct uia *u)

@@ -162,7 +162,13 @@ static void *x_main(void *arg)
 			} else if (rc == 0) {
 				int at_hover = have_hover && r.x == hover_x && r.y == hover_y;
 
-				post_with_hint(u, &r, press_hint(&hint, at_hover ? &hover_hint : NULL));
+				/* The window the pointer rested over has gone since the press (the
+				 * press closed it: a dialog's OK): the press was made in it. */
+				if (at_hover && hint.window != hover_hint.window &&
+				    pointer_gone_since_press(u->ptr, r.server_ms, hover_top))
+					post_with_hint(u, &r, &hover_hint);
+				else
+					post_with_hint(u, &r, press_hint(&hint, at_hover ? &hover_hint : NULL));
 			} else {
 				post_with_hint(u, &r, NULL);
 			}

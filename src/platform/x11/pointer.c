@@ -17,6 +17,7 @@
 
 #define OR_MAX 64             /* override-redirect windows (popups) tracked as mapped */
 #define PRESS_MAX 16          /* button presses remembered with the popups at them */
+#define GONE_MAX 16           /* top-level windows remembered as hidden or destroyed */
 
 struct pointer {
 	xcb_connection_t *conn;
@@ -35,10 +36,17 @@ struct pointer {
 	 * in its rectangle was made in, whatever X shows there by the time it is asked. */
 	struct uia_window_hint top;
 	int top_new;               /* shown since pointer_new_popup last handed it out */
+	/* Top-level windows hidden or destroyed lately, with gone_gen after each. */
+	struct {
+		xcb_window_t w;
+		uint64_t gen;
+	} gone[GONE_MAX];
+	uint64_t gone_gen;         /* top-level windows hidden or destroyed so far */
 	uint8_t xi_opcode;         /* 0: presses not followed */
 	struct {
 		uint32_t ms;
 		uint64_t gen;
+		uint64_t gone_gen;         /* gone_gen then */
 		struct uia_window_hint top; /* the newest popup then */
 	} press[PRESS_MAX];
 	unsigned n_press;          /* presses seen; the newest is press[(n_press - 1) % MAX] */
@@ -153,6 +161,15 @@ static void top_gone(struct pointer *u, xcb_window_t w)
 		memset(&u->top, 0, sizeof u->top);
 		u->top_new = 0;
 	}
+}
+
+/* Remembers that the top-level window w was hidden or destroyed, in the display's order. */
+static void note_gone(struct pointer *u, xcb_window_t w)
+{
+	unsigned i = (unsigned)(u->gone_gen++ % GONE_MAX);
+
+	u->gone[i].w = w;
+	u->gone[i].gen = u->gone_gen;
 }
 
 /* forgets w as a mapped popup; returns 1 when it was one. */
@@ -279,11 +296,13 @@ void pointer_take_events(struct pointer *u)
 			break;
 		}
 		case XCB_UNMAP_NOTIFY:
+			note_gone(u, ((xcb_unmap_notify_event_t *)ev)->window);
 			if (or_forget(u, ((xcb_unmap_notify_event_t *)ev)->window))
 				u->popup_gen++;
 			top_gone(u, ((xcb_unmap_notify_event_t *)ev)->window);
 			break;
 		case XCB_DESTROY_NOTIFY:
+			note_gone(u, ((xcb_destroy_notify_event_t *)ev)->window);
 			if (or_forget(u, ((xcb_destroy_notify_event_t *)ev)->window))
 				u->popup_gen++;
 			top_gone(u, ((xcb_destroy_notify_event_t *)ev)->window);
@@ -298,6 +317,7 @@ void pointer_take_events(struct pointer *u)
 				u->press[i].ms = ((const xcb_input_raw_button_press_event_t *)ev)->time;
 				u->press[i].gen = u->popup_gen;
 				u->press[i].top = u->top;
+				u->press[i].gone_gen = u->gone_gen;
 			}
 			break;
 		}
@@ -473,4 +493,28 @@ int pointer_new_popup(struct pointer *u, struct uia_window_hint *out)
 	}
 	*out = u->top;
 	return 1;
+}
+
+int pointer_gone_since_press(struct pointer *u, uint32_t server_ms, uint32_t top)
+{
+	unsigned n;
+	uint64_t at = 0;
+	int found = 0;
+
+	pointer_take_events(u);
+	n = u->n_press < PRESS_MAX ? u->n_press : PRESS_MAX;
+	for (unsigned k = 1; server_ms != 0 && k <= n && !found; k++) {
+		unsigned i = (u->n_press - k) % PRESS_MAX;
+
+		if (u->press[i].ms == server_ms) {
+			at = u->press[i].gone_gen;
+			found = 1;
+		}
+	}
+	if (!found || top == 0 || u->gone_gen - at > GONE_MAX)
+		return 0;
+	for (uint64_t g = at + 1; g <= u->gone_gen; g++)
+		if (u->gone[(g - 1) % GONE_MAX].w == top)
+			return 1;
+	return 0;
 }
