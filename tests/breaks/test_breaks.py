@@ -9,11 +9,17 @@ the same case passing without the fault.
 Two more cases show that a missing tool fails CI instead of passing: a unit test
 and an integration test that need Xvfb, run with CI=true and a PATH without it.
 
+The faulty runs are started MIMIC_BREAKS_JOBS (default 2) at a time as the class
+begins, as meson runs the ordinary suites, and each case waits for its own run: the
+table grows with every guarding test, and one run after the other took most of the
+suite's time.
+
 Environment (set by tests/breaks/meson.build): MIMIC_BUILD, the break build's
 directory; MIMIC_SRCDIR; MIMIC_BIN, MIMIC_OCR_IMAGE and MIMIC_URL_SESSION for the integration
 tests.
 """
 
+import concurrent.futures
 import os
 import re
 import shutil
@@ -67,12 +73,41 @@ def failed_by_assertion(test, case, out):
 
 
 class Breaks(unittest.TestCase):
-    pass
+    pool = None
+    runs = {}
+
+    @classmethod
+    def setUpClass(cls):
+        """Starts the faulty runs of the cases selected (all, unless -k narrows them)."""
+        wanted = {t._testMethodName for t in _SELECTED} if _SELECTED else None
+        cls.pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, int(os.environ.get("MIMIC_BREAKS_JOBS", "2"))))
+        for _n, fault, test, case, _what in read_table():
+            name = case_name(fault, case)
+            if wanted is not None and name not in wanted:
+                continue
+            cls.runs[name] = cls.pool.submit(
+                run, test, {"MIMIC_TEST_BREAK": fault, "MIMIC_TEST_ONLY": case})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pool.shutdown(wait=True, cancel_futures=True)
+
+
+_SELECTED = []
+
+
+def case_name(fault, case):
+    return "test_%s__%s" % (fault.replace("-", "_"), case)
 
 
 def make_case(fault, test, case, what):
     def t(self):
-        r = run(test, {"MIMIC_TEST_BREAK": fault, "MIMIC_TEST_ONLY": case})
+        name = case_name(fault, case)
+        if name in Breaks.runs:
+            r = Breaks.runs[name].result()
+        else:
+            r = run(test, {"MIMIC_TEST_BREAK": fault, "MIMIC_TEST_ONLY": case})
         out = r.stdout + r.stderr
         self.assertNotEqual(r.returncode, 0,
                             "%s %s passed with the fault '%s' (%s):\n%s"
@@ -84,9 +119,20 @@ def make_case(fault, test, case, what):
     return t
 
 
+def load_tests(loader, tests, pattern):
+    """Notes which cases of Breaks the runner was asked for (after -k), to start only those."""
+    def walk(suite):
+        for t in suite:
+            if isinstance(t, unittest.TestSuite):
+                walk(t)
+            elif isinstance(t, Breaks):
+                _SELECTED.append(t)
+    walk(tests)
+    return tests
+
+
 for _n, _fault, _test, _case, _what in read_table():
-    setattr(Breaks, "test_%s__%s" % (_fault.replace("-", "_"), _case), make_case(
-        _fault, _test, _case, _what))
+    setattr(Breaks, case_name(_fault, _case), make_case(_fault, _test, _case, _what))
 
 
 class MissingTool(unittest.TestCase):
