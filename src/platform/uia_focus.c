@@ -3,10 +3,31 @@
  * focus events are read a moment after they come (the click that moved the focus
  * goes first); a typing run takes the element of the latest one, or searches the
  * focused window's application for a FOCUSED element when there is none.
+ * A focus event whose element cannot be read (the application is slow or was
+ * found hung) leaves the focus unknown-but-maybe-secret, so that the keys that
+ * follow are kept as a password field's would be until a read succeeds.
  */
 #include "uia_int.h"
 
 #include <string.h>
+
+#include "log.h"
+
+/*
+ * The focus moved to an element that could not be read: whatever was focused
+ * before is forgotten, and until a focus event is read the focus counts as a
+ * password field (fail closed: it may be one).
+ */
+static void focus_unread(struct uia *u, const struct app *app)
+{
+	struct uia_element el;
+
+	uia_snap_clear(&u->focus_snap);
+	memset(&el, 0, sizeof el);
+	el.pid = app != NULL ? app->pid : 0;
+	el.states = UIA_STATE_PASSWORD;
+	uia_publish_focus(u, &el, util_now_mono_ns());
+}
 
 /* Resolves the newest focus event into the focus snapshot. */
 static void flush_focus(struct uia *u)
@@ -26,12 +47,15 @@ static void flush_focus(struct uia *u)
 		app = uia_app_by_bus(u, uia_bus_of(a));
 	}
 	if (app != NULL && uia_app_hung(app)) {
+		log_debug("uia: focus event of a hung application: not read");
+		focus_unread(u, app);
 		g_object_unref(a);
 		return;
 	}
 	lk.app = app;
 	memset(el, 0, sizeof *el);
 	if (uia_read_element(&lk, a, app, el) == 0) {
+		log_debug("uia: focus moved to a %s", el->role);
 		uia_snap_clear(&u->focus_snap);
 		u->focus_snap.valid = 1;
 		u->focus_snap.el = *el;
@@ -40,6 +64,8 @@ static void flush_focus(struct uia *u)
 		uia_publish_focus(u, el, u->focus_pending_ns);
 		return;
 	}
+	log_debug("uia: focus event not read: %s", uia_status_name(lk.stop));
+	focus_unread(u, app);
 	g_object_unref(a);
 }
 
