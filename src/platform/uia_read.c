@@ -7,6 +7,7 @@
  */
 #include "uia_int.h"
 
+#include "log.h"
 #include "testbreak.h"
 
 #include <string.h>
@@ -526,10 +527,18 @@ int uia_read_element(struct lookup *lk, AtspiAccessible *a, struct app *app, str
 	if (uia_role_is_menu_item(role) && role != ATSPI_ROLE_MENU)
 		read_shortcut(lk, a, el->shortcut, sizeof el->shortcut);
 	walk_ancestors(lk, a, role, el);
-	if (role == ATSPI_ROLE_LINK)
-		read_target(lk, a, el->target, sizeof el->target);
-	if (el->url[0] != '\0')
-		web_names(lk, a, role, el);
+	if (el->url[0] != '\0' || role == ATSPI_ROLE_LINK) {
+		int64_t t0 = util_now_mono_ns();
+
+		if (role == ATSPI_ROLE_LINK)
+			read_target(lk, a, el->target, sizeof el->target);
+		if (el->url[0] != '\0')
+			web_names(lk, a, role, el);
+		/* The cost of what web pages need beyond other applications (docs/ELEMENTS.md). */
+		log_debug("uia: web extras of a %s read in %lld us%s", el->role,
+		          (long long)((util_now_mono_ns() - t0) / 1000),
+		          link != NULL ? " (lifted to its link)" : "");
+	}
 	/* Ancestors, label, shortcut and the web extras are extras: a budget spent on
 	 * them still leaves a good element. */
 	if (lk->stop == UIA_NO_ELEMENT)
