@@ -12,7 +12,8 @@
  *                  time limits and notices hung applications; the applications
  *                  on the desktop;
  *  - uia_read.c    reading an element: role, name, states (password fields),
- *                  label, shortcut, ancestors, menu path, URL;
+ *                  label, shortcut, ancestors, menu path, URL, a link's target, a
+ *                  select's chosen option;
  *  - uia_locate.c  finding the element under the pointer (windows, popups) and
  *                  the cross-check with what X shows;
  *  - uia_recent.c  the elements remembered by their point, for presses there;
