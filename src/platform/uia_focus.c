@@ -13,15 +13,26 @@
 
 #include "log.h"
 
+static gboolean focus_idle_cb(gpointer data);
+
 /*
- * The focus moved to an element that could not be read: whatever was focused
- * before is forgotten, and until a focus event is read the focus counts as a
- * password field (fail closed: it may be one).
+ * The focus moved to a (a reference, taken over) that could not be read:
+ * whatever was focused before is forgotten, and until a focus event is read the
+ * focus counts as a password field (fail closed: it may be one). a is read again
+ * every FOCUS_RETRY_MS (a hung application is skipped without a call), as the
+ * keys typed meanwhile are one secret_input marker that asks nothing more of uia.
  */
-static void focus_unread(struct uia *u, const struct app *app)
+static void focus_unread(struct uia *u, const struct app *app, AtspiAccessible *a)
 {
 	struct uia_element el;
 
+	if (u->focus_pending == NULL && ++u->focus_retries <= FOCUS_RETRIES) {
+		u->focus_pending = a;
+		if (u->focus_idle == 0)
+			u->focus_idle = g_timeout_add(FOCUS_RETRY_MS, focus_idle_cb, u);
+	} else {
+		g_object_unref(a);
+	}
 	uia_snap_clear(&u->focus_snap);
 	memset(&el, 0, sizeof el);
 	el.pid = app != NULL ? app->pid : 0;
@@ -48,14 +59,14 @@ static void flush_focus(struct uia *u)
 	}
 	if (app != NULL && uia_app_hung(app)) {
 		log_debug("uia: focus event of a hung application: not read");
-		focus_unread(u, app);
-		g_object_unref(a);
+		focus_unread(u, app, a);
 		return;
 	}
 	lk.app = app;
 	memset(el, 0, sizeof *el);
 	if (uia_read_element(&lk, a, app, el) == 0) {
 		log_debug("uia: focus moved to a %s", el->role);
+		u->focus_retries = 0;
 		uia_snap_clear(&u->focus_snap);
 		u->focus_snap.valid = 1;
 		u->focus_snap.el = *el;
@@ -65,8 +76,7 @@ static void flush_focus(struct uia *u)
 		return;
 	}
 	log_debug("uia: focus event not read: %s", uia_status_name(lk.stop));
-	focus_unread(u, app);
-	g_object_unref(a);
+	focus_unread(u, app, a);
 }
 
 static gboolean focus_idle_cb(gpointer data)
@@ -88,6 +98,7 @@ void uia_on_focus(AtspiEvent *ev, void *data)
 		if (ev->detail1) {
 			unref(&u->focus_pending);
 			u->focus_pending = g_object_ref(ev->source);
+			u->focus_retries = 0;
 			u->focus_pending_ns = util_now_mono_ns();
 			/* Read it a moment later: the click that moved the focus is usually
 			 * still on its way here as a press, which goes first (reading the
