@@ -82,6 +82,9 @@ class WebElementsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.x = xenv.XServer(size="1280x800x24")
         cls.x.env["MIMIC_KEY_STORE"] = "file"
+        # Under AddressSanitizer: libatspi leaks a little when a call times out.
+        cls.x.env["LSAN_OPTIONS"] = "suppressions=" + os.path.join(
+            xenv.SRCDIR, "tests", "unit", "lsan.supp") + ":fast_unwind_on_malloc=0"
         cls.bus = xenv.SessionBus(cls.x)
         cls.web = xenv.WebServer()
 
@@ -216,7 +219,12 @@ class WebElementsTest(unittest.TestCase):
         self.assertEqual((el["name"], el["label"]), ("Europe", "Region"), el)
         self.assertTrue(on_page(el), el)
         el = self.element(events, press, lambda e: e["name"] == "Asia", "the option")
-        self.assertIn(el["role"], ("menu item", "list item", "option", "combo box option"), el)
+        self.assertEqual(el["role"], "menu item", el)
+        if kind == "chromium":
+            # Chromium's options are below the page's combo box; Firefox's are in a
+            # dropdown of the browser's own, outside the page (docs/ELEMENTS.md).
+            self.assertEqual(el["menu_path"], "Region > Asia", el)
+            self.assertTrue(on_page(el), el)
 
         el = self.element(events, press, lambda e: e["role"] == "check box", "the check box")
         self.assertEqual(el["name"], "Accept terms", el)
