@@ -409,6 +409,9 @@ static void walk_ancestors(struct lookup *lk, AtspiAccessible *a, AtspiRole role
 				AtspiRect cr;
 				char label[UIA_LABEL_MAX];
 
+				/* Its list opens no submenus: a name found below it is the list's
+				 * own, which Firefox gives a select's popup (its current option). */
+				n_menu = 0;
 				uia_lk_extents(lk, cur, &cr);
 				find_label(lk, cur, &cr, label, sizeof label);
 				if (label[0] == '\0')
