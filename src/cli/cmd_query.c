@@ -225,6 +225,8 @@ static json_t *element_json(struct events_ctx *c, int64_t id)
 	json_object_set_new(o, "menu_path", json_string(e->menu_path));
 	json_object_set_new(o, "shortcut", json_string(e->shortcut));
 	json_object_set_new(o, "url", json_string(e->url));
+	if (e->target[0] != '\0')
+		json_object_set_new(o, "target", json_string(e->target));
 	json_object_set_new(o, "popup", json_boolean(e->popup));
 	json_object_set_new(o, "source", json_string(e->source >= 0 && e->source <= 7 ?
 	                                             sources[e->source] : "unknown"));

@@ -436,12 +436,13 @@ static void set_redacted(struct exporter *x, json_t *o, const char *key, const c
 }
 
 /*
- * Sets "url" of o to a page's URL redacted by redact_url_apply (the query kept
- * only when the policy says so), or to null when it is not a URL or could not
- * be scanned.
+ * Sets key of o to a URL (a page's, or a link's target) redacted by
+ * redact_url_apply (the query and fragment kept only when the policy says so), or
+ * to null when it is not a URL or could not be scanned. Only a step's page URL
+ * counts in the report's tally of steps with a URL (key "url" of a step).
  */
-static void set_redacted_url(struct exporter *x, json_t *o, const char *url, unsigned *risk,
-                             int *changed)
+static void set_redacted_url(struct exporter *x, json_t *o, const char *key, const char *url,
+                             int step, unsigned *risk, int *changed)
 {
 	char *out = NULL;
 	size_t outlen = 0;
@@ -456,8 +457,9 @@ static void set_redacted_url(struct exporter *x, json_t *o, const char *url, uns
 		*changed = 1;
 	}
 	*risk |= mask;
-	x->rep->urls++;
-	json_object_set_new(o, "url", out != NULL ? json_string(out) : json_null());
+	if (step)
+		x->rep->urls++;
+	json_object_set_new(o, key, out != NULL ? json_string(out) : json_null());
 	free(out);
 }
 
@@ -812,8 +814,11 @@ static json_t *element_json(struct exporter *x, const struct store_element *el, 
 	json_object_set_new(o, "ancestors", anc);
 	if (el->menu_path[0] != '\0')
 		set_redacted(x, o, "menu_path", el->menu_path, risk, changed);
+	/* An element's URLs, like the step's page, keep no query unless the policy says so. */
 	if (el->url[0] != '\0')
-		set_redacted(x, o, "url", el->url, risk, changed);
+		set_redacted_url(x, o, "url", el->url, 0, risk, changed);
+	if (el->target[0] != '\0')
+		set_redacted_url(x, o, "target", el->target, 0, risk, changed);
 	return o;
 }
 
@@ -926,7 +931,7 @@ static json_t *step_head(struct sess *s, const struct reduce_action *a, const st
 		set_redacted(x, step, "window_title", c->title, risk, changed);
 		/* Only a browser page has a URL: other steps are as they were without one. */
 		if (c->url != NULL)
-			set_redacted_url(x, step, c->url, risk, changed);
+			set_redacted_url(x, step, "url", c->url, 1, risk, changed);
 	} else {
 		json_object_set_new(step, "app", json_null());
 		json_object_set_new(step, "window_title", json_null());

@@ -215,6 +215,7 @@ struct uia_element {
 	                              chord, e.g. "ctrl+shift+t"; "" when none */
 	char url[UIA_URL_MAX];     /* the URL of the web document containing the element,
 	                              when the browser exposes it (DocURL / URI) */
+	char target[UIA_URL_MAX];  /* a link's target URL (AT-SPI Hyperlink), "" otherwise */
 };
 
 /*
@@ -349,7 +350,9 @@ void uia_press_at(struct uia *u, int64_t event_id, int32_t x, int32_t y, int64_t
  */
 struct uia_focus {
 	int known;                 /* 1 when an accessible element is known to hold the focus */
-	int password;              /* 1 when it hides what is typed (role "password text") */
+	int password;              /* 1 when it hides what is typed (role "password text"),
+	                              and when the focus moved to an element that could not
+	                              be read (a slow or hung application): it may be one */
 	int32_t pid;               /* its application's pid: compare it with the focused X
 	                              window's _NET_WM_PID before trusting it, since an
 	                              application that does not speak AT-SPI (xterm) gives

@@ -3,10 +3,42 @@
  * focus events are read a moment after they come (the click that moved the focus
  * goes first); a typing run takes the element of the latest one, or searches the
  * focused window's application for a FOCUSED element when there is none.
+ * A focus event whose element cannot be read (the application is slow or was
+ * found hung) leaves the focus unknown-but-maybe-secret, so that the keys that
+ * follow are kept as a password field's would be until a read succeeds.
  */
 #include "uia_int.h"
 
 #include <string.h>
+
+#include "log.h"
+
+static gboolean focus_idle_cb(gpointer data);
+
+/*
+ * The focus moved to a (a reference, taken over) that could not be read:
+ * whatever was focused before is forgotten, and until a focus event is read the
+ * focus counts as a password field (fail closed: it may be one). a is read again
+ * every FOCUS_RETRY_MS (a hung application is skipped without a call), as the
+ * keys typed meanwhile are one secret_input marker that asks nothing more of uia.
+ */
+static void focus_unread(struct uia *u, const struct app *app, AtspiAccessible *a)
+{
+	struct uia_element el;
+
+	if (u->focus_pending == NULL && ++u->focus_retries <= FOCUS_RETRIES) {
+		u->focus_pending = a;
+		if (u->focus_idle == 0)
+			u->focus_idle = g_timeout_add(FOCUS_RETRY_MS, focus_idle_cb, u);
+	} else {
+		g_object_unref(a);
+	}
+	uia_snap_clear(&u->focus_snap);
+	memset(&el, 0, sizeof el);
+	el.pid = app != NULL ? app->pid : 0;
+	el.states = UIA_STATE_PASSWORD;
+	uia_publish_focus(u, &el, util_now_mono_ns());
+}
 
 /* Resolves the newest focus event into the focus snapshot. */
 static void flush_focus(struct uia *u)
@@ -26,12 +58,15 @@ static void flush_focus(struct uia *u)
 		app = uia_app_by_bus(u, uia_bus_of(a));
 	}
 	if (app != NULL && uia_app_hung(app)) {
-		g_object_unref(a);
+		log_debug("uia: focus event of a hung application: not read");
+		focus_unread(u, app, a);
 		return;
 	}
 	lk.app = app;
 	memset(el, 0, sizeof *el);
 	if (uia_read_element(&lk, a, app, el) == 0) {
+		log_debug("uia: focus moved to a %s", el->role);
+		u->focus_retries = 0;
 		uia_snap_clear(&u->focus_snap);
 		u->focus_snap.valid = 1;
 		u->focus_snap.el = *el;
@@ -40,7 +75,8 @@ static void flush_focus(struct uia *u)
 		uia_publish_focus(u, el, u->focus_pending_ns);
 		return;
 	}
-	g_object_unref(a);
+	log_debug("uia: focus event not read: %s", uia_status_name(lk.stop));
+	focus_unread(u, app, a);
 }
 
 static gboolean focus_idle_cb(gpointer data)
@@ -62,6 +98,7 @@ void uia_on_focus(AtspiEvent *ev, void *data)
 		if (ev->detail1) {
 			unref(&u->focus_pending);
 			u->focus_pending = g_object_ref(ev->source);
+			u->focus_retries = 0;
 			u->focus_pending_ns = util_now_mono_ns();
 			/* Read it a moment later: the click that moved the focus is usually
 			 * still on its way here as a press, which goes first (reading the

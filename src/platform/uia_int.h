@@ -12,7 +12,8 @@
  *                  time limits and notices hung applications; the applications
  *                  on the desktop;
  *  - uia_read.c    reading an element: role, name, states (password fields),
- *                  label, shortcut, ancestors, menu path, URL;
+ *                  label, shortcut, ancestors, menu path, URL, a link's target, a
+ *                  select's chosen option;
  *  - uia_locate.c  finding the element under the pointer (windows, popups) and
  *                  the cross-check with what X shows;
  *  - uia_recent.c  the elements remembered by their point, for presses there;
@@ -68,6 +69,8 @@ struct pointer;
 #define RECHECK_AGE_NS (INT64_C(1000) * 1000000)
 #define RECHECK_MAX 3         /* remembered elements checked again per hover */
 #define FOCUS_DEFER_MS 5       /* a focus event is read this long after it came */
+#define FOCUS_RETRY_MS 500     /* a focus event that could not be read is read again */
+#define FOCUS_RETRIES 60       /* ... this many times (30 s), then left to the next event */
 #define FLOG_MAX 4            /* focus changes kept per remembered element */
 
 #define MAP_ELEMENTS_MAX 24    /* elements a window's map keeps (uia_map.c) ... */
@@ -216,6 +219,7 @@ struct uia {
 	struct snapshot recent[RECENT_MAX]; /* elements found at a point, newest checks kept */
 	AtspiAccessible *focus_pending; /* newest focus event not yet resolved (a reference) */
 	int64_t focus_pending_ns;
+	int focus_retries;         /* reads of focus_pending that failed (focus_unread) */
 	struct uia_element work;
 	/* The map of the window worked in (uia_map.c). */
 	AtspiMatchRule *map_rule;  /* showing actionable elements (Collection) */

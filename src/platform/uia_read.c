@@ -2,9 +2,13 @@
  * uia_read: reads an element found by a lookup into a struct uia_element: role,
  * name, description, states (with the derived password state), bounds, the label
  * of an input field, a menu item's shortcut, the ancestors, the menu path and the
- * URL of the enclosing web document.
+ * URL of the enclosing web document; for web elements also a link's target and a
+ * select's chosen option.
  */
 #include "uia_int.h"
+
+#include "log.h"
+#include "testbreak.h"
 
 #include <string.h>
 #include <strings.h>
@@ -296,6 +300,73 @@ static void read_url(struct lookup *lk, AtspiAccessible *doc, char *dst, size_t 
 }
 
 /*
+ * A link's target URL, from its Hyperlink interface (every Chromium element has
+ * one, with an empty URI except on links: only links are asked).
+ */
+static void read_target(struct lookup *lk, AtspiAccessible *a, char *dst, size_t n)
+{
+	GError *err = NULL;
+	int64_t t0;
+	AtspiHyperlink *h;
+	char *uri;
+
+	dst[0] = '\0';
+	if (lk->stop || testbreak("web-link-uri-dropped"))
+		return;
+	h = atspi_accessible_get_hyperlink(a);
+	if (h == NULL)
+		return;
+	t0 = util_now_mono_ns();
+	uri = atspi_hyperlink_get_uri(h, 0, &err);
+	uia_lk_after(lk, &err, t0, 0);
+	if (uri != NULL)
+		set_str(dst, uri, n);
+	g_free(uri);
+	g_object_unref(h);
+}
+
+/*
+ * The option a web page's select shows: the selected item of the list the combo
+ * box holds (Chromium: a menu of menu items; Firefox: a combo box list of
+ * options). Returns 1 when found.
+ */
+static int read_chosen(struct lookup *lk, AtspiAccessible *combo, char *dst, size_t n)
+{
+	int found = 0;
+	int nc = uia_lk_child_count(lk, combo);
+
+	for (int i = 0; i < nc && i < 2 && !found && !lk->stop; i++) {
+		AtspiAccessible *list = uia_lk_child(lk, combo, i);
+		GError *err = NULL;
+		int64_t t0;
+		AtspiSelection *sel;
+		AtspiAccessible *item;
+
+		if (list == NULL)
+			continue;
+		sel = atspi_accessible_get_selection_iface(list);
+		if (sel != NULL && !lk->stop) {
+			t0 = util_now_mono_ns();
+			item = atspi_selection_get_selected_child(sel, 0, &err);
+			uia_lk_after(lk, &err, t0, 0);
+			if (item != NULL) {
+				char *s = uia_lk_name(lk, item);
+				if (s[0] != '\0') {
+					set_str(dst, s, n);
+					found = 1;
+				}
+				g_free(s);
+				g_object_unref(item);
+			}
+		}
+		if (sel != NULL)
+			g_object_unref(sel);
+		g_object_unref(list);
+	}
+	return found;
+}
+
+/*
  * Walks up from a: fills the ancestors (skipping unnamed layout containers), the
  * menu path of a menu item, and the URL of the enclosing web document.
  */
@@ -338,6 +409,9 @@ static void walk_ancestors(struct lookup *lk, AtspiAccessible *a, AtspiRole role
 				AtspiRect cr;
 				char label[UIA_LABEL_MAX];
 
+				/* Its list opens no submenus: a name found below it is the list's
+				 * own, which Firefox gives a select's popup (its current option). */
+				n_menu = 0;
 				uia_lk_extents(lk, cur, &cr);
 				find_label(lk, cur, &cr, label, sizeof label);
 				if (label[0] == '\0')
@@ -381,6 +455,23 @@ static void walk_ancestors(struct lookup *lk, AtspiAccessible *a, AtspiRole role
 }
 
 /*
+ * What web pages name differently from toolkits: a field whose label Chromium
+ * leaves empty is named by its label (its name is the label's text), and a
+ * select's combo box is named by its label, not by the option it shows: so, as
+ * for a GTK combo box, the name becomes the chosen option and the label the label.
+ */
+static void web_names(struct lookup *lk, AtspiAccessible *a, AtspiRole role,
+                      struct uia_element *el)
+{
+	char chosen[UIA_NAME_MAX];
+
+	if (role_wants_label(role) && el->label[0] == '\0')
+		set_str(el->label, el->name, sizeof el->label);
+	if (role == ATSPI_ROLE_COMBO_BOX && read_chosen(lk, a, chosen, sizeof chosen))
+		set_str(el->name, chosen, sizeof el->name);
+}
+
+/*
  * Reads everything about a into el (the request fields are left alone). Returns
  * 0, or the status when the lookup had to stop before the essentials were read.
  */
@@ -388,11 +479,27 @@ int uia_read_element(struct lookup *lk, AtspiAccessible *a, struct app *app, str
 {
 	AtspiRole role;
 	AtspiRect r;
+	AtspiAccessible *link = NULL;
 	char *s;
 
 	role = uia_lk_role(lk, a, 1);
 	if (lk->stop)
 		return lk->stop;
+	/* Chromium's hit test gives the text inside a link: the link is what was pressed. */
+	if (role == ATSPI_ROLE_STATIC || role == ATSPI_ROLE_IMAGE || role == ATSPI_ROLE_LABEL) {
+		AtspiAccessible *p = uia_lk_parent(lk, a);
+		if (p != NULL && uia_lk_role(lk, p, 0) == ATSPI_ROLE_LINK) {
+			link = p;
+			a = link;
+			role = ATSPI_ROLE_LINK;
+		} else if (p != NULL) {
+			g_object_unref(p);
+		}
+		if (lk->stop == UIA_NO_ELEMENT)
+			lk->stop = 0;
+		if (lk->stop)
+			goto fail;
+	}
 	role_name(role, el->role, sizeof el->role);
 	s = uia_lk_name(lk, a);
 	set_str(el->name, s, sizeof el->name);
@@ -412,7 +519,7 @@ int uia_read_element(struct lookup *lk, AtspiAccessible *a, struct app *app, str
 		el->h = r.height;
 	}
 	if (lk->stop)
-		return lk->stop;
+		goto fail;
 	el->read_ns = util_now_mono_ns();
 	if (app != NULL) {
 		el->pid = app->pid;
@@ -423,9 +530,28 @@ int uia_read_element(struct lookup *lk, AtspiAccessible *a, struct app *app, str
 	if (uia_role_is_menu_item(role) && role != ATSPI_ROLE_MENU)
 		read_shortcut(lk, a, el->shortcut, sizeof el->shortcut);
 	walk_ancestors(lk, a, role, el);
-	/* Ancestors, label and shortcut are extras: a budget spent on them still leaves
-	 * a good element. */
+	if (el->url[0] != '\0' || role == ATSPI_ROLE_LINK) {
+		int64_t t0 = util_now_mono_ns();
+
+		if (role == ATSPI_ROLE_LINK)
+			read_target(lk, a, el->target, sizeof el->target);
+		if (el->url[0] != '\0')
+			web_names(lk, a, role, el);
+		/* The cost of what web pages need beyond other applications (docs/ELEMENTS.md). */
+		log_debug("uia: web extras of a %s read in %lld us%s", el->role,
+		          (long long)((util_now_mono_ns() - t0) / 1000),
+		          link != NULL ? " (lifted to its link)" : "");
+	}
+	/* Ancestors, label, shortcut and the web extras are extras: a budget spent on
+	 * them still leaves a good element. */
 	if (lk->stop == UIA_NO_ELEMENT)
 		lk->stop = 0;
+	if (link != NULL)
+		g_object_unref(link);
 	return 0;
+
+fail:
+	if (link != NULL)
+		g_object_unref(link);
+	return lk->stop;
 }

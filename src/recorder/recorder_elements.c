@@ -232,6 +232,7 @@ static void element_to_store(struct recorder_elements *ui, const struct uia_elem
 	util_strlcpy_utf8(e->menu_path, u->menu_path, sizeof e->menu_path);
 	util_strlcpy_utf8(e->shortcut, u->shortcut, sizeof e->shortcut);
 	util_strlcpy_utf8(e->url, u->url, sizeof e->url);
+	util_strlcpy_utf8(e->target, u->target, sizeof e->target);
 }
 
 int recorder_elements_fd(const struct recorder *r)

@@ -331,6 +331,7 @@ struct store_element {
 	char shortcut[STORE_EL_CHORD_MAX];   /* the accelerator a menu item advertises */
 	char chord[STORE_EL_CHORD_MAX];      /* kind SHORTCUT: the chord pressed, "ctrl+shift+t" */
 	char url[STORE_EL_URL_MAX];
+	char target[STORE_EL_URL_MAX];       /* a link's target URL */
 };
 
 /*

@@ -59,9 +59,9 @@ static void bind_element(struct store *st, sqlite3_stmt *s, int64_t session, con
 {
 	const struct store_element *e = row;
 	char *anc = ancestors_to_json(e);
-	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", e->name, "label", e->label,
-	                      "description", e->description, "ancestors", anc,
-	                      "menu_path", e->menu_path, "url", e->url);
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "name", e->name, "label",
+	                      e->label, "description", e->description, "ancestors", anc,
+	                      "menu_path", e->menu_path, "url", e->url, "target", e->target);
 	char *plain = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	size_t pn = plain != NULL ? strlen(plain) : 0;
 	uint8_t *sealed = util_xmalloc(pn + VAULT_OVERHEAD);
@@ -145,6 +145,7 @@ static int element_unseal(struct store *st, int64_t session, sqlite3_stmt *stmt,
 	FIELD("description", e->description);
 	FIELD("menu_path", e->menu_path);
 	FIELD("url", e->url);
+	FIELD("target", e->target);
 #undef FIELD
 	ancestors_from_json(json_string_value(json_object_get(o, "ancestors")), e);
 	json_decref(o);

@@ -457,6 +457,9 @@ static void export_click(struct event *ev, int64_t id, int32_t ctx, int64_t t_ms
 	ev[2].t_ns = (t_ms + 1050) * MS;
 }
 
+/* When set, export_steps stores it as the element of the last context's click. */
+static const struct store_element *click_element;
+
 /*
  * Records a session of one click in each context of ctxs (n of them) into a new
  * data directory, exports it as JSON Lines (url_query as the policy's [capture]
@@ -513,6 +516,12 @@ static char *export_steps(const struct context *ctxs, size_t n, int url_query,
 		export_click(ev, 1 + 3 * (int64_t)i, ctxs[i].seq, 1000 + 3000 * (int64_t)i,
 		             100 + 10 * (int)i, 200);
 		assert_int_equal(store_write_batch(st, id, ev, 3, &ctxs[i], 1, &cause), 0);
+	}
+	if (click_element != NULL) {
+		struct store_element el = *click_element;
+
+		el.event_id = 1 + 3 * (int64_t)(n - 1) + 1;
+		assert_int_equal(store_write_elements(st, id, &el, 1, &cause), 0);
 	}
 	assert_int_equal(store_session_end(st, id, 2, "stopped", NULL), 0);
 	store_close(st);
@@ -753,6 +762,50 @@ static void test_export_url(void **state)
 	free(steps);
 }
 
+/*
+ * A link pressed in a page: the element's page URL and the link's target are
+ * redacted as the step's URL is (no user info or fragment, the query only with
+ * [capture] url_query), and neither shows what was left out.
+ */
+static void test_export_element_urls(void **state)
+{
+	struct context ctxs[2];
+	struct store_element el;
+	char host[PSEUDO_HEX_LEN + 1], user[PSEUDO_HEX_LEN + 1];
+	char *steps, *got;
+
+	(void)state;
+	memset(&el, 0, sizeof(el));
+	el.kind = STORE_ELEMENT_PRESS;
+	el.t_ns = 7000 * MS;
+	el.read_ns = el.t_ns;
+	snprintf(el.role, sizeof(el.role), "link");
+	snprintf(el.name, sizeof(el.name), "Billing help");
+	el.w = el.h = 10;
+	snprintf(el.url, sizeof(el.url), "https://bob:hunter2@shop.example.com/orders?sort=new#top");
+	snprintf(el.target, sizeof(el.target),
+	         "https://shop.example.com/help/refunds?topic=billing#refunds");
+	export_ctx(&ctxs[0], 1, "XTerm", "Terminal", "");
+	export_ctx(&ctxs[1], 2, "Chromium", "Orders - Chromium",
+	           "https://shop.example.com/orders?sort=new");
+	click_element = &el;
+	for (int query = 0; query <= 1; query++) {
+		steps = export_steps(ctxs, 2, query, host, user, NULL);
+		got = line_of(steps, 2);
+		assert_non_null(strstr(got, "\"role\":\"link\""));
+		assert_non_null(strstr(got, query
+		        ? "\"url\":\"https://shop.example.com/orders?sort=new\","
+		          "\"target\":\"https://shop.example.com/help/refunds?topic=billing\"}"
+		        : "\"url\":\"https://shop.example.com/orders\","
+		          "\"target\":\"https://shop.example.com/help/refunds\"}"));
+		assert_null(strstr(steps, "hunter2"));
+		assert_null(strstr(steps, "#"));
+		free(got);
+		free(steps);
+	}
+	click_element = NULL;
+}
+
 /* ---- interventions (export_interventions.c) ---- */
 
 struct iv_seen {
@@ -909,6 +962,7 @@ int main(void)
 		cmocka_unit_test(test_task_store),
 		cmocka_unit_test(test_export_without_url),
 		cmocka_unit_test(test_export_url),
+		cmocka_unit_test(test_export_element_urls),
 		cmocka_unit_test(test_intervention_samples),
 	};
 
