@@ -5,7 +5,10 @@ signed policy, and a `mimic-collector serve` on a loopback port.
 
 import os
 import re
+import shutil
 import subprocess
+import tempfile
+import unittest
 
 COLLECTOR = os.environ.get("MIMIC_COLLECTOR", "")
 
@@ -49,3 +52,36 @@ def serve(d, data, port=0, args=(), log="info"):
     m = re.search(r"port (\d+) \(https\)", line)
     assert m, "collector did not start: %r" % line
     return proc, err, int(m.group(1))
+
+
+class CollectorDesktopTest(unittest.TestCase):
+    """The fixture of the device policy tests: a collector serving an organisation whose
+    signed policy is ORG_POLICY (serial SERIAL), an X server, and a Mimic (cls.m) whose
+    data directory `mimic()` passes."""
+
+    ORG_POLICY = ""
+    SERIAL = 5
+
+    @classmethod
+    def setUpClass(cls):
+        import xenv
+        cls.dir = tempfile.mkdtemp(prefix="mimic-%s-" % cls.__name__.lower())
+        make_org(cls.dir, cls.ORG_POLICY, serial=cls.SERIAL)
+        cls.data = cls.dir + "/collector"
+        cls.proc, cls.err, cls.port = serve(cls.dir, cls.data)
+        cls.url = "https://127.0.0.1:%d" % cls.port
+        cls.x = xenv.XServer()
+        cls.m = xenv.Mimic(cls.x)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.kill()
+        cls.proc.wait()
+        cls.proc.stdout.close()
+        cls.err.close()
+        cls.m.close()
+        cls.x.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def mimic(self, *args, check=False, timeout=120):
+        return self.m.run(*args, "--data-dir", self.m.data_dir, check=check, timeout=timeout)

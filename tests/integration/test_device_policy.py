@@ -30,29 +30,9 @@ COLLECTOR = fleetenv.COLLECTOR
 ORG_POLICY = "[allow]\napp = Zenity\n"
 
 
-class DevicePolicy(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="mimic-devpolicy-")
-        fleetenv.make_org(cls.dir, ORG_POLICY, serial=5)
-        cls.data = cls.dir + "/collector"
-        cls.proc, cls.err, cls.port = fleetenv.serve(cls.dir, cls.data)
-        cls.url = "https://127.0.0.1:%d" % cls.port
-        cls.x = xenv.XServer()
-        cls.m = xenv.Mimic(cls.x)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.kill()
-        cls.proc.wait()
-        cls.proc.stdout.close()
-        cls.err.close()
-        cls.m.close()
-        cls.x.close()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def mimic(self, *args, check=False, timeout=120):
-        return self.m.run(*args, "--data-dir", self.m.data_dir, check=check, timeout=timeout)
+class DevicePolicy(fleetenv.CollectorDesktopTest):
+    ORG_POLICY = ORG_POLICY
+    SERIAL = 5
 
     def typed_in_xterm(self, word):
         """Records a session with word typed in a focused xterm; returns the text stored."""

@@ -34,16 +34,13 @@ BOTH = "[allow]\napp = XTerm\napp = Zenity\n"
 LOCAL = BOTH + "[upload]\nupload_interval = off\n[consent]\nnotice = %s\n"
 
 
-class LivePolicy(unittest.TestCase):
+class LivePolicy(fleetenv.CollectorDesktopTest):
+    ORG_POLICY = BOTH
+    SERIAL = 5
+
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="mimic-livepolicy-")
-        fleetenv.make_org(cls.dir, BOTH, serial=5)
-        cls.data = cls.dir + "/collector"
-        cls.proc, cls.err, cls.port = fleetenv.serve(cls.dir, cls.data)
-        cls.url = "https://127.0.0.1:%d" % cls.port
-        cls.x = xenv.XServer()
-        cls.m = xenv.Mimic(cls.x)
+        super().setUpClass()
         with open(cls.m.policy, "w") as f:
             f.write(LOCAL % cls.m.notice)
         cls.term = cls.x.xterm(name="liveterm", title="live policy terminal")
@@ -52,23 +49,10 @@ class LivePolicy(unittest.TestCase):
             ["xdotool", "search", "--onlyvisible", "--name", "^live policy entry$"],
             check=False).split(), timeout=20, what="the zenity entry")[-1]
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.kill()
-        cls.proc.wait()
-        cls.proc.stdout.close()
-        cls.err.close()
-        cls.m.close()
-        cls.x.close()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
     def tearDown(self):
         # A case that failed half-way leaves no recorder to the next.
         if self.m.rec is not None and self.m.rec.poll() is None:
             self.m.stop()
-
-    def mimic(self, *args, check=False, timeout=120):
-        return self.m.run(*args, "--data-dir", self.m.data_dir, check=check, timeout=timeout)
 
     def sign(self, text, serial):
         with open(os.path.join(self.dir, "policy.conf"), "w") as f:

@@ -23,6 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import xenv  # noqa: E402
+from test_web_scope import WebSiteTest  # noqa: E402
 
 GI_PYTHON = "/usr/bin/python3"
 SECRET = "hunt7ge"  # no letter of "paris", typed in the text field
@@ -77,40 +78,7 @@ sys.exit(2)
 APP_NAMES = {"chromium": "chromium", "firefox": "firefox"}
 
 
-class WebElementsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.x = xenv.XServer(size="1280x800x24")
-        cls.x.env["MIMIC_KEY_STORE"] = "file"
-        # Under AddressSanitizer: libatspi leaks a little when a call times out.
-        cls.x.env["LSAN_OPTIONS"] = "suppressions=" + os.path.join(
-            xenv.SRCDIR, "tests", "unit", "lsan.supp") + ":fast_unwind_on_malloc=0"
-        cls.bus = xenv.SessionBus(cls.x)
-        cls.web = xenv.WebServer()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.web.close()
-        cls.bus.close()
-        cls.x.close()
-
-    def setUp(self):
-        m = xenv.Mimic(self.x, policy="")
-        with open(m.policy, "w") as f:
-            f.write("[allow]\nsite = http://127.0.0.1:%d/allowed/*\n[consent]\nnotice = %s\n"
-                    % (self.web.port, m.notice))
-        self.m = m
-        self.browser = None
-
-    def tearDown(self):
-        if self.browser is not None:
-            self.browser.close()
-        if self.m.rec is not None and self.m.rec.poll() is None:
-            self.m.stop()
-        if os.environ.get("MIMIC_WEB_LOG"):
-            subprocess.run(["cp", self.m.rec_err, os.environ["MIMIC_WEB_LOG"]])
-        self.m.close()
-
+class WebElementsTest(WebSiteTest):
     # --- helpers ---------------------------------------------------------------
 
     def find(self, role, name, timeout=40.0):
