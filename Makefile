@@ -43,7 +43,7 @@ fuzzbuild: $(FUZZ_BUILD)/build.ninja
 # Every test, in the plain build and again under AddressSanitizer + UBSan (but for
 # the slow suites, run once: real browsers, the Debian package, the fleet's engines
 # and the collector's load test); then the proof that the tests can
-# fail (each guarding test against its deliberate fault) and every fuzz target for 30 s.
+# fail (each guarding test against its deliberate fault) and every fuzz target for 20 s (`make fuzz`: 60 s).
 check: deps build asan breakbuild fuzzbuild
 	tests/run $(BUILD) $(ASAN_BUILD):-browser,-package,-engines,-load $(BREAK_BUILD):breaks $(FUZZ_BUILD):fuzz
 
