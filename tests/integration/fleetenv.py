@@ -85,3 +85,12 @@ class CollectorDesktopTest(unittest.TestCase):
 
     def mimic(self, *args, check=False, timeout=120):
         return self.m.run(*args, "--data-dir", self.m.data_dir, check=check, timeout=timeout)
+
+    def sign(self, text, serial):
+        """Makes text, signed with serial, the policy the collector serves."""
+        with open(os.path.join(self.dir, "policy.conf"), "w") as f:
+            f.write(text)
+        subprocess.run([COLLECTOR, "policy", "sign", "--key", self.dir + "/policy.key",
+                        "--serial", str(serial), "--out", self.dir + "/policy.signed.new",
+                        self.dir + "/policy.conf"], check=True, capture_output=True)
+        os.replace(self.dir + "/policy.signed.new", self.dir + "/policy.signed")

@@ -56,14 +56,6 @@ class DevicePolicy(fleetenv.CollectorDesktopTest):
             self.assertIn(n, lines[0])
         return lines[0]
 
-    def sign(self, text, serial):
-        with open(os.path.join(self.dir, "policy.conf"), "w") as f:
-            f.write(text)
-        subprocess.run([COLLECTOR, "policy", "sign", "--key", self.dir + "/policy.key",
-                        "--serial", str(serial), "--out", self.dir + "/policy.signed.new",
-                        self.dir + "/policy.conf"], check=True, capture_output=True)
-        os.replace(self.dir + "/policy.signed.new", self.dir + "/policy.signed")
-
     def audit(self):
         out = self.mimic("audit", "--json", check=True).stdout
         return [json.loads(x) for x in out.splitlines() if x.strip()]

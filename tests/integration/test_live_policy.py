@@ -54,14 +54,6 @@ class LivePolicy(fleetenv.CollectorDesktopTest):
         if self.m.rec is not None and self.m.rec.poll() is None:
             self.m.stop()
 
-    def sign(self, text, serial):
-        with open(os.path.join(self.dir, "policy.conf"), "w") as f:
-            f.write(text)
-        subprocess.run([COLLECTOR, "policy", "sign", "--key", self.dir + "/policy.key",
-                        "--serial", str(serial), "--out", self.dir + "/policy.signed.new",
-                        self.dir + "/policy.conf"], check=True, capture_output=True)
-        os.replace(self.dir + "/policy.signed.new", self.dir + "/policy.signed")
-
     def type_into(self, wid, word):
         self.x.focus(wid)
         time.sleep(0.3)
