@@ -38,12 +38,12 @@ import xenv  # noqa: E402
 from test_elements import FIND, GI_PYTHON  # noqa: E402
 
 
-def find(x, pid, role, name):
+def find(x, pid, role, name, interval=0.2):
     def look():
         r = subprocess.run([GI_PYTHON, "-c", FIND, str(pid), role, name], env=x.env,
                            capture_output=True, text=True, timeout=30)
         return tuple(int(v) for v in r.stdout.split()) if r.returncode == 0 else None
-    return xenv.wait_for(look, timeout=30, interval=0.2, what="%s %r" % (role, name))
+    return xenv.wait_for(look, timeout=30, interval=interval, what="%s %r" % (role, name))
 
 
 def pct(values, p):

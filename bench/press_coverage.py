@@ -28,7 +28,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 import xenv  # noqa: E402
-from test_elements import FIND, GI_PYTHON  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+import elements_session  # noqa: E402
 
 # What each click of a round must be recorded as: (widget, role, name or None).
 EXPECTED = [("entry", "text", None), ("combo box", "combo box", None),
@@ -36,18 +37,10 @@ EXPECTED = [("entry", "text", None), ("combo box", "combo box", None),
 
 
 def find(x, pid, role, name):
-    def look():
-        r = subprocess.run([GI_PYTHON, "-c", FIND, str(pid), role, name], env=x.env,
-                           capture_output=True, text=True, timeout=30)
-        return tuple(int(v) for v in r.stdout.split()) if r.returncode == 0 else None
-    return xenv.wait_for(look, timeout=30, interval=0.1, what="%s %r" % (role, name))
+    return elements_session.find(x, pid, role, name, interval=0.1)
 
 
-def cpu_ms(pid):
-    """User + system CPU time of pid so far, in milliseconds (/proc/PID/stat)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+cpu_ms = elements_session.cpu_ms
 
 
 def click(x, rect, rest_ms):
