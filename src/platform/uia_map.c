@@ -114,7 +114,6 @@ void uia_map_note(struct uia *u, const struct request *r, AtspiAccessible *root,
 struct cand {
 	int i;
 	int64_t d2;
-	AtspiRect r;
 };
 
 static int cand_cmp(const void *a, const void *b)
@@ -166,7 +165,6 @@ static int read_items(struct uia *u, struct lookup *lk, AtspiAccessible *root, i
 		     r.y + r.height > within->y + within->h + 4))
 			continue;
 		cands[nc].i = (int)i;
-		cands[nc].r = r;
 		cands[nc].d2 = dist2(&r, x, y);
 		nc++;
 	}
