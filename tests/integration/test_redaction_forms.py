@@ -58,14 +58,30 @@ def have_tools():
     return OCR_IMAGE and all(shutil.which(t) for t in ("Xvfb", "openbox", "xdotool", "zenity"))
 
 
-@unittest.skipUnless(have_tools(), "needs Xvfb, openbox, xdotool, zenity and the ocr_image helper")
-class RedactionFormsTest(unittest.TestCase):
+class FormRecording(unittest.TestCase):
+    """What both cases share: a recorder on an X server with zenity forms on it.
+
+    setUpClass makes the X server and the recorder (setup_x and mimic_env may change
+    them), runs record() and tears everything down if it fails.
+    """
+    bus = None
+
+    @classmethod
+    def setup_x(cls):
+        pass
+
+    @classmethod
+    def mimic_env(cls):
+        return None
+
     @classmethod
     def setUpClass(cls):
         cls.x = xenv.XServer(size="900x500x24")
-        cls.m = xenv.Mimic(cls.x)
         cls.apps = []
+        cls.m = None
         try:
+            cls.setup_x()
+            cls.m = xenv.Mimic(cls.x, env=cls.mimic_env())
             cls.record()
         except BaseException:
             cls.cleanup()
@@ -77,8 +93,11 @@ class RedactionFormsTest(unittest.TestCase):
             if p.poll() is None:
                 p.terminate()
                 p.wait(timeout=10)
-        cls.m.close()
+        if cls.m is not None:
+            cls.m.close()
         cls.x.close()
+        if cls.bus is not None:
+            cls.bus.close()
 
     @classmethod
     def tearDownClass(cls):
@@ -89,6 +108,11 @@ class RedactionFormsTest(unittest.TestCase):
         return xenv.wait_for(lambda: cls.x.run(["xdotool", "search", "--onlyvisible", "--name",
                                                 "^%s$" % title], check=False).split(),
                              timeout=30, what="the %s window to map" % title)[-1]
+
+    @classmethod
+    def frames(cls, session="last"):
+        out = cls.m.run("frames", session, "--data-dir", cls.m.data_dir).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     @classmethod
     def frames_quiet(cls):
@@ -102,6 +126,45 @@ class RedactionFormsTest(unittest.TestCase):
             return time.monotonic() - seen[1] >= 1.0
         xenv.wait_for(quiet, timeout=30, interval=0.2, what="the frames to stop coming")
 
+    @classmethod
+    def tab_and_back(cls, after_ns):
+        """Tab, then shift+Tab once the screen has settled; returns the "pre" frame of
+        the key back: the screen as it stays after the Tab.
+
+        The Tab must be stored first, and a typing pause (1 s) must pass after it: only
+        then is the key back the first of a new run, the kind of key that takes a "pre"
+        frame. On a loaded machine the recorder may handle the Tab late.
+        """
+        m = cls.m
+        cls.x.xdotool("key", "Tab")
+        tab = xenv.wait_for(lambda: [e for e in m.events() if e["kind"] == "key_press" and
+                                     e["keysym"] == "Tab" and e["t_ns"] > after_ns],
+                            timeout=30, what="the Tab to be stored")[-1]
+        xenv.wait_for(lambda: [f for f in cls.frames() if (f.get("event") or 0) >= tab["id"] or
+                               f["t_ns"] > tab["t_ns"]],
+                      timeout=30, what="a frame of the Tab")
+        cls.frames_quiet()
+        xenv.wait_for(lambda: time.monotonic_ns() - tab["t_ns"] > 1_500_000_000,
+                      timeout=15, what="a typing pause after the Tab")
+        last = max(f["id"] for f in cls.frames())
+        cls.x.xdotool("key", "shift+Tab")
+
+        def pre_frame():
+            return [f for f in cls.frames() if f["id"] > last and f["trigger"] == "pre"]
+        try:
+            return xenv.wait_for(pre_frame, timeout=60, what="the frame before the key back")[0]
+        except AssertionError as e:
+            # What the recorder made of the key, for the one who reads the failure.
+            keys = [(ev["id"], ev["t_ns"], ev["keysym"]) for ev in m.events()
+                    if ev["kind"] == "key_press" and ev["t_ns"] >= tab["t_ns"]]
+            later = [(f["id"], f["t_ns"], f["trigger"], f.get("event"))
+                     for f in cls.frames() if f["id"] > last - 3]
+            raise AssertionError("%s; keys since the Tab %r; frames %r; status %r" % (
+                e, keys, later, m.status().get("frames"))) from None
+
+
+@unittest.skipUnless(have_tools(), "needs Xvfb, openbox, xdotool, zenity and the ocr_image helper")
+class RedactionFormsTest(FormRecording):
     @classmethod
     def past_typing_window(cls, last):
         """Waits until frames no longer count as taken while last's run was typed."""
@@ -127,20 +190,12 @@ class RedactionFormsTest(unittest.TestCase):
         cls.form_card_end = last["t_ns"]
         cls.past_typing_window(last)
         # A key that changes the screen (the focus moves on to the next widget): its
-        # frames show both entries, and only their pixels can keep them out.
-        x.xdotool("key", "Tab")
-        xenv.wait_for(lambda: [f for f in cls.frames() if f["t_ns"] > cls.form_card_end +
-                               3_500_000_000], timeout=30, what="a frame of the filled form")
-        # The screen settles (a slow recorder stores the key's frames one by one),
-        # then one more key on the form: the frame taken right before it ("pre") is
-        # the form as it stays, and the screen before that key's step in the export,
-        # whichever frames the window opened next brings.
-        cls.frames_quiet()
-        last = max(f["id"] for f in cls.frames())
-        x.xdotool("key", "shift+Tab")
-        cls.form_frame = xenv.wait_for(
-            lambda: [f for f in cls.frames() if f["id"] > last and f["trigger"] == "pre"],
-            timeout=30, what="the frame before the key back")[0]
+        # frames show both entries, and only their pixels can keep them out. Once the
+        # screen has settled (a slow recorder stores the key's frames one by one), one
+        # key back: the frame taken right before it ("pre") is the form as it stays, and
+        # the screen before that key's step in the export, whichever frames the window
+        # opened next brings.
+        cls.form_frame = cls.tab_and_back(cls.form_card_end)
         assert cls.form_frame["t_ns"] > cls.form_card_end + 3_500_000_000
         # The text view, over the form.
         view = x.spawn(["zenity", "--text-info", "--editable", "--title=Notes",
@@ -160,11 +215,6 @@ class RedactionFormsTest(unittest.TestCase):
         _, cls.view_frame = cls.m.settled("done")
         m.stop()
         cls.session = str(m.sessions()[-1]["id"])
-
-    @classmethod
-    def frames(cls, session="last"):
-        out = cls.m.run("frames", session, "--data-dir", cls.m.data_dir).stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     def export(self):
         out = os.path.join(self.m.tmp, "export-jsonl")
@@ -297,7 +347,7 @@ def gi_tools():
 
 @unittest.skipUnless(gi_tools(), "needs Xvfb, openbox, xdotool, zenity, dbus-daemon and the "
                      "ocr_image helper")
-class FieldLabelsTest(unittest.TestCase):
+class FieldLabelsTest(FormRecording):
     """A GTK form whose entries are labelled Name, Address, Date of birth, ..., and City.
 
     Recorded with UI elements (AT-SPI on a private session bus), so that each typing
@@ -311,44 +361,15 @@ class FieldLabelsTest(unittest.TestCase):
     """
 
     @classmethod
-    def setUpClass(cls):
-        cls.x = xenv.XServer(size="900x500x24")
+    def setup_x(cls):
         cls.x.env["GTK_THEME"] = "Adwaita"
         cls.x.env["MIMIC_KEY_STORE"] = "file"
-        try:
-            cls.bus = xenv.SessionBus(cls.x)
-        except Exception:
-            cls.x.close()
-            raise
-        cls.m = xenv.Mimic(cls.x, env={
-            "LSAN_OPTIONS": "suppressions=" + os.path.join(xenv.SRCDIR, "tests", "unit",
-                                                            "lsan.supp"),
-        })
-        cls.apps = []
-        try:
-            cls.record()
-        except BaseException:
-            cls.cleanup()
-            raise
+        cls.bus = xenv.SessionBus(cls.x)
 
     @classmethod
-    def cleanup(cls):
-        for p in cls.apps:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(timeout=10)
-        cls.m.close()
-        cls.x.close()
-        cls.bus.close()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cleanup()
-
-    @classmethod
-    def frames(cls):
-        out = cls.m.run("frames", "last", "--data-dir", cls.m.data_dir).stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+    def mimic_env(cls):
+        return {"LSAN_OPTIONS": "suppressions=" + os.path.join(xenv.SRCDIR, "tests", "unit",
+                                                                "lsan.supp")}
 
     @classmethod
     def record(cls):
@@ -357,9 +378,7 @@ class FieldLabelsTest(unittest.TestCase):
         form = x.spawn(["zenity", "--forms", "--title=Personnel", "--text=New employee",
                         "--width=520"] + ["--add-entry=%s" % label for label, _ in fields])
         cls.apps.append(form)
-        wid = xenv.wait_for(lambda: x.run(["xdotool", "search", "--onlyvisible", "--name",
-                                           "^Personnel$"], check=False).split(),
-                            timeout=30, what="the form to map")[-1]
+        wid = cls.window("Personnel")
         x.focus(wid)
         m.start()
         xenv.wait_for(lambda: m.status()["frames"]["grabs"] >= 1, what="the first grab")
@@ -368,23 +387,10 @@ class FieldLabelsTest(unittest.TestCase):
             if i > 0:
                 x.xdotool("key", "Tab")
             x.xdotool("type", "--delay", "60", value)
-            m.settled(value)
-        # The focus moves on to the buttons; once the screen has settled, one more
-        # key: the frame taken right before it ("pre") is the filled form as it stays.
-        x.xdotool("key", "Tab")
-        seen = [len(cls.frames()), time.monotonic()]
-
-        def quiet():
-            n = len(cls.frames())
-            if n != seen[0]:
-                seen[:] = [n, time.monotonic()]
-            return time.monotonic() - seen[1] >= 1.0
-        xenv.wait_for(quiet, timeout=30, interval=0.2, what="the frames to stop coming")
-        last = max(f["id"] for f in cls.frames())
-        x.xdotool("key", "shift+Tab")
-        cls.form_frame = xenv.wait_for(
-            lambda: [f for f in cls.frames() if f["id"] > last and f["trigger"] == "pre"],
-            timeout=30, what="the frame before the key back")[0]
+            last, _ = m.settled(value)
+        # The focus moves on to the buttons; once the screen has settled, one key
+        # back: the frame taken right before it ("pre") is the filled form as it stays.
+        cls.form_frame = cls.tab_and_back(last["t_ns"])
         m.stop()
         cls.session = str(m.sessions()[-1]["id"])
 
