@@ -163,6 +163,44 @@ int fleet_device_spool_drop(const char *data_dir)
 	return n;
 }
 
+/* The session of a spool file's name, S<id>.bundle or S<id>.bundle.part; 0 for any other. */
+static int64_t spool_session(const char *name)
+{
+	char *end;
+	long long id;
+
+	if (name[0] != 'S' || name[1] < '1' || name[1] > '9')
+		return 0;
+	errno = 0;
+	id = strtoll(name + 1, &end, 10);
+	if (errno != 0 || id <= 0 || (strcmp(end, ".bundle") != 0 && strcmp(end, ".bundle.part") != 0))
+		return 0;
+	return (int64_t)id;
+}
+
+int fleet_device_spool_prune(const char *data_dir, bool (*stale)(int64_t session, void *arg),
+                             void *arg)
+{
+	char *spool = fleet_device_path(data_dir, "spool");
+	DIR *d = opendir(spool);
+	struct dirent *de;
+	int n = 0;
+
+	free(spool);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		int64_t id = spool_session(de->d_name);
+
+		if (id == 0 || testbreak("retention-keeps-bundles") || !stale(id, arg))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0 && strstr(de->d_name, ".part") == NULL)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 /* The serial of policy.json (0: none) and, when error is not NULL, its error. */
 static uint64_t policy_state_read(const char *data_dir, char **error, int64_t *when)
 {

@@ -20,6 +20,7 @@
 #ifndef MIMIC_FLEET_DEVICE_H
 #define MIMIC_FLEET_DEVICE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fleet_bundle.h"
@@ -67,6 +68,16 @@ void fleet_device_last(const char *data_dir, int64_t *when_wall_ns /* OUT */,
  * makes them again from what is left). Returns how many were removed.
  */
 int fleet_device_spool_drop(const char *data_dir);
+
+/*
+ * Removes from DATA_DIR/fleet/spool the bundles (S<id>.bundle and their S<id>.bundle.part)
+ * of the sessions for which stale(id, arg) is true: retention deleted what they were
+ * sealed from, in whole or in part, and a bundle waiting for the collector must not
+ * keep it longer than the data it came from. The next `mimic upload` seals again
+ * what is left. Returns how many bundles were removed (0 without a spool).
+ */
+int fleet_device_spool_prune(const char *data_dir, bool (*stale)(int64_t session, void *arg),
+                             void *arg);
 
 /*
  * A policy the collector sent (data, len bytes): verified with the enrolment's

@@ -22,6 +22,7 @@
 
 #include "audit.h"
 #include "consent.h"
+#include "fleet_device.h"
 #include "forget.h"
 #include "indicator.h"
 #include "log.h"
@@ -1219,12 +1220,32 @@ static void add_deletion_counts(json_t *o, const struct forget_result *res)
 	json_object_set_new(o, "files", json_integer(res->files));
 }
 
+/* What retention's pass over the spool asks of each bundle's session. */
+struct spool_check {
+	struct store *st;
+	int64_t cutoff_wall_ns;   /* sessions begun before this lost their start; 0: none */
+};
+
+/* A bundle is stale when its session is gone, or began before the age limit's cutoff. */
+static bool bundle_stale(int64_t session, void *arg)
+{
+	struct spool_check *k = arg;
+	struct store_session s;
+	int rc = store_session_get(k->st, session, &s, NULL);
+
+	if (rc == -ENOENT)
+		return true;
+	return rc == 0 && k->cutoff_wall_ns > 0 && s.start_wall_ns < k->cutoff_wall_ns;
+}
+
 int guard_retention(struct store *st, const char *data_dir, const struct config_retention *c,
                     int64_t keep_session)
 {
 	struct forget_limits lim = { c->max_age_ns, c->max_bytes };
 	struct forget_result res;
+	struct spool_check check = { st, 0 };
 	char *cause = NULL, *details;
+	int bundles;
 	json_t *o;
 	int rc;
 
@@ -1236,11 +1257,16 @@ int guard_retention(struct store *st, const char *data_dir, const struct config_
 		free(cause);
 		return rc;
 	}
+	/* Sealed bundles waiting for the collector go with the data they were made from. */
+	if (c->max_age_ns > 0)
+		check.cutoff_wall_ns = util_now_wall_ns() - c->max_age_ns;
+	bundles = fleet_device_spool_prune(data_dir, bundle_stale, &check);
 	if (res.rows.events + res.rows.frames + res.rows.sessions + res.rows.contexts +
-	    res.rows.other + res.files == 0)
+	    res.rows.other + res.files + bundles == 0)
 		return 0;
 	o = json_object();
 	add_deletion_counts(o, &res);
+	json_object_set_new(o, "bundles", json_integer(bundles));
 	json_object_set_new(o, "max_age_s", json_integer(lim.max_age_ns / 1000000000));
 	json_object_set_new(o, "max_bytes", json_integer(lim.max_bytes));
 	json_object_set_new(o, "bytes_before", json_integer(res.bytes_before));
@@ -1251,9 +1277,9 @@ int guard_retention(struct store *st, const char *data_dir, const struct config_
 		log_warn("cannot append to the audit log: %s", cause);
 		free(cause);
 	}
-	log_info("retention deleted %lld sessions, %lld events, %lld frames",
+	log_info("retention deleted %lld sessions, %lld events, %lld frames, %d waiting bundles",
 	         (long long)res.rows.sessions, (long long)res.rows.events,
-	         (long long)res.rows.frames);
+	         (long long)res.rows.frames, bundles);
 	free(details);
 	return 0;
 }

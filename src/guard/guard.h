@@ -182,8 +182,9 @@ json_t *guard_json(const struct guard *g);
 
 /*
  * Enforces retention limits c now on st (the caller's thread), keeping session
- * keep_session (0: none), and appends what went to the audit log of data_dir. Does
- * nothing without limits. Returns 0 or the -errno it logged.
+ * keep_session (0: none), removes the fleet spool's bundles of what it deleted
+ * (fleet_device_spool_prune), and appends what went to the audit log of data_dir.
+ * Does nothing without limits. Returns 0 or the -errno it logged.
  */
 int guard_retention(struct store *st, const char *data_dir, const struct config_retention *c,
                     int64_t keep_session);

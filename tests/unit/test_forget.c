@@ -2,7 +2,8 @@
  * Tests for forget and store_forget: a time range deletes exactly what was
  * recorded in it (and what derives from it), a whole session goes with its
  * rows, frame files no frame names are deleted, and after compacting no file
- * holds what was deleted. Retention removes the oldest sessions first.
+ * holds what was deleted. Retention removes the oldest sessions first, and the
+ * sealed bundles waiting in the fleet spool whose data it deleted.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +22,12 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "config.h"
+#include "fleet_bundle.h"
+#include "fleet_device.h"
 #include "forget.h"
+#include "guard.h"
+#include "paths.h"
 #include "store.h"
 #include "util.h"
 #include "vault.h"
@@ -255,6 +261,118 @@ static void test_retention_oldest_first(void **state)
 	assert_true(res.bytes_before > 0);
 }
 
+/* Seals a directory holding one file into spool/S<session>.bundle; returns its path. */
+static char *seal_bundle(struct fixture *f, const unsigned char pk[FLEET_BOX_PK_BYTES],
+                         int64_t session)
+{
+	char *src, *file, *out, *cause = NULL, hash[65];
+	uint64_t size;
+	FILE *fp;
+
+	assert_true(asprintf(&src, "%s/export-%lld", f->dir, (long long)session) > 0);
+	assert_int_equal(mkdir(src, 0700), 0);
+	assert_true(asprintf(&file, "%s/steps.jsonl", src) > 0);
+	fp = fopen(file, "w");
+	assert_non_null(fp);
+	fprintf(fp, "{\"session\":%lld}\n", (long long)session);
+	fclose(fp);
+	assert_true(asprintf(&out, "%s/fleet/spool/S%lld.bundle", f->dir, (long long)session) > 0);
+	assert_int_equal(fleet_bundle_seal_dir(src, out, pk, 0, hash, &size, &cause), 0);
+	unlink(file);
+	rmdir(src);
+	free(file);
+	free(src);
+	return out;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (fp == NULL)
+		return NULL;
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	n = ftell(fp);
+	rewind(fp);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	buf[n] = '\0';
+	fclose(fp);
+	*len = (size_t)n;
+	return buf;
+}
+
+/*
+ * A bundle sealed from a session that retention then deleted (or cut by age) is
+ * gone from the spool with it; the bundle of a session retention left alone stays
+ * byte for byte, and the audit log counts the bundle.
+ */
+static void test_retention_drops_stale_bundles(void **state)
+{
+	struct fixture *f = *state;
+	const int offs[] = { 0, 1, 2 };
+	struct config_retention lim = { 250 * SEC, 0, 0 };
+	unsigned char pk[FLEET_BOX_PK_BYTES], sk[FLEET_BOX_SK_BYTES];
+	char *spool, *old, *old_part, *kept, *other, *before, *after, *audit, *log, *cause = NULL;
+	size_t n_before, n_after, n_log;
+	int64_t a, b, c, now = util_now_wall_ns() / SEC;
+	FILE *fp;
+
+	a = add_session(f, now - 300, offs, 3, now - 290);
+	b = add_session(f, now - 200, offs, 3, now - 190);
+	c = add_session(f, now - 100, offs, 3, 0);
+	fleet_bundle_keypair(pk, sk);
+	spool = fleet_device_path(f->dir, "spool");
+	assert_int_equal(paths_ensure_dir(spool, &cause), 0);
+	old = seal_bundle(f, pk, a);
+	kept = seal_bundle(f, pk, b);
+	/* An upload's leftover of the old one, and a file the spool does not name. */
+	assert_true(asprintf(&old_part, "%s.part", old) > 0);
+	assert_true(asprintf(&other, "%s/README", spool) > 0);
+	fp = fopen(old_part, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	fp = fopen(other, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	before = slurp(kept, &n_before);
+	assert_non_null(before);
+
+	assert_int_equal(guard_retention(f->st, f->dir, &lim, c), 0);
+	assert_int_equal(access(old, F_OK), -1);
+	assert_int_equal(access(old_part, F_OK), -1);
+	assert_int_equal(access(other, F_OK), 0);
+	after = slurp(kept, &n_after);
+	assert_non_null(after);
+	assert_int_equal(n_after, n_before);
+	assert_memory_equal(after, before, n_before);
+	/* What the person reads in their audit log. */
+	assert_true(asprintf(&audit, "%s/audit.log", f->dir) > 0);
+	log = slurp(audit, &n_log);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "\"what\":\"retention\""));
+	assert_non_null(strstr(log, "\"bundles\":1"));
+
+	/* By size: b goes too, and so does its bundle. */
+	lim.max_age_ns = 0;
+	lim.max_bytes = 1;
+	assert_int_equal(guard_retention(f->st, f->dir, &lim, c), 0);
+	assert_int_equal(access(kept, F_OK), -1);
+	assert_int_equal(access(other, F_OK), 0);
+	free(log);
+	free(audit);
+	free(after);
+	free(before);
+	free(other);
+	free(old_part);
+	free(kept);
+	free(old);
+	free(spool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +380,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_whole_session_and_patches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_residue_after_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_oldest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_drops_stale_bundles, setup, teardown),
 	};
 
 	return testenv_run(tests, NULL, NULL);
