@@ -1,7 +1,8 @@
 /*
  * mimic-collector: the organisation's end of the fleet (docs/FLEET.md). It links
  * base, store, fleet and collector only: no X library (tests/integration/
- * test_fleet.py checks with ldd). Subcommands: serve, token new, keys new,
+ * test_fleet.py checks with ldd); the fleet's engine clients, S3 (libcurl) and
+ * NATS JetStream (libnats), for --s3 and --nats. Subcommands: serve, token new, keys new,
  * policy sign, list, audit, revoke, build-dataset.
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "fleet_proto.h"
 #include "log.h"
 #include "paths.h"
+#include "s3.h"
 #include "util.h"
 
 #define NAME "mimic-collector"
@@ -56,16 +58,62 @@ static int parse_size(const char *s, uint64_t *out)
 /* Most tokens one `token new --count` makes. */
 #define TOKENS_MAX 100000
 
+/*
+ * The storage engine options that serve and build-dataset share: --s3 ENDPOINT
+ * with --s3-bucket (and --s3-region); the credentials come from the environment
+ * as for any S3 tool (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from the
+ * command line, where every user of the machine could read them.
+ */
+#define S3_OPTIONS \
+	{ "s3", required_argument, NULL, O_S3 }, \
+	{ "s3-bucket", required_argument, NULL, O_S3_BUCKET }, \
+	{ "s3-region", required_argument, NULL, O_S3_REGION }
+enum { O_S3 = 200, O_S3_BUCKET, O_S3_REGION };
+#define S3_USAGE "       [--s3 ENDPOINT --s3-bucket NAME [--s3-region REGION]]\n"
+
+/* Takes option ch if it is one of S3_OPTIONS: 1 taken, 0 not one of them. */
+static int s3_option(int ch, const char *arg, struct s3_config *s3)
+{
+	switch (ch) {
+	case O_S3: s3->endpoint = arg; return 1;
+	case O_S3_BUCKET: s3->bucket = arg; return 1;
+	case O_S3_REGION: s3->region = arg; return 1;
+	default: return 0;
+	}
+}
+
+/* After the options: 0 without --s3, 1 with a complete S3 configuration, else -1 (said). */
+static int s3_finish(struct s3_config *s3)
+{
+	if (s3->endpoint == NULL && s3->bucket == NULL && s3->region == NULL)
+		return 0;
+	if (s3->endpoint == NULL || s3->bucket == NULL) {
+		fprintf(stderr, NAME ": give --s3 ENDPOINT and --s3-bucket NAME together\n");
+		return -1;
+	}
+	s3->access_key = getenv("AWS_ACCESS_KEY_ID");
+	s3->secret_key = getenv("AWS_SECRET_ACCESS_KEY");
+	if (s3->access_key == NULL || s3->access_key[0] == '\0' || s3->secret_key == NULL ||
+	    s3->secret_key[0] == '\0') {
+		fprintf(stderr, NAME ": --s3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
+		        "environment to the bucket's credentials\n");
+		return -1;
+	}
+	return 1;
+}
+
 static const char serve_usage[] =
 	NAME " serve --listen ADDR:PORT --data DIR --dataset-pub FILE\n"
 	"       [--tls-cert FILE --tls-key FILE] [--policy FILE --policy-pub FILE]\n"
 	"       [--max-bundle SIZE] [--min-free SIZE] [--threads N]\n"
-	"       [--max-connections N]\n";
+	"       [--max-connections N]\n"
+	S3_USAGE
+	"       [--nats URL[,URL...] [--stream NAME] [--stream-replicas N]]\n";
 
 static int cmd_serve(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_DATA, O_CERT, O_KEY, O_DPUB, O_PPUB, O_POLICY, O_MAX, O_FREE,
-	       O_THREADS, O_CONNS };
+	       O_THREADS, O_CONNS, O_NATS, O_STREAM, O_REPLICAS };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "data", required_argument, NULL, O_DATA },
@@ -78,9 +126,14 @@ static int cmd_serve(int argc, char **argv)
 		{ "min-free", required_argument, NULL, O_FREE },
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "max-connections", required_argument, NULL, O_CONNS },
+		{ "nats", required_argument, NULL, O_NATS },
+		{ "stream", required_argument, NULL, O_STREAM },
+		{ "stream-replicas", required_argument, NULL, O_REPLICAS },
+		S3_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct collector_config cfg = { 0 };
+	struct s3_config s3 = { 0 };
 	const char *dpub = NULL, *ppub = NULL;
 	struct collector *c = NULL;
 	char *cause = NULL;
@@ -90,8 +143,21 @@ static int cmd_serve(int argc, char **argv)
 	cfg.max_bundle = 2ULL * 1024 * 1024 * 1024;
 	cfg.min_free = 1024ULL * 1024 * 1024;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (s3_option(ch, optarg, &s3))
+			continue;
 		switch (ch) {
 		case O_LISTEN: cfg.listen = optarg; break;
+		case O_NATS: cfg.nats = optarg; break;
+		case O_STREAM: cfg.stream_name = optarg; break;
+		case O_REPLICAS: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || n < 1 || n > 5)
+				return fail(util_xasprintf("--stream-replicas %s: a number from 1 to 5 (at "
+				                           "most the cluster's nodes)", optarg));
+			cfg.stream_replicas = (int)n;
+			break;
+		}
 		case O_DATA: cfg.data_dir = optarg; break;
 		case O_CERT: cfg.tls_cert = optarg; break;
 		case O_KEY: cfg.tls_key = optarg; break;
@@ -128,6 +194,13 @@ static int cmd_serve(int argc, char **argv)
 	if ((cfg.policy_file == NULL) != (ppub == NULL))
 		return fail(util_xstrdup("give --policy and --policy-pub together: devices check the "
 		                         "policy's signature with the public key"));
+	switch (s3_finish(&s3)) {
+	case 1: cfg.s3 = &s3; break;
+	case 0: break;
+	default: return 2;
+	}
+	if ((cfg.stream_name != NULL || cfg.stream_replicas != 0) && cfg.nats == NULL)
+		return fail(util_xstrdup("--stream and --stream-replicas need --nats URL"));
 	if (fleet_proto_key_load(dpub, cfg.dataset_pk, FLEET_BOX_PK_BYTES, 0, &cause) != 0)
 		return fail(cause);
 	if (ppub != NULL) {
@@ -145,8 +218,9 @@ static int cmd_serve(int argc, char **argv)
 		return fail(cause);
 	printf("listening on %s port %d (%s)\n", cfg.listen, port, cfg.tls_cert ? "https" : "http");
 	fflush(stdout);
-	log_info("collector: started listen=%s port=%d tls=%s data=%s", cfg.listen, port,
-	         cfg.tls_cert ? "on" : "off", cfg.data_dir);
+	log_info("collector: started listen=%s port=%d tls=%s data=%s storage=%s stream=%s",
+	         cfg.listen, port, cfg.tls_cert ? "on" : "off", cfg.data_dir,
+	         cfg.s3 != NULL ? "s3" : "dir", cfg.nats != NULL ? "nats" : "none");
 	sigwait(&set, &sig);
 	log_info("collector: stopping on signal %d", sig);
 	collector_stop(c);
@@ -382,20 +456,25 @@ static int cmd_revoke(int argc, char **argv)
 
 static int cmd_build(int argc, char **argv)
 {
-	static const char usage[] = NAME " build-dataset --data DIR --key dataset.key --out DIR\n";
+	static const char usage[] = NAME " build-dataset --data DIR --key dataset.key --out DIR\n"
+		S3_USAGE;
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "out", required_argument, NULL, 'o' },
+		S3_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *data = NULL, *key = NULL, *out = NULL;
+	struct s3_config s3 = { 0 };
 	unsigned char pk[FLEET_BOX_PK_BYTES], sk[FLEET_BOX_SK_BYTES];
 	struct builder_counts n;
 	char *cause = NULL;
 	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (s3_option(ch, optarg, &s3))
+			continue;
 		if (ch == 'd')
 			data = optarg;
 		else if (ch == 'k')
@@ -408,12 +487,15 @@ static int cmd_build(int argc, char **argv)
 	if (data == NULL || key == NULL || out == NULL || optind != argc)
 		return usage_error(usage);
 	if (strncmp(out, "s3://", 5) == 0)
-		return fail(util_xstrdup("--out s3://...: this collector was built for the embedded "
-		                         "storage only; give a directory"));
+		return fail(util_xstrdup("--out s3://...: shards are written to a directory; the "
+		                         "bundles are read from S3 with --s3 and --s3-bucket"));
+	r = s3_finish(&s3);
+	if (r < 0)
+		return 2;
 	if (fleet_proto_key_load(key, sk, sizeof sk, 1, &cause) != 0)
 		return fail(cause);
 	crypto_scalarmult_base(pk, sk);
-	r = builder_run(data, pk, sk, out, &n, &cause);
+	r = builder_run(data, r == 1 ? &s3 : NULL, pk, sk, out, &n, &cause);
 	sodium_memzero(sk, sizeof sk);
 	if (r != 0)
 		return fail(cause);

@@ -7,6 +7,7 @@
 #include "builder.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,8 @@ static int one(const struct catalog_bundle *b, void *arg)
 	return 0;
 }
 
-int builder_run(const char *data_dir, const unsigned char pk[FLEET_BOX_PK_BYTES],
+int builder_run(const char *data_dir, const struct s3_config *s3,
+                const unsigned char pk[FLEET_BOX_PK_BYTES],
                 const unsigned char sk[FLEET_BOX_SK_BYTES], const char *outdir,
                 struct builder_counts *counts, char **cause)
 {
@@ -82,7 +84,8 @@ int builder_run(const char *data_dir, const unsigned char pk[FLEET_BOX_PK_BYTES]
 		goto done;
 	}
 	if ((r = paths_ensure_dir(outdir, cause)) != 0 || (r = catalog_open(db, &cat, cause)) != 0 ||
-	    (r = storage_open_dir(data_dir, &run.store, cause)) != 0)
+	    (r = s3 != NULL ? storage_open_s3(s3, UINT64_MAX, &run.store, cause) :
+	                      storage_open_dir(data_dir, &run.store, cause)) != 0)
 		goto done;
 	r = catalog_foreach(cat, one, &run);
 done:

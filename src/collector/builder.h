@@ -18,12 +18,15 @@ struct builder_counts {
 };
 
 /*
- * Builds outdir (created 0700 when missing) from the bundles stored under
- * data_dir. A bundle that does not open is reported, counted in failed and
- * left out; the others are still written. Errors with a cause: the catalog's
- * and the directory's.
+ * Builds outdir (created 0700 when missing) from the bundles of data_dir's
+ * catalog, read from data_dir/bundles, or from the S3 bucket of s3 when it is not
+ * NULL (the collector's --s3). A bundle that does not open is reported, counted
+ * in failed and left out; the others are still written. Errors with a cause: the
+ * catalog's, the directory's and the storage's.
  */
-int builder_run(const char *data_dir, const unsigned char pk[FLEET_BOX_PK_BYTES],
+struct s3_config;
+int builder_run(const char *data_dir, const struct s3_config *s3,
+                const unsigned char pk[FLEET_BOX_PK_BYTES],
                 const unsigned char sk[FLEET_BOX_SK_BYTES], const char *outdir,
                 struct builder_counts *counts /* OUT */, char **cause);
 

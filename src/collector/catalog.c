@@ -39,7 +39,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS seen(device TEXT PRIMARY KEY, time INTEGER NOT NULL,"
 	" state TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" time INTEGER NOT NULL, what TEXT NOT NULL, device TEXT, details TEXT NOT NULL);";
+	" time INTEGER NOT NULL, what TEXT NOT NULL, device TEXT, details TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" hash TEXT NOT NULL UNIQUE, subject TEXT NOT NULL, body TEXT NOT NULL);";
 
 int catalog_open(const char *path, struct catalog **out, char **cause)
 {
@@ -430,4 +432,61 @@ int catalog_events(struct catalog *c, int (*fn)(const char *json, void *arg), vo
 		r = fn((const char *)sqlite3_column_text(st, 0), arg);
 	sqlite3_finalize(st);
 	return r;
+}
+
+int catalog_outbox_add(struct catalog *c, const char *hash, const char *subject, const char *body)
+{
+	sqlite3_stmt *st = prep(c, "INSERT OR IGNORE INTO outbox(hash, subject, body) VALUES(?,?,?)");
+	int r;
+
+	if (st == NULL)
+		return -EIO;
+	sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, subject, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, body, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	sqlite3_finalize(st);
+	return r;
+}
+
+int catalog_outbox_take(struct catalog *c, struct catalog_outbox *out, int max)
+{
+	sqlite3_stmt *st = prep(c, "SELECT hash, subject, body FROM outbox ORDER BY seq LIMIT ?");
+	int n = 0;
+
+	if (st == NULL)
+		return -EIO;
+	sqlite3_bind_int(st, 1, max);
+	while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(out[n].hash, sizeof out[n].hash, "%s", (const char *)sqlite3_column_text(st, 0));
+		out[n].subject = util_xstrdup((const char *)sqlite3_column_text(st, 1));
+		out[n].body = util_xstrdup((const char *)sqlite3_column_text(st, 2));
+		n++;
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+int catalog_outbox_done(struct catalog *c, const char *hash)
+{
+	sqlite3_stmt *st = prep(c, "DELETE FROM outbox WHERE hash = ?");
+	int r;
+
+	if (st == NULL)
+		return -EIO;
+	sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	sqlite3_finalize(st);
+	return r;
+}
+
+int64_t catalog_outbox_count(struct catalog *c)
+{
+	sqlite3_stmt *st = prep(c, "SELECT count(*) FROM outbox");
+	int64_t n = -1;
+
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
 }

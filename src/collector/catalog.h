@@ -109,4 +109,25 @@ int catalog_event(struct catalog *c, int64_t now, const char *what, const char *
 /* Calls fn with each audit line as JSON text. */
 int catalog_events(struct catalog *c, int (*fn)(const char *json, void *arg), void *arg);
 
+/*
+ * The stream's outbox (`serve --nats`): a stored bundle's announcement waits here
+ * until the stream has acknowledged it, so that a stream that is down or a
+ * collector that dies loses none (the stream drops a re-sent one by its id, the
+ * hash). catalog_outbox_add queues one (a hash queued already is kept as it was);
+ * catalog_outbox_take fills out[] with the oldest (at most max; subject and body
+ * malloc'ed, the caller frees them) and returns how many, or -EIO;
+ * catalog_outbox_done removes one once acknowledged; catalog_outbox_count says how
+ * many wait (-1 on error).
+ */
+struct catalog_outbox {
+	char hash[65];
+	char *subject;
+	char *body;
+};
+int catalog_outbox_add(struct catalog *c, const char *hash, const char *subject,
+                       const char *body);
+int catalog_outbox_take(struct catalog *c, struct catalog_outbox *out /* OUT */, int max);
+int catalog_outbox_done(struct catalog *c, const char *hash);
+int64_t catalog_outbox_count(struct catalog *c);
+
 #endif

@@ -41,6 +41,7 @@
 #include "paths.h"
 #include "route.h"
 #include "storage.h"
+#include "stream.h"
 #include "testbreak.h"
 #include "util.h"
 
@@ -48,12 +49,12 @@
 enum reason {
 	R_MALFORMED, R_NOT_FOUND, R_METHOD, R_TOO_LARGE, R_UNSIGNED, R_UNKNOWN_DEVICE,
 	R_BAD_SIGNATURE, R_STALE, R_REPLAY, R_BAD_TOKEN, R_BAD_OFFSET, R_HASH_MISMATCH,
-	R_CONFLICT, R_NO_SPACE, R_NO_POLICY, R_BAD_POLICY, R_INTERNAL, R_COUNT
+	R_CONFLICT, R_NO_SPACE, R_NO_POLICY, R_BAD_POLICY, R_INTERNAL, R_STORAGE, R_COUNT
 };
 static const char *const reason_names[R_COUNT] = {
 	"malformed", "not_found", "method", "too_large", "unsigned", "unknown_device",
 	"bad_signature", "stale", "replay", "bad_token", "bad_offset", "hash_mismatch",
-	"conflict", "no_space", "no_policy", "bad_policy", "internal",
+	"conflict", "no_space", "no_policy", "bad_policy", "internal", "storage_unavailable",
 };
 
 /* A device counts in mimic_collector_devices_seen this long after its last heartbeat. */
@@ -72,6 +73,12 @@ struct collector {
 	uint64_t uploads, upload_bytes, chunk_bytes, duplicates, enrolments, deletions, requests;
 	uint64_t heartbeats;
 	uint64_t rejects[R_COUNT];
+	/* The stream (--nats): its publisher thread empties the catalog's outbox. */
+	struct stream *stream;
+	pthread_t publisher;
+	int publisher_running, stopping;
+	pthread_cond_t outbox_cv;    /* with lock: something was queued, or stop */
+	uint64_t published, publish_errors;
 };
 
 /* One request in progress. */
@@ -185,6 +192,12 @@ static enum MHD_Result do_metrics(struct collector *c, struct MHD_Connection *co
 		{ "devices", "gauge", "Devices enrolled and not revoked.", catalog_devices(c->cat) },
 		{ "devices_seen", "gauge", "Devices whose last heartbeat came in the last 15 minutes.",
 		  catalog_seen_since(c->cat, now_s() - COLLECTOR_SEEN_S) },
+		{ "stream_published_total", "counter", "Bundles announced on the stream (--nats).",
+		  (int64_t)c->published },
+		{ "stream_errors_total", "counter", "Announcements the stream did not take (each "
+		  "tried again).", (int64_t)c->publish_errors },
+		{ "stream_pending", "gauge", "Announcements waiting in the outbox for the stream.",
+		  c->stream != NULL ? catalog_outbox_count(c->cat) : 0 },
 	};
 	char buf[8192];
 	size_t n = 0;
@@ -303,6 +316,9 @@ static char *part_path(struct collector *c, const char *hash)
 	return util_xasprintf("%s/%s.part", c->incoming, hash);
 }
 
+static int finish_upload(struct collector *c, const char *hash, const char *path, uint64_t size,
+                         const char *device, const char *session);
+
 static enum MHD_Result do_manifest(struct collector *c, struct MHD_Connection *con, struct req *q,
                                    const char *device)
 {
@@ -336,6 +352,24 @@ static enum MHD_Result do_manifest(struct collector *c, struct MHD_Connection *c
 		              "%s is in progress", m.bundle);
 	if (r != 0)
 		return reject(c, con, q, "POST", 500, R_INTERNAL, device, "the catalog failed");
+	if (received == m.size) {
+		/*
+		 * Every byte came before but the storage did not take the bundle then (S3
+		 * was down): the assembled file is stored now, or the device tries later.
+		 */
+		char *path = part_path(c, m.bundle);
+		int why = finish_upload(c, m.bundle, path, m.size, device, m.session);
+
+		free(path);
+		if (why == R_HASH_MISMATCH)
+			return reject(c, con, q, "POST", 422, R_HASH_MISMATCH, device, "the bundle's "
+			              "bytes do not hash to its address; it was discarded: send it again");
+		if (why >= 0)
+			return reject(c, con, q, "POST", 503, R_STORAGE, device, "the bundle could not "
+			              "be stored; send its manifest again later");
+		return ok(c, con, q, "POST", 200, device, json_pack("{s:s, s:I, s:b}", "bundle",
+		          m.bundle, "received", (json_int_t)m.size, "complete", 1));
+	}
 	if (received == 0 && statvfs(c->incoming, &vfs) == 0 &&
 	    (uint64_t)vfs.f_bavail * vfs.f_frsize < m.size + c->cfg.min_free) {
 		catalog_upload_end(c->cat, m.bundle, 0, now_s());
@@ -344,6 +378,108 @@ static enum MHD_Result do_manifest(struct collector *c, struct MHD_Connection *c
 	}
 	return ok(c, con, q, "POST", 200, device, json_pack("{s:s, s:I, s:b}", "bundle", m.bundle,
 	          "received", (json_int_t)received, "complete", 0));
+}
+
+/*
+ * Queues the announcement of a stored bundle in the catalog's outbox (under the
+ * lock) and wakes the publisher: a builder consuming the stream learns of each
+ * bundle once it is in the storage, never before.
+ */
+static void announce(struct collector *c, const char *hash, const char *device,
+                     const char *session, uint64_t size)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "bundle", hash, "device", device,
+	                      "session", session, "size", (json_int_t)size, "time",
+	                      (json_int_t)now_s(), "storage", c->store->name);
+	char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *subject = util_xasprintf("mimic.bundles.%s", device);
+
+	if (catalog_outbox_add(c->cat, hash, subject, body) != 0)
+		log_error("collector: cannot queue the announcement of bundle %s in the catalog", hash);
+	pthread_cond_signal(&c->outbox_cv);
+	free(subject);
+	free(body);
+	json_decref(o);
+}
+
+#define PUBLISH_BATCH 32
+
+/*
+ * The publisher thread: publishes the outbox's announcements in order, each
+ * removed once the stream acknowledged it. When the stream is unreachable it
+ * tries again a second later; nothing is lost meanwhile (they wait in the
+ * catalog, and a restarted collector sends them).
+ */
+static void *publisher_main(void *arg)
+{
+	struct collector *c = arg;
+	struct catalog_outbox batch[PUBLISH_BATCH];
+	int failed = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		int n = catalog_outbox_take(c->cat, batch, PUBLISH_BATCH), i;
+
+		if (n <= 0 || failed) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			for (i = 0; i < n; i++) {
+				free(batch[i].subject);
+				free(batch[i].body);
+			}
+			failed = 0;
+			pthread_cond_timedwait(&c->outbox_cv, &c->lock, &until);
+			continue;
+		}
+		pthread_mutex_unlock(&c->lock);
+		for (i = 0; i < n; i++) {
+			char *cause = NULL;
+			int r = failed ? -EAGAIN :
+			        stream_publish(c->stream, batch[i].subject, batch[i].body,
+			                       strlen(batch[i].body), batch[i].hash, NULL, &cause);
+
+			pthread_mutex_lock(&c->lock);
+			if (r == 0) {
+				catalog_outbox_done(c->cat, batch[i].hash);
+				c->published++;
+			} else if (!failed) {
+				c->publish_errors++;
+				log_warn("collector: the stream did not take bundle %s (%s); it waits in "
+				         "the outbox", batch[i].hash, cause != NULL ? cause : strerror(-r));
+				failed = 1;
+			}
+			pthread_mutex_unlock(&c->lock);
+			free(cause);
+			free(batch[i].subject);
+			free(batch[i].body);
+		}
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Connects to the cluster, makes sure of the stream and starts the publisher. */
+static int stream_start(struct collector *c, char **cause)
+{
+	struct stream_config sc = { 0 };
+	int r;
+
+	sc.name = c->cfg.stream_name != NULL ? c->cfg.stream_name : COLLECTOR_STREAM;
+	sc.subject = "mimic.bundles.>";
+	sc.replicas = c->cfg.stream_replicas > 0 ? c->cfg.stream_replicas : 1;
+	/* A collector that died between the stream's acknowledgement and the outbox's
+	 * delete sends the announcement again when it restarts: the stream drops it. */
+	sc.duplicate_window_ms = 3600 * 1000;
+	if ((r = stream_open(c->cfg.nats, 0, &c->stream, cause)) != 0 ||
+	    (r = stream_ensure(c->stream, &sc, cause)) != 0)
+		return r;
+	if (pthread_create(&c->publisher, NULL, publisher_main, c) != 0)
+		return util_fail(cause, -EAGAIN, "cannot start the stream's publisher thread");
+	c->publisher_running = 1;
+	return 0;
 }
 
 /* Checks the assembled file and stores it. 0, or the reason it was refused. */
@@ -361,14 +497,19 @@ static int finish_upload(struct collector *c, const char *hash, const char *path
 		return R_HASH_MISMATCH;
 	}
 	if (storage_put(c->store, hash, path, &cause) != 0) {
-		log_error("collector: %s", cause);
+		/* The assembled file stays: the device's next manifest stores it (do_manifest). */
+		log_error("collector: the %s storage did not take bundle %s: %s", c->store->name, hash,
+		          cause != NULL ? cause : "failed");
 		free(cause);
-		return R_INTERNAL;
+		return R_STORAGE;
 	}
 	catalog_upload_end(c->cat, hash, 1, now_s());
 	details = util_xasprintf("{\"bundle\":\"%s\",\"session\":\"%s\",\"size\":%" PRIu64 "}",
 	                         hash, session, size);
 	catalog_event(c->cat, now_s(), "upload", device, details);
+	if (c->stream != NULL) {
+		announce(c, hash, device, session, size);
+	}
 	free(details);
 	c->uploads++;
 	c->upload_bytes += size;
@@ -424,7 +565,7 @@ static enum MHD_Result do_chunk(struct collector *c, struct MHD_Connection *con,
 			return reject(c, con, q, "PUT", 422, R_HASH_MISMATCH, device, "the bundle's "
 			              "bytes do not hash to its address; it was discarded: send it again");
 		if (why >= 0)
-			return reject(c, con, q, "PUT", 500, R_INTERNAL, device, "the bundle could "
+			return reject(c, con, q, "PUT", 503, R_STORAGE, device, "the bundle could "
 			              "not be stored; send its manifest again later");
 		res = ok(c, con, q, "PUT", 201, device, json_pack("{s:I, s:b}", "received",
 		         (json_int_t)received, "complete", 1));
@@ -690,6 +831,7 @@ int collector_start(const struct collector_config *cfg, struct collector **out, 
 
 	c->cfg = *cfg;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->outbox_cv, NULL);
 	if (c->cfg.max_connections == 0)
 		c->cfg.max_connections = COLLECTOR_CONNECTIONS;
 	raise_fd_limit(c->cfg.max_connections);
@@ -728,8 +870,13 @@ int collector_start(const struct collector_config *cfg, struct collector **out, 
 	if ((r = paths_ensure_dir(c->incoming, cause)) != 0)
 		goto fail;
 	db = util_xasprintf("%s/catalog.db", cfg->data_dir);
-	if ((r = catalog_open(db, &c->cat, cause)) != 0 ||
-	    (r = storage_open_dir(cfg->data_dir, &c->store, cause)) != 0)
+	if ((r = catalog_open(db, &c->cat, cause)) != 0)
+		goto fail;
+	r = cfg->s3 != NULL ? storage_open_s3(cfg->s3, c->cfg.max_bundle, &c->store, cause) :
+	    storage_open_dir(cfg->data_dir, &c->store, cause);
+	if (r != 0)
+		goto fail;
+	if (cfg->nats != NULL && (r = stream_start(c, cause)) != 0)
 		goto fail;
 	{
 		struct MHD_OptionItem tls[] = {
@@ -771,11 +918,20 @@ void collector_stop(struct collector *c)
 		return;
 	if (c->daemon != NULL)
 		MHD_stop_daemon(c->daemon);
+	if (c->publisher_running) {
+		pthread_mutex_lock(&c->lock);
+		c->stopping = 1;
+		pthread_cond_signal(&c->outbox_cv);
+		pthread_mutex_unlock(&c->lock);
+		pthread_join(c->publisher, NULL);
+	}
+	stream_close(c->stream);
 	catalog_close(c->cat);
 	storage_close(c->store);
 	free(c->incoming);
 	free(c->tls_cert);
 	free(c->tls_key);
+	pthread_cond_destroy(&c->outbox_cv);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

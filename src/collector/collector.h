@@ -26,6 +26,8 @@ struct collector;
 #define COLLECTOR_CONNECTIONS 1024
 #define COLLECTOR_CONNECTIONS_MAX 65536
 
+struct s3_config;
+
 struct collector_config {
 	const char *listen;          /* "ADDR:PORT" (IPv4 or [IPv6]); port 0 takes a free one */
 	const char *data_dir;        /* catalog.db, bundles/, incoming/ */
@@ -39,13 +41,27 @@ struct collector_config {
 	uint64_t min_free;           /* bytes the data directory keeps free */
 	unsigned threads;            /* connection threads (TLS, reading); 0: one per core */
 	unsigned max_connections;    /* connections open at once; 0: COLLECTOR_CONNECTIONS */
+	/* Storage engine: NULL, the embedded directory (data_dir/bundles); else S3. */
+	const struct s3_config *s3;
+	/*
+	 * NATS JetStream (NULL: none): the cluster's URLs, comma-separated. Each stored
+	 * bundle is announced on the subject mimic.bundles.<device> of stream_name (NULL:
+	 * COLLECTOR_STREAM) with stream_replicas replicas (0: 1), through the catalog's
+	 * outbox, by a thread of its own.
+	 */
+	const char *nats;
+	const char *stream_name;
+	int stream_replicas;
 };
+
+#define COLLECTOR_STREAM "MIMIC_BUNDLES"
 
 /*
  * Starts serving. *port receives the port listened on. Errors with a cause:
  * -EINVAL bad listen address or plain HTTP on an address that is not loopback,
  * -EADDRINUSE, the catalog's and storage's errors, -ENOTSUP no TLS in
- * libmicrohttpd.
+ * libmicrohttpd, and the stream's: a cluster that cannot be reached or refuses the
+ * stream (-EIO, naming it).
  */
 int collector_start(const struct collector_config *cfg, struct collector **out /* OUT */,
                     int *port /* OUT */, char **cause);

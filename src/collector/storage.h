@@ -51,6 +51,16 @@ struct storage {
  */
 int storage_open_dir(const char *dir, struct storage **out /* OUT */, char **cause);
 
+/*
+ * The S3-compatible engine (storage_s3.c): bundles are the objects bundles/XX/HASH
+ * of cfg's bucket; get takes at most max_bundle bytes. The bucket must exist;
+ * nothing is sent until the first call. Errors of s3_open (-EINVAL with a cause
+ * for a missing field or a bad endpoint). *out owns the engine.
+ */
+struct s3_config;
+int storage_open_s3(const struct s3_config *cfg, uint64_t max_bundle,
+                    struct storage **out /* OUT */, char **cause);
+
 /* Calls the engine's operations; hash must be a content address. */
 int storage_put(struct storage *s, const char *hash, const char *path, char **cause);
 int storage_get(struct storage *s, const char *hash, const char *out_path, char **cause);

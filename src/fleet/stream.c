@@ -115,8 +115,12 @@ int stream_open(const char *urls, int64_t timeout_ms, struct stream **out, char 
 	    (st = natsOptions_SetServers(o, list, n)) != NATS_OK ||
 	    (st = natsOptions_SetName(o, "mimic")) != NATS_OK ||
 	    (st = natsOptions_SetTimeout(o, s->timeout_ms)) != NATS_OK ||
-	    /* A node that goes away: move to another one, and keep trying for a minute. */
-	    (st = natsOptions_SetMaxReconnect(o, 240)) != NATS_OK ||
+	    /*
+	     * A node that goes away: move to another one. A whole cluster that goes away:
+	     * keep trying for as long as the process lives (the collector's outbox waits
+	     * meanwhile); every request still ends at its own timeout.
+	     */
+	    (st = natsOptions_SetMaxReconnect(o, -1)) != NATS_OK ||
 	    (st = natsOptions_SetReconnectWait(o, 250)) != NATS_OK) {
 		rc = fail_nats(cause, s, "options", st, 0);
 		goto fail;

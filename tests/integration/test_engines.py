@@ -10,17 +10,33 @@ hash published twice is stored once; a durable pull consumer gets every message
 once, also across two consumers' runs; with one NATS node killed, publishing and
 consuming go on.
 
+CollectorOnEngines: `mimic-collector serve --s3 ... --nats ...` with a device that
+records a session in an xterm and uploads it: the bundle is an object of the bucket
+(ciphertext: no typed text, no image signature) and not a file of the collector's
+directory, one announcement of it is on the stream, and `build-dataset --s3` reads it
+back from the bucket into shards that tarfile opens, with the typed text.
+
 The engines are started here and stopped at the end, under a fresh state
 directory; with MIMIC_TEST_SERVICES_DIR set, the set already running there is used
 (and left running), which is how a developer iterates.
 """
 
+import json
 import os
+import re
+import shutil
+import ssl
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+import fleetenv  # noqa: E402
+import xenv  # noqa: E402
 
 SRC = os.environ.get("MIMIC_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 CLIENT = os.environ.get("MIMIC_ENGINES_CLIENT", "")
@@ -196,6 +212,184 @@ class JetStream(unittest.TestCase):
             self.assertEqual(sorted(got), [["after", "m-after"], ["before", "m-before"]])
         finally:
             services("start", "nats1")
+
+
+class CollectorOnEngines(unittest.TestCase):
+    WORD = "enginesupload"
+
+    @classmethod
+    def setUpClass(cls):
+        if not fleetenv.COLLECTOR:
+            raise AssertionError("MIMIC_COLLECTOR is not set (run through meson)")
+        cls.dir = tempfile.mkdtemp(prefix="mimic-engines-collector-")
+        fleetenv.make_org(cls.dir, "[allow]\napp = XTerm\n", serial=1)
+        # The bucket's credentials, from the environment as for any S3 tool.
+        os.environ["AWS_ACCESS_KEY_ID"] = env["MIMIC_TEST_S3_ACCESS"]
+        os.environ["AWS_SECRET_ACCESS_KEY"] = env["MIMIC_TEST_S3_SECRET"]
+        cls.stream = "C%d" % (time.time_ns() % 10**9)
+        cls.s3 = ["--s3", env["MIMIC_TEST_S3_URL"], "--s3-bucket", env["MIMIC_TEST_S3_BUCKET"]]
+        cls.data = cls.dir + "/collector"
+        cls.proc, cls.err, cls.port = fleetenv.serve(
+            cls.dir, cls.data, args=cls.s3 + ["--nats", env["MIMIC_TEST_NATS_URLS"], "--stream",
+                                             cls.stream, "--stream-replicas", "3"])
+        cls.url = "https://127.0.0.1:%d" % cls.port
+        cls.x = xenv.XServer()
+        cls.m = xenv.Mimic(cls.x)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.kill()
+        cls.proc.wait()
+        cls.proc.stdout.close()
+        cls.err.close()
+        cls.m.close()
+        cls.x.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def mimic(self, *args, check=True):
+        r = self.m.run(*args, "--data-dir", self.m.data_dir, check=False, timeout=120)
+        if check:
+            self.assertEqual(r.returncode, 0, r.stderr)
+        return r
+
+    def collector(self, *args):
+        return subprocess.run([fleetenv.COLLECTOR, *args], capture_output=True, text=True,
+                              timeout=120)
+
+    def metric(self, name):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "tls.crt"))
+        with urllib.request.urlopen(self.url + "/metrics", context=ctx, timeout=30) as r:
+            text = r.read().decode()
+        m = re.search(r"^mimic_collector_%s (\d+)$" % re.escape(name), text, re.M)
+        self.assertIsNotNone(m, name)
+        return int(m.group(1))
+
+    def record(self, word):
+        """Records word typed into an xterm; returns the session's id."""
+        wid = self.x.xterm(name="enginesterm", title="engines upload test")
+        self.x.focus(wid)
+        self.m.start()
+        self.x.xdotool("type", "--delay", "40", word)
+        self.x.xdotool("key", "Return")
+        xenv.wait_for(lambda: word in xenv.typed_text(self.m.events()), timeout=30,
+                      what="the typed word to be stored")
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        self.x.run(["xdotool", "windowkill", wid], check=False)
+        return self.m.sessions()[-1]["id"]
+
+    def upload(self, check=True):
+        return self.mimic("upload", "--now", "--policy", self.m.policy, "--retry-after",
+                          "100ms", "--attempts", "3", check=check)
+
+    def record_and_upload(self, word):
+        sid = self.record(word)
+        self.assertIn("uploaded 1 session", self.upload().stdout)
+        return sid
+
+    def bundles(self):
+        return {r["session"]: r for r in (json.loads(x) for x in self.collector(
+            "list", "--data", self.data).stdout.splitlines() if x.strip())}
+
+    def msgs(self):
+        return int(run("count", self.stream).stdout.decode().strip().split("=")[1])
+
+    def enrol(self):
+        """Enrols the device once (each case may run alone); returns its id."""
+        if getattr(type(self), "device", None) is None:
+            token = self.collector("token", "new", "--data", self.data).stdout.strip()
+            r = self.mimic("enroll", self.url, "--token", token, "--ca",
+                           os.path.join(self.dir, "tls.crt"))
+            type(self).device = re.search(r"enrolled as device (d[0-9a-f]{32})",
+                                          r.stdout).group(1)
+        return self.device
+
+    def test_1_upload_to_the_bucket_and_the_stream(self):
+        dev = self.enrol()
+        sid = self.record_and_upload(self.WORD)
+        rows = [json.loads(x) for x in self.collector("list", "--data", self.data)
+                .stdout.splitlines() if x.strip()]
+        self.assertEqual([(r["device"], r["session"]) for r in rows], [(dev, str(sid))])
+        h, size = rows[0]["bundle"], rows[0]["size"]
+        # In the bucket, under the embedded layout's name; not in the collector's directory.
+        key = "bundles/%s/%s" % (h[:2], h)
+        self.assertEqual(run("head", key).stdout.decode().split()[0], "size=%d" % size)
+        data = run("get", key).stdout
+        self.assertEqual(len(data), size)
+        for needle in (self.WORD.encode(), b"\x89PNG", b"RIFF", b"WEBP", b"JFIF"):
+            self.assertNotIn(needle, data)
+        self.assertFalse(os.path.exists(os.path.join(self.data, "bundles", h[:2], h)))
+        # One announcement on the stream, named by the bundle's hash.
+        xenv.wait_for(lambda: self.msgs() == 1, timeout=30,
+                      what="the bundle's announcement on the stream")
+        got = run("consume", self.stream, "builders", "10").stdout.decode().splitlines()
+        self.assertEqual(len(got), 1, got)
+        msg_id, body = got[0].split(" ", 1)
+        self.assertEqual(msg_id, h)
+        note = json.loads(body)
+        self.assertEqual((note["bundle"], note["device"], note["session"], note["size"],
+                          note["storage"]), (h, dev, str(sid), size, "s3"))
+        self.assertEqual((self.metric("stream_published_total"),
+                          self.metric("stream_pending")), (1, 0))
+        # The dataset builder reads it back from the bucket.
+        out = os.path.join(self.dir, "built")
+        r = self.collector("build-dataset", "--data", self.data, "--key",
+                           os.path.join(self.dir, "dataset.key"), "--out", out, *self.s3)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 bundles opened", r.stdout)
+        found = False
+        for name in os.listdir(out):
+            if name.endswith(".tar"):
+                with tarfile.open(os.path.join(out, name)) as t:
+                    for mem in t.getmembers():
+                        if mem.name.endswith(".json") and \
+                                self.WORD.encode() in t.extractfile(mem).read():
+                            found = True
+        self.assertTrue(found, "the typed text is in no shard's JSON: %s" % os.listdir(out))
+
+
+    def test_2_one_nats_node_down(self):
+        """With one of the three NATS nodes killed, a new bundle is stored and announced."""
+        self.enrol()
+        services("stop", "nats1")
+        try:
+            n = self.msgs()
+            sid = self.record_and_upload(self.WORD + "two")
+            self.assertIn(str(sid), self.bundles())
+            xenv.wait_for(lambda: self.msgs() == n + 1, timeout=60,
+                          what="the second announcement with a NATS node down")
+            self.assertEqual(self.metric("stream_pending"), 0)
+        finally:
+            services("start", "nats1")
+
+    def test_3_s3_down(self):
+        """S3 down: the upload fails in one line, the bundle waits in the device's spool;
+        S3 back: the next upload stores it, once, and it is announced."""
+        self.enrol()
+        sid = self.record(self.WORD + "three")
+        n = self.msgs()
+        spool = os.path.join(self.m.data_dir, "fleet", "spool")
+        before = self.metric("rejects_total{reason=\"storage_unavailable\"}")
+        services("stop", "s3")
+        try:
+            r = self.upload(check=False)
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            lines = [x for x in r.stderr.splitlines() if x.strip()]
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn("could not be stored", lines[0])
+            self.assertEqual(os.listdir(spool), ["S%d.bundle" % sid])
+            self.assertNotIn(str(sid), self.bundles())
+            self.assertGreater(self.metric("rejects_total{reason=\"storage_unavailable\"}"),
+                               before)
+        finally:
+            services("start", "s3")
+        self.assertIn("uploaded 1 session", self.upload().stdout)
+        self.assertEqual(os.listdir(spool), [])
+        row = self.bundles()[str(sid)]
+        h = row["bundle"]
+        self.assertEqual(run("head", "bundles/%s/%s" % (h[:2], h)).stdout.decode().split()[0],
+                         "size=%d" % row["size"])
+        xenv.wait_for(lambda: self.msgs() == n + 1, timeout=30,
+                      what="the announcement of the bundle stored after S3 came back")
 
 
 if __name__ == "__main__":
