@@ -12,7 +12,8 @@
  * and the reading of bodies go on side by side; the handler itself runs under one
  * lock (the catalog's connection, the counters and the files of uploads in
  * progress are shared), which costs little next to the synced catalog write each
- * signed request makes.
+ * signed request makes. Storing a completed bundle (its hash read back, an S3
+ * PUT) is the one step that lets the lock go meanwhile (finish_upload).
  */
 #include "collector.h"
 
@@ -79,6 +80,9 @@ struct collector {
 	int publisher_running, stopping;
 	pthread_cond_t outbox_cv;    /* with lock: something was queued, or stop */
 	uint64_t published, publish_errors;
+	/* Bundles being stored right now, with the lock released (finish_upload). */
+	char storing[COLLECTOR_THREADS_MAX][65];
+	int n_storing;
 };
 
 /* One request in progress. */
@@ -380,6 +384,12 @@ static enum MHD_Result do_manifest(struct collector *c, struct MHD_Connection *c
 	          "received", (json_int_t)received, "complete", 0));
 }
 
+/* The stream's name; its subjects are NAME.<device>, so streams of two collectors never overlap. */
+static const char *stream_name(const struct collector *c)
+{
+	return c->cfg.stream_name != NULL ? c->cfg.stream_name : COLLECTOR_STREAM;
+}
+
 /*
  * Queues the announcement of a stored bundle in the catalog's outbox (under the
  * lock) and wakes the publisher: a builder consuming the stream learns of each
@@ -392,7 +402,7 @@ static void announce(struct collector *c, const char *hash, const char *device,
 	                      "session", session, "size", (json_int_t)size, "time",
 	                      (json_int_t)now_s(), "storage", c->store->name);
 	char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	char *subject = util_xasprintf("mimic.bundles.%s", device);
+	char *subject = util_xasprintf("%s.%s", stream_name(c), device);
 
 	if (catalog_outbox_add(c->cat, hash, subject, body) != 0)
 		log_error("collector: cannot queue the announcement of bundle %s in the catalog", hash);
@@ -465,16 +475,20 @@ static void *publisher_main(void *arg)
 static int stream_start(struct collector *c, char **cause)
 {
 	struct stream_config sc = { 0 };
+	char *subject = util_xasprintf("%s.>", stream_name(c));
 	int r;
 
-	sc.name = c->cfg.stream_name != NULL ? c->cfg.stream_name : COLLECTOR_STREAM;
-	sc.subject = "mimic.bundles.>";
+	sc.name = stream_name(c);
+	sc.subject = subject;
 	sc.replicas = c->cfg.stream_replicas > 0 ? c->cfg.stream_replicas : 1;
 	/* A collector that died between the stream's acknowledgement and the outbox's
 	 * delete sends the announcement again when it restarts: the stream drops it. */
 	sc.duplicate_window_ms = 3600 * 1000;
-	if ((r = stream_open(c->cfg.nats, 0, &c->stream, cause)) != 0 ||
-	    (r = stream_ensure(c->stream, &sc, cause)) != 0)
+	r = stream_open(c->cfg.nats, 0, &c->stream, cause);
+	if (r == 0)
+		r = stream_ensure(c->stream, &sc, cause);
+	free(subject);
+	if (r != 0)
 		return r;
 	if (pthread_create(&c->publisher, NULL, publisher_main, c) != 0)
 		return util_fail(cause, -EAGAIN, "cannot start the stream's publisher thread");
@@ -488,15 +502,43 @@ static int finish_upload(struct collector *c, const char *hash, const char *path
 {
 	char got[65], *cause = NULL, *details;
 	uint64_t n;
+	int bad, stored;
 
-	if (fleet_bundle_hash_file(path, got, &n, &cause) != 0 || n != size ||
-	    strcmp(got, hash) != 0) {
+	/* A manifest sent again while this bundle is being stored: not a second time. */
+	for (int i = 0; i < c->n_storing; i++)
+		if (strcmp(c->storing[i], hash) == 0)
+			return R_STORAGE;
+	if (c->n_storing == COLLECTOR_THREADS_MAX)
+		return R_STORAGE;
+	snprintf(c->storing[c->n_storing++], sizeof c->storing[0], "%s", hash);
+	/*
+	 * The slow part, reading the file for its hash and handing it to the storage
+	 * (an S3 PUT), runs without the lock, so that the chunks of other uploads go on
+	 * meanwhile; this upload's catalog row stays as it is until it is done.
+	 */
+	pthread_mutex_unlock(&c->lock);
+	bad = fleet_bundle_hash_file(path, got, &n, &cause) != 0 || n != size ||
+	      strcmp(got, hash) != 0;
+	if (bad) {
 		free(cause);
+		cause = NULL;
 		unlink(path);
+		stored = 0;
+	} else {
+		stored = storage_put(c->store, hash, path, &cause) == 0;
+	}
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < c->n_storing; i++)
+		if (strcmp(c->storing[i], hash) == 0) {
+			memmove(c->storing[i], c->storing[c->n_storing - 1], sizeof c->storing[0]);
+			c->n_storing--;
+			break;
+		}
+	if (bad) {
 		catalog_upload_end(c->cat, hash, 0, now_s());
 		return R_HASH_MISMATCH;
 	}
-	if (storage_put(c->store, hash, path, &cause) != 0) {
+	if (!stored) {
 		/* The assembled file stays: the device's next manifest stores it (do_manifest). */
 		log_error("collector: the %s storage did not take bundle %s: %s", c->store->name, hash,
 		          cause != NULL ? cause : "failed");

@@ -45,9 +45,9 @@ struct collector_config {
 	const struct s3_config *s3;
 	/*
 	 * NATS JetStream (NULL: none): the cluster's URLs, comma-separated. Each stored
-	 * bundle is announced on the subject mimic.bundles.<device> of stream_name (NULL:
-	 * COLLECTOR_STREAM) with stream_replicas replicas (0: 1), through the catalog's
-	 * outbox, by a thread of its own.
+	 * bundle is announced on the subject NAME.<device> of the stream NAME, stream_name
+	 * (NULL: COLLECTOR_STREAM), with stream_replicas replicas (0: 1), through the
+	 * catalog's outbox, by a thread of its own.
 	 */
 	const char *nats;
 	const char *stream_name;
