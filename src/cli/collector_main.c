@@ -454,53 +454,114 @@ static int cmd_revoke(int argc, char **argv)
 	return 0;
 }
 
+/* Splits s3://BUCKET[/PREFIX] into its bucket and a prefix ending in '/' (or ""). */
+static int parse_s3_url(const char *url, char **bucket, char **prefix)
+{
+	const char *b = url + 5, *slash = strchr(b, '/');
+	size_t blen = slash != NULL ? (size_t)(slash - b) : strlen(b);
+
+	if (strncmp(url, "s3://", 5) != 0 || blen == 0)
+		return -1;
+	*bucket = util_xasprintf("%.*s", (int)blen, b);
+	if (slash == NULL || slash[1] == '\0')
+		*prefix = util_xstrdup("");
+	else
+		*prefix = util_xasprintf("%s%s", slash + 1,
+		                         slash[strlen(slash) - 1] == '/' ? "" : "/");
+	return 0;
+}
+
 static int cmd_build(int argc, char **argv)
 {
-	static const char usage[] = NAME " build-dataset --data DIR --key dataset.key --out DIR\n"
-		S3_USAGE;
+	static const char usage[] =
+		NAME " build-dataset --data DIR --key dataset.key --out DIR\n"
+		S3_USAGE
+		"       " NAME " build-dataset --key dataset.key --out s3://BUCKET/PREFIX\n"
+		"       --s3 ENDPOINT --s3-bucket NAME --nats URL[,URL...] [--stream NAME]\n"
+		"       [--durable NAME] [--idle SECONDS]\n";
+	enum { O_NATS = 300, O_STREAM, O_DURABLE, O_IDLE };
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "nats", required_argument, NULL, O_NATS },
+		{ "stream", required_argument, NULL, O_STREAM },
+		{ "durable", required_argument, NULL, O_DURABLE },
+		{ "idle", required_argument, NULL, O_IDLE },
 		S3_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *data = NULL, *key = NULL, *out = NULL;
+	struct builder_stream_opts so = { 0 };
 	struct s3_config s3 = { 0 };
 	unsigned char pk[FLEET_BOX_PK_BYTES], sk[FLEET_BOX_SK_BYTES];
 	struct builder_counts n;
-	char *cause = NULL;
-	int ch, r;
+	char *cause = NULL, *bucket = NULL, *prefix = NULL;
+	int ch, r, to_s3;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (s3_option(ch, optarg, &s3))
 			continue;
-		if (ch == 'd')
-			data = optarg;
-		else if (ch == 'k')
-			key = optarg;
-		else if (ch == 'o')
-			out = optarg;
-		else
-			return usage_error(usage);
+		switch (ch) {
+		case 'd': data = optarg; break;
+		case 'k': key = optarg; break;
+		case 'o': out = optarg; break;
+		case O_NATS: so.nats = optarg; break;
+		case O_STREAM: so.stream = optarg; break;
+		case O_DURABLE: so.durable = optarg; break;
+		case O_IDLE: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || v < 1 || v > 86400)
+				return fail(util_xasprintf("--idle %s: seconds from 1 to 86400", optarg));
+			so.idle_ms = (int64_t)v * 1000;
+			break;
+		}
+		default: return usage_error(usage);
+		}
 	}
-	if (data == NULL || key == NULL || out == NULL || optind != argc)
+	if (key == NULL || out == NULL || optind != argc)
 		return usage_error(usage);
-	if (strncmp(out, "s3://", 5) == 0)
-		return fail(util_xstrdup("--out s3://...: shards are written to a directory; the "
-		                         "bundles are read from S3 with --s3 and --s3-bucket"));
+	to_s3 = strncmp(out, "s3://", 5) == 0;
+	if (!to_s3 && data == NULL)
+		return usage_error(usage);
+	if (!to_s3 && (so.nats != NULL || so.stream != NULL || so.durable != NULL || so.idle_ms))
+		return fail(util_xstrdup("--nats, --stream, --durable and --idle build from the "
+		                         "stream into --out s3://BUCKET/PREFIX"));
 	r = s3_finish(&s3);
 	if (r < 0)
 		return 2;
-	if (fleet_proto_key_load(key, sk, sizeof sk, 1, &cause) != 0)
+	if (to_s3 && (r != 1 || so.nats == NULL))
+		return fail(util_xstrdup("--out s3://...: the shards of the bundles announced on the "
+		                         "collector's stream; give --nats URL and the collector's "
+		                         "--s3 ENDPOINT --s3-bucket NAME"));
+	if (to_s3 && parse_s3_url(out, &bucket, &prefix) != 0)
+		return fail(util_xasprintf("--out %s: s3://BUCKET or s3://BUCKET/PREFIX", out));
+	if (fleet_proto_key_load(key, sk, sizeof sk, 1, &cause) != 0) {
+		free(bucket);
+		free(prefix);
 		return fail(cause);
+	}
 	crypto_scalarmult_base(pk, sk);
-	r = builder_run(data, r == 1 ? &s3 : NULL, pk, sk, out, &n, &cause);
+	if (to_s3) {
+		so.s3 = &s3;
+		so.out_bucket = bucket;
+		so.out_prefix = prefix;
+		r = builder_consume(&so, pk, sk, &n, &cause);
+	} else {
+		r = builder_run(data, r == 1 ? &s3 : NULL, pk, sk, out, &n, &cause);
+	}
 	sodium_memzero(sk, sizeof sk);
+	free(bucket);
+	free(prefix);
 	if (r != 0)
 		return fail(cause);
-	printf("%d bundles opened (%d files), %d built before, %d failed\n", n.bundles, n.files,
-	       n.skipped, n.failed);
+	if (to_s3)
+		printf("%d bundles opened (%d files), %d no longer stored, %d failed\n", n.bundles,
+		       n.files, n.skipped, n.failed);
+	else
+		printf("%d bundles opened (%d files), %d built before, %d failed\n", n.bundles,
+		       n.files, n.skipped, n.failed);
 	return n.failed > 0 ? 1 : 0;
 }
 

@@ -21,6 +21,7 @@ directory; with MIMIC_TEST_SERVICES_DIR set, the set already running there is us
 (and left running), which is how a developer iterates.
 """
 
+import io
 import json
 import os
 import re
@@ -275,6 +276,7 @@ class CollectorOnEngines(unittest.TestCase):
                       what="the typed word to be stored")
         self.assertEqual(self.m.stop(), 0, self.m.stderr())
         self.x.run(["xdotool", "windowkill", wid], check=False)
+        type(self).words = getattr(type(self), "words", []) + [word]
         return self.m.sessions()[-1]["id"]
 
     def upload(self, check=True):
@@ -391,6 +393,40 @@ class CollectorOnEngines(unittest.TestCase):
         xenv.wait_for(lambda: self.msgs() == n + 1, timeout=30,
                       what="the announcement of the bundle stored after S3 came back")
 
+
+    def test_4_builders_from_the_stream(self):
+        """build-dataset --out s3://: shards of every announced bundle, written back to the
+        bucket; each announcement is built once."""
+        self.enrol()
+        if not self.bundles():
+            self.record_and_upload(self.WORD + "four")
+        stored = self.bundles()
+        prefix = "shards-%s/" % self.stream.lower()
+        args = ["build-dataset", "--key", os.path.join(self.dir, "dataset.key"), "--out",
+                "s3://%s/%s" % (env["MIMIC_TEST_S3_BUCKET"], prefix), *self.s3,
+                "--nats", env["MIMIC_TEST_NATS_URLS"], "--stream", self.stream,
+                "--durable", "shards", "--idle", "2"]
+        r = self.collector(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("%d bundles opened" % len(stored), r.stdout)
+        keys = [line.rsplit(" ", 1)[0] for line in run("list", prefix, "1000").stdout.decode()
+                .splitlines() if not line.startswith("truncated=")]
+        hashes = {row["bundle"][:16] for row in stored.values()}
+        self.assertEqual({k[len(prefix):].split("-", 1)[0] for k in keys}, hashes)
+        words = set()
+        for k in keys:
+            if k.endswith(".tar"):
+                with tarfile.open(fileobj=io.BytesIO(run("get", k).stdout)) as t:
+                    for mem in t.getmembers():
+                        if mem.name.endswith(".json"):
+                            body = t.extractfile(mem).read()
+                            words |= {w for w in self.words if w.encode() in body}
+        # The text typed in every session uploaded is in the shards written back.
+        self.assertEqual(words, set(self.words), keys)
+        # Every announcement was acknowledged: a second builder finds nothing to do.
+        r = self.collector(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0 bundles opened", r.stdout)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
