@@ -590,3 +590,23 @@ int paths_secure_tree(const char *dir, int strict, char **cause)
 	}
 	return secure_dir(fd, dir, strict, 1, cause);
 }
+
+void paths_remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno == EISDIR) {
+			char *sub = util_xasprintf("%s/%s", dir, de->d_name);
+			paths_remove_tree(sub);
+			free(sub);
+		}
+	}
+	closedir(d);
+	rmdir(dir);
+}

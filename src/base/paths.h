@@ -109,4 +109,11 @@ int paths_open_private(const char *path, int flags, char **cause);
 #define PATHS_TREE_DEPTH 8
 int paths_secure_tree(const char *dir, int strict, char **cause);
 
+/*
+ * Removes dir with everything in it, as far as it can (a temporary directory of
+ * ours: an export, an opened bundle). Nothing is reported; what could not be
+ * removed stays.
+ */
+void paths_remove_tree(const char *dir);
+
 #endif

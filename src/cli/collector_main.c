@@ -71,6 +71,18 @@ static int parse_size(const char *s, uint64_t *out)
 enum { O_S3 = 200, O_S3_BUCKET, O_S3_REGION };
 #define S3_USAGE "       [--s3 ENDPOINT --s3-bucket NAME [--s3-region REGION]]\n"
 
+/* Reads the whole number arg of an option into *out: 0, or -1 when not one in lo..hi. */
+static int number_option(const char *arg, long lo, long hi, long *out)
+{
+	char *end;
+	long n = strtol(arg, &end, 10);
+
+	if (end == arg || *end != '\0' || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
 /* Takes option ch if it is one of S3_OPTIONS: 1 taken, 0 not one of them. */
 static int s3_option(int ch, const char *arg, struct s3_config *s3)
 {
@@ -150,9 +162,8 @@ static int cmd_serve(int argc, char **argv)
 		case O_NATS: cfg.nats = optarg; break;
 		case O_STREAM: cfg.stream_name = optarg; break;
 		case O_REPLICAS: {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || n < 1 || n > 5)
+			long n;
+			if (number_option(optarg, 1, 5, &n) != 0)
 				return fail(util_xasprintf("--stream-replicas %s: a number from 1 to 5 (at "
 				                           "most the cluster's nodes)", optarg));
 			cfg.stream_replicas = (int)n;
@@ -177,9 +188,8 @@ static int cmd_serve(int argc, char **argv)
 		case O_THREADS:
 		case O_CONNS: {
 			long top = ch == O_THREADS ? COLLECTOR_THREADS_MAX : COLLECTOR_CONNECTIONS_MAX;
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || n < 1 || n > top)
+			long n;
+			if (number_option(optarg, 1, top, &n) != 0)
 				return fail(util_xasprintf("--%s %s: a number from 1 to %ld",
 				                           ch == O_THREADS ? "threads" : "max-connections",
 				                           optarg, top));
@@ -510,9 +520,8 @@ static int cmd_build(int argc, char **argv)
 		case O_STREAM: so.stream = optarg; break;
 		case O_DURABLE: so.durable = optarg; break;
 		case O_IDLE: {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || v < 1 || v > 86400)
+			long v;
+			if (number_option(optarg, 1, 86400, &v) != 0)
 				return fail(util_xasprintf("--idle %s: seconds from 1 to 86400", optarg));
 			so.idle_ms = (int64_t)v * 1000;
 			break;

@@ -149,21 +149,6 @@ static int put_files(struct s3 *out, const char *prefix, const char *dir, int *f
 	return r;
 }
 
-/* Removes dir's files and dir itself (a temporary directory of one bundle). */
-static void remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (d != NULL) {
-		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-				unlinkat(dirfd(d), de->d_name, 0);
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
 /*
  * One announcement: 0 done (files PUT), 1 the bundle is gone (deleted), or
  * -errno with *cause.
@@ -198,9 +183,7 @@ static int consume_one(struct storage *in, struct s3 *out, const char *out_prefi
 	*files = 0;
 	r = put_files(out, out_prefix, opened, files, cause);
 done:
-	remove_dir(opened);
-	unlink(bundle);
-	rmdir(dir);
+	paths_remove_tree(dir);
 	free(opened);
 	free(bundle);
 	free(dir);

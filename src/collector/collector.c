@@ -323,6 +323,17 @@ static char *part_path(struct collector *c, const char *hash)
 static int finish_upload(struct collector *c, const char *hash, const char *path, uint64_t size,
                          const char *device, const char *session);
 
+/* The answer for a bundle finish_upload did not store, why being its reason. */
+static enum MHD_Result not_stored(struct collector *c, struct MHD_Connection *con, struct req *q,
+                                  const char *method, const char *device, int why)
+{
+	if (why == R_HASH_MISMATCH)
+		return reject(c, con, q, method, 422, R_HASH_MISMATCH, device, "the bundle's bytes do "
+		              "not hash to its address; it was discarded: send it again");
+	return reject(c, con, q, method, 503, R_STORAGE, device, "the bundle could not be stored; "
+	              "send its manifest again later");
+}
+
 static enum MHD_Result do_manifest(struct collector *c, struct MHD_Connection *con, struct req *q,
                                    const char *device)
 {
@@ -365,12 +376,8 @@ static enum MHD_Result do_manifest(struct collector *c, struct MHD_Connection *c
 		int why = finish_upload(c, m.bundle, path, m.size, device, m.session);
 
 		free(path);
-		if (why == R_HASH_MISMATCH)
-			return reject(c, con, q, "POST", 422, R_HASH_MISMATCH, device, "the bundle's "
-			              "bytes do not hash to its address; it was discarded: send it again");
 		if (why >= 0)
-			return reject(c, con, q, "POST", 503, R_STORAGE, device, "the bundle could not "
-			              "be stored; send its manifest again later");
+			return not_stored(c, con, q, "POST", device, why);
 		return ok(c, con, q, "POST", 200, device, json_pack("{s:s, s:I, s:b}", "bundle",
 		          m.bundle, "received", (json_int_t)m.size, "complete", 1));
 	}
@@ -603,12 +610,8 @@ static enum MHD_Result do_chunk(struct collector *c, struct MHD_Connection *con,
 	if (received == size) {
 		why = finish_upload(c, q->route.hash, path, size, device, session);
 		free(path);
-		if (why == R_HASH_MISMATCH)
-			return reject(c, con, q, "PUT", 422, R_HASH_MISMATCH, device, "the bundle's "
-			              "bytes do not hash to its address; it was discarded: send it again");
 		if (why >= 0)
-			return reject(c, con, q, "PUT", 503, R_STORAGE, device, "the bundle could "
-			              "not be stored; send its manifest again later");
+			return not_stored(c, con, q, "PUT", device, why);
 		res = ok(c, con, q, "PUT", 201, device, json_pack("{s:I, s:b}", "received",
 		         (json_int_t)received, "complete", 1));
 		return res;

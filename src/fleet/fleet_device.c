@@ -142,26 +142,6 @@ void fleet_device_last(const char *data_dir, int64_t *when_wall_ns, char **error
 	free(path);
 }
 
-int fleet_device_spool_drop(const char *data_dir)
-{
-	char *spool = fleet_device_path(data_dir, "spool");
-	DIR *d = opendir(spool);
-	struct dirent *de;
-	int n = 0;
-
-	free(spool);
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-
-		if ((len > 7 && strcmp(de->d_name + len - 7, ".bundle") == 0) ||
-		    (len > 5 && strcmp(de->d_name + len - 5, ".part") == 0))
-			n += unlinkat(dirfd(d), de->d_name, 0) == 0;
-	}
-	closedir(d);
-	return n;
-}
 
 /* The session of a spool file's name, S<id>.bundle or S<id>.bundle.part; 0 for any other. */
 static int64_t spool_session(const char *name)
@@ -178,6 +158,11 @@ static int64_t spool_session(const char *name)
 	return (int64_t)id;
 }
 
+int fleet_device_spool_drop(const char *data_dir)
+{
+	return fleet_device_spool_prune(data_dir, NULL, NULL);
+}
+
 int fleet_device_spool_prune(const char *data_dir, bool (*stale)(int64_t session, void *arg),
                              void *arg)
 {
@@ -192,7 +177,7 @@ int fleet_device_spool_prune(const char *data_dir, bool (*stale)(int64_t session
 	while ((de = readdir(d)) != NULL) {
 		int64_t id = spool_session(de->d_name);
 
-		if (id == 0 || testbreak("retention-keeps-bundles") || !stale(id, arg))
+		if (id == 0 || (stale != NULL && !stale(id, arg)))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0 && strstr(de->d_name, ".part") == NULL)
 			n++;

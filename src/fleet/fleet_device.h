@@ -71,7 +71,8 @@ int fleet_device_spool_drop(const char *data_dir);
 
 /*
  * Removes from DATA_DIR/fleet/spool the bundles (S<id>.bundle and their S<id>.bundle.part)
- * of the sessions for which stale(id, arg) is true: retention deleted what they were
+ * of the sessions for which stale(id, arg) is true (all of them when stale is NULL):
+ * retention deleted what they were
  * sealed from, in whole or in part, and a bundle waiting for the collector must not
  * keep it longer than the data it came from. The next `mimic upload` seals again
  * what is left. Returns how many bundles were removed (0 without a spool).

@@ -513,27 +513,6 @@ static int64_t spool_bytes(const char *spool)
 	return sum;
 }
 
-/* Removes dir and the files in it (an export: no subfolders deeper than one). */
-static void remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno == EISDIR) {
-			char *sub = util_xasprintf("%s/%s", dir, de->d_name);
-			remove_tree(sub);
-			free(sub);
-		}
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 /*
  * Makes spool/S<id>.bundle: the session's export sealed to the dataset key. The
  * bundle of a session stays the same until it is uploaded (sealing anew would
@@ -561,7 +540,7 @@ static int make_bundle(const struct upload_opts *o, const struct fleet_enrolment
 		                "are uploaded", spool, (double)used / 1e6, (double)o->spool_max / 1e6);
 		goto fail;
 	}
-	remove_tree(exp);
+	paths_remove_tree(exp);
 	unlink(part);
 	eo.data_dir = o->data_dir;
 	eo.sessions = &session;
@@ -592,7 +571,7 @@ done_ok:
 fail:
 	if (err != 0)
 		unlink(part);
-	remove_tree(exp);
+	paths_remove_tree(exp);
 	free(exp);
 	free(part);
 	return err;

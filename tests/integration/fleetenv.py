@@ -6,9 +6,11 @@ signed policy, and a `mimic-collector serve` on a loopback port.
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import unittest
+import urllib.request
 
 COLLECTOR = os.environ.get("MIMIC_COLLECTOR", "")
 
@@ -54,6 +56,20 @@ def serve(d, data, port=0, args=(), log="info"):
     return proc, err, int(m.group(1))
 
 
+def metrics_text(url, cafile):
+    """The collector's /metrics page, over TLS checked with cafile."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    with urllib.request.urlopen(url + "/metrics", context=ctx, timeout=30) as r:
+        return r.read().decode()
+
+
+def metric(text, name):
+    """The value of the metric name (with its labels, if any) in a /metrics page."""
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
+    assert m, "no %s in /metrics" % name
+    return int(m.group(1))
+
+
 class CollectorDesktopTest(unittest.TestCase):
     """The fixture of the device policy tests: a collector serving an organisation whose
     signed policy is ORG_POLICY (serial SERIAL), an X server, and a Mimic (cls.m) whose
@@ -63,12 +79,17 @@ class CollectorDesktopTest(unittest.TestCase):
     SERIAL = 5
 
     @classmethod
+    def serve_args(cls):
+        """More options of `mimic-collector serve` (a subclass's engines)."""
+        return []
+
+    @classmethod
     def setUpClass(cls):
         import xenv
         cls.dir = tempfile.mkdtemp(prefix="mimic-%s-" % cls.__name__.lower())
         make_org(cls.dir, cls.ORG_POLICY, serial=cls.SERIAL)
         cls.data = cls.dir + "/collector"
-        cls.proc, cls.err, cls.port = serve(cls.dir, cls.data)
+        cls.proc, cls.err, cls.port = serve(cls.dir, cls.data, args=cls.serve_args())
         cls.url = "https://127.0.0.1:%d" % cls.port
         cls.x = xenv.XServer()
         cls.m = xenv.Mimic(cls.x)
@@ -85,6 +106,10 @@ class CollectorDesktopTest(unittest.TestCase):
 
     def mimic(self, *args, check=False, timeout=120):
         return self.m.run(*args, "--data-dir", self.m.data_dir, check=check, timeout=timeout)
+
+    def metric(self, name):
+        """A metric of the collector (name with the mimic_collector_ prefix)."""
+        return metric(metrics_text(self.url, os.path.join(self.dir, "tls.crt")), name)
 
     def sign(self, text, serial):
         """Makes text, signed with serial, the policy the collector serves."""

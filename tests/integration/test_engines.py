@@ -25,15 +25,12 @@ import io
 import json
 import os
 import re
-import shutil
-import ssl
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fleetenv  # noqa: E402
@@ -215,40 +212,25 @@ class JetStream(unittest.TestCase):
             services("start", "nats1")
 
 
-class CollectorOnEngines(unittest.TestCase):
+class CollectorOnEngines(fleetenv.CollectorDesktopTest):
     WORD = "enginesupload"
+    ORG_POLICY = "[allow]\napp = XTerm\n"
+    SERIAL = 1
 
     @classmethod
-    def setUpClass(cls):
+    def serve_args(cls):
         if not fleetenv.COLLECTOR:
             raise AssertionError("MIMIC_COLLECTOR is not set (run through meson)")
-        cls.dir = tempfile.mkdtemp(prefix="mimic-engines-collector-")
-        fleetenv.make_org(cls.dir, "[allow]\napp = XTerm\n", serial=1)
         # The bucket's credentials, from the environment as for any S3 tool.
         os.environ["AWS_ACCESS_KEY_ID"] = env["MIMIC_TEST_S3_ACCESS"]
         os.environ["AWS_SECRET_ACCESS_KEY"] = env["MIMIC_TEST_S3_SECRET"]
         cls.stream = "C%d" % (time.time_ns() % 10**9)
         cls.s3 = ["--s3", env["MIMIC_TEST_S3_URL"], "--s3-bucket", env["MIMIC_TEST_S3_BUCKET"]]
-        cls.data = cls.dir + "/collector"
-        cls.proc, cls.err, cls.port = fleetenv.serve(
-            cls.dir, cls.data, args=cls.s3 + ["--nats", env["MIMIC_TEST_NATS_URLS"], "--stream",
-                                             cls.stream, "--stream-replicas", "3"])
-        cls.url = "https://127.0.0.1:%d" % cls.port
-        cls.x = xenv.XServer()
-        cls.m = xenv.Mimic(cls.x)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.kill()
-        cls.proc.wait()
-        cls.proc.stdout.close()
-        cls.err.close()
-        cls.m.close()
-        cls.x.close()
-        shutil.rmtree(cls.dir, ignore_errors=True)
+        return cls.s3 + ["--nats", env["MIMIC_TEST_NATS_URLS"], "--stream", cls.stream,
+                         "--stream-replicas", "3"]
 
     def mimic(self, *args, check=True):
-        r = self.m.run(*args, "--data-dir", self.m.data_dir, check=False, timeout=120)
+        r = super().mimic(*args)
         if check:
             self.assertEqual(r.returncode, 0, r.stderr)
         return r
@@ -256,14 +238,6 @@ class CollectorOnEngines(unittest.TestCase):
     def collector(self, *args):
         return subprocess.run([fleetenv.COLLECTOR, *args], capture_output=True, text=True,
                               timeout=120)
-
-    def metric(self, name):
-        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "tls.crt"))
-        with urllib.request.urlopen(self.url + "/metrics", context=ctx, timeout=30) as r:
-            text = r.read().decode()
-        m = re.search(r"^mimic_collector_%s (\d+)$" % re.escape(name), text, re.M)
-        self.assertIsNotNone(m, name)
-        return int(m.group(1))
 
     def record(self, word):
         """Records word typed into an xterm; returns the session's id."""
@@ -330,8 +304,8 @@ class CollectorOnEngines(unittest.TestCase):
         note = json.loads(body)
         self.assertEqual((note["bundle"], note["device"], note["session"], note["size"],
                           note["storage"]), (h, dev, str(sid), size, "s3"))
-        self.assertEqual((self.metric("stream_published_total"),
-                          self.metric("stream_pending")), (1, 0))
+        self.assertEqual((self.metric("mimic_collector_stream_published_total"),
+                          self.metric("mimic_collector_stream_pending")), (1, 0))
         # The dataset builder reads it back from the bucket.
         out = os.path.join(self.dir, "built")
         r = self.collector("build-dataset", "--data", self.data, "--key",
@@ -359,7 +333,7 @@ class CollectorOnEngines(unittest.TestCase):
             self.assertIn(str(sid), self.bundles())
             xenv.wait_for(lambda: self.msgs() == n + 1, timeout=60,
                           what="the second announcement with a NATS node down")
-            self.assertEqual(self.metric("stream_pending"), 0)
+            self.assertEqual(self.metric("mimic_collector_stream_pending"), 0)
         finally:
             services("start", "nats1")
 
@@ -370,7 +344,7 @@ class CollectorOnEngines(unittest.TestCase):
         sid = self.record(self.WORD + "three")
         n = self.msgs()
         spool = os.path.join(self.m.data_dir, "fleet", "spool")
-        before = self.metric("rejects_total{reason=\"storage_unavailable\"}")
+        before = self.metric("mimic_collector_rejects_total{reason=\"storage_unavailable\"}")
         services("stop", "s3")
         try:
             r = self.upload(check=False)
@@ -380,8 +354,8 @@ class CollectorOnEngines(unittest.TestCase):
             self.assertIn("could not be stored", lines[0])
             self.assertEqual(os.listdir(spool), ["S%d.bundle" % sid])
             self.assertNotIn(str(sid), self.bundles())
-            self.assertGreater(self.metric("rejects_total{reason=\"storage_unavailable\"}"),
-                               before)
+            self.assertGreater(self.metric(
+                "mimic_collector_rejects_total{reason=\"storage_unavailable\"}"), before)
         finally:
             services("start", "s3")
         self.assertIn("uploaded 1 session", self.upload().stdout)

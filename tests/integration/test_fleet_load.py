@@ -33,10 +33,7 @@ DEVICES = 10000
 UPLOADERS = 200
 
 
-def metric(text, name):
-    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
-    assert m, "no %s in /metrics" % name
-    return int(m.group(1))
+metric = fleetenv.metric
 
 
 class FleetLoad(unittest.TestCase):

@@ -28,8 +28,6 @@ import tarfile
 import tempfile
 import time
 import unittest
-import urllib.request
-import ssl
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fleetenv  # noqa: E402
@@ -94,12 +92,8 @@ class Upload(unittest.TestCase):
         return [json.loads(x) for x in out.splitlines() if x.strip()]
 
     def metric(self, name):
-        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "tls.crt"))
-        with urllib.request.urlopen(self.url + "/metrics", context=ctx, timeout=30) as r:
-            text = r.read().decode()
-        m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
-        self.assertIsNotNone(m, name)
-        return int(m.group(1))
+        return fleetenv.metric(fleetenv.metrics_text(self.url, os.path.join(self.dir, "tls.crt")),
+                               name)
 
     def one_line_error(self, r, *needles):
         self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
