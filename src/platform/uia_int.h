@@ -240,6 +240,9 @@ struct uia {
 	int32_t map_pid;
 	struct uia_window_hint map_geom; /* ... its geometry then */
 	int64_t map_built_ns;
+	/* A hover disagreed with the map: read it again at once. Until then it still names
+	 * what was there for a press made before the hover's lookup ended. */
+	int map_dirty;
 	/* The map of the newest popup shown (uia_map.c): its items. */
 	struct uia_element *pmap_el;   /* MAP_ELEMENTS_MAX: the map ... */
 	struct uia_element *pmap_next; /* ... and the one being read */

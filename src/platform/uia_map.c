@@ -100,8 +100,11 @@ void uia_map_note(struct uia *u, const struct request *r, AtspiAccessible *root,
 		                        m->y == el->y && m->w == el->w && m->h == el->h
 		                      : uia_role_name_is_weak(el->role);
 
+		/* The hover's lookup may have ended after a press that changed the window
+		 * (a submit that navigates at once): the map is read again right away,
+		 * and kept, as the map before, for a press made before that. */
 		if (!agree)
-			u->map_built_ns = 0;
+			u->map_dirty = 1;
 	}
 	unref(&u->map_root);
 	u->map_root = g_object_ref(root);
@@ -195,7 +198,8 @@ void uia_map_refresh(struct uia *u)
 		return;
 	u->map_root = NULL;
 	if (u->map_valid && u->map_window == u->map_hint.window &&
-	    u->map_pid == u->map_hint.pid && now - u->map_built_ns < MAP_REBUILD_NS) {
+	    u->map_pid == u->map_hint.pid && now - u->map_built_ns < MAP_REBUILD_NS &&
+	    !u->map_dirty) {
 		g_object_unref(root);
 		return;
 	}
@@ -203,6 +207,9 @@ void uia_map_refresh(struct uia *u)
 	lk.app = uia_app_by_bus(u, uia_bus_of(root));
 	if (lk.app == NULL || uia_app_hung(lk.app)) {
 		g_object_unref(root);
+		if (u->map_dirty)
+			u->map_built_ns = 0;
+		u->map_dirty = 0;
 		return;
 	}
 	u->prev_valid = 0; /* its buffer is read into */
@@ -215,6 +222,11 @@ void uia_map_refresh(struct uia *u)
 		 * window's map says nothing about this one. */
 		if (u->map_window != u->map_hint.window || u->map_pid != u->map_hint.pid)
 			u->map_valid = 0;
+		/* A map a hover found out of date and that could not be read again says
+		 * nothing sure about a press to come. */
+		if (u->map_dirty)
+			u->map_built_ns = 0;
+		u->map_dirty = 0;
 		return;
 	}
 	/* The new map replaces the old one whole: a press never sees half of each. The old
@@ -236,6 +248,7 @@ void uia_map_refresh(struct uia *u)
 	u->map_pid = u->map_hint.pid;
 	u->map_geom = u->map_hint;
 	u->map_built_ns = util_now_mono_ns();
+	u->map_dirty = 0;
 	pthread_mutex_lock(&u->mu);
 	u->stats.maps++;
 	pthread_mutex_unlock(&u->mu);
@@ -308,14 +321,17 @@ void uia_map_popup(struct uia *u, const struct request *r)
 	          (long long)((util_now_mono_ns() - t0) / 1000));
 }
 
-/* Roles that say a lookup did not reach an element: layout containers, the window. */
+/* Roles that say a lookup did not reach an element: layout containers, the window, and
+ * a browser's page as a whole (a submit button or link that navigates is looked up
+ * after the next page replaced it, and the lookup finds that page's document). */
 int uia_role_name_is_weak(const char *role)
 {
 	static const char *const weak[] = {
 		"filler", "panel", "section", "unknown", "redundant object", "viewport",
 		"layered pane", "root pane", "glass pane", "scroll pane", "frame", "dialog",
 		"window", "alert", "file chooser", "invalid", "menu", "popup menu", "list",
-		"list box", "menu bar", "tool bar",
+		"list box", "menu bar", "tool bar", "document web", "document frame",
+		"internal frame",
 	};
 
 	for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)

@@ -479,19 +479,22 @@ int uia_read_element(struct lookup *lk, AtspiAccessible *a, struct app *app, str
 {
 	AtspiRole role;
 	AtspiRect r;
-	AtspiAccessible *link = NULL;
+	AtspiAccessible *owner = NULL;
 	char *s;
 
 	role = uia_lk_role(lk, a, 1);
 	if (lk->stop)
 		return lk->stop;
-	/* Chromium's hit test gives the text inside a link: the link is what was pressed. */
+	/* Chromium's hit test gives the text inside a link or a button (at some points of
+	 * it): the link or the button is what was pressed. */
 	if (role == ATSPI_ROLE_STATIC || role == ATSPI_ROLE_IMAGE || role == ATSPI_ROLE_LABEL) {
 		AtspiAccessible *p = uia_lk_parent(lk, a);
-		if (p != NULL && uia_lk_role(lk, p, 0) == ATSPI_ROLE_LINK) {
-			link = p;
-			a = link;
-			role = ATSPI_ROLE_LINK;
+		AtspiRole pr = p != NULL ? uia_lk_role(lk, p, 0) : ATSPI_ROLE_INVALID;
+
+		if (pr == ATSPI_ROLE_LINK || pr == ATSPI_ROLE_PUSH_BUTTON) {
+			owner = p;
+			a = owner;
+			role = pr;
 		} else if (p != NULL) {
 			g_object_unref(p);
 		}
@@ -540,18 +543,18 @@ int uia_read_element(struct lookup *lk, AtspiAccessible *a, struct app *app, str
 		/* The cost of what web pages need beyond other applications (docs/ELEMENTS.md). */
 		log_debug("uia: web extras of a %s read in %lld us%s", el->role,
 		          (long long)((util_now_mono_ns() - t0) / 1000),
-		          link != NULL ? " (lifted to its link)" : "");
+		          owner != NULL ? " (lifted from the text inside it)" : "");
 	}
 	/* Ancestors, label, shortcut and the web extras are extras: a budget spent on
 	 * them still leaves a good element. */
 	if (lk->stop == UIA_NO_ELEMENT)
 		lk->stop = 0;
-	if (link != NULL)
-		g_object_unref(link);
+	if (owner != NULL)
+		g_object_unref(owner);
 	return 0;
 
 fail:
-	if (link != NULL)
-		g_object_unref(link);
+	if (owner != NULL)
+		g_object_unref(owner);
 	return lk->stop;
 }

@@ -318,17 +318,24 @@ class SessionBus:
 
 class WebServer:
     """Serves the files of root (default: tests/integration/web) on host, on a port
-    of its own, from a thread of this process; url(path) names a page."""
+    of its own, from a thread of this process; url(path) names a page. paths lists
+    every path asked for, query included, in order (what a submitted form sent)."""
 
     def __init__(self, root=None, host="127.0.0.1"):
         import functools
         import http.server
         import threading
         root = root or os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
+        self.paths = []
+        paths = self.paths
 
         class Quiet(http.server.SimpleHTTPRequestHandler):
             def log_message(self, *args):
                 pass
+
+            def do_GET(self):
+                paths.append(self.path)
+                super().do_GET()
 
             def end_headers(self):
                 # Every fetch reaches the server: a test may count what was asked for.
