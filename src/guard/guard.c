@@ -598,6 +598,7 @@ static void web_poll(struct guard *g)
 {
 	struct uia_page pg;
 	uint64_t gen;
+	int answered;
 
 	if (g->uia == NULL)
 		return;
@@ -614,9 +615,18 @@ static void web_poll(struct guard *g)
 			judge_focus(g);
 		}
 	}
-	if (g->n_held > 0 && pg.status != UIA_TIMEOUT)
+	/*
+	 * Held input is judged by the page it went to. A read between two pages (the
+	 * browser's frame with no document: a submit or a link replacing the page)
+	 * names no page yet, so it keeps the input held, like a read that timed out,
+	 * until the next read finds the new page or GUARD_HOLD_MS passes. The window
+	 * above is out of scope meanwhile.
+	 */
+	answered = pg.status != UIA_TIMEOUT &&
+	           (!pg.between_pages || testbreak("between-pages-judged"));
+	if (g->n_held > 0 && answered)
 		release_held(g, pg.seq);
-	if (g->web_pending != 0 && pg.seq >= g->web_pending && pg.status != UIA_TIMEOUT) {
+	if (g->web_pending != 0 && pg.seq >= g->web_pending && answered) {
 		g->web_pending = 0;
 	} else if ((g->web_pending != 0 || g->n_held > 0) &&
 	           util_now_mono_ns() - g->hold_since_ns > (int64_t)GUARD_HOLD_MS * 1000000) {

@@ -30,9 +30,10 @@
 
 struct guard;
 
-/* Input held while a browser's page is read: dropped after this long without a read;
- * at most this many events. */
-#define GUARD_HOLD_MS 2000
+/* Input held while a browser's page is read: dropped after this long without a read
+ * that names the page (a browser between two pages, busy with the next one's script,
+ * showed it after 1-4 s under load); at most this many events. */
+#define GUARD_HOLD_MS 5000
 #define GUARD_HOLD_MAX 128
 
 /* What the safeguards ask of the recorder that owns them. */

@@ -391,6 +391,10 @@ struct uia_page {
 	int32_t status;            /* UIA_OK: url read; UIA_NO_ELEMENT: the application exposes
 	                              no frame or web document (accessibility off in it, or
 	                              not a browser); UIA_TIMEOUT; UIA_DEGRADED */
+	int32_t between_pages;     /* UIA_NO_ELEMENT with the browser's frame found but no
+	                              document in it, or one without a URL: a page being
+	                              replaced by the next one (or a page tree not switched
+	                              on yet); uia reads again */
 	int32_t private_window;    /* the frame's accessible name marks a private window
 	                              ("Incognito", "Private Browsing") */
 	int32_t x, y, w, h;        /* the document's bounds in root coordinates; w = 0 unknown */

@@ -355,6 +355,7 @@ static void read_page(struct uia *u, const struct uia_window_hint *h, uint64_t s
 		if (pg.url[0] != '\0')
 			pg.status = UIA_OK;
 	}
+	pg.between_pages = frame != NULL && pg.url[0] == '\0' && !lk.stop;
 	if (lk.stop == UIA_TIMEOUT)
 		pg.status = UIA_TIMEOUT;
 	if (pg.status != UIA_OK)
@@ -365,6 +366,9 @@ static void read_page(struct uia *u, const struct uia_window_hint *h, uint64_t s
 	} else if (pg.status != UIA_OK && u->page_retries > 0) {
 		u->page_retries--;
 		schedule(u, util_now_mono_ns() + WEB_RETRY_MS * MS_NS);
+	} else if (pg.status == UIA_OK) {
+		/* Every later navigation of the window may need its own reads again. */
+		u->page_retries = WEB_RETRIES;
 	}
 	log_debug("uia: page of window 0x%x read through %s: %s (%d ms)", (unsigned)h->window, via,
 	          uia_status_name(pg.status), (int)((util_now_mono_ns() - t_start) / MS_NS));

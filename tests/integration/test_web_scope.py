@@ -13,7 +13,10 @@ way a person starts them, and driven with xdotool:
   nothing typed afterwards is stored;
 - a frame of the allowed page shows the page (OCR reads its link, the control) and not
   the title of the other tab (LEDGER), which the browser's tab strip shows;
-- a private window records nothing, and `mimic status` says it is private.
+- a private window records nothing, and `mimic status` says it is private;
+- a click on a link to a page that keeps the browser busy before its first layout is
+  stored when that page is allowed; keys typed on the way to such a page outside the
+  site, and a click on it, are not.
 
 For a look at what happened: MIMIC_WEB_KEEP=PREFIX copies the frames read by OCR to
 PREFIX-KIND-N.png, MIMIC_WEB_LOG=FILE the recorder's log (with MIMIC_LOG=debug: each
@@ -206,8 +209,73 @@ class WebScopeTest(WebSiteTest):
         keys = [e for e in self.m.events()[before:] if e["kind"] in ("key_press", "button_press")]
         self.assertEqual(keys, [], "input in a private window was stored")
 
+    def busy_pages(self, kind):
+        """A click on a link whose page keeps the browser busy (a second of script before
+        its first layout) is judged by that page: between the two pages the browser's
+        frame shows no document with a URL, and the press waits for the next page instead
+        of being dropped as out of scope. Stored when the next page is allowed, not when
+        it is outside the site."""
+        if not have("/usr/bin/" + xenv.BROWSERS[kind]):
+            self.skipTest("%s is not installed (scripts/install-deps)" % kind)
+        self.m.start()
+        self.browser = xenv.Browser(self.x, kind, self.web.url("/allowed/next.html"))
+        xenv.wait_for(lambda: "Next Start" in self.browser.title(), timeout=30,
+                      what="the allowed start page")
+        self.x.focus(self.browser.wid)
+        # The page is known once its tree is on: until then input is dropped, as it must be.
+        deadline = time.monotonic() + 40
+        while self.m.status()["safeguards"].get("browser", {}).get("page") != "known":
+            self.assertLess(time.monotonic(), deadline, "the start page is never known: %s"
+                            % json.dumps(self.m.status()["safeguards"]))
+            self.x.run(["xdotool", "key", "shift"])
+            time.sleep(0.3)
+        x, y, w, h = self.geometry()
+        # Both pages' links fill the top 500 px of the page, below the browser's toolbars.
+        at = [str(x + w // 2), str(y + 250)]
+
+        n = len(self.m.events())
+        self.x.run(["xdotool", "mousemove"] + at + ["sleep", "0.15", "click", "1"])
+        xenv.wait_for(lambda: "Busy Page" in self.browser.title(), timeout=30,
+                      what="the busy page")
+        try:
+            xenv.wait_for(lambda: [e for e in self.m.events()[n:] if e["kind"] == "button_press"],
+                          timeout=15, what="the click on the link to the busy page")
+        except AssertionError:
+            self.fail("the click on the link to the busy page (allowed) was not stored; "
+                      "status: %s" % json.dumps(self.m.status()["safeguards"]))
+        time.sleep(0.5)
+        presses = [e for e in self.m.events()[n:] if e["kind"] == "button_press"]
+        self.assertEqual(len(presses), 1, "the click was stored more than once: %s"
+                         % json.dumps(presses))
+
+        # Onward to a busy page outside the site, typing at once: the keys typed while the
+        # browser is between the pages are held, then judged by the outside page.
+        n = len(self.m.events())
+        self.x.run(["xdotool", "mousemove"] + at + ["sleep", "0.15", "click", "1",
+                    "type", "--delay", "60", "quirk"])
+        xenv.wait_for(lambda: "Busy Outside" in self.browser.title(), timeout=30,
+                      what="the busy page outside the site")
+        self.x.run(["xdotool", "type", "--delay", "60", "quirk", "click", "1"])
+        xenv.wait_for(lambda: self.m.status()["safeguards"]["scope"] == "out", timeout=10,
+                      what="scope out on the busy page outside the site")
+        later = self.m.events()[n:]
+        self.assertFalse(OUTSIDE & set(xenv.typed_text(later)),
+                         "keys typed on the way to the busy page outside the site, or on it, "
+                         "were stored")
+        # The click that left was made on the allowed page: Firefox can still show that page
+        # when it is read, so it may be stored; the click made on the outside page may not.
+        presses = [e for e in later if e["kind"] == "button_press"]
+        self.assertLessEqual(len(presses), 1, "a click on the busy page outside the site was "
+                             "stored: %s" % json.dumps(presses))
+
     def test_chromium(self):
         self.scenario("chromium")
+
+    def test_chromium_busy_pages(self):
+        self.busy_pages("chromium")
+
+    def test_firefox_busy_pages(self):
+        self.busy_pages("firefox")
 
     def test_firefox(self):
         self.scenario("firefox")
