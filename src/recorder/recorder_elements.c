@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "testbreak.h"
 #include "uia.h"
 #include "util.h"
 #define UIA_TAKE_MAX 16           /* results taken from uia at a time */
@@ -21,6 +22,8 @@
 #define CHORD_MODS (4u | 8u | 64u) /* Control, Mod1 (Alt), Mod4 (Super): a shortcut */
 #define CHORDS_MAX 8              /* shortcuts waiting for their element */
 #define STOP_WAIT_NS (600 * INT64_C(1000000)) /* at the end, wait this long for lookups */
+#define SELECT_OPEN_NS (60 * INT64_C(1000000000)) /* a web select's popup is chosen from
+                                                     within this long of its press */
 
 struct recorder_elements {
 	struct uia *uia;          /* NULL when uia could not start */
@@ -38,6 +41,15 @@ struct recorder_elements {
 		char chord[STORE_EL_CHORD_MAX];
 	} chords[CHORDS_MAX];
 	unsigned chord_next;
+	/* The newest press on a select of a web page (a combo box with a URL): Firefox
+	 * shows its options in a dropdown of its own, outside the page, so an option
+	 * pressed there takes the select's page and path from it. */
+	struct {
+		int64_t t_ns;             /* 0: none */
+		int32_t pid;
+		char url[STORE_EL_URL_MAX];
+		char label[STORE_EL_NAME_MAX];
+	} select;
 };
 
 static int is_modifier_keysym(const char *ks)
@@ -191,6 +203,38 @@ int recorder_elements_tick(struct recorder *r, int64_t now)
 	return (int)((due - now) / 1000000) + 1;
 }
 
+/*
+ * A press on a web page's select is remembered; a press on a menu item in a popup
+ * of the same browser soon after, read without a page, is that select's option
+ * (Firefox's dropdown is the browser's, outside the document): it carries the
+ * select's URL, and the path "label > option" as Chromium's options have it.
+ */
+static void web_select_option(struct recorder_elements *ui, const struct uia_element *u,
+                              struct store_element *e)
+{
+	if (u->kind != UIA_KIND_PRESS || u->status != UIA_OK)
+		return;
+	if (strcmp(u->role, "combo box") == 0 && u->url[0] != '\0') {
+		ui->select.t_ns = u->t_ns;
+		ui->select.pid = u->pid;
+		util_strlcpy_utf8(ui->select.url, u->url, sizeof ui->select.url);
+		util_strlcpy_utf8(ui->select.label, u->label[0] != '\0' ? u->label : u->name,
+		                  sizeof ui->select.label);
+		return;
+	}
+	if (ui->select.t_ns == 0 || u->url[0] != '\0' || !u->popup ||
+	    strcmp(u->role, "menu item") != 0 || u->pid != ui->select.pid ||
+	    u->t_ns < ui->select.t_ns || u->t_ns - ui->select.t_ns > SELECT_OPEN_NS ||
+	    testbreak("web-option-pageless"))
+		return;
+	util_strlcpy_utf8(e->url, ui->select.url, sizeof e->url);
+	if (ui->select.label[0] != '\0' && u->name[0] != '\0' &&
+	    (u->menu_path[0] == '\0' || strcmp(u->menu_path, u->name) == 0))
+		snprintf(e->menu_path, sizeof e->menu_path, "%s > %s", ui->select.label, u->name);
+	/* One choice per opening of the select. */
+	ui->select.t_ns = 0;
+}
+
 static void element_to_store(struct recorder_elements *ui, const struct uia_element *u,
                              struct store_element *e)
 {
@@ -233,6 +277,7 @@ static void element_to_store(struct recorder_elements *ui, const struct uia_elem
 	util_strlcpy_utf8(e->shortcut, u->shortcut, sizeof e->shortcut);
 	util_strlcpy_utf8(e->url, u->url, sizeof e->url);
 	util_strlcpy_utf8(e->target, u->target, sizeof e->target);
+	web_select_option(ui, u, e);
 }
 
 int recorder_elements_fd(const struct recorder *r)
