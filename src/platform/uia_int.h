@@ -227,22 +227,29 @@ struct uia {
 	struct uia_window_hint map_hint; /* ... X's view of it then */
 	int32_t map_x, map_y;      /* ... and where the pointer was */
 	struct uia_element *map_el; /* MAP_ELEMENTS_MAX: the map ... */
-	struct uia_element *map_next; /* ... and the one before it, or the one being read
-	                                 (MAP_ELEMENTS_MAX) */
+	struct uia_element *map_next; /* ... and the one before it (MAP_ELEMENTS_MAX) */
+	struct uia_element *map_spare; /* MAP_ELEMENTS_MAX: where a new map is read */
 	int prev_valid, prev_n;       /* map_next as the map before (prev_*) */
 	uint32_t prev_window;
 	int32_t prev_pid;
 	struct uia_window_hint prev_geom;
 	int64_t prev_built_ns;
+	int64_t prev_until_ns;
 	int map_n;
 	int map_valid;
 	uint32_t map_window;       /* the X window mapped ... */
 	int32_t map_pid;
 	struct uia_window_hint map_geom; /* ... its geometry then */
 	int64_t map_built_ns;
+	/* Not 0: the window went away at this time (a hover found the map out of date and
+	 * it could not be read again), so the map names only a press made before. */
+	int64_t map_until_ns;
 	/* A hover disagreed with the map: read it again at once. Until then it still names
 	 * what was there for a press made before the hover's lookup ended. */
 	int map_dirty;
+	/* The page (URL) a browser window showed when its map was last matched to the page
+	 * read (uia_map_page), so that a page is mapped once however often it is read. */
+	char map_page[UIA_URL_MAX];
 	/* The map of the newest popup shown (uia_map.c): its items. */
 	struct uia_element *pmap_el;   /* MAP_ELEMENTS_MAX: the map ... */
 	struct uia_element *pmap_next; /* ... and the one being read */
@@ -448,6 +455,10 @@ void uia_map_note(struct uia *u, const struct request *r, AtspiAccessible *root,
                   const struct uia_element *el);
 /* Maps the window noted, unless its map is recent. */
 void uia_map_refresh(struct uia *u);
+/* A browser window now shows the page url (document doc, read by uia_web.c): when the
+ * window's map is of another page, the new page is mapped at once, and the old map
+ * kept as the map before, for a press made before the page changed. */
+void uia_map_page(struct uia *u, uint32_t window, const char *url, AtspiAccessible *doc);
 /* The map's element at a press's point when the press's own lookup (live) found none,
  * or only a container or the window, X showed the mapped window, and the map is
  * recent; else NULL. */

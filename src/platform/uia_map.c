@@ -100,6 +100,12 @@ void uia_map_note(struct uia *u, const struct request *r, AtspiAccessible *root,
 		                        m->y == el->y && m->w == el->w && m->h == el->h
 		                      : uia_role_name_is_weak(el->role);
 
+		/* An element without bounds was read while the application tore it down (a
+		 * dialog closed by the click that followed the rest at once): it says nothing
+		 * of what the window showed before, which the press needs. */
+		if (el->w <= 0 || el->h <= 0)
+			agree = 1;
+
 		/* The hover's lookup may have ended after a press that changed the window
 		 * (a submit that navigates at once): the map is read again right away,
 		 * and kept, as the map before, for a press made before that. */
@@ -187,6 +193,19 @@ static int read_items(struct uia *u, struct lookup *lk, AtspiAccessible *root, i
 	return kept;
 }
 
+/*
+ * The window noted could not be read again. A map a hover found out of date says
+ * nothing sure about a press to come, but still what was there for a press made
+ * before now (the click that closed the window, or navigated away from the page,
+ * while the hover was looked up): it is kept for those only.
+ */
+static void unreadable(struct uia *u)
+{
+	if (u->map_dirty && u->map_valid && u->map_until_ns == 0)
+		u->map_until_ns = util_now_mono_ns();
+	u->map_dirty = 0;
+}
+
 void uia_map_refresh(struct uia *u)
 {
 	struct lookup lk;
@@ -199,7 +218,7 @@ void uia_map_refresh(struct uia *u)
 	u->map_root = NULL;
 	if (u->map_valid && u->map_window == u->map_hint.window &&
 	    u->map_pid == u->map_hint.pid && now - u->map_built_ns < MAP_REBUILD_NS &&
-	    !u->map_dirty) {
+	    !u->map_dirty && u->map_until_ns == 0) {
 		g_object_unref(root);
 		return;
 	}
@@ -207,14 +226,13 @@ void uia_map_refresh(struct uia *u)
 	lk.app = uia_app_by_bus(u, uia_bus_of(root));
 	if (lk.app == NULL || uia_app_hung(lk.app)) {
 		g_object_unref(root);
-		if (u->map_dirty)
-			u->map_built_ns = 0;
-		u->map_dirty = 0;
+		unreadable(u);
 		return;
 	}
-	u->prev_valid = 0; /* its buffer is read into */
-	kept = read_items(u, &lk, root, u->map_x, u->map_y, NULL, u->map_hint.window, u->map_next,
-	                  &nc, &failed);
+	/* Read into the spare buffer: the map before stays whole for a press made before
+	 * the current one was read, also when nothing is read now. */
+	kept = read_items(u, &lk, root, u->map_x, u->map_y, NULL, u->map_hint.window,
+	                  u->map_spare, &nc, &failed);
 	g_object_unref(root);
 	if (kept == 0) {
 		/* Nothing read (the window is going away, or the application did not answer):
@@ -222,19 +240,17 @@ void uia_map_refresh(struct uia *u)
 		 * window's map says nothing about this one. */
 		if (u->map_window != u->map_hint.window || u->map_pid != u->map_hint.pid)
 			u->map_valid = 0;
-		/* A map a hover found out of date and that could not be read again says
-		 * nothing sure about a press to come. */
-		if (u->map_dirty)
-			u->map_built_ns = 0;
-		u->map_dirty = 0;
+		unreadable(u);
 		return;
 	}
 	/* The new map replaces the old one whole: a press never sees half of each. The old
-	 * one is kept beside it for a press made before the new one was read. */
+	 * one is kept beside it for a press made before the new one was read, and the one
+	 * before that is the spare now. */
 	{
-		struct uia_element *t = u->map_el;
-		u->map_el = u->map_next;
-		u->map_next = t;
+		struct uia_element *t = u->map_next;
+		u->map_next = u->map_el;
+		u->map_el = u->map_spare;
+		u->map_spare = t;
 	}
 	u->prev_valid = u->map_valid;
 	u->prev_n = u->map_n;
@@ -242,6 +258,11 @@ void uia_map_refresh(struct uia *u)
 	u->prev_pid = u->map_pid;
 	u->prev_geom = u->map_geom;
 	u->prev_built_ns = u->map_built_ns;
+	u->prev_until_ns = u->map_until_ns;
+	u->map_until_ns = 0;
+	/* Another window's map: the page it was matched to is not this window's. */
+	if (u->map_window != u->map_hint.window || u->map_pid != u->map_hint.pid)
+		u->map_page[0] = '\0';
 	u->map_valid = 1;
 	u->map_n = kept;
 	u->map_window = u->map_hint.window;
@@ -255,6 +276,35 @@ void uia_map_refresh(struct uia *u)
 	log_debug("uia: window 0x%x mapped: %d of %d elements kept in %lld us%s",
 	          (unsigned)u->map_window, kept, nc,
 	          (long long)((u->map_built_ns - t0) / 1000), failed ? " (no Collection)" : "");
+}
+
+void uia_map_page(struct uia *u, uint32_t window, const char *url, AtspiAccessible *doc)
+{
+	const char *mapped = NULL;
+
+	/* The map is of another window (its geometry would be unknown), or this page was
+	 * matched already: a page loaded again at the same address is taken to show the
+	 * same elements. */
+	if (u->map_window != window || u->map_rule == NULL || doc == NULL || url[0] == '\0' ||
+	    strcmp(u->map_page, url) == 0 || testbreak("map-page-ignored"))
+		return;
+	set_str(u->map_page, url, sizeof u->map_page);
+	for (int i = 0; u->map_valid && u->map_until_ns == 0 && i < u->map_n && mapped == NULL;
+	     i++)
+		if (u->map_el[i].url[0] != '\0')
+			mapped = u->map_el[i].url;
+	if (mapped != NULL && strcmp(mapped, url) == 0)
+		return;
+	/* Another page (or none mapped yet in this window): its elements are not the old
+	 * page's, which a press on the new page must never be named from (a form field
+	 * where the old page had a link), and a first press at once on a page whose tree is
+	 * still being built finds only the document. */
+	unref(&u->map_root);
+	u->map_root = g_object_ref(doc);
+	u->map_hint = u->map_geom;
+	u->map_dirty = 1;
+	log_debug("uia: window 0x%x shows another page: mapped again", (unsigned)window);
+	uia_map_refresh(u);
 }
 
 /* Asks for r's popup to be mapped again a little later, unless a newer one came. */
@@ -353,12 +403,13 @@ static const struct uia_element *window_map_at(const struct request *r,
                                                const struct uia_element *els, int n,
                                                int valid, uint32_t window, int32_t pid,
                                                const struct uia_window_hint *geom,
-                                               int64_t built_ns)
+                                               int64_t built_ns, int64_t until_ns)
 {
 	if (!valid || r->hint.window != window ||
 	    (r->hint.pid > 0 && pid > 0 && r->hint.pid != pid))
 		return NULL;
-	if (built_ns > r->t_ns || r->t_ns - built_ns > MAP_USE_MAX_NS)
+	if (built_ns > r->t_ns || r->t_ns - built_ns > MAP_USE_MAX_NS ||
+	    (until_ns != 0 && r->t_ns > until_ns))
 		return NULL;
 	/* A window moved or resized since the map was made: its elements moved too. */
 	if (r->hint.w > 0 && (r->hint.x != geom->x || r->hint.y != geom->y ||
@@ -402,9 +453,9 @@ const struct uia_element *uia_map_for_press(struct uia *u, const struct request 
 	 * press (its hover's lookup was followed by a new read while the press came). */
 	if (u->map_built_ns <= r->t_ns)
 		return window_map_at(r, u->map_el, u->map_n, u->map_valid, u->map_window,
-		                     u->map_pid, &u->map_geom, u->map_built_ns);
+		                     u->map_pid, &u->map_geom, u->map_built_ns, u->map_until_ns);
 	return window_map_at(r, u->map_next, u->prev_n, u->prev_valid, u->prev_window,
-	                     u->prev_pid, &u->prev_geom, u->prev_built_ns);
+	                     u->prev_pid, &u->prev_geom, u->prev_built_ns, u->prev_until_ns);
 }
 
 void uia_map_free(struct uia *u)
@@ -416,10 +467,12 @@ void uia_map_free(struct uia *u)
 	}
 	free(u->map_el);
 	free(u->map_next);
+	free(u->map_spare);
 	free(u->pmap_el);
 	free(u->pmap_next);
 	u->map_el = NULL;
 	u->map_next = NULL;
+	u->map_spare = NULL;
 	u->pmap_el = NULL;
 	u->pmap_next = NULL;
 	u->pmap_valid = 0;

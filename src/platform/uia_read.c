@@ -380,6 +380,12 @@ static void walk_ancestors(struct lookup *lk, AtspiAccessible *a, AtspiRole role
 	int have_doc = 0;
 	AtspiAccessible *cur = g_object_ref(a);
 
+	/* A page pressed where it has no element is its own document. */
+	if (role_is_document(role)) {
+		read_url(lk, a, el->url, sizeof el->url);
+		have_doc = 1;
+	}
+
 	for (int level = 0; level < WALK_MAX && !lk->stop; level++) {
 		AtspiAccessible *p = uia_lk_parent(lk, cur);
 		AtspiRole prole;

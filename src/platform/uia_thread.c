@@ -263,6 +263,7 @@ static void listen_atspi(struct uia *u)
 	u->map_rule = uia_map_rule();
 	u->map_el = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_el);
 	u->map_next = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_next);
+	u->map_spare = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_spare);
 	u->pmap_el = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->pmap_el);
 	u->pmap_next = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->pmap_next);
 	u->focus_listener = atspi_event_listener_new(uia_on_focus, u, NULL);

@@ -293,6 +293,19 @@ static void prime(struct lookup *lk, struct uia *u, uint32_t window, AtspiAccess
 	unref(&hit);
 }
 
+/* Hands pg on as the newest page read. */
+static void publish(struct uia *u, struct uia_page *pg)
+{
+	pg->read_ns = util_now_mono_ns();
+	pthread_mutex_lock(&u->mu);
+	pg->gen = u->page.gen + 1;
+	if (pg->seq < u->page.seq)
+		pg->seq = u->page.seq;
+	u->page = *pg;
+	uia_wake(u->result_fd);
+	pthread_mutex_unlock(&u->mu);
+}
+
 /* Reads the page of the window h describes and publishes it as an answer to seq. */
 static void read_page(struct uia *u, const struct uia_window_hint *h, uint64_t seq)
 {
@@ -372,16 +385,12 @@ static void read_page(struct uia *u, const struct uia_window_hint *h, uint64_t s
 	}
 	log_debug("uia: page of window 0x%x read through %s: %s (%d ms)", (unsigned)h->window, via,
 	          uia_status_name(pg.status), (int)((util_now_mono_ns() - t_start) / MS_NS));
+	/* Published before the map is read, which the guard does not wait for. */
+	publish(u, &pg);
+	if (pg.status == UIA_OK)
+		uia_map_page(u, h->window, pg.url, doc);
 	unref(&doc);
 	unref(&frame);
-	pg.read_ns = util_now_mono_ns();
-	pthread_mutex_lock(&u->mu);
-	pg.gen = u->page.gen + 1;
-	if (pg.seq < u->page.seq)
-		pg.seq = u->page.seq;
-	u->page = pg;
-	uia_wake(u->result_fd);
-	pthread_mutex_unlock(&u->mu);
 }
 
 void uia_web_drain(struct uia *u)
