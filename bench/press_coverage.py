@@ -29,8 +29,9 @@ page is known (its accessibility tree switching on) are dropped by the recorder,
 they must be, so a warm-up round that is not counted comes first.
 
 Usage: python3 bench/press_coverage.py [--app gtk|chromium|firefox[,...]] [--rounds N]
-[--rests 0,50,150] [--no-elements] (MIMIC_BIN=path; MIMIC_COVERAGE_LOG=FILE copies a
-browser run's recorder log).
+[--rests 0,50,150] [--no-elements] (MIMIC_BIN=path; MIMIC_COVERAGE_LOG=FILE copies the
+recorder's log). --no-elements is for --app gtk only: with lookups off nothing switches a
+browser's page tree on, and the bench finds the form's fields in that tree.
 """
 
 import argparse
@@ -275,6 +276,8 @@ def run_gtk(args, rests):
         m.stop()
         events = m.events()
     finally:
+        if os.environ.get("MIMIC_COVERAGE_LOG"):
+            shutil.copy(m.rec_err, os.environ["MIMIC_COVERAGE_LOG"])
         m.close()
         x.close()
         bus.close()
@@ -349,6 +352,10 @@ def main():
     for app in apps:
         if app not in ("gtk", "chromium", "firefox"):
             raise SystemExit("--app %s: not one of gtk, chromium, firefox" % app)
+        if app != "gtk" and args.no_elements:
+            raise SystemExit("--no-elements with --app %s: a browser's page tree is off "
+                             "without lookups, and the bench finds the form in it: use "
+                             "--app gtk" % app)
         if app != "gtk" and not os.path.exists("/usr/bin/" + xenv.BROWSERS[app]):
             raise SystemExit("--app %s: /usr/bin/%s is missing: run scripts/install-deps"
                              % (app, xenv.BROWSERS[app]))
