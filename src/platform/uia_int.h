@@ -127,6 +127,18 @@ struct app {
 	unsigned gen;              /* the desktop scan that last listed it */
 };
 
+/* A window's map (uia_map.c): its actionable elements as read at built_ns. */
+struct wmap {
+	struct uia_element *el;    /* MAP_ELEMENTS_MAX */
+	int n;
+	int valid;
+	struct uia_window_hint geom; /* X's view of the window then (window, pid, geometry) */
+	int64_t built_ns;
+	/* Not 0: the window or page went away at this time (a hover found the map out of
+	 * date and it could not be read again), so the map names only a press made before. */
+	int64_t until_ns;
+};
+
 /* An element as resolved earlier (hover, focus event), with what found it. */
 struct snapshot {
 	int valid;
@@ -226,24 +238,10 @@ struct uia {
 	AtspiAccessible *map_root; /* a window to map after the current request (a reference) */
 	struct uia_window_hint map_hint; /* ... X's view of it then */
 	int32_t map_x, map_y;      /* ... and where the pointer was */
-	struct uia_element *map_el; /* MAP_ELEMENTS_MAX: the map ... */
-	struct uia_element *map_next; /* ... and the one before it (MAP_ELEMENTS_MAX) */
+	struct wmap map;           /* the map ... */
+	struct wmap prev;          /* ... and the one before it, for a press made before the
+	                              map was read */
 	struct uia_element *map_spare; /* MAP_ELEMENTS_MAX: where a new map is read */
-	int prev_valid, prev_n;       /* map_next as the map before (prev_*) */
-	uint32_t prev_window;
-	int32_t prev_pid;
-	struct uia_window_hint prev_geom;
-	int64_t prev_built_ns;
-	int64_t prev_until_ns;
-	int map_n;
-	int map_valid;
-	uint32_t map_window;       /* the X window mapped ... */
-	int32_t map_pid;
-	struct uia_window_hint map_geom; /* ... its geometry then */
-	int64_t map_built_ns;
-	/* Not 0: the window went away at this time (a hover found the map out of date and
-	 * it could not be read again), so the map names only a press made before. */
-	int64_t map_until_ns;
 	/* A hover disagreed with the map: read it again at once. Until then it still names
 	 * what was there for a press made before the hover's lookup ended. */
 	int map_dirty;

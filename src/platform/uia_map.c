@@ -80,16 +80,16 @@ static const struct uia_element *elements_at(const struct uia_element *els, int 
 /* The window map's element at (x, y), or NULL. */
 static const struct uia_element *map_at(const struct uia *u, int32_t x, int32_t y)
 {
-	return elements_at(u->map_el, u->map_n, x, y);
+	return elements_at(u->map.el, u->map.n, x, y);
 }
 
 void uia_map_note(struct uia *u, const struct request *r, AtspiAccessible *root,
                   const struct uia_element *el)
 {
-	if (u->map_el == NULL || u->map_rule == NULL || root == NULL || !r->has_hint ||
+	if (u->map.el == NULL || u->map_rule == NULL || root == NULL || !r->has_hint ||
 	    r->hint.popup || r->hint.window == 0 || r->hint.w <= 0)
 		return;
-	if (r->kind == REQ_HOVER && u->map_valid && u->map_window == r->hint.window) {
+	if (r->kind == REQ_HOVER && u->map.valid && u->map.geom.window == r->hint.window) {
 		/* The live lookup of a resting pointer is the check: a map that names another
 		 * element at this point (or none where the lookup found an actionable one) is
 		 * out of date. A press's lookup is not: the press may have changed the window
@@ -193,6 +193,12 @@ static int read_items(struct uia *u, struct lookup *lk, AtspiAccessible *root, i
 	return kept;
 }
 
+/* 1 when a and b name the same window of the same process. */
+static int same_window(const struct uia_window_hint *a, const struct uia_window_hint *b)
+{
+	return a->window == b->window && a->pid == b->pid;
+}
+
 /*
  * The window noted could not be read again. A map a hover found out of date says
  * nothing sure about a press to come, but still what was there for a press made
@@ -201,8 +207,8 @@ static int read_items(struct uia *u, struct lookup *lk, AtspiAccessible *root, i
  */
 static void unreadable(struct uia *u)
 {
-	if (u->map_dirty && u->map_valid && u->map_until_ns == 0)
-		u->map_until_ns = util_now_mono_ns();
+	if (u->map_dirty && u->map.valid && u->map.until_ns == 0)
+		u->map.until_ns = util_now_mono_ns();
 	u->map_dirty = 0;
 }
 
@@ -216,9 +222,8 @@ void uia_map_refresh(struct uia *u)
 	if (root == NULL)
 		return;
 	u->map_root = NULL;
-	if (u->map_valid && u->map_window == u->map_hint.window &&
-	    u->map_pid == u->map_hint.pid && now - u->map_built_ns < MAP_REBUILD_NS &&
-	    !u->map_dirty && u->map_until_ns == 0) {
+	if (u->map.valid && same_window(&u->map.geom, &u->map_hint) &&
+	    now - u->map.built_ns < MAP_REBUILD_NS && !u->map_dirty && u->map.until_ns == 0) {
 		g_object_unref(root);
 		return;
 	}
@@ -238,8 +243,8 @@ void uia_map_refresh(struct uia *u)
 		/* Nothing read (the window is going away, or the application did not answer):
 		 * the map of this window, read before, still says what was there; another
 		 * window's map says nothing about this one. */
-		if (u->map_window != u->map_hint.window || u->map_pid != u->map_hint.pid)
-			u->map_valid = 0;
+		if (!same_window(&u->map.geom, &u->map_hint))
+			u->map.valid = 0;
 		unreadable(u);
 		return;
 	}
@@ -247,35 +252,23 @@ void uia_map_refresh(struct uia *u)
 	 * one is kept beside it for a press made before the new one was read, and the one
 	 * before that is the spare now. */
 	{
-		struct uia_element *t = u->map_next;
-		u->map_next = u->map_el;
-		u->map_el = u->map_spare;
-		u->map_spare = t;
+		struct uia_element *spare = u->prev.el;
+
+		/* Another window's map: the page it was matched to is not this window's. */
+		if (!same_window(&u->map.geom, &u->map_hint))
+			u->map_page[0] = '\0';
+		u->prev = u->map;
+		u->map = (struct wmap){ .el = u->map_spare, .n = kept, .valid = 1,
+		                        .geom = u->map_hint, .built_ns = util_now_mono_ns() };
+		u->map_spare = spare;
 	}
-	u->prev_valid = u->map_valid;
-	u->prev_n = u->map_n;
-	u->prev_window = u->map_window;
-	u->prev_pid = u->map_pid;
-	u->prev_geom = u->map_geom;
-	u->prev_built_ns = u->map_built_ns;
-	u->prev_until_ns = u->map_until_ns;
-	u->map_until_ns = 0;
-	/* Another window's map: the page it was matched to is not this window's. */
-	if (u->map_window != u->map_hint.window || u->map_pid != u->map_hint.pid)
-		u->map_page[0] = '\0';
-	u->map_valid = 1;
-	u->map_n = kept;
-	u->map_window = u->map_hint.window;
-	u->map_pid = u->map_hint.pid;
-	u->map_geom = u->map_hint;
-	u->map_built_ns = util_now_mono_ns();
 	u->map_dirty = 0;
 	pthread_mutex_lock(&u->mu);
 	u->stats.maps++;
 	pthread_mutex_unlock(&u->mu);
 	log_debug("uia: window 0x%x mapped: %d of %d elements kept in %lld us%s",
-	          (unsigned)u->map_window, kept, nc,
-	          (long long)((u->map_built_ns - t0) / 1000), failed ? " (no Collection)" : "");
+	          (unsigned)u->map.geom.window, kept, nc,
+	          (long long)((u->map.built_ns - t0) / 1000), failed ? " (no Collection)" : "");
 }
 
 void uia_map_page(struct uia *u, uint32_t window, const char *url, AtspiAccessible *doc)
@@ -285,14 +278,14 @@ void uia_map_page(struct uia *u, uint32_t window, const char *url, AtspiAccessib
 	/* The map is of another window (its geometry would be unknown), or this page was
 	 * matched already: a page loaded again at the same address is taken to show the
 	 * same elements. */
-	if (u->map_window != window || u->map_rule == NULL || doc == NULL || url[0] == '\0' ||
+	if (u->map.geom.window != window || u->map_rule == NULL || doc == NULL || url[0] == '\0' ||
 	    strcmp(u->map_page, url) == 0 || testbreak("map-page-ignored"))
 		return;
 	set_str(u->map_page, url, sizeof u->map_page);
-	for (int i = 0; u->map_valid && u->map_until_ns == 0 && i < u->map_n && mapped == NULL;
+	for (int i = 0; u->map.valid && u->map.until_ns == 0 && i < u->map.n && mapped == NULL;
 	     i++)
-		if (u->map_el[i].url[0] != '\0')
-			mapped = u->map_el[i].url;
+		if (u->map.el[i].url[0] != '\0')
+			mapped = u->map.el[i].url;
 	if (mapped != NULL && strcmp(mapped, url) == 0)
 		return;
 	/* Another page (or none mapped yet in this window): its elements are not the old
@@ -301,7 +294,7 @@ void uia_map_page(struct uia *u, uint32_t window, const char *url, AtspiAccessib
 	 * still being built finds only the document. */
 	unref(&u->map_root);
 	u->map_root = g_object_ref(doc);
-	u->map_hint = u->map_geom;
+	u->map_hint = u->map.geom;
 	u->map_dirty = 1;
 	log_debug("uia: window 0x%x shows another page: mapped again", (unsigned)window);
 	uia_map_refresh(u);
@@ -324,7 +317,7 @@ void uia_map_popup(struct uia *u, const struct request *r)
 	struct lookup lk;
 	struct app *apps[4];
 	int n_apps, nc = 0, kept = 0, failed = 0;
-	int32_t pid = r->hint.pid > 0 ? r->hint.pid : u->map_pid;
+	int32_t pid = r->hint.pid > 0 ? r->hint.pid : u->map.geom.pid;
 	int64_t t0 = util_now_mono_ns();
 
 	if (u->pmap_el == NULL || u->map_rule == NULL || !r->has_hint || pid <= 0)
@@ -397,25 +390,23 @@ static int live_weak(const struct uia_element *el)
 	return uia_role_name_is_weak(el->role) || el->w <= 0 || el->h <= 0;
 }
 
-/* The element at r's point of a window map (els, n...), if it describes r's window as
- * it was before the press, recently, at the same place; else NULL. */
-static const struct uia_element *window_map_at(const struct request *r,
-                                               const struct uia_element *els, int n,
-                                               int valid, uint32_t window, int32_t pid,
-                                               const struct uia_window_hint *geom,
-                                               int64_t built_ns, int64_t until_ns)
+/* The element at r's point of the window map m, if it describes r's window as it was
+ * before the press, recently, at the same place; else NULL. */
+static const struct uia_element *window_map_at(const struct request *r, const struct wmap *m)
 {
-	if (!valid || r->hint.window != window ||
-	    (r->hint.pid > 0 && pid > 0 && r->hint.pid != pid))
+	const struct uia_window_hint *geom = &m->geom;
+
+	if (!m->valid || r->hint.window != geom->window ||
+	    (r->hint.pid > 0 && geom->pid > 0 && r->hint.pid != geom->pid))
 		return NULL;
-	if (built_ns > r->t_ns || r->t_ns - built_ns > MAP_USE_MAX_NS ||
-	    (until_ns != 0 && r->t_ns > until_ns))
+	if (m->built_ns > r->t_ns || r->t_ns - m->built_ns > MAP_USE_MAX_NS ||
+	    (m->until_ns != 0 && r->t_ns > m->until_ns))
 		return NULL;
 	/* A window moved or resized since the map was made: its elements moved too. */
 	if (r->hint.w > 0 && (r->hint.x != geom->x || r->hint.y != geom->y ||
 	                      r->hint.w != geom->w || r->hint.h != geom->h))
 		return NULL;
-	return elements_at(els, n, r->x, r->y);
+	return elements_at(m->el, m->n, r->x, r->y);
 }
 
 const struct uia_element *uia_map_for_press(struct uia *u, const struct request *r,
@@ -451,11 +442,7 @@ const struct uia_element *uia_map_for_press(struct uia *u, const struct request 
 		return NULL;
 	/* The window's map, or the one before it when the map was read again after the
 	 * press (its hover's lookup was followed by a new read while the press came). */
-	if (u->map_built_ns <= r->t_ns)
-		return window_map_at(r, u->map_el, u->map_n, u->map_valid, u->map_window,
-		                     u->map_pid, &u->map_geom, u->map_built_ns, u->map_until_ns);
-	return window_map_at(r, u->map_next, u->prev_n, u->prev_valid, u->prev_window,
-	                     u->prev_pid, &u->prev_geom, u->prev_built_ns, u->prev_until_ns);
+	return window_map_at(r, u->map.built_ns <= r->t_ns ? &u->map : &u->prev);
 }
 
 void uia_map_free(struct uia *u)
@@ -465,16 +452,17 @@ void uia_map_free(struct uia *u)
 		g_object_unref(u->map_rule);
 		u->map_rule = NULL;
 	}
-	free(u->map_el);
-	free(u->map_next);
+	free(u->map.el);
+	free(u->prev.el);
 	free(u->map_spare);
 	free(u->pmap_el);
 	free(u->pmap_next);
-	u->map_el = NULL;
-	u->map_next = NULL;
+	u->map.el = NULL;
+	u->prev.el = NULL;
 	u->map_spare = NULL;
 	u->pmap_el = NULL;
 	u->pmap_next = NULL;
 	u->pmap_valid = 0;
-	u->map_valid = 0;
+	u->map.valid = 0;
+	u->prev.valid = 0;
 }

@@ -261,8 +261,8 @@ static void listen_atspi(struct uia *u)
 	                         sizeof item_roles / sizeof item_roles[0]);
 	u->focus_rule = make_rule(ATSPI_STATE_FOCUSED, NULL, 0);
 	u->map_rule = uia_map_rule();
-	u->map_el = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_el);
-	u->map_next = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_next);
+	u->map.el = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map.el);
+	u->prev.el = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->prev.el);
 	u->map_spare = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->map_spare);
 	u->pmap_el = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->pmap_el);
 	u->pmap_next = util_xcalloc(MAP_ELEMENTS_MAX, sizeof *u->pmap_next);
