@@ -37,7 +37,9 @@ local part is in the reading (blanks left out, l/I/| taken as 1 in both).
 
 Each kind is recorded twice (--variants): GTK in Adwaita and Adwaita dark, the page
 at 16 px and 12 px. Frames dropped for typing (scan reason "typed": taken while
-high-risk text was being typed) are counted apart as well.
+high-risk text was being typed into a field the recorder did not know) are counted
+apart as well; a frame taken while it was typed into a known field is kept with the
+field filled.
 
 usage: python3 bench/redact_ui_kinds.py BUILD_DIR [--kinds gtk-form,gtk-text,browser]
        [--variants default,alt] [--per-type N] [--seed S] [--keep DIR]
@@ -414,7 +416,7 @@ def table(kind, variant, res):
                   res["field_views"], res["field_views_filled"])]
     out = res["high_outside_typing"]
     lines += ["frames stored %d, exported images %d; frames showing high-risk data %d, "
-              "kept filled %d, dropped %d %s: retention %.2f; outside typing windows %d, "
+              "kept filled %d, dropped %d %s: retention %.2f; not dropped for typing %d, "
               "kept %d: retention %.2f; export %.1f s, %.0f ms per stored frame" % (
                   res["frames"], res["images"], res["high"], res["kept"], res["dropped"],
                   res["reasons"] or "", ret, out, res["kept"], res["kept"] / out if out else 1.0,

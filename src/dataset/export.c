@@ -30,6 +30,7 @@
 #include "redact.h"
 #include "scrub.h"
 #include "testbreak.h"
+#include "uia.h"
 #include "util.h"
 
 /* Most typed-into fields masked at once in one window; more replace the oldest. */
@@ -1104,21 +1105,24 @@ static void masks_follow(struct exporter *x, struct sess *s, const struct reduce
 /*
  * Text the detector flagged was typed in a: the element it was typed into (its
  * screen bounds, docs/ELEMENTS.md) is filled in the frames from now on, whatever
- * OCR reads there (issue 14).
+ * OCR reads there (issue 14). Returns true when that element is editable (so the
+ * typed text is in it) and now masked.
  */
-static void masks_add(struct exporter *x, struct sess *s, const struct reduce_action *a)
+static bool masks_add(struct exporter *x, struct sess *s, const struct reduce_action *a)
 {
 	struct store_element el;
 	struct image_rect r;
+	bool editable;
 
 	if (a->element_id <= 0 ||
 	    store_element_get(x->st, s->info.id, a->element_id, &el, NULL) != 0 || el.status != 0 ||
 	    el.w <= 0 || el.h <= 0)
-		return;
+		return false;
+	editable = (el.states & UIA_STATE_EDITABLE) != 0;
 	r = (struct image_rect){ el.x, el.y, (uint32_t)el.w, (uint32_t)el.h };
 	for (size_t i = 0; i < x->n_masks; i++)
 		if (memcmp(&x->masks[i], &r, sizeof(r)) == 0)
-			return;
+			return editable;
 	if (x->n_masks == EXPORT_MASKS_MAX) {
 		memmove(x->masks, x->masks + 1, (EXPORT_MASKS_MAX - 1) * sizeof(x->masks[0]));
 		x->n_masks--;
@@ -1126,6 +1130,7 @@ static void masks_add(struct exporter *x, struct sess *s, const struct reduce_ac
 	x->masks[x->n_masks++] = r;
 	x->mask_session = s->info.id;
 	x->mask_ctx = a->context;
+	return editable;
 }
 
 /* Whether s[0..n) holds t[0..m) in any ASCII letter case. */
@@ -1203,7 +1208,9 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	const char *app = c != NULL && c->app[0] != '\0' ? c->app : "";
 	const struct frame_ix *pre = NULL, *post = NULL;
 	int changed = 0, rc;
-	unsigned risk = 0;
+	unsigned risk = 0, typed = 0, frame_risk;
+	uint64_t dropped_before = x->rep->texts_dropped;
+	bool masked = false;
 	char epid[96], key[128];
 	json_t *step;
 	int64_t ep, t_start, t_end;
@@ -1221,25 +1228,35 @@ static void emit(struct sess *s, struct reduce_action *a, unsigned typed_risk,
 	/* Texts first: what they held decides what export_frame_prepare is told. */
 	masks_follow(x, s, a);
 	if (a->kind == REDUCE_TYPE) {
-		redact_typed_text(x, a, typed_risk, &risk, &changed);
-		field_label(x, s, a, &risk, &changed);
-		if (risk != 0)
-			masks_add(x, s, a);
+		redact_typed_text(x, a, typed_risk, &typed, &changed);
+		field_label(x, s, a, &typed, &changed);
+		if (typed != 0)
+			masked = masks_add(x, s, a);
 	}
 	t_start = a->t_start_ns;
 	t_end = a->t_end_ns;
 	snprintf(epid, sizeof(epid), "%.8s-s%lld-e%lld", s->host_ps, (long long)s->info.id,
 	         (long long)ep);
 	step = step_head(s, a, c, epid, &risk, &changed);
+	/*
+	 * A step whose texts hold high-risk data loses its screens, but for text
+	 * typed into an editable field that is now masked in them: its pre frame
+	 * shows the screen before the typing, and its post frame the field filled.
+	 * A typed text that could not be scanned still loses them.
+	 */
+	frame_risk = risk | typed;
+	if (masked && x->rep->texts_dropped == dropped_before &&
+	    !testbreak("typed-step-frames-dropped"))
+		frame_risk = risk | (typed & ~(unsigned)REDACT_RISK_HIGH);
 	rc = step_action(s, a, next, step, &pre, &post);
 	if (rc == 0) {
 		snprintf(key, sizeof(key), "%s-%06lld", epid, (long long)s->step);
 		if (x->walk_fn != NULL)
-			rc = walk_step(s, step, ep, t_start, t_end, pre, risk, changed);
+			rc = walk_step(s, step, ep, t_start, t_end, pre, frame_risk, changed);
 		else if (x->o->format == EXPORT_JSONL)
-			rc = write_jsonl_step(s, step, pre, post, risk, changed);
+			rc = write_jsonl_step(s, step, pre, post, frame_risk, changed);
 		else
-			rc = write_wds_step(s, step, key, pre, risk, changed);
+			rc = write_wds_step(s, step, key, pre, frame_risk, changed);
 		/* A step left out for want of its image still takes its number. */
 		if (rc == 1)
 			s->step++;

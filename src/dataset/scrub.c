@@ -24,6 +24,7 @@
 #include "pixels.h"
 #include "store.h"
 #include "testbreak.h"
+#include "uia.h"
 #include "util.h"
 
 /* Most findings kept for one frame; a frame with more is dropped. */
@@ -693,10 +694,19 @@ int scrub_image(struct ocr *o, const struct redact *r, struct image *img,
 
 /* ---- stored frames -------------------------------------------------------- */
 
-/* A time window (and event ids) in which frames are dropped for typed text. */
+/*
+ * A time window (and event ids) in which high-risk text was being typed, and the
+ * fields it went into: the screen bounds of the editable element focused at the
+ * first key of each piece of the run. A frame of the window is kept, with those
+ * fields filled, only when every piece's field is known (field_unknown unset);
+ * otherwise it is dropped.
+ */
 struct typed_window {
 	int64_t t0, t1;
 	int64_t ev0, ev1;
+	struct image_rect field[SCRUB_TYPED_FIELDS];
+	size_t n_field;
+	bool field_unknown;
 };
 
 struct frame_list {
@@ -969,12 +979,42 @@ static bool in_bands(const struct image_rect *b, const struct image_rect *bands,
 
 /* Collects the windows in which high-risk text was being typed. */
 struct typed_ctx {
+	struct store *st;
+	int64_t session;
 	struct reduce *red;
 	struct redact_typed *joiner;
 	struct typed_window *w;
 	size_t n, cap;
 	uint64_t last_run;    /* run of the newest window */
 };
+
+/*
+ * Adds to w the field the piece a of a high-risk run was typed into: the element
+ * the recorder read for its first key (docs/ELEMENTS.md), when it was found, is
+ * editable (the typed text is in it, not in some other element that had focus)
+ * and has bounds. Any piece without such a field marks the window's field unknown.
+ */
+static void typed_field(struct typed_ctx *c, struct typed_window *w, const struct reduce_action *a)
+{
+	struct store_element el;
+	struct image_rect r;
+
+	if (a->anchor_id <= 0 ||
+	    store_element_get(c->st, c->session, a->anchor_id, &el, NULL) != 0 || el.status != 0 ||
+	    !(el.states & UIA_STATE_EDITABLE) || el.w <= 0 || el.h <= 0) {
+		w->field_unknown = true;
+		return;
+	}
+	r = (struct image_rect){ el.x, el.y, (uint32_t)el.w, (uint32_t)el.h };
+	for (size_t i = 0; i < w->n_field; i++)
+		if (memcmp(&w->field[i], &r, sizeof(r)) == 0)
+			return;
+	if (w->n_field == SCRUB_TYPED_FIELDS) {
+		w->field_unknown = true;
+		return;
+	}
+	w->field[w->n_field++] = r;
+}
 
 static void typed_drain(struct typed_ctx *c)
 {
@@ -995,14 +1035,17 @@ static void typed_drain(struct typed_ctx *c)
 			 */
 			c->w[c->n - 1].t1 = a->t_end_ns + SCRUB_TYPED_AFTER_NS;
 			c->w[c->n - 1].ev1 = a->ev_last;
+			typed_field(c, &c->w[c->n - 1], a);
 			continue;
 		}
 		if (c->n == c->cap) {
 			c->cap = c->cap ? c->cap * 2 : 8;
 			c->w = util_xrealloc(c->w, c->cap * sizeof(*c->w));
 		}
-		c->w[c->n++] = (struct typed_window){ a->t_start_ns, a->t_end_ns + SCRUB_TYPED_AFTER_NS,
-		                                      a->ev_first, a->ev_last };
+		c->w[c->n++] = (struct typed_window){ .t0 = a->t_start_ns,
+		                                      .t1 = a->t_end_ns + SCRUB_TYPED_AFTER_NS,
+		                                      .ev0 = a->ev_first, .ev1 = a->ev_last };
+		typed_field(c, &c->w[c->n - 1], a);
 		c->last_run = redact_typed_run(c->joiner);
 	}
 }
@@ -1025,7 +1068,7 @@ static int typed_event(int64_t id, const struct event *ev, const struct context 
 static int typed_windows(struct scrub *s, int64_t session, struct typed_window **out, size_t *n,
                          char **cause)
 {
-	struct typed_ctx c = { 0 };
+	struct typed_ctx c = { .st = s->st, .session = session };
 	int err;
 
 	*out = NULL;
@@ -1050,19 +1093,77 @@ static int typed_windows(struct scrub *s, int64_t session, struct typed_window *
 	return 0;
 }
 
-static bool in_typed_window(const struct store_frame *fr, const struct typed_window *w, size_t n)
+static bool in_window(const struct store_frame *fr, const struct typed_window *w)
 {
 	/*
 	 * The pre-action frame of the run's first key (at or before it) shows the
 	 * screen before any of the run was typed; every later one may show it.
 	 */
+	return (fr->t_ns > w->t0 && fr->t_ns <= w->t1) ||
+	       (fr->event_id > 0 && fr->event_id > w->ev0 && fr->event_id <= w->ev1);
+}
+
+/*
+ * Whether fr was taken while high-risk text was typed: TYPED_NONE when in no
+ * typing window; TYPED_FIELDS when in windows whose fields are all known, and
+ * then their bounds, clipped to the frame, are in f[0..*nf) (at most
+ * SCRUB_TYPED_FIELDS * n); TYPED_UNKNOWN when in a window whose field is not known.
+ */
+enum typed_state { TYPED_NONE, TYPED_FIELDS, TYPED_UNKNOWN };
+
+static enum typed_state typed_fields(const struct store_frame *fr, const struct typed_window *w,
+                                     size_t n, struct image_rect *f, size_t max, size_t *nf)
+{
+	enum typed_state st = TYPED_NONE;
+
+	*nf = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (fr->t_ns > w[i].t0 && fr->t_ns <= w[i].t1)
-			return true;
-		if (fr->event_id > 0 && fr->event_id > w[i].ev0 && fr->event_id <= w[i].ev1)
-			return true;
+		if (!in_window(fr, &w[i]))
+			continue;
+		if (w[i].field_unknown || *nf + w[i].n_field > max)
+			return TYPED_UNKNOWN;
+		st = TYPED_FIELDS;
+		for (size_t k = 0; k < w[i].n_field; k++) {
+			struct image_rect r = w[i].field[k];
+			int64_t x2 = (int64_t)r.x + r.w, y2 = (int64_t)r.y + r.h;
+
+			if (r.x < 0)
+				r.x = 0;
+			if (r.y < 0)
+				r.y = 0;
+			if (x2 > fr->width)
+				x2 = fr->width;
+			if (y2 > fr->height)
+				y2 = fr->height;
+			if (x2 <= r.x || y2 <= r.y)
+				continue; /* off screen: nothing of it to fill */
+			r.w = (uint32_t)(x2 - r.x);
+			r.h = (uint32_t)(y2 - r.y);
+			f[(*nf)++] = r;
+		}
 	}
-	return false;
+	return st;
+}
+
+/* Whether every rectangle of f[0..nf) lies inside one of the boxes of the scan's JSON. */
+static bool boxes_cover(const char *json, const struct image_rect *f, size_t nf)
+{
+	struct scrub_box *b = NULL;
+	size_t nb = 0, k;
+
+	boxes_parse(json, &b, &nb);
+	for (k = 0; k < nf; k++) {
+		bool in = false;
+
+		for (size_t i = 0; i < nb && !in; i++)
+			in = f[k].x >= b[i].box.x && f[k].y >= b[i].box.y &&
+			     (int64_t)f[k].x + f[k].w <= (int64_t)b[i].box.x + b[i].box.w &&
+			     (int64_t)f[k].y + f[k].h <= (int64_t)b[i].box.y + b[i].box.h;
+		if (!in)
+			break;
+	}
+	free(b);
+	return k == nf;
 }
 
 static int collect_frame(const struct store_frame *fr, void *arg)
@@ -1199,11 +1300,15 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 	struct image_rect bands[STORE_PATCH_MAX];
 	size_t nbox = 0, nband = 0;
 	struct image img = { 0 };
+	struct image_rect tf[SCRUB_TYPED_RECTS];
+	size_t ntf = 0;
+	enum typed_state typed;
 	unsigned risk = 0;
 	char *why = NULL, *json = NULL;
 	bool full;
 	int err;
 
+	typed = typed_fields(fr, tw, ntw, tf, SCRUB_TYPED_RECTS, &ntf);
 	err = ocr_ready(s, cause);
 	if (err != 0)
 		return err; /* without OCR nothing can be scanned: stop, frames stay unscanned */
@@ -1218,6 +1323,20 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 		else if (nband > 0)
 			err = scrub_image(s->ocr, s->redact, &img, bands, nband, s->fill, &boxes, &nbox,
 			                  &risk, &stats->ocr_ms, &why);
+		/*
+		 * The fields high-risk text was being typed into are filled whatever OCR
+		 * read: a number half typed is no finding yet, and a narrow field shows
+		 * only part of it. The screen then shows high-risk data.
+		 */
+		if (err == 0 && typed == TYPED_FIELDS && !testbreak("typed-field-unfilled")) {
+			for (size_t i = 0; i < ntf; i++) {
+				struct scrub_box b = { .box = tf[i], .type = SCRUB_TYPE_FIELD,
+				                       .risk = REDACT_RISK_HIGH };
+
+				box_push(&boxes, &nbox, &b);
+			}
+			risk |= REDACT_RISK_HIGH;
+		}
 		/* Inherited boxes are filled too (scrub_image filled only the new ones). */
 		if (err == 0)
 			scrub_fill(&img, boxes, nbox, s->fill);
@@ -1243,12 +1362,13 @@ static int scan_frame(struct scrub *s, int64_t session, const struct store_frame
 		 */
 		scan.state = STORE_SCAN_DROPPED;
 		strcpy(scan.reason, "pixels");
-	} else if (in_typed_window(fr, tw, ntw)) {
+	} else if (typed == TYPED_UNKNOWN) {
 		scan.state = STORE_SCAN_DROPPED;
 		strcpy(scan.reason, "typed");
 	} else if (nbox > 0) {
 		store_scrubbed(s, fr, &img, &scan, &why);
 		stats->filled_high += scan.state == STORE_SCAN_SCRUBBED && (risk & REDACT_RISK_HIGH);
+		stats->filled_typed += scan.state == STORE_SCAN_SCRUBBED && typed == TYPED_FIELDS;
 	} else {
 		scan.state = STORE_SCAN_CLEAN;
 	}
@@ -1303,17 +1423,40 @@ int scrub_session_begin(struct scrub *s, int64_t session, struct scrub_stats *st
 
 /*
  * A frame scanned with s's rules before the typing run it belongs to was
- * complete (a session scanned while it was recorded): the run's later pieces can
- * make it high-risk, so the decision on typing is made again.
+ * complete (a session scanned while it was recorded, or before the run's fields
+ * were stored): the run's later pieces can make it high-risk, so the decision on
+ * typing is made again. In a window whose fields are known, the frame is kept
+ * when its scan filled them, and scanned again otherwise (also one dropped for
+ * typing when its fields were not known yet); in a window whose field is not
+ * known, it is dropped.
  */
 static int typed_again(struct scrub *s, const struct store_frame *fr,
                        struct store_frame_scan *sc, char **cause)
 {
+	struct image_rect tf[SCRUB_TYPED_RECTS];
+	size_t ntf = 0;
+	enum typed_state typed = typed_fields(fr, s->tw, s->ntw, tf, SCRUB_TYPED_RECTS, &ntf);
+	bool kept = sc->state == STORE_SCAN_CLEAN || sc->state == STORE_SCAN_SCRUBBED;
 	char *bj = NULL;
 	int err;
 
-	if ((sc->state != STORE_SCAN_CLEAN && sc->state != STORE_SCAN_SCRUBBED) ||
-	    !in_typed_window(fr, s->tw, s->ntw))
+	if (typed == TYPED_NONE)
+		return 0;
+	if (typed == TYPED_FIELDS) {
+		if (!kept && strcmp(sc->reason, "typed") != 0)
+			return 0; /* dropped for what it shows: so it stays */
+		if (sc->state == STORE_SCAN_SCRUBBED) {
+			err = store_frame_scan_get(s->st, fr->id, sc, &bj, cause);
+			if (err != 0)
+				return err;
+			kept = boxes_cover(bj, tf, ntf);
+			free(bj);
+			if (kept)
+				return 0;
+		}
+		return scan_frame(s, s->session, fr, s->tw, s->ntw, s->stats, cause);
+	}
+	if (!kept)
 		return 0;
 	err = store_frame_scan_get(s->st, fr->id, sc, &bj, cause);
 	sc->state = STORE_SCAN_DROPPED;
@@ -1334,6 +1477,9 @@ static int reuse_scan(struct scrub *s, const struct store_frame *fr,
                       const struct store_frame *prev, bool *reused, char **cause)
 {
 	struct store_frame_scan sc;
+	struct image_rect tf[SCRUB_TYPED_RECTS];
+	size_t ntf = 0;
+	enum typed_state typed;
 	char *bj = NULL;
 	int err;
 
@@ -1345,8 +1491,13 @@ static int reuse_scan(struct scrub *s, const struct store_frame *fr,
 	 */
 	*reused = err == 0 && scanned_with(&sc, s->redact) &&
 	          strcmp(sc.reason, "error") != 0 && strcmp(sc.reason, "typed") != 0;
+	/* In a typing window with known fields, only a scan that filled them will do. */
+	typed = typed_fields(fr, s->tw, s->ntw, tf, SCRUB_TYPED_RECTS, &ntf);
+	if (*reused && typed == TYPED_FIELDS)
+		*reused = sc.state == STORE_SCAN_DROPPED ||
+		          (sc.state == STORE_SCAN_SCRUBBED && boxes_cover(bj, tf, ntf));
 	if (*reused) {
-		if (in_typed_window(fr, s->tw, s->ntw)) {
+		if (typed == TYPED_UNKNOWN) {
 			sc.state = STORE_SCAN_DROPPED;
 			strcpy(sc.reason, "typed");
 			sc.blob[0] = '\0';

@@ -49,8 +49,17 @@
 /* Pixels added around each word box (and a fifth of its height above and below). */
 #define SCRUB_PAD 2
 
-/* How long after the last key of a high-risk typing run frames are still dropped. */
+/*
+ * How long after the last key of a high-risk typing run its fields are still
+ * filled (or, when a field is not known, frames dropped) whatever OCR reads.
+ */
 #define SCRUB_TYPED_AFTER_NS (2500LL * 1000000LL)
+
+/* Fields one typing run is filled in (its pieces' elements); more: frames dropped. */
+#define SCRUB_TYPED_FIELDS 8
+
+/* Typed fields filled in one frame (of the typing windows it is in); more: dropped. */
+#define SCRUB_TYPED_RECTS 16
 
 /*
  * The version of how frames are read and searched (OCR preparation, the second
@@ -88,6 +97,9 @@ void scrub_scan_key(const struct redact *r, char out[SCRUB_SCAN_KEY_LEN + 1]);
  * confidence (scrub_cover_unread), beside the enum redact_type values.
  */
 #define SCRUB_TYPE_UNREAD ((int)REDACT_TYPE_COUNT)
+
+/* The type of a box over a field high-risk text was typed into (its element's bounds). */
+#define SCRUB_TYPE_FIELD ((int)REDACT_TYPE_COUNT + 1)
 
 /* One finding in pixels: the box that is (or is to be) filled. */
 struct scrub_box {
@@ -174,6 +186,7 @@ struct scrub_stats {
 	uint64_t clean, scrubbed, dropped; /* states of those scanned now */
 	uint64_t dropped_typed;  /* of the dropped, for typed high-risk text */
 	uint64_t filled_high;    /* of the scrubbed, frames with high-risk findings filled */
+	uint64_t filled_typed;   /* of those, frames kept with the fields of a typing run filled */
 	uint64_t reused;         /* scanned by copying an identical previous record */
 	uint64_t regions;        /* regions OCR'd */
 	double ocr_ms;           /* total OCR time */

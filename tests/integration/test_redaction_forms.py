@@ -294,6 +294,50 @@ class RedactionFormsTest(FormRecording):
                       if pixel(img, x, y) != (0, 0, 0))
             self.assertEqual(lit, 0, "field %r has %d unfilled pixels" % ((bx, by, bw, bh), lit))
 
+    def test_card_typing_step_keeps_its_frames(self):
+        # The step that typed the card into the form's entry keeps its screens (before
+        # the typing, they show the entry empty), since the typed text is masked where it
+        # went. The frames taken in the card's typing window (until 2.5 s after its last
+        # key) are kept with the entry filled, and so are the images made of them.
+        out = self.export()
+        with open(os.path.join(out, "steps.jsonl")) as f:
+            steps = [json.loads(line) for line in f if line.strip()]
+        # Its label says what it holds: the text is the field's placeholder.
+        card = [s for s in steps if s["kind"] == "type" and s["window_title"] == "Payment" and
+                s["action"]["text"] == "<FIELD:Card number>"]
+        self.assertEqual(len(card), 1, [s["action"]["text"] for s in steps
+                                        if s["kind"] == "type"])
+        step = card[0]
+        bx, by, bw, bh = step["element"]["bounds"]
+        self.assertTrue(bw > 0 and bh > 0)
+        for k in ("pre", "post"):
+            self.assertTrue(step["images"][k], "the card's step lost its %s image: %r"
+                            % (k, step["images"]))
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.m.data_dir, "mimic.db"),
+                             uri=True)
+        rows = db.execute("SELECT id, scan, scan_reason FROM frames WHERE session = ? AND "
+                          "id > ? AND t_ns <= ?",
+                          (int(self.session), step["frames"]["pre"],
+                           self.form_card_end + 2_500_000_000)).fetchall()
+        db.close()
+        self.assertTrue(rows, "frames taken in the card's typing window")
+        self.assertEqual([r for r in rows if r[1] != 2], [],
+                         "frames of the card's typing window not kept filled")
+        # The images of the steps from the card's to the form's frame after the window
+        # (the screen before the next key) show the entry filled.
+        ids = {r[0] for r in rows}
+        shown = {s["images"][k] for s in steps for k in ("pre", "post")
+                 if s["frames"][k] is not None and s["images"][k] and
+                 (s["frames"][k] in ids or
+                  step["frames"]["pre"] < s["frames"][k] <= self.form_frame["id"])}
+        self.assertTrue(shown, "no image of the form after the card's typing: %r" % rows)
+        for name in sorted(shown):
+            img = read_png(os.path.join(out, name))
+            lit = sum(1 for y in range(by, by + bh) for x in range(bx, bx + bw)
+                      if pixel(img, x, y) != (0, 0, 0))
+            self.assertEqual(lit, 0, "the card's entry has %d unfilled pixels in %s"
+                             % (lit, name))
+
     def test_frames_with_the_card_kept_filled(self):
         self.export()  # scans the session
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.m.data_dir, "mimic.db"),

@@ -30,6 +30,7 @@
 #include "reduce.h"
 #include "scrub.h"
 #include "store.h"
+#include "uia.h"
 
 static struct redact *rd;
 static struct ocr *oc;
@@ -998,8 +999,15 @@ static void test_session_states(void **state)
 	free(fdir);
 }
 
-/* Frames taken while a card number was typed in two pieces are dropped; others are not. */
-static void test_session_typed(void **state)
+/* What the recorder knew of the field the card of session_typed was typed into. */
+enum typed_field { FIELD_NONE, FIELD_EDITABLE, FIELD_NOT_EDITABLE };
+
+/*
+ * Frames taken while a card number was typed in two pieces: dropped when the
+ * field it went into is not known (no element, or one that is not editable);
+ * kept with the field filled when it is. Others are kept as they are.
+ */
+static void session_typed(enum typed_field field)
 {
 	static const char *const none[] = { "" };
 	const char *typed = "4111 1111 \x01" "1111 1111\n";  /* \x01: a 2 s pause */
@@ -1017,8 +1025,8 @@ static void test_session_typed(void **state)
 	struct scrub_opts so = { .redact = rd };
 	int64_t sid, t = 1000000000LL, t_first = 0, t_last = 0;
 	size_t nev = 0;
+	bool kept = field == FIELD_EDITABLE;
 
-	(void)state;
 	dir = testenv_tmpdir("mimic-scrub");
 	assert_non_null(dir);
 	so.data_dir = dir;
@@ -1078,6 +1086,28 @@ static void test_session_typed(void **state)
 	fr[3].t_ns = t_last + 1000000000LL;            /* settling after the last key */
 	fr[4].t_ns = t_last + 10000000000LL;           /* long after */
 	assert_int_equal(store_write_all(st, sid, ev, nev, NULL, 0, fr, 5, &cause), 0);
+	if (field != FIELD_NONE) {
+		/* The recorder's element of each piece's first key (events 1 and 21). */
+		struct store_element el[2];
+
+		memset(el, 0, sizeof(el));
+		for (int i = 0; i < 2; i++) {
+			el[i].event_id = i == 0 ? 1 : 21;
+			el[i].kind = STORE_ELEMENT_TYPING;
+			el[i].t_ns = ev[el[i].event_id - 1].t_ns;
+			strcpy(el[i].role, "text");
+			strcpy(el[i].label, "Card");
+			el[i].states = UIA_STATE_FOCUSED | UIA_STATE_SHOWING |
+			               (field == FIELD_EDITABLE ? UIA_STATE_EDITABLE : 0);
+			el[i].x = 20;
+			el[i].y = 10;
+			el[i].w = 100;
+			el[i].h = 20;
+		}
+		assert_int_equal(ev[20].kind, EVENT_KEY_PRESS);
+		assert_true(ev[20].t_ns >= t_first + 2000000000LL);
+		assert_int_equal(store_write_elements(st, sid, el, 2, &cause), 0);
+	}
 	/* The recorder's background scanner does the first scan. */
 	{
 		struct scrub_worker *w = NULL;
@@ -1093,19 +1123,52 @@ static void test_session_typed(void **state)
 	assert_int_equal(scrub_open(&so, &sc, &cause), 0);
 	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 0);
+	/*
+	 * The last frame, long after the run, is a patch over the one before that
+	 * changed nothing: the field it shows still holds the card, and stays filled.
+	 */
 	for (int i = 0; i < 5; i++) {
 		assert_int_equal(store_frame_scan_get(st, i + 1, &scan, NULL, &cause), 0);
-		assert_int_equal(scan.state, i == 2 || i == 3 ? STORE_SCAN_DROPPED : STORE_SCAN_CLEAN);
+		if (kept)
+			assert_int_equal(scan.state, i >= 2 ? STORE_SCAN_SCRUBBED : STORE_SCAN_CLEAN);
+		else
+			assert_int_equal(scan.state, i == 2 || i == 3 ? STORE_SCAN_DROPPED
+			                                              : STORE_SCAN_CLEAN);
 	}
-	/* A frame scanned clean before the run was complete is dropped by the next scan. */
+	/* What leaves: the field is black in the frames of the run, the rest as it was. */
+	for (int i = 0; i < 5; i++) {
+		struct image copy = blank;
+		int rc;
+
+		copy.pixels = malloc(blank.stride * blank.height);
+		memcpy(copy.pixels, blank.pixels, blank.stride * blank.height);
+		rc = scrub_export_frame(st, rd, i + 1, &copy, 0, &cause);
+		if ((i == 2 || i == 3) && !kept) {
+			assert_int_equal(rc, 1);
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(ink(&copy, 20, 10, 100, 20), kept && i >= 2 ? 2000 : 0);
+			assert_int_equal(ink(&copy, 0, 0, 200, 10), 0);
+			assert_int_equal(ink(&copy, 120, 10, 80, 50), 0);
+		}
+		free(copy.pixels);
+	}
+	/*
+	 * A frame scanned clean before the run was complete is decided again by the
+	 * next scan: dropped, or scanned again and kept with the field filled.
+	 */
 	scan.state = STORE_SCAN_CLEAN;
 	scan.reason[0] = '\0';
 	assert_int_equal(store_frame_scan_set(st, 3, &scan, "[]", &cause), 0);
 	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
-	assert_int_equal(stats.dropped_typed, 1);
+	assert_int_equal(stats.dropped_typed, kept ? 0 : 1);
+	assert_int_equal(stats.filled_typed, kept ? 1 : 0);
 	assert_int_equal(store_frame_scan_get(st, 3, &scan, NULL, &cause), 0);
-	assert_int_equal(scan.state, STORE_SCAN_DROPPED);
-	assert_string_equal(scan.reason, "typed");
+	assert_int_equal(scan.state, kept ? STORE_SCAN_SCRUBBED : STORE_SCAN_DROPPED);
+	assert_string_equal(scan.reason, kept ? "" : "typed");
+	/* Scanned as they should be, the frames are left alone by the next scan. */
+	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
+	assert_int_equal(stats.scanned, 0);
 	scrub_close(sc);
 	encode_free(e);
 	blob_close(b);
@@ -1113,6 +1176,24 @@ static void test_session_typed(void **state)
 	free(blank.pixels);
 	assert_int_equal(testenv_tmpdir_remove(dir), 0);
 	free(fdir);
+}
+
+static void test_session_typed(void **state)
+{
+	(void)state;
+	session_typed(FIELD_NONE);
+}
+
+static void test_session_typed_field(void **state)
+{
+	(void)state;
+	session_typed(FIELD_EDITABLE);
+}
+
+static void test_session_typed_field_not_editable(void **state)
+{
+	(void)state;
+	session_typed(FIELD_NOT_EDITABLE);
 }
 
 /* The fingerprint a frame's scan holds, and its state. */
@@ -1341,6 +1422,8 @@ int main(void)
 		cmocka_unit_test(test_typed_joins_pieces),
 		cmocka_unit_test(test_session_states),
 		cmocka_unit_test(test_session_typed),
+		cmocka_unit_test(test_session_typed_field),
+		cmocka_unit_test(test_session_typed_field_not_editable),
 		cmocka_unit_test(test_session_rules_change),
 	};
 
