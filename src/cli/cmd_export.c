@@ -305,6 +305,12 @@ int cmd_export(int argc, char **argv)
 	if (rep.steps_excluded > 0)
 		fprintf(stderr, "mimic: left out %llu steps of episodes marked \"do not use\" "
 		        "(mimic review)\n", (unsigned long long)rep.steps_excluded);
+	if (rep.frames_filled > 0 || rep.frames_dropped > 0)
+		fprintf(stderr, "mimic: redaction: %llu frames kept with personal data or secrets filled, %llu "
+		        "dropped (retention %.0f %%)\n", (unsigned long long)rep.frames_filled,
+		        (unsigned long long)rep.frames_dropped,
+		        100.0 * (double)rep.frames_filled /
+		        (double)(rep.frames_filled + rep.frames_dropped));
 	if (rep.frames_missing > 0 || rep.frames_dropped > 0 || rep.steps_without_frame > 0 ||
 	    rep.texts_dropped > 0 || rep.sessions_unclosed > 0)
 		fprintf(stderr, "mimic: skipped: %llu frames missing or unreadable, %llu frames "

@@ -466,7 +466,7 @@ static void set_redacted_url(struct exporter *x, json_t *o, const char *key, con
 
 /* ---- frames ---- */
 
-int export_frame_prepare(struct image *img, const struct export_frame_info *info,
+int export_frame_prepare(struct image *img, struct export_frame_info *info,
                          char **cause)
 {
 	int rc;
@@ -493,6 +493,13 @@ int export_frame_prepare(struct image *img, const struct export_frame_info *info
 	 */
 	if (rc == 0 && info->n_masks > 0 && !testbreak("typed-field-masks-off"))
 		image_fill_rects(img, info->masks, info->n_masks, SCRUB_FILL);
+	if (rc == 0) {
+		struct store_frame_scan sc;
+
+		info->filled = info->n_masks > 0 ||
+		               (store_frame_scan_get(info->st, info->frame_id, &sc, NULL, NULL) == 0 &&
+		                sc.state == STORE_SCAN_SCRUBBED);
+	}
 	return rc == 0 ? EXPORT_FRAME_KEEP : EXPORT_FRAME_DROP;
 }
 
@@ -530,7 +537,9 @@ static int prepare_frame(struct exporter *x, int64_t session, const struct frame
 	info.redact = x->rd;
 	info.masks = x->masks;
 	info.n_masks = x->n_masks;
-	return export_frame_prepare(&x->scratch, &info, cause);
+	rc = export_frame_prepare(&x->scratch, &info, cause);
+	x->rep->frames_filled += rc == EXPORT_FRAME_KEEP && info.filled;
+	return rc;
 }
 
 /*
@@ -1585,6 +1594,7 @@ static int write_card(struct exporter *x, char **cause)
 	}
 	fprintf(f, "\n## Skipped and redacted\n\n| | |\n|---|---|\n"
 	        "| frames that could not be read or decoded (missing or corrupt files) | %llu |\n"
+	        "| frames kept with personal data or secrets filled (black boxes) | %llu |\n"
 	        "| frames dropped by redaction | %llu |\n"
 	        "| steps without a pre-action image | %llu |\n"
 	        "| of which left out of the WebDataset shards | %llu |\n"
@@ -1592,7 +1602,8 @@ static int write_card(struct exporter *x, char **cause)
 	        "| text fields dropped (could not be scanned) | %llu |\n"
 	        "| sessions that did not close (recorder killed; exported as far as stored) | %llu |\n"
 	        "| idle gaps between episodes (waits not exported) | %llu |\n",
-	        (unsigned long long)r->frames_missing, (unsigned long long)r->frames_dropped,
+	        (unsigned long long)r->frames_missing, (unsigned long long)r->frames_filled,
+	        (unsigned long long)r->frames_dropped,
 	        (unsigned long long)r->steps_without_frame, (unsigned long long)r->steps_left_out,
 	        (unsigned long long)r->texts_redacted,
 	        (unsigned long long)r->texts_dropped, (unsigned long long)r->sessions_unclosed,

@@ -172,6 +172,7 @@ struct export_report {
 	uint64_t shards;
 	uint64_t frames_missing;           /* frames that could not be read or decoded */
 	uint64_t frames_dropped;           /* frames export_frame_prepare dropped */
+	uint64_t frames_filled;            /* frames kept with regions filled (findings, fields) */
 	uint64_t steps_without_frame;      /* steps exported without a pre-action image */
 	uint64_t steps_left_out;           /* webdataset: steps not written, having no image */
 	uint64_t texts_redacted;           /* text fields in which redaction replaced something */
@@ -260,6 +261,8 @@ struct export_frame_info {
 	 */
 	const struct image_rect *masks;
 	size_t n_masks;
+	/* OUT: set to 1 when the frame is kept with regions filled (findings or masks). */
+	int filled;
 };
 
 enum export_frame_verdict { EXPORT_FRAME_KEEP = 0, EXPORT_FRAME_DROP = 1 };
@@ -270,9 +273,9 @@ enum export_frame_verdict { EXPORT_FRAME_KEEP = 0, EXPORT_FRAME_DROP = 1 };
  * place (scrub text, mask windows) and returns EXPORT_FRAME_KEEP, or
  * EXPORT_FRAME_DROP to leave the frame out (the step is then exported without it
  * and the drop counted), or a negative errno (the frame is skipped and counted as
- * missing). Pixel redaction plugs in here (docs/EXPORT.md).
+ * missing). Pixel redaction plugs in here (docs/EXPORT.md). It sets info->filled.
  */
-int export_frame_prepare(struct image *img, const struct export_frame_info *info,
+int export_frame_prepare(struct image *img, struct export_frame_info *info,
                          char **cause);
 
 /* Counts of steps by action name and interaction type, per application. */

@@ -337,6 +337,14 @@ class RedactionFormsTest(FormRecording):
                       if pixel(img, x, y) != (0, 0, 0))
             self.assertEqual(lit, 0, "the card's entry has %d unfilled pixels in %s"
                              % (lit, name))
+        # The dataset card says how many frames were kept filled and how many dropped.
+        with open(os.path.join(out, "README.md")) as f:
+            card = f.read()
+        filled = re.search(r"^\| frames kept with personal data or secrets filled \(black "
+                           r"boxes\) \| (\d+) \|$", card, re.M)
+        dropped = re.search(r"^\| frames dropped by redaction \| (\d+) \|$", card, re.M)
+        self.assertTrue(filled and dropped, card)
+        self.assertGreaterEqual(int(filled.group(1)), len(shown), card)
 
     def test_frames_with_the_card_kept_filled(self):
         self.export()  # scans the session
