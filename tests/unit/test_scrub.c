@@ -1166,6 +1166,18 @@ static void session_typed(enum typed_field field)
 	assert_int_equal(store_frame_scan_get(st, 3, &scan, NULL, &cause), 0);
 	assert_int_equal(scan.state, kept ? STORE_SCAN_SCRUBBED : STORE_SCAN_DROPPED);
 	assert_string_equal(scan.reason, kept ? "" : "typed");
+	/*
+	 * One dropped for typing while its field was not stored yet (the background
+	 * scanner ran before the element lookup was written) is scanned again.
+	 */
+	scan.state = STORE_SCAN_DROPPED;
+	strcpy(scan.reason, "typed");
+	scan.blob[0] = '\0';
+	assert_int_equal(store_frame_scan_set(st, 3, &scan, "[]", &cause), 0);
+	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
+	assert_int_equal(stats.scanned, kept ? 1 : 0);
+	assert_int_equal(store_frame_scan_get(st, 3, &scan, NULL, &cause), 0);
+	assert_int_equal(scan.state, kept ? STORE_SCAN_SCRUBBED : STORE_SCAN_DROPPED);
 	/* Scanned as they should be, the frames are left alone by the next scan. */
 	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 0);
