@@ -484,21 +484,17 @@ int export_frame_prepare(struct image *img, struct export_frame_info *info,
 		return EXPORT_FRAME_DROP;
 	if (info->st == NULL)
 		return EXPORT_FRAME_DROP;
-	rc = scrub_export_frame(info->st, info->redact, info->frame_id, img, SCRUB_FILL, cause);
+	rc = scrub_export_frame(info->st, info->redact, info->frame_id, img, SCRUB_FILL,
+	                        &info->filled, cause);
 	if (rc < 0)
 		return rc;
 	/*
 	 * The fields flagged text was typed into are filled whatever OCR read: a narrow
 	 * entry that scrolled its start out of view shows no whole address to find.
 	 */
-	if (rc == 0 && info->n_masks > 0 && !testbreak("typed-field-masks-off"))
+	if (rc == 0 && info->n_masks > 0 && !testbreak("typed-field-masks-off")) {
 		image_fill_rects(img, info->masks, info->n_masks, SCRUB_FILL);
-	if (rc == 0) {
-		struct store_frame_scan sc;
-
-		info->filled = info->n_masks > 0 ||
-		               (store_frame_scan_get(info->st, info->frame_id, &sc, NULL, NULL) == 0 &&
-		                sc.state == STORE_SCAN_SCRUBBED);
+		info->filled = 1;
 	}
 	return rc == 0 ? EXPORT_FRAME_KEEP : EXPORT_FRAME_DROP;
 }

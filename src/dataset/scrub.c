@@ -1106,8 +1106,9 @@ static bool in_window(const struct store_frame *fr, const struct typed_window *w
 /*
  * Whether fr was taken while high-risk text was typed: TYPED_NONE when in no
  * typing window; TYPED_FIELDS when in windows whose fields are all known, and
- * then their bounds, clipped to the frame, are in f[0..*nf) (at most
- * SCRUB_TYPED_FIELDS * n); TYPED_UNKNOWN when in a window whose field is not known.
+ * then their bounds, clipped to the frame, are in f[0..*nf) (f has room for max);
+ * TYPED_UNKNOWN when in a window whose field is not known, or when the fields of
+ * its windows are more than max.
  */
 enum typed_state { TYPED_NONE, TYPED_FIELDS, TYPED_UNKNOWN };
 
@@ -1680,7 +1681,7 @@ int scrub_frame_image(struct scrub *s, int64_t session, int64_t id, struct image
 }
 
 int scrub_export_frame(struct store *st, const struct redact *r, int64_t id,
-                       struct image *img, uint32_t fill, char **cause)
+                       struct image *img, uint32_t fill, int *filled, char **cause)
 {
 	struct store_frame_scan sc;
 	struct scrub_box *boxes = NULL;
@@ -1688,6 +1689,8 @@ int scrub_export_frame(struct store *st, const struct redact *r, int64_t id,
 	char *bj = NULL;
 	int err;
 
+	if (filled != NULL)
+		*filled = 0;
 	err = store_frame_scan_get(st, id, &sc, &bj, cause);
 	if (err != 0)
 		return err;
@@ -1706,6 +1709,8 @@ int scrub_export_frame(struct store *st, const struct redact *r, int64_t id,
 		}
 		scrub_fill(img, boxes, n, fill);
 		free(boxes);
+		if (filled != NULL)
+			*filled = 1;
 	}
 	free(bj);
 	return 0;

@@ -268,11 +268,13 @@ int scrub_frame_image(struct scrub *s, int64_t session, int64_t id,
  * export_frame_prepare): reads the scan of frame id from st and returns 1 (drop)
  * when it is dropped, still unscanned, or scanned with rules other than r (the
  * rules the caller scanned with; NULL: no scan counts), or 0 (keep) after
- * filling its findings in img with fill when it was scrubbed. Negative errno
- * (with *cause) when the scan cannot be read; the frame must then be left out too.
+ * filling its findings in img with fill when it was scrubbed; *filled (when not
+ * NULL) is then 1 when it was scrubbed, else 0. Negative errno (with *cause) when
+ * the scan cannot be read; the frame must then be left out too.
  */
 int scrub_export_frame(struct store *st, const struct redact *r, int64_t id,
-                       struct image *img, uint32_t fill, char **cause);
+                       struct image *img, uint32_t fill, int *filled /* OUT */,
+                       char **cause);
 
 /*
  * The recorder's background scanner: a thread that scans the frames of one

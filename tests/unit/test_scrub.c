@@ -851,7 +851,7 @@ static void test_session_states(void **state)
 
 	assert_int_equal(scrub_open(&so, &sc, &cause), 0);
 	/* Unscanned frames are never handed to an export. */
-	assert_int_equal(scrub_export_frame(st, rd, 1, &i1, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rd, 1, &i1, 0, NULL, &cause), 1);
 	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 4);
 	/*
@@ -912,7 +912,7 @@ static void test_session_states(void **state)
 
 		copy.pixels = malloc(i1.stride * i1.height);
 		memcpy(copy.pixels, i1.pixels, i1.stride * i1.height);
-		assert_int_equal(scrub_export_frame(st, rd, 1, &copy, 0xffffff, &cause), 0);
+		assert_int_equal(scrub_export_frame(st, rd, 1, &copy, 0xffffff, NULL, &cause), 0);
 		assert_true(memcmp(copy.pixels, i1.pixels, i1.stride * i1.height) != 0);
 		assert_int_equal(ink(&copy, 10, 2, 50, 24), ink(&i1, 10, 2, 50, 24));
 		free(copy.pixels);
@@ -922,20 +922,20 @@ static void test_session_states(void **state)
 
 		copy.pixels = malloc(i2.stride * i2.height);
 		memcpy(copy.pixels, i2.pixels, i2.stride * i2.height);
-		assert_int_equal(scrub_export_frame(st, rd, 2, &copy, 0xffffff, &cause), 0);
+		assert_int_equal(scrub_export_frame(st, rd, 2, &copy, 0xffffff, NULL, &cause), 0);
 		assert_int_equal(ink(&copy, 70, 45, 200, 18), 0);
 		free(copy.pixels);
 	}
-	assert_int_equal(scrub_export_frame(st, rd, 4, &i4, 0, &cause), 0);
+	assert_int_equal(scrub_export_frame(st, rd, 4, &i4, 0, NULL, &cause), 0);
 	/* A frame stored after the scan is unscanned again: dropped until scanned. */
 	fr[4].id = 5;
 	put_frame(b, e, &i4, &fr[4]);
 	assert_int_equal(store_write_all(st, sid, NULL, 0, NULL, 0, &fr[4], 1, &cause), 0);
-	assert_int_equal(scrub_export_frame(st, rd, 5, &i4, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rd, 5, &i4, 0, NULL, &cause), 1);
 	assert_int_equal(scrub_session(sc, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 1);
 	assert_int_equal(stats.reused, 1); /* the same pixels as frame 4 */
-	assert_int_equal(scrub_export_frame(st, rd, 5, &i4, 0, &cause), 0);
+	assert_int_equal(scrub_export_frame(st, rd, 5, &i4, 0, NULL, &cause), 0);
 
 	/*
 	 * The export's one frame function applies the same verdicts, and refuses a
@@ -1138,16 +1138,17 @@ static void session_typed(enum typed_field field)
 	/* What leaves: the field is black in the frames of the run, the rest as it was. */
 	for (int i = 0; i < 5; i++) {
 		struct image copy = blank;
-		int rc;
+		int rc, filled = -1;
 
 		copy.pixels = malloc(blank.stride * blank.height);
 		memcpy(copy.pixels, blank.pixels, blank.stride * blank.height);
-		rc = scrub_export_frame(st, rd, i + 1, &copy, 0, &cause);
+		rc = scrub_export_frame(st, rd, i + 1, &copy, 0, &filled, &cause);
 		if ((i == 2 || i == 3) && !kept) {
 			assert_int_equal(rc, 1);
 		} else {
 			assert_int_equal(rc, 0);
 			assert_int_equal(ink(&copy, 20, 10, 100, 20), kept && i >= 2 ? 2000 : 0);
+			assert_int_equal(filled, kept && i >= 2);
 			assert_int_equal(ink(&copy, 0, 0, 200, 10), 0);
 			assert_int_equal(ink(&copy, 120, 10, 80, 50), 0);
 		}
@@ -1306,11 +1307,11 @@ static void test_session_rules_change(void **state)
 	assert_int_equal(scrub_session(sa, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 0);
 	assert_int_equal(stats.regions, 0);
-	assert_int_equal(scrub_export_frame(st, rd, 1, &i1, 0, &cause), 0);
+	assert_int_equal(scrub_export_frame(st, rd, 1, &i1, 0, NULL, &cause), 0);
 	/* To rule set B the frames are unscanned: no verdict, so the export drops them. */
-	assert_int_equal(scrub_export_frame(st, rb, 1, &i1, 0, &cause), 1);
-	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, &cause), 1);
-	assert_int_equal(scrub_export_frame(st, NULL, 3, &i2, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rb, 1, &i1, 0, NULL, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, NULL, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, NULL, 3, &i2, 0, NULL, &cause), 1);
 	{
 		struct export_frame_info info = { .session = sid, .frame_id = 3, .st = st,
 		                                  .redact = rb };
@@ -1341,12 +1342,12 @@ static void test_session_rules_change(void **state)
 
 		copy.pixels = malloc(i1.stride * i1.height);
 		memcpy(copy.pixels, i1.pixels, i1.stride * i1.height);
-		assert_int_equal(scrub_export_frame(st, rb, 1, &copy, 0xffffff, &cause), 0);
+		assert_int_equal(scrub_export_frame(st, rb, 1, &copy, 0xffffff, NULL, &cause), 0);
 		assert_true(memcmp(copy.pixels, i1.pixels, i1.stride * i1.height) != 0);
 		free(copy.pixels);
 	}
-	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, &cause), 0);
-	assert_int_equal(scrub_export_frame(st, rd, 3, &i2, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, NULL, &cause), 0);
+	assert_int_equal(scrub_export_frame(st, rd, 3, &i2, 0, NULL, &cause), 1);
 	assert_int_equal(scrub_session(sb, sid, &stats, &cause), 0);
 	assert_int_equal(stats.scanned, 0);
 
@@ -1395,12 +1396,12 @@ static void test_session_rules_change(void **state)
 	scan.state = STORE_SCAN_CLEAN;
 	scan.rules[0] = '\0';
 	assert_int_equal(store_frame_scan_set(st, 3, &scan, "[]", &cause), 0);
-	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, &cause), 1);
-	assert_int_equal(scrub_export_frame(st, rd, 3, &i2, 0, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, NULL, &cause), 1);
+	assert_int_equal(scrub_export_frame(st, rd, 3, &i2, 0, NULL, &cause), 1);
 	assert_int_equal(scrub_session(sb, sid, &stats, &cause), 0);
 	assert_int_equal(scan_of(st, 3, fp), STORE_SCAN_CLEAN);
 	assert_string_equal(fp, key_of(rb));
-	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, &cause), 0);
+	assert_int_equal(scrub_export_frame(st, rb, 3, &i2, 0, NULL, &cause), 0);
 
 	scrub_close(sa);
 	scrub_close(sb);
