@@ -342,6 +342,14 @@ static bool check_iban(const char *s, size_t n)
 	return rem == 1;
 }
 
+size_t redact_iban_length(const char *cc)
+{
+	for (size_t i = 0; i < sizeof iban_lengths / sizeof iban_lengths[0]; i++)
+		if (cc[0] == iban_lengths[i].cc[0] && cc[1] == iban_lengths[i].cc[1])
+			return iban_lengths[i].len;
+	return 0;
+}
+
 bool redact_iban_valid(const char *s, size_t n)
 {
 	return check_iban(s, n);

@@ -230,6 +230,12 @@ const char *redact_type_name(enum redact_type type);
 /* True when s[0..n), spaces and dashes ignored, is an IBAN: the country's length and mod 97. */
 bool redact_iban_valid(const char *s, size_t n);
 
+/*
+ * The length of an IBAN of the country whose two capital letters cc[0..2) are
+ * (the SWIFT registry), or 0 when no IBAN has that country.
+ */
+size_t redact_iban_length(const char *cc);
+
 struct reduce_action;
 
 /*

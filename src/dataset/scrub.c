@@ -401,11 +401,112 @@ static size_t partial_card_digits(const char *s, size_t n)
  * - a card number of which 10 or more digits show at the start or the end of a
  *   line (where a field's edge cuts it): digits grouped as in a card
  *   (partial_card_digits) that the detector finds nothing else in (a phone
- *   number stays a phone number). Dots are left out: decimal numbers and
+ *   number stays a phone number);
+ * - an IBAN cut by the edge of a field: a country of the registry and its two
+ *   check digits at the start of a token, then 10 or more letters and digits
+ *   (8 of them digits, spaces and dashes between them) that reach the end of the
+ *   line, fewer than the country's IBAN has (iban_spans); and a whole IBAN whose
+ *   check digits OCR read with an O for a 0 ("ITO 9573 ...", "FRO4536 ...");
+ * - an e-mail address whose domain the edge of a field cut: the last token of a
+ *   line, "local@dom.ain" with a dot after the '@', that is an address once the
+ *   label after its last dot is "com" ("name@mail.example.c").
+ * The end of a line is its last character but blanks and the marks OCR reads a
+ * field's border as ("|", ")", ":"). Dots are left out: decimal numbers and
  *   timestamps at the start of log lines have them.
  *
  * Appends spans of text to *sp (capacity *cap, count *ns).
  */
+/* A mark OCR reads at a field's border ("|", ")"), or punctuation after a cut. */
+static bool edge_char(char c)
+{
+	return c != '\0' && strchr("|)]}:;,.'\"", c) != NULL;
+}
+
+/*
+ * The IBANs of one line text[a..b) that the detector cannot find: cut at the
+ * line's end (e, the end but edge marks), or with an O read in the check digits.
+ */
+static void iban_spans(const struct redact *r, const char *text, size_t a, size_t b, size_t e,
+                       struct redact_span **sp, size_t *ns, size_t *cap)
+{
+	for (size_t p = a; p + 4 <= b; p++) {
+		char cand[40];
+		size_t want, nal = 0, digits = 0, q = p, end;
+		bool oh = false;
+
+		if ((p > a && !isspace((unsigned char)text[p - 1]) && !edge_char(text[p - 1])) ||
+		    !isupper((unsigned char)text[p]) || !isupper((unsigned char)text[p + 1]) ||
+		    !(isdigit((unsigned char)text[p + 2]) || text[p + 2] == 'O') ||
+		    (want = redact_iban_length(text + p)) == 0)
+			continue;
+		while (q < b && nal < want && nal < sizeof(cand) &&
+		       (isalnum((unsigned char)text[q]) || text[q] == ' ' || text[q] == '-')) {
+			if (isalnum((unsigned char)text[q])) {
+				char c = (char)toupper((unsigned char)text[q]);
+
+				if (nal == 2 || nal == 3) {
+					oh |= c == 'O';
+					c = c == 'O' ? '0' : c;
+				}
+				digits += nal >= 4 && isdigit((unsigned char)c);
+				cand[nal++] = c;
+			}
+			q++;
+		}
+		if (nal < 4 || !isdigit((unsigned char)cand[2]) || !isdigit((unsigned char)cand[3]))
+			continue;
+		end = q;
+		while (end > p && (text[end - 1] == ' ' || text[end - 1] == '-'))
+			end--;
+		if (nal == want && (q == b || !isalnum((unsigned char)text[q]))) {
+			if (oh && redact_iban_valid(cand, nal) && !testbreak("partial-iban-off"))
+				span_push(sp, ns, cap, p, end, REDACT_IBAN, REDACT_RISK_HIGH);
+		} else if (nal < want && nal >= 14 && digits >= 8 && q >= e &&
+		           !detector_finds(r, text + p, end - p, NULL) &&
+		           !testbreak("partial-iban-off")) {
+			span_push(sp, ns, cap, p, end, REDACT_IBAN, REDACT_RISK_HIGH);
+		}
+	}
+}
+
+/* The address cut at the end of the line text[a..e) (e: the end but edge marks). */
+static void email_cut_span(const struct redact *r, const char *text, size_t a, size_t e,
+                           struct redact_span **sp, size_t *ns, size_t *cap)
+{
+	char buf[256];
+	const char *at, *dot, *last;
+	size_t t = e, n;
+	enum redact_type type;
+
+	while (t > a && !isspace((unsigned char)text[t - 1]))
+		t--;
+	while (t < e && edge_char(text[t]))
+		t++;
+	if (e - t < 5 || e - t + 3 >= sizeof(buf))
+		return;
+	at = memchr(text + t, '@', e - t);
+	if (at == NULL || at == text + t)
+		return;
+	dot = memchr(at, '.', (size_t)(text + e - at));
+	if (dot == NULL || dot - at < 2 || detector_finds(r, text + t, e - t, NULL))
+		return;
+	last = text + e;
+	/* The label the edge cut is given a whole top-level domain in its place. */
+	while (last > dot && last[-1] != '.')
+		last--;
+	/* A domain of digits only is a version ("react@18.2.0"), not an address. */
+	for (dot = at + 1; dot < last && !isalpha((unsigned char)*dot); dot++)
+		;
+	if (dot == last)
+		return;
+	n = (size_t)(last - (text + t));
+	memcpy(buf, text + t, n);
+	memcpy(buf + n, "com", 3);
+	if (detector_finds(r, buf, n + 3, &type) && type == REDACT_EMAIL &&
+	    !testbreak("partial-email-off"))
+		span_push(sp, ns, cap, t, e, REDACT_EMAIL, REDACT_RISK_LOW);
+}
+
 static void partial_spans(const struct redact *r, const char *text, size_t len,
                           struct redact_span **sp, size_t *ns, size_t *cap)
 {
@@ -428,7 +529,7 @@ static void partial_spans(const struct redact *r, const char *text, size_t len,
 			span_push(sp, ns, cap, st, e, REDACT_EMAIL, REDACT_RISK_LOW);
 	}
 	for (size_t ls = 0; ls < len;) {
-		size_t le = ls, a, b;
+		size_t le = ls, a, b, edge;
 
 		while (le < len && text[le] != '\n')
 			le++;
@@ -438,6 +539,11 @@ static void partial_spans(const struct redact *r, const char *text, size_t len,
 			a++;
 		while (b > a && isspace((unsigned char)text[b - 1]))
 			b--;
+		edge = b;
+		while (edge > a && (edge_char(text[edge - 1]) || isspace((unsigned char)text[edge - 1])))
+			edge--;
+		iban_spans(r, text, a, b, edge, sp, ns, cap);
+		email_cut_span(r, text, a, edge, sp, ns, cap);
 		/* The longest run of digits, blanks and dashes at each end of the line. */
 		for (int side = 0; side < 2 && a < b; side++) {
 			size_t x = a, y = b;
@@ -1027,11 +1133,13 @@ static void typed_drain(struct typed_ctx *c)
 	while ((a = redact_typed_take(c->joiner, &risk)) != NULL) {
 		if (a->kind != REDUCE_TYPE || !(risk & REDACT_RISK_HIGH))
 			continue;
-		if (c->n > 0 && (c->w[c->n - 1].t1 >= a->t_start_ns ||
-		                 c->last_run == redact_typed_run(c->joiner))) {
+		if (c->n > 0 && c->last_run == redact_typed_run(c->joiner)) {
 			/*
-			 * Another piece of the same run, or a window reaching this one: one
-			 * window for both, so the pause between the pieces is covered too.
+			 * Another piece of the same run: one window for both, so the pause
+			 * between the pieces is covered too. Runs into other fields get
+			 * windows of their own, even when they overlap in time: a frame in
+			 * both is filled in the fields of both (typed_fields), and a form
+			 * filled in one go does not become one window of all its fields.
 			 */
 			c->w[c->n - 1].t1 = a->t_end_ns + SCRUB_TYPED_AFTER_NS;
 			c->w[c->n - 1].ev1 = a->ev_last;

@@ -66,7 +66,7 @@
  * reading, the normalisation of OCR text): raised with every change that can
  * find more, so that frames scanned by an older mimic are scanned again.
  */
-#define SCRUB_READING_VERSION 4
+#define SCRUB_READING_VERSION 5
 
 /* Length of a scan key in hex digits (store.h's STORE_SCAN_RULES_MAX). */
 #define SCRUB_SCAN_KEY_LEN 64

@@ -488,6 +488,19 @@ static void test_find_partial(void **state)
 		{ "id 1111 11111111 1111 is here", -1, NULL },
 		/* The account of an IBAN at a line's end is the IBAN's, not a partial card. */
 		{ "GB82 WEST 1234 5698 7654 32", REDACT_IBAN, "GB82 WEST 1234 5698 7654 32" },
+		/* Cut by the field's edge, whose border OCR read as ")" or ":". */
+		{ "Field 22 |GB81ZEY X24-46147-305681)", REDACT_IBAN, "|GB81ZEY X24-46147-305681)" },
+		{ "IT2338-09-800671-692349-50", REDACT_IBAN, "IT2338-09-800671-692349-50" },
+		{ "Field 31 |mallory_rossi@mail.example.c", REDACT_EMAIL,
+		  "|mallory_rossi@mail.example.c" },
+		{ "ivan_smith75@uni-example.d:", REDACT_EMAIL, "ivan_smith75@uni-example.d:" },
+		/* Whole, with an O read for a 0 in the check digits. */
+		{ "ITO 9573 107 2759 37994 37764968", REDACT_IBAN, "ITO 9573 107 2759 37994 37764968" },
+		{ "FRO4536 640345 34631 977 229706", REDACT_IBAN, "FRO4536 640345 34631 977 229706" },
+		{ "ssh admin@buildhost", -1, NULL },       /* a login, no domain */
+		{ "npm i react@18.2.0", -1, NULL },        /* a package's version */
+		{ "DE44 1234 5678 then more words", -1, NULL }, /* short, and not at an edge */
+		{ "build GB81 ZEY 12", -1, NULL },         /* too short to be an account cut */
 	};
 
 	(void)state;
