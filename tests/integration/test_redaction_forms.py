@@ -185,7 +185,12 @@ class RedactionFormsTest(FormRecording):
         # The first entry has the focus when the form opens.
         x.xdotool("type", "--delay", "60", EMAIL)
         x.xdotool("key", "Tab")
-        x.xdotool("type", "--delay", "60", CARD)
+        # The card in two pieces with a pause shorter than the reducer's (1 s): one typed
+        # step, and the screen settles in the pause, so a frame is taken while the card is
+        # half typed. That frame is the step's own (no step before it shows it).
+        x.xdotool("type", "--delay", "60", CARD[:9])
+        time.sleep(0.7)
+        x.xdotool("type", "--delay", "60", CARD[9:])
         last, _ = cls.m.settled(CARD)
         cls.form_card_end = last["t_ns"]
         cls.past_typing_window(last)
@@ -313,6 +318,8 @@ class RedactionFormsTest(FormRecording):
         for k in ("pre", "post"):
             self.assertTrue(step["images"][k], "the card's step lost its %s image: %r"
                             % (k, step["images"]))
+        # Its post frame was taken while the card was half typed: the step's own.
+        self.assertGreater(step["frames"]["post"], step["frames"]["pre"], step["frames"])
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.m.data_dir, "mimic.db"),
                              uri=True)
         rows = db.execute("SELECT id, scan, scan_reason FROM frames WHERE session = ? AND "
