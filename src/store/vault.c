@@ -6,15 +6,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <jansson.h>
-#include <libsecret/secret.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -76,15 +80,6 @@ static void register_fork(void)
 {
 	pthread_atfork(NULL, NULL, on_fork_child);
 }
-
-static const SecretSchema key_schema = {
-	"org.mimic.DataKey", SECRET_SCHEMA_NONE,
-	{
-		{ "mimic-key-id", SECRET_SCHEMA_ATTRIBUTE_STRING },
-		{ NULL, 0 },
-	},
-	0, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-};
 
 static struct vault *vault_new(const uint8_t key[VAULT_KEY_BYTES])
 {
@@ -235,19 +230,174 @@ static int bus_configured(void)
 	return 0;
 }
 
+/*
+ * The desktop keyring is reached through a child, mimic-keyring (src/cli/
+ * keyring_main.c), installed beside the program: libsecret brings GLib, GIO,
+ * D-Bus and gcrypt, about 3 MB of pages no recorder should carry for the one
+ * look-up it makes at start. The child answers on its standard output (the key's
+ * hex digits) and its exit status; a line on standard error says why it failed.
+ */
+#define KEYRING_EXE "mimic-keyring"
+#define KEYRING_TIMEOUT_MS 30000   /* a keyring that asks for a password may wait */
+#define KEYRING_OUT_MAX 128
+#define KEYRING_ERR_MAX 512
+enum { KEYRING_NO_KEY = 3, KEYRING_UNUSABLE = 4 };
+
+extern char **environ;
+
+/* Reads what fd has into buf (at most size - 1 bytes kept); 1 at end of file. */
+static int drain_fd(int fd, char *buf, size_t size, size_t *len)
+{
+	char tmp[256];
+	ssize_t n = read(fd, tmp, sizeof(tmp));
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : 1;
+	if (n == 0)
+		return 1;
+	for (ssize_t i = 0; i < n && *len + 1 < size; i++)
+		buf[(*len)++] = tmp[i];
+	buf[*len] = '\0';
+	sodium_memzero(tmp, sizeof(tmp));
+	return 0;
+}
+
+/*
+ * Runs `mimic-keyring op id` with input (or nothing) on its standard input; out
+ * (KEYRING_OUT_MAX bytes) gets its standard output. Returns its exit status, or
+ * KEYRING_UNUSABLE with *why set (the caller frees it) when it could not run,
+ * failed or took too long.
+ */
+static int keyring_run(const char *op, const char *id, const char *input, char *out,
+                       char **why)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int in[2] = { -1, -1 }, o[2] = { -1, -1 }, e[2] = { -1, -1 };
+	char err[KEYRING_ERR_MAX] = "", *exe = NULL, *cause = NULL;
+	char *argv[] = { (char *)KEYRING_EXE, (char *)op, (char *)id, NULL };
+	size_t olen = 0, elen = 0;
+	int64_t deadline = util_now_mono_ns() + (int64_t)KEYRING_TIMEOUT_MS * 1000000;
+	int rc = KEYRING_UNUSABLE, status, open_o = 1, open_e = 1, fa_made = 0, attr_made = 0;
+	pid_t pid = -1;
+
+	out[0] = '\0';
+	if (util_sibling_exe(KEYRING_EXE, &exe, &cause) != 0) {
+		*why = cause;
+		return KEYRING_UNUSABLE;
+	}
+	/* A socket, not a pipe, for the input: a child gone early is no SIGPIPE here. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 ||
+	    pipe2(o, O_CLOEXEC) != 0 || pipe2(e, O_CLOEXEC) != 0) {
+		*why = util_xasprintf("cannot make pipes for %s: %s", exe, strerror(errno));
+		goto fail;
+	}
+	if (posix_spawn_file_actions_init(&fa) != 0) {
+		*why = util_xasprintf("cannot start %s", exe);
+		goto fail;
+	}
+	fa_made = 1;
+	/* The child starts with no signal blocked or ignored, whatever this thread has. */
+	if (posix_spawnattr_init(&attr) != 0) {
+		*why = util_xasprintf("cannot start %s", exe);
+		goto fail;
+	}
+	attr_made = 1;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawn_file_actions_adddup2(&fa, in[1], 0);
+	posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, e[1], 2);
+	errno = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
+	if (errno != 0) {
+		*why = util_xasprintf("cannot start %s: %s", exe, strerror(errno));
+		pid = -1;
+		goto fail;
+	}
+	close(in[1]);
+	close(o[1]);
+	close(e[1]);
+	in[1] = o[1] = e[1] = -1;
+	if (input != NULL)
+		(void)send(in[0], input, strlen(input), MSG_NOSIGNAL);
+	shutdown(in[0], SHUT_WR);
+	while (open_o || open_e) {
+		struct pollfd p[2] = { { o[0], POLLIN, 0 }, { e[0], POLLIN, 0 } };
+		int64_t left = (deadline - util_now_mono_ns()) / 1000000;
+
+		if (!open_o)
+			p[0].fd = -1;
+		if (!open_e)
+			p[1].fd = -1;
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			*why = util_xasprintf("%s did not answer in %d s", exe,
+			                      KEYRING_TIMEOUT_MS / 1000);
+			break;
+		}
+		if (poll(p, 2, (int)left) < 0 && errno != EINTR) {
+			int saved = errno;
+
+			kill(pid, SIGKILL);
+			*why = util_xasprintf("cannot wait for %s: %s", exe, strerror(saved));
+			break;
+		}
+		if (open_o && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			open_o = !drain_fd(o[0], out, KEYRING_OUT_MAX, &olen);
+		if (open_e && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			open_e = !drain_fd(e[0], err, sizeof(err), &elen);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = -1;
+			break;
+		}
+	}
+	pid = -1;
+	if (*why != NULL)
+		goto fail;
+	if (status != -1 && WIFEXITED(status) &&
+	    (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == KEYRING_NO_KEY)) {
+		rc = WEXITSTATUS(status);
+	} else {
+		err[strcspn(err, "\n")] = '\0';
+		*why = util_xasprintf("%s", err[0] != '\0' ? err : "mimic-keyring failed");
+	}
+fail:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	if (fa_made)
+		posix_spawn_file_actions_destroy(&fa);
+	if (attr_made)
+		posix_spawnattr_destroy(&attr);
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (o[i] >= 0)
+			close(o[i]);
+		if (e[i] >= 0)
+			close(e[i]);
+	}
+	if (rc != 0)
+		sodium_memzero(out, KEYRING_OUT_MAX);
+	free(exe);
+	return rc;
+}
+
 static int keyring_store(const char *id, const char *hexkey)
 {
-	GError *gerr = NULL;
-	char label[96];
-	gboolean ok;
+	char out[KEYRING_OUT_MAX], *why = NULL;
 
-	snprintf(label, sizeof(label), "mimic data key %.8s", id);
-	ok = secret_password_store_sync(&key_schema, SECRET_COLLECTION_DEFAULT, label, hexkey,
-	                                NULL, &gerr, "mimic-key-id", id, NULL);
-	if (!ok) {
+	if (keyring_run("store", id, hexkey, out, &why) != 0) {
 		log_info("vault: the desktop keyring is not usable (%s); using a key file",
-		         gerr != NULL ? gerr->message : "unknown reason");
-		g_clear_error(&gerr);
+		         why != NULL ? why : "unknown reason");
+		free(why);
 		return -ENOTSUP;
 	}
 	return 0;
@@ -256,27 +406,24 @@ static int keyring_store(const char *id, const char *hexkey)
 /* Sets hexkey (65 bytes) from the keyring; -ENOKEY when absent, -EHOSTDOWN when unreachable. */
 static int keyring_lookup(const char *id, char *hexkey, char **why)
 {
-	GError *gerr = NULL;
-	gchar *pw;
-	int rc = 0;
+	char out[KEYRING_OUT_MAX];
+	int rc;
 
 	if (!bus_configured()) {
 		*why = util_xstrdup("no session bus is configured");
 		return -EHOSTDOWN;
 	}
-	pw = secret_password_lookup_sync(&key_schema, NULL, &gerr, "mimic-key-id", id, NULL);
-	if (gerr != NULL) {
-		*why = util_xstrdup(gerr->message);
-		g_clear_error(&gerr);
-		return -EHOSTDOWN;
-	}
-	if (pw == NULL)
+	rc = keyring_run("lookup", id, NULL, out, why);
+	if (rc == KEYRING_NO_KEY)
 		return -ENOKEY;
-	if (strlen(pw) != 2 * VAULT_KEY_BYTES)
+	if (rc != 0)
+		return -EHOSTDOWN;
+	out[strcspn(out, "\n")] = '\0';
+	if (strlen(out) != 2 * VAULT_KEY_BYTES)
 		rc = -ENOKEY;
 	else
-		memcpy(hexkey, pw, 2 * VAULT_KEY_BYTES + 1);
-	secret_password_free(pw);
+		memcpy(hexkey, out, 2 * VAULT_KEY_BYTES + 1);
+	sodium_memzero(out, sizeof(out));
 	return rc;
 }
 

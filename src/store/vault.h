@@ -12,7 +12,8 @@
  *   {"v":1,"id":"<32 hex>","store":"keyring"|"file","check":"<32 hex>"}
  *
  * The key is kept in the desktop keyring (Secret Service through libsecret,
- * attribute mimic-key-id = id) when a session bus is configured and a Secret
+ * attribute mimic-key-id = id, asked by the child mimic-keyring installed beside
+ * the program, so that no mimic process loads libsecret's GLib stack) when a session bus is configured and a Secret
  * Service answers on it, else in $XDG_CONFIG_HOME/mimic/keys/<id>.key (else
  * ~/.config/mimic/keys/<id>.key), 64 hex digits, mode 0600 in a 0700
  * directory. MIMIC_KEY_STORE=file skips the keyring when a key is made.

@@ -94,7 +94,18 @@ class DebTest(unittest.TestCase):
         self.assertIn("Package: mimic\n", fields)
         self.assertIn("libsqlite3-0", fields)
         self.assertIn("libxcb1", fields)
-        for path in ("/usr/bin/mimic", "/usr/bin/mimic-data", "/usr/lib/systemd/user/mimic.service",
+        # The recorder loads AT-SPI's client as a module and reaches the keyring through
+        # a child: both are in the package, and their libraries are in Depends.
+        self.assertIn("libatspi2.0-0", fields)
+        self.assertIn("libsecret-1-0", fields)
+        arch = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], capture_output=True,
+                              text=True).stdout.strip() or "x86_64-linux-gnu"
+        self.assertTrue(os.path.exists("/usr/lib/%s/mimic/mimic-uia.so" % arch))
+        ldd = subprocess.run(["ldd", "/usr/bin/mimic"], capture_output=True, text=True).stdout
+        self.assertIn("libsqlite3", ldd)
+        self.assertNotRegex(ldd, r"libatspi|libglib|libsecret")
+        for path in ("/usr/bin/mimic", "/usr/bin/mimic-data", "/usr/bin/mimic-keyring",
+                     "/usr/lib/systemd/user/mimic.service",
                      "/etc/xdg/autostart/mimic.desktop", "/usr/share/doc/mimic/copyright",
                      "/usr/share/doc/mimic/examples/policy.conf"):
             self.assertTrue(os.path.exists(path), path)
@@ -179,6 +190,13 @@ class DebTest(unittest.TestCase):
                 evs = [json.loads(l) for l in out.splitlines() if l.strip()]
                 return xenv.typed_text(evs).endswith("pkgtest")
             xenv.wait_for(typed, timeout=30, interval=0.2, what="the typed keys in mimic events")
+            # The installed recorder found its UI element module (without a session
+            # bus it then says the bus is missing, not the module).
+            st = subprocess.run(["/usr/bin/mimic", "status", "--json"], env=env,
+                                capture_output=True, text=True)
+            import json
+            acc = json.loads(st.stdout)["accessibility"]
+            self.assertNotIn("cannot load UI element support", acc.get("reason") or "", acc)
             subprocess.run(["/usr/bin/mimic", "stop"], env=env, capture_output=True, timeout=60)
             self.assertEqual(rec.wait(timeout=30), 0)
         finally:

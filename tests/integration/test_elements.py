@@ -12,6 +12,7 @@ import os
 import shutil
 import select
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -97,16 +98,24 @@ def have_tools():
 @unittest.skipUnless(have_tools(), "needs Xvfb, openbox, xdotool, zenity, dbus-daemon and "
                      "python3-gi with gir1.2-atspi-2.0 and gir1.2-gtk-3.0 "
                      "(scripts/install-deps)")
-class ElementsTest(unittest.TestCase):
+class OnBus(unittest.TestCase):
+    """The fixture of the classes below: an X server and a session bus for the class,
+    and a recorder for each test (self.m)."""
+
     @classmethod
     def setUpClass(cls):
         cls.x = xenv.XServer()
         cls.x.env["GTK_THEME"] = "Adwaita"
         try:
             cls.bus = xenv.SessionBus(cls.x)
+            cls.set_up_desktop()
         except Exception:
             cls.x.close()
             raise
+
+    @classmethod
+    def set_up_desktop(cls):
+        pass
 
     @classmethod
     def tearDownClass(cls):
@@ -122,6 +131,11 @@ class ElementsTest(unittest.TestCase):
             "LSAN_OPTIONS": "suppressions=" + os.path.join(xenv.SRCDIR, "tests", "unit",
                                                             "lsan.supp"),
         })
+
+
+class ElementsTest(OnBus):
+    def setUp(self):
+        super().setUp()
         self.apps = []
 
     def tearDown(self):
@@ -466,6 +480,83 @@ def count_procs(name, display):
             except OSError:
                 pass
     return n
+
+
+# What a recorder that records no UI elements must not map (src/platform/uia_dl.c):
+# AT-SPI's client and the GLib stack it brings, and libsecret (src/cli/keyring_main.c).
+LOADED_WHEN_USED = ("mimic-uia.so", "libatspi", "libglib-2.0", "libgobject-2.0", "libgio-2.0",
+                    "libdbus-1", "libsecret-1")
+
+
+def mapped(pid):
+    """The file names the process maps, one each."""
+    with open("/proc/%d/maps" % pid) as f:
+        return {os.path.basename(line.split()[5]) for line in f if len(line.split()) > 5}
+
+
+class LoadedWhenUsedTest(OnBus):
+    """uia is the module mimic-uia.so, which `mimic record` loads when it records UI
+    elements: without them the recorder maps none of it (its peak RSS is measured by
+    bench/input_burst.py); with them the module is loaded and works; without the
+    module the recorder records all the same and its status says what to reinstall."""
+
+    @classmethod
+    def set_up_desktop(cls):
+        cls.term = cls.x.xterm()
+
+    def setUp(self):
+        super().setUp()
+        self.x.focus(self.term)
+
+    def tearDown(self):
+        self.m.close()
+
+    def loaded(self):
+        libs = mapped(self.m.rec.pid)
+        return sorted(n for n in libs if any(n.startswith(w) for w in LOADED_WHEN_USED))
+
+    def test_no_elements_maps_no_glib(self):
+        self.m.start("--no-frames", "--no-elements")
+        self.assertEqual(self.m.status()["accessibility"]["state"], "off")
+        self.x.xdotool("type", "--delay", "20", "lean")
+        xenv.wait_for(lambda: xenv.typed_text(self.m.events()) == "lean", timeout=20,
+                      what="the typed keys")
+        self.assertIn("libsqlite3.so.0", " ".join(mapped(self.m.rec.pid)))  # maps were read
+        self.assertEqual(self.loaded(), [])
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+
+    def test_elements_load_the_module(self):
+        self.m.start("--no-frames")
+        st = self.m.status()["accessibility"]
+        self.assertEqual(st["state"], "ok", st)
+        names = self.loaded()
+        self.assertTrue(any(n == "mimic-uia.so" for n in names), names)
+        self.assertTrue(any(n.startswith("libatspi") for n in names), names)
+        # libsecret never: the keyring is a child's business.
+        self.assertFalse(any(n.startswith("libsecret") for n in names), names)
+        self.assertEqual(self.m.stop(), 0, self.m.stderr())
+
+    def test_missing_module_is_named_and_recording_goes_on(self):
+        # The program alone in a directory: no module beside it, none installed.
+        lone = tempfile.mkdtemp(prefix="mimic-lone-")
+        exe = os.path.join(lone, "mimic")
+        shutil.copy2(xenv.MIMIC, exe)
+        saved = xenv.MIMIC
+        xenv.MIMIC = exe
+        try:
+            self.m.start("--no-frames")
+            st = self.m.status()["accessibility"]
+            self.assertEqual(st["state"], "degraded", st)
+            self.assertIn("cannot load UI element support", st["reason"])
+            self.assertIn("mimic-uia.so is missing: reinstall mimic", st["reason"])
+            self.x.xdotool("type", "--delay", "20", "still")
+            xenv.wait_for(lambda: xenv.typed_text(self.m.events()) == "still", timeout=20,
+                          what="the typed keys")
+            self.assertEqual(self.loaded(), [])
+            self.assertEqual(self.m.stop(), 0, self.m.stderr())
+        finally:
+            xenv.MIMIC = saved
+            shutil.rmtree(lone, ignore_errors=True)
 
 
 if __name__ == "__main__":

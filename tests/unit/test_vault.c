@@ -493,7 +493,7 @@ static void test_seal_plain_rows(void **state)
 
 /* --- The keyring store, against GNOME Keyring ------------------------------------- */
 
-/* The schema vault.c stores the key under (docs/PRIVACY.md: the desktop keyring). */
+/* The schema mimic-keyring stores the key under (docs/PRIVACY.md: the desktop keyring). */
 static const SecretSchema test_key_schema = {
 	"org.mimic.DataKey", SECRET_SCHEMA_NONE,
 	{
