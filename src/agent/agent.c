@@ -359,7 +359,7 @@ int agent_screenshot(struct agent *a, const uint8_t **png_out, size_t *len_out, 
 	if (rc != 0)
 		return rc;
 	t_settled = util_now_mono_ns();
-	while (scope_dispatch(a->scope) > 0)
+	while (scope_dispatch(a->scope, 1) > 0)
 		;
 	n_keep = scope_keep_rects(a->scope, keep, SCOPE_RECTS_MAX);
 	image_apply_mask(&img[cur], keep, n_keep, 0);
@@ -525,7 +525,7 @@ static const struct { const char *name; int button, times; } clicks[] = {
 /* A pointer position that must be in the visible in-scope area; 0, or 1 with *why. */
 static int out_of_scope(struct agent *a, const int32_t xy[2], char **why)
 {
-	while (scope_dispatch(a->scope) > 0)
+	while (scope_dispatch(a->scope, 1) > 0)
 		;
 	if (scope_point_kept(a->scope, xy[0], xy[1]))
 		return 0;

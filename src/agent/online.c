@@ -485,7 +485,7 @@ static void wait_ready(struct agent *a, struct desktop *d, const struct online_t
 	int64_t deadline = util_now_mono_ns() + ONLINE_WINDOW_WAIT_MS * 1000000LL;
 
 	while (util_now_mono_ns() < deadline && !app_poll(p)) {
-		if (!ww.found && desktop_dispatch(d) >= 0)
+		if (!ww.found && desktop_dispatch(d, 1) >= 0)
 			desktop_read(d, each_window, &ww);
 		if (ww.found && agent_ready(a, 1))
 			return;

@@ -93,7 +93,7 @@ static int wait_window(struct desktop *d, const struct steps_step *st, int64_t t
 	get_pt(st->action, "start_coordinate", &t);
 	get_pt(st->action, "coordinate", &t);
 	for (;;) {
-		if (desktop_dispatch(d) < 0 || desktop_read(d, each_window, &t) < 0)
+		if (desktop_dispatch(d, 1) < 0 || desktop_read(d, each_window, &t) < 0)
 			return util_fail(cause, -EPIPE, "lost the display");
 		if (t.found)
 			return 0;
@@ -181,7 +181,7 @@ static int look_up(struct uia *u, struct desktop *d, int32_t x, int32_t y, int64
 	int64_t deadline = util_now_mono_ns() + (int64_t)REPLAY_LOOKUP_WAIT_MS * 1000000LL;
 	struct uia_element got;
 
-	if (desktop_dispatch(d) < 0 || desktop_read(d, topmost, &a) < 0)
+	if (desktop_dispatch(d, 1) < 0 || desktop_read(d, topmost, &a) < 0)
 		return util_fail(cause, -EPIPE, "lost the display");
 	uia_press(u, id, x, y, util_now_mono_ns(), a.h.window != 0 ? &a.h : NULL);
 	for (;;) {

@@ -79,6 +79,7 @@ struct guard {
 	/* The focused window. */
 	struct context ctx;
 	int have_ctx;
+	int title_prompt;       /* ctx.title looks like a password prompt (judged once per context) */
 
 	int paused;
 	int64_t pause_until_ns;  /* 0: until resumed */
@@ -377,6 +378,8 @@ void guard_on_context(struct guard *g, const struct context *ctx)
 {
 	g->ctx = *ctx;
 	g->have_ctx = 1;
+	/* The title changes only with the context: one regex match here, not one per event. */
+	g->title_prompt = policy_looks_like_password_prompt(ctx->title);
 	g->web = g->uia != NULL && g->policy != NULL &&
 	         policy_is_browser(g->policy, ctx->wm_instance, ctx->wm_class);
 	g->ctx.url[0] = '\0';
@@ -416,7 +419,7 @@ static void check_secret(struct guard *g)
 				                          (uint32_t)g->ctx.w, (uint32_t)g->ctx.h};
 		}
 	}
-	if (!secret && g->have_ctx && policy_looks_like_password_prompt(g->ctx.title)) {
+	if (!secret && g->have_ctx && g->title_prompt) {
 		secret = 1;
 		hole = (struct image_rect){g->ctx.x, g->ctx.y, (uint32_t)g->ctx.w,
 		                          (uint32_t)g->ctx.h};
@@ -783,12 +786,18 @@ void guard_pollfds(const struct guard *g, struct pollfd *pfd)
 	                          .events = POLLIN };
 }
 
-int guard_dispatch(struct guard *g)
+/* Whether guard_dispatch may read from the connection of pfd[i] (see guard_pollfds). */
+static int may_read(const struct pollfd *pfd, int i)
+{
+	return pfd == NULL || pfd[i].revents != 0;
+}
+
+int guard_dispatch(struct guard *g, const struct pollfd *pfd)
 {
 	int presses = 0, rc;
 
 	if (g->indicator != NULL) {
-		presses = indicator_dispatch(g->indicator);
+		presses = indicator_dispatch(g->indicator, may_read(pfd, 1));
 		if (presses < 0)
 			return presses;
 	}
@@ -802,7 +811,7 @@ int guard_dispatch(struct guard *g)
 		guard_set_paused(g, !g->paused, 0);
 	}
 	if (g->scope != NULL) {
-		rc = scope_dispatch(g->scope);
+		rc = scope_dispatch(g->scope, may_read(pfd, 0));
 		if (rc < 0)
 			return rc;
 		if (rc > 0)

@@ -78,9 +78,9 @@ void indicator_set_state(struct indicator *ind, enum indicator_state state)
 	overlay_show(ind->ov, &looks[state]);
 }
 
-int indicator_dispatch(struct indicator *ind)
+int indicator_dispatch(struct indicator *ind, int do_read)
 {
-	return overlay_dispatch(ind->ov);
+	return overlay_dispatch(ind->ov, do_read);
 }
 
 uint32_t indicator_hotkey_keycode(const struct indicator *ind)

@@ -49,10 +49,10 @@ void indicator_set_state(struct indicator *ind, enum indicator_state state);
 
 /*
  * Handles the events received: redraws, keeps the window on top, reports
- * the hotkey. Returns the number of hotkey presses seen (0 or more), or -EPIPE
- * when the connection was lost.
+ * the hotkey. do_read as for desktop_dispatch. Returns the number of hotkey
+ * presses seen (0 or more), or -EPIPE when the connection was lost.
  */
-int indicator_dispatch(struct indicator *ind);
+int indicator_dispatch(struct indicator *ind, int do_read);
 
 /* The keycode of the pause hotkey (0 when none), so the recorder can drop its keys. */
 uint32_t indicator_hotkey_keycode(const struct indicator *ind);

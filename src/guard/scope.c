@@ -227,9 +227,9 @@ int scope_fd(struct scope *s)
 	return desktop_fd(s->desk);
 }
 
-int scope_dispatch(struct scope *s)
+int scope_dispatch(struct scope *s, int do_read)
 {
-	int rc = desktop_dispatch(s->desk);
+	int rc = desktop_dispatch(s->desk, do_read);
 
 	if (rc <= 0)
 		return rc;

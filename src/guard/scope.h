@@ -51,10 +51,11 @@ int scope_fd(struct scope *s);
 
 /*
  * Handles the events received and, when windows were mapped, moved,
- * restacked or retitled, reads them again. Returns 1 when the visible in-scope
- * area changed, 0 when not, -EPIPE when the connection was lost.
+ * restacked or retitled, reads them again. do_read as for desktop_dispatch.
+ * Returns 1 when the visible in-scope area changed, 0 when not, -EPIPE when
+ * the connection was lost.
  */
-int scope_dispatch(struct scope *s);
+int scope_dispatch(struct scope *s, int do_read);
 
 /*
  * Copies the visible in-scope rectangles (root coordinates, at most max) and

@@ -56,11 +56,14 @@ void desktop_close(struct desktop *d);
 int desktop_fd(struct desktop *d);
 
 /*
- * Handles the events received. Returns 1 when windows were mapped, unmapped,
- * moved, resized, restacked or renamed since the last desktop_read (read them
- * again), 0 when not, -EPIPE when the connection was lost.
+ * Handles the events received: with do_read, after one read from the connection
+ * (call it so when desktop_fd polled readable, or when not polling); without,
+ * only those already read while waiting for replies, with no system call.
+ * Returns 1 when windows were mapped, unmapped, moved, resized, restacked or
+ * renamed since the last desktop_read (read them again), 0 when not, -EPIPE when
+ * the connection was lost.
  */
-int desktop_dispatch(struct desktop *d);
+int desktop_dispatch(struct desktop *d, int do_read);
 
 /*
  * Reads the windows again and calls each(arg, w) for every viewable top-level

@@ -63,10 +63,12 @@ void overlay_show(struct overlay *ov, const struct overlay_look *look);
 
 /*
  * Handles the events received: redraws, keeps the overlay on top and shown,
- * counts the hotkey. Returns the number of hotkey presses seen (0 or more), or
- * -EPIPE when the connection was lost.
+ * counts the hotkey. do_read as for desktop_dispatch: one read from the
+ * connection first, or (0) only the events already read, with no system call.
+ * Returns the number of hotkey presses seen (0 or more), or -EPIPE when the
+ * connection was lost.
  */
-int overlay_dispatch(struct overlay *ov);
+int overlay_dispatch(struct overlay *ov, int do_read);
 
 /* The keycode of the hotkey in input events (0 when none). */
 uint32_t overlay_hotkey_keycode(const struct overlay *ov);

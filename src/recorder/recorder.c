@@ -465,7 +465,7 @@ static int loop(struct recorder *r, char **cause)
 		if (pfd[PFD_ELEMENTS].revents & POLLIN)
 			recorder_elements_take(r);
 		/* Every turn: a display connection may hold events it read while waiting for a reply. */
-		if (guard_dispatch(r->guard) != 0) {
+		if (guard_dispatch(r->guard, &pfd[PFD_GUARD]) != 0) {
 			util_fail(cause, -EPIPE, "lost the X server");
 			return RECORDER_END_X_GONE;
 		}
@@ -568,7 +568,7 @@ static int open_data_dir(struct recorder *r, char **cause)
 	if (rc != 0)
 		return rc;
 	/* A damaged database is refused before a session is written into it. */
-	rc = store_open(r->data_dir, STORE_CHECK, &r->store, cause);
+	rc = store_open(r->data_dir, STORE_CHECK | STORE_LEAN, &r->store, cause);
 	if (rc != 0)
 		return rc;
 	rc = store_recover(r->store, NULL, cause);

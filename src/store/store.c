@@ -985,6 +985,13 @@ int store_open(const char *dir, int flags, struct store **out, char **cause)
 	}
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	/* Set before quick_check, which reads every page through the cache. */
+	if (flags & STORE_LEAN) {
+		char sql[48];
+
+		snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", STORE_LEAN_CACHE_KIB);
+		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	}
 	err = check_version(st, dir, cause);
 	if (err == 0)
 		err = wal_check(st, cause);

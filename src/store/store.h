@@ -34,7 +34,11 @@ struct store;
 enum store_flags {
 	STORE_READONLY = 1, /* open an existing database for reading; never create or migrate */
 	STORE_CHECK = 2,    /* run SQLite's quick_check first (reads every page; `record`) */
+	STORE_LEAN = 4,     /* a page cache of STORE_LEAN_CACHE_KIB instead of SQLite's 2 MiB
+	                       (`record`: it appends, and the pages an append touches fit;
+	                       most of a recorder's peak RSS was this cache) */
 };
+#define STORE_LEAN_CACHE_KIB 256
 
 /*
  * Opens (creating when missing, unless STORE_READONLY) dir/mimic.db. Creates dir

@@ -244,11 +244,17 @@ int desktop_fd(struct desktop *s)
 	return xcb_get_file_descriptor(s->conn);
 }
 
-int desktop_dispatch(struct desktop *s)
+int desktop_dispatch(struct desktop *s, int do_read)
 {
 	xcb_generic_event_t *ev;
 
-	while ((ev = xcb_poll_for_event(s->conn)) != NULL) {
+	/*
+	 * xcb_poll_for_event reads when its queue is empty: once, not again when the
+	 * queue runs out, where the read would only say EAGAIN.
+	 */
+	while ((ev = do_read ? xcb_poll_for_event(s->conn) : xcb_poll_for_queued_event(s->conn))
+	       != NULL) {
+		do_read = 0;
 		switch (ev->response_type & 0x7f) {
 		case XCB_PROPERTY_NOTIFY: {
 			xcb_property_notify_event_t *p = (xcb_property_notify_event_t *)ev;

@@ -262,12 +262,15 @@ void overlay_show(struct overlay *ind, const struct overlay_look *look)
 	draw(ind);
 }
 
-int overlay_dispatch(struct overlay *ind)
+int overlay_dispatch(struct overlay *ind, int do_read)
 {
 	xcb_generic_event_t *ev;
 	int presses = 0, redraw = 0, restack = 0;
 
-	while ((ev = xcb_poll_for_event(ind->conn)) != NULL) {
+	/* One read at most, as desktop_dispatch. */
+	while ((ev = do_read ? xcb_poll_for_event(ind->conn) :
+	                       xcb_poll_for_queued_event(ind->conn)) != NULL) {
+		do_read = 0;
 		switch (ev->response_type & 0x7f) {
 		case XCB_EXPOSE:
 			redraw = 1;
