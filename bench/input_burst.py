@@ -17,8 +17,13 @@ and the ratios pynput / mimic. Then the input-only recorder once more with its
 system calls counted during the burst (perf stat on the raw_syscalls tracepoint,
 all threads; CPU is not taken from that run).
 
+Each recorder runs --repeat times (3 by default), in turn (mimic, pynput, mimic
+full, then again), so that load from elsewhere falls on all of them alike; the
+table gives the median run's CPU and peak RSS and the range over the runs. CPU
+is read in 10 ms ticks, so a single run of 0.15 s is only good to about 7 %.
+
 Usage: python3 bench/input_burst.py [--keys N] [--clicks N] [--motions N]
-       [--only mimic|pynput|full] [--no-syscalls]   (MIMIC_BIN=path)
+       [--only mimic|pynput|full] [--repeat N] [--no-syscalls]   (MIMIC_BIN=path)
 """
 
 import argparse
@@ -70,6 +75,15 @@ def drive(x, keys, clicks, motions):
         for _ in range(n):
             argv += ["mousemove_relative", *step]
         x.xdotool(*argv)
+
+
+def median_run(rs):
+    """The run of median CPU, with the median peak RSS and every run beside it."""
+    by_cpu = sorted(rs, key=lambda q: q["cpu"])
+    r = dict(by_cpu[len(by_cpu) // 2])
+    r["hwm"] = sorted(q["hwm"] for q in rs)[len(rs) // 2]
+    r["runs"] = rs
+    return r
 
 
 def settle(count, interval=0.1, stable_for=10):
@@ -142,7 +156,7 @@ def run_mimic(x, args, wl, extra, count_syscalls=False):
                                                           fs.get("encoded", 0))
         note += "; UI elements: %s, %d stored" % (acc.get("state"), acc.get("elements_stored", 0))
         return dict(cpu=cpu, hwm=hwm, keys=keys, buttons=buttons, motion=kinds.get("motion", 0),
-                    sent_s=sent_s, calls=calls, note=note)
+                    sent_s=sent_s, calls=calls, note=note, kinds=kinds)
     finally:
         m.close()
 
@@ -195,6 +209,7 @@ def main():
     ap.add_argument("--motions", type=int, default=5000, help="relative motions")
     ap.add_argument("--only", choices=("mimic", "pynput", "full"), action="append",
                     help="run only these recorders (repeatable)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each recorder")
     ap.add_argument("--no-syscalls", action="store_true", help="skip the system-call count")
     args = ap.parse_args()
     wl = (args.keys, args.clicks, args.motions)
@@ -204,16 +219,35 @@ def main():
     bus = xenv.SessionBus(x)
     results = {}
     try:
-        term = x.xterm(geometry="200x50+0+0")
-        x.focus(term)
-        x.xdotool("mousemove", "600", "400")
-        if "mimic" in want:
-            results["mimic input-only"] = run_mimic(x, args, wl, ["--no-frames", "--no-elements"])
-        if "pynput" in want:
-            results["pynput reference"] = run_pynput(x, wl)
-        if "full" in want:
-            results["mimic full"] = run_mimic(x, args, wl, [])
+        term = [None, 0]
+
+        def fresh_term():
+            """A new xterm for each run: every recorder meets the same window. (One
+            xterm for all runs gathers tens of thousands of typed characters on one
+            shell line, and now and then loses the focus, whose input any recorder
+            of allowlisted windows then rightly leaves out.)"""
+            if term[0] is not None:
+                x.run(["xdotool", "windowkill", term[0]], check=False)
+            term[1] += 1
+            term[0] = x.xterm(name="burstterm%d" % term[1], geometry="200x50+0+0")
+            x.focus(term[0])
+            x.xdotool("mousemove", "600", "400")
+        runs = {}
+        for _ in range(args.repeat):
+            if "mimic" in want:
+                fresh_term()
+                runs.setdefault("mimic input-only", []).append(
+                    run_mimic(x, args, wl, ["--no-frames", "--no-elements"]))
+            if "pynput" in want:
+                fresh_term()
+                runs.setdefault("pynput reference", []).append(run_pynput(x, wl))
+            if "full" in want:
+                fresh_term()
+                runs.setdefault("mimic full", []).append(run_mimic(x, args, wl, []))
+        for name, rs in runs.items():
+            results[name] = median_run(rs)
         if "mimic" in want and not args.no_syscalls:
+            fresh_term()
             calls = run_mimic(x, args, wl, ["--no-frames", "--no-elements"],
                               count_syscalls=True)["calls"]
         else:
@@ -231,12 +265,23 @@ def main():
                                                      "loss"))
     ok = True
     for name, r in results.items():
-        lost = 2 * args.keys - r["keys"] + 2 * args.clicks - r["buttons"]
+        lost = max(2 * args.keys - q["keys"] + 2 * args.clicks - q["buttons"] for q in r["runs"])
         ok = ok and lost == 0
         print("%-18s %9.3f %10.4f %8.1f %6d/%-5d %6d/%-5d %8d  %s" % (
             name, r["cpu"], r["cpu"] / events * 1000, r["hwm"] / 1024, r["keys"],
             2 * args.keys, r["buttons"], 2 * args.clicks, r["motion"],
             "zero loss" if lost == 0 else "LOSS %d" % lost))
+    for name, r in results.items():
+        for i, q in enumerate(r["runs"]):
+            if q["keys"] != 2 * args.keys or q["buttons"] != 2 * args.clicks:
+                print("  %s, run %d lost events: stored %s" % (
+                    name, i + 1, {k: v for k, v in sorted(q.get("kinds", {}).items())
+                                  if k != "motion"}))
+    for name, r in results.items():
+        if len(r["runs"]) > 1:
+            print("  %s, each run: CPU s per 1,000 events %s; peak RSS MB %s" % (
+                name, " ".join("%.4f" % (q["cpu"] / events * 1000) for q in r["runs"]),
+                " ".join("%.1f" % (q["hwm"] / 1024) for q in r["runs"])))
     for name, r in results.items():
         if r["note"]:
             print("  %s: %s (workload sent in %.2f s)" % (name, r["note"], r["sent_s"]))
