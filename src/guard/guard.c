@@ -786,18 +786,12 @@ void guard_pollfds(const struct guard *g, struct pollfd *pfd)
 	                          .events = POLLIN };
 }
 
-/* Whether guard_dispatch may read from the connection of pfd[i] (see guard_pollfds). */
-static int may_read(const struct pollfd *pfd, int i)
-{
-	return pfd == NULL || pfd[i].revents != 0;
-}
-
 int guard_dispatch(struct guard *g, const struct pollfd *pfd)
 {
 	int presses = 0, rc;
 
 	if (g->indicator != NULL) {
-		presses = indicator_dispatch(g->indicator, may_read(pfd, 1));
+		presses = indicator_dispatch(g->indicator, pfd[1].revents != 0);
 		if (presses < 0)
 			return presses;
 	}
@@ -811,7 +805,7 @@ int guard_dispatch(struct guard *g, const struct pollfd *pfd)
 		guard_set_paused(g, !g->paused, 0);
 	}
 	if (g->scope != NULL) {
-		rc = scope_dispatch(g->scope, may_read(pfd, 0));
+		rc = scope_dispatch(g->scope, pfd[0].revents != 0);
 		if (rc < 0)
 			return rc;
 		if (rc > 0)

@@ -172,8 +172,8 @@ void guard_pollfds(const struct guard *g, struct pollfd *pfd /* OUT */);
  * connection may hold events it read while waiting for a reply) and looks again
  * whether the focused field takes a password. pfd is what guard_pollfds filled,
  * after poll: a connection is read from only when poll found it readable, so a
- * turn of the recorder's loop costs no system call on a quiet display; NULL
- * reads from both. Returns -EPIPE when the display (the X server) went away.
+ * turn of the recorder's loop costs no system call on a quiet display. Returns
+ * -EPIPE when the display (the X server) went away.
  */
 int guard_dispatch(struct guard *g, const struct pollfd *pfd);
 

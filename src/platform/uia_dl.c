@@ -23,7 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "util.h"
 
 #ifndef MIMIC_PLUGIN_DIR
@@ -113,8 +112,7 @@ static void load(void)
 			*slash = '\0';
 			snprintf(path, sizeof path, "%s/%s", self, UIA_MODULE);
 			if (access(path, F_OK) == 0) {
-				if (load_from(path) != 0)
-					log_warn("uia: %s", load_error);
+				load_from(path);   /* uia_start's cause says why it failed */
 				return;
 			}
 		}
@@ -125,8 +123,7 @@ static void load(void)
 		         "records UI elements)", path);
 		return;
 	}
-	if (load_from(path) != 0)
-		log_warn("uia: %s", load_error);
+	load_from(path);
 }
 
 /* 0 when the module is loaded; otherwise -ENOTSUP and *cause (when not NULL) says why. */
