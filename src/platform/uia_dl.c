@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -101,21 +100,13 @@ static int load_from(const char *path)
 
 static void load(void)
 {
-	char self[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	char *slash;
+	char path[PATH_MAX + 32], *beside = NULL;
 
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			snprintf(path, sizeof path, "%s/%s", self, UIA_MODULE);
-			if (access(path, F_OK) == 0) {
-				load_from(path);   /* uia_start's cause says why it failed */
-				return;
-			}
-		}
+	/* A build tree has the module beside the program (util_sibling_exe: mode 0755). */
+	if (util_sibling_exe(UIA_MODULE, &beside, NULL) == 0) {
+		load_from(beside);   /* uia_start's cause says why it failed */
+		free(beside);
+		return;
 	}
 	snprintf(path, sizeof path, "%s/%s", MIMIC_PLUGIN_DIR, UIA_MODULE);
 	if (access(path, F_OK) != 0) {
